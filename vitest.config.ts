@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['{image-service,operator,sandbox,test,bench,scripts}/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '.sandbox/**'],
+    // Tests spawn real processes (image service, Prometheus, kubectl); forks keep them isolated.
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});
