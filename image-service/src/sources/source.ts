@@ -1,0 +1,47 @@
+import { HttpError } from '../errors.ts';
+
+/**
+ * Where originals come from. Every source (file, s3, http) implements this; the server never
+ * knows which one it talks to. Keys reaching a source are already validated (see params.ts):
+ * non-empty, at most 1024 bytes, no NUL, no `..` segment, not absolute.
+ */
+export interface Source {
+  readonly kind: 'file' | 's3' | 'http';
+  /**
+   * The original's bytes, read with `maxBytes` enforced while reading (never buffer more).
+   * `version` is a validator for ETags (file: size and mtime, S3: ETag, HTTP: ETag or
+   * Last-Modified, else a hash of the bytes). Rejects with a SourceError.
+   */
+  get(key: string, opts: { maxBytes: number; signal: AbortSignal }): Promise<SourceObject>;
+  /** Absent on read-only sources (the HTTP origin): the server answers 405. */
+  put?(key: string, bytes: Buffer, opts: { signal: AbortSignal }): Promise<void>;
+  /** Deleting a key that does not exist succeeds. */
+  delete?(key: string, opts: { signal: AbortSignal }): Promise<void>;
+}
+
+export interface SourceObject {
+  bytes: Buffer;
+  version: string;
+}
+
+export type SourceErrorKind = 'not_found' | 'too_large' | 'timeout' | 'unavailable' | 'forbidden' | 'invalid_key';
+
+const STATUS: Record<SourceErrorKind, number> = {
+  not_found: 404,
+  too_large: 413,
+  timeout: 504,
+  unavailable: 502,
+  forbidden: 403,
+  invalid_key: 400,
+};
+
+/** A source failure, already mapped to the HTTP answer the client gets. */
+export class SourceError extends HttpError {
+  readonly kind: SourceErrorKind;
+
+  constructor(kind: SourceErrorKind, message: string) {
+    super(STATUS[kind], kind, message);
+    this.name = 'SourceError';
+    this.kind = kind;
+  }
+}
