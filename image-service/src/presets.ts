@@ -1,0 +1,45 @@
+import { z } from 'zod';
+
+/**
+ * Named parameter sets from IMAGE_SERVICE_PRESETS (`serving.presets`), e.g.
+ * `{"thumb": {"w": 200, "h": 200, "fit": "cover"}}`, selected with `?preset=thumb`. The bounds
+ * are the request parameters' own, so a preset can never ask for what a URL could not.
+ */
+export const presetSchema = z.strictObject({
+  w: z.int().min(1).max(16384).optional(),
+  h: z.int().min(1).max(16384).optional(),
+  fit: z.enum(['cover', 'contain', 'fill', 'inside', 'outside']).optional(),
+  q: z.int().min(1).max(100).optional(),
+  fm: z.enum(['auto', 'jpeg', 'png', 'webp', 'avif']).optional(),
+});
+export type Preset = z.infer<typeof presetSchema>;
+
+const presetsSchema = z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'preset names use letters, digits, - and _'), presetSchema);
+export type Presets = z.infer<typeof presetsSchema>;
+
+export class PresetsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PresetsError';
+  }
+}
+
+/** Parses IMAGE_SERVICE_PRESETS; absent or blank means no presets. Throws one readable line. */
+export function parsePresets(raw: string | undefined): Presets {
+  if (raw === undefined || raw.trim() === '') return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new PresetsError(`IMAGE_SERVICE_PRESETS is not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = presetsSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    // A bad record key reports its reason one level down.
+    const message = issue?.code === 'invalid_key' ? issue.issues[0]?.message : issue?.message;
+    throw new PresetsError(`IMAGE_SERVICE_PRESETS ${where}: ${message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
