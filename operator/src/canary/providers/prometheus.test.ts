@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PrometheusProvider } from './prometheus.ts';
+import { AnalysisError, type AnalysisRequest, type Observations } from './provider.ts';
+import { eventually, istioExporter, serve, startPrometheus, times, type RunningPrometheus, type Served } from './testkit.ts';
+
+// Per scrape interval: 100 requests, 50 at 5 ms, 40 at 30 ms, 8 at 80 ms, 2 at 200 ms that fail.
+// Cumulative over Istio's buckets: le=50: 90, le=100: 98, le=250: 100, so Prometheus' p99
+// (rank 99, linear within the bucket) is 100 + (250 - 100) * (99 - 98) / (100 - 98) = 175 ms.
+const MIXED = [...times(50, { ms: 5, code: 200 }), ...times(40, { ms: 30, code: 200 }), ...times(8, { ms: 80, code: 200 }), ...times(2, { ms: 200, code: 503 })];
+const CALM = times(30, { ms: 3, code: 200 });
+
+const target = (workload: string): AnalysisRequest['target'] => ({ namespace: 'shop', workload, service: workload });
+const request = (workload: string, metrics: AnalysisRequest['metrics'] = []): AnalysisRequest => ({ target: target(workload), intervalMs: 5_000, metrics });
+
+let exporter: Served;
+let prometheus: RunningPrometheus;
+let provider: PrometheusProvider;
+
+beforeAll(async () => {
+  exporter = await serve(istioExporter('shop', { 'thumbs-canary': MIXED, 'calm-canary': CALM }));
+  prometheus = await startPrometheus([exporter.url]);
+  provider = new PrometheusProvider({ address: prometheus.url });
+  // Wait for enough samples that a rate over the window has an answer.
+  await eventually(async () => {
+    const o = await provider.analyse(request('thumbs-canary'));
+    return o.requests >= 300 && Number.isFinite(o.latencyP99Ms) ? o : undefined;
+  }, 'Prometheus to have a few scrapes');
+});
+
+afterAll(async () => {
+  await prometheus?.stop();
+  await exporter?.close();
+});
+
+describe('PrometheusProvider against a real Prometheus', () => {
+  it('measures p99 latency, 5xx share and requests of the canary workload', async () => {
+    const o = await provider.analyse(request('thumbs-canary'));
+    expect(o.latencyP99Ms).toBeCloseTo(175, 6);
+    expect(o.errorRatePercent).toBeCloseTo(2, 6);
+    // 100 requests a second over a 5 s window; increase() extrapolates, so only roughly.
+    expect(o.requests).toBeGreaterThan(300);
+    expect(o.requests).toBeLessThan(800);
+    expect(Number.isInteger(o.requests)).toBe(true);
+  });
+
+  it('reports a 0% error rate, not "no data", for a canary that never answered a 5xx', async () => {
+    const o = await provider.analyse(request('calm-canary'));
+    expect(o.errorRatePercent).toBe(0);
+    expect(o.latencyP99Ms).toBeGreaterThan(1);
+    expect(o.latencyP99Ms).toBeLessThanOrEqual(5);
+  });
+
+  it('reports no requests and NaN values for a workload without traffic', async () => {
+    const o: Observations = await provider.analyse(request('idle-canary'));
+    expect(o.requests).toBe(0);
+    expect(o.latencyP99Ms).toBeNaN();
+    expect(o.errorRatePercent).toBeNaN();
+  });
+
+  it('evaluates custom metrics with the templated names and window', async () => {
+    const o = await provider.analyse(
+      request('thumbs-canary', [
+        { name: 'slow-share', query: 'sum(rate(istio_request_duration_milliseconds_bucket{destination_workload="{{target}}",destination_workload_namespace="{{namespace}}",le="100"}[{{interval}}])) / sum(rate(istio_request_duration_milliseconds_count{destination_workload="{{target}}"}[{{interval}}]))' },
+        { name: 'scalar', query: 'scalar(vector(42))' },
+        { name: 'nothing', query: 'absent_metric_that_does_not_exist' },
+        { name: 'nan', query: 'vector(0) / 0' },
+        { name: 'inf', query: 'vector(1) / 0' },
+      ]),
+    );
+    expect(o.metrics['slow-share']).toBeCloseTo(0.98, 6);
+    expect(o.metrics.scalar).toBe(42);
+    expect(o.metrics.nothing).toBeNaN();
+    expect(o.metrics.nan).toBeNaN();
+    expect(o.metrics.inf).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('fails with a query error naming the metric when Prometheus refuses the PromQL', async () => {
+    const err = await provider.analyse(request('thumbs-canary', [{ name: 'typo', query: 'sum(rate(x[{{interval}}]' }])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AnalysisError);
+    expect((err as AnalysisError).kind).toBe('query');
+    expect((err as AnalysisError).message).toMatch(/metric typo/);
+  });
+
+  it('fails with a query error when a custom query returns several series', async () => {
+    const err = await provider.analyse(request('thumbs-canary', [{ name: 'many', query: 'istio_requests_total' }])).catch((e: unknown) => e);
+    expect((err as AnalysisError).kind).toBe('query');
+    expect((err as AnalysisError).message).toMatch(/returned \d+ series; it must return one value/);
+  });
+
+  it('fails with a query error for an unknown placeholder, before asking Prometheus', async () => {
+    const err = await provider.analyse(request('thumbs-canary', [{ name: 'bad', query: 'up{job="{{job}}"}' }])).catch((e: unknown) => e);
+    expect((err as AnalysisError).kind).toBe('query');
+    expect((err as AnalysisError).message).toMatch(/metric bad: unknown placeholder \{\{job\}\}/);
+  });
+});
+
+describe('PrometheusProvider when Prometheus misbehaves', () => {
+  it('down: a typed "unreachable" error, at once', async () => {
+    const closed = await serve((_q, r) => r.end());
+    await closed.close();
+    const p = new PrometheusProvider({ address: closed.url, timeoutMs: 10_000 });
+    const err = await p.analyse(request('thumbs-canary')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AnalysisError);
+    expect((err as AnalysisError).kind).toBe('unreachable');
+    expect((err as AnalysisError).message).toMatch(/unreachable.*ECONNREFUSED/);
+  });
+
+  it('slow: a typed "timeout" error after the configured timeout', async () => {
+    const slow = await serve(() => {
+      // never answers
+    });
+    try {
+      const p = new PrometheusProvider({ address: slow.url, timeoutMs: 200 });
+      const err = await p.analyse(request('thumbs-canary')).catch((e: unknown) => e);
+      expect((err as AnalysisError).kind).toBe('timeout');
+      expect((err as AnalysisError).message).toMatch(/did not answer .* within 200 ms/);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it.each([
+    ['not JSON', 200, '<html>proxy error</html>', /no JSON/],
+    ['JSON of another shape', 200, '{"status":"success","data":{"resultType":"vector","result":[{"value":"1"}]}}', /unexpected shape/],
+    ['a matrix', 200, '{"status":"success","data":{"resultType":"matrix","result":[]}}', /returned a matrix/],
+  ])('answering %s: a typed error', async (_what, status, body, message) => {
+    const odd = await serve((_q, r) => {
+      r.statusCode = status;
+      r.end(body);
+    });
+    try {
+      const err = await new PrometheusProvider({ address: odd.url }).analyse(request('thumbs-canary')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AnalysisError);
+      expect((err as AnalysisError).message).toMatch(message);
+    } finally {
+      await odd.close();
+    }
+  });
+
+  it('refuses an address that is not an http(s) URL', () => {
+    expect(() => new PrometheusProvider({ address: 'prometheus:9090/x y' })).toThrow(/must be http/);
+    expect(() => new PrometheusProvider({ address: 'not a url' })).toThrow(/not a URL/);
+  });
+});

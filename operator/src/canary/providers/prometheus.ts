@@ -1,0 +1,145 @@
+// The Prometheus provider: DESIGN's Istio queries (and custom ones) through the HTTP API.
+import { z } from 'zod';
+import { defaultQueries, QueryTemplateError, renderQuery, type QueryScope } from '../queries.ts';
+import { AnalysisError, type AnalysisRequest, type MetricsProvider, type Observations } from './provider.ts';
+
+export interface PrometheusProviderOptions {
+  /** Base URL, e.g. http://prometheus.monitoring:9090 (a path prefix is kept). */
+  address: string;
+  /** Longest wait for one query's answer. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_PROMETHEUS_TIMEOUT_MS = 10_000;
+
+// Prometheus renders sample values as strings: "1.5", "NaN", "+Inf", "-Inf".
+const sampleValue = z.tuple([z.number(), z.string()]);
+
+const queryAnswer = z.discriminatedUnion('status', [
+  z.object({
+    status: z.literal('success'),
+    data: z.discriminatedUnion('resultType', [
+      z.object({ resultType: z.literal('vector'), result: z.array(z.object({ metric: z.record(z.string(), z.string()), value: sampleValue })) }),
+      z.object({ resultType: z.literal('scalar'), result: sampleValue }),
+      z.object({ resultType: z.literal('matrix'), result: z.array(z.unknown()) }),
+      z.object({ resultType: z.literal('string'), result: sampleValue }),
+    ]),
+  }),
+  z.object({ status: z.literal('error'), errorType: z.string().optional(), error: z.string() }),
+]);
+
+/** A sample value as a number; Prometheus' "NaN", "+Inf" and "-Inf" map to the JS values. */
+export function parseSampleValue(text: string): number {
+  if (text === '+Inf' || text === 'Inf') return Number.POSITIVE_INFINITY;
+  if (text === '-Inf') return Number.NEGATIVE_INFINITY;
+  return Number(text);
+}
+
+export class PrometheusProvider implements MetricsProvider {
+  readonly name = 'prometheus' as const;
+  readonly #base: string;
+  readonly #timeoutMs: number;
+
+  constructor(options: PrometheusProviderOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.address);
+    } catch {
+      throw new AnalysisError('unreachable', `Prometheus address ${JSON.stringify(options.address)} is not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new AnalysisError('unreachable', `Prometheus address ${options.address} must be http:// or https://`);
+    }
+    this.#base = url.href.replace(/\/+$/, '');
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_PROMETHEUS_TIMEOUT_MS;
+  }
+
+  get address(): string {
+    return this.#base;
+  }
+
+  async analyse(request: AnalysisRequest): Promise<Observations> {
+    const scope: QueryScope = { namespace: request.target.namespace, target: request.target.workload, intervalMs: request.intervalMs };
+    const builtIn = defaultQueries(scope);
+    const custom = request.metrics.map((m) => {
+      try {
+        return { name: m.name, query: renderQuery(m.query, scope) };
+      } catch (error) {
+        if (error instanceof QueryTemplateError) throw new AnalysisError('query', `metric ${m.name}: ${error.message}`);
+        throw error;
+      }
+    });
+    const [requests, latencyP99Ms, errorRatePercent, ...values] = await Promise.all([
+      this.query(builtIn.requests, 'requests', request.signal),
+      this.query(builtIn.latencyP99Ms, 'latency p99', request.signal),
+      this.query(builtIn.errorRatePercent, 'error rate', request.signal),
+      ...custom.map((m) => this.query(m.query, `metric ${m.name}`, request.signal)),
+    ]);
+    const metrics: Record<string, number> = {};
+    custom.forEach((m, i) => {
+      metrics[m.name] = values[i] ?? Number.NaN;
+    });
+    return {
+      // No series at all means nothing was served; increase() extrapolates, so round.
+      requests: Number.isFinite(requests) ? Math.round(requests as number) : 0,
+      latencyP99Ms: latencyP99Ms as number,
+      errorRatePercent: errorRatePercent as number,
+      metrics,
+    };
+  }
+
+  /**
+   * One instant query reduced to one number: a scalar, or a vector of at most one series
+   * (NaN when empty). Several series are an error: the query must aggregate.
+   */
+  async query(promql: string, what: string, signal?: AbortSignal): Promise<number> {
+    const url = `${this.#base}/api/v1/query?${new URLSearchParams({ query: promql })}`;
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, headers: { accept: 'application/json' } });
+      text = await response.text();
+    } catch (error) {
+      if (timeout.aborted) {
+        throw new AnalysisError('timeout', `Prometheus at ${this.#base} did not answer the ${what} query within ${this.#timeoutMs} ms`, { cause: error });
+      }
+      throw new AnalysisError('unreachable', `Prometheus at ${this.#base} is unreachable (${what} query): ${causeText(error)}`, { cause: error });
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new AnalysisError('bad-answer', `Prometheus at ${this.#base} answered the ${what} query with HTTP ${response.status} and no JSON: ${text.slice(0, 200)}`);
+    }
+    const parsed = queryAnswer.safeParse(body);
+    if (!parsed.success) {
+      throw new AnalysisError('bad-answer', `Prometheus at ${this.#base} answered the ${what} query with HTTP ${response.status} in an unexpected shape: ${z.prettifyError(parsed.error)}`);
+    }
+    const answer = parsed.data;
+    if (answer.status === 'error') {
+      throw new AnalysisError('query', `Prometheus refused the ${what} query (${answer.errorType ?? `HTTP ${response.status}`}): ${answer.error}; query: ${promql}`);
+    }
+    const data = answer.data;
+    switch (data.resultType) {
+      case 'scalar':
+        return parseSampleValue(data.result[1]);
+      case 'vector': {
+        if (data.result.length > 1) {
+          throw new AnalysisError('query', `the ${what} query returned ${data.result.length} series; it must return one value (aggregate it, e.g. with sum()); query: ${promql}`);
+        }
+        const only = data.result[0];
+        return only ? parseSampleValue(only.value[1]) : Number.NaN;
+      }
+      default:
+        throw new AnalysisError('query', `the ${what} query returned a ${data.resultType}; it must return an instant vector or a scalar; query: ${promql}`);
+    }
+  }
+}
+
+function causeText(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause;
+  if (cause instanceof Error) return `${error.message} (${(cause as NodeJS.ErrnoException).code ?? cause.message})`;
+  return error.message;
+}
