@@ -1,0 +1,682 @@
+// The ImageService resource: the single source of truth for its validation, its
+// TypeScript types, its defaults and (through crd.ts) its CRD.
+import { z } from "zod";
+import { crossField, withCrd } from "./crd-meta.ts";
+import { duration } from "./durations.ts";
+import { bytes, cpuCores, quantity } from "./quantities.ts";
+
+export const GROUP = "imageops.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = "ImageService";
+export const PLURAL = "imageservices";
+
+const DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+const secretName = (what: string) =>
+  z
+    .string()
+    .max(253)
+    .regex(new RegExp(DNS_SUBDOMAIN), `${what} must be a Secret name (lowercase letters, digits, '-' and '.')`);
+
+// ---------------------------------------------------------------- resources
+
+const ResourceList = z
+  .strictObject({
+    cpu: quantity().describe("CPU as a Kubernetes quantity: cores (1, 1.5) or millicores (500m).").optional(),
+    memory: quantity()
+      .describe("Memory as a Kubernetes quantity: bytes, or with a suffix (256Mi, 1Gi, 1G, 12E6).")
+      .optional(),
+  })
+  .describe("CPU and memory.");
+
+// requests <= limits stays out of CEL: its quantity library needs Kubernetes 1.29+,
+// and a pod breaking it is refused anyway; the operator reports it as InvalidSpec.
+export const ResourcesSchema = crossField(
+  z.strictObject({
+    requests: ResourceList.describe("What the scheduler reserves for each pod.").optional(),
+    limits: ResourceList.describe(
+      "The most each pod may use. limits.cpu sizes the service's workers and threads; limits.memory sizes Node's heap.",
+    ).optional(),
+  }),
+  [
+    {
+      holds: (r) =>
+        r.requests?.cpu === undefined || r.limits?.cpu === undefined || cpuCores(r.requests.cpu) <= cpuCores(r.limits.cpu),
+      message: "requests.cpu must not exceed limits.cpu",
+      path: ["requests", "cpu"],
+    },
+    {
+      holds: (r) =>
+        r.requests?.memory === undefined ||
+        r.limits?.memory === undefined ||
+        bytes(r.requests.memory) <= bytes(r.limits.memory),
+      message: "requests.memory must not exceed limits.memory",
+      path: ["requests", "memory"],
+    },
+  ],
+);
+
+// ---------------------------------------------------------------- runtime
+
+const threadCount = (what: string) => z.number().int().min(1).max(1024).describe(what).nullish();
+
+export const RuntimeSchema = z.strictObject({
+  workers: threadCount(
+    "Images resized at once (IMAGE_SERVICE_WORKERS). Unset: floor of limits.cpu, else requests.cpu, else 1.",
+  ),
+  threadpoolSize: threadCount("libuv threads (UV_THREADPOOL_SIZE). Unset: workers + 1."),
+});
+
+// ---------------------------------------------------------------- env
+
+const KeyRef = (kind: string) =>
+  z.strictObject({
+    name: z.string().min(1).max(253).describe(`Name of the ${kind}.`),
+    key: z.string().min(1).max(253).describe(`Key in the ${kind}.`),
+    optional: z.boolean().describe(`Whether the ${kind} or its key may be missing.`).optional(),
+  });
+
+export const EnvVarSchema = crossField(
+  z.strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, "env name must be letters, digits, '_', '-' or '.', not starting with a digit")
+      .describe("Name of the environment variable."),
+    value: z.string().describe("Value of the variable. Exclusive with valueFrom.").optional(),
+    valueFrom: z
+      .strictObject({
+        secretKeyRef: KeyRef("Secret").describe("A key of a Secret in the ImageService's namespace.").optional(),
+        configMapKeyRef: KeyRef("ConfigMap").describe("A key of a ConfigMap in the ImageService's namespace.").optional(),
+        fieldRef: z
+          .strictObject({
+            fieldPath: z.string().min(1).describe("Path of the pod field, e.g. metadata.name or status.podIP."),
+            apiVersion: z.string().describe("Schema version of fieldPath, v1 by default.").optional(),
+          })
+          .describe("A field of the pod.")
+          .optional(),
+        resourceFieldRef: z
+          .strictObject({
+            resource: z.string().min(1).describe("limits.cpu, limits.memory, requests.cpu or requests.memory."),
+            containerName: z.string().describe("Container whose resource is read; this one by default.").optional(),
+            divisor: quantity().describe("Unit of the exposed value, 1 by default.").optional(),
+          })
+          .describe("A resource of a container.")
+          .optional(),
+      })
+      .describe("Source of the variable's value. Exclusive with value.")
+      .optional(),
+  }),
+  [
+    {
+      cel: "!(has(self.value) && has(self.valueFrom))",
+      holds: (e) => !(e.value !== undefined && e.valueFrom !== undefined),
+      message: "set value or valueFrom, not both",
+      path: ["valueFrom"],
+    },
+    {
+      cel: "!has(self.valueFrom) || (has(self.valueFrom.secretKeyRef) ? 1 : 0) + (has(self.valueFrom.configMapKeyRef) ? 1 : 0) + (has(self.valueFrom.fieldRef) ? 1 : 0) + (has(self.valueFrom.resourceFieldRef) ? 1 : 0) == 1",
+      holds: (e) =>
+        e.valueFrom === undefined ||
+        [e.valueFrom.secretKeyRef, e.valueFrom.configMapKeyRef, e.valueFrom.fieldRef, e.valueFrom.resourceFieldRef].filter(
+          (x) => x !== undefined,
+        ).length === 1,
+      message: "valueFrom must set exactly one of secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef",
+      path: ["valueFrom"],
+    },
+  ],
+);
+
+/** Variables the operator derives from the spec; setting them in env would silently fight the operator. */
+export const OPERATOR_ENV = [
+  "IMAGE_SOURCE",
+  "IMAGE_SERVICE_PORT",
+  "IMAGE_SERVICE_VERSION",
+  "IMAGE_SERVICE_WORKERS",
+  "IMAGE_SERVICE_MAX_INPUT_PIXELS",
+  "IMAGE_SERVICE_MAX_SOURCE_BYTES",
+  "IMAGE_SERVICE_AUTO_FORMATS",
+  "IMAGE_SERVICE_CACHE_MAX_AGE_SECONDS",
+  "IMAGE_SERVICE_CACHE_BYTES",
+  "IMAGE_SERVICE_PRESETS",
+  "IMAGE_SERVICE_SIGNING_KEYS",
+  "IMAGE_SERVICE_ADMIN_TOKEN_FILE",
+  "IMAGE_SERVICE_DRAIN_SECONDS",
+  "S3_ENDPOINT",
+  "S3_REGION",
+  "S3_FORCE_PATH_STYLE",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "HTTP_SOURCE_ALLOWED_HOSTS",
+  "HTTP_SOURCE_ALLOW_PRIVATE",
+  "UV_THREADPOOL_SIZE",
+  "VIPS_CONCURRENCY",
+  "MALLOC_ARENA_MAX",
+  "NODE_OPTIONS",
+] as const;
+
+const EnvListSchema = crossField(
+  withCrd(
+    z
+      .array(EnvVarSchema)
+      .max(64)
+      .describe(
+        "Extra environment variables of the image-service container (Kubernetes EnvVar). Variables the operator derives from the spec (IMAGE_SOURCE, IMAGE_SERVICE_WORKERS, UV_THREADPOOL_SIZE, ...) are refused: set the spec field instead.",
+      ),
+    { listType: "map", listMapKeys: ["name"] },
+  ),
+  [
+    {
+      cel: `self.all(e, !(e.name in [${OPERATOR_ENV.map((n) => `'${n}'`).join(", ")}]))`,
+      holds: (list) => list.every((e) => !(OPERATOR_ENV as readonly string[]).includes(e.name)),
+      message: "env must not set a variable the operator derives from the spec (use the spec field instead)",
+    },
+    {
+      // the API server enforces this through the list-map key
+      holds: (list) => new Set(list.map((e) => e.name)).size === list.length,
+      message: "env names must be unique",
+    },
+  ],
+).prefault([]);
+
+// ---------------------------------------------------------------- source
+
+const FileSourceSchema = crossField(
+  z.strictObject({
+    path: z
+      .string()
+      .regex(/^\/[^\0]*$/, "file.path must be an absolute path")
+      .max(1024)
+      .describe("Absolute directory of the originals inside the container; the service reads file://<path>.")
+      .default("/srv/images"),
+    claimName: z
+      .string()
+      .max(253)
+      .regex(new RegExp(DNS_SUBDOMAIN), "file.claimName must be a PersistentVolumeClaim name")
+      .describe("PersistentVolumeClaim mounted read-only at path (ReadOnlyMany or ReadWriteMany for several replicas).")
+      .optional(),
+    hostPath: z
+      .string()
+      .regex(/^\/[^\0]*$/, "file.hostPath must be an absolute path")
+      .max(1024)
+      .describe("Directory of the node mounted read-only at path (single-node and development clusters).")
+      .optional(),
+  }),
+  [
+    {
+      cel: "!(has(self.claimName) && has(self.hostPath))",
+      holds: (f) => !(f.claimName !== undefined && f.hostPath !== undefined),
+      message: "file: set claimName or hostPath, not both",
+      path: ["hostPath"],
+    },
+  ],
+).describe(
+  "Originals on a filesystem: a PersistentVolumeClaim (claimName) or a node directory (hostPath) mounted read-only at path; with neither, path must exist in the image.",
+);
+
+const S3SourceSchema = z
+  .strictObject({
+    bucket: z
+      .string()
+      .min(3)
+      .max(63)
+      .regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/, "s3.bucket must be a bucket name (lowercase letters, digits, '.', '-')")
+      .describe("Bucket holding the originals."),
+    prefix: z.string().max(1024).describe("Key prefix prepended to every requested key, e.g. products/.").default(""),
+    region: z.string().min(1).max(64).describe("Region of the bucket (S3_REGION).").default("us-east-1"),
+    endpoint: z
+      .string()
+      .regex(/^https?:\/\/[^\s/]+(\/.*)?$/, "s3.endpoint must be an http(s) URL")
+      .describe("Endpoint of an S3-compatible store (S3_ENDPOINT). Unset: AWS.")
+      .nullish(),
+    credentialsSecret: secretName("s3.credentialsSecret")
+      .describe(
+        "Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, passed to the container. Unset: the pod's ambient credentials (e.g. a workload identity).",
+      )
+      .optional(),
+    forcePathStyle: z
+      .boolean()
+      .describe("Address the bucket in the path rather than the host name (S3_FORCE_PATH_STYLE); most S3-compatible stores need it.")
+      .default(false),
+  })
+  .describe("Originals in an S3 bucket; the service reads s3://<bucket>/<prefix>.");
+
+const HOST_RE = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+const HttpSourceSchema = z
+  .strictObject({
+    baseUrl: z
+      .string()
+      .regex(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, "http.baseUrl must be an http(s) URL without query or fragment")
+      .max(2048)
+      .describe("Origin the keys are appended to, e.g. https://origin.example.com/images."),
+    allowedHosts: z
+      .array(z.string().max(253).regex(HOST_RE, "http.allowedHosts entries must be host names").describe("A host name."))
+      .max(64)
+      .describe("Hosts the service may fetch from, redirects included (HTTP_SOURCE_ALLOWED_HOSTS). Unset: the host of baseUrl.")
+      .optional(),
+    allowPrivate: z
+      .boolean()
+      .describe("Allow loopback, private and link-local addresses after DNS resolution (HTTP_SOURCE_ALLOW_PRIVATE). Off: SSRF guard.")
+      .default(false),
+  })
+  .describe("Originals fetched from an HTTP origin.");
+
+export const SourceSchema = crossField(
+  z.strictObject({
+    file: FileSourceSchema.optional(),
+    s3: S3SourceSchema.optional(),
+    http: HttpSourceSchema.optional(),
+  }),
+  [
+    {
+      cel: "(has(self.file) ? 1 : 0) + (has(self.s3) ? 1 : 0) + (has(self.http) ? 1 : 0) == 1",
+      holds: (s) => [s.file, s.s3, s.http].filter((x) => x !== undefined).length === 1,
+      message: "source must set exactly one of file, s3, http",
+    },
+  ],
+).describe("Where the originals come from: exactly one of file, s3, http.");
+
+// ---------------------------------------------------------------- serving
+
+export const FITS = ["cover", "contain", "fill", "inside", "outside"] as const;
+export const OUTPUT_FORMATS = ["auto", "jpeg", "png", "webp", "avif"] as const;
+export const AUTO_FORMATS = ["avif", "webp"] as const;
+
+const dimension = (what: string) => z.number().int().min(1).max(16384).describe(what).optional();
+
+export const PresetSchema = z
+  .strictObject({
+    w: dimension("Width in pixels."),
+    h: dimension("Height in pixels."),
+    fit: z.enum(FITS).describe("How the image fits w x h.").optional(),
+    q: z.number().int().min(1).max(100).describe("Quality, 1 to 100.").optional(),
+    fm: z.enum(OUTPUT_FORMATS).describe("Output format; auto negotiates from Accept.").optional(),
+  })
+  .describe("Named transform parameters, used as ?preset=<name>.");
+
+export const ServingSchema = z.strictObject({
+  maxInputPixels: z
+    .number()
+    .int()
+    .min(1)
+    .describe("Largest source image, in pixels, checked from the header before decoding (422 above).")
+    .default(50_000_000),
+  maxSourceBytes: z
+    .number()
+    .int()
+    .min(1)
+    .describe("Largest source file in bytes (413 above).")
+    .default(52_428_800),
+  autoFormats: withCrd(
+    z
+      .array(z.enum(AUTO_FORMATS).describe("A modern format offered when the client accepts it."))
+      .max(2)
+      .describe("Formats fm=auto may choose, by the Accept header; empty: JPEG or PNG only."),
+    { listType: "set" },
+  )
+    .refine((a) => new Set(a).size === a.length, "autoFormats must not repeat a format")
+    .default(["webp"]),
+  cacheMaxAgeSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .describe("max-age of the Cache-Control header of resized images.")
+    .default(86_400),
+  cacheBytes: z
+    .number()
+    .int()
+    .min(0)
+    .describe("Bytes of the in-memory result cache; 0 turns it off. Unset: the service's default.")
+    .optional(),
+  presets: z
+    .record(z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "preset names must be 1-64 letters, digits, '_' or '-'"), PresetSchema)
+    .describe("Named presets, e.g. {thumb: {w: 200, h: 200, fit: cover}}.")
+    .default({}),
+  signingKeysSecret: secretName("serving.signingKeysSecret")
+    .describe("Secret whose key `keys` holds comma-separated HMAC keys (the first signs); set: only signed URLs are served.")
+    .nullish(),
+  adminTokenSecret: secretName("serving.adminTokenSecret")
+    .describe("Secret whose key `token` is the bearer token of PUT and DELETE, mounted as a file; unset: those routes are absent.")
+    .nullish(),
+});
+
+// ---------------------------------------------------------------- traffic
+
+export const TrafficSchema = z.strictObject({
+  port: z.number().int().min(1).max(65535).describe("Port of the Services and of the container.").default(8080),
+  hosts: withCrd(
+    z
+      .array(z.string().max(253).regex(HOST_RE, "traffic.hosts entries must be host names").describe("A host name."))
+      .max(32)
+      .describe("Extra hosts of the VirtualService, beside the ImageService's own name."),
+    { listType: "set" },
+  ).default([]),
+  gateways: withCrd(
+    z
+      .array(
+        z
+          .string()
+          .max(317)
+          .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "traffic.gateways entries must be [namespace/]name")
+          .describe("An Istio Gateway, [namespace/]name."),
+      )
+      .max(16)
+      .describe("Istio Gateways the VirtualService binds, beside mesh."),
+    { listType: "set" },
+  ).default([]),
+  timeout: duration().describe("Request timeout of the route, e.g. 30s.").default("30s"),
+});
+
+// ---------------------------------------------------------------- canary
+
+export const PROVIDERS = ["prometheus", "direct"] as const;
+export const ON_NO_DATA = ["fail", "hold"] as const;
+
+const weight = (what: string) => z.number().int().min(1).max(100).describe(what);
+
+export const MetricSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-zA-Z_][a-zA-Z0-9_-]{0,62}$/, "metric name must be letters, digits, '_' or '-'")
+    .describe("Name of the check, shown in status and events."),
+  query: z
+    .string()
+    .min(1)
+    .max(4096)
+    .describe("PromQL returning one number; {{namespace}}, {{target}} and {{interval}} are substituted."),
+  thresholdRange: crossField(
+    z.strictObject({
+      min: z.number().describe("Lowest passing value.").optional(),
+      max: z.number().describe("Highest passing value.").optional(),
+    }),
+    [
+      {
+        cel: "has(self.min) || has(self.max)",
+        holds: (r) => r.min !== undefined || r.max !== undefined,
+        message: "thresholdRange needs min, max or both",
+      },
+      {
+        cel: "!has(self.min) || !has(self.max) || self.min <= self.max",
+        holds: (r) => r.min === undefined || r.max === undefined || r.min <= r.max,
+        message: "thresholdRange.min must not exceed max",
+      },
+    ],
+  ).describe("The passing range of the value, bounds included."),
+});
+
+export const AnalysisSchema = z.strictObject({
+  provider: z
+    .enum(PROVIDERS)
+    .describe(
+      "Where measurements come from. Unset: prometheus when an address is known (here or the operator's PROMETHEUS_URL), else direct (the canary pods' own /metrics).",
+    )
+    .optional(),
+  prometheus: z
+    .strictObject({
+      address: z
+        .string()
+        .regex(/^https?:\/\/[^\s/]+(\/.*)?$/, "prometheus.address must be an http(s) URL")
+        .describe("Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."),
+    })
+    .describe("Prometheus to query. Unset: the operator's PROMETHEUS_URL.")
+    .optional(),
+  latencyP99Ms: z
+    .number()
+    .positive()
+    .describe("SLO: the canary's p99 latency in milliseconds must stay at or under this.")
+    .default(500),
+  errorRatePercent: z
+    .number()
+    .min(0)
+    .max(100)
+    .describe("SLO: the canary's share of 5xx answers, in percent, must stay at or under this.")
+    .default(1),
+  minRequests: z
+    .number()
+    .int()
+    .min(0)
+    .describe("Fewer canary requests than this in an interval counts as no data.")
+    .default(20),
+  onNoData: z
+    .enum(ON_NO_DATA)
+    .describe("No data: fail counts a failed check; hold keeps the weight and waits.")
+    .default("fail"),
+  metrics: crossField(
+    withCrd(z.array(MetricSchema).max(10).describe("Extra checks, each passing when its value lies in thresholdRange."), {
+      listType: "map",
+      listMapKeys: ["name"],
+    }),
+    [
+      {
+        // the API server enforces this through the list-map key
+        holds: (list) => new Set(list.map((m) => m.name)).size === list.length,
+        message: "metric names must be unique",
+      },
+    ],
+  ).default([]),
+});
+
+export const MAX_STEPS = 20;
+
+export const CanarySchema = crossField(
+  z.strictObject({
+    stepWeight: weight("Percent of traffic added to the canary after each passing check. Unset with no stepWeights: 10.").optional(),
+    stepWeights: withCrd(
+      z
+        .array(weight("A canary weight in percent."))
+        .min(1)
+        .max(MAX_STEPS)
+        .describe("Explicit weight schedule, strictly ascending, each at most maxWeight. Exclusive with stepWeight."),
+      { listType: "set" },
+    ).optional(),
+    maxWeight: weight("Canary weight at which a passing check promotes.").default(100),
+    interval: duration().describe("Time between checks, e.g. 1m.").default("1m"),
+    threshold: z
+      .number()
+      .int()
+      .min(1)
+      .describe("Failed checks that roll the canary back.")
+      .default(5),
+    progressDeadlineSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .describe("Longest wait for a Deployment to become ready before the rollout fails.")
+      .default(600),
+    paused: z.boolean().describe("Stop analysing and advancing; the weights stay as they are.").default(false),
+    analysis: AnalysisSchema.describe("How each check measures the canary.").prefault({}),
+  }),
+  [
+    {
+      cel: "!(has(self.stepWeight) && has(self.stepWeights))",
+      holds: (c) => !(c.stepWeight !== undefined && c.stepWeights !== undefined),
+      message: "set stepWeight or stepWeights, not both",
+      path: ["stepWeights"],
+    },
+    {
+      cel: "!has(self.stepWeights) || self.stepWeights.isSorted()",
+      holds: (c) => c.stepWeights === undefined || c.stepWeights.every((w, i, a) => i === 0 || (a[i - 1] as number) < w),
+      message: "stepWeights must be strictly ascending",
+      path: ["stepWeights"],
+    },
+    {
+      cel: "!has(self.stepWeights) || self.stepWeights.all(w, w <= self.maxWeight)",
+      holds: (c) => c.stepWeights === undefined || c.stepWeights.every((w) => w <= c.maxWeight),
+      message: "stepWeights must each be at most maxWeight",
+      path: ["stepWeights"],
+    },
+    {
+      cel: "!has(self.stepWeight) || self.stepWeight <= self.maxWeight",
+      holds: (c) => c.stepWeight === undefined || c.stepWeight <= c.maxWeight,
+      message: "stepWeight must be at most maxWeight",
+      path: ["stepWeight"],
+    },
+  ],
+);
+
+// ---------------------------------------------------------------- spec
+
+export const ImageServiceSpecSchema = z.strictObject({
+  image: z
+    .string()
+    .min(1)
+    .max(1024)
+    .regex(/^[^\s]+$/, "image must be an image reference without spaces")
+    .describe("Container image of the image service; changing it starts a canary."),
+  replicas: z.number().int().min(0).max(1000).describe("Pods of the primary (and of the canary while one runs).").default(2),
+  resources: ResourcesSchema.describe("Requests and limits of the image-service container.").prefault({}),
+  runtime: RuntimeSchema.describe("Overrides of the workers and threads derived from the CPU limit.").prefault({}),
+  env: EnvListSchema,
+  source: SourceSchema,
+  serving: ServingSchema.describe("Limits and behaviour of the service.").prefault({}),
+  traffic: TrafficSchema.describe("Routing: Services and the Istio VirtualService.").prefault({}),
+  canary: CanarySchema.describe("How a new pod template is rolled out.").prefault({}),
+});
+
+// ---------------------------------------------------------------- status
+
+export const PHASES = [
+  "Initializing",
+  "Initialized",
+  "Progressing",
+  "Promoting",
+  "Finalising",
+  "Succeeded",
+  "Failed",
+] as const;
+
+const time = (what: string) =>
+  z.iso.datetime({ offset: true }).describe(`${what} (RFC 3339).`);
+
+const TrackStatus = (what: string) =>
+  z
+    .object({
+      image: z.string().describe(`Image of the ${what}.`).optional(),
+      revision: z.string().describe(`Revision (pod template hash) of the ${what}.`).optional(),
+    })
+    .describe(`The ${what}'s image and revision.`);
+
+export const ConditionSchema = z
+  .object({
+    type: z.string().min(1).describe("Ready, Progressing, Promoted or InvalidSpec."),
+    status: z.enum(["True", "False", "Unknown"]).describe("True, False or Unknown."),
+    reason: z.string().describe("CamelCase reason of the last transition.").optional(),
+    message: z.string().describe("Human readable detail.").optional(),
+    lastTransitionTime: time("When status last changed").optional(),
+    observedGeneration: z.number().int().min(0).describe("Generation the condition was computed from.").optional(),
+  })
+  .describe("A standard Kubernetes condition.");
+
+export const AnalysisResultSchema = z
+  .object({
+    at: time("When the check ran"),
+    latencyP99Ms: z.number().describe("Canary p99 latency in milliseconds; null without data.").nullish(),
+    errorRatePercent: z.number().describe("Canary 5xx share in percent; null without data.").nullish(),
+    requests: z.number().describe("Canary requests in the interval.").nullish(),
+    metrics: z.record(z.string(), z.number().nullable().describe("Value of the metric.")).describe("Values of the extra metrics by name.").optional(),
+    passed: z.boolean().describe("Whether every check was within its SLO."),
+    noData: z.boolean().describe("Whether the check had too few requests to judge.").optional(),
+    reason: z.string().describe("Why the check failed or held.").optional(),
+  })
+  .describe("The last check's measurements and verdict.");
+
+export const ImageServiceStatusSchema = z
+  .object({
+    phase: z.enum(PHASES).describe("Where the rollout stands.").optional(),
+    observedGeneration: z.number().int().min(0).describe("metadata.generation last acted on.").optional(),
+    primary: TrackStatus("primary").optional(),
+    canary: TrackStatus("canary under analysis").optional(),
+    canaryWeight: z.number().int().min(0).max(100).describe("Percent of traffic routed to the canary.").optional(),
+    failedChecks: z.number().int().min(0).describe("Failed checks of the current analysis.").optional(),
+    iterations: z.number().int().min(0).describe("Checks run in the current analysis.").optional(),
+    lastTransitionTime: time("When phase last changed; bounds waits with progressDeadlineSeconds").optional(),
+    lastCheckTime: time("When the last check ran; the next one is due an interval later").optional(),
+    lastAnalysis: AnalysisResultSchema.optional(),
+    conditions: withCrd(z.array(ConditionSchema).max(16).describe("Ready, Progressing, Promoted, InvalidSpec."), {
+      listType: "map",
+      listMapKeys: ["type"],
+    }).optional(),
+    message: z.string().describe("The last thing the operator did or found.").optional(),
+  })
+  .describe("Observed state of the rollout, written by the operator; everything it needs to resume after a restart.");
+
+// ---------------------------------------------------------------- the object
+
+export const ObjectMetaSchema = z.looseObject({
+  name: z.string().min(1),
+  namespace: z.string().optional(),
+  uid: z.string().optional(),
+  generation: z.number().int().optional(),
+  resourceVersion: z.string().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+
+export const ImageServiceSchema = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(KIND),
+  metadata: ObjectMetaSchema,
+  spec: ImageServiceSpecSchema,
+  status: ImageServiceStatusSchema.optional(),
+});
+
+export type ImageServiceSpec = z.infer<typeof ImageServiceSpecSchema>;
+export type ImageServiceSpecInput = z.input<typeof ImageServiceSpecSchema>;
+export type ImageServiceStatus = z.infer<typeof ImageServiceStatusSchema>;
+export type ImageService = z.infer<typeof ImageServiceSchema>;
+export type Phase = (typeof PHASES)[number];
+export type Condition = z.infer<typeof ConditionSchema>;
+export type AnalysisResult = z.infer<typeof AnalysisResultSchema>;
+export type CanarySpec = ImageServiceSpec["canary"];
+export type AnalysisSpec = CanarySpec["analysis"];
+export type MetricSpec = z.infer<typeof MetricSchema>;
+export type SourceSpec = ImageServiceSpec["source"];
+export type EnvVar = z.infer<typeof EnvVarSchema>;
+export type Preset = z.infer<typeof PresetSchema>;
+
+export interface SpecIssue {
+  /** Dotted path from the object root, e.g. "spec.canary.stepWeights[1]". */
+  path: string;
+  message: string;
+}
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; issues: SpecIssue[] };
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;
+  return out;
+}
+
+function toIssues(error: z.ZodError, prefix: string): SpecIssue[] {
+  return error.issues.map((i) => {
+    const path = formatPath([...(prefix ? [prefix] : []), ...i.path]);
+    return { path, message: i.message.startsWith(path) ? i.message : `${path}: ${i.message}` };
+  });
+}
+
+/** Validates a spec and applies its defaults; issues name the field (for the InvalidSpec condition). */
+export function validateSpec(spec: unknown): Validated<ImageServiceSpec> {
+  const r = ImageServiceSpecSchema.safeParse(spec);
+  return r.success ? { ok: true, value: r.data } : { ok: false, issues: toIssues(r.error, "spec") };
+}
+
+/** Validates a whole ImageService object as read from the API. */
+export function validateImageService(obj: unknown): Validated<ImageService> {
+  const r = ImageServiceSchema.safeParse(obj);
+  return r.success ? { ok: true, value: r.data } : { ok: false, issues: toIssues(r.error, "") };
+}
+
+/** The canary weights in order: stepWeights, or stepWeight (default 10) repeated up to maxWeight. */
+export function weightSchedule(canary: CanarySpec): number[] {
+  if (canary.stepWeights) return [...canary.stepWeights];
+  const step = canary.stepWeight ?? 10;
+  const out: number[] = [];
+  for (let w = step; w < canary.maxWeight; w += step) out.push(w);
+  out.push(canary.maxWeight);
+  return out;
+}
