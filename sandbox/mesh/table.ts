@@ -1,0 +1,269 @@
+// The mesh's routing table: a pure function of the cluster's VirtualServices, Services, endpoints
+// and pods. The router asks it where a request goes; the watcher rebuilds it on every change and
+// swaps it whole, so a request in flight keeps the backend it was given.
+import type { Endpoints, EndpointSlice, Pod, Service, ServicePort, VirtualService } from '../kube/types.ts';
+
+export const CLUSTER_DOMAIN = 'svc.cluster.local';
+
+export interface Snapshot {
+  virtualServices: VirtualService[];
+  services: Service[];
+  endpoints: Endpoints[];
+  endpointSlices: EndpointSlice[];
+  pods: Pod[];
+}
+
+/** A pod that can take a request, with the identity Istio's telemetry gives it. */
+export interface Backend {
+  ip: string;
+  port: number;
+  pod: string;
+  namespace: string;
+  workload: string;
+  app: string;
+  version: string;
+  canonicalService: string;
+}
+
+export interface Destination {
+  /** FQDN of the destination Service: NAME.NAMESPACE.svc.cluster.local */
+  host: string;
+  weight: number;
+  port: number | undefined;
+}
+
+export interface StringMatch {
+  exact?: string | undefined;
+  prefix?: string | undefined;
+  regex?: string | undefined;
+}
+
+export interface Rule {
+  matches: { uri?: StringMatch | undefined; headers?: Record<string, StringMatch> | undefined }[];
+  destinations: Destination[];
+}
+
+export interface HostRoute {
+  /** The VirtualService (namespace/name) that owns this host, or undefined for a plain Service. */
+  virtualService: string | undefined;
+  rules: Rule[];
+}
+
+interface ServiceEntry {
+  name: string;
+  namespace: string;
+  ports: ServicePort[];
+  /** Ready backends by service port number. */
+  backends: Map<number, Backend[]>;
+}
+
+export interface RoutingTable {
+  routes: Map<string, HostRoute>;
+  wildcards: { suffix: string; route: HostRoute }[];
+  services: Map<string, ServiceEntry>;
+  /** Short name -> namespaces where a VirtualService host or a Service of that name exists. */
+  shortNames: Map<string, string[]>;
+}
+
+/** Canonical form of a VirtualService host or destination, written in namespace `ns` (Istio's rule: short names are relative to the resource's namespace). */
+export function qualify(host: string, ns: string): string {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  if (h.includes('*')) return h;
+  if (!h.includes('.')) return `${h}.${ns}.${CLUSTER_DOMAIN}`;
+  return h;
+}
+
+function serviceFqdn(name: string, ns: string): string {
+  return `${name}.${ns}.${CLUSTER_DOMAIN}`;
+}
+
+/** Istio's workload name: a pod owned by a ReplicaSet belongs to the Deployment (the ReplicaSet name minus its pod-template-hash). */
+export function workloadOf(pod: Pod): string {
+  const owner = pod.metadata.ownerReferences?.find((o) => o.controller === true) ?? pod.metadata.ownerReferences?.[0];
+  if (owner === undefined) return pod.metadata.name;
+  if (owner.kind === 'ReplicaSet') {
+    const hash = pod.metadata.labels?.['pod-template-hash'];
+    if (hash !== undefined && owner.name.endsWith(`-${hash}`)) return owner.name.slice(0, -hash.length - 1);
+  }
+  return owner.name;
+}
+
+function backendOf(ip: string, port: number, pod: Pod | undefined, namespace: string, podName: string): Backend {
+  const labels = pod?.metadata.labels ?? {};
+  const workload = pod === undefined ? 'unknown' : workloadOf(pod);
+  const app = labels['app.kubernetes.io/name'] ?? labels.app ?? 'unknown';
+  return {
+    ip,
+    port,
+    pod: podName,
+    namespace,
+    workload,
+    app,
+    version: labels['app.kubernetes.io/version'] ?? labels.version ?? 'unknown',
+    canonicalService: labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? workload,
+  };
+}
+
+function readyBackends(svc: Service, port: ServicePort, slices: EndpointSlice[], endpoints: Endpoints | undefined, pods: Map<string, Pod>): Backend[] {
+  const ns = svc.metadata.namespace ?? 'default';
+  const portName = port.name ?? '';
+  const out: Backend[] = [];
+  if (slices.length > 0) {
+    for (const slice of slices) {
+      const p = (slice.ports ?? []).find((sp) => (sp.name ?? '') === portName) ?? (slice.ports?.length === 1 ? slice.ports[0] : undefined);
+      if (p === undefined) continue;
+      for (const ep of slice.endpoints ?? []) {
+        if (ep.conditions?.ready === false) continue;
+        const podName = ep.targetRef?.name ?? '';
+        for (const ip of ep.addresses) out.push(backendOf(ip, p.port, pods.get(`${ns}/${podName}`), ns, podName));
+      }
+    }
+    return out;
+  }
+  for (const subset of endpoints?.subsets ?? []) {
+    const p = (subset.ports ?? []).find((sp) => (sp.name ?? '') === portName) ?? (subset.ports?.length === 1 ? subset.ports[0] : undefined);
+    if (p === undefined) continue;
+    for (const addr of subset.addresses ?? []) {
+      const podName = addr.targetRef?.name ?? '';
+      out.push(backendOf(addr.ip, p.port, pods.get(`${ns}/${podName}`), ns, podName));
+    }
+  }
+  return out;
+}
+
+function addShortName(map: Map<string, string[]>, name: string, ns: string): void {
+  const list = map.get(name) ?? [];
+  if (!list.includes(ns)) list.push(ns);
+  map.set(name, list);
+}
+
+export function buildRoutingTable(snap: Snapshot): RoutingTable {
+  const pods = new Map(snap.pods.map((p) => [`${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, p]));
+  const slicesBySvc = new Map<string, EndpointSlice[]>();
+  for (const s of snap.endpointSlices) {
+    const svc = s.metadata.labels?.['kubernetes.io/service-name'];
+    if (svc === undefined || s.addressType !== 'IPv4') continue;
+    const key = `${s.metadata.namespace ?? 'default'}/${svc}`;
+    slicesBySvc.set(key, [...(slicesBySvc.get(key) ?? []), s]);
+  }
+  const endpointsBySvc = new Map(snap.endpoints.map((e) => [`${e.metadata.namespace ?? 'default'}/${e.metadata.name}`, e]));
+
+  const services = new Map<string, ServiceEntry>();
+  const routes = new Map<string, HostRoute>();
+  const wildcards: RoutingTable['wildcards'] = [];
+  const shortNames = new Map<string, string[]>();
+
+  for (const svc of snap.services) {
+    const ns = svc.metadata.namespace ?? 'default';
+    const key = `${ns}/${svc.metadata.name}`;
+    const ports = svc.spec.ports ?? [];
+    const backends = new Map<number, Backend[]>();
+    for (const port of ports) backends.set(port.port, readyBackends(svc, port, slicesBySvc.get(key) ?? [], endpointsBySvc.get(key), pods));
+    const fqdn = serviceFqdn(svc.metadata.name, ns);
+    services.set(fqdn, { name: svc.metadata.name, namespace: ns, ports, backends });
+    // A host without a VirtualService goes to the Service of that name, as in a mesh.
+    routes.set(fqdn, { virtualService: undefined, rules: [{ matches: [], destinations: [{ host: fqdn, weight: 100, port: undefined }] }] });
+    addShortName(shortNames, svc.metadata.name, ns);
+  }
+
+  // VirtualServices override the Service default for their hosts; the oldest wins a conflict, as in Istio.
+  const vss = [...snap.virtualServices].sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''));
+  const claimed = new Set<string>();
+  for (const vs of vss) {
+    const ns = vs.metadata.namespace ?? 'default';
+    const rules: Rule[] = (vs.spec.http ?? []).map((http) => ({
+      matches: (http.match ?? []).map((m) => ({ uri: m.uri, headers: m.headers })),
+      destinations: (http.route ?? []).map((r, _i, all) => ({
+        host: qualify(r.destination.host, ns),
+        weight: r.weight ?? (all.length === 1 ? 100 : 0),
+        port: r.destination.port?.number,
+      })),
+    }));
+    const route: HostRoute = { virtualService: `${ns}/${vs.metadata.name}`, rules };
+    for (const host of vs.spec.hosts ?? []) {
+      const q = qualify(host, ns);
+      if (claimed.has(q)) continue;
+      claimed.add(q);
+      if (q.startsWith('*')) wildcards.push({ suffix: q.slice(1), route });
+      else routes.set(q, route);
+      if (!host.includes('.') && !host.includes('*')) addShortName(shortNames, host.toLowerCase(), ns);
+    }
+  }
+  for (const list of shortNames.values()) list.sort((a, b) => (a === 'default' ? -1 : b === 'default' ? 1 : a.localeCompare(b)));
+  return { routes, wildcards, services, shortNames };
+}
+
+/**
+ * The route for a request's Host header. Accepted forms: any host of a VirtualService; NAME (the
+ * `default` namespace first, else the alphabetically first namespace that has it); NAME.NAMESPACE;
+ * NAME.NAMESPACE.svc; NAME.NAMESPACE.svc.cluster.local; wildcard VirtualService hosts.
+ */
+export function resolveHost(table: RoutingTable, rawHost: string): HostRoute | undefined {
+  const host = stripPort(rawHost).toLowerCase().replace(/\.$/, '');
+  const exact = table.routes.get(host);
+  if (exact !== undefined) return exact;
+  const labels = host.split('.');
+  if (labels.length === 1) {
+    const ns = table.shortNames.get(host)?.[0];
+    return ns === undefined ? undefined : table.routes.get(serviceFqdn(host, ns));
+  }
+  if (labels.length === 2 || (labels.length === 3 && labels[2] === 'svc')) {
+    const r = table.routes.get(serviceFqdn(labels[0] ?? '', labels[1] ?? ''));
+    if (r !== undefined) return r;
+  }
+  let best: { suffix: string; route: HostRoute } | undefined;
+  for (const w of table.wildcards) if (host.endsWith(w.suffix) && (best === undefined || w.suffix.length > best.suffix.length)) best = w;
+  return best?.route;
+}
+
+function stripPort(host: string): string {
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
+  const colon = host.lastIndexOf(':');
+  return colon >= 0 ? host.slice(0, colon) : host;
+}
+
+function matchString(m: StringMatch, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (m.exact !== undefined) return value === m.exact;
+  if (m.prefix !== undefined) return value.startsWith(m.prefix);
+  if (m.regex !== undefined) return new RegExp(`^(?:${m.regex})$`).test(value);
+  return true;
+}
+
+/** The first rule whose match (any of its entries; none means all) fits the request, as Envoy's route order. */
+export function selectRule(route: HostRoute, path: string, headers: Record<string, string | string[] | undefined>): Rule | undefined {
+  const uri = path.split('?')[0] ?? path;
+  return route.rules.find(
+    (rule) =>
+      rule.matches.length === 0 ||
+      rule.matches.some(
+        (m) =>
+          (m.uri === undefined || matchString(m.uri, uri)) &&
+          Object.entries(m.headers ?? {}).every(([name, sm]) => {
+            const v = headers[name.toLowerCase()];
+            return matchString(sm, Array.isArray(v) ? v[0] : v);
+          }),
+      ),
+  );
+}
+
+/** Weighted choice: `r` uniform in [0, 1). Destinations of weight 0 are never chosen. */
+export function chooseDestination(rule: Rule, r: number): Destination | undefined {
+  const total = rule.destinations.reduce((s, d) => s + Math.max(0, d.weight), 0);
+  if (total <= 0) return undefined;
+  let point = r * total;
+  for (const d of rule.destinations) {
+    if (d.weight <= 0) continue;
+    if (point < d.weight) return d;
+    point -= d.weight;
+  }
+  return rule.destinations.findLast((d) => d.weight > 0);
+}
+
+/** Ready backends of a destination (the given port, else the Service's first port), and the Service's identity. */
+export function backendsOf(table: RoutingTable, dest: Destination): { service: ServiceEntry | undefined; backends: Backend[] } {
+  const service = table.services.get(dest.host);
+  if (service === undefined) return { service, backends: [] };
+  const port = dest.port ?? service.ports[0]?.port;
+  return { service, backends: port === undefined ? [] : (service.backends.get(port) ?? []) };
+}
