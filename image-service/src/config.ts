@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+/**
+ * The service's configuration: the environment contract of docs/architecture.md, validated with
+ * zod once at start. Every value a user can get wrong fails here, with one line naming the
+ * variable, never later inside a request.
+ */
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** A whole number from a string, with the bounds in the message a user sees. */
+function whole(min: number, max: number) {
+  return z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `expected a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `expected a whole number from ${min} to ${max}`).max(max, `expected a whole number from ${min} to ${max}`));
+}
+
+const AUTO_FORMATS = ['avif', 'webp'] as const;
+
+const source = z
+  .string()
+  .trim()
+  .transform((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'expected a URL such as file:///srv/images' });
+      return z.NEVER;
+    }
+    if (url.protocol !== 'file:') {
+      ctx.addIssue({ code: 'custom', message: `unsupported source scheme "${url.protocol}", expected file:///path` });
+      return z.NEVER;
+    }
+    return { kind: 'file' as const, root: fileURLToPath(url) };
+  });
+
+const env = z.object({
+  IMAGE_SOURCE: source,
+  IMAGE_SERVICE_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  IMAGE_SERVICE_PORT: whole(0, 65535).default(8080),
+  IMAGE_SERVICE_VERSION: z.string().trim().min(1).max(128).default(PACKAGE_VERSION),
+  IMAGE_SERVICE_WORKERS: whole(1, 1024).optional(),
+  IMAGE_SERVICE_QUEUE_LIMIT: whole(0, 1_000_000).optional(),
+  IMAGE_SERVICE_QUEUE_TIMEOUT_MS: whole(1, 600_000).default(5000),
+  IMAGE_SERVICE_MAX_INPUT_PIXELS: whole(1, 1_000_000_000).default(50_000_000),
+  IMAGE_SERVICE_MAX_SOURCE_BYTES: whole(1, 2 ** 31 - 1).default(52_428_800),
+  IMAGE_SERVICE_AUTO_FORMATS: z
+    .string()
+    .default('webp')
+    .transform((value) => value.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== ''))
+    .pipe(z.array(z.enum(AUTO_FORMATS, { error: 'expected a comma-separated list of avif, webp (or empty)' }))),
+  IMAGE_SERVICE_CACHE_MAX_AGE_SECONDS: whole(0, 31_536_000).default(86_400),
+  IMAGE_SERVICE_DRAIN_SECONDS: whole(0, 3600).default(25),
+  IMAGE_SERVICE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  IMAGE_SERVICE_INJECT_DELAY_MS: whole(0, 600_000).default(0),
+  IMAGE_SERVICE_INJECT_ERROR_PERCENT: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'expected a number from 0 to 100')
+    .transform(Number)
+    .pipe(z.number().max(100, 'expected a number from 0 to 100'))
+    .default(0),
+  UV_THREADPOOL_SIZE: whole(1, 1024).optional(),
+  VIPS_CONCURRENCY: whole(0, 1024).optional(),
+});
+
+/** The environment as validated; thread counts are resolved from it by threads.ts. */
+export type Env = z.infer<typeof env>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment; throws a ConfigError whose message is one line naming the variable. */
+export function parseEnv(vars: NodeJS.ProcessEnv): Env {
+  // An empty variable means unset, as in most shells' and Kubernetes' practice.
+  const present: Record<string, string> = {};
+  for (const [key, value] of Object.entries(vars)) if (value !== undefined && value !== '') present[key] = value;
+  // IMAGE_SERVICE_AUTO_FORMATS="" deliberately means "negotiate nothing".
+  if (vars.IMAGE_SERVICE_AUTO_FORMATS === '') present.IMAGE_SERVICE_AUTO_FORMATS = '';
+  const result = env.safeParse(present);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const name = String(issue.path[0] ?? 'environment');
+  const got = present[name];
+  const message = got === undefined ? 'is required' : `${issue.message} (got ${JSON.stringify(got.length > 80 ? `${got.slice(0, 80)}…` : got)})`;
+  throw new ConfigError(`${name}: ${message}`);
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { cpuLimit, parseCpuMax, parseProcCgroup, resolveThreads, workersFor } from './threads.ts';
+
+describe('cgroup CPU limit', () => {
+  it.each([
+    ['max 100000', null],
+    ['max', null],
+    ['150000 100000', 1.5],
+    ['50000 100000\n', 0.5],
+    ['200000 50000', 4],
+    ['100000', 1],
+    ['', null],
+    ['garbage 100000', null],
+    ['-1 100000', null],
+    ['100000 0', null],
+  ])('parseCpuMax(%j) = %j', (text, cpus) => {
+    expect(parseCpuMax(text)).toBe(cpus);
+  });
+
+  it.each([
+    [{ cpuMax: [] }, null],
+    [{ cpuMax: ['max 100000'] }, null],
+    [{ cpuMax: ['250000 100000', 'max 100000'] }, 2.5],
+    [{ cpuMax: ['max 100000', '150000 100000', '400000 100000'] }, 1.5], // the tightest ancestor binds
+    [{ cpuMax: [], cfsQuotaUs: '-1\n', cfsPeriodUs: '100000\n' }, null],
+    [{ cpuMax: [], cfsQuotaUs: '150000\n', cfsPeriodUs: '100000\n' }, 1.5],
+    [{ cpuMax: [], cfsQuotaUs: '50000', cfsPeriodUs: '100000' }, 0.5],
+    [{ cpuMax: [], cfsQuotaUs: '300000' }, 3],
+    [{ cpuMax: ['200000 100000'], cfsQuotaUs: '100000', cfsPeriodUs: '100000' }, 2], // v2 wins when present
+  ])('cpuLimit(%j) = %j', (files, cpus) => {
+    expect(cpuLimit(files)).toBe(cpus);
+  });
+
+  it.each([
+    [null, 8, 8],
+    [null, 0, 1],
+    [1.5, 8, 1],
+    [0.5, 8, 1],
+    [2.9, 8, 2],
+    [16, 4, 4], // never above the CPUs the process may run on
+    [4, 4, 4],
+  ])('workersFor(%j, %j) = %j', (limit, cpus, workers) => {
+    expect(workersFor(limit, cpus)).toBe(workers);
+  });
+
+  it('parses /proc/self/cgroup for v2 and v1', () => {
+    expect(parseProcCgroup('0::/kubepods/pod1/c1\n')).toEqual({ v2: '/kubepods/pod1/c1' });
+    expect(parseProcCgroup('12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n1:name=systemd:/docker/abc\n')).toEqual({
+      v1Cpu: { controllers: 'cpu,cpuacct', path: '/docker/abc' },
+    });
+    expect(parseProcCgroup('')).toEqual({});
+  });
+});
+
+describe('resolveThreads', () => {
+  it.each([
+    [{}, undefined, 1.5, 8, { workers: 1, workersFrom: 'cgroup', env: { UV_THREADPOOL_SIZE: '2', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '2' } }],
+    [{}, undefined, null, 2, { workers: 2, workersFrom: 'cpus', env: { UV_THREADPOOL_SIZE: '3', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '2' } }],
+    [{}, 4, 1, 2, { workers: 4, workersFrom: 'IMAGE_SERVICE_WORKERS', env: { UV_THREADPOOL_SIZE: '5', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '2' } }],
+    [
+      { UV_THREADPOOL_SIZE: '16', VIPS_CONCURRENCY: '2', MALLOC_ARENA_MAX: '4' },
+      undefined,
+      3,
+      8,
+      { workers: 3, workersFrom: 'cgroup', env: { UV_THREADPOOL_SIZE: '16', VIPS_CONCURRENCY: '2', MALLOC_ARENA_MAX: '4' } },
+    ],
+  ])('env %j, workers %j, limit %j, cpus %j', (vars, workers, limit, cpus, expected) => {
+    expect(resolveThreads(vars, workers, limit, cpus)).toEqual(expected);
+  });
+});

@@ -1,0 +1,137 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+/**
+ * How many images the service resizes at once, and the thread settings that follow, derived from
+ * the container's CPU limit the way automaxprocs sets GOMAXPROCS: floor of the cgroup quota, at
+ * least 1, never above the CPUs the process may run on. The parsing and the decision are pure
+ * functions of the cgroup files' contents; readCgroup() is the only I/O.
+ */
+
+/** The contents of the cgroup files that bound this process's CPU, as found on disk. */
+export interface CgroupFiles {
+  /** cgroup v2 `cpu.max` of the process's cgroup and of each ancestor (any order). */
+  cpuMax: string[];
+  /** cgroup v1 `cpu.cfs_quota_us` and `cpu.cfs_period_us`, when a v1 cpu controller is mounted. */
+  cfsQuotaUs?: string | undefined;
+  cfsPeriodUs?: string | undefined;
+}
+
+/** CPUs allowed by one v2 `cpu.max` ("max 100000" or "150000 100000"); null when unlimited or unreadable. */
+export function parseCpuMax(text: string): number | null {
+  const [quota, period] = text.trim().split(/\s+/);
+  if (quota === undefined || quota === 'max') return null;
+  return ratio(quota, period ?? '100000');
+}
+
+function ratio(quotaText: string, periodText: string): number | null {
+  const quota = Number(quotaText.trim());
+  const period = Number(periodText.trim());
+  if (!Number.isFinite(quota) || !Number.isFinite(period) || quota <= 0 || period <= 0) return null;
+  return quota / period;
+}
+
+/** The CPU limit in (possibly fractional) CPUs: the tightest v2 quota on the path, else v1's; null when none. */
+export function cpuLimit(files: CgroupFiles): number | null {
+  let limit: number | null = null;
+  for (const text of files.cpuMax) {
+    const cpus = parseCpuMax(text);
+    if (cpus !== null && (limit === null || cpus < limit)) limit = cpus;
+  }
+  if (limit === null && files.cfsQuotaUs !== undefined) limit = ratio(files.cfsQuotaUs, files.cfsPeriodUs ?? '100000');
+  return limit;
+}
+
+/** Workers from a CPU limit: floor, at least 1, at most the CPUs available; the CPUs when no limit. */
+export function workersFor(limit: number | null, parallelism: number): number {
+  const cpus = Math.max(1, Math.floor(parallelism));
+  if (limit === null) return cpus;
+  return Math.min(cpus, Math.max(1, Math.floor(limit)));
+}
+
+export interface Threads {
+  workers: number;
+  /** Where `workers` came from, for the start-up log. */
+  workersFrom: 'IMAGE_SERVICE_WORKERS' | 'cgroup' | 'cpus';
+  /** The environment a process must start with (libuv, libvips and glibc read it once, at start). */
+  env: { UV_THREADPOOL_SIZE: string; VIPS_CONCURRENCY: string; MALLOC_ARENA_MAX: string };
+}
+
+/**
+ * DESIGN's "Threads from the CPU limit": variables already set win (the operator's `runtime`
+ * overrides arrive that way); the rest default to workers + 1 libuv threads (a spare one keeps
+ * file I/O from queueing behind resizes), one libvips thread per image and two malloc arenas.
+ */
+export function resolveThreads(vars: NodeJS.ProcessEnv, workersEnv: number | undefined, limit: number | null, parallelism: number): Threads {
+  const workers = workersEnv ?? workersFor(limit, parallelism);
+  const workersFrom = workersEnv !== undefined ? 'IMAGE_SERVICE_WORKERS' : limit !== null ? 'cgroup' : 'cpus';
+  return {
+    workers,
+    workersFrom,
+    env: {
+      UV_THREADPOOL_SIZE: nonEmpty(vars.UV_THREADPOOL_SIZE) ?? String(workers + 1),
+      VIPS_CONCURRENCY: nonEmpty(vars.VIPS_CONCURRENCY) ?? '1',
+      MALLOC_ARENA_MAX: nonEmpty(vars.MALLOC_ARENA_MAX) ?? '2',
+    },
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * The cgroup path of this process from `/proc/self/cgroup`: the v2 entry (`0::/path`) and the v1
+ * cpu controller's entry (`N:cpu,cpuacct:/path`).
+ */
+export function parseProcCgroup(text: string): { v2?: string; v1Cpu?: { controllers: string; path: string } } {
+  const out: { v2?: string; v1Cpu?: { controllers: string; path: string } } = {};
+  for (const line of text.split('\n')) {
+    const match = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
+    if (!match) continue;
+    const [, id, controllers = '', path = '/'] = match;
+    if (id === '0' && controllers === '') out.v2 = path;
+    else if (controllers.split(',').includes('cpu')) out.v1Cpu = { controllers, path };
+  }
+  return out;
+}
+
+/** Reads the cgroup files of this process (synchronously: it runs once, before any thread pool starts). */
+export function readCgroup(root = '/sys/fs/cgroup'): CgroupFiles {
+  const read = (file: string): string | undefined => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const self = parseProcCgroup(read('/proc/self/cgroup') ?? '');
+  const files: CgroupFiles = { cpuMax: [] };
+  if (self.v2 !== undefined) {
+    // Walk from the process's cgroup up to the root: the tightest quota on the way binds.
+    // Inside a cgroup namespace the path is "/" and the root's file is the container's own.
+    const parts = self.v2.split('/').filter(Boolean);
+    for (let i = parts.length; i >= 0; i--) {
+      const text = read(`${root}/${parts.slice(0, i).join('/')}/cpu.max`.replace(/\/+/g, '/'));
+      if (text !== undefined) files.cpuMax.push(text);
+    }
+  }
+  if (self.v1Cpu !== undefined) {
+    for (const mount of [`${root}/${self.v1Cpu.controllers}`, `${root}/cpu,cpuacct`, `${root}/cpu`]) {
+      for (const dir of [`${mount}${self.v1Cpu.path}`, mount]) {
+        const quota = read(`${dir}/cpu.cfs_quota_us`);
+        if (quota !== undefined) {
+          files.cfsQuotaUs = quota;
+          files.cfsPeriodUs = read(`${dir}/cpu.cfs_period_us`);
+          return files;
+        }
+      }
+    }
+  }
+  return files;
+}
+
+/** The process's own view: cgroup limit and available parallelism. */
+export function detectCpu(): { limit: number | null; parallelism: number } {
+  return { limit: cpuLimit(readCgroup()), parallelism: availableParallelism() };
+}
