@@ -128,7 +128,7 @@ export const EnvVarSchema = crossField(
       path: ["valueFrom"],
     },
   ],
-);
+).describe("An environment variable (Kubernetes EnvVar).");
 
 /** Variables the operator derives from the spec; setting them in env would silently fight the operator. */
 export const OPERATOR_ENV = [
@@ -378,7 +378,8 @@ export const ON_NO_DATA = ["fail", "hold"] as const;
 
 const weight = (what: string) => z.number().int().min(1).max(100).describe(what);
 
-export const MetricSchema = z.strictObject({
+export const MetricSchema = z
+  .strictObject({
   name: z
     .string()
     .regex(/^[a-zA-Z_][a-zA-Z0-9_-]{0,62}$/, "metric name must be letters, digits, '_' or '-'")
@@ -406,7 +407,8 @@ export const MetricSchema = z.strictObject({
       },
     ],
   ).describe("The passing range of the value, bounds included."),
-});
+  })
+  .describe("An extra check: a PromQL query and its passing range.");
 
 export const AnalysisSchema = z.strictObject({
   provider: z
@@ -535,7 +537,7 @@ export const ImageServiceSpecSchema = z.strictObject({
   serving: ServingSchema.describe("Limits and behaviour of the service.").prefault({}),
   traffic: TrafficSchema.describe("Routing: Services and the Istio VirtualService.").prefault({}),
   canary: CanarySchema.describe("How a new pod template is rolled out.").prefault({}),
-});
+}).describe("Desired state: the image, its resources, its source of originals, serving limits, routing and the canary policy.");
 
 // ---------------------------------------------------------------- status
 
@@ -589,7 +591,7 @@ export const ImageServiceStatusSchema = z
     phase: z.enum(PHASES).describe("Where the rollout stands.").optional(),
     observedGeneration: z.number().int().min(0).describe("metadata.generation last acted on.").optional(),
     primary: TrackStatus("primary").optional(),
-    canary: TrackStatus("canary under analysis").optional(),
+    canary: TrackStatus("canary").optional(),
     canaryWeight: z.number().int().min(0).max(100).describe("Percent of traffic routed to the canary.").optional(),
     failedChecks: z.number().int().min(0).describe("Failed checks of the current analysis.").optional(),
     iterations: z.number().int().min(0).describe("Checks run in the current analysis.").optional(),

@@ -92,5 +92,6 @@ export function quantity() {
         ctx.addIssue({ code: "custom", message: (err as Error).message });
       }
     });
-  return withCrd(schema, { intOrString: true, pattern: QUANTITY_PATTERN });
+  // the API server then refuses a negative quantity too
+  return withCrd(schema, { intOrString: true, pattern: QUANTITY_PATTERN.replace("^(\\+|-)?", "^\\+?") });
 }
