@@ -1,6 +1,7 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
+import { readCapped, tooLarge } from './capped.ts';
 import { SourceError, type Source, type SourceObject } from './source.ts';
 
 /**
@@ -100,32 +101,6 @@ export function createS3Source(opts: S3SourceOptions): Source {
       );
     },
   };
-}
-
-function tooLarge(where: string, maxBytes: number): SourceError {
-  return new SourceError('too_large', `${where} is larger than the ${maxBytes}-byte limit (maxSourceBytes)`);
-}
-
-/** Reads a stream into one buffer, giving up (and destroying the stream) past `maxBytes`. */
-async function readCapped(body: Readable, maxBytes: number, signal: AbortSignal, where: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const onAbort = () => body.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    for await (const chunk of body) {
-      const buf = chunk as Buffer;
-      total += buf.length;
-      if (total > maxBytes) {
-        body.destroy();
-        throw tooLarge(where, maxBytes);
-      }
-      chunks.push(buf);
-    }
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-  return Buffer.concat(chunks, total);
 }
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket']);
