@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { Admission, type Release, type RejectReason } from './admission.ts';
+import { HttpError } from './errors.ts';
+
+const never = new AbortController().signal;
+
+function admission(slots: number, queueLimit: number, queueTimeoutMs = 10_000) {
+  const a = new Admission({ slots, queueLimit, queueTimeoutMs });
+  const rejected: RejectReason[] = [];
+  a.onReject = (reason) => rejected.push(reason);
+  return { a, rejected };
+}
+
+async function settle(p: Promise<Release>): Promise<Release | HttpError | unknown> {
+  return p.then(
+    (r) => r,
+    (e: unknown) => e,
+  );
+}
+
+describe('Admission', () => {
+  it('admits up to its slots, queues FIFO up to the limit, refuses the rest with 503 and Retry-After', async () => {
+    const { a, rejected } = admission(1, 2, 2500);
+    const first = await a.acquire(never);
+    const order: number[] = [];
+    const second = a.acquire(never).then((r) => (order.push(2), r));
+    const third = a.acquire(never).then((r) => (order.push(3), r));
+    const fourth = await settle(a.acquire(never));
+    expect(fourth).toBeInstanceOf(HttpError);
+    expect(fourth).toMatchObject({ status: 503, code: 'queue_full', headers: { 'retry-after': '3' } });
+    expect(rejected).toEqual(['queue_full']);
+    expect([a.inflight, a.queued]).toEqual([1, 2]);
+
+    first();
+    first(); // a second release is harmless
+    (await second)();
+    (await third)();
+    expect(order).toEqual([2, 3]);
+    expect([a.inflight, a.queued, a.peakInflight, a.peakQueued]).toEqual([0, 0, 1, 2]);
+  });
+
+  it('refuses a waiter that waited past the queue timeout', async () => {
+    const { a, rejected } = admission(1, 5, 20);
+    const held = await a.acquire(never);
+    const waited = await settle(a.acquire(never));
+    expect(waited).toMatchObject({ status: 503, code: 'queue_timeout', headers: { 'retry-after': '1' } });
+    expect(rejected).toEqual(['queue_timeout']);
+    expect(a.queued).toBe(0);
+    held();
+    expect(a.inflight).toBe(0);
+  });
+
+  it('drops a waiter whose client went away, and its place goes to the next', async () => {
+    const { a } = admission(1, 1);
+    const held = await a.acquire(never);
+    const gone = new AbortController();
+    const leaving = settle(a.acquire(gone.signal));
+    gone.abort(new Error('client closed'));
+    expect(await leaving).toMatchObject({ message: 'client closed' });
+    expect(a.queued).toBe(0);
+    const next = a.acquire(never); // the queue has room again
+    held();
+    (await next)();
+    expect([a.inflight, a.queued]).toEqual([0, 0]);
+  });
+
+  it('never admits more than its slots under a burst', async () => {
+    const { a } = admission(2, 3);
+    let running = 0;
+    let most = 0;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        try {
+          const release = await a.acquire(never);
+          running++;
+          most = Math.max(most, running);
+          await new Promise((r) => setTimeout(r, 2));
+          running--;
+          release();
+          return 'ok';
+        } catch (e) {
+          return (e as HttpError).status;
+        }
+      }),
+    );
+    expect(most).toBe(2);
+    expect(results.filter((r) => r === 'ok')).toHaveLength(5);
+    expect(results.filter((r) => r === 503)).toHaveLength(15);
+  });
+});
