@@ -239,8 +239,8 @@ const S3SourceSchema = z
       .optional(),
     forcePathStyle: z
       .boolean()
-      .describe("Address the bucket in the path rather than the host name (S3_FORCE_PATH_STYLE); most S3-compatible stores need it.")
-      .default(false),
+      .describe("Address the bucket in the path rather than the host name (S3_FORCE_PATH_STYLE). Unset: true with an endpoint, false on AWS.")
+      .optional(),
   })
   .describe("Originals in an S3 bucket; the service reads s3://<bucket>/<prefix>.");
 
