@@ -1,0 +1,62 @@
+// The sandbox's "registry": an image reference maps to a command run from this checkout. There is no
+// container runtime, so an image is a recipe (command, arguments, the image's own ENV).
+import path from 'node:path';
+import type { Container } from '../kube/types.ts';
+
+export interface Launch {
+  command: string;
+  args: string[];
+  /** The image's ENV: the container's env overrides it, as in a real runtime. */
+  env: Record<string, string>;
+  cwd: string;
+}
+
+export interface CatalogueEntry {
+  /** Repository path without registry, e.g. `imageops/image-service`. */
+  repository: string;
+  launch(tag: string, container: Container): Launch;
+}
+
+export type Pull = { ok: true; launch: Launch } | { ok: false; reason: 'ErrImagePull' | 'InvalidImageName'; message: string };
+
+/** Fault injection of the drill tags (DESIGN: at least 300 ms; at least half answered 5xx). */
+export const SLOW_DELAY_MS = 400;
+export const BROKEN_ERROR_PERCENT = 60;
+
+/** Splits `registry.example.com:5000/imageops/image-service:1.4.0` into repository and tag. */
+export function parseImage(ref: string): { repository: string; tag: string } | undefined {
+  if (ref === '' || /\s/.test(ref) || ref.includes('@')) return undefined;
+  const parts = ref.split('/');
+  // The first component is a registry when it looks like a host (a dot, a port, or localhost).
+  if (parts.length > 1 && /[.:]|^localhost$/.test(parts[0] ?? '')) parts.shift();
+  const last = parts.pop() ?? '';
+  const colon = last.indexOf(':');
+  const name = colon >= 0 ? last.slice(0, colon) : last;
+  const tag = colon >= 0 ? last.slice(colon + 1) : 'latest';
+  if (name === '' || tag === '') return undefined;
+  return { repository: [...parts, name].join('/').replace(/^library\//, ''), tag };
+}
+
+/** This checkout's image service, reporting the tag as its version; `-slow` and `-broken` tags inject faults. */
+export function imageServiceEntry(repoRoot: string): CatalogueEntry {
+  return {
+    repository: 'imageops/image-service',
+    launch(tag) {
+      const env: Record<string, string> = { IMAGE_SERVICE_VERSION: tag };
+      if (tag.endsWith('-slow')) env.IMAGE_SERVICE_INJECT_DELAY_MS = String(SLOW_DELAY_MS);
+      if (tag.endsWith('-broken')) env.IMAGE_SERVICE_INJECT_ERROR_PERCENT = String(BROKEN_ERROR_PERCENT);
+      return { command: path.join(repoRoot, 'node_modules/.bin/node'), args: [path.join(repoRoot, 'image-service/src/main.ts')], env, cwd: repoRoot };
+    },
+  };
+}
+
+export function pull(entries: readonly CatalogueEntry[], image: string | undefined, container: Container): Pull {
+  const parsed = parseImage(image ?? '');
+  if (parsed === undefined) return { ok: false, reason: 'InvalidImageName', message: `couldn't parse image name "${image ?? ''}"` };
+  const entry = entries.find((e) => parsed.repository === e.repository || parsed.repository.endsWith(`/${e.repository}`));
+  if (entry === undefined) {
+    const known = entries.map((e) => e.repository).join(', ');
+    return { ok: false, reason: 'ErrImagePull', message: `image "${image}" is not in the sandbox catalogue (known: ${known})` };
+  }
+  return { ok: true, launch: entry.launch(parsed.tag, container) };
+}

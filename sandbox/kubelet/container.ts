@@ -1,0 +1,243 @@
+// One container of a pod as a real process: its own process group, stdout and stderr to a log file
+// per run, probes, restarts with crash-loop back-off, and SIGTERM then SIGKILL on stop.
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Container } from '../kube/types.ts';
+import { forgetPid, recordPid } from '../pids.ts';
+import { type BackoffState, FRESH, restartDelay } from './backoff.ts';
+import type { Launch } from './catalogue.ts';
+import { ProbeCounter, probeTiming, runProbe } from './probes.ts';
+
+type State =
+  | { waiting: { reason: string; message?: string } }
+  | { running: { startedAt: string } }
+  | { terminated: { exitCode: number; signal?: number; reason: string; message?: string; startedAt: string; finishedAt: string } };
+
+export interface ContainerStatus {
+  name: string;
+  image: string;
+  imageID: string;
+  containerID?: string;
+  ready: boolean;
+  started: boolean;
+  restartCount: number;
+  state: State;
+  lastState: State | Record<string, never>;
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+export interface ContainerOptions {
+  container: Container;
+  launch: Launch;
+  env: NodeJS.ProcessEnv;
+  podIP: string;
+  logDir: string;
+  stateDir: string;
+  restartPolicy: string;
+  graceMs: number;
+  onChange: () => void;
+}
+
+export class ContainerRunner {
+  readonly #o: ContainerOptions;
+  #child: ChildProcess | undefined;
+  #state: State = { waiting: { reason: 'ContainerCreating' } };
+  #lastState: State | Record<string, never> = {};
+  #ready = false;
+  #restartCount = 0;
+  #backoff: BackoffState = FRESH;
+  #startedAt = 0;
+  #stopping = false;
+  #timers = new Set<NodeJS.Timeout>();
+  #exited: Promise<void> = Promise.resolve();
+  #generation = 0;
+
+  constructor(options: ContainerOptions) {
+    this.#o = options;
+  }
+
+  get name(): string {
+    return this.#o.container.name;
+  }
+
+  /** Log file of the current run, or of the one before it. */
+  logFile(previous: boolean): string {
+    return path.join(this.#o.logDir, `${this.#restartCount - (previous ? 1 : 0)}.log`);
+  }
+
+  status(): ContainerStatus {
+    const s: ContainerStatus = {
+      name: this.name,
+      image: this.#o.container.image ?? '',
+      imageID: `sandbox://${this.#o.container.image ?? ''}`,
+      ready: this.#ready,
+      started: 'running' in this.#state,
+      restartCount: this.#restartCount,
+      state: this.#state,
+      lastState: this.#lastState,
+    };
+    if (this.#child?.pid !== undefined) s.containerID = `sandbox://${this.#child.pid}`;
+    return s;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.exitCode === null ? this.#child.pid : undefined;
+  }
+
+  start(): void {
+    if (this.#stopping) return;
+    const { launch } = this.#o;
+    fs.mkdirSync(this.#o.logDir, { recursive: true });
+    const log = fs.openSync(this.logFile(false), 'a');
+    const generation = ++this.#generation;
+    let child: ChildProcess;
+    try {
+      child = spawn(launch.command, launch.args, { cwd: launch.cwd, env: this.#o.env, detached: true, stdio: ['ignore', log, log] });
+    } finally {
+      fs.closeSync(log);
+    }
+    this.#child = child;
+    this.#startedAt = Date.now();
+    const startedAt = new Date(this.#startedAt).toISOString();
+    this.#ready = false;
+    let resolveExit!: () => void;
+    this.#exited = new Promise((r) => (resolveExit = r));
+    child.once('error', (err) => {
+      this.#setState({ waiting: { reason: 'RunContainerError', message: err.message } });
+      resolveExit();
+    });
+    child.once('spawn', () => {
+      if (child.pid !== undefined) recordPid(this.#o.stateDir, child.pid);
+      this.#setState({ running: { startedAt } });
+      this.#startProbes(generation);
+    });
+    child.once('exit', (code, signal) => {
+      if (child.pid !== undefined) forgetPid(this.#o.stateDir, child.pid);
+      this.#ready = false;
+      const exitCode = code ?? 128 + (SIGNALS[signal ?? ''] ?? 0);
+      const terminated: State = {
+        terminated: {
+          exitCode,
+          ...(signal !== null && SIGNALS[signal] !== undefined ? { signal: SIGNALS[signal] } : {}),
+          reason: exitCode === 0 ? 'Completed' : 'Error',
+          startedAt,
+          finishedAt: new Date().toISOString(),
+        },
+      };
+      this.#setState(terminated);
+      resolveExit();
+      if (!this.#stopping && generation === this.#generation) this.#maybeRestart(exitCode);
+    });
+  }
+
+  #maybeRestart(exitCode: number): void {
+    const policy = this.#o.restartPolicy;
+    if (policy === 'Never' || (policy === 'OnFailure' && exitCode === 0)) return;
+    const { delayMs, next } = restartDelay(this.#backoff, Date.now() - this.#startedAt);
+    this.#backoff = next;
+    this.#lastState = this.#state;
+    this.#restartCount += 1;
+    if (delayMs === 0) {
+      this.start();
+      return;
+    }
+    this.#setState({
+      waiting: { reason: 'CrashLoopBackOff', message: `back-off ${delayMs / 1000}s restarting failed container=${this.name}` },
+    });
+    this.#later(delayMs, () => this.start());
+  }
+
+  /** Terminated state for the pod's phase: true when the container will not run again. */
+  get done(): boolean {
+    return 'terminated' in this.#state && (this.#stopping || this.#o.restartPolicy === 'Never' || (this.#o.restartPolicy === 'OnFailure' && this.#state.terminated.exitCode === 0));
+  }
+
+  #setState(state: State): void {
+    this.#state = state;
+    this.#o.onChange();
+  }
+
+  #later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      fn();
+    }, ms);
+    this.#timers.add(t);
+  }
+
+  #startProbes(generation: number): void {
+    const { container, podIP, env, launch } = this.#o;
+    const alive = (): boolean => generation === this.#generation && !this.#stopping && 'running' in this.#state;
+    const readiness = container.readinessProbe;
+    if (readiness === undefined) {
+      this.#ready = true;
+      this.#o.onChange();
+    } else {
+      const counter = new ProbeCounter(readiness, false);
+      const t = probeTiming(readiness);
+      const tick = async (): Promise<void> => {
+        if (!alive()) return;
+        const r = await runProbe(readiness, container, podIP, env, launch.cwd);
+        if (!alive()) return;
+        const ready = counter.record(r.ok);
+        if (ready !== this.#ready) {
+          this.#ready = ready;
+          this.#o.onChange();
+        }
+        this.#later(t.periodMs, () => void tick());
+      };
+      this.#later(t.initialDelayMs, () => void tick());
+    }
+    const liveness = container.livenessProbe;
+    if (liveness !== undefined) {
+      const counter = new ProbeCounter(liveness, true);
+      const t = probeTiming(liveness);
+      const tick = async (): Promise<void> => {
+        if (!alive()) return;
+        const r = await runProbe(liveness, container, podIP, env, launch.cwd);
+        if (!alive()) return;
+        if (!counter.record(r.ok)) {
+          // The kubelet kills a container that fails liveness, with its grace period; the exit restarts it.
+          this.#signal('SIGTERM');
+          this.#later(this.#o.graceMs, () => this.#signal('SIGKILL'));
+          return;
+        }
+        this.#later(t.periodMs, () => void tick());
+      };
+      this.#later(t.initialDelayMs, () => void tick());
+    }
+  }
+
+  #signal(signal: NodeJS.Signals, pid = this.pid): void {
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after the grace period; resolves when the process has exited. */
+  async stop(graceMs = this.#o.graceMs): Promise<void> {
+    this.#stopping = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    if (this.pid === undefined) {
+      if (!('terminated' in this.#state)) this.#setState({ waiting: { reason: 'Terminating' } });
+      return;
+    }
+    const group = this.pid;
+    this.#signal('SIGTERM');
+    const kill = setTimeout(() => this.#signal('SIGKILL'), graceMs);
+    await this.#exited;
+    clearTimeout(kill);
+    // Children of the container that outlived it die with its process group.
+    this.#signal('SIGKILL', group);
+  }
+}

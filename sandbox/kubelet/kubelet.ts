@@ -1,0 +1,165 @@
+// The sandbox's node agent: watches pods through the API, runs each one with a PodWorker, finishes
+// graceful deletions (stop the containers, then delete with grace 0, as the real kubelet does) and
+// serves container logs.
+import fs from 'node:fs';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import { type KubeClient, RESOURCES } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import { type Pod, PodSchema } from '../kube/types.ts';
+import { type NodeContext, PodWorker } from './pod.ts';
+
+export interface KubeletOptions extends Omit<NodeContext, 'nodeAllocatable' | 'baseEnv' | 'hostIP' | 'nodeName'> {
+  nodeName?: string;
+  /** Longest grace the kubelet waits when the sandbox stops (pods' own grace applies to deletions). */
+  shutdownGraceMs?: number;
+}
+
+export interface LogRequest {
+  namespace: string;
+  name: string;
+  container?: string | undefined;
+  previous?: boolean | undefined;
+  tailLines?: number | undefined;
+}
+
+/** Thrown for a log request the real API server would refuse (400/404). */
+export class LogError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = 'LogError';
+    this.status = status;
+  }
+}
+
+export class Kubelet {
+  readonly #ctx: NodeContext;
+  readonly #informer: Informer<Pod>;
+  readonly #workers = new Map<string, PodWorker>();
+  readonly #deleting = new Set<string>();
+  readonly #shutdownGraceMs: number;
+  #stopped = false;
+
+  constructor(options: KubeletOptions) {
+    this.#shutdownGraceMs = options.shutdownGraceMs ?? 5000;
+    this.#ctx = {
+      ...options,
+      nodeName: options.nodeName ?? 'sandbox',
+      hostIP: '127.0.0.1',
+      nodeAllocatable: { cpu: String(os.availableParallelism()), memory: String(os.totalmem()), 'ephemeral-storage': '100Gi' },
+      baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: process.env.LANG ?? 'C.UTF-8' },
+    };
+    this.#informer = new Informer(options.client, RESOURCES.pods, PodSchema, (err) => options.logger.warn({ err: String(err) }, 'kubelet watch'));
+    this.#informer.on((change, pod) => this.#sync(change, pod));
+  }
+
+  get nodeName(): string {
+    return this.#ctx.nodeName;
+  }
+
+  async start(): Promise<void> {
+    this.#informer.start();
+    await this.#informer.synced;
+  }
+
+  #sync(change: 'added' | 'modified' | 'deleted', pod: Pod): void {
+    if (this.#stopped) return;
+    const uid = pod.metadata.uid ?? `${pod.metadata.namespace}/${pod.metadata.name}`;
+    let worker = this.#workers.get(uid);
+    if (change === 'deleted') {
+      if (worker !== undefined) void this.#remove(uid, worker, this.#graceMs(pod), false);
+      return;
+    }
+    if (worker === undefined) {
+      const phase = pod.status?.phase;
+      if (pod.metadata.deletionTimestamp !== undefined || phase === 'Succeeded' || phase === 'Failed') {
+        // Nothing runs for it here; let a graceful deletion finish.
+        if (pod.metadata.deletionTimestamp !== undefined) void this.#forceDelete(pod);
+        return;
+      }
+      worker = new PodWorker(pod, this.#ctx);
+      this.#workers.set(uid, worker);
+      void this.#bind(pod);
+      worker.start().catch((err: unknown) => this.#ctx.logger.error({ pod: pod.metadata.name, err: String(err) }, 'pod start failed'));
+      return;
+    }
+    worker.update(pod);
+    if (pod.metadata.deletionTimestamp !== undefined) void this.#remove(uid, worker, this.#graceMs(pod), true);
+  }
+
+  #graceMs(pod: Pod): number {
+    return (pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+  }
+
+  async #remove(uid: string, worker: PodWorker, graceMs: number, thenDelete: boolean): Promise<void> {
+    if (this.#deleting.has(uid)) return;
+    this.#deleting.add(uid);
+    try {
+      await worker.terminate(graceMs);
+      if (thenDelete) await this.#forceDelete(worker.pod);
+    } catch (err) {
+      this.#ctx.logger.warn({ pod: worker.pod.metadata.name, err: String(err) }, 'pod termination failed');
+    } finally {
+      this.#workers.delete(uid);
+      this.#deleting.delete(uid);
+    }
+  }
+
+  async #forceDelete(pod: Pod): Promise<void> {
+    const opts = pod.metadata.uid === undefined ? { gracePeriodSeconds: 0 } : { gracePeriodSeconds: 0, preconditionUid: pod.metadata.uid };
+    await this.#ctx.client.delete(RESOURCES.pods, pod.metadata.namespace, pod.metadata.name, opts).catch((err: unknown) => {
+      this.#ctx.logger.warn({ pod: pod.metadata.name, err: String(err) }, 'final pod delete failed');
+    });
+  }
+
+  /** The scheduler's job on a one-node cluster: bind every pod to this node at once. */
+  async #bind(pod: Pod): Promise<void> {
+    if (pod.spec.nodeName !== undefined && pod.spec.nodeName !== '') return;
+    const ns = pod.metadata.namespace ?? 'default';
+    const binding = { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod.metadata.name, namespace: ns }, target: { apiVersion: 'v1', kind: 'Node', name: this.#ctx.nodeName } };
+    await this.#ctx.client.request('POST', `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(pod.metadata.name)}/binding`, binding).catch((err: unknown) => {
+      this.#ctx.logger.debug({ pod: pod.metadata.name, err: String(err) }, 'binding not accepted');
+    });
+  }
+
+  /** pids of every container process running now. */
+  pids(): number[] {
+    return [...this.#workers.values()].flatMap((w) => w.pids());
+  }
+
+  /** `kubectl logs`: the container's output of its current (or previous) run. */
+  logs(req: LogRequest): string {
+    const worker = [...this.#workers.values()].find((w) => w.pod.metadata.name === req.name && (w.pod.metadata.namespace ?? 'default') === req.namespace);
+    if (worker === undefined) throw new LogError(404, `pods "${req.name}" not found`);
+    if (req.container === undefined && worker.containerNames.length > 1) {
+      throw new LogError(400, `a container name must be specified for pod ${req.name}, choose one of: [${worker.containerNames.join(' ')}]`);
+    }
+    const runner = worker.runner(req.container);
+    if (runner === undefined) {
+      if (req.container !== undefined && !worker.containerNames.includes(req.container)) throw new LogError(400, `container ${req.container} is not valid for pod ${req.name}`);
+      throw new LogError(400, `container "${req.container ?? worker.containerNames[0]}" in pod "${req.name}" is waiting to start`);
+    }
+    let text: string;
+    try {
+      text = fs.readFileSync(runner.logFile(req.previous === true), 'utf8');
+    } catch {
+      if (req.previous === true) throw new LogError(400, `previous terminated container "${runner.name}" in pod "${req.name}" not found`);
+      text = '';
+    }
+    if (req.tailLines !== undefined) {
+      const lines = text.split('\n');
+      if (lines.at(-1) === '') lines.pop();
+      text = lines.slice(Math.max(0, lines.length - req.tailLines)).map((l) => `${l}\n`).join('');
+    }
+    return text;
+  }
+
+  /** Stops every pod's containers (bounded grace) and the watch. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#informer.stop();
+    await Promise.all([...this.#workers.values()].map((w) => w.terminate(this.#shutdownGraceMs)));
+    this.#workers.clear();
+  }
+}

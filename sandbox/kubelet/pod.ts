@@ -1,0 +1,231 @@
+// One pod on the sandbox's node: an address, its volumes and env, one ContainerRunner per
+// container, and its status written back through the API whenever it changes.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
+import { type ConfigMap, ConfigMapSchema, type Pod, PodSchema, type Secret, SecretSchema } from '../kube/types.ts';
+import { type CatalogueEntry, pull } from './catalogue.ts';
+import { type ContainerStatus, ContainerRunner } from './container.ts';
+import { ContainerConfigError, type EnvInputs, referencedObjects, resolveEnv } from './env.ts';
+import type { PodIpAllocator } from './ip.ts';
+import { buildPodStatus } from './status.ts';
+import { materialiseVolumes, mountsOf, translatePath } from './volumes.ts';
+
+export interface NodeContext {
+  client: KubeClient;
+  catalogue: readonly CatalogueEntry[];
+  ips: PodIpAllocator;
+  stateDir: string;
+  hostIP: string;
+  nodeName: string;
+  nodeAllocatable: EnvInputs['nodeAllocatable'];
+  /** Environment every container inherits (PATH and the like); the pod's env is laid over it. */
+  baseEnv: NodeJS.ProcessEnv;
+  logger: Logger;
+}
+
+const SETUP_RETRY_MS = 2000;
+
+export class PodWorker {
+  readonly #ctx: NodeContext;
+  #pod: Pod;
+  readonly #dir: string;
+  #podIP: string | undefined;
+  readonly #startTime = new Date().toISOString();
+  #runners: ContainerRunner[] = [];
+  /** Containers that could not be created yet, with the reason. */
+  #waiting = new Map<string, { reason: string; message: string }>();
+  #initialized = false;
+  #terminating = false;
+  #writing = false;
+  #dirty = false;
+  #lastWritten = '';
+  #retry: NodeJS.Timeout | undefined;
+
+  constructor(pod: Pod, ctx: NodeContext) {
+    this.#pod = pod;
+    this.#ctx = ctx;
+    const m = pod.metadata;
+    this.#dir = path.join(ctx.stateDir, 'pods', `${m.namespace ?? 'default'}_${m.name}_${m.uid ?? ''}`);
+  }
+
+  get pod(): Pod {
+    return this.#pod;
+  }
+
+  update(pod: Pod): void {
+    this.#pod = pod;
+  }
+
+  runner(container: string | undefined): ContainerRunner | undefined {
+    return container === undefined ? this.#runners[0] : this.#runners.find((r) => r.name === container);
+  }
+
+  get containerNames(): string[] {
+    return this.#pod.spec.containers.map((c) => c.name);
+  }
+
+  pids(): number[] {
+    return this.#runners.flatMap((r) => (r.pid === undefined ? [] : [r.pid]));
+  }
+
+  async start(): Promise<void> {
+    this.#podIP = await this.#ctx.ips.allocate();
+    for (const c of this.#pod.spec.containers) this.#waiting.set(c.name, { reason: 'ContainerCreating', message: '' });
+    this.#markDirty();
+    await this.#setup();
+  }
+
+  async #fetch(): Promise<{ secrets: Map<string, Secret>; configMaps: Map<string, ConfigMap> }> {
+    const ns = this.#pod.metadata.namespace ?? 'default';
+    const refs = referencedObjects(this.#pod);
+    const secrets = new Map<string, Secret>();
+    const configMaps = new Map<string, ConfigMap>();
+    for (const name of refs.secrets) {
+      const s = await this.#ctx.client.get(RESOURCES.secrets, SecretSchema, ns, name);
+      if (s !== undefined) secrets.set(name, s);
+    }
+    for (const name of refs.configMaps) {
+      const c = await this.#ctx.client.get(RESOURCES.configmaps, ConfigMapSchema, ns, name);
+      if (c !== undefined) configMaps.set(name, c);
+    }
+    return { secrets, configMaps };
+  }
+
+  /** Prepares and starts every container not yet started; retries what failed, as the kubelet's sync loop does. */
+  async #setup(): Promise<void> {
+    if (this.#terminating || this.#podIP === undefined) return;
+    const podIP = this.#podIP;
+    let failed = false;
+    try {
+      const { secrets, configMaps } = await this.#fetch();
+      const volumes = await materialiseVolumes(this.#pod, this.#dir, secrets, configMaps);
+      this.#initialized = true;
+      for (const container of this.#pod.spec.containers) {
+        if (this.#runners.some((r) => r.name === container.name) || this.#terminating) continue;
+        const image = pull(this.#ctx.catalogue, container.image, container);
+        if (!image.ok) {
+          const seen = this.#waiting.get(container.name)?.reason === 'ErrImagePull';
+          this.#waiting.set(container.name, { reason: seen ? 'ImagePullBackOff' : image.reason, message: image.message });
+          failed = true;
+          continue;
+        }
+        try {
+          const mounts = mountsOf(container, volumes);
+          const own = resolveEnv({ pod: this.#pod, container, podIP, hostIP: this.#ctx.hostIP, nodeAllocatable: this.#ctx.nodeAllocatable, secrets, configMaps });
+          const env: NodeJS.ProcessEnv = { ...this.#ctx.baseEnv, ...image.launch.env, ...own };
+          for (const [k, v] of Object.entries(env)) if (v !== undefined) env[k] = translatePath(v, mounts);
+          // Sandbox artifact (docs/architecture.md): no network namespace, so the pod binds its own loopback address.
+          env.IMAGE_SERVICE_HOST = podIP;
+          const runner = new ContainerRunner({
+            container,
+            launch: image.launch,
+            env,
+            podIP,
+            logDir: path.join(this.#dir, 'logs', container.name),
+            stateDir: this.#ctx.stateDir,
+            restartPolicy: this.#pod.spec.restartPolicy ?? 'Always',
+            graceMs: (this.#pod.spec.terminationGracePeriodSeconds ?? 30) * 1000,
+            onChange: () => this.#markDirty(),
+          });
+          this.#waiting.delete(container.name);
+          this.#runners.push(runner);
+          runner.start();
+        } catch (err) {
+          if (!(err instanceof ContainerConfigError)) throw err;
+          this.#waiting.set(container.name, { reason: 'CreateContainerConfigError', message: err.message });
+          failed = true;
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof ContainerConfigError)) this.#ctx.logger.warn({ pod: this.#pod.metadata.name, err: String(err) }, 'pod setup failed');
+      for (const c of this.#pod.spec.containers) {
+        if (!this.#runners.some((r) => r.name === c.name)) this.#waiting.set(c.name, { reason: 'CreateContainerConfigError', message: err instanceof Error ? err.message : String(err) });
+      }
+      failed = true;
+    }
+    this.#markDirty();
+    if (failed && !this.#terminating) this.#retry = setTimeout(() => void this.#setup(), SETUP_RETRY_MS);
+  }
+
+  #containerStatuses(): ContainerStatus[] {
+    return this.#pod.spec.containers.map((c) => {
+      const r = this.#runners.find((x) => x.name === c.name);
+      if (r !== undefined) return r.status();
+      const w = this.#waiting.get(c.name) ?? { reason: 'ContainerCreating', message: '' };
+      return {
+        name: c.name,
+        image: c.image ?? '',
+        imageID: '',
+        ready: false,
+        started: false,
+        restartCount: 0,
+        state: { waiting: w.message === '' ? { reason: w.reason } : w },
+        lastState: {},
+      };
+    });
+  }
+
+  #markDirty(): void {
+    this.#dirty = true;
+    if (!this.#writing) void this.#flush();
+  }
+
+  /** Writes the status while it keeps changing; one write at a time, only when different. */
+  async #flush(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#dirty) {
+        this.#dirty = false;
+        await this.#writeStatus();
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  async #writeStatus(): Promise<void> {
+    const { client } = this.#ctx;
+    const ns = this.#pod.metadata.namespace ?? 'default';
+    const name = this.#pod.metadata.name;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const live = await client.get(RESOURCES.pods, PodSchema, ns, name);
+        if (live === undefined || live.metadata.uid !== this.#pod.metadata.uid) return;
+        const status = buildPodStatus(
+          {
+            podIP: this.#podIP,
+            hostIP: this.#ctx.hostIP,
+            startTime: this.#startTime,
+            containers: this.#containerStatuses(),
+            initialized: this.#initialized,
+            previous: live.status?.conditions ?? [],
+            now: new Date().toISOString(),
+          },
+          !this.#terminating && this.#runners.some((r) => !r.done),
+        );
+        const text = JSON.stringify(status);
+        if (text === this.#lastWritten && JSON.stringify(live.status?.conditions) === JSON.stringify(status.conditions)) return;
+        await client.replace(RESOURCES.pods, ns, name, { ...live, status }, 'status');
+        this.#lastWritten = text;
+        return;
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 409) continue;
+        if (err instanceof ApiError && err.status === 404) return;
+        this.#ctx.logger.warn({ pod: name, err: String(err) }, 'pod status write failed');
+        return;
+      }
+    }
+  }
+
+  /** Stops every container (SIGTERM, grace, SIGKILL) and frees the pod's address and files. */
+  async terminate(graceMs: number): Promise<void> {
+    if (this.#terminating) return;
+    this.#terminating = true;
+    clearTimeout(this.#retry);
+    await Promise.all(this.#runners.map((r) => r.stop(graceMs)));
+    if (this.#podIP !== undefined) this.#ctx.ips.release(this.#podIP);
+    await fs.rm(path.join(this.#dir, 'volumes'), { recursive: true, force: true });
+  }
+}

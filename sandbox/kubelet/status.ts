@@ -1,0 +1,71 @@
+// The pod status the kubelet reports, from its containers' states: phase, conditions (keeping
+// lastTransitionTime while a condition holds), IPs and containerStatuses. Pure.
+import type { Condition } from '../kube/types.ts';
+import type { ContainerStatus } from './container.ts';
+
+export interface PodStatusInputs {
+  podIP: string | undefined;
+  hostIP: string;
+  startTime: string;
+  containers: ContainerStatus[];
+  /** Whether the pod's containers are set up (env and volumes resolved). */
+  initialized: boolean;
+  previous: Condition[];
+  now: string;
+}
+
+export interface PodStatus {
+  phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  conditions: Condition[];
+  hostIP: string;
+  hostIPs: { ip: string }[];
+  podIP?: string;
+  podIPs?: { ip: string }[];
+  startTime: string;
+  containerStatuses: ContainerStatus[];
+  qosClass: string;
+}
+
+export function podPhase(containers: ContainerStatus[], willRestart: boolean): PodStatus['phase'] {
+  const everStarted = containers.every((c) => c.restartCount > 0 || !('waiting' in c.state));
+  if (!everStarted) return 'Pending';
+  const allTerminated = containers.every((c) => 'terminated' in c.state);
+  if (allTerminated && !willRestart) {
+    return containers.every((c) => 'terminated' in c.state && c.state.terminated.exitCode === 0) ? 'Succeeded' : 'Failed';
+  }
+  return 'Running';
+}
+
+export function buildPodStatus(i: PodStatusInputs, willRestart: boolean): PodStatus {
+  const ready = i.containers.length > 0 && i.containers.every((c) => c.ready);
+  const notReady = i.containers.filter((c) => !c.ready).map((c) => c.name);
+  const condition = (type: string, ok: boolean, reason?: string, message?: string): Condition => {
+    const status = ok ? 'True' : 'False';
+    const prev = i.previous.find((c) => c.type === type);
+    const c: Condition = { type, status, lastProbeTime: null, lastTransitionTime: prev?.status === status ? (prev.lastTransitionTime ?? i.now) : i.now };
+    if (!ok && reason !== undefined) c.reason = reason;
+    if (!ok && message !== undefined) c.message = message;
+    return c;
+  };
+  const unready = `containers with unready status: [${notReady.join(' ')}]`;
+  const status: PodStatus = {
+    phase: podPhase(i.containers, willRestart),
+    conditions: [
+      condition('PodReadyToStartContainers', i.podIP !== undefined),
+      condition('Initialized', i.initialized, 'ContainersNotInitialized', 'containers are not initialized'),
+      condition('Ready', ready, 'ContainersNotReady', unready),
+      condition('ContainersReady', ready, 'ContainersNotReady', unready),
+      condition('PodScheduled', true),
+    ],
+    hostIP: i.hostIP,
+    hostIPs: [{ ip: i.hostIP }],
+    startTime: i.startTime,
+    containerStatuses: i.containers,
+    qosClass: 'BestEffort',
+  };
+  if (i.podIP !== undefined) {
+    status.podIP = i.podIP;
+    status.podIPs = [{ ip: i.podIP }];
+  }
+  return status;
+}

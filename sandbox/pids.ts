@@ -1,0 +1,63 @@
+// Every process the sandbox starts is recorded in its state dir (pid and command line), so a
+// sandbox that died without cleaning up can be cleaned up by the next one: a recorded pid is killed
+// only while /proc still shows the same command line (pids are reused).
+import fs from 'node:fs';
+import path from 'node:path';
+
+function dir(stateDir: string): string {
+  return path.join(stateDir, 'pids');
+}
+
+function cmdline(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export function recordPid(stateDir: string, pid: number): void {
+  fs.mkdirSync(dir(stateDir), { recursive: true });
+  fs.writeFileSync(path.join(dir(stateDir), String(pid)), cmdline(pid) ?? '');
+}
+
+export function forgetPid(stateDir: string, pid: number): void {
+  fs.rmSync(path.join(dir(stateDir), String(pid)), { force: true });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    // A zombie still answers signal 0; it is dead for our purpose.
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Kills (SIGKILL, with its process group) every recorded process still running its recorded command; returns their pids. */
+export function killRecorded(stateDir: string): number[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir(stateDir));
+  } catch {
+    return [];
+  }
+  const killed: number[] = [];
+  for (const name of names) {
+    const pid = Number(name);
+    const recorded = fs.readFileSync(path.join(dir(stateDir), name), 'utf8');
+    if (Number.isInteger(pid) && pid > 1 && recorded !== '' && cmdline(pid) === recorded) {
+      for (const target of [-pid, pid]) {
+        try {
+          process.kill(target, 'SIGKILL');
+        } catch {
+          // already gone, or not a group leader
+        }
+      }
+      killed.push(pid);
+    }
+    fs.rmSync(path.join(dir(stateDir), name), { force: true });
+  }
+  return killed;
+}
