@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FITS, FORMATS, MAX_DIMENSION } from './params.ts';
 
 /**
  * Named parameter sets from IMAGE_SERVICE_PRESETS (`serving.presets`), e.g.
@@ -6,11 +7,11 @@ import { z } from 'zod';
  * are the request parameters' own, so a preset can never ask for what a URL could not.
  */
 export const presetSchema = z.strictObject({
-  w: z.int().min(1).max(16384).optional(),
-  h: z.int().min(1).max(16384).optional(),
-  fit: z.enum(['cover', 'contain', 'fill', 'inside', 'outside']).optional(),
+  w: z.int().min(1).max(MAX_DIMENSION).optional(),
+  h: z.int().min(1).max(MAX_DIMENSION).optional(),
+  fit: z.enum(FITS).optional(),
   q: z.int().min(1).max(100).optional(),
-  fm: z.enum(['auto', 'jpeg', 'png', 'webp', 'avif']).optional(),
+  fm: z.enum(FORMATS).optional(),
 });
 export type Preset = z.infer<typeof presetSchema>;
 
