@@ -133,3 +133,16 @@ describe('WorkQueue', () => {
     expect(drained).toBe(true);
   });
 });
+
+describe('WorkQueue.get with a signal', () => {
+  it('a worker that stops waiting is never handed a key', async () => {
+    const { q } = queue();
+    const stop = new AbortController();
+    const waiting = q.get(stop.signal);
+    stop.abort();
+    expect(await waiting).toBeUndefined();
+    q.add('a');
+    expect(q.length).toBe(1);
+    expect(q.inFlight).toBe(0);
+  });
+});

@@ -102,11 +102,26 @@ export class WorkQueue<K extends string = string> {
     return this.#failures.get(key) ?? 0;
   }
 
-  /** Resolves with the next key, or undefined once the queue is shut down and empty. */
-  get(): Promise<K | undefined> {
+  /**
+   * Resolves with the next key, or undefined once the queue is shut down and empty, or when
+   * the signal aborts (a worker that stops waiting is never handed a key).
+   */
+  get(signal?: AbortSignal): Promise<K | undefined> {
     const key = this.#take();
-    if (key !== undefined || this.#shuttingDown) return Promise.resolve(key);
-    return new Promise((resolve) => this.#getters.push(resolve));
+    if (key !== undefined || this.#shuttingDown || signal?.aborted) return Promise.resolve(key);
+    return new Promise((resolve) => {
+      const getter = (k: K | undefined) => {
+        signal?.removeEventListener('abort', cancel);
+        resolve(k);
+      };
+      const cancel = () => {
+        const i = this.#getters.indexOf(getter);
+        if (i !== -1) this.#getters.splice(i, 1);
+        resolve(undefined);
+      };
+      signal?.addEventListener('abort', cancel, { once: true });
+      this.#getters.push(getter);
+    });
   }
 
   /** Marks a key from `get` finished; if it was added meanwhile, it goes back in the queue. */

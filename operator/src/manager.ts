@@ -1,0 +1,176 @@
+import type { Logger } from 'pino';
+import { type Clock, realClock } from './kube/clock.ts';
+import { type KubeClient, type KubeObject, resources } from './kube/client.ts';
+import { ApiError, ConflictError } from './kube/errors.ts';
+import { EventRecorder } from './kube/events.ts';
+import { Informer, controllerOf, objectKey } from './kube/informer.ts';
+import { LeaderElector } from './kube/leader.ts';
+import { WorkQueue } from './kube/work-queue.ts';
+import type { OperatorMetrics } from './metrics.ts';
+import { type Caches, MANAGED_BY_SELECTOR, Reconciler } from './reconcile.ts';
+import { type Analyse, type Decide, idleDecide, noAnalysis } from './rollout.ts';
+
+/**
+ * Wires the operator together, controller-runtime style: shared informers fill the caches and
+ * turn every change of an ImageService or of a child it controls into its key on the work
+ * queue; N workers reconcile keys, never two on one key; failures retry with backoff. With
+ * leader election only the leader runs workers, while standbys keep warm caches; losing the
+ * lease aborts in-flight reconciles at once.
+ */
+
+export interface ManagerOptions {
+  client: KubeClient;
+  logger: Logger;
+  metrics: OperatorMetrics;
+  namespaces?: readonly string[];
+  workers?: number;
+  resyncMs?: number;
+  leaderElection?: false | { name: string; namespace: string; identity: string; leaseDurationMs: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  decide?: Decide;
+  analyse?: Analyse;
+  clock?: Clock;
+  /** Retry backoff of the work queue. */
+  backoff?: { baseMs: number; maxMs: number };
+  /** Informer list/watch retry backoff. */
+  watchBackoff?: { baseMs: number; maxMs: number };
+}
+
+export class Manager {
+  readonly caches: Caches;
+  readonly queue: WorkQueue;
+  readonly reconciler: Reconciler;
+  readonly recorder: EventRecorder;
+  readonly elector: LeaderElector | undefined;
+  readonly #options: ManagerOptions;
+  readonly #informers: Informer[];
+  readonly #stop = new AbortController();
+  #running: Promise<void> | undefined;
+  #workers: Promise<void>[] = [];
+  #leading = false;
+
+  constructor(options: ManagerOptions) {
+    this.#options = options;
+    const { client, logger } = options;
+    const clock = options.clock ?? realClock;
+    const common = {
+      namespaces: options.namespaces ?? [],
+      clock,
+      logger,
+      ...(options.watchBackoff ? { backoff: options.watchBackoff } : {}),
+    };
+    const owned = { ...common, labelSelector: MANAGED_BY_SELECTOR };
+    this.caches = {
+      imageServices: new Informer(client, resources.imageServices, { ...common, resyncMs: options.resyncMs ?? 300_000 }),
+      deployments: new Informer(client, resources.deployments, owned),
+      services: new Informer(client, resources.services, owned),
+      virtualServices: new Informer(client, resources.virtualServices, owned),
+    };
+    this.#informers = Object.values(this.caches);
+    this.queue = new WorkQueue({ clock, ...(options.backoff ? { baseDelayMs: options.backoff.baseMs, maxDelayMs: options.backoff.maxMs } : {}) });
+    const identity = options.leaderElection ? options.leaderElection.identity : 'imageops-operator';
+    this.recorder = new EventRecorder(client, { instance: identity, clock, logger });
+    this.reconciler = new Reconciler({
+      client,
+      caches: this.caches,
+      recorder: this.recorder,
+      metrics: options.metrics,
+      logger,
+      clock,
+      decide: options.decide ?? idleDecide,
+      analyse: options.analyse ?? noAnalysis,
+    });
+    this.elector = options.leaderElection
+      ? new LeaderElector(client, { ...options.leaderElection, clock, logger })
+      : undefined;
+
+    const enqueue = (obj: KubeObject) => this.queue.add(objectKey(obj));
+    this.caches.imageServices.on({ add: enqueue, update: enqueue, delete: enqueue, resync: enqueue });
+    const enqueueOwner = (obj: KubeObject) => {
+      const owner = controllerOf(obj);
+      if (owner?.kind === resources.imageServices.kind && obj.metadata.namespace) {
+        this.queue.add(`${obj.metadata.namespace}/${owner.name}`);
+      }
+    };
+    for (const informer of [this.caches.deployments, this.caches.services, this.caches.virtualServices]) {
+      informer.on({ add: enqueueOwner, update: enqueueOwner, delete: enqueueOwner });
+    }
+  }
+
+  /** Caches filled (what /readyz reports). */
+  ready(): boolean {
+    return !this.#stop.signal.aborted && this.#informers.every((i) => i.hasSynced() || i === this.caches.virtualServices);
+  }
+
+  /** Whether this replica is acting (the leader, or leader election is off). */
+  leading(): boolean {
+    return this.#leading;
+  }
+
+  /** Starts informers, election and workers; resolves once the caches are synced. */
+  async start(): Promise<void> {
+    const signal = this.#stop.signal;
+    const informers = this.#informers.map((i) => i.run(signal));
+    const syncs = this.#informers.filter((i) => i !== this.caches.virtualServices).map((i) => i.waitForSync());
+    await Promise.race([Promise.all(syncs), new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
+    const election = this.elector
+      ? this.elector.run(signal, {
+          onStartedLeading: (leading) => this.#startWorkers(leading),
+          onStoppedLeading: () => this.#stopWorkers(),
+        })
+      : (this.#startWorkers(signal), Promise.resolve());
+    this.#running = Promise.all([...informers, election]).then(() => undefined);
+  }
+
+  /** Stops workers (in-flight reconciles are cancelled), releases the lease, stops the informers. */
+  async stop(): Promise<void> {
+    this.#stop.abort(new Error('operator shutting down'));
+    if (this.elector === undefined) await this.#stopWorkers();
+    await this.#running;
+    await this.recorder.flush();
+  }
+
+  #startWorkers(leading: AbortSignal): void {
+    this.#leading = true;
+    this.#options.metrics.leader.set(1);
+    this.#options.logger.info({ workers: this.#options.workers ?? 4 }, 'starting workers');
+    // Keys queued by a previous term (or while standing by) are all still due.
+    for (const obj of this.caches.imageServices.list()) this.queue.add(objectKey(obj));
+    const queue = this.queue;
+    const work = async () => {
+      while (!leading.aborted) {
+        const key = await queue.get(leading);
+        if (key === undefined) return;
+        await this.#process(key, leading);
+      }
+    };
+    this.#workers = Array.from({ length: this.#options.workers ?? 4 }, work);
+  }
+
+  async #stopWorkers(): Promise<void> {
+    this.#leading = false;
+    this.#options.metrics.leader.set(0);
+    await Promise.all(this.#workers);
+    this.#workers = [];
+  }
+
+  async #process(key: string, signal: AbortSignal): Promise<void> {
+    const [namespace = '', name = ''] = key.split('/');
+    const started = performance.now();
+    try {
+      const result = await this.reconciler.reconcile(namespace, name, signal);
+      this.queue.forget(key);
+      if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+    } catch (err) {
+      if (signal.aborted) return;
+      const reason = err instanceof ApiError ? err.reason || String(err.status) : 'Error';
+      this.#options.metrics.reconcileErrors.inc({ namespace, name, reason });
+      const retryAfterMs = err instanceof ApiError && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : 0;
+      const log = err instanceof ConflictError ? 'debug' : 'warn';
+      this.#options.logger[log]({ key, err: String(err), retries: this.queue.retries(key) }, 'reconcile failed; retrying');
+      this.queue.addRateLimited(key, retryAfterMs);
+    } finally {
+      this.#options.metrics.reconcileDuration.observe({ namespace, name }, (performance.now() - started) / 1000);
+      this.queue.done(key);
+    }
+  }
+}

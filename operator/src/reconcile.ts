@@ -1,0 +1,249 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import {
+  type Condition,
+  type ImageService,
+  type ImageServiceStatus,
+  ImageServiceStatusSchema,
+  validateImageService,
+} from './api/image-service.ts';
+import { MANAGED_BY_LABEL, MANAGER, REVISION_LABEL, trackName } from './build/labels.ts';
+import { removeCondition, setCondition } from './conditions.ts';
+import type { Clock } from './kube/clock.ts';
+import { type KubeClient, type KubeObject, type ResourceType, resources } from './kube/client.ts';
+import { ConflictError, NotFoundError } from './kube/errors.ts';
+import type { EventRecorder } from './kube/events.ts';
+import { type Informer, controllerOf } from './kube/informer.ts';
+import type { OperatorMetrics } from './metrics.ts';
+import { type Analyse, type Decide, type Observations, type RolloutPlan, type TrackObservation } from './rollout.ts';
+import { type Desired, desiredChildren, mergeOwned, needsWrite, templateRevision } from './children.ts';
+
+/**
+ * One ImageService, level-triggered: observe (the ImageService and its children, from the
+ * informer caches) -> decide (the rollout plan) -> build (the children the plan implies) ->
+ * act (write only the children whose owned fields differ, then the status). Every write
+ * carries a resourceVersion, so a stale cache ends in a 409 and a requeue, never in
+ * overwriting someone else's change.
+ */
+
+export const MANAGED_BY_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGER}`;
+
+/** How soon to look again at a condition that waits on the outside world (Istio, a conflicting object). */
+export const SLOW_RETRY_MS = 60_000;
+
+export interface Caches {
+  imageServices: Informer;
+  deployments: Informer;
+  services: Informer;
+  virtualServices: Informer;
+}
+
+export interface ReconcilerDeps {
+  client: KubeClient;
+  caches: Caches;
+  recorder: EventRecorder;
+  metrics: OperatorMetrics;
+  logger: Logger;
+  clock: Clock;
+  decide: Decide;
+  analyse: Analyse;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+  /** Writes made to children and status (Events not counted). */
+  writes: number;
+}
+
+type ApplyOutcome = 'created' | 'updated' | 'unchanged' | 'unavailable' | { conflict: string };
+
+export class Reconciler {
+  readonly #d: ReconcilerDeps;
+
+  constructor(deps: ReconcilerDeps) {
+    this.#d = deps;
+  }
+
+  async reconcile(namespace: string, name: string, signal: AbortSignal): Promise<ReconcileResult> {
+    const d = this.#d;
+    const obj = d.caches.imageServices.get(namespace, name);
+    if (obj === undefined) {
+      // deleted: its children go with it through their ownerReferences
+      d.metrics.forget(namespace, name);
+      return { writes: 0 };
+    }
+    if (obj.metadata.deletionTimestamp !== undefined) return { writes: 0 };
+    const now = new Date(d.clock.now());
+    const generation = obj.metadata.generation ?? 0;
+    const current = readStatus(obj);
+
+    const valid = validateImageService({ ...obj, status: undefined });
+    if (!valid.ok) {
+      const message = valid.issues.map((i) => i.message).join('; ');
+      let conditions = setCondition(current.conditions, { type: 'InvalidSpec', status: 'True', reason: 'InvalidSpec', message }, now, generation);
+      conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message }, now, generation);
+      const status = { ...current, observedGeneration: generation, message: `Invalid spec: ${message}`, conditions };
+      const writes = await this.#writeStatus(obj, current, status, signal);
+      if (changed(current.conditions, status.conditions, 'InvalidSpec')) {
+        d.recorder.record(obj, 'Warning', 'InvalidSpec', message);
+      }
+      return { writes };
+    }
+    const isvc = valid.value;
+    const uid = obj.metadata.uid ?? '';
+
+    const primaryLive = this.#owned(d.caches.deployments, namespace, trackName(isvc, 'primary'), uid);
+    const canaryLive = this.#owned(d.caches.deployments, namespace, trackName(isvc, 'canary'), uid);
+    const base: Omit<Observations, 'analysis'> = {
+      generation,
+      revision: templateRevision(isvc),
+      image: isvc.spec.image,
+      primary: observeTrack(primaryLive),
+      canary: observeTrack(canaryLive),
+      promote: obj.metadata.annotations?.['imageops.dev/promote'] === 'true',
+      abort: obj.metadata.annotations?.['imageops.dev/abort'] === 'true',
+    };
+    const analysis = await d.analyse(isvc, base, now, signal);
+    const plan = d.decide(isvc.spec, current, { ...base, analysis }, now);
+
+    let writes = 0;
+    const conflicts: string[] = [];
+    let vsUnavailable = false;
+    for (const child of desiredChildren(isvc, plan, primaryLive)) {
+      const outcome = await this.#apply(child, uid, signal);
+      if (outcome === 'created' || outcome === 'updated') writes++;
+      if (outcome === 'updated') d.recorder.record(obj, 'Normal', 'Updated', `Updated ${child.type.kind} ${child.object.metadata.name}`);
+      if (outcome === 'unavailable') vsUnavailable = true;
+      if (typeof outcome === 'object') conflicts.push(outcome.conflict);
+    }
+
+    const status = this.#finalStatus(plan, current, generation, now, { conflicts, vsUnavailable, primary: base.primary });
+    writes += await this.#writeStatus(obj, current, status, signal);
+    for (const e of plan.events) d.recorder.record(obj, e.type, e.reason, e.message);
+    if (changed(current.conditions, status.conditions, 'ConflictingChild') && conflicts.length > 0) {
+      d.recorder.record(obj, 'Warning', 'ConflictingChild', conflictMessage(conflicts));
+    }
+    if (changed(current.conditions, status.conditions, 'VirtualServiceUnavailable') && vsUnavailable) {
+      d.recorder.record(obj, 'Warning', 'VirtualServiceUnavailable', VS_UNAVAILABLE);
+    }
+    d.metrics.observeStatus(namespace, name, status);
+
+    const waits = [plan.requeueAfterMs, conflicts.length > 0 || vsUnavailable ? SLOW_RETRY_MS : undefined];
+    const requeueAfterMs = Math.min(...waits.filter((w): w is number => w !== undefined));
+    return Number.isFinite(requeueAfterMs) ? { writes, requeueAfterMs } : { writes };
+  }
+
+  #finalStatus(
+    plan: RolloutPlan,
+    current: ImageServiceStatus,
+    generation: number,
+    now: Date,
+    seen: { conflicts: string[]; vsUnavailable: boolean; primary: TrackObservation },
+  ): ImageServiceStatus {
+    let conditions = removeCondition(plan.status.conditions ?? current.conditions, 'InvalidSpec');
+    conditions = seen.conflicts.length > 0
+      ? setCondition(conditions, { type: 'ConflictingChild', status: 'True', reason: 'NotOwned', message: conflictMessage(seen.conflicts) }, now, generation)
+      : removeCondition(conditions, 'ConflictingChild');
+    conditions = seen.vsUnavailable
+      ? setCondition(conditions, { type: 'VirtualServiceUnavailable', status: 'True', reason: 'APINotServed', message: VS_UNAVAILABLE }, now, generation)
+      : removeCondition(conditions, 'VirtualServiceUnavailable');
+    const ready: Pick<Condition, 'status' | 'reason' | 'message'> = seen.conflicts.length > 0
+      ? { status: 'False', reason: 'ConflictingChild', message: conflictMessage(seen.conflicts) }
+      : seen.vsUnavailable
+        ? { status: 'False', reason: 'VirtualServiceUnavailable', message: VS_UNAVAILABLE }
+        : !seen.primary.rolledOut
+          ? { status: 'False', reason: 'PrimaryNotReady', message: `Primary has ${seen.primary.readyReplicas}/${seen.primary.replicas} replicas ready` }
+          : { status: 'True', reason: 'Available', message: `Primary serves with ${seen.primary.readyReplicas} ready replicas` };
+    conditions = setCondition(conditions, { type: 'Ready', ...ready }, now, generation);
+    return { ...plan.status, observedGeneration: generation, conditions };
+  }
+
+  /** A child in the cache that this ImageService controls; undefined when absent or someone else's. */
+  #owned(cache: Informer, namespace: string, name: string, uid: string): KubeObject | undefined {
+    const live = cache.get(namespace, name);
+    return live !== undefined && controllerOf(live)?.uid === uid ? live : undefined;
+  }
+
+  async #apply(child: Desired, uid: string, signal: AbortSignal): Promise<ApplyOutcome> {
+    const { client } = this.#d;
+    const { namespace = '', name } = child.object.metadata;
+    const cache = this.#cacheFor(child.type);
+    let live = cache.get(namespace, name);
+    if (live === undefined) {
+      try {
+        await client.create(child.type, child.object, signal);
+        return 'created';
+      } catch (err) {
+        // 404 on a collection: the API is not served (no Istio)
+        if (err instanceof NotFoundError) return 'unavailable';
+        if (!(err instanceof ConflictError && err.alreadyExists)) throw err;
+        // there, but not in our cache: not labelled as ours, or the cache lags
+        live = await client.get(child.type, namespace, name, signal);
+      }
+    }
+    if (controllerOf(live)?.uid !== uid) return { conflict: `${child.type.kind} ${name}` };
+    if (!needsWrite(child.object, live)) return 'unchanged';
+    await client.replace(child.type, mergeOwned(live, child.object), signal);
+    return 'updated';
+  }
+
+  #cacheFor(type: ResourceType): Informer {
+    const { caches } = this.#d;
+    if (type === resources.deployments) return caches.deployments;
+    if (type === resources.services) return caches.services;
+    return caches.virtualServices;
+  }
+
+  /** Writes status through /status when it differs; the ImageService's resourceVersion guards it. */
+  async #writeStatus(obj: KubeObject, current: ImageServiceStatus, next: ImageServiceStatus, signal: AbortSignal): Promise<number> {
+    const normal = (s: ImageServiceStatus) => JSON.parse(JSON.stringify(s)) as unknown;
+    if (isDeepStrictEqual(normal(current), normal(next))) return 0;
+    await this.#d.client.replaceStatus(resources.imageServices, { ...obj, status: next }, signal);
+    return 1;
+  }
+}
+
+const VS_UNAVAILABLE =
+  'networking.istio.io/v1 VirtualService is not served by this cluster: install Istio; the Deployments and Services are in place, traffic is not weighted';
+
+function conflictMessage(conflicts: string[]): string {
+  return `${conflicts.join(', ')} exist${conflicts.length === 1 ? 's' : ''} and ${conflicts.length === 1 ? 'is' : 'are'} not controlled by this ImageService: delete or rename, or give the ImageService another name`;
+}
+
+/** Whether a condition of this type appeared or changed status. */
+function changed(before: Condition[] | undefined, after: Condition[] | undefined, type: string): boolean {
+  const a = before?.find((c) => c.type === type);
+  const b = after?.find((c) => c.type === type);
+  return a?.status !== b?.status || (b !== undefined && a?.message !== b.message);
+}
+
+function readStatus(obj: KubeObject): ImageServiceStatus {
+  const parsed = ImageServiceStatusSchema.safeParse(obj['status'] ?? {});
+  return parsed.success ? parsed.data : {};
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+export function observeTrack(live: KubeObject | undefined): TrackObservation {
+  if (live === undefined) {
+    return { exists: false, revision: undefined, image: undefined, replicas: 0, readyReplicas: 0, updatedReplicas: 0, rolledOut: false };
+  }
+  const spec = (live['spec'] ?? {}) as { replicas?: unknown; template?: { spec?: { containers?: Array<{ image?: unknown }> } } };
+  const status = (live['status'] ?? {}) as Record<string, unknown>;
+  const replicas = spec.replicas === undefined ? 1 : num(spec.replicas);
+  const readyReplicas = num(status['readyReplicas']);
+  const updatedReplicas = num(status['updatedReplicas']);
+  const image = spec.template?.spec?.containers?.[0]?.image;
+  const observed = num(status['observedGeneration']) >= (live.metadata.generation ?? 0);
+  return {
+    exists: true,
+    revision: live.metadata.labels?.[REVISION_LABEL],
+    image: typeof image === 'string' ? image : undefined,
+    replicas,
+    readyReplicas,
+    updatedReplicas,
+    rolledOut: observed && updatedReplicas >= replicas && readyReplicas >= replicas && num(status['replicas']) <= replicas,
+  };
+}
