@@ -1,0 +1,181 @@
+import { Environment } from "@marcbachmann/cel-js";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { withCrd } from "./crd-meta.ts";
+import { CrdSchemaError, imageServiceCrd, toOpenApi, type JSONSchemaProps } from "./crd.ts";
+import { exampleImageServices } from "./examples.ts";
+import { validateSpec } from "./image-service.ts";
+
+const crd = imageServiceCrd();
+const version = crd.spec.versions[0]!;
+const root = version.schema.openAPIV3Schema as JSONSchemaProps;
+const specSchema = root.properties!.spec!;
+
+/** Every schema node with its JSON path. */
+function* nodes(s: JSONSchemaProps, path = ""): Generator<[string, JSONSchemaProps]> {
+  yield [path, s];
+  for (const [k, v] of Object.entries(s.properties ?? {})) yield* nodes(v, `${path}.${k}`);
+  if (s.items) yield* nodes(s.items, `${path}[]`);
+  if (s.additionalProperties) yield* nodes(s.additionalProperties, `${path}{}`);
+}
+
+const ALLOWED = new Set([
+  "type", "description", "properties", "required", "additionalProperties", "items", "anyOf", "enum", "default",
+  "nullable", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "minLength", "maxLength", "minItems",
+  "maxItems", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-list-type",
+  "x-kubernetes-list-map-keys", "x-kubernetes-validations",
+]);
+
+describe("the generated CRD", () => {
+  it("names, scope, subresource, printer columns", () => {
+    expect(crd.metadata.name).toBe("imageservices.imageops.dev");
+    expect(crd.spec.names).toMatchObject({ kind: "ImageService", plural: "imageservices", shortNames: ["imgsvc"], categories: ["imageops"] });
+    expect(crd.spec.scope).toBe("Namespaced");
+    expect(version).toMatchObject({ name: "v1alpha1", served: true, storage: true, subresources: { status: {} } });
+    expect(version.additionalPrinterColumns.map((c) => [c.name, c.jsonPath])).toEqual([
+      ["Phase", ".status.phase"],
+      ["Weight", ".status.canaryWeight"],
+      ["Primary", ".status.primary.image"],
+      ["Canary", ".status.canary.image"],
+      ["Age", ".metadata.creationTimestamp"],
+    ]);
+  });
+
+  it("is structural: a type on every node, int-or-string only in its one allowed form", () => {
+    for (const [path, s] of nodes(root)) {
+      if (s["x-kubernetes-int-or-string"]) {
+        expect(s.type, path).toBeUndefined();
+        expect(s.anyOf, path).toEqual([{ type: "integer" }, { type: "string" }]);
+      } else {
+        expect(s.type, `${path} has no type`).toBeDefined();
+        expect(s.anyOf, path).toBeUndefined();
+      }
+      for (const key of Object.keys(s)) expect(ALLOWED.has(key), `${path}: ${key} is not allowed`).toBe(true);
+      expect(s.properties && s.additionalProperties, `${path}: properties and additionalProperties`).toBeFalsy();
+    }
+  });
+
+  it("describes every field, so kubectl explain helps", () => {
+    const undocumented = [...nodes(specSchema, "spec"), ...nodes(root.properties!.status!, "status")]
+      .filter(([, s]) => !s.description)
+      .map(([p]) => p);
+    expect(undocumented).toEqual([]);
+  });
+
+  it("bounds every list (CEL cost) and keys every list-map by a required field", () => {
+    for (const [path, s] of nodes(root)) {
+      if (s.type !== "array") continue;
+      expect(s.maxItems, `${path} has no maxItems`).toBeGreaterThan(0);
+      for (const key of s["x-kubernetes-list-map-keys"] ?? []) expect(s.items?.required, path).toContain(key);
+    }
+  });
+
+  it("carries enums, bounds and patterns", () => {
+    const canary = specSchema.properties!.canary!;
+    expect(canary.properties!.maxWeight).toMatchObject({ type: "integer", minimum: 1, maximum: 100, default: 100 });
+    expect(canary.properties!.threshold).toMatchObject({ minimum: 1 });
+    expect(canary.properties!.analysis!.properties!.onNoData).toMatchObject({ enum: ["fail", "hold"], default: "fail" });
+    expect(canary.properties!.analysis!.properties!.provider!.enum).toEqual(["prometheus", "direct"]);
+    expect(canary.properties!.interval!.pattern).toBeDefined();
+    expect(canary.properties!.analysis!.properties!.latencyP99Ms).toMatchObject({ minimum: 0, exclusiveMinimum: true });
+    expect(specSchema.properties!.resources!.properties!.limits!.properties!.cpu!["x-kubernetes-int-or-string"]).toBe(true);
+  });
+
+  it("the converter refuses a field without a description and a list without a bound", () => {
+    expect(() => toOpenApi(z.object({ a: z.string() }))).toThrow(CrdSchemaError);
+    expect(() => toOpenApi(z.object({ a: z.array(z.string().describe("s")).describe("a") }))).toThrow(/maximum length/);
+    expect(() => toOpenApi(z.object({ a: z.date().describe("d") }))).toThrow(/no CRD mapping/);
+    expect(toOpenApi(withCrd(z.array(z.string().describe("s")).max(2).describe("l"), { listType: "set" }))).toEqual({
+      type: "array", description: "l", items: { type: "string", description: "s" }, maxItems: 2, "x-kubernetes-list-type": "set",
+    });
+  });
+});
+
+// ------------------------------------------------------------- defaulting
+
+/** What the API server does with a CRD's defaults: fill absent fields, then descend (so {} defaults nest). */
+function applyDefaults(s: JSONSchemaProps, value: unknown): unknown {
+  if (Array.isArray(value) && s.items) return value.map((v) => applyDefaults(s.items!, v));
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const [k, p] of Object.entries(s.properties ?? {})) {
+    if (out[k] === undefined && p.default !== undefined) out[k] = structuredClone(p.default);
+    if (out[k] !== undefined) out[k] = applyDefaults(p, out[k]);
+  }
+  if (s.additionalProperties) for (const k of Object.keys(out)) out[k] = applyDefaults(s.additionalProperties, out[k]);
+  return out;
+}
+
+describe("defaults in the CRD and in zod agree", () => {
+  const specs: [string, unknown][] = [
+    ...[...exampleImageServices()].map(([f, o]) => [f, (o as { spec: unknown }).spec] as [string, unknown]),
+    ["only image and source", { image: "i:1", source: { s3: { bucket: "abc" } } }],
+    ["partial nested objects", { image: "i:1", source: { file: {} }, canary: { analysis: { metrics: [{ name: "m", query: "q", thresholdRange: { max: 1 } }] } }, serving: { presets: { t: { w: 1 } } } }],
+  ];
+  it.each(specs)("%s", (_name, spec) => {
+    const r = validateSpec(spec);
+    expect(r.ok).toBe(true);
+    expect(applyDefaults(specSchema, spec)).toEqual(r.ok ? JSON.parse(JSON.stringify(r.value)) : undefined);
+  });
+});
+
+// ------------------------------------------------------------- CEL
+
+const cel = new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false })
+  // Kubernetes' list library (isSorted is what the real API server provides)
+  .registerFunction("list.isSorted(): bool", (l: unknown[]) => l.every((x, i) => i === 0 || (l[i - 1] as bigint) <= (x as bigint)));
+
+/** JSON to CEL values as the API server types them: integers as int (BigInt). */
+function toCel(s: JSONSchemaProps, v: unknown): unknown {
+  if (Array.isArray(v)) return v.map((e) => toCel(s.items ?? {}, e));
+  if (v !== null && typeof v === "object") {
+    return Object.fromEntries(
+      Object.entries(v).map(([k, e]) => [k, toCel(s.properties?.[k] ?? s.additionalProperties ?? {}, e)]),
+    );
+  }
+  return s.type === "integer" && typeof v === "number" ? BigInt(v) : v;
+}
+
+/** Messages of every CEL rule the (defaulted) spec breaks, evaluated at each node as the API server does. */
+function celViolations(s: JSONSchemaProps, v: unknown, out: string[] = []): string[] {
+  if (v === undefined || v === null) return out;
+  for (const rule of s["x-kubernetes-validations"] ?? []) {
+    if (cel.evaluate(rule.rule, { self: toCel(s, v) }) !== true) out.push(rule.message);
+  }
+  if (Array.isArray(v)) for (const e of v) celViolations(s.items ?? {}, e, out);
+  else if (typeof v === "object") {
+    for (const [k, e] of Object.entries(v)) {
+      const child = s.properties?.[k] ?? s.additionalProperties;
+      if (child) celViolations(child, e, out);
+    }
+  }
+  return out;
+}
+
+const celMessages = new Set([...nodes(root)].flatMap(([, s]) => (s["x-kubernetes-validations"] ?? []).map((r) => r.message)));
+
+describe("CEL rules agree with zod", () => {
+  const base = { image: "i:1", source: { file: {} } };
+  const specs: [string, unknown][] = [
+    ...[...exampleImageServices()].map(([f, o]) => [f, (o as { spec: unknown }).spec] as [string, unknown]),
+    ["two sources", { ...base, source: { file: {}, s3: { bucket: "abc" } } }],
+    ["no source kind", { ...base, source: {} }],
+    ["claim and hostPath", { ...base, source: { file: { claimName: "c", hostPath: "/x" } } }],
+    ["stepWeight and stepWeights", { ...base, canary: { stepWeight: 10, stepWeights: [10, 20] } }],
+    ["descending", { ...base, canary: { stepWeights: [30, 20] } }],
+    ["above maxWeight", { ...base, canary: { stepWeights: [10, 60], maxWeight: 50 } }],
+    ["stepWeight above maxWeight", { ...base, canary: { stepWeight: 60, maxWeight: 50 } }],
+    ["stepWeights at maxWeight", { ...base, canary: { stepWeights: [25, 50], maxWeight: 50 } }],
+    ["env value and valueFrom", { ...base, env: [{ name: "A", value: "x", valueFrom: { fieldRef: { fieldPath: "f" } } }] }],
+    ["env valueFrom with two refs", { ...base, env: [{ name: "A", valueFrom: { fieldRef: { fieldPath: "f" }, secretKeyRef: { name: "s", key: "k" } } }] }],
+    ["operator env", { ...base, env: [{ name: "IMAGE_SOURCE", value: "file:///x" }] }],
+    ["empty thresholdRange", { ...base, canary: { analysis: { metrics: [{ name: "m", query: "q", thresholdRange: {} }] } } }],
+    ["min above max", { ...base, canary: { analysis: { metrics: [{ name: "m", query: "q", thresholdRange: { min: 2.5, max: 1 } }] } } }],
+  ];
+  it.each(specs)("%s", (_name, spec) => {
+    const r = validateSpec(spec);
+    const zodMessages = r.ok ? [] : r.issues.map((i) => i.message.replace(/^[^:]*: /, "")).filter((m) => celMessages.has(m));
+    const defaulted = applyDefaults(specSchema, spec);
+    expect(celViolations(specSchema, defaulted).sort()).toEqual(zodMessages.sort());
+  });
+});
