@@ -123,7 +123,12 @@ export class KubeClient {
   /** From $KUBECONFIG, ~/.kube/config or the in-cluster service account, like kubectl. */
   static async fromDefault(options: KubeClientOptions = {}): Promise<KubeClient> {
     const kc = new KubeConfig();
-    kc.loadFromDefault();
+    try {
+      kc.loadFromDefault();
+    } catch (err) {
+      const from = process.env['KUBECONFIG'] ? `$KUBECONFIG=${process.env['KUBECONFIG']}` : '~/.kube/config or in-cluster';
+      throw new Error(`cannot load a kubeconfig from ${from}: ${err instanceof Error ? err.message : String(err)}`);
+    }
     return KubeClient.fromKubeConfig(kc, options);
   }
 

@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { KubeClient } from './kube/client.ts';
+import { Manager } from './manager.ts';
+import { OperatorMetrics } from './metrics.ts';
+import type { Analyse, Decide } from './rollout.ts';
+
+/**
+ * `npm run operator`: the operator against $KUBECONFIG or the in-cluster config, serving
+ * /metrics, /healthz and /readyz on METRICS_ADDRESS. SIGTERM or SIGINT stops it gracefully:
+ * readiness goes false, in-flight reconciles are cancelled, the lease is released.
+ */
+
+export interface OperatorHandle {
+  manager: Manager;
+  metrics: OperatorMetrics;
+  /** The address /metrics, /healthz and /readyz are served on. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  client?: KubeClient;
+  logger?: Logger;
+  decide?: Decide;
+  analyse?: Analyse;
+}
+
+export async function startOperator(config: Config, options: StartOptions = {}): Promise<OperatorHandle> {
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { component: 'imageops-operator' } });
+  const client = options.client ?? (await KubeClient.fromDefault());
+  const metrics = new OperatorMetrics();
+  const manager = new Manager({
+    client,
+    logger,
+    metrics,
+    namespaces: config.watchNamespaces,
+    workers: config.workers,
+    resyncMs: config.resyncMs,
+    leaderElection: config.leaderElection,
+    ...(options.decide ? { decide: options.decide } : {}),
+    ...(options.analyse ? { analyse: options.analyse } : {}),
+  });
+
+  let stopping = false;
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    } else if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+    } else if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    } else if (path === '/readyz') {
+      const ready = !stopping && manager.ready();
+      res
+        .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: ready ? 'ok' : 'not ready', leader: manager.leading() }));
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found","message":"no such route"}}');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.metrics.port, config.metrics.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  logger.info({ metrics: `${host}:${address.port}`, namespaces: config.watchNamespaces, leaderElection: Boolean(config.leaderElection) }, 'operator starting');
+  await manager.start();
+
+  return {
+    manager,
+    metrics,
+    url: `http://${host}:${address.port}`,
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      await manager.stop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (options.client === undefined) client.close();
+      logger.info('operator stopped');
+    },
+  };
+}
+
+function inClusterNamespace(): string | undefined {
+  try {
+    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env, inClusterNamespace);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`imageops-operator: ${err.message}\n`);
+    process.exit(2);
+  }
+  const handle = await startOperator(config);
+  let signals = 0;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (++signals > 1) process.exit(1);
+    process.stderr.write(`imageops-operator: ${signal}: shutting down\n`);
+    handle.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+if (import.meta.main) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`imageops-operator: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
