@@ -95,3 +95,16 @@ export function parseEnv(vars: NodeJS.ProcessEnv): Env {
   const message = got === undefined ? 'is required' : `${issue.message} (got ${JSON.stringify(got.length > 80 ? `${got.slice(0, 80)}…` : got)})`;
   throw new ConfigError(`${name}: ${message}`);
 }
+
+/**
+ * Waiters per worker when IMAGE_SERVICE_QUEUE_LIMIT is unset. A waiter holds only its request
+ * (no source bytes, no pixels), so the queue bounds connection state, not image memory, and the
+ * queue timeout bounds the wait. A deep queue keeps the workers busy under a burst: a shallow one
+ * answers most of a burst with instant 503s, and clients that retry at once turn those into a
+ * busy loop that takes CPU from the resizes (imgproxy, likewise, queues up to 2048 clients).
+ */
+export const QUEUE_PER_WORKER = 256;
+
+export function defaultQueueLimit(workers: number): number {
+  return workers * QUEUE_PER_WORKER;
+}

@@ -1,0 +1,104 @@
+/**
+ * The image service process: configuration, threads, start, SIGTERM drain.
+ *
+ * Thread settings must be in the environment before the runtimes that read them start: libuv
+ * sizes its pool from UV_THREADPOOL_SIZE on the pool's first use, libvips reads VIPS_CONCURRENCY
+ * when sharp loads, and glibc reads MALLOC_ARENA_MAX before any JavaScript runs. So when the
+ * derived values are missing from the environment, the process replaces itself (execve: same PID,
+ * so signals and the kubelet are unaffected) with the same command and the values set. Where
+ * execve is unavailable it sets them in process.env before anything touches the pool or loads
+ * sharp (enough for libuv and libvips, not for glibc): this file therefore imports the rest of
+ * the service only after that point.
+ */
+import { writeSync } from 'node:fs';
+import { ConfigError, defaultQueueLimit, parseEnv, type Env } from './config.ts';
+import { detectCpu, resolveThreads } from './threads.ts';
+
+function fail(message: string): never {
+  writeSync(2, `image-service: ${message}\n`);
+  process.exit(2);
+}
+
+let env: Env;
+try {
+  env = parseEnv(process.env);
+} catch (error) {
+  if (error instanceof ConfigError) fail(error.message);
+  throw error;
+}
+
+const cpu = detectCpu();
+const threads = resolveThreads(process.env, env.IMAGE_SERVICE_WORKERS, cpu.limit, cpu.parallelism);
+if (Object.entries(threads.env).some(([name, value]) => process.env[name] !== value)) {
+  if (typeof process.execve === 'function') {
+    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, ...threads.env });
+  }
+  Object.assign(process.env, threads.env);
+}
+
+const [{ pino }, { createImageService }, { openFileSource }, { configureSharp }] = await Promise.all([
+  import('pino'),
+  import('./server.ts'),
+  import('./sources/file.ts'),
+  import('./transform.ts'),
+]);
+
+const logger = pino({ level: env.IMAGE_SERVICE_LOG_LEVEL, base: { service: 'image-service', version: env.IMAGE_SERVICE_VERSION } });
+const vipsConcurrency = Number(threads.env.VIPS_CONCURRENCY);
+configureSharp(vipsConcurrency);
+
+let source;
+try {
+  source = await openFileSource(env.IMAGE_SOURCE.root);
+} catch (error) {
+  fail((error as Error).message);
+}
+
+const settings = {
+  version: env.IMAGE_SERVICE_VERSION,
+  workers: threads.workers,
+  queueLimit: env.IMAGE_SERVICE_QUEUE_LIMIT ?? defaultQueueLimit(threads.workers),
+  queueTimeoutMs: env.IMAGE_SERVICE_QUEUE_TIMEOUT_MS,
+  maxInputPixels: env.IMAGE_SERVICE_MAX_INPUT_PIXELS,
+  maxSourceBytes: env.IMAGE_SERVICE_MAX_SOURCE_BYTES,
+  autoFormats: env.IMAGE_SERVICE_AUTO_FORMATS,
+  cacheMaxAgeSeconds: env.IMAGE_SERVICE_CACHE_MAX_AGE_SECONDS,
+  injectDelayMs: env.IMAGE_SERVICE_INJECT_DELAY_MS,
+  injectErrorPercent: env.IMAGE_SERVICE_INJECT_ERROR_PERCENT,
+};
+const service = createImageService(settings, source, logger);
+
+logger.info(
+  {
+    source: process.env.IMAGE_SOURCE,
+    ...settings,
+    workersFrom: threads.workersFrom,
+    cpuLimit: cpu.limit,
+    cpus: cpu.parallelism,
+    threadpoolSize: Number(process.env.UV_THREADPOOL_SIZE),
+    vipsConcurrency,
+    mallocArenaMax: process.env.MALLOC_ARENA_MAX,
+    nodeOptions: process.env.NODE_OPTIONS ?? null,
+    drainSeconds: env.IMAGE_SERVICE_DRAIN_SECONDS,
+  },
+  'effective settings',
+);
+
+service.server.on('error', (error) => fail(`cannot listen on ${env.IMAGE_SERVICE_HOST}:${env.IMAGE_SERVICE_PORT}: ${error.message}`));
+service.server.listen(env.IMAGE_SERVICE_PORT, env.IMAGE_SERVICE_HOST, () => {
+  const address = service.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : env.IMAGE_SERVICE_PORT;
+  logger.info({ host: env.IMAGE_SERVICE_HOST, port }, 'listening');
+});
+
+function shutdown(signal: NodeJS.Signals): void {
+  logger.info({ signal, inflight: service.admission.inflight, queued: service.admission.queued }, 'draining: readiness is false, no new connections');
+  void service.drain(env.IMAGE_SERVICE_DRAIN_SECONDS * 1000).then((finished) => {
+    if (finished) logger.info('drained, exiting');
+    else logger.warn({ drainSeconds: env.IMAGE_SERVICE_DRAIN_SECONDS }, 'drain deadline passed, open connections cut');
+    logger.flush();
+    process.exit(finished ? 0 : 1);
+  });
+}
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);
