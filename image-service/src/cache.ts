@@ -47,6 +47,11 @@ export class ByteLruCache<V> {
     return true;
   }
 
+  /** Keys from least to most recently used. */
+  keys(): IterableIterator<string> {
+    return this.#entries.keys();
+  }
+
   delete(key: string): void {
     const entry = this.#entries.get(key);
     if (entry === undefined) return;
