@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { get, makeFixture, metric, scrape, until, type Fixture } from './testkit.ts';
+
+const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+
+let fixture: Fixture;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  fixture = await makeFixture();
+});
+
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+afterAll(async () => {
+  await fixture?.cleanup();
+});
+
+interface Started {
+  child: ChildProcess;
+  port: number;
+  logs: Array<Record<string, unknown>>;
+  exit: Promise<number | null>;
+}
+
+function run(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> } {
+  const vars: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const name of ['UV_THREADPOOL_SIZE', 'VIPS_CONCURRENCY', 'MALLOC_ARENA_MAX', 'IMAGE_SERVICE_WORKERS']) if (!(name in env)) delete vars[name];
+  const child = spawn(process.execPath, [MAIN], { env: vars, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+async function start(env: Record<string, string> = {}): Promise<Started> {
+  const proc = run({ IMAGE_SOURCE: pathToFileURL(fixture.root).href, IMAGE_SERVICE_HOST: '127.0.0.1', IMAGE_SERVICE_PORT: '0', ...env });
+  const logs = (): Array<Record<string, unknown>> =>
+    proc
+      .stdout()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  await until(() => logs().some((l) => l.msg === 'listening'), 15_000);
+  const port = Number(logs().find((l) => l.msg === 'listening')!.port);
+  return {
+    child: proc.child,
+    port,
+    exit: proc.exit,
+    get logs() {
+      return logs();
+    },
+  };
+}
+
+describe('image-service process', () => {
+  it.each([
+    [{ IMAGE_SERVICE_PORT: 'abc' }, 'IMAGE_SERVICE_PORT'],
+    [{ IMAGE_SERVICE_WORKERS: '0' }, 'IMAGE_SERVICE_WORKERS'],
+    [{ IMAGE_SOURCE: 'file:///no/such/folder/anywhere' }, 'IMAGE_SOURCE'],
+    [{ IMAGE_SOURCE: '' }, 'IMAGE_SOURCE'],
+  ])('stops on a bad configuration %j with one line naming the variable', async (env, name) => {
+    const proc = run({ IMAGE_SOURCE: pathToFileURL(fixture.root).href, IMAGE_SERVICE_HOST: '127.0.0.1', IMAGE_SERVICE_PORT: '0', ...env });
+    const code = await proc.exit;
+    expect(code).not.toBe(0);
+    const lines = proc.stderr().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^image-service: ${name}: `));
+  });
+
+  it('starts with threads derived from its workers, set before libuv, libvips and glibc read them', async () => {
+    const svc = await start({ IMAGE_SERVICE_WORKERS: '1' });
+    const settings = svc.logs.find((l) => l.msg === 'effective settings')!;
+    expect(settings).toMatchObject({ workers: 1, workersFrom: 'IMAGE_SERVICE_WORKERS', threadpoolSize: 2, vipsConcurrency: 1, mallocArenaMax: '2', queueLimit: 256 });
+    // The process itself (same PID, after execve) runs with them, so glibc saw MALLOC_ARENA_MAX.
+    const environ = readFileSync(`/proc/${svc.child.pid}/environ`, 'utf8').split('\0');
+    expect(environ).toEqual(expect.arrayContaining(['UV_THREADPOOL_SIZE=2', 'VIPS_CONCURRENCY=1', 'MALLOC_ARENA_MAX=2']));
+    await Promise.all(Array.from({ length: 4 }, (_, i) => get(svc.port, `/image/files/slow.jpg?w=${300 + i}`)));
+    const pool = readdirSync(`/proc/${svc.child.pid}/task`).filter((task) => {
+      try {
+        return readFileSync(`/proc/${svc.child.pid}/task/${task}/comm`, 'utf8').startsWith('libuv-worker');
+      } catch {
+        return false;
+      }
+    });
+    expect(pool).toHaveLength(2);
+    svc.child.kill('SIGTERM');
+    expect(await svc.exit).toBe(0);
+  });
+
+  it('on SIGTERM turns unready at once, finishes the requests in flight and exits 0', async () => {
+    const svc = await start({ IMAGE_SERVICE_WORKERS: '1' });
+    const inflight = Array.from({ length: 3 }, (_, i) => get(svc.port, `/image/files/slow.jpg?w=${1500 + i}&fm=webp`));
+    await until(async () => {
+      const text = await scrape(svc.port);
+      return metric(text, 'image_service_inflight') === 1 && metric(text, 'image_service_queue_length') === 2;
+    });
+    svc.child.kill('SIGTERM');
+    await until(() => svc.logs.some((l) => String(l.msg).startsWith('draining')));
+    // Not ready from now on: a probe is refused a connection or told 503.
+    const probe = await get(svc.port, '/readyz').then(
+      (answer) => answer.status,
+      (error: NodeJS.ErrnoException) => error.code,
+    );
+    expect([503, 'ECONNREFUSED', 'ECONNRESET']).toContain(probe);
+    const answers = await Promise.all(inflight);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(answers.every((a) => a.headers.connection === 'close')).toBe(true);
+    expect(await svc.exit).toBe(0);
+    expect(svc.logs.some((l) => l.msg === 'drained, exiting')).toBe(true);
+  });
+});
