@@ -29,6 +29,8 @@ const isEmpty = (v: unknown) => v === "" || (Array.isArray(v) && v.length === 0)
 const isNamedList = (a: unknown[]) => a.length > 0 && a.every((e) => isObject(e) && typeof e.name === "string");
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
 
+const QUANTITY_PATH = /(^|\.)(requests|limits)\.[^.[\]]+$/;
+
 function sameQuantity(desired: unknown, live: unknown): boolean {
   if ((typeof desired !== "string" && typeof desired !== "number") || (typeof live !== "string" && typeof live !== "number")) return false;
   try {
@@ -38,7 +40,7 @@ function sameQuantity(desired: unknown, live: unknown): boolean {
   }
 }
 
-function compare(desired: unknown, live: unknown, path: string, parentKey: string, out: Difference[]): void {
+function compare(desired: unknown, live: unknown, path: string, out: Difference[]): void {
   if (desired === undefined) return;
   if (live === undefined || live === null) {
     if (!isEmpty(desired) && desired !== null) out.push({ path, desired, live });
@@ -48,16 +50,16 @@ function compare(desired: unknown, live: unknown, path: string, parentKey: strin
     if (!Array.isArray(live)) return void out.push({ path, desired, live });
     if (isNamedList(desired)) return compareNamed(desired as Record<string, unknown>[], live, path, out);
     if (desired.length !== live.length) return void out.push({ path, desired, live });
-    desired.forEach((d, i) => compare(d, live[i], `${path}[${i}]`, "", out));
+    desired.forEach((d, i) => compare(d, live[i], `${path}[${i}]`, out));
     return;
   }
   if (isObject(desired)) {
     if (!isObject(live)) return void out.push({ path, desired, live });
-    for (const [k, v] of Object.entries(desired)) compare(v, live[k], join(path, k), k, out);
+    for (const [k, v] of Object.entries(desired)) compare(v, live[k], join(path, k), out);
     return;
   }
   if (desired === live) return;
-  if ((parentKey === "requests" || parentKey === "limits") && sameQuantity(desired, live)) return;
+  if (QUANTITY_PATH.test(path) && sameQuantity(desired, live)) return;
   out.push({ path, desired, live });
 }
 
@@ -68,7 +70,7 @@ function compareNamed(desired: Record<string, unknown>[], live: unknown[], path:
     const name = d.name as string;
     const l = byName.get(name);
     if (l === undefined) out.push({ path: `${path}[${name}]`, desired: d, live: undefined });
-    else compare(d, l, `${path}[${name}]`, "", out);
+    else compare(d, l, `${path}[${name}]`, out);
   }
   const wanted = new Set(desired.map((d) => d.name as string));
   for (const name of byName.keys()) {
@@ -81,7 +83,7 @@ function compareNamed(desired: Record<string, unknown>[], live: unknown[], path:
 /** The owned fields where live differs from desired; empty when no write is needed. */
 export function ownedDifferences(desired: unknown, live: unknown): Difference[] {
   const out: Difference[] = [];
-  compare(desired, live, "", "", out);
+  compare(desired, live, "", out);
   return out;
 }
 
