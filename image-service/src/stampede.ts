@@ -15,9 +15,10 @@ import { Coalescer } from './coalesce.ts';
  */
 
 export interface ImageResult {
-  body: Buffer;
   etag: string;
   contentType: string;
+  /** Absent when a conditional request matched: the client already has these bytes. */
+  body: Buffer | undefined;
 }
 
 interface Entry {
@@ -36,7 +37,7 @@ export class Stampede {
   readonly #now: () => number;
 
   constructor(opts: { cacheBytes: number; maxAgeMs: number; coalesce: boolean; now?: () => number }) {
-    this.#cache = new ByteLruCache(opts.maxAgeMs > 0 ? opts.cacheBytes : 0, (e) => e.result.body.length + ENTRY_OVERHEAD_BYTES);
+    this.#cache = new ByteLruCache(opts.maxAgeMs > 0 ? opts.cacheBytes : 0, (e) => (e.result.body?.length ?? 0) + ENTRY_OVERHEAD_BYTES);
     this.#maxAgeMs = opts.maxAgeMs;
     this.#coalesce = opts.coalesce;
     this.#now = opts.now ?? Date.now;
@@ -46,20 +47,25 @@ export class Stampede {
     return `${sourceKey}\0${variant}`;
   }
 
-  /** The cached result (`hit`), or the one produced once for every concurrent caller. */
-  async get(key: string, signal: AbortSignal, produce: (signal: AbortSignal) => Promise<ImageResult>): Promise<{ result: ImageResult; hit: boolean }> {
+  /** A fresh cached result, or undefined. */
+  lookup(key: string): ImageResult | undefined {
     const entry = this.#cache.get(key);
-    if (entry !== undefined) {
-      if (entry.expiresAt > this.#now()) return { result: entry.result, hit: true };
-      this.#cache.delete(key);
-    }
-    const run = async (workSignal: AbortSignal) => {
-      const result = await produce(workSignal);
-      this.#cache.set(key, { result, expiresAt: this.#now() + this.#maxAgeMs });
-      return result;
-    };
-    const result = this.#coalesce ? await this.#coalescer.run(key, signal, run) : await run(signal);
-    return { result, hit: false };
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt > this.#now()) return entry.result;
+    this.#cache.delete(key);
+    return undefined;
+  }
+
+  /** Produces the result once for every concurrent caller with this key, and caches it. */
+  produce(key: string, signal: AbortSignal, work: (signal: AbortSignal) => Promise<ImageResult>): Promise<ImageResult> {
+    const run = async (workSignal: AbortSignal) => this.store(key, await work(workSignal));
+    return this.#coalesce ? this.#coalescer.run(key, signal, run) : run(signal);
+  }
+
+  /** Caches a result that has a body; returns it. */
+  store(key: string, result: ImageResult): ImageResult {
+    if (result.body !== undefined) this.#cache.set(key, { result, expiresAt: this.#now() + this.#maxAgeMs });
+    return result;
   }
 
   /** Forgets every cached variant of these source keys. */
