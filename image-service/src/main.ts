@@ -68,10 +68,11 @@ const settings = {
 };
 const service = createImageService(settings, source, logger);
 
+const { version: _version, ...shown } = settings; // the version is on every line already
 logger.info(
   {
     source: process.env.IMAGE_SOURCE,
-    ...settings,
+    ...shown,
     workersFrom: threads.workersFrom,
     cpuLimit: cpu.limit,
     cpus: cpu.parallelism,
