@@ -1,0 +1,84 @@
+// sharp in-process, the ceiling: a loop that reads and resizes the corpus files as fast as the
+// pinned cores allow, with no HTTP in the way. Runs as its own process (the harness pins it with
+// taskset) and prints one JSON result.
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { z } from 'zod';
+
+export const CeilingPlanSchema = z.object({
+  root: z.string(),
+  keys: z.array(z.string()).min(1),
+  width: z.int().positive(),
+  format: z.enum(['jpeg', 'webp', 'avif']),
+  quality: z.int().min(1).max(100),
+  warmupSeconds: z.number().nonnegative(),
+  seconds: z.number().positive(),
+  /** Resizes in flight at once. */
+  inflight: z.int().positive(),
+});
+export type CeilingPlan = z.infer<typeof CeilingPlanSchema>;
+
+export const CeilingResultSchema = z.object({
+  images: z.int(),
+  elapsedSeconds: z.number(),
+  imagesPerSecond: z.number(),
+  cpuSecondsPer1000: z.number(),
+  peakRssBytes: z.number(),
+});
+export type CeilingResult = z.infer<typeof CeilingResultSchema>;
+
+async function loop(plan: CeilingPlan, seconds: number): Promise<{ images: number; elapsedSeconds: number }> {
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  let next = 0;
+  let images = 0;
+  const lane = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const key = plan.keys[next++ % plan.keys.length] as string;
+      const input = await readFile(join(plan.root, key));
+      await sharp(input).resize({ width: plan.width }).toFormat(plan.format, { quality: plan.quality }).toBuffer();
+      images++;
+    }
+  };
+  await Promise.all(Array.from({ length: plan.inflight }, lane));
+  return { images, elapsedSeconds: (performance.now() - started) / 1000 };
+}
+
+export async function runCeiling(plan: CeilingPlan): Promise<CeilingResult> {
+  if (plan.warmupSeconds > 0) await loop(plan, plan.warmupSeconds);
+  const cpu = process.cpuUsage();
+  const { images, elapsedSeconds } = await loop(plan, plan.seconds);
+  const used = process.cpuUsage(cpu);
+  return {
+    images,
+    elapsedSeconds,
+    imagesPerSecond: images / elapsedSeconds,
+    cpuSecondsPer1000: ((used.user + used.system) / 1e6 / Math.max(images, 1)) * 1000,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
+}
+
+if (import.meta.main) {
+  const plan = CeilingPlanSchema.parse(JSON.parse(process.argv[2] ?? 'null'));
+  process.stdout.write(`${JSON.stringify(await runCeiling(plan))}\n`);
+}
+
+/** Runs the loop as its own process pinned to cpus, one resize in flight per CPU. */
+export async function measureCeiling(plan: Omit<CeilingPlan, 'inflight'>, cpus: string, cpuCount: number): Promise<CeilingResult> {
+  const full: CeilingPlan = { ...plan, inflight: cpuCount };
+  const env = { ...process.env, VIPS_CONCURRENCY: '1', UV_THREADPOOL_SIZE: String(cpuCount + 1), MALLOC_ARENA_MAX: '2' };
+  return new Promise((resolve, reject) => {
+    execFile(
+      'taskset',
+      ['-c', cpus, process.execPath, fileURLToPath(import.meta.url), JSON.stringify(full)],
+      { env, timeout: (plan.warmupSeconds + plan.seconds + 60) * 1000 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`the in-process ceiling failed: ${stderr.trim() || error.message}`));
+        else resolve(CeilingResultSchema.parse(JSON.parse(stdout)));
+      },
+    );
+  });
+}

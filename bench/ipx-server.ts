@@ -1,0 +1,18 @@
+// ipx (the sharp-based image server most Node users pick) served with its own Node adapter
+// over the benchmark corpus: /w_640,f_jpeg,q_80/<key>.
+import { createServer } from 'node:http';
+import { createIPX, createIPXNodeServer, ipxFSStorage } from 'ipx';
+import { z } from 'zod';
+
+const env = z
+  .object({
+    BENCH_IMAGE_ROOT: z.string().min(1),
+    PORT: z.coerce.number().int().min(0).max(65535),
+    HOST: z.string().default('127.0.0.1'),
+  })
+  .parse(process.env);
+
+const ipx = createIPX({ storage: ipxFSStorage({ dir: env.BENCH_IMAGE_ROOT }) });
+const server = createServer(createIPXNodeServer(ipx));
+server.listen(env.PORT, env.HOST);
+process.on('SIGTERM', () => server.close(() => process.exit(0)));

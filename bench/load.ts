@@ -1,0 +1,33 @@
+// Runs the load generator as its own pinned process and hands back its result; the harness is
+// told when the measured phase begins (after the warm-up) so it can read the server's CPU time.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { LoadResultSchema, MEASURING, type LoadPlan, type LoadResult } from './load-generator.ts';
+
+const generator = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
+
+export async function runLoad(plan: LoadPlan, cpus: string, onMeasuring: () => void): Promise<LoadResult> {
+  const child = spawn('taskset', ['-c', cpus, process.execPath, generator, JSON.stringify(plan)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4_000);
+  });
+  // Bounded: the generator stops by itself; this only guards against a hung one.
+  const limitMs = (plan.warmupSeconds + plan.durationSeconds + plan.timeoutSeconds + 30) * 1000;
+  const guard = setTimeout(() => child.kill('SIGKILL'), limitMs);
+  let result: LoadResult | undefined;
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => {
+    if (line === MEASURING) onMeasuring();
+    else if (line.startsWith('{')) result = LoadResultSchema.parse(JSON.parse(line));
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  clearTimeout(guard);
+  if (code !== 0 || result === undefined) {
+    throw new Error(`the load generator failed (exit ${code}):\n${stderr.trim()}`);
+  }
+  return result;
+}

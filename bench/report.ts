@@ -1,0 +1,172 @@
+// Turns a benchmark run into the markdown of docs/benchmarks.md: one table per workload with
+// ratios against sharp's in-process ceiling, the image service against each baseline, and the
+// targets of issues 2 and 10 with whether they are met. Pure: a run in, text out.
+import type { ServerCell } from './cell.ts';
+import type { BatchCell, BenchRun } from './results.ts';
+import { ratio } from './stats.ts';
+import { WORKLOADS } from './workloads.ts';
+
+/** The contender id of the image service as the operator configures it. */
+export const SERVICE = 'image-service';
+export const TARGET_WORKLOAD = 'jpeg640';
+
+const MiB = 1024 * 1024;
+
+function num(value: number | undefined, digits = 1): string {
+  return value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits);
+}
+
+function times(value: number | undefined): string {
+  return value === undefined ? '—' : `${value.toFixed(2)}x`;
+}
+
+/** "200: 350, 503: 1200" then connection errors: "timeout: 3". */
+export function answers(counts: Record<string, number>): string {
+  const parts = Object.entries(counts)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, n]) => `${key}: ${n}`);
+  return parts.length === 0 ? 'none' : parts.join(', ');
+}
+
+export function ceilingOf(run: BenchRun, budget: number, workload: string): BatchCell | undefined {
+  return run.batches.find((b) => b.contender === 'sharp in-process' && b.budget === budget && b.workload === workload);
+}
+
+export function cellOf(run: BenchRun, contender: string, budget: number, workload: string, connections: number): ServerCell | undefined {
+  return run.servers.find((s) => s.contender === contender && s.budget === budget && s.workload === workload && s.connections === connections);
+}
+
+function row(cells: readonly string[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  return [row(header), row(header.map(() => '---')), ...rows.map(row)].join('\n');
+}
+
+export function workloadTable(run: BenchRun, workload: string): string {
+  const header = ['contender', 'CPUs', 'conns', 'images/s (200)', 'of ceiling', 'p50 ms', 'p99 ms', 'answers', 'errors', 'peak RSS MiB', 'CPU s / 1000'];
+  const rows: string[][] = [];
+  for (const b of run.batches.filter((b) => b.workload === workload)) {
+    const ceiling = ceilingOf(run, b.budget, workload);
+    rows.push([b.contender, String(b.budget), '—', num(b.imagesPerSecond), times(ratio(b.imagesPerSecond, ceiling?.imagesPerSecond)), '—', '—', '—', '—', num(b.peakRssBytes / MiB, 0), num(b.cpuSecondsPer1000)]);
+  }
+  for (const s of run.servers.filter((s) => s.workload === workload)) {
+    const ceiling = ceilingOf(run, s.budget, workload);
+    rows.push([
+      s.label,
+      String(s.budget),
+      String(s.connections),
+      num(s.okPerSecond),
+      times(ratio(s.okPerSecond, ceiling?.imagesPerSecond)),
+      num(s.okP50Ms, 0),
+      num(s.okP99Ms, 0),
+      answers(s.statusCounts),
+      answers(s.errors) === 'none' ? '0' : answers(s.errors),
+      num(s.peakRssBytes / MiB, 0),
+      num(s.cpuSecondsPer1000),
+    ]);
+  }
+  return table(header, rows);
+}
+
+const BASELINES: readonly { id: string; label: string }[] = [
+  { id: 'naive', label: 'naive' },
+  { id: 'ipx', label: 'ipx' },
+  { id: 'php-imagick', label: 'PHP+IM' },
+  { id: 'php-imagick-hint', label: 'PHP+IM hint' },
+];
+
+/** The image service at 1 CPU against the ceiling and each baseline at the same cell. */
+export function ratioTable(run: BenchRun): string {
+  const header = ['workload', 'conns', 'service images/s', 'of ceiling', ...BASELINES.map((b) => `x ${b.label}`)];
+  const rows: string[][] = [];
+  for (const s of run.servers.filter((s) => s.contender === SERVICE && s.budget === 1)) {
+    const ceiling = ceilingOf(run, 1, s.workload);
+    rows.push([
+      s.workload,
+      String(s.connections),
+      num(s.okPerSecond),
+      times(ratio(s.okPerSecond, ceiling?.imagesPerSecond)),
+      ...BASELINES.map((b) => times(ratio(s.okPerSecond, cellOf(run, b.id, 1, s.workload, s.connections)?.okPerSecond))),
+    ]);
+  }
+  return table(header, rows);
+}
+
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  /** undefined: the cell was not measured in this run. */
+  met: boolean | undefined;
+}
+
+function atLeast(target: string, value: number | undefined, bound: number, show: (v: number) => string): TargetCheck {
+  return { target, measured: value === undefined ? 'not measured' : show(value), met: value === undefined ? undefined : value >= bound };
+}
+
+function atMost(target: string, value: number | undefined, bound: number, show: (v: number) => string): TargetCheck {
+  return { target, measured: value === undefined ? 'not measured' : show(value), met: value === undefined ? undefined : value <= bound };
+}
+
+/** The targets of issues 2 and 10, at a 1-CPU budget on the JPEG 640 workload. */
+export function checkTargets(run: BenchRun, queueTimeoutMs: number): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const service = (n: number): ServerCell | undefined => cellOf(run, SERVICE, 1, TARGET_WORKLOAD, n);
+  const other = (id: string, n: number): number | undefined => cellOf(run, id, 1, TARGET_WORKLOAD, n)?.okPerSecond;
+  const ceiling = ceilingOf(run, 1, TARGET_WORKLOAD)?.imagesPerSecond;
+  for (const n of [16, 256, 1000]) {
+    checks.push(atLeast(`>= 0.95 of the ceiling at ${n} connections`, ratio(service(n)?.okPerSecond, ceiling), 0.95, (v) => v.toFixed(2)));
+  }
+  for (const n of [16, 256, 1000]) {
+    checks.push(atLeast(`>= 1.15x ipx at ${n} connections`, ratio(service(n)?.okPerSecond, other('ipx', n)), 1.15, times));
+  }
+  for (const n of [16, 256, 1000]) {
+    checks.push(atLeast(`>= 3x PHP + ImageMagick at ${n} connections`, ratio(service(n)?.okPerSecond, other('php-imagick', n)), 3, times));
+    checks.push(atLeast(`>= 3x PHP + ImageMagick (jpeg:size hint) at ${n} connections`, ratio(service(n)?.okPerSecond, other('php-imagick-hint', n)), 3, times));
+  }
+  checks.push(atMost('peak RSS <= 160 MiB at 256 connections', mibOf(service(256)), 160, (v) => `${v.toFixed(0)} MiB`));
+  checks.push(atMost('peak RSS <= 200 MiB at 1000 connections', mibOf(service(1000)), 200, (v) => `${v.toFixed(0)} MiB`));
+  for (const s of run.servers.filter((s) => s.contender === SERVICE && s.budget === 1 && s.workload === TARGET_WORKLOAD)) {
+    checks.push(atMost(`p99 of admitted requests <= queue timeout (${queueTimeoutMs} ms) at ${s.connections} connections`, s.okP99Ms, queueTimeoutMs, (v) => `${v.toFixed(0)} ms`));
+    const unexpected = { ...Object.fromEntries(Object.entries(s.statusCounts).filter(([code]) => code !== '200' && code !== '503')), ...s.errors };
+    checks.push({
+      target: `only 200 and 503 at ${s.connections} connections`,
+      measured: answers(s.statusCounts) + (Object.keys(s.errors).length > 0 ? `; errors ${answers(s.errors)}` : ''),
+      met: Object.keys(unexpected).length === 0,
+    });
+  }
+  return checks;
+}
+
+function mibOf(cell: ServerCell | undefined): number | undefined {
+  return cell === undefined ? undefined : cell.peakRssBytes / MiB;
+}
+
+export function targetsTable(checks: readonly TargetCheck[]): string {
+  const verdict = (met: boolean | undefined): string => (met === undefined ? 'not measured' : met ? 'met' : '**not met**');
+  return table(['target (1 CPU, JPEG 640)', 'measured', 'verdict'], checks.map((c) => [c.target, c.measured, verdict(c.met)]));
+}
+
+export function renderReport(run: BenchRun, queueTimeoutMs: number): string {
+  const m = run.machine;
+  const parts = [
+    `## Run of ${run.startedAt} (${run.scenario})`,
+    '',
+    `Command: \`${run.command}\`. Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}; load average at start ${m.loadAverage.map((l) => l.toFixed(2)).join(' ')}. ` +
+      `Node ${m.node}, sharp ${m.sharp} (libvips ${m.libvips})${Object.entries(m.tools).map(([k, v]) => `, ${k} ${v}`).join('')}. ` +
+      `Corpus: ${run.corpus.synthetic ? 'synthetic photographs' : 'photographs'} from ${run.corpus.origin} (${run.corpus.photographs} files).`,
+  ];
+  for (const w of WORKLOADS) {
+    if (!run.batches.some((b) => b.workload === w.id) && !run.servers.some((s) => s.workload === w.id)) continue;
+    parts.push('', `### ${w.label}`, '', workloadTable(run, w.id));
+  }
+  if (run.servers.some((s) => s.contender === SERVICE)) {
+    parts.push('', '### The image service (1 CPU) against the others', '', ratioTable(run));
+    parts.push('', '### Targets', '', targetsTable(checkTargets(run, queueTimeoutMs)));
+  }
+  if (run.skipped.length > 0) {
+    parts.push('', 'Skipped:', ...run.skipped.map((s) => `- ${s.contender}: ${s.reason}`));
+  }
+  return `${parts.join('\n')}\n`;
+}

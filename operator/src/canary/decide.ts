@@ -1,0 +1,542 @@
+// The canary's decision: a pure function of (spec, status, what the cluster looks like,
+// the last analysis, now) returning the next status and the state the children should have. Everything it needs to resume lives in status, so an operator restarted at any point
+// picks up where the last one stopped. DESIGN "The canary"; the table is in docs/canary.md.
+import { parseDuration } from '../api/durations.ts';
+import { weightSchedule, type AnalysisResult, type Condition, type ImageServiceSpec, type ImageServiceStatus, type Phase } from '../api/image-service.ts';
+import type { Decide, Observations, RolloutEvent, RolloutPlan } from '../rollout.ts';
+import type { CustomMetric } from './providers/provider.ts';
+import { formatDuration, formatNumber } from './verdict.ts';
+
+export const PROMOTE_ANNOTATION = 'imageops.dev/promote';
+export const ABORT_ANNOTATION = 'imageops.dev/abort';
+
+/** Longest pause between routing traffic away from canary pods and scaling them down. */
+export const ROUTE_SETTLE_MS = 5_000;
+
+/** A pod template: the image it runs and its revision (the template hash). */
+export interface Track {
+  image: string;
+  revision: string;
+}
+
+/** The measurement a due check needs; the analysis runs it and decide is called again with the outcome. */
+export interface AnalysisWanted {
+  intervalMs: number;
+  metrics: CustomMetric[];
+}
+
+/**
+ * The rollout plan of the reconciler's seam (rollout.ts), plus what only the canary asks for.
+ * The weights are status.canaryWeight (primary gets the rest).
+ */
+export interface CanaryPlan extends RolloutPlan {
+  /** A check is due and observations.analysis was not given: measure this, then decide again. */
+  analyse?: AnalysisWanted;
+  /** Annotations acted on (or not applicable) to remove from the ImageService, so they fire once. */
+  removeAnnotations: string[];
+}
+
+/** Reasons of the conditions this function owns (Progressing and Promoted). */
+type Reason =
+  | 'Initializing'
+  | 'Initialized'
+  | 'NewRevision'
+  | 'WaitingForCanary'
+  | 'Analysing'
+  | 'Holding'
+  | 'Paused'
+  | 'Promoting'
+  | 'Finalising'
+  | 'Succeeded'
+  | 'Reverted'
+  | 'ProgressDeadlineExceeded'
+  | 'RolledBack'
+  | 'Aborted';
+
+/** The plan being built: a copy of status, the children's desired state, events, requeue. */
+class Next {
+  readonly status: ImageServiceStatus;
+  primaryTemplate: 'spec' | 'current' = 'current';
+  canaryReplicas = 0;
+  readonly events: RolloutEvent[] = [];
+  readonly removeAnnotations: string[] = [];
+  analyse: AnalysisWanted | undefined;
+  requeueAfterMs: number | undefined;
+  readonly #now: Date;
+  readonly #generation: number;
+
+  constructor(status: ImageServiceStatus, generation: number, now: Date) {
+    this.status = structuredClone(status);
+    this.#now = now;
+    this.#generation = generation;
+  }
+
+  get nowIso(): string {
+    return this.#now.toISOString();
+  }
+
+  phase(phase: Phase): void {
+    if (this.status.phase !== phase) this.status.lastTransitionTime = this.nowIso;
+    this.status.phase = phase;
+  }
+
+  /** Restarts the clock of the current wait (deadline) without a phase change. */
+  restartClock(): void {
+    this.status.lastTransitionTime = this.nowIso;
+  }
+
+  event(type: 'Normal' | 'Warning', reason: string, message: string): void {
+    this.events.push({ type, reason, message });
+  }
+
+  condition(type: 'Progressing' | 'Promoted', status: Condition['status'], reason: Reason, message: string): void {
+    const conditions = this.status.conditions ?? [];
+    const old = conditions.find((c) => c.type === type);
+    const lastTransitionTime = old && old.status === status && old.lastTransitionTime ? old.lastTransitionTime : this.nowIso;
+    const next: Condition = { type, status, reason, message, lastTransitionTime, observedGeneration: this.#generation };
+    this.status.conditions = old ? conditions.map((c) => (c === old ? next : c)) : [...conditions, next];
+  }
+
+  reason(type: 'Progressing' | 'Promoted'): string | undefined {
+    return this.status.conditions?.find((c) => c.type === type)?.reason;
+  }
+
+  /** The routing (canary weight; primary gets the rest) and the canary's size to hold. */
+  route(canaryWeight: number, canaryReplicas: number): void {
+    this.status.canaryWeight = canaryWeight;
+    this.canaryReplicas = canaryReplicas;
+  }
+
+  requeue(ms: number): void {
+    const bounded = Math.max(0, Math.ceil(ms));
+    this.requeueAfterMs = this.requeueAfterMs === undefined ? bounded : Math.min(this.requeueAfterMs, bounded);
+  }
+
+  message(text: string): void {
+    this.status.message = text;
+  }
+
+  plan(): CanaryPlan {
+    return {
+      status: this.status,
+      primaryTemplate: this.primaryTemplate,
+      canaryReplicas: this.canaryReplicas,
+      events: this.events,
+      removeAnnotations: this.removeAnnotations,
+      ...(this.analyse ? { analyse: this.analyse } : {}),
+      ...(this.requeueAfterMs === undefined ? {} : { requeueAfterMs: this.requeueAfterMs }),
+    };
+  }
+}
+
+/** Spec-derived numbers every phase uses. */
+interface Settings {
+  intervalMs: number;
+  deadlineMs: number;
+  settleMs: number;
+  /** Canary pods while a canary runs (at least one, to have something to measure). */
+  replicas: number;
+  schedule: number[];
+}
+
+function settings(spec: ImageServiceSpec): Settings {
+  const intervalMs = Math.max(1, Math.round(parseDuration(spec.canary.interval)));
+  return {
+    intervalMs,
+    deadlineMs: spec.canary.progressDeadlineSeconds * 1000,
+    settleMs: Math.min(intervalMs, ROUTE_SETTLE_MS),
+    replicas: Math.max(1, spec.replicas),
+    schedule: weightSchedule(spec.canary),
+  };
+}
+
+const since = (iso: string | undefined, now: Date): number => (iso === undefined ? Number.POSITIVE_INFINITY : now.getTime() - Date.parse(iso));
+
+/** What one decision looks at. */
+interface In {
+  spec: ImageServiceSpec;
+  status: ImageServiceStatus;
+  obs: Observations;
+  now: Date;
+  /** The pod template the spec asks for. */
+  desired: Track;
+}
+
+const describe = (t: Track | ImageServiceStatus['canary']): string => `${t?.image ?? '?'} (revision ${t?.revision ?? '?'})`;
+
+/**
+ * The canary's decision (the reconciler's Decide). When a check is due and observations.analysis
+ * is undefined, the plan asks for it (plan.analyse) and changes nothing else; the analysis
+ * (analyse.ts) runs it and the reconciler decides again with the outcome.
+ */
+export function decide(spec: ImageServiceSpec, status: ImageServiceStatus, obs: Observations, now: Date): CanaryPlan {
+  const input: In = { spec, status, obs, now, desired: { image: obs.image, revision: obs.revision } };
+  const next = new Next(status, obs.generation, now);
+  const set = settings(input.spec);
+  const phase: Phase = input.status.phase ?? 'Initializing';
+  switch (phase) {
+    case 'Initializing':
+      initializing(input, next, set);
+      break;
+    case 'Initialized':
+    case 'Succeeded':
+      idle(input, next, set);
+      break;
+    case 'Progressing':
+      progressing(input, next, set);
+      break;
+    case 'Promoting':
+      promoting(input, next, set);
+      break;
+    case 'Finalising':
+      finalising(input, next, set);
+      break;
+    case 'Failed':
+      failed(input, next, set);
+      break;
+  }
+  return next.plan();
+}
+
+// ------------------------------------------------------------------ phases
+
+/** First rollout: primary runs the spec with all traffic; no analysis (nothing to compare with). */
+function initializing(input: In, next: Next, set: Settings): void {
+  const { desired } = input;
+  const primary = input.obs.primary;
+  if (input.status.phase === undefined) next.phase('Initializing');
+  ignoreAnnotations(input, next, 'no canary analysis is running');
+  next.primaryTemplate = 'spec';
+  next.route(0, 0);
+  if (primary.revision === desired.revision && primary.rolledOut) {
+    next.phase('Initialized');
+    next.status.primary = { ...desired };
+    next.status.failedChecks = 0;
+    next.status.iterations = 0;
+    next.condition('Progressing', 'False', 'Initialized', 'Primary serves all traffic');
+    next.condition('Promoted', 'True', 'Initialized', `Primary runs ${describe(desired)}`);
+    next.message(`Initialized: primary runs ${describe(desired)} with 100% of traffic`);
+    next.event('Normal', 'Initialized', `Primary runs ${describe(desired)} and serves all traffic`);
+    return;
+  }
+  waitForPrimary(input, next, set, desired, 'Initializing');
+}
+
+/** Initialized or Succeeded: primary serves everything; a new template starts an analysis. */
+function idle(input: In, next: Next, set: Settings): void {
+  const { desired } = input;
+  const primary = input.status.primary;
+  if (primary?.revision === undefined) {
+    // A status without a primary revision (written by hand, or lost): initialise again.
+    next.phase('Initializing');
+    initializing(input, next, set);
+    return;
+  }
+  ignoreAnnotations(input, next, 'no canary analysis is running');
+  if (desired.revision === primary.revision) {
+    next.primaryTemplate = 'spec';
+    // After a revert the canary still had pods; they go once the routes have settled.
+    const settling = next.reason('Progressing') === 'Reverted' ? set.settleMs - since(input.status.lastTransitionTime, input.now) : 0;
+    next.route(0, settling > 0 ? set.replicas : 0);
+    if (settling > 0) next.requeue(settling);
+    return;
+  }
+  if (input.spec.canary.paused) {
+    next.route(0, 0);
+    pause(next, `New revision ${describe(desired)} waits: spec.canary.paused is true`);
+    return;
+  }
+  startAnalysis(input, next, set, `New revision ${describe(desired)} detected; starting canary analysis`);
+}
+
+function progressing(input: In, next: Next, set: Settings): void {
+  const { desired } = input;
+  const canary = input.obs.canary;
+  const s = input.status;
+  const weight = s.canaryWeight ?? 0;
+  if (desired.revision === s.primary?.revision) {
+    revert(input, next, set);
+    return;
+  }
+  if (desired.revision !== s.canary?.revision) {
+    startAnalysis(input, next, set, `Newer revision ${describe(desired)} replaces ${describe(s.canary)}; analysis restarted`);
+    return;
+  }
+  if (input.obs.abort) {
+    next.removeAnnotations.push(ABORT_ANNOTATION);
+    if (input.obs.promote) next.removeAnnotations.push(PROMOTE_ANNOTATION);
+    rollback(input, next, set, 'Aborted', `Canary ${describe(s.canary)} aborted by annotation ${ABORT_ANNOTATION} at ${weight}% of traffic`);
+    return;
+  }
+  if (input.obs.promote) {
+    next.removeAnnotations.push(PROMOTE_ANNOTATION);
+    startPromotion(input, next, set, `Promotion of ${describe(s.canary)} requested by annotation ${PROMOTE_ANNOTATION} at ${weight}%; remaining analysis skipped`);
+    return;
+  }
+  if (input.spec.canary.paused) {
+    next.route(weight, set.replicas);
+    pause(next, `Paused at ${weight}% of traffic to ${describe(s.canary)}: spec.canary.paused is true`);
+    return;
+  }
+  if (next.reason('Progressing') === 'Paused') {
+    // Waits and the interval start again from the resume, not from before the pause.
+    next.restartClock();
+    if (weight > 0) next.status.lastCheckTime = next.nowIso;
+    next.event('Normal', 'Resumed', `Analysis of ${describe(s.canary)} resumed at ${weight}%`);
+  }
+  const ready = canary.revision === s.canary?.revision && canary.rolledOut && canary.readyReplicas > 0;
+  if (!ready) {
+    next.route(weight, set.replicas);
+    // Counted from the phase start, or from the last check once the canary had been ready.
+    const waited = since(next.status.lastCheckTime ?? next.status.lastTransitionTime, input.now);
+    if (waited >= set.deadlineMs) {
+      rollback(input, next, set, 'ProgressDeadlineExceeded', `Canary ${describe(s.canary)} was not ready within progressDeadlineSeconds (${input.spec.canary.progressDeadlineSeconds}s)`);
+      return;
+    }
+    next.condition('Progressing', 'True', 'WaitingForCanary', `Waiting for the canary Deployment to be ready`);
+    next.message(`Waiting for canary ${describe(s.canary)} to be ready (deadline in ${formatDuration(set.deadlineMs - waited)})`);
+    next.requeue(Math.min(set.intervalMs, set.deadlineMs - waited));
+    return;
+  }
+  if (weight === 0) {
+    const first = set.schedule[0] as number;
+    next.route(first, set.replicas);
+    next.status.lastCheckTime = next.nowIso;
+    next.condition('Progressing', 'True', 'Analysing', `Analysing ${describe(s.canary)}`);
+    next.message(`Canary ready; routed ${first}% of traffic to it`);
+    next.event('Normal', 'CanaryReady', `Canary ${describe(s.canary)} is ready; routing ${first}% of traffic to it`);
+    next.requeue(set.intervalMs);
+    return;
+  }
+  next.route(weight, set.replicas);
+  const due = set.intervalMs - since(next.status.lastCheckTime, input.now);
+  if (due > 0) {
+    next.requeue(due);
+    return;
+  }
+  const outcome = input.obs.analysis;
+  if (outcome === undefined) {
+    next.analyse = { intervalMs: set.intervalMs, metrics: input.spec.canary.analysis.metrics.map((m) => ({ name: m.name, query: m.query })) };
+    // Normally decided again at once with the outcome; the requeue only bounds a shell that did not.
+    next.requeue(Math.min(set.intervalMs, 1_000));
+    return;
+  }
+  check(input, next, set, weight, outcome);
+}
+
+/** A check is due and its outcome is in: pass, fail or no data. */
+function check(input: In, next: Next, set: Settings, weight: number, outcome: AnalysisResult): void {
+  const s = input.status;
+  const analysis = input.spec.canary.analysis;
+  const result = outcome.passed ? 'pass' : outcome.noData ? 'no-data' : 'fail';
+  const reasons = outcome.reason ?? 'the check failed';
+  next.status.lastCheckTime = next.nowIso;
+  next.status.lastAnalysis = outcome;
+  next.status.iterations = (s.iterations ?? 0) + 1;
+  next.requeue(set.intervalMs);
+  if (result === 'pass') {
+    const step = set.schedule.find((w) => w > weight);
+    if (step === undefined) {
+      startPromotion(input, next, set, `Check passed at ${weight}% (${summary(outcome)}); promoting ${describe(s.canary)}`);
+      return;
+    }
+    next.route(step, set.replicas);
+    next.condition('Progressing', 'True', 'Analysing', `Analysing ${describe(s.canary)}`);
+    next.message(`Advanced canary weight to ${step}%`);
+    next.event('Normal', 'Advanced', `Check passed (${summary(outcome)}); advanced canary weight to ${step}%`);
+    return;
+  }
+  if (result === 'no-data' && analysis.onNoData === 'hold') {
+    const why = `Holding at ${weight}%: ${reasons} (onNoData: hold)`;
+    if (next.reason('Progressing') !== 'Holding') next.event('Normal', 'Holding', why);
+    next.condition('Progressing', 'True', 'Holding', why);
+    next.message(why);
+    return;
+  }
+  const failed = (s.failedChecks ?? 0) + 1;
+  next.status.failedChecks = failed;
+  const why = result === 'no-data' ? `no data: ${reasons} (onNoData: fail)` : reasons;
+  const threshold = input.spec.canary.threshold;
+  if (failed >= threshold) {
+    rollback(input, next, set, 'RolledBack', `Rolled back ${describe(s.canary)} at ${weight}% after ${failed} failed checks (threshold ${threshold}); last: ${why}`);
+    return;
+  }
+  next.condition('Progressing', 'True', 'Analysing', `Analysing ${describe(s.canary)}`);
+  next.message(`Check failed (${failed}/${threshold}) at ${weight}%: ${why}`);
+  next.event('Warning', 'CheckFailed', `Check failed (${failed} of ${threshold}) at ${weight}%: ${why}`);
+}
+
+/** Primary is taking the canary's template; the canary keeps its share until primary is ready. */
+function promoting(input: In, next: Next, set: Settings): void {
+  const { desired } = input;
+  const primary = input.obs.primary;
+  const s = input.status;
+  const promoted = track(s.canary);
+  if (promoted === undefined || desired.revision !== promoted.revision) {
+    // Primary keeps what was written to it; the newer template is analysed against it.
+    if (promoted !== undefined && primary.revision === promoted.revision) next.status.primary = { ...promoted };
+    startAnalysis(input, next, set, `Newer revision ${describe(desired)} arrived during the promotion of ${describe(promoted)}; analysis restarted`);
+    return;
+  }
+  ignoreAnnotations(input, next, 'the promotion is already under way');
+  next.primaryTemplate = 'spec';
+  if (primary.revision === promoted.revision && primary.rolledOut) {
+    next.status.primary = { ...promoted };
+    next.phase('Finalising');
+    next.route(0, set.replicas);
+    next.condition('Progressing', 'True', 'Finalising', 'Routing all traffic back to primary');
+    next.message(`Primary runs ${describe(promoted)}; routing all traffic back to primary`);
+    next.event('Normal', 'Finalising', `Primary runs ${describe(promoted)}; routing all traffic back to primary`);
+    next.requeue(set.settleMs);
+    return;
+  }
+  next.route(s.canaryWeight ?? 0, set.replicas);
+  waitForPrimary(input, next, set, promoted, 'Promoting');
+}
+
+/** Traffic is back on primary; the canary is scaled down once the routes have settled. */
+function finalising(input: In, next: Next, set: Settings): void {
+  const { desired } = input;
+  const s = input.status;
+  if (desired.revision !== s.canary?.revision) {
+    startAnalysis(input, next, set, `Newer revision ${describe(desired)} arrived while finalising ${describe(s.canary)}; analysis restarted`);
+    return;
+  }
+  ignoreAnnotations(input, next, 'the promotion is already under way');
+  next.primaryTemplate = 'spec';
+  const wait = set.settleMs - since(s.lastTransitionTime, input.now);
+  if (wait > 0) {
+    next.route(0, set.replicas);
+    next.requeue(wait);
+    return;
+  }
+  next.route(0, 0);
+  next.phase('Succeeded');
+  next.condition('Progressing', 'False', 'Succeeded', `Promoted ${describe(desired)}`);
+  next.condition('Promoted', 'True', 'Succeeded', `Primary runs ${describe(desired)}`);
+  next.message(`Promotion of ${describe(desired)} complete`);
+  next.event('Normal', 'Succeeded', `Promotion of ${describe(desired)} complete; canary scaled to 0`);
+}
+
+/** Rolled back: primary serves everything, untouched, until the template changes again. */
+function failed(input: In, next: Next, set: Settings): void {
+  const { desired } = input;
+  const s = input.status;
+  if (desired.revision !== s.canary?.revision) {
+    if (desired.revision === s.primary?.revision) {
+      revert(input, next, set);
+      return;
+    }
+    startAnalysis(input, next, set, `New revision ${describe(desired)} detected after the failed ${describe(s.canary)}; starting canary analysis`);
+    return;
+  }
+  ignoreAnnotations(input, next, `the canary has failed; change the template to try again`);
+  const wait = set.settleMs - since(s.lastTransitionTime, input.now);
+  if (wait > 0) {
+    next.route(0, set.replicas);
+    next.requeue(wait);
+    return;
+  }
+  next.route(0, 0);
+}
+
+// ------------------------------------------------------------------ transitions
+
+function startAnalysis(input: In, next: Next, set: Settings, why: string): void {
+  const { desired } = input;
+  next.phase('Progressing');
+  next.restartClock();
+  next.status.canary = { ...desired };
+  next.status.failedChecks = 0;
+  next.status.iterations = 0;
+  delete next.status.lastCheckTime;
+  delete next.status.lastAnalysis;
+  next.route(0, set.replicas);
+  next.condition('Progressing', 'True', 'NewRevision', why);
+  next.condition('Promoted', 'Unknown', 'NewRevision', `Analysing ${describe(desired)}`);
+  next.message(why);
+  next.event('Normal', 'NewRevision', why);
+  next.requeue(set.intervalMs);
+}
+
+function startPromotion(input: In, next: Next, set: Settings, why: string): void {
+  const promoted = track(input.status.canary) as Track;
+  next.phase('Promoting');
+  next.primaryTemplate = 'spec';
+  next.route(input.status.canaryWeight ?? 0, set.replicas);
+  next.condition('Progressing', 'True', 'Promoting', `Copying ${describe(promoted)} to primary`);
+  next.message(why);
+  next.event('Normal', 'Promoting', why);
+  next.requeue(set.intervalMs);
+}
+
+/** Back to 100% primary, primary untouched; the canary is scaled down after the routes settle. */
+function rollback(input: In, next: Next, set: Settings, reason: 'RolledBack' | 'Aborted' | 'ProgressDeadlineExceeded', why: string): void {
+  next.phase('Failed');
+  next.route(0, set.replicas);
+  next.condition('Progressing', 'False', reason, why);
+  next.condition('Promoted', 'False', reason, why);
+  next.message(why);
+  next.event('Warning', reason, why);
+  next.requeue(set.settleMs);
+}
+
+/** The template went back to what primary runs: nothing to analyse. */
+function revert(input: In, next: Next, set: Settings): void {
+  const why = `Template is back to primary's ${describe(input.status.primary)}; canary ${describe(input.status.canary)} stopped`;
+  next.phase('Initialized');
+  next.route(0, set.replicas);
+  next.primaryTemplate = 'spec';
+  // The canary Deployment now has primary's template; it is scaled down after the routes settle.
+  next.condition('Progressing', 'False', 'Reverted', why);
+  next.condition('Promoted', 'True', 'Reverted', `Primary runs ${describe(input.status.primary)}`);
+  next.message(why);
+  next.event('Normal', 'Reverted', why);
+  next.requeue(set.settleMs);
+}
+
+function pause(next: Next, why: string): void {
+  if (next.reason('Progressing') !== 'Paused') next.event('Normal', 'Paused', why);
+  next.condition('Progressing', 'Unknown', 'Paused', why);
+  next.message(why);
+}
+
+function waitForPrimary(input: In, next: Next, set: Settings, target: Track, reason: 'Initializing' | 'Promoting'): void {
+  const waited = since(next.status.lastTransitionTime, input.now);
+  if (waited >= set.deadlineMs) {
+    const why = `Primary has not rolled out ${describe(target)} within progressDeadlineSeconds (${input.spec.canary.progressDeadlineSeconds}s); still waiting${reason === 'Promoting' ? ', the canary keeps its share of traffic' : ''}`;
+    if (next.reason('Progressing') !== 'ProgressDeadlineExceeded') next.event('Warning', 'ProgressDeadlineExceeded', why);
+    next.condition('Progressing', 'False', 'ProgressDeadlineExceeded', why);
+    next.message(why);
+    next.requeue(set.intervalMs);
+    return;
+  }
+  next.condition('Progressing', 'True', reason, `Waiting for primary to roll out ${describe(target)}`);
+  next.message(`Waiting for primary to roll out ${describe(target)} (deadline in ${formatDuration(set.deadlineMs - waited)})`);
+  next.requeue(Math.min(set.intervalMs, set.deadlineMs - waited));
+}
+
+// ------------------------------------------------------------------ helpers
+
+/** The canary of status as a Track, when it has a revision. */
+function track(t: ImageServiceStatus['canary']): Track | undefined {
+  return t?.revision === undefined ? undefined : { image: t.image ?? '', revision: t.revision };
+}
+
+/** Annotations that cannot act in this phase are removed, so they do not fire on a later canary. */
+function ignoreAnnotations(input: In, next: Next, why: string): void {
+  const present = [...(input.obs.promote ? [PROMOTE_ANNOTATION] : []), ...(input.obs.abort ? [ABORT_ANNOTATION] : [])];
+  for (const key of present) {
+    next.removeAnnotations.push(key);
+    next.event('Normal', 'AnnotationIgnored', `Ignored ${key}: ${why}`);
+  }
+}
+
+function summary(r: AnalysisResult): string {
+  const parts = [`p99 ${r.latencyP99Ms == null ? 'n/a' : `${formatNumber(r.latencyP99Ms)} ms`}`, `5xx ${r.errorRatePercent == null ? 'n/a' : `${formatNumber(r.errorRatePercent)}%`}`, `${r.requests ?? 0} requests`];
+  for (const [name, value] of Object.entries(r.metrics ?? {})) parts.push(`${name} ${value == null ? 'n/a' : formatNumber(value)}`);
+  return parts.join(', ');
+}
+
+/** decide, typed as the reconciler's seam. */
+export const canaryDecide: Decide = decide;

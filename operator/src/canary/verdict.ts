@@ -1,0 +1,68 @@
+// One check's verdict: the observations (or the reason there are none) held against the SLOs
+// of spec.canary.analysis. Pure; both providers' answers are judged here, the same way.
+import type { AnalysisResult, AnalysisSpec } from '../api/image-service.ts';
+import type { AnalysisErrorKind, Observations } from './providers/provider.ts';
+
+/** What the shell got when it ran an analysis: observations, or why there are none. */
+export type AnalysisOutcome = { ok: true; observations: Observations } | { ok: false; kind: AnalysisErrorKind; message: string };
+
+export interface Verdict {
+  /** pass: every value within its SLO; fail: one is not (or could not be measured); no-data: too few requests to judge. */
+  result: 'pass' | 'fail' | 'no-data';
+  /** Why it failed or had no data, one sentence per broken check; empty on pass. */
+  reasons: string[];
+  /** The measurements as status.lastAnalysis records them (NaN and infinities as null). */
+  record: AnalysisResult;
+}
+
+const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+
+/** A number for messages: at most 3 significant decimals, no trailing zeros. */
+export function formatNumber(v: number): string {
+  if (!Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? '+Inf' : '-Inf';
+  return String(Number(v.toFixed(Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 1 ? 2 : 3)));
+}
+
+export function judge(analysis: AnalysisSpec, outcome: AnalysisOutcome, intervalMs: number, at: Date): Verdict {
+  if (!outcome.ok) {
+    return { result: 'fail', reasons: [outcome.message], record: { at: at.toISOString(), passed: false, reason: outcome.message } };
+  }
+  const o = outcome.observations;
+  const metrics: Record<string, number | null> = {};
+  for (const [name, value] of Object.entries(o.metrics)) metrics[name] = finite(value);
+  const base = {
+    at: at.toISOString(),
+    latencyP99Ms: finite(o.latencyP99Ms),
+    errorRatePercent: finite(o.errorRatePercent),
+    requests: o.requests,
+    ...(Object.keys(metrics).length > 0 ? { metrics } : {}),
+  };
+  if (o.requests < analysis.minRequests) {
+    const reason = `${o.requests} canary requests in the last ${formatDuration(intervalMs)}, fewer than minRequests ${analysis.minRequests}`;
+    return { result: 'no-data', reasons: [reason], record: { ...base, passed: false, noData: true, reason } };
+  }
+  const reasons: string[] = [];
+  const atMost = (what: string, value: number, max: number, unit: string): void => {
+    if (Number.isNaN(value)) reasons.push(`${what} has no value (NaN)`);
+    else if (!(value <= max)) reasons.push(`${what} ${formatNumber(value)}${unit} is above the SLO of ${formatNumber(max)}${unit}`);
+  };
+  atMost('p99 latency', o.latencyP99Ms, analysis.latencyP99Ms, ' ms');
+  atMost('5xx rate', o.errorRatePercent, analysis.errorRatePercent, '%');
+  for (const m of analysis.metrics) {
+    const value = o.metrics[m.name] ?? Number.NaN;
+    const { min, max } = m.thresholdRange;
+    if (Number.isNaN(value)) reasons.push(`metric ${m.name} has no value`);
+    else if (min !== undefined && value < min) reasons.push(`metric ${m.name} ${formatNumber(value)} is below its minimum ${formatNumber(min)}`);
+    else if (max !== undefined && value > max) reasons.push(`metric ${m.name} ${formatNumber(value)} is above its maximum ${formatNumber(max)}`);
+  }
+  if (reasons.length === 0) return { result: 'pass', reasons, record: { ...base, passed: true } };
+  return { result: 'fail', reasons, record: { ...base, passed: false, reason: reasons.join('; ') } };
+}
+
+/** 90000 -> "1m30s", 2000 -> "2s", 1500 -> "1.5s". */
+export function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${formatNumber(ms / 1000)}s`;
+  const m = Math.floor(ms / 60_000);
+  const s = (ms % 60_000) / 1000;
+  return s === 0 ? `${m}m` : `${m}m${formatNumber(s)}s`;
+}

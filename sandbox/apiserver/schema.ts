@@ -1,0 +1,240 @@
+import { cause, type StatusCause } from './errors.ts';
+import { isObject, type JsonObject } from './types.ts';
+
+// Structural OpenAPI v3 schemas of CRDs: pruning of unknown fields, defaulting, and validation
+// with apimachinery's field paths and wording
+// (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation).
+// CEL rules (x-kubernetes-validations) are not evaluated.
+
+export type StructuralSchema = {
+  type?: string;
+  description?: string;
+  properties?: Record<string, StructuralSchema>;
+  items?: StructuralSchema;
+  additionalProperties?: StructuralSchema | boolean;
+  required?: string[];
+  enum?: unknown[];
+  default?: unknown;
+  nullable?: boolean;
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: boolean;
+  exclusiveMaximum?: boolean;
+  multipleOf?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  minItems?: number;
+  maxItems?: number;
+  uniqueItems?: boolean;
+  minProperties?: number;
+  maxProperties?: number;
+  oneOf?: StructuralSchema[];
+  anyOf?: StructuralSchema[];
+  allOf?: StructuralSchema[];
+  not?: StructuralSchema;
+  'x-kubernetes-preserve-unknown-fields'?: boolean;
+  'x-kubernetes-int-or-string'?: boolean;
+  'x-kubernetes-embedded-resource'?: boolean;
+  'x-kubernetes-list-type'?: string;
+  'x-kubernetes-list-map-keys'?: string[];
+};
+
+const fieldPath = (path: string, key: string) => (path ? `${path}.${key}` : key);
+const indexPath = (path: string, i: number) => `${path}[${i}]`;
+
+function preserves(s: StructuralSchema): boolean {
+  return s['x-kubernetes-preserve-unknown-fields'] === true;
+}
+
+/**
+ * Drops fields the schema does not know (and nulls in non-nullable fields), in place on an
+ * object the request owns. Returns the paths of dropped unknown fields, for fieldValidation.
+ */
+export function prune(value: unknown, schema: StructuralSchema, path = '', root = true): string[] {
+  const unknown: string[] = [];
+  if (Array.isArray(value)) {
+    if (schema.items) value.forEach((v, i) => unknown.push(...prune(v, schema.items as StructuralSchema, indexPath(path, i), false)));
+    return unknown;
+  }
+  if (!isObject(value)) return unknown;
+  const props = schema.properties;
+  const additional = typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined;
+  const embedded = schema['x-kubernetes-embedded-resource'] === true;
+  for (const key of Object.keys(value)) {
+    if ((root || embedded) && (key === 'apiVersion' || key === 'kind' || key === 'metadata')) continue;
+    const child = props?.[key] ?? additional;
+    if (value[key] === null && child && child.nullable !== true) {
+      delete value[key];
+      continue;
+    }
+    if (child) unknown.push(...prune(value[key], child, fieldPath(path, key), false));
+    else if (!preserves(schema) && schema.additionalProperties !== true) {
+      delete value[key];
+      unknown.push(fieldPath(path, key));
+    }
+  }
+  return unknown;
+}
+
+/** Fills absent fields that have a default, in place, recursing into present objects and lists. */
+export function applyDefaults(value: unknown, schema: StructuralSchema): void {
+  if (Array.isArray(value)) {
+    if (schema.items) for (const v of value) applyDefaults(v, schema.items);
+    return;
+  }
+  if (!isObject(value)) return;
+  for (const [key, child] of Object.entries(schema.properties ?? {})) {
+    if (value[key] === undefined && child.default !== undefined) value[key] = structuredClone(child.default);
+    if (value[key] !== undefined) applyDefaults(value[key], child);
+  }
+  if (typeof schema.additionalProperties === 'object') {
+    for (const key of Object.keys(value)) {
+      if (!schema.properties?.[key]) applyDefaults(value[key], schema.additionalProperties);
+    }
+  }
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  if (typeof value === 'object') return 'object';
+  return typeof value;
+}
+
+function typeMatches(value: unknown, schema: StructuralSchema): boolean {
+  if (schema['x-kubernetes-int-or-string']) return typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value));
+  switch (schema.type) {
+    case undefined:
+      return true;
+    case 'integer':
+      return typeof value === 'number' && Number.isInteger(value);
+    case 'number':
+      return typeof value === 'number';
+    case 'string':
+      return typeof value === 'string';
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'array':
+      return Array.isArray(value);
+    case 'object':
+      return isObject(value);
+    default:
+      return true;
+  }
+}
+
+const formats: Record<string, RegExp> = {
+  'date-time': /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/,
+  date: /^\d{4}-\d{2}-\d{2}$/,
+  uri: /^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s]*$/,
+};
+
+function validateScalar(value: unknown, s: StructuralSchema, path: string, out: StatusCause[]): void {
+  if (typeof value === 'number') {
+    if (s.maximum !== undefined && (s.exclusiveMaximum ? value >= s.maximum : value > s.maximum)) {
+      out.push(cause.invalid(path, value, `${path} in body should be less than ${s.exclusiveMaximum ? '' : 'or equal to '}${s.maximum}`));
+    }
+    if (s.minimum !== undefined && (s.exclusiveMinimum ? value <= s.minimum : value < s.minimum)) {
+      out.push(cause.invalid(path, value, `${path} in body should be greater than ${s.exclusiveMinimum ? '' : 'or equal to '}${s.minimum}`));
+    }
+    if (s.multipleOf !== undefined && value % s.multipleOf !== 0) {
+      out.push(cause.invalid(path, value, `${path} in body should be a multiple of ${s.multipleOf}`));
+    }
+  }
+  if (typeof value === 'string') {
+    if (s.maxLength !== undefined && [...value].length > s.maxLength) out.push(cause.tooLong(path, s.maxLength));
+    if (s.minLength !== undefined && [...value].length < s.minLength) {
+      out.push(cause.invalid(path, value, `${path} in body should be at least ${s.minLength} chars long`));
+    }
+    if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(value)) {
+      out.push(cause.invalid(path, value, `${path} in body should match '${s.pattern}'`));
+    }
+    const format = s.format ? formats[s.format] : undefined;
+    if (format && !format.test(value)) {
+      out.push(cause.invalid(path, value, `${path} in body must be of type ${s.format}: ${JSON.stringify(value)}`));
+    }
+  }
+}
+
+function validateList(value: unknown[], s: StructuralSchema, path: string, out: StatusCause[]): void {
+  if (s.maxItems !== undefined && value.length > s.maxItems) out.push(cause.tooMany(path, value.length, s.maxItems));
+  if (s.minItems !== undefined && value.length < s.minItems) {
+    out.push(cause.invalid(path, value.length, `${path} in body should have at least ${s.minItems} items`));
+  }
+  const listType = s['x-kubernetes-list-type'];
+  const keys = s['x-kubernetes-list-map-keys'] ?? [];
+  if (listType === 'set' || listType === 'map' || s.uniqueItems) {
+    const seen = new Set<string>();
+    value.forEach((item, i) => {
+      const id = listType === 'map' && isObject(item) ? JSON.stringify(keys.map((k) => item[k])) : JSON.stringify(item);
+      if (seen.has(id)) out.push(cause.duplicate(indexPath(path, i), listType === 'map' && isObject(item) ? Object.fromEntries(keys.map((k) => [k, item[k]])) : item));
+      seen.add(id);
+    });
+  }
+  if (s.items) value.forEach((item, i) => validateValue(item, s.items as StructuralSchema, indexPath(path, i), out));
+}
+
+function validateMap(value: JsonObject, s: StructuralSchema, path: string, out: StatusCause[]): void {
+  for (const name of s.required ?? []) {
+    if (value[name] === undefined) out.push(cause.required(fieldPath(path, name)));
+  }
+  const count = Object.keys(value).length;
+  if (s.maxProperties !== undefined && count > s.maxProperties) out.push(cause.tooMany(path, count, s.maxProperties));
+  if (s.minProperties !== undefined && count < s.minProperties) {
+    out.push(cause.invalid(path, count, `${path} in body should have at least ${s.minProperties} properties`));
+  }
+  for (const [key, child] of Object.entries(value)) {
+    const childSchema = s.properties?.[key] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
+    if (childSchema && child !== undefined) validateValue(child, childSchema, fieldPath(path, key), out);
+  }
+}
+
+function validateValue(value: unknown, s: StructuralSchema, path: string, out: StatusCause[]): void {
+  if (value === null) {
+    if (!s.nullable) out.push(cause.invalid(path, 'null', `${path} in body must be of type ${s.type ?? 'object'}: "null"`));
+    return;
+  }
+  if (!typeMatches(value, s)) {
+    const expected = s['x-kubernetes-int-or-string'] ? 'integer,string' : (s.type ?? 'object');
+    out.push(cause.invalid(path, typeName(value), `${path} in body must be of type ${expected}: ${JSON.stringify(typeName(value))}`));
+    return;
+  }
+  if (s.enum && !s.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) out.push(cause.notSupported(path, value, s.enum));
+  validateScalar(value, s, path, out);
+  if (Array.isArray(value)) validateList(value, s, path, out);
+  else if (isObject(value)) validateMap(value, s, path, out);
+  for (const sub of s.allOf ?? []) validateValue(value, sub, path, out);
+  const passes = (sub: StructuralSchema) => {
+    const errs: StatusCause[] = [];
+    validateValue(value, sub, path, errs);
+    return errs.length === 0;
+  };
+  if (s.anyOf && !s.anyOf.some(passes)) out.push(cause.invalid(path, value, `${path} in body must validate at least one schema (anyOf)`));
+  if (s.oneOf && s.oneOf.filter(passes).length !== 1) out.push(cause.invalid(path, value, `${path} in body must validate one and only one schema (oneOf)`));
+  if (s.not && passes(s.not)) out.push(cause.invalid(path, value, `${path} in body should not be valid against schema (not)`));
+}
+
+/** Validates an object against its CRD schema; metadata is validated elsewhere. */
+export function validate(obj: JsonObject, schema: StructuralSchema): StatusCause[] {
+  const out: StatusCause[] = [];
+  const { metadata: _metadata, ...rest } = obj;
+  const rootSchema: StructuralSchema = { ...schema, properties: { ...schema.properties } };
+  delete rootSchema.properties?.['metadata'];
+  validateValue(rest, rootSchema, '', out);
+  return out;
+}
+
+/** A list's merge behaviour under server-side apply and strategic merge, from the schema. */
+export function schemaAt(schema: StructuralSchema | undefined, path: string[]): StructuralSchema | undefined {
+  let s = schema;
+  for (const p of path) {
+    if (!s) return undefined;
+    if (s.type === 'array') s = s.items;
+    if (!s) return undefined;
+    s = s.properties?.[p] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
+  }
+  return s;
+}

@@ -1,0 +1,86 @@
+// The workload controllers a cluster's controller-manager runs, on shared informers: Deployments,
+// ReplicaSets, Endpoints/EndpointSlices. Events map to the keys they concern; each controller has
+// its own work queue.
+import type { Logger } from 'pino';
+import { type KubeClient, RESOURCES } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import {
+  type Deployment,
+  DeploymentSchema,
+  type EndpointSlice,
+  EndpointSliceSchema,
+  type Endpoints,
+  EndpointsSchema,
+  type Pod,
+  PodSchema,
+  type ReplicaSet,
+  ReplicaSetSchema,
+  type Service,
+  ServiceSchema,
+} from '../kube/types.ts';
+import { DeploymentController } from './deployment.ts';
+import { EndpointsController } from './endpoints.ts';
+import { controllerOf } from './pods.ts';
+import { WorkQueue } from './queue.ts';
+import { ReplicaSetController } from './replicaset.ts';
+
+export class ControllerManager {
+  readonly #informers: Informer<{ metadata: { name: string } }>[];
+  readonly #queues: WorkQueue[];
+
+  constructor(client: KubeClient, logger: Logger) {
+    const onWatchError = (err: unknown): void => logger.warn({ err: String(err) }, 'controller watch');
+    const deployments = new Informer<Deployment>(client, RESOURCES.deployments, DeploymentSchema, onWatchError);
+    const rss = new Informer<ReplicaSet>(client, RESOURCES.replicasets, ReplicaSetSchema, onWatchError);
+    const pods = new Informer<Pod>(client, RESOURCES.pods, PodSchema, onWatchError);
+    const services = new Informer<Service>(client, RESOURCES.services, ServiceSchema, onWatchError);
+    const endpoints = new Informer<Endpoints>(client, RESOURCES.endpoints, EndpointsSchema, onWatchError);
+    const slices = new Informer<EndpointSlice>(client, RESOURCES.endpointslices, EndpointSliceSchema, onWatchError);
+    this.#informers = [deployments, rss, pods, services, endpoints, slices];
+
+    const onError = (what: string) => (key: string, err: unknown) => logger.debug({ key, err: String(err) }, `${what} reconcile failed; retrying`);
+    const deploymentCtl = new DeploymentController(client, deployments, rss, logger);
+    const rsCtl = new ReplicaSetController(client, rss, pods, logger);
+    const epCtl = new EndpointsController(client, services, pods, endpoints, slices);
+    const dq = new WorkQueue((k) => deploymentCtl.reconcile(k), onError('deployment'));
+    const rq = new WorkQueue((k) => rsCtl.reconcile(k), onError('replicaset'));
+    const eq = new WorkQueue(async (k) => epCtl.reconcile(k), onError('endpoints'));
+    this.#queues = [dq, rq, eq];
+
+    const key = (m: { namespace?: string | undefined; name: string }): string => `${m.namespace ?? 'default'}/${m.name}`;
+    deployments.on((_c, d) => dq.add(key(d.metadata)));
+    rss.on((_c, rs) => {
+      rq.add(key(rs.metadata));
+      const owner = controllerOf(rs.metadata);
+      if (owner?.kind === 'Deployment') dq.add(key({ namespace: rs.metadata.namespace, name: owner.name }));
+    });
+    pods.on((change, pod, old) => {
+      const rsKey = rsCtl.observePod(change, pod);
+      if (rsKey !== undefined) rq.add(rsKey);
+      // Every Service of the namespace whose selector matches the pod's old or new labels.
+      const ns = pod.metadata.namespace ?? 'default';
+      for (const svc of services.list()) {
+        if ((svc.metadata.namespace ?? 'default') !== ns) continue;
+        const sel = Object.entries(svc.spec.selector ?? {});
+        const hit = (labels: Record<string, string> | undefined): boolean => sel.length > 0 && sel.every(([k, v]) => labels?.[k] === v);
+        if (hit(pod.metadata.labels) || hit(old?.metadata.labels)) eq.add(key(svc.metadata));
+      }
+    });
+    services.on((_c, svc) => eq.add(key(svc.metadata)));
+    endpoints.on((_c, ep) => eq.add(key(ep.metadata)));
+    slices.on((_c, s) => {
+      const svc = s.metadata.labels?.['kubernetes.io/service-name'];
+      if (svc !== undefined) eq.add(key({ namespace: s.metadata.namespace, name: svc }));
+    });
+  }
+
+  async start(): Promise<void> {
+    for (const i of this.#informers) i.start();
+    await Promise.all(this.#informers.map((i) => i.synced));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#queues.map((q) => q.stop()));
+    await Promise.all(this.#informers.map((i) => i.stop()));
+  }
+}
