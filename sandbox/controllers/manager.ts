@@ -25,7 +25,7 @@ import { WorkQueue } from './queue.ts';
 import { ReplicaSetController } from './replicaset.ts';
 
 export class ControllerManager {
-  readonly #informers: Informer<{ metadata: { name: string } }>[];
+  readonly #informers: Pick<Informer<Pod>, 'start' | 'stop' | 'synced'>[];
   readonly #queues: WorkQueue[];
 
   constructor(client: KubeClient, logger: Logger) {
