@@ -103,7 +103,7 @@ export class Reconciler {
       promote: obj.metadata.annotations?.['imageops.dev/promote'] === 'true',
       abort: obj.metadata.annotations?.['imageops.dev/abort'] === 'true',
     };
-    const analysis = await d.analyse(isvc, base, now, signal);
+    const analysis = await d.analyse(isvc, current, base, now, signal);
     const plan = d.decide(isvc.spec, current, { ...base, analysis }, now);
 
     let writes = 0;
@@ -120,6 +120,11 @@ export class Reconciler {
     const status = this.#finalStatus(plan, current, generation, now, { conflicts, vsUnavailable, primary: base.primary });
     writes += await this.#writeStatus(obj, current, status, signal);
     for (const e of plan.events) d.recorder.record(obj, e.type, e.reason, e.message);
+    if (plan.removeAnnotations !== undefined && plan.removeAnnotations.length > 0) {
+      const annotations = Object.fromEntries(plan.removeAnnotations.map((k) => [k, null]));
+      await d.client.mergePatch(resources.imageServices, namespace, name, { metadata: { annotations } }, signal);
+      writes++;
+    }
     if (changed(current.conditions, status.conditions, 'ConflictingChild') && conflicts.length > 0) {
       d.recorder.record(obj, 'Warning', 'ConflictingChild', conflictMessage(conflicts));
     }

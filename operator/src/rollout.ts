@@ -63,6 +63,8 @@ export interface RolloutPlan {
   events: RolloutEvent[];
   /** Reconcile again after this long even if nothing changes (the next check, a deadline). */
   requeueAfterMs?: number;
+  /** Annotations to remove from the ImageService once acted on (imageops.dev/promote, abort). */
+  removeAnnotations?: string[];
 }
 
 export type Decide = (
@@ -75,6 +77,7 @@ export type Decide = (
 /** I/O before the decision: runs a canary check when one is due, else resolves undefined. */
 export type Analyse = (
   imageService: ImageService,
+  status: ImageServiceStatus,
   observations: Omit<Observations, 'analysis'>,
   now: Date,
   signal: AbortSignal,
