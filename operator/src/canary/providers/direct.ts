@@ -135,11 +135,6 @@ export class DirectProvider implements MetricsProvider {
     return observe(deltas);
   }
 
-  /** Drops the baselines of a canary (its analysis ended). */
-  forget(target: AnalysisTarget): void {
-    this.#previous.delete(`${target.namespace}/${target.service}`);
-  }
-
   async #scrape(pod: PodEndpoint, signal?: AbortSignal): Promise<PodCounters> {
     const url = `${pod.url.replace(/\/+$/, '')}/metrics`;
     const timeout = AbortSignal.timeout(this.#timeoutMs);

@@ -41,8 +41,4 @@ export class Providers {
     return provider;
   }
 
-  /** The direct provider, to drop a finished canary's baselines. */
-  get direct(): DirectProvider {
-    return this.#direct;
-  }
 }
