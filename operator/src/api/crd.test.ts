@@ -4,7 +4,7 @@ import { z } from "zod";
 import { withCrd } from "./crd-meta.ts";
 import { CrdSchemaError, imageServiceCrd, toOpenApi, type JSONSchemaProps } from "./crd.ts";
 import { exampleImageServices } from "./examples.ts";
-import { validateSpec } from "./image-service.ts";
+import { validateImageService, validateSpec } from "./image-service.ts";
 
 const crd = imageServiceCrd();
 const version = crd.spec.versions[0]!;
@@ -172,10 +172,23 @@ describe("CEL rules agree with zod", () => {
     ["empty thresholdRange", { ...base, canary: { analysis: { metrics: [{ name: "m", query: "q", thresholdRange: {} }] } } }],
     ["min above max", { ...base, canary: { analysis: { metrics: [{ name: "m", query: "q", thresholdRange: { min: 2.5, max: 1 } }] } } }],
   ];
-  it.each(specs)("%s", (_name, spec) => {
-    const r = validateSpec(spec);
+  const object = (spec: unknown, name = "thumbs") => ({ apiVersion: "imageops.dev/v1alpha1", kind: "ImageService", metadata: { name }, spec });
+  const objects: [string, unknown][] = [
+    ...specs.map(([n, spec]) => [n, object(spec)] as [string, unknown]),
+    ["name starting with a digit", object(base, "1thumbs")],
+    ["name with a dot", object(base, "thumbs.v2")],
+    ["name of 56 characters", object(base, "a".repeat(56))],
+    ["name of 55 characters", object(base, "a".repeat(55))],
+  ];
+  it.each(objects)("%s", (_name, obj) => {
+    const r = validateImageService(obj);
     const zodMessages = r.ok ? [] : r.issues.map((i) => i.message.replace(/^[^:]*: /, "")).filter((m) => celMessages.has(m));
-    const defaulted = applyDefaults(specSchema, spec);
-    expect(celViolations(specSchema, defaulted).sort()).toEqual(zodMessages.sort());
+    const defaulted = applyDefaults(root, obj);
+    expect(celViolations(root, defaulted).sort()).toEqual(zodMessages.sort());
+  });
+
+  it("each rule is exercised: every CEL message is broken by some case", () => {
+    const broken = new Set(objects.flatMap(([, o]) => celViolations(root, applyDefaults(root, o))));
+    expect([...celMessages].filter((m) => !broken.has(m))).toEqual([]);
   });
 });

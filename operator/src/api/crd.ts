@@ -7,6 +7,7 @@ import { z } from "zod";
 import { crdMeta, type CelRule, type CrdMeta } from "./crd-meta.ts";
 import {
   GROUP,
+  ImageServiceSchema,
   ImageServiceSpecSchema,
   ImageServiceStatusSchema,
   KIND,
@@ -269,6 +270,7 @@ export function imageServiceCrd() {
                 status: toOpenApi(ImageServiceStatusSchema),
               },
               required: ["spec"],
+              "x-kubernetes-validations": crdMeta.get(ImageServiceSchema)?.validations ?? [],
             },
           },
         },

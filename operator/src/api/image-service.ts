@@ -188,7 +188,7 @@ const FileSourceSchema = crossField(
   z.strictObject({
     path: z
       .string()
-      .regex(/^\/[^\0]*$/, "file.path must be an absolute path")
+      .regex(/^\//, "file.path must be an absolute path")
       .max(1024)
       .describe("Absolute directory of the originals inside the container; the service reads file://<path>.")
       .default("/srv/images"),
@@ -200,7 +200,7 @@ const FileSourceSchema = crossField(
       .optional(),
     hostPath: z
       .string()
-      .regex(/^\/[^\0]*$/, "file.hostPath must be an absolute path")
+      .regex(/^\//, "file.hostPath must be an absolute path")
       .max(1024)
       .describe("Directory of the node mounted read-only at path (single-node and development clusters).")
       .optional(),
@@ -618,13 +618,27 @@ export const ObjectMetaSchema = z.looseObject({
   annotations: z.record(z.string(), z.string()).optional(),
 });
 
-export const ImageServiceSchema = z.object({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal(KIND),
-  metadata: ObjectMetaSchema,
-  spec: ImageServiceSpecSchema,
-  status: ImageServiceStatusSchema.optional(),
-});
+/** Longest name whose children's names (`<name>-primary`, `<name>-canary`) are still valid Service names. */
+export const MAX_NAME_LENGTH = 63 - "-primary".length;
+const SERVICE_NAME_RE = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+export const ImageServiceSchema = crossField(
+  z.object({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal(KIND),
+    metadata: ObjectMetaSchema,
+    spec: ImageServiceSpecSchema,
+    status: ImageServiceStatusSchema.optional(),
+  }),
+  [
+    {
+      cel: `self.metadata.name.size() <= ${MAX_NAME_LENGTH} && self.metadata.name.matches('${SERVICE_NAME_RE.source}')`,
+      holds: (o) => o.metadata.name.length <= MAX_NAME_LENGTH && SERVICE_NAME_RE.test(o.metadata.name),
+      message: `metadata.name must be at most ${MAX_NAME_LENGTH} lowercase letters, digits and '-', starting with a letter: it names the Services <name>-primary and <name>-canary`,
+      path: ["metadata", "name"],
+    },
+  ],
+);
 
 export type ImageServiceSpec = z.infer<typeof ImageServiceSpecSchema>;
 export type ImageServiceSpecInput = z.input<typeof ImageServiceSpecSchema>;
