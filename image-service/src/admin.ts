@@ -33,9 +33,24 @@ export interface AdminOptions {
 }
 
 /** The answer a route handler produced; the server writes it as JSON. */
-export interface AdminAnswer {
+export interface AdminAnswer<B> {
   status: number;
-  body: unknown;
+  body: B;
+}
+
+export interface Uploaded {
+  key: string;
+  bytes: number;
+  format: string;
+  width: number;
+  height: number;
+}
+
+export interface BulkDeleted {
+  succeeded_count: number;
+  succeeded_files: string[];
+  failed_count: number;
+  failed_files: FailedFile[];
 }
 
 /** Reads the bearer token from its file (a mounted Secret): trimmed, never empty. */
@@ -86,7 +101,7 @@ export class Admin {
    * within the limits: header first (415, 422 before any decoding), then a full decode. Nothing
    * is written before that, and the source writes atomically.
    */
-  async put(req: IncomingMessage, rawKey: string, signal: AbortSignal): Promise<AdminAnswer> {
+  async put(req: IncomingMessage, rawKey: string, signal: AbortSignal): Promise<AdminAnswer<Uploaded>> {
     this.authorize(req.headers.authorization);
     const key = parseKey(rawKey);
     const { source, maxBodyBytes, maxInputPixels, admission } = this.#opts;
@@ -109,7 +124,7 @@ export class Admin {
    * Deletes up to 1000 keys: 200 when all succeeded, 207 when any failed. A key that does not
    * exist counts as deleted; an invalid key fails with its reason and the others go on.
    */
-  async bulkDelete(req: IncomingMessage, signal: AbortSignal): Promise<AdminAnswer> {
+  async bulkDelete(req: IncomingMessage, signal: AbortSignal): Promise<AdminAnswer<BulkDeleted>> {
     this.authorize(req.headers.authorization);
     const { source } = this.#opts;
     if (source.delete === undefined) throw readOnly(source);

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { z } from 'zod';
 import { AddressRefused, anyAddress, guardedLookup, hostAllowed, parseAllowedHosts, publicOnly, systemResolver, type AddressPolicy, type Resolver } from '../ssrf.ts';
 import { readCapped, tooLarge } from './capped.ts';
+import type { HttpEnv } from './env.ts';
 import { SourceError, type Source, type SourceObject } from './source.ts';
 
 /**
@@ -13,12 +13,6 @@ import { SourceError, type Source, type SourceObject } from './source.ts';
  * an address the policy accepts (ssrf.ts); redirects are capped; connect and total timeouts
  * bound every fetch; the byte limit is enforced while streaming.
  */
-
-export const httpEnvSchema = z.object({
-  HTTP_SOURCE_ALLOWED_HOSTS: z.string().optional(),
-  HTTP_SOURCE_ALLOW_PRIVATE: z.enum(['true', 'false']).optional(),
-});
-export type HttpEnv = z.infer<typeof httpEnvSchema>;
 
 export interface HttpSourceOptions {
   /** Keys are appended to this URL's path. */

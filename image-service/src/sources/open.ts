@@ -1,6 +1,7 @@
 import { openFileSource } from './file.ts';
-import { createHttpSource, httpOptionsFrom, type HttpEnv } from './http.ts';
-import { createS3Source, s3OptionsFrom, type S3Env } from './s3.ts';
+import type { HttpEnv, S3Env } from './env.ts';
+import { createHttpSource, httpOptionsFrom } from './http.ts';
+import { createS3Source, s3OptionsFrom } from './s3.ts';
 import type { Source } from './source.ts';
 
 /** IMAGE_SOURCE as config.ts validated it: the scheme picks the source. */

@@ -1,7 +1,7 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { z } from 'zod';
 import { readCapped, tooLarge } from './capped.ts';
+import type { S3Env } from './env.ts';
 import { SourceError, type Source, type SourceObject } from './source.ts';
 
 /**
@@ -10,13 +10,6 @@ import { SourceError, type Source, type SourceObject } from './source.ts';
  * Objects are streamed and the byte limit is enforced while reading: an object over it is
  * abandoned mid-stream, never buffered whole.
  */
-
-export const s3EnvSchema = z.object({
-  S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
-  S3_REGION: z.string().min(1).optional(),
-  S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
-});
-export type S3Env = z.infer<typeof s3EnvSchema>;
 
 export interface S3SourceOptions {
   bucket: string;
