@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { asRead } from "./fixtures.ts";
+import { ownerReference } from "./labels.ts";
+import { buildPodTemplate, imageVersion } from "./pod-template.ts";
+import { buildVirtualService } from "./virtual-service.ts";
+
+const isvc = (spec: Record<string, unknown>) =>
+  asRead({ apiVersion: "imageops.dev/v1alpha1", kind: "ImageService", metadata: { name: "thumbs" }, spec: { image: "imageops/image-service:1.0.0", source: { file: {} }, ...spec } });
+const container = (spec: Record<string, unknown>) => buildPodTemplate(isvc(spec)).spec!.containers[0]!;
+const envOf = (spec: Record<string, unknown>) => Object.fromEntries((container(spec).env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+
+describe("imageVersion", () => {
+  it.each([
+    ["imageops/image-service:1.0.0", "1.0.0"],
+    ["registry.example.com:5000/imageops/image-service:1.5.0-slow", "1.5.0-slow"],
+    ["registry.example.com:5000/imageops/image-service", "latest"],
+    ["imageops/image-service@sha256:0123abcd", "sha256:0123abcd"],
+    ["imageops/image-service:1.2@sha256:0123abcd", "sha256:0123abcd"],
+  ])("%s -> %s", (image, version) => expect(imageVersion(image)).toBe(version));
+});
+
+describe("pod template", () => {
+  it("drains within the route timeout and is killed only after the drain", () => {
+    const t = buildPodTemplate(isvc({ traffic: { timeout: "1m30s" } }));
+    expect(envOf({ traffic: { timeout: "1m30s" } }).IMAGE_SERVICE_DRAIN_SECONDS).toBe("90");
+    expect(t.spec!.terminationGracePeriodSeconds).toBeGreaterThan(90);
+  });
+
+  it("mounts a hostPath read-only at the file path", () => {
+    const t = buildPodTemplate(isvc({ source: { file: { path: "/data/originals", hostPath: "/mnt/images" } } }));
+    expect(t.spec!.volumes).toContainEqual({ name: "originals", hostPath: { path: "/mnt/images", type: "Directory" } });
+    expect(t.spec!.containers[0]!.volumeMounts).toContainEqual({ name: "originals", mountPath: "/data/originals", readOnly: true });
+    expect(envOf({ source: { file: { path: "/data/originals", hostPath: "/mnt/images" } } }).IMAGE_SOURCE).toBe("file:///data/originals");
+  });
+
+  it("a file source without a volume mounts nothing but /tmp", () => {
+    expect(container({}).volumeMounts).toEqual([{ name: "tmp", mountPath: "/tmp" }]);
+  });
+
+  it("S3 without a credentials Secret uses the pod's ambient credentials and the service's path-style default", () => {
+    const env = envOf({ source: { s3: { bucket: "originals", prefix: "/a/b/" } } });
+    expect(env).toMatchObject({ IMAGE_SOURCE: "s3://originals/a/b/", S3_REGION: "us-east-1" });
+    expect(env).not.toHaveProperty("AWS_ACCESS_KEY_ID");
+    expect(env).not.toHaveProperty("S3_FORCE_PATH_STYLE");
+    expect(env).not.toHaveProperty("S3_ENDPOINT");
+  });
+
+  it("HTTP allows the base URL's host by default and refuses private addresses", () => {
+    expect(envOf({ source: { http: { baseUrl: "https://origin.example.com/media" } } })).toMatchObject({
+      IMAGE_SOURCE: "https://origin.example.com/media",
+      HTTP_SOURCE_ALLOWED_HOSTS: "origin.example.com",
+      HTTP_SOURCE_ALLOW_PRIVATE: "false",
+    });
+  });
+
+  it("an empty autoFormats list is passed as an empty value (negotiate nothing); no presets, no variable", () => {
+    const env = envOf({ serving: { autoFormats: [] } });
+    expect(env.IMAGE_SERVICE_AUTO_FORMATS).toBe("");
+    expect(env).not.toHaveProperty("IMAGE_SERVICE_PRESETS");
+    expect(env).not.toHaveProperty("IMAGE_SERVICE_ADMIN_TOKEN_FILE");
+  });
+
+  it("user env comes after the operator's, a resourceFieldRef divisor as a string", () => {
+    const env = container({ env: [{ name: "MEM", valueFrom: { resourceFieldRef: { resource: "limits.memory", divisor: "1Mi" } } }] }).env!;
+    expect(env.at(-1)).toEqual({ name: "MEM", valueFrom: { resourceFieldRef: { resource: "limits.memory", divisor: "1Mi" } } });
+  });
+
+  it("passes quantities through as written", () => {
+    expect(container({ resources: { requests: { cpu: "250m" }, limits: { memory: 536870912 } } }).resources).toEqual({
+      requests: { cpu: "250m" },
+      limits: { memory: "536870912" },
+    });
+    expect(container({}).resources).toEqual({});
+  });
+});
+
+describe("guards", () => {
+  it("a VirtualService weight outside 0..100 is refused", () => {
+    expect(() => buildVirtualService(isvc({}), 101)).toThrow(/0 to 100/);
+    expect(() => buildVirtualService(isvc({}), 2.5)).toThrow(/whole number/);
+    const route = buildVirtualService(isvc({}), 35).spec.http[0]!.route;
+    expect(route.map((r) => [r.destination.host, r.weight])).toEqual([["thumbs-primary", 65], ["thumbs-canary", 35]]);
+  });
+  it("an ImageService without a uid cannot own children", () => {
+    const i = isvc({});
+    expect(() => ownerReference({ ...i, metadata: { name: "thumbs" } })).toThrow(/no metadata.uid/);
+  });
+});
