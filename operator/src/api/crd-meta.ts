@@ -39,6 +39,16 @@ export interface CrossFieldRule<T> {
   path?: string[];
 }
 
+// zod runs refinements even after a field's own check failed (e.g. an unparsable
+// quantity); that field already has its issue, so a rule that cannot judge stays quiet.
+function holdsOrUnjudgeable<T>(rule: CrossFieldRule<T>, value: T): boolean {
+  try {
+    return rule.holds(value);
+  } catch {
+    return true;
+  }
+}
+
 /**
  * A cross-field rule checked twice, with one meaning: by zod in the operator and by
  * CEL in the API server. Tests hold the two against each other on the same inputs.
@@ -46,7 +56,7 @@ export interface CrossFieldRule<T> {
 export function crossField<T extends z.ZodType>(schema: T, rules: CrossFieldRule<z.output<T>>[]): T {
   const checked = schema.superRefine((value, ctx) => {
     for (const r of rules) {
-      if (!r.holds(value)) ctx.addIssue({ code: "custom", message: r.message, path: r.path ?? [] });
+      if (!holdsOrUnjudgeable(r, value)) ctx.addIssue({ code: "custom", message: r.message, path: r.path ?? [] });
     }
   }) as unknown as T;
   return withCrd(checked, {

@@ -114,6 +114,22 @@ describe("invalid specs", () => {
     expect(issue?.message.startsWith(`${path}:`)).toBe(true);
   });
 
+  it.each([
+    ["unparsable request beside a limit", { ...minimal, resources: { requests: { cpu: "abc" }, limits: { cpu: "1" } } }, "spec.resources.requests.cpu"],
+    ["stepWeights of the wrong type", { ...minimal, canary: { stepWeights: "10,20" } }, "spec.canary.stepWeights"],
+    ["env of the wrong type", { ...minimal, env: "A=1" }, "spec.env"],
+    ["null env entry", { ...minimal, env: [null] }, "spec.env[0]"],
+    ["thresholdRange of the wrong type", { ...minimal, canary: { analysis: { metrics: [{ name: "m", query: "q", thresholdRange: 1 }] } } }, "spec.canary.analysis.metrics[0].thresholdRange"],
+  ])("a malformed value never throws: %s", (_name, spec, path) => {
+    const r = validateSpec(spec);
+    expect(r.ok ? [] : r.issues.map((i) => i.path)).toContain(path);
+  });
+
+  it("a non-object is an issue, not an exception", () => {
+    expect(validateImageService(null)).toEqual({ ok: false, issues: [{ path: "(object)", message: expect.stringMatching(/^\(object\): .*expected object/) }] });
+    expect(validateSpec("spec")).toMatchObject({ ok: false, issues: [{ path: "spec" }] });
+  });
+
   it("rejects a whole object of another kind", () => {
     const r = validateImageService({ apiVersion: "v1", kind: "Pod", metadata: { name: "x" }, spec: minimal });
     expect(r.ok ? [] : r.issues.map((i) => i.path)).toEqual(["apiVersion", "kind"]);

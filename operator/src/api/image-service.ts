@@ -670,7 +670,7 @@ function formatPath(path: readonly PropertyKey[]): string {
 
 function toIssues(error: z.ZodError, prefix: string): SpecIssue[] {
   return error.issues.map((i) => {
-    const path = formatPath([...(prefix ? [prefix] : []), ...i.path]);
+    const path = formatPath([...(prefix ? [prefix] : []), ...i.path]) || "(object)";
     const missing = i.code === "invalid_type" && i.message.endsWith("received undefined");
     return { path, message: `${path}: ${missing ? `is required (${i.message.replace(/^Invalid input: /, "")})` : i.message}` };
   });
