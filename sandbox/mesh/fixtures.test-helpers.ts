@@ -1,4 +1,5 @@
-// Builders of the cluster objects the mesh reads, for its tests.
+// Builders of the cluster objects the mesh reads, and a client that sets Host, for its tests.
+import http from 'node:http';
 import type { EndpointSlice, Endpoints, Pod, Service, VirtualService } from '../kube/types.ts';
 
 export function pod(ns: string, name: string, deployment: string, hash: string, labels: Record<string, string> = {}): Pod {
@@ -38,4 +39,19 @@ export function virtualService(ns: string, name: string, hosts: string[], route:
     metadata: { name, namespace: ns, creationTimestamp: '2026-01-01T00:00:00Z' },
     spec: { hosts, gateways: ['mesh'], http: [{ route: route.map((r) => ({ destination: { host: r.host }, weight: r.weight })) }] },
   };
+}
+
+/** GET through the mesh with a Host header (fetch cannot set Host). */
+export function getVia(url: string, host: string, agent?: http.Agent): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: agent ?? false, headers: { host }, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} (Host: ${host}) timed out`)));
+    req.on('error', reject);
+  });
 }

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endpoints, pod, service, slice, virtualService } from './fixtures.test-helpers.ts';
+import { endpoints, getVia, pod, service, slice, virtualService } from './fixtures.test-helpers.ts';
 import { MeshRouter } from './router.ts';
 import { buildRoutingTable, type Snapshot } from './table.ts';
 
@@ -15,17 +15,7 @@ async function backend(name: string, delayMs = 0): Promise<{ server: http.Server
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-function get(url: string, host: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent, headers: { host } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-  });
-}
+const get = (url: string, host: string) => getVia(url, host, agent);
 
 describe('mesh router', () => {
   const servers: http.Server[] = [];

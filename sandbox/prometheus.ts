@@ -1,0 +1,195 @@
+// Real Prometheus for the sandbox: found on PATH or at $PROMETHEUS_BIN, run with a generated
+// config that scrapes the mesh and every annotated pod each second. Pod targets go through a
+// file_sd file rewritten on every pod change, so Prometheus follows pods without a reload.
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { stringify } from 'yaml';
+import { type Informer, sleep } from './kube/informer.ts';
+import type { Pod } from './kube/types.ts';
+import { forgetPid, isAlive, recordPid } from './pids.ts';
+
+/** The prometheus binary: $PROMETHEUS_BIN, else the first `prometheus` on PATH. */
+export function findPrometheus(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.PROMETHEUS_BIN !== undefined && env.PROMETHEUS_BIN !== '') return env.PROMETHEUS_BIN;
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue;
+    const candidate = path.join(dir, 'prometheus');
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export interface TargetGroup {
+  targets: string[];
+  labels: Record<string, string>;
+}
+
+/** file_sd groups for running pods annotated prometheus.io/scrape=true (port and path from their annotations). */
+export function podTargets(pods: Pod[]): TargetGroup[] {
+  const groups: TargetGroup[] = [];
+  for (const pod of pods) {
+    const a = pod.metadata.annotations ?? {};
+    if (a['prometheus.io/scrape'] !== 'true' || pod.metadata.deletionTimestamp !== undefined) continue;
+    const ip = pod.status?.podIP;
+    if (ip === undefined || pod.status?.phase !== 'Running') continue;
+    const port = a['prometheus.io/port'] ?? String(pod.spec.containers[0]?.ports?.[0]?.containerPort ?? '');
+    if (!/^\d+$/.test(port)) continue;
+    const labels: Record<string, string> = { pod: pod.metadata.name, namespace: pod.metadata.namespace ?? 'default', __metrics_path__: a['prometheus.io/path'] ?? '/metrics' };
+    const app = pod.metadata.labels?.['app.kubernetes.io/name'] ?? pod.metadata.labels?.app;
+    if (app !== undefined) labels.app = app;
+    groups.push({ targets: [`${ip}:${port}`], labels });
+  }
+  return groups.sort((x, y) => (x.targets[0] ?? '').localeCompare(y.targets[0] ?? ''));
+}
+
+export function prometheusConfig(meshTarget: string, meshPath: string, podsFile: string): string {
+  return stringify({
+    global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
+    scrape_configs: [
+      { job_name: 'mesh', metrics_path: meshPath, static_configs: [{ targets: [meshTarget] }] },
+      { job_name: 'pods', file_sd_configs: [{ files: [podsFile], refresh_interval: '1s' }] },
+    ],
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface PrometheusOptions {
+  bin: string;
+  /** The pods to scrape and their changes (the sandbox's pod informer). */
+  pods: Pick<Informer<Pod>, 'list' | 'on'>;
+  /** The mesh's metrics URL (http://127.0.0.1:PORT/stats/prometheus). */
+  meshMetricsUrl: string;
+  stateDir: string;
+  logger: Logger;
+}
+
+export class Prometheus {
+  readonly #o: PrometheusOptions;
+  readonly #dir: string;
+  readonly #podsFile: string;
+  readonly #pods: Pick<Informer<Pod>, 'list' | 'on'>;
+  #child: ChildProcess | undefined;
+  #lastTargets = '';
+  #started = false;
+  url = '';
+
+  constructor(options: PrometheusOptions) {
+    this.#o = options;
+    this.#dir = path.join(options.stateDir, 'prometheus');
+    this.#podsFile = path.join(this.#dir, 'pods.json');
+    this.#pods = options.pods;
+    this.#pods.on(() => this.#writeTargets());
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  #writeTargets(): void {
+    if (!this.#started) return;
+    const text = JSON.stringify(podTargets(this.#pods.list()), null, 1);
+    if (text === this.#lastTargets) return;
+    this.#lastTargets = text;
+    // Atomic replace: Prometheus never reads a half-written file.
+    fs.writeFileSync(`${this.#podsFile}.tmp`, text);
+    fs.renameSync(`${this.#podsFile}.tmp`, this.#podsFile);
+  }
+
+  async start(): Promise<string> {
+    fs.mkdirSync(path.join(this.#dir, 'data'), { recursive: true });
+    this.#started = true;
+    this.#writeTargets();
+    const mesh = new URL(this.#o.meshMetricsUrl);
+    fs.writeFileSync(path.join(this.#dir, 'prometheus.yml'), prometheusConfig(mesh.host, mesh.pathname, this.#podsFile));
+    let lastError = '';
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const port = await freePort();
+      const log = fs.openSync(path.join(this.#dir, 'prometheus.log'), 'a');
+      const child = spawn(
+        this.#o.bin,
+        [
+          `--config.file=${path.join(this.#dir, 'prometheus.yml')}`,
+          `--storage.tsdb.path=${path.join(this.#dir, 'data')}`,
+          `--web.listen-address=127.0.0.1:${port}`,
+          '--storage.tsdb.retention.time=1d',
+          '--log.level=warn',
+        ],
+        { detached: true, stdio: ['ignore', log, log] },
+      );
+      fs.closeSync(log);
+      this.#child = child;
+      const spawned = await new Promise<boolean>((resolve) => {
+        child.once('spawn', () => resolve(true));
+        child.once('error', (err) => {
+          lastError = err.message;
+          resolve(false);
+        });
+      });
+      if (!spawned) break;
+      if (child.pid !== undefined) recordPid(this.#o.stateDir, child.pid);
+      const url = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+        try {
+          if ((await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })).ok) {
+            this.url = url;
+            return url;
+          }
+        } catch {
+          // not up yet
+        }
+        await sleep(100);
+      }
+      lastError = `exited with ${child.exitCode ?? child.signalCode ?? 'no answer in 20s'}; see ${path.join(this.#dir, 'prometheus.log')}`;
+      await this.#kill();
+    }
+    throw new Error(`Prometheus (${this.#o.bin}) did not start: ${lastError}`);
+  }
+
+  async #kill(): Promise<void> {
+    const child = this.#child;
+    if (child?.pid === undefined) return;
+    const pid = child.pid;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        process.kill(-pid, 'SIGTERM');
+      } catch {
+        // gone
+      }
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }, 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (!isAlive(pid)) forgetPid(this.#o.stateDir, pid);
+  }
+
+  async stop(): Promise<void> {
+    this.#started = false;
+    await this.#kill();
+  }
+}
