@@ -252,6 +252,7 @@ const HttpSourceSchema = z
       .string()
       .regex(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, "http.baseUrl must be an http(s) URL without query or fragment")
       .max(2048)
+      .refine((u) => URL.canParse(u), "http.baseUrl is not a valid URL")
       .describe("Origin the keys are appended to, e.g. https://origin.example.com/images."),
     allowedHosts: z
       .array(z.string().max(253).regex(HOST_RE, "http.allowedHosts entries must be host names").describe("A host name."))
