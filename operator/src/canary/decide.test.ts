@@ -1,0 +1,567 @@
+import { describe, expect, it } from 'vitest';
+import { ImageServiceStatusSchema, validateSpec, type AnalysisResult, type ImageServiceSpec, type ImageServiceStatus } from '../api/image-service.ts';
+import type { Observations, TrackObservation } from '../rollout.ts';
+import { ABORT_ANNOTATION, decide, PROMOTE_ANNOTATION, type CanaryPlan } from './decide.ts';
+
+// Time in seconds from T0; statuses store RFC 3339.
+const T0 = Date.parse('2026-11-22T00:00:00.000Z');
+const at = (s: number) => new Date(T0 + s * 1000);
+const iso = (s: number) => at(s).toISOString();
+
+// interval 10s, threshold 3, deadline 60s, stepWeight 20 up to maxWeight 60: weights 20, 40, 60.
+const CANARY = { interval: '10s', threshold: 3, progressDeadlineSeconds: 60, stepWeight: 20, maxWeight: 60 };
+
+function spec(canary: Record<string, unknown> = {}, image = 'img:2'): ImageServiceSpec {
+  const v = validateSpec({ image, replicas: 2, source: { file: { claimName: 'originals' } }, canary: { ...CANARY, ...canary } });
+  if (!v.ok) throw new Error(JSON.stringify(v.issues));
+  return v.value;
+}
+
+const image = (revision: string) => `img:${revision.slice(1)}`;
+const track = (revision: string) => ({ image: image(revision), revision });
+
+/** A live Deployment on a revision, rolled out (ready) or not. */
+function deploy(revision: string | undefined, ready = true, replicas = 2): TrackObservation {
+  return { exists: revision !== undefined, revision, image: revision && image(revision), replicas, readyReplicas: ready ? replicas : 0, updatedReplicas: replicas, rolledOut: ready };
+}
+
+interface World {
+  desired?: string;
+  primary?: TrackObservation;
+  canary?: TrackObservation;
+  promote?: boolean;
+  abort?: boolean;
+  analysis?: AnalysisResult;
+}
+
+/** By default: the spec asks for r2, primary runs r1, the canary runs r2, both ready. */
+function obs(w: World = {}): Observations {
+  const desired = w.desired ?? 'r2';
+  return {
+    generation: 7,
+    revision: desired,
+    image: image(desired),
+    primary: w.primary ?? deploy('r1'),
+    canary: w.canary ?? deploy(desired),
+    promote: w.promote ?? false,
+    abort: w.abort ?? false,
+    analysis: w.analysis,
+  };
+}
+
+const idle = (phase: 'Initialized' | 'Succeeded' = 'Succeeded'): ImageServiceStatus => ({
+  phase,
+  primary: track('r1'),
+  canaryWeight: 0,
+  failedChecks: 0,
+  iterations: 0,
+  lastTransitionTime: iso(-1000),
+});
+
+interface Analysing {
+  weight: number;
+  failedChecks?: number;
+  iterations?: number;
+  /** When the phase started (s). */
+  since?: number;
+  /** When the last check ran (s); unset before traffic. */
+  lastCheck?: number;
+  reason?: string;
+}
+
+function progressing(a: Analysing): ImageServiceStatus {
+  return {
+    phase: 'Progressing',
+    primary: track('r1'),
+    canary: track('r2'),
+    canaryWeight: a.weight,
+    failedChecks: a.failedChecks ?? 0,
+    iterations: a.iterations ?? 0,
+    lastTransitionTime: iso(a.since ?? -100),
+    ...(a.lastCheck === undefined ? {} : { lastCheckTime: iso(a.lastCheck) }),
+    conditions: [{ type: 'Progressing', status: a.reason === 'Paused' ? 'Unknown' : 'True', reason: a.reason ?? 'Analysing', lastTransitionTime: iso(-100) }],
+  };
+}
+
+const later = (phase: 'Promoting' | 'Finalising' | 'Failed', since: number, weight: number): ImageServiceStatus => ({
+  ...progressing({ weight, failedChecks: phase === 'Failed' ? 3 : 0, iterations: 4, lastCheck: since }),
+  phase,
+  lastTransitionTime: iso(since),
+});
+
+const passed: AnalysisResult = { at: iso(0), latencyP99Ms: 120, errorRatePercent: 0.2, requests: 400, passed: true };
+const slow: AnalysisResult = { at: iso(0), latencyP99Ms: 812, errorRatePercent: 0, requests: 400, passed: false, reason: 'p99 latency 812 ms is above the SLO of 500 ms' };
+const quiet: AnalysisResult = { at: iso(0), latencyP99Ms: null, errorRatePercent: null, requests: 3, passed: false, noData: true, reason: '3 canary requests in the last 10s, fewer than minRequests 20' };
+const down: AnalysisResult = { at: iso(0), passed: false, reason: 'Prometheus at http://prom:9090 is unreachable (latency p99 query): fetch failed (ECONNREFUSED)' };
+
+interface Row {
+  when: string;
+  spec?: ImageServiceSpec;
+  status: ImageServiceStatus;
+  world?: World;
+  now?: number;
+  then: {
+    phase: string;
+    weight: number;
+    canaryReplicas: number;
+    primaryTemplate?: 'spec' | 'current';
+    events?: string[];
+    /** Plan fields that must be absent (no requeue, no analysis). */
+    absent?: (keyof CanaryPlan)[];
+    /** Any other fields of the plan or its status that must match. */
+    plan?: Record<string, unknown>;
+    status?: Record<string, unknown>;
+    message?: RegExp;
+  };
+}
+
+function check(row: Row): CanaryPlan {
+  const plan = decide(row.spec ?? spec(), row.status, obs(row.world), at(row.now ?? 0));
+  const t = row.then;
+  expect(plan.status.phase).toBe(t.phase);
+  expect(plan.status.canaryWeight).toBe(t.weight);
+  expect(plan.canaryReplicas).toBe(t.canaryReplicas);
+  expect(plan.primaryTemplate).toBe(t.primaryTemplate ?? 'current');
+  expect(plan.events.map((e) => e.reason)).toEqual(t.events ?? []);
+  if (t.plan) expect(plan).toMatchObject(t.plan);
+  for (const key of t.absent ?? []) expect(plan).not.toHaveProperty(key);
+  if (t.status) expect(plan.status).toMatchObject(t.status);
+  if (t.message) expect(plan.status.message).toMatch(t.message);
+  // Whatever the decision, its status is valid for the CRD.
+  expect(ImageServiceStatusSchema.safeParse(JSON.parse(JSON.stringify(plan.status))).success).toBe(true);
+  return plan;
+}
+
+describe('decide: Initializing', () => {
+  it.each<Row>([
+    {
+      when: 'a new ImageService: primary gets the spec, all traffic, no canary',
+      status: {},
+      world: { primary: deploy(undefined), canary: deploy(undefined) },
+      then: { phase: 'Initializing', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', status: { lastTransitionTime: iso(0) }, plan: { requeueAfterMs: 10_000 } },
+    },
+    {
+      when: 'primary rolled out the spec: Initialized',
+      status: { phase: 'Initializing', lastTransitionTime: iso(-5) },
+      world: { primary: deploy('r2'), canary: deploy(undefined) },
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', events: ['Initialized'], status: { primary: track('r2') } },
+    },
+    {
+      when: 'primary not ready past the deadline: still waiting, says so once',
+      status: { phase: 'Initializing', lastTransitionTime: iso(-61) },
+      world: { primary: deploy('r2', false), canary: deploy(undefined) },
+      then: { phase: 'Initializing', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', events: ['ProgressDeadlineExceeded'], message: /not rolled out .* within progressDeadlineSeconds \(60s\)/ },
+    },
+  ])('$when', check);
+});
+
+describe('decide: idle (Initialized, Succeeded)', () => {
+  it.each<Row>([
+    {
+      when: 'steady: primary runs the spec, nothing to do, no requeue',
+      status: idle(),
+      world: { desired: 'r1', canary: deploy('r1', true, 0) },
+      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', plan: { removeAnnotations: [] }, absent: ['requeueAfterMs'] },
+    },
+    {
+      when: 'a new template: Progressing, canary scaled up, no traffic yet',
+      status: idle(),
+      world: { canary: deploy('r2', false, 0) },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['NewRevision'], status: { canary: track('r2'), failedChecks: 0, iterations: 0, lastTransitionTime: iso(0) } },
+    },
+    {
+      when: 'a new template while paused: waits, primary untouched',
+      spec: spec({ paused: true }),
+      status: idle('Initialized'),
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, events: ['Paused'], message: /waits: spec.canary.paused/ },
+    },
+    {
+      when: 'a promote annotation with nothing to promote: removed, and said why',
+      status: idle(),
+      world: { desired: 'r1', promote: true },
+      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', events: ['AnnotationIgnored'], plan: { removeAnnotations: [PROMOTE_ANNOTATION] } },
+    },
+  ])('$when', check);
+});
+
+describe('decide: Progressing', () => {
+  it.each<Row>([
+    {
+      when: 'canary not ready yet: waits within the deadline',
+      status: progressing({ weight: 0, since: -20 }),
+      world: { canary: deploy('r2', false) },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, plan: { requeueAfterMs: 10_000 }, message: /Waiting for canary .* \(deadline in 40s\)/ },
+    },
+    {
+      when: 'canary still on the old template counts as not ready',
+      status: progressing({ weight: 0, since: -20 }),
+      world: { canary: deploy('r1') },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, message: /Waiting for canary/ },
+    },
+    {
+      when: 'canary not ready past progressDeadlineSeconds: rolled back',
+      status: progressing({ weight: 0, since: -60 }),
+      world: { canary: deploy('r2', false) },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 2, events: ['ProgressDeadlineExceeded'], message: /not ready within progressDeadlineSeconds \(60s\)/ },
+    },
+    {
+      when: 'canary ready: routes stepWeight and starts the interval',
+      status: progressing({ weight: 0, since: -20 }),
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, events: ['CanaryReady'], status: { lastCheckTime: iso(0) }, plan: { requeueAfterMs: 10_000 } },
+    },
+    {
+      when: 'canary ready with stepWeights: routes the first of them',
+      spec: spec({ stepWeight: undefined, stepWeights: [5, 30, 60] }),
+      status: progressing({ weight: 0, since: -20 }),
+      then: { phase: 'Progressing', weight: 5, canaryReplicas: 2, events: ['CanaryReady'] },
+    },
+    {
+      when: 'check not due yet: holds, requeues for the rest of the interval',
+      status: progressing({ weight: 20, lastCheck: -4 }),
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, plan: { requeueAfterMs: 6_000 } },
+    },
+    {
+      when: 'check due without an outcome: asks for the analysis, changes nothing',
+      status: progressing({ weight: 20, lastCheck: -10, iterations: 1 }),
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, plan: { analyse: { intervalMs: 10_000, metrics: [] } }, status: { iterations: 1, lastCheckTime: iso(-10) } },
+    },
+    {
+      when: 'check passes: advances by stepWeight',
+      status: progressing({ weight: 20, lastCheck: -10, iterations: 1 }),
+      world: { analysis: passed },
+      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, events: ['Advanced'], status: { iterations: 2, failedChecks: 0, lastCheckTime: iso(0), lastAnalysis: passed }, message: /Advanced canary weight to 40%/ },
+    },
+    {
+      when: 'check passes with stepWeights: the next of them',
+      spec: spec({ stepWeight: undefined, stepWeights: [5, 30, 60] }),
+      status: progressing({ weight: 5, lastCheck: -10 }),
+      world: { analysis: passed },
+      then: { phase: 'Progressing', weight: 30, canaryReplicas: 2, events: ['Advanced'] },
+    },
+    {
+      when: 'check passes at maxWeight: Promoting, primary gets the canary template',
+      status: progressing({ weight: 60, lastCheck: -10, iterations: 3 }),
+      world: { analysis: passed },
+      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Promoting'], status: { lastTransitionTime: iso(0) } },
+    },
+    {
+      when: 'check passes at the last of stepWeights below maxWeight: Promoting',
+      spec: spec({ stepWeight: undefined, stepWeights: [5, 30], maxWeight: 60 }),
+      status: progressing({ weight: 30, lastCheck: -10 }),
+      world: { analysis: passed },
+      then: { phase: 'Promoting', weight: 30, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Promoting'] },
+    },
+    {
+      when: 'check fails below threshold: counts it, weight stays, Warning with the numbers',
+      status: progressing({ weight: 40, lastCheck: -10, failedChecks: 1 }),
+      world: { analysis: slow },
+      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, events: ['CheckFailed'], status: { failedChecks: 2, lastAnalysis: slow }, message: /Check failed \(2\/3\) at 40%: p99 latency 812 ms is above the SLO of 500 ms/ },
+    },
+    {
+      when: 'check fails at threshold: rolled back, all traffic to primary, canary kept until routes settle',
+      status: progressing({ weight: 40, lastCheck: -10, failedChecks: 2 }),
+      world: { analysis: slow },
+      then: {
+        phase: 'Failed',
+        weight: 0,
+        canaryReplicas: 2,
+        events: ['RolledBack'],
+        status: { failedChecks: 3, primary: track('r1') },
+        plan: { requeueAfterMs: 5_000 },
+        message: /Rolled back img:2 \(revision r2\) at 40% after 3 failed checks \(threshold 3\); last: p99 latency 812 ms/,
+      },
+    },
+    {
+      when: 'Prometheus down: a failed check, never a pass',
+      status: progressing({ weight: 20, lastCheck: -10 }),
+      world: { analysis: down },
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, events: ['CheckFailed'], status: { failedChecks: 1 }, message: /unreachable/ },
+    },
+    {
+      when: 'no data with onNoData fail: a failed check that says no data',
+      status: progressing({ weight: 20, lastCheck: -10 }),
+      world: { analysis: quiet },
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, events: ['CheckFailed'], status: { failedChecks: 1 }, message: /no data: 3 canary requests .* \(onNoData: fail\)/ },
+    },
+    {
+      when: 'no data with onNoData hold: weight and failures stay, says why',
+      spec: spec({ analysis: { onNoData: 'hold' } }),
+      status: progressing({ weight: 20, lastCheck: -10, iterations: 2 }),
+      world: { analysis: quiet },
+      then: {
+        phase: 'Progressing',
+        weight: 20,
+        canaryReplicas: 2,
+        events: ['Holding'],
+        status: { failedChecks: 0, iterations: 3, lastCheckTime: iso(0), conditions: [expect.objectContaining({ type: 'Progressing', reason: 'Holding' })] },
+        message: /Holding at 20%: 3 canary requests .* \(onNoData: hold\)/,
+      },
+    },
+    {
+      when: 'still no data while holding: no repeated event',
+      spec: spec({ analysis: { onNoData: 'hold' } }),
+      status: progressing({ weight: 20, lastCheck: -10, reason: 'Holding' }),
+      world: { analysis: quiet },
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, message: /Holding at 20%/ },
+    },
+    {
+      when: 'traffic again after holding: advances',
+      spec: spec({ analysis: { onNoData: 'hold' } }),
+      status: progressing({ weight: 20, lastCheck: -10, reason: 'Holding' }),
+      world: { analysis: passed },
+      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, events: ['Advanced'], status: { conditions: [expect.objectContaining({ reason: 'Analysing' })] } },
+    },
+    {
+      when: 'a newer template: analysis restarts from 0 for it',
+      status: progressing({ weight: 40, lastCheck: -3, failedChecks: 2, iterations: 5 }),
+      world: { desired: 'r3', canary: deploy('r2') },
+      then: {
+        phase: 'Progressing',
+        weight: 0,
+        canaryReplicas: 2,
+        events: ['NewRevision'],
+        status: { canary: track('r3'), failedChecks: 0, iterations: 0, lastTransitionTime: iso(0), primary: track('r1') },
+        message: /Newer revision img:3 \(revision r3\) replaces img:2 \(revision r2\)/,
+      },
+    },
+    {
+      when: 'the template is back to primary\'s: canary stopped, nothing rolled back',
+      status: progressing({ weight: 40, lastCheck: -3 }),
+      world: { desired: 'r1', canary: deploy('r2') },
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Reverted'], plan: { requeueAfterMs: 5_000 } },
+    },
+    {
+      when: 'abort annotation: rolled back now, annotation removed',
+      status: progressing({ weight: 40, lastCheck: -3 }),
+      world: { abort: true },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 2, events: ['Aborted'], plan: { removeAnnotations: [ABORT_ANNOTATION] }, message: /aborted by annotation imageops.dev\/abort at 40%/ },
+    },
+    {
+      when: 'promote annotation: remaining analysis skipped, annotation removed',
+      status: progressing({ weight: 20, lastCheck: -3 }),
+      world: { promote: true },
+      then: { phase: 'Promoting', weight: 20, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Promoting'], plan: { removeAnnotations: [PROMOTE_ANNOTATION] }, message: /requested by annotation imageops.dev\/promote at 20%/ },
+    },
+    {
+      when: 'both annotations: abort wins, both removed',
+      status: progressing({ weight: 20, lastCheck: -3 }),
+      world: { promote: true, abort: true },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 2, events: ['Aborted'], plan: { removeAnnotations: [ABORT_ANNOTATION, PROMOTE_ANNOTATION] } },
+    },
+    {
+      when: 'paused: no check even when due, weight frozen, said once',
+      spec: spec({ paused: true }),
+      status: progressing({ weight: 40, lastCheck: -30 }),
+      world: { analysis: slow },
+      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, events: ['Paused'], status: { failedChecks: 0 }, absent: ['analyse', 'requeueAfterMs'], message: /Paused at 40%/ },
+    },
+    {
+      when: 'paused and canary not ready past the deadline: no rollback while paused',
+      spec: spec({ paused: true }),
+      status: progressing({ weight: 0, since: -600, reason: 'Paused' }),
+      world: { canary: deploy('r2', false) },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2 },
+    },
+    {
+      when: 'resumed: waits and the interval start again from now',
+      status: progressing({ weight: 40, since: -600, lastCheck: -300, reason: 'Paused' }),
+      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, events: ['Resumed'], status: { lastTransitionTime: iso(0), lastCheckTime: iso(0) }, plan: { requeueAfterMs: 10_000 } },
+    },
+    {
+      when: 'canary unready mid-analysis: no check, waits from the last check',
+      status: progressing({ weight: 40, lastCheck: -30 }),
+      world: { canary: deploy('r2', false) },
+      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, absent: ['analyse'], message: /deadline in 30s/ },
+    },
+    {
+      when: 'canary unready mid-analysis past the deadline: rolled back',
+      status: progressing({ weight: 40, lastCheck: -61 }),
+      world: { canary: deploy('r2', false) },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 2, events: ['ProgressDeadlineExceeded'] },
+    },
+  ])('$when', check);
+});
+
+describe('decide: Promoting', () => {
+  it.each<Row>([
+    {
+      when: 'primary rolling out the canary template: canary keeps its share',
+      status: later('Promoting', -5, 60),
+      world: { primary: deploy('r2', false) },
+      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primaryTemplate: 'spec', message: /Waiting for primary to roll out img:2/ },
+    },
+    {
+      when: 'primary rolled out: Finalising, all traffic back to primary, canary kept until routes settle',
+      status: later('Promoting', -5, 60),
+      world: { primary: deploy('r2') },
+      then: { phase: 'Finalising', weight: 0, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Finalising'], status: { primary: track('r2') }, plan: { requeueAfterMs: 5_000 } },
+    },
+    {
+      when: 'primary stuck past the deadline: canary keeps serving, Warning once',
+      status: later('Promoting', -61, 60),
+      world: { primary: deploy('r2', false) },
+      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primaryTemplate: 'spec', events: ['ProgressDeadlineExceeded'], message: /the canary keeps its share/ },
+    },
+    {
+      when: 'a newer template after primary took the promoted one: analysed against it',
+      status: later('Promoting', -5, 60),
+      world: { desired: 'r3', primary: deploy('r2', false), canary: deploy('r2') },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['NewRevision'], status: { primary: track('r2'), canary: track('r3') } },
+    },
+    {
+      when: 'a newer template before primary took the promoted one: primary unchanged',
+      status: later('Promoting', -5, 60),
+      world: { desired: 'r3', primary: deploy('r1'), canary: deploy('r2') },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['NewRevision'], status: { primary: track('r1'), canary: track('r3') } },
+    },
+    {
+      when: 'abort annotation during the promotion: too late, removed, said why',
+      status: later('Promoting', -5, 60),
+      world: { primary: deploy('r2', false), abort: true },
+      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primaryTemplate: 'spec', events: ['AnnotationIgnored'], plan: { removeAnnotations: [ABORT_ANNOTATION] } },
+    },
+  ])('$when', check);
+});
+
+describe('decide: Finalising', () => {
+  it.each<Row>([
+    {
+      when: 'routes settling: canary still up, no traffic',
+      status: { ...later('Finalising', -2, 0), primary: track('r2') },
+      world: { primary: deploy('r2') },
+      then: { phase: 'Finalising', weight: 0, canaryReplicas: 2, primaryTemplate: 'spec', plan: { requeueAfterMs: 3_000 } },
+    },
+    {
+      when: 'routes settled: canary to 0, Succeeded',
+      status: { ...later('Finalising', -5, 0), primary: track('r2') },
+      world: { primary: deploy('r2') },
+      then: {
+        phase: 'Succeeded',
+        weight: 0,
+        canaryReplicas: 0,
+        primaryTemplate: 'spec',
+        events: ['Succeeded'],
+        status: { conditions: expect.arrayContaining([expect.objectContaining({ type: 'Promoted', status: 'True', reason: 'Succeeded' })]) },
+      },
+    },
+    {
+      when: 'then steady: nothing more',
+      status: { ...later('Finalising', -5, 0), primary: track('r2'), phase: 'Succeeded' },
+      world: { primary: deploy('r2'), canary: deploy('r2', true, 0) },
+      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', absent: ['requeueAfterMs'] },
+    },
+  ])('$when', check);
+});
+
+describe('decide: Failed', () => {
+  it.each<Row>([
+    {
+      when: 'routes settling: canary still up, no traffic',
+      status: later('Failed', -1, 0),
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 2, plan: { requeueAfterMs: 4_000 } },
+    },
+    {
+      when: 'routes settled: canary to 0, primary untouched, stays Failed',
+      status: later('Failed', -3600, 0),
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 0, status: { primary: track('r1') }, absent: ['requeueAfterMs'] },
+    },
+    {
+      when: 'an abort or promote annotation on a failed canary: removed, said why',
+      status: later('Failed', -3600, 0),
+      world: { promote: true },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 0, events: ['AnnotationIgnored'], plan: { removeAnnotations: [PROMOTE_ANNOTATION] } },
+    },
+    {
+      when: 'a new template: a new analysis',
+      status: later('Failed', -3600, 0),
+      world: { desired: 'r3', canary: deploy('r2', true, 0) },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['NewRevision'], status: { canary: track('r3'), failedChecks: 0 } },
+    },
+    {
+      when: 'the template back to primary\'s: idle again',
+      status: later('Failed', -3600, 0),
+      world: { desired: 'r1', canary: deploy('r2', true, 0) },
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Reverted'] },
+    },
+  ])('$when', check);
+
+  it('after a revert, the canary goes to 0 once the routes have settled', () => {
+    const reverted = decide(spec({}, 'img:1'), later('Failed', -3600, 0), obs({ desired: 'r1' }), at(0)).status;
+    expect(decide(spec({}, 'img:1'), reverted, obs({ desired: 'r1' }), at(2)).canaryReplicas).toBe(2);
+    const settled = decide(spec({}, 'img:1'), reverted, obs({ desired: 'r1' }), at(6));
+    expect(settled.canaryReplicas).toBe(0);
+    expect(settled.events).toEqual([]);
+  });
+});
+
+/**
+ * Rollouts end to end against a simulated cluster, passing only the status from one decision
+ * to the next, through JSON and the CRD schema, as an operator restarted at every step would.
+ */
+describe('decide: whole rollouts from status alone', () => {
+  interface Sim {
+    spec: ImageServiceSpec;
+    analysis: (iteration: number) => AnalysisResult;
+    /** Seconds the primary takes to roll out a new template. */
+    primaryRolloutS?: number;
+  }
+
+  function run(sim: Sim) {
+    let status: ImageServiceStatus = idle();
+    let primaryRevision = 'r1';
+    let primaryReadyAt = 0;
+    let now = 0;
+    const weights: number[] = [];
+    const phases: string[] = [];
+    const events: string[] = [];
+    let primaryTemplateSpecBeforePromotion = false;
+    for (let step = 0; step < 200 && !(status.phase === 'Succeeded' && step > 0) && status.phase !== 'Failed'; step++) {
+      const world = (analysis?: AnalysisResult): Observations =>
+        obs({ primary: deploy(primaryRevision, now >= primaryReadyAt), ...(analysis ? { analysis } : {}) });
+      let plan = decide(sim.spec, status, world(), at(now));
+      if (plan.analyse) plan = decide(sim.spec, status, world(sim.analysis(status.iterations ?? 0)), at(now));
+      if (plan.primaryTemplate === 'spec' && primaryRevision !== 'r2') {
+        if (!['Promoting'].includes(plan.status.phase ?? '')) primaryTemplateSpecBeforePromotion = true;
+        primaryRevision = 'r2';
+        primaryReadyAt = now + (sim.primaryRolloutS ?? 3);
+      }
+      events.push(...plan.events.map((e) => e.reason));
+      if (weights.at(-1) !== plan.status.canaryWeight) weights.push(plan.status.canaryWeight ?? 0);
+      if (phases.at(-1) !== plan.status.phase) phases.push(plan.status.phase ?? '');
+      status = ImageServiceStatusSchema.parse(JSON.parse(JSON.stringify(plan.status)));
+      // The reconciler also runs on every change of a watched object: look at least every second.
+      now += Math.min(plan.requeueAfterMs ?? 1000, 1000) / 1000;
+    }
+    return { status, weights, phases, events, now, primaryRevision, primaryTemplateSpecBeforePromotion };
+  }
+
+  it('a healthy canary goes 20 -> 40 -> 60, is promoted and ends Succeeded on primary', () => {
+    const r = run({ spec: spec(), analysis: () => passed });
+    expect(r.phases).toEqual(['Progressing', 'Promoting', 'Finalising', 'Succeeded']);
+    expect(r.weights).toEqual([0, 20, 40, 60, 0]);
+    expect(r.events).toEqual(['NewRevision', 'CanaryReady', 'Advanced', 'Advanced', 'Promoting', 'Finalising', 'Succeeded']);
+    expect(r.status.primary).toEqual(track('r2'));
+    expect(r.primaryRevision).toBe('r2');
+    expect(r.primaryTemplateSpecBeforePromotion).toBe(false);
+    // the canary ready after 1 s, 3 checks 10 s apart, primary's rollout (3 s), the settle time (5 s)
+    expect(r.now).toBeGreaterThanOrEqual(1 + 30 + 3 + 5);
+    expect(r.now).toBeLessThanOrEqual(1 + 30 + 3 + 5 + 1);
+  });
+
+  it('a slow canary is rolled back after threshold failed checks, primary never touched', () => {
+    const r = run({ spec: spec(), analysis: (i) => (i === 0 ? passed : slow) });
+    expect(r.phases).toEqual(['Progressing', 'Failed']);
+    expect(r.weights).toEqual([0, 20, 40, 0]);
+    expect(r.events).toEqual(['NewRevision', 'CanaryReady', 'Advanced', 'CheckFailed', 'CheckFailed', 'RolledBack']);
+    expect(r.status).toMatchObject({ failedChecks: 3, primary: track('r1'), canaryWeight: 0 });
+    expect(r.primaryRevision).toBe('r1');
+  });
+
+  it('with onNoData hold, a quiet canary holds, then proceeds when traffic comes', () => {
+    const r = run({ spec: spec({ analysis: { onNoData: 'hold' } }), analysis: (i) => (i < 4 ? quiet : passed) });
+    expect(r.phases.at(-1)).toBe('Succeeded');
+    expect(r.weights).toEqual([0, 20, 40, 60, 0]);
+    expect(r.events.filter((e) => e === 'Holding')).toHaveLength(1);
+    expect(r.status.failedChecks).toBe(0);
+  });
+});
