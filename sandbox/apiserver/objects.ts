@@ -326,6 +326,8 @@ export class Objects {
       m.uid = o.uid;
       m.creationTimestamp = o.creationTimestamp;
       m.namespace = o.namespace;
+      // Omitted managedFields keep the recorded ones, as on the real server.
+      if (m.managedFields === undefined && o.managedFields) m.managedFields = o.managedFields;
       if (o.deletionTimestamp) m.deletionTimestamp = o.deletionTimestamp;
       else delete m.deletionTimestamp;
       if (o.deletionGracePeriodSeconds !== undefined) m.deletionGracePeriodSeconds = o.deletionGracePeriodSeconds;

@@ -1,0 +1,190 @@
+import { ApiError, badRequest } from './errors.ts';
+import { deepEqual } from './json.ts';
+import { now } from './objects.ts';
+import { builtinListStrategy, strategicMerge, type ListStrategy } from './patch.ts';
+import { apiVersionOf, type ResourceType } from './resources.ts';
+import { schemaAt } from './schema.ts';
+import { isObject, type JsonObject, type KubeObject, type ManagedFieldsEntry } from './types.ts';
+
+// Server-side apply (https://kubernetes.io/docs/reference/using-api/server-side-apply/), in a
+// pragmatic form: each Apply manager owns the leaf fields of its last applied configuration
+// (recorded in managedFields as FieldsV1); applying merges the configuration into the live
+// object, removes fields the manager owned before and no longer applies (unless another
+// manager owns them), and refuses with 409 a change to a field another manager applied with a
+// different value, unless force=true (which takes the field over). Limits: ownership is only
+// tracked for Apply operations (plain updates and patches do not record or take fields), and a
+// keyed list's merge key is its first key.
+
+type Segment = string; // f:<field> | k:<json of key fields> | v:<json value>
+
+const skippedMeta = new Set(['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink']);
+
+function strategyFor(t: ResourceType): (path: string[]) => ListStrategy {
+  if (!t.schema) return builtinListStrategy;
+  const schema = t.schema;
+  return (path) => {
+    const s = schemaAt(schema, path);
+    const type = s?.['x-kubernetes-list-type'];
+    if (type === 'map') return { mergeKey: s?.['x-kubernetes-list-map-keys']?.[0] ?? 'name' };
+    if (type === 'set') return 'union';
+    return 'atomic';
+  };
+}
+
+/** The leaf fields (and keyed list items) a configuration sets, as encoded paths. */
+function fieldSet(value: unknown, strategyOf: (p: string[]) => ListStrategy, segs: Segment[] = [], names: string[] = [], out = new Set<string>()): Set<string> {
+  if (isObject(value) && Object.keys(value).length > 0) {
+    for (const [k, v] of Object.entries(value)) {
+      if (segs.length === 0 && (k === 'apiVersion' || k === 'kind')) continue;
+      if (segs.length === 1 && segs[0] === 'f:metadata' && skippedMeta.has(k)) continue;
+      fieldSet(v, strategyOf, [...segs, `f:${k}`], [...names, k], out);
+    }
+    return out;
+  }
+  if (Array.isArray(value)) {
+    const strategy = strategyOf(names);
+    if (typeof strategy === 'object') {
+      for (const item of value) {
+        if (!isObject(item)) continue;
+        const itemSegs = [...segs, `k:${JSON.stringify({ [strategy.mergeKey]: item[strategy.mergeKey] })}`];
+        out.add(JSON.stringify(itemSegs));
+        fieldSet(item, strategyOf, itemSegs, names, out);
+      }
+      return out;
+    }
+    if (strategy === 'union') {
+      for (const item of value) out.add(JSON.stringify([...segs, `v:${JSON.stringify(item)}`]));
+      return out;
+    }
+  }
+  if (segs.length > 0) out.add(JSON.stringify(segs));
+  return out;
+}
+
+function step(node: unknown, seg: Segment): unknown {
+  const body = seg.slice(2);
+  if (seg.startsWith('f:')) return isObject(node) ? node[body] : undefined;
+  if (!Array.isArray(node)) return undefined;
+  if (seg.startsWith('k:')) {
+    const key = JSON.parse(body) as JsonObject;
+    return node.find((item) => isObject(item) && Object.entries(key).every(([k, v]) => item[k] === v));
+  }
+  const v: unknown = JSON.parse(body);
+  return node.some((item) => deepEqual(item, v)) ? v : undefined;
+}
+
+function valueAt(obj: unknown, path: Segment[]): unknown {
+  let node = obj;
+  for (const seg of path) node = step(node, seg);
+  return node;
+}
+
+function removeAt(obj: unknown, path: Segment[]): void {
+  const parent = valueAt(obj, path.slice(0, -1));
+  const last = path.at(-1) ?? '';
+  if (last.startsWith('f:') && isObject(parent)) {
+    delete parent[last.slice(2)];
+    return;
+  }
+  if (!Array.isArray(parent)) return;
+  const target = step(parent, last);
+  const i = parent.findIndex((item) => item === target || deepEqual(item, target));
+  if (i >= 0 && target !== undefined) parent.splice(i, 1);
+}
+
+/** FieldsV1: the nested-object form of a set of paths. */
+function toFieldsV1(paths: Set<string>): JsonObject {
+  const root: JsonObject = {};
+  for (const p of paths) {
+    const segs = JSON.parse(p) as Segment[];
+    let node = root;
+    for (const seg of segs) {
+      if (!isObject(node[seg])) node[seg] = {};
+      node = node[seg] as JsonObject;
+    }
+    if (segs.at(-1)?.startsWith('k:')) node['.'] = {};
+  }
+  return root;
+}
+
+function fromFieldsV1(fields: unknown, segs: Segment[] = [], out = new Set<string>()): Set<string> {
+  if (!isObject(fields)) return out;
+  const children = Object.keys(fields).filter((k) => k !== '.');
+  if (Object.hasOwn(fields, '.') || (children.length === 0 && segs.length > 0)) out.add(JSON.stringify(segs));
+  for (const k of children) fromFieldsV1(fields[k], [...segs, k], out);
+  return out;
+}
+
+function conflictError(conflicts: { manager: string; apiVersion: string; field: string }[]): ApiError {
+  const described = conflicts.map((c) => `conflict with "${c.manager}" using ${c.apiVersion}: ${c.field}`);
+  const message = `Apply failed with ${conflicts.length} conflict${conflicts.length === 1 ? '' : 's'}: ${described.join('\n')}`;
+  return new ApiError(409, 'Conflict', message, {
+    causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}" using ${c.apiVersion}`, field: c.field })),
+  });
+}
+
+function renderPath(segs: Segment[]): string {
+  return segs.map((s) => (s.startsWith('f:') ? `.${s.slice(2)}` : `[${s.slice(2)}]`)).join('');
+}
+
+/**
+ * The object to store after an apply of `config` by `manager` onto `live` (undefined: create).
+ * `live` is a private copy in the request's API version.
+ */
+export function applyConfiguration(
+  t: ResourceType,
+  live: KubeObject | undefined,
+  config: unknown,
+  manager: string,
+  force: boolean,
+  subresource: 'status' | undefined,
+): KubeObject {
+  if (!isObject(config)) throw badRequest('error decoding apply configuration: expected an object');
+  const apiVersion = apiVersionOf(t);
+  if (config['apiVersion'] !== apiVersion || config['kind'] !== t.kind) {
+    throw badRequest(`apply configuration must set apiVersion "${apiVersion}" and kind "${t.kind}"`);
+  }
+  const strategyOf = strategyFor(t);
+  const scoped = subresource === 'status'
+    ? { status: config['status'] }
+    : Object.fromEntries(Object.entries(config).filter(([k]) => !(t.statusSubresource && k === 'status')));
+  const applied = fieldSet(scoped, strategyOf);
+  const entries = (live?.metadata.managedFields ?? []).map((e) => ({ ...e, set: fromFieldsV1(e.fieldsV1) }));
+  const mine = entries.find((e) => e.manager === manager && e.operation === 'Apply' && (e.subresource ?? '') === (subresource ?? ''));
+  const others = entries.filter((e) => e !== mine);
+
+  const conflicts: { manager: string; apiVersion: string; field: string }[] = [];
+  for (const path of applied) {
+    const segs = JSON.parse(path) as Segment[];
+    for (const other of others) {
+      if (!other.set.has(path)) continue;
+      if (force) other.set.delete(path);
+      else if (!deepEqual(valueAt(live, segs), valueAt(config, segs))) {
+        conflicts.push({ manager: other.manager ?? '', apiVersion: other.apiVersion ?? apiVersion, field: renderPath(segs) });
+      }
+    }
+  }
+  if (conflicts.length > 0) throw conflictError(conflicts);
+
+  const meta = isObject(config['metadata']) ? config['metadata'] : {};
+  let result: KubeObject;
+  if (!live) {
+    result = structuredClone(config) as KubeObject;
+    result.metadata = { ...meta };
+  } else {
+    result = strategicMerge(live, scoped, [], strategyOf) as KubeObject;
+    const ownedByOthers = new Set(others.flatMap((o) => [...o.set]));
+    for (const path of mine?.set ?? []) {
+      if (!applied.has(path) && !ownedByOthers.has(path)) removeAt(result, JSON.parse(path) as Segment[]);
+    }
+  }
+  const entry: ManagedFieldsEntry = {
+    manager, operation: 'Apply', apiVersion, time: now(), fieldsType: 'FieldsV1', fieldsV1: toFieldsV1(applied),
+    ...(subresource ? { subresource } : {}),
+  };
+  const kept = others
+    .filter((o) => o.set.size > 0)
+    .map(({ set, ...rest }) => ({ ...rest, fieldsV1: toFieldsV1(set) }));
+  result.metadata = { ...result.metadata, managedFields: [...kept, entry] };
+  return result;
+}
