@@ -14,7 +14,12 @@ export const toYaml = (obj: unknown) => HEADER + stringify(obj, { lineWidth: 0 }
 
 /** Path relative to the repository root -> content. */
 export function generatedFiles(): Map<string, string> {
-  return new Map([["crds/imageservices.imageops.dev.yaml", toYaml(imageServiceCrd())]]);
+  const crd = toYaml(imageServiceCrd());
+  // Helm installs a chart's crds/ folder; it must hold exactly what `kubectl apply -f crds/` does.
+  return new Map([
+    ["crds/imageservices.imageops.dev.yaml", crd],
+    ["charts/imageops/crds/imageservices.imageops.dev.yaml", crd],
+  ]);
 }
 
 if (import.meta.main) {
