@@ -1,0 +1,109 @@
+// Both providers on the same traffic reach the same verdict: Prometheus over Istio's telemetry
+// (a real Prometheus scraping a mesh-like exporter) and direct over the image service's own
+// /metrics (the service's real Metrics class). Run through the reconciler's Analyse.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Admission } from '../../../image-service/src/admission.ts';
+import { Metrics } from '../../../image-service/src/metrics.ts';
+import { validateImageService, type ImageService, type ImageServiceStatus } from '../api/image-service.ts';
+import type { Observations, TrackObservation } from '../rollout.ts';
+import { canaryAnalyse } from './analyse.ts';
+import type { PodEndpoint } from './providers/direct.ts';
+import { Providers } from './providers/select.ts';
+import { eventually, istioExporter, serve, startPrometheus, times, type RunningPrometheus, type SeenRequest, type Served } from './providers/testkit.ts';
+
+// One scrape interval's traffic per canary (SLOs: p99 <= 500 ms, 5xx <= 1%).
+const TRAFFIC: Record<string, { requests: SeenRequest[]; passes: boolean }> = {
+  healthy: { requests: [...times(60, { ms: 20, code: 200 }), ...times(39, { ms: 60, code: 200 }), { ms: 120, code: 200 }], passes: true },
+  slow: { requests: times(100, { ms: 800, code: 200 }), passes: false },
+  broken: { requests: [...times(50, { ms: 10, code: 200 }), ...times(50, { ms: 10, code: 503 })], passes: false },
+  // 2 errors in 300: 0.67%, under the 1% SLO
+  'few-errors': { requests: [...times(298, { ms: 30, code: 200 }), ...times(2, { ms: 30, code: 500 })], passes: true },
+};
+
+const started: Served[] = [];
+let prometheus: RunningPrometheus;
+const pods = new Map<string, PodEndpoint>();
+
+function imageService(name: string, provider: 'prometheus' | 'direct'): ImageService {
+  const v = validateImageService({
+    apiVersion: 'imageops.dev/v1alpha1',
+    kind: 'ImageService',
+    metadata: { name, namespace: 'shop' },
+    spec: { image: 'img:2', source: { file: {} }, canary: { interval: '5s', analysis: { provider, ...(provider === 'prometheus' ? { prometheus: { address: prometheus.url } } : {}) } } },
+  });
+  if (!v.ok) throw new Error(JSON.stringify(v.issues));
+  return v.value;
+}
+
+const ready: TrackObservation = { exists: true, revision: 'r2', image: 'img:2', replicas: 2, readyReplicas: 2, updatedReplicas: 2, rolledOut: true };
+const observations: Omit<Observations, 'analysis'> = { generation: 1, revision: 'r2', image: 'img:2', primary: { ...ready, revision: 'r1' }, canary: ready, promote: false, abort: false };
+const now = new Date();
+// Analysing at 20%, the last check an interval ago: a check is due.
+const due: ImageServiceStatus = {
+  phase: 'Progressing',
+  primary: { image: 'img:1', revision: 'r1' },
+  canary: { image: 'img:2', revision: 'r2' },
+  canaryWeight: 20,
+  failedChecks: 0,
+  iterations: 1,
+  lastTransitionTime: new Date(now.getTime() - 60_000).toISOString(),
+  lastCheckTime: new Date(now.getTime() - 5_000).toISOString(),
+};
+
+beforeAll(async () => {
+  const batches = Object.fromEntries(Object.entries(TRAFFIC).map(([name, t]) => [`${name}-canary`, t.requests]));
+  const mesh = await serve(istioExporter('shop', batches));
+  started.push(mesh);
+  let host = 30;
+  for (const [name, t] of Object.entries(TRAFFIC)) {
+    const metrics = new Metrics('2', new Admission({ slots: 1, queueLimit: 1, queueTimeoutMs: 1000 }));
+    for (let i = 0; i < 5; i++) for (const r of t.requests) metrics.observe('image', r.code, r.ms / 1000);
+    const pod = await serve((_req, res) => {
+      void metrics.registry.metrics().then((text) => res.end(text));
+    }, `127.0.0.${host++}`);
+    started.push(pod);
+    pods.set(`${name}-canary`, { pod: `${name}-canary-0`, url: pod.url });
+  }
+  prometheus = await startPrometheus([mesh.url]);
+  const probe = new Providers({ prometheusUrl: prometheus.url, endpoints: async () => [] }).for(imageService('healthy', 'prometheus').spec.canary.analysis);
+  await eventually(async () => {
+    const o = await probe.analyse({ target: { namespace: 'shop', workload: 'healthy-canary', service: 'healthy-canary' }, intervalMs: 5_000, metrics: [] });
+    return o.requests >= 300 && Number.isFinite(o.latencyP99Ms) ? o : undefined;
+  }, 'a few scrapes in Prometheus');
+});
+
+afterAll(async () => {
+  await prometheus?.stop();
+  await Promise.all(started.map((s) => s.close()));
+});
+
+describe('Prometheus and direct providers on the same traffic', () => {
+  it.each(Object.keys(TRAFFIC))('%s canary: same verdict', async (name) => {
+    const analyse = canaryAnalyse(new Providers({ prometheusUrl: undefined, endpoints: async (target) => [pods.get(target.service) as PodEndpoint] }));
+    const signal = new AbortController().signal;
+    const viaPrometheus = await analyse(imageService(name, 'prometheus'), due, observations, now, signal);
+    const viaDirect = await analyse(imageService(name, 'direct'), due, observations, now, signal);
+    const expected = TRAFFIC[name]?.passes;
+    expect({ prometheus: viaPrometheus?.passed, direct: viaDirect?.passed }).toEqual({ prometheus: expected, direct: expected });
+    expect(viaPrometheus?.requests).toBeGreaterThanOrEqual(20);
+    expect(viaDirect?.requests).toBe(5 * (TRAFFIC[name]?.requests.length ?? 0));
+    // Same error share exactly; p99 on either side of the same SLO bound (the buckets differ).
+    expect(viaDirect?.errorRatePercent).toBeCloseTo(viaPrometheus?.errorRatePercent ?? Number.NaN, 6);
+  });
+
+  it('no check when none is due: nothing is measured', async () => {
+    const analyse = canaryAnalyse(new Providers({ prometheusUrl: prometheus.url, endpoints: async () => Promise.reject(new Error('must not be called')) }));
+    const fresh = { ...due, lastCheckTime: now.toISOString() };
+    expect(await analyse(imageService('healthy', 'direct'), fresh, observations, now, new AbortController().signal)).toBeUndefined();
+  });
+
+  it('Prometheus stopped: the check fails with the reason, never passes', async () => {
+    const gone = await serve((_q, r) => r.end());
+    await gone.close();
+    const analyse = canaryAnalyse(new Providers({ prometheusUrl: gone.url, endpoints: async () => [] }));
+    const spec = imageService('healthy', 'direct');
+    spec.spec.canary.analysis.provider = undefined; // unset: the operator's PROMETHEUS_URL is used
+    const result = await analyse(spec, due, observations, now, new AbortController().signal);
+    expect(result).toMatchObject({ passed: false, reason: expect.stringMatching(/Prometheus at .* is unreachable/) });
+  });
+});
