@@ -1,13 +1,10 @@
 // Where the direct provider finds the canary pods: the ready endpoints of the canary Service,
-// from its EndpointSlices (discovery.k8s.io/v1), or from core Endpoints where slices are not
-// served.
+// from its EndpointSlices (discovery.k8s.io/v1, served by every supported Kubernetes).
 import { z } from 'zod';
-import { NotFoundError } from '../../kube/errors.ts';
 import type { KubeClient, ResourceType } from '../../kube/client.ts';
 import type { EndpointSource, PodEndpoint } from './direct.ts';
 
 const endpointSlices: ResourceType = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true };
-const endpoints: ResourceType = { apiVersion: 'v1', kind: 'Endpoints', plural: 'endpoints', namespaced: true };
 
 const Port = z.looseObject({ name: z.string().optional(), port: z.number().int().optional() });
 const TargetRef = z.looseObject({ name: z.string().optional() }).optional();
@@ -28,13 +25,6 @@ const EndpointSlice = z.looseObject({
     .optional(),
 });
 
-const Endpoints = z.looseObject({
-  subsets: z
-    .array(z.looseObject({ addresses: z.array(z.looseObject({ ip: z.string(), targetRef: TargetRef })).nullable().optional(), ports: z.array(Port).nullable().optional() }))
-    .nullable()
-    .optional(),
-});
-
 /** The HTTP port: the one named `http`, else the only or first one. */
 function pickPort(ports: readonly z.infer<typeof Port>[] | null | undefined): number | undefined {
   const list = ports ?? [];
@@ -46,37 +36,20 @@ function url(address: string, port: number): string {
 }
 
 /** An EndpointSource reading the canary Service's ready endpoints through the API server. */
-export function kubeEndpoints(client: Pick<KubeClient, 'list' | 'get'>): EndpointSource {
+export function kubeEndpoints(client: Pick<KubeClient, 'list'>): EndpointSource {
   return async (target, signal) => {
-    try {
-      const { items } = await client.list(endpointSlices, { namespace: target.namespace, labelSelector: `kubernetes.io/service-name=${target.service}` }, signal);
-      const pods: PodEndpoint[] = [];
-      for (const item of items) {
-        const slice = EndpointSlice.parse(item);
-        const port = pickPort(slice.ports);
-        if (port === undefined) continue;
-        for (const e of slice.endpoints ?? []) {
-          const address = e.addresses[0];
-          if (address === undefined || e.conditions?.ready === false) continue;
-          pods.push({ pod: e.targetRef?.name ?? address, url: url(address, port) });
-        }
-      }
-      return pods;
-    } catch (error) {
-      if (!(error instanceof NotFoundError)) throw error;
-    }
-    let own: unknown;
-    try {
-      own = await client.get(endpoints, target.namespace, target.service, signal);
-    } catch (error) {
-      if (error instanceof NotFoundError) return [];
-      throw error;
-    }
+    const selector = `kubernetes.io/service-name=${target.service}`;
+    const { items } = await client.list(endpointSlices, { namespace: target.namespace, labelSelector: selector }, signal);
     const pods: PodEndpoint[] = [];
-    for (const subset of Endpoints.parse(own).subsets ?? []) {
-      const port = pickPort(subset.ports);
+    for (const item of items) {
+      const slice = EndpointSlice.parse(item);
+      const port = pickPort(slice.ports);
       if (port === undefined) continue;
-      for (const a of subset.addresses ?? []) pods.push({ pod: a.targetRef?.name ?? a.ip, url: url(a.ip, port) });
+      for (const e of slice.endpoints ?? []) {
+        const address = e.addresses[0];
+        if (address === undefined || e.conditions?.ready === false) continue;
+        pods.push({ pod: e.targetRef?.name ?? address, url: url(address, port) });
+      }
     }
     return pods;
   };
