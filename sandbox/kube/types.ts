@@ -109,6 +109,7 @@ export const VolumeSchema = z.looseObject({
   hostPath: z.looseObject({ path: z.string(), type: z.string().optional() }).optional(),
   secret: z.looseObject({ secretName: z.string(), items: KeyToPath.optional(), optional: z.boolean().optional() }).optional(),
   configMap: z.looseObject({ name: z.string(), items: KeyToPath.optional(), optional: z.boolean().optional() }).optional(),
+  persistentVolumeClaim: z.looseObject({ claimName: z.string(), readOnly: z.boolean().optional() }).optional(),
 });
 export type Volume = z.infer<typeof VolumeSchema>;
 

@@ -100,7 +100,7 @@ export class PodWorker {
     let failed = false;
     try {
       const { secrets, configMaps } = await this.#fetch();
-      const volumes = await materialiseVolumes(this.#pod, this.#dir, secrets, configMaps);
+      const volumes = await materialiseVolumes(this.#pod, this.#dir, secrets, configMaps, path.join(this.#ctx.stateDir, 'claims'));
       this.#initialized = true;
       for (const container of this.#pod.spec.containers) {
         if (this.#runners.some((r) => r.name === container.name) || this.#terminating) continue;

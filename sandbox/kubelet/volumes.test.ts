@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Pod } from '../kube/types.ts';
 import { ContainerConfigError } from './env.ts';
-import { materialiseVolumes, mountsOf, translatePath } from './volumes.ts';
+import { claimDir, materialiseVolumes, mountsOf, translatePath } from './volumes.ts';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -33,6 +33,7 @@ describe('volumes', () => {
       path.join(root, 'pod'),
       new Map([['admin', { metadata: { name: 'admin' }, data: { token: Buffer.from('t0k').toString('base64') } }]]),
       new Map([['cfg', { metadata: { name: 'cfg' }, data: { 'presets.json': '{}' } }]]),
+      path.join(root, 'claims'),
     );
     expect(vols.get('src')).toBe(host);
     expect((await fs.stat(host)).isDirectory()).toBe(true);
@@ -54,7 +55,34 @@ describe('volumes', () => {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'kubelet-vol-'));
     dirs.push(root);
     const pod = (optional: boolean): Pod => ({ metadata: { name: 'p' }, spec: { containers: [], volumes: [{ name: 's', secret: { secretName: 'gone', optional } }] } });
-    await expect(materialiseVolumes(pod(false), root, new Map(), new Map())).rejects.toThrow(ContainerConfigError);
-    await expect(materialiseVolumes(pod(true), root, new Map(), new Map())).resolves.toBeInstanceOf(Map);
+    await expect(materialiseVolumes(pod(false), root, new Map(), new Map(), root)).rejects.toThrow(ContainerConfigError);
+    await expect(materialiseVolumes(pod(true), root, new Map(), new Map(), root)).resolves.toBeInstanceOf(Map);
+  });
+
+  it('maps a persistentVolumeClaim to one directory per namespace and claim, shared by pods and kept after them', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'kubelet-vol-'));
+    dirs.push(root);
+    const claims = path.join(root, 'claims');
+    const seeded = claimDir(claims, 'shop', 'originals');
+    await fs.mkdir(seeded, { recursive: true });
+    await fs.writeFile(path.join(seeded, 'a.jpg'), 'jpeg');
+    const pod = (name: string, namespace: string): Pod => ({
+      metadata: { name, namespace },
+      spec: {
+        containers: [{ name: 'c', volumeMounts: [{ name: 'src', mountPath: '/srv/images', readOnly: true }] }],
+        volumes: [{ name: 'src', persistentVolumeClaim: { claimName: 'originals', readOnly: true } }],
+      },
+    });
+    const one = await materialiseVolumes(pod('one', 'shop'), path.join(root, 'one'), new Map(), new Map(), claims);
+    const two = await materialiseVolumes(pod('two', 'shop'), path.join(root, 'two'), new Map(), new Map(), claims);
+    const other = await materialiseVolumes(pod('three', 'other'), path.join(root, 'three'), new Map(), new Map(), claims);
+    expect(one.get('src')).toBe(seeded);
+    expect(two.get('src')).toBe(seeded);
+    expect(other.get('src')).toBe(path.join(claims, 'other', 'originals'));
+    const container = pod('one', 'shop').spec.containers[0];
+    if (container === undefined) throw new Error('no container');
+    expect(translatePath('file:///srv/images', mountsOf(container, one))).toBe(`file://${seeded}`);
+    expect(await fs.readFile(path.join(seeded, 'a.jpg'), 'utf8')).toBe('jpeg');
+    expect(() => claimDir(claims, 'shop', '..')).toThrow(ContainerConfigError);
   });
 });

@@ -2,6 +2,8 @@
 // container sees a volume at its host path, and the kubelet rewrites every env value that names a
 // path under a mountPath (`/data/x` or `file:///data/x`) to the same path under the volume's
 // directory. That is how `IMAGE_SOURCE=file:///images` reaches a hostPath or emptyDir.
+// A persistentVolumeClaim is `<claimsDir>/<namespace>/<claimName>/`: one directory shared by every
+// pod using the claim and kept after them, as a ReadOnlyMany volume is.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ConfigMap, Container, Pod, Secret, Volume } from '../kube/types.ts';
@@ -32,17 +34,38 @@ export async function materialiseVolumes(
   podDir: string,
   secrets: ReadonlyMap<string, Secret>,
   configMaps: ReadonlyMap<string, ConfigMap>,
+  claimsDir: string,
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const ns = pod.metadata.namespace ?? 'default';
   for (const v of pod.spec.volumes ?? []) {
     const dir = path.join(podDir, 'volumes', v.name);
-    out.set(v.name, await materialise(v, dir, ns, secrets, configMaps));
+    out.set(v.name, await materialise(v, dir, ns, secrets, configMaps, claimsDir));
   }
   return out;
 }
 
-async function materialise(v: Volume, dir: string, ns: string, secrets: ReadonlyMap<string, Secret>, configMaps: ReadonlyMap<string, ConfigMap>): Promise<string> {
+/** The directory standing for a PersistentVolumeClaim; a name that is not a DNS label segment is refused. */
+export function claimDir(claimsDir: string, namespace: string, claimName: string): string {
+  for (const part of [namespace, claimName]) {
+    if (part === '' || part === '.' || part === '..' || part.includes('/')) throw new ContainerConfigError(`invalid persistentVolumeClaim path segment "${part}"`);
+  }
+  return path.join(claimsDir, namespace, claimName);
+}
+
+async function materialise(
+  v: Volume,
+  dir: string,
+  ns: string,
+  secrets: ReadonlyMap<string, Secret>,
+  configMaps: ReadonlyMap<string, ConfigMap>,
+  claimsDir: string,
+): Promise<string> {
+  if (v.persistentVolumeClaim !== undefined) {
+    const claim = claimDir(claimsDir, ns, v.persistentVolumeClaim.claimName);
+    await fs.mkdir(claim, { recursive: true });
+    return claim;
+  }
   if (v.hostPath !== undefined) {
     if (v.hostPath.type === 'DirectoryOrCreate') await fs.mkdir(v.hostPath.path, { recursive: true });
     return v.hostPath.path;
