@@ -5,7 +5,7 @@ import type { Contender } from './contenders.ts';
 import type { Corpus } from './corpus.ts';
 import type { LoadResult } from './load-generator.ts';
 import { runLoad } from './load.ts';
-import { MemorySampler, snapshotTree, type MemorySeries } from './proc-stats.ts';
+import { cpuBusySeconds, MemorySampler, snapshotTree, type MemorySeries } from './proc-stats.ts';
 import { freePort, startServer } from './server.ts';
 import type { Workload } from './workloads.ts';
 
@@ -14,6 +14,10 @@ export const LOAD_CPUS = '0';
 
 export function serverCpus(budget: number): string {
   return budget === 1 ? '1' : '0,1';
+}
+
+function cpuListOf(cpus: string): number[] {
+  return cpus.split(',').map(Number);
 }
 
 export interface Timing {
@@ -40,6 +44,9 @@ export interface ServerCell {
   otherP99Ms: number | undefined;
   peakRssBytes: number;
   cpuSecondsPer1000: number | undefined;
+  /** CPU time per second that other processes (the load generator at 2 CPUs, anything else on a
+   *  shared machine) took on the server's cores during the measured window: the noise gauge. */
+  foreignCpu: number;
   /** RSS every sample, for the soak's trend. */
   rssSamples: { atMs: number; rssBytes: number }[];
 }
@@ -80,6 +87,8 @@ export async function runServerCell(req: CellRequest): Promise<ServerCell> {
   );
   const sampler = new MemorySampler(server.pid, req.sampleIntervalMs ?? 200);
   let cpuStart = 0;
+  let busyStart = 0;
+  let busyEnd = 0;
   let load: LoadResult;
   let cpuEnd: number;
   let memory: MemorySeries;
@@ -95,9 +104,13 @@ export async function runServerCell(req: CellRequest): Promise<ServerCell> {
         ...(req.overallRate === undefined ? {} : { overallRate: req.overallRate }),
       },
       LOAD_CPUS,
-      () => (cpuStart = snapshotTree(server.pid).cpuSeconds),
+      () => {
+        cpuStart = snapshotTree(server.pid).cpuSeconds;
+        busyStart = cpuBusySeconds(cpuListOf(cpus));
+      },
     );
     cpuEnd = snapshotTree(server.pid).cpuSeconds;
+    busyEnd = cpuBusySeconds(cpuListOf(cpus));
   } finally {
     memory = sampler.stop();
     await server.stop();
@@ -119,6 +132,7 @@ export async function runServerCell(req: CellRequest): Promise<ServerCell> {
     otherP99Ms: load.other.p99Ms,
     peakRssBytes: memory.peakRssBytes,
     cpuSecondsPer1000: ok === 0 ? undefined : ((cpuEnd - cpuStart) / ok) * 1000,
+    foreignCpu: Math.max(0, busyEnd - busyStart - (cpuEnd - cpuStart)) / load.elapsedSeconds,
     rssSamples: memory.samples,
   };
 }

@@ -42,4 +42,4 @@ const server = createServer(async (req, res) => {
 });
 
 server.listen(env.PORT, env.HOST);
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+process.on('SIGTERM', () => process.exit(0));

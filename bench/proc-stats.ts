@@ -135,3 +135,16 @@ export class MemorySampler {
     return { peakRssBytes: this.#peak, samples: this.#samples };
   }
 }
+
+/** Busy seconds (all but idle and iowait) of the given CPUs since boot, from /proc/stat. */
+export function cpuBusySeconds(cpuList: readonly number[]): number {
+  let ticks = 0;
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const match = /^cpu(\d+) (.*)$/.exec(line);
+    if (!match || !cpuList.includes(Number(match[1]))) continue;
+    // user nice system idle iowait irq softirq steal ...
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = (match[2] ?? '').trim().split(/\s+/).map(Number);
+    ticks += user + nice + system + irq + softirq + steal;
+  }
+  return ticks / clockTicksPerSecond;
+}

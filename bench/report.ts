@@ -45,11 +45,11 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
 }
 
 export function workloadTable(run: BenchRun, workload: string): string {
-  const header = ['contender', 'CPUs', 'conns', 'images/s (200)', 'of ceiling', 'p50 ms', 'p99 ms', 'answers', 'errors', 'peak RSS MiB', 'CPU s / 1000'];
+  const header = ['contender', 'CPUs', 'conns', 'images/s (200)', 'of ceiling', 'p50 ms', 'p99 ms', 'answers', 'errors', 'peak RSS MiB', 'CPU s / 1000', 'other CPU'];
   const rows: string[][] = [];
   for (const b of run.batches.filter((b) => b.workload === workload)) {
     const ceiling = ceilingOf(run, b.budget, workload);
-    rows.push([b.contender, String(b.budget), '—', num(b.imagesPerSecond), times(ratio(b.imagesPerSecond, ceiling?.imagesPerSecond)), '—', '—', '—', '—', num(b.peakRssBytes / MiB, 0), num(b.cpuSecondsPer1000)]);
+    rows.push([b.contender, String(b.budget), '—', num(b.imagesPerSecond), times(ratio(b.imagesPerSecond, ceiling?.imagesPerSecond)), '—', '—', '—', '—', num(b.peakRssBytes / MiB, 0), num(b.cpuSecondsPer1000), '—']);
   }
   for (const s of run.servers.filter((s) => s.workload === workload)) {
     const ceiling = ceilingOf(run, s.budget, workload);
@@ -65,6 +65,7 @@ export function workloadTable(run: BenchRun, workload: string): string {
       answers(s.errors) === 'none' ? '0' : answers(s.errors),
       num(s.peakRssBytes / MiB, 0),
       num(s.cpuSecondsPer1000),
+      `${(s.foreignCpu * 100).toFixed(0)}%`,
     ]);
   }
   return table(header, rows);
