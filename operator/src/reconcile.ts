@@ -59,6 +59,12 @@ type ApplyOutcome = 'created' | 'updated' | 'unchanged' | 'unavailable' | { conf
 
 export class Reconciler {
   readonly #d: ReconcilerDeps;
+  /**
+   * Per key, the resourceVersion our last status write replaced. While the cache still shows
+   * that version it has not seen our write; acting on it would redo the last step and fail
+   * with a 409, so we wait for the informer's update, which enqueues the key again.
+   */
+  readonly #superseded = new Map<string, string>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -69,10 +75,14 @@ export class Reconciler {
     const obj = d.caches.imageServices.get(namespace, name);
     if (obj === undefined) {
       // deleted: its children go with it through their ownerReferences
+      this.#superseded.delete(`${namespace}/${name}`);
       d.metrics.forget(namespace, name);
       return { writes: 0 };
     }
     if (obj.metadata.deletionTimestamp !== undefined) return { writes: 0 };
+    const key = `${namespace}/${name}`;
+    if (this.#superseded.get(key) === obj.metadata.resourceVersion) return { writes: 0 };
+    this.#superseded.delete(key);
     const now = new Date(d.clock.now());
     const generation = obj.metadata.generation ?? 0;
     const current = readStatus(obj);
@@ -117,7 +127,7 @@ export class Reconciler {
       if (typeof outcome === 'object') conflicts.push(outcome.conflict);
     }
 
-    const status = this.#finalStatus(plan, current, generation, now, { conflicts, vsUnavailable, primary: base.primary });
+    const status = this.#finalStatus(plan, current, generation, now, { conflicts, vsUnavailable, primary: base.primary, replicas: isvc.spec.replicas });
     writes += await this.#writeStatus(obj, current, status, signal);
     for (const e of plan.events) d.recorder.record(obj, e.type, e.reason, e.message);
     if (plan.removeAnnotations !== undefined && plan.removeAnnotations.length > 0) {
@@ -143,7 +153,7 @@ export class Reconciler {
     current: ImageServiceStatus,
     generation: number,
     now: Date,
-    seen: { conflicts: string[]; vsUnavailable: boolean; primary: TrackObservation },
+    seen: { conflicts: string[]; vsUnavailable: boolean; primary: TrackObservation; replicas: number },
   ): ImageServiceStatus {
     let conditions = removeCondition(plan.status.conditions ?? current.conditions, 'InvalidSpec');
     conditions = seen.conflicts.length > 0
@@ -157,7 +167,7 @@ export class Reconciler {
       : seen.vsUnavailable
         ? { status: 'False', reason: 'VirtualServiceUnavailable', message: VS_UNAVAILABLE }
         : !seen.primary.rolledOut
-          ? { status: 'False', reason: 'PrimaryNotReady', message: `Primary has ${seen.primary.readyReplicas}/${seen.primary.replicas} replicas ready` }
+          ? { status: 'False', reason: 'PrimaryNotReady', message: `Primary has ${seen.primary.readyReplicas}/${seen.replicas} replicas ready` }
           : { status: 'True', reason: 'Available', message: `Primary serves with ${seen.primary.readyReplicas} ready replicas` };
     conditions = setCondition(conditions, { type: 'Ready', ...ready }, now, generation);
     return { ...plan.status, observedGeneration: generation, conditions };
@@ -204,6 +214,8 @@ export class Reconciler {
     const normal = (s: ImageServiceStatus) => JSON.parse(JSON.stringify(s)) as unknown;
     if (isDeepStrictEqual(normal(current), normal(next))) return 0;
     await this.#d.client.replaceStatus(resources.imageServices, { ...obj, status: next }, signal);
+    const { namespace = '', name, resourceVersion } = obj.metadata;
+    if (resourceVersion !== undefined) this.#superseded.set(`${namespace}/${name}`, resourceVersion);
     return 1;
   }
 }

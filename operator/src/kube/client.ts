@@ -111,6 +111,8 @@ export class KubeClient {
   readonly #userAgent: string;
   /** Requests sent, by verb: what the benchmark reports. */
   readonly requests: Record<Verb, number> = { get: 0, list: 0, watch: 0, create: 0, update: 0, patch: 0, delete: 0 };
+  /** Writes sent, by `verb plural`, e.g. `update leases`: tells the operator's own writes from its lease renewals. */
+  readonly writes = new Map<string, number>();
 
   private constructor(kc: KubeConfig, base: URL, agent: http.Agent, options: KubeClientOptions) {
     this.#kc = kc;
@@ -137,7 +139,7 @@ export class KubeClient {
     if (cluster === null) throw new Error('kubeconfig has no current cluster: set $KUBECONFIG or run in a cluster');
     const base = new URL(cluster.server);
     const tls: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(tls);
+    if (base.protocol === 'https:') await kc.applyToHTTPSOptions(tls);
     const agent =
       base.protocol === 'https:'
         ? new https.Agent({
@@ -185,18 +187,26 @@ export class KubeClient {
     return { items, resourceVersion };
   }
 
+  #wrote(verb: Verb, type: ResourceType, sub = ''): void {
+    const what = `${verb} ${type.plural}${sub}`;
+    this.writes.set(what, (this.writes.get(what) ?? 0) + 1);
+  }
+
   async create(type: ResourceType, object: KubeObject, signal?: AbortSignal): Promise<KubeObject> {
+    this.#wrote('create', type);
     const path = this.path(type, object.metadata.namespace);
     return KubeObject.parse(await this.#json('create', 'POST', path, object, signal));
   }
 
   /** PUT with the object's resourceVersion: a stale one is a ConflictError. */
   async replace(type: ResourceType, object: KubeObject, signal?: AbortSignal): Promise<KubeObject> {
+    this.#wrote('update', type);
     const path = this.path(type, object.metadata.namespace, object.metadata.name);
     return KubeObject.parse(await this.#json('update', 'PUT', path, object, signal));
   }
 
   async replaceStatus(type: ResourceType, object: KubeObject, signal?: AbortSignal): Promise<KubeObject> {
+    this.#wrote('update', type, '/status');
     const path = this.path(type, object.metadata.namespace, object.metadata.name, 'status');
     return KubeObject.parse(await this.#json('update', 'PUT', path, object, signal));
   }
@@ -208,6 +218,7 @@ export class KubeClient {
     patch: unknown,
     signal?: AbortSignal,
   ): Promise<KubeObject> {
+    this.#wrote('patch', type);
     const path = this.path(type, namespace, name);
     return KubeObject.parse(
       await this.#json('patch', 'PATCH', path, patch, signal, 'application/merge-patch+json'),
@@ -215,6 +226,7 @@ export class KubeClient {
   }
 
   async delete(type: ResourceType, namespace: string, name: string, signal?: AbortSignal): Promise<void> {
+    this.#wrote('delete', type);
     const body = { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' };
     await this.#json('delete', 'DELETE', this.path(type, namespace, name), body, signal);
   }
@@ -278,6 +290,23 @@ export class KubeClient {
     return text === '' ? {} : JSON.parse(text);
   }
 
+  /**
+   * Credentials for one request. Over https client-node applies the kubeconfig's (certificates,
+   * tokens, exec and token-file auth, refreshed as they expire); it refuses plain http, which
+   * only a local cluster such as the sandbox serves, so there only a static token applies.
+   */
+  async #auth(): Promise<https.RequestOptions> {
+    const auth: https.RequestOptions = { headers: {} };
+    if (this.#base.protocol === 'https:') {
+      await this.#kc.applyToHTTPSOptions(auth);
+      return auth;
+    }
+    const user = this.#kc.getCurrentUser();
+    if (user?.token) auth.headers = { authorization: `Bearer ${user.token}` };
+    else if (user?.username) auth.auth = `${user.username}:${user.password ?? ''}`;
+    return auth;
+  }
+
   async #failure(res: http.IncomingMessage): Promise<ApiError> {
     const text = await readText(res).catch(() => '');
     let body: unknown = { message: text.slice(0, 500) || `HTTP ${res.statusCode}` };
@@ -300,8 +329,7 @@ export class KubeClient {
     contentType = 'application/json',
   ): Promise<http.IncomingMessage> {
     this.requests[verb]++;
-    const auth: https.RequestOptions = { headers: {} };
-    await this.#kc.applyToHTTPSOptions(auth);
+    const auth = await this.#auth();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: http.OutgoingHttpHeaders = {
       ...(auth.headers as http.OutgoingHttpHeaders),
