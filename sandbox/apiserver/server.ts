@@ -122,7 +122,13 @@ function mediaType(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase() ?? '';
 }
 
+const BODY_TYPES = ['application/json', 'application/yaml'];
+
 function parseBody(text: string, type: string): unknown {
+  if (type.includes('protobuf') || type.includes('cbor')) {
+    // Binary encodings need the Go types' schemas; kubectl apply, create -f and every JSON client work.
+    throw unsupportedMediaType(BODY_TYPES);
+  }
   if (text.trim() === '') return undefined;
   try {
     if (type.includes('yaml')) return parseYaml(text);

@@ -67,6 +67,8 @@ function jsonPathCell(obj: KubeObject, col: PrinterColumn): unknown {
   const render = (v: unknown) => (typeof v === 'object' ? JSON.stringify(v) : v);
   if (values.length === 1) {
     const v = values[0];
+    // The real server renders date columns of custom resources as an age.
+    if (col.type === 'date') return typeof v === 'string' ? age(v, Date.now()) : null;
     if (col.type === 'integer' || col.type === 'number' || col.type === 'boolean') return v;
     return typeof v === 'string' ? v : render(v);
   }
