@@ -35,7 +35,7 @@ export async function watchStream(server: ApiServer, path: string, count: number
   let endedByServer = false;
   try {
     const res = await fetch(server.url + path, { signal: abort.signal });
-    if (!res.body) return events;
+    if (!res.body) return { events, endedByServer: true };
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buffer = '';
