@@ -134,22 +134,15 @@ function check(row: Row): void {
 describe('decide: Initializing', () => {
   it.each<Row>([
     {
-      when: 'a new ImageService: primary gets the spec, all traffic, no canary',
+      when: 'a new ImageService: primary gets the spec and all traffic at once, no canary',
       status: {},
       world: { primary: deploy(undefined), canary: deploy(undefined) },
-      then: { phase: 'Initializing', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', status: { lastTransitionTime: iso(0) }, plan: { requeueAfterMs: 10_000 } },
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', events: ['Initialized'], status: { primary: track('r2'), lastTransitionTime: iso(0) }, absent: ['requeueAfterMs'] },
     },
     {
-      when: 'primary rolled out the spec: Initialized',
-      status: { phase: 'Initializing', lastTransitionTime: iso(-5) },
-      world: { primary: deploy('r2'), canary: deploy(undefined) },
+      when: 'a status that lost its primary: initialised again from the spec',
+      status: { phase: 'Succeeded' },
       then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', events: ['Initialized'], status: { primary: track('r2') } },
-    },
-    {
-      when: 'primary not ready past the deadline: still waiting, says so once',
-      status: { phase: 'Initializing', lastTransitionTime: iso(-61) },
-      world: { primary: deploy('r2', false), canary: deploy(undefined) },
-      then: { phase: 'Initializing', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', events: ['ProgressDeadlineExceeded'], message: /not rolled out .* within progressDeadlineSeconds \(60s\)/ },
     },
   ])('$when', check);
 });

@@ -38,7 +38,6 @@ export interface CanaryPlan extends RolloutPlan {
 
 /** Reasons of the conditions this function owns (Progressing and Promoted). */
 type Reason =
-  | 'Initializing'
   | 'Initialized'
   | 'NewRevision'
   | 'WaitingForCanary'
@@ -176,7 +175,7 @@ export function decide(spec: ImageServiceSpec, status: ImageServiceStatus, obs: 
   const phase: Phase = input.status.phase ?? 'Initializing';
   switch (phase) {
     case 'Initializing':
-      initializing(input, next, set);
+      initializing(input, next);
       break;
     case 'Initialized':
     case 'Succeeded':
@@ -200,26 +199,23 @@ export function decide(spec: ImageServiceSpec, status: ImageServiceStatus, obs: 
 
 // ------------------------------------------------------------------ phases
 
-/** First rollout: primary runs the spec with all traffic; no analysis (nothing to compare with). */
-function initializing(input: In, next: Next, set: Settings): void {
+/**
+ * First rollout: primary takes the spec with all traffic at once (nothing to compare a canary
+ * with); whether it is ready shows in the reconciler's Ready condition.
+ */
+function initializing(input: In, next: Next): void {
   const { desired } = input;
-  const primary = input.obs.primary;
-  if (input.status.phase === undefined) next.phase('Initializing');
-  ignoreAnnotations(input, next, 'no canary analysis is running');
+  next.phase('Initialized');
   next.primaryTemplate = 'spec';
   next.route(0, 0);
-  if (primary.revision === desired.revision && primary.rolledOut) {
-    next.phase('Initialized');
-    next.status.primary = { ...desired };
-    next.status.failedChecks = 0;
-    next.status.iterations = 0;
-    next.condition('Progressing', 'False', 'Initialized', 'Primary serves all traffic');
-    next.condition('Promoted', 'True', 'Initialized', `Primary runs ${describe(desired)}`);
-    next.message(`Initialized: primary runs ${describe(desired)} with 100% of traffic`);
-    next.event('Normal', 'Initialized', `Primary runs ${describe(desired)} and serves all traffic`);
-    return;
-  }
-  waitForPrimary(input, next, set, desired, 'Initializing');
+  next.status.primary = { ...desired };
+  next.status.failedChecks = 0;
+  next.status.iterations = 0;
+  ignoreAnnotations(input, next, 'no canary analysis is running');
+  next.condition('Progressing', 'False', 'Initialized', `Primary serves ${describe(desired)} at 100%`);
+  next.condition('Promoted', 'True', 'Initialized', `Primary initialised with ${describe(desired)}`);
+  next.message(`Primary serves ${describe(desired)} at 100%`);
+  next.event('Normal', 'Initialized', `Primary serves ${describe(desired)} at 100%`);
 }
 
 /** Initialized or Succeeded: primary serves everything; a new template starts an analysis. */
@@ -228,8 +224,7 @@ function idle(input: In, next: Next, set: Settings): void {
   const primary = input.status.primary;
   if (primary?.revision === undefined) {
     // A status without a primary revision (written by hand, or lost): initialise again.
-    next.phase('Initializing');
-    initializing(input, next, set);
+    initializing(input, next);
     return;
   }
   ignoreAnnotations(input, next, 'no canary analysis is running');
@@ -391,7 +386,7 @@ function promoting(input: In, next: Next, set: Settings): void {
     return;
   }
   next.route(s.canaryWeight ?? 0, set.replicas);
-  waitForPrimary(input, next, set, promoted, 'Promoting');
+  waitForPrimary(input, next, set, promoted);
 }
 
 /** Traffic is back on primary; the canary is scaled down once the routes have settled. */
@@ -501,17 +496,17 @@ function pause(next: Next, why: string): void {
   next.message(why);
 }
 
-function waitForPrimary(input: In, next: Next, set: Settings, target: Track, reason: 'Initializing' | 'Promoting'): void {
+function waitForPrimary(input: In, next: Next, set: Settings, target: Track): void {
   const waited = since(next.status.lastTransitionTime, input.now);
   if (waited >= set.deadlineMs) {
-    const why = `Primary has not rolled out ${describe(target)} within progressDeadlineSeconds (${input.spec.canary.progressDeadlineSeconds}s); still waiting${reason === 'Promoting' ? ', the canary keeps its share of traffic' : ''}`;
+    const why = `Primary has not rolled out ${describe(target)} within progressDeadlineSeconds (${input.spec.canary.progressDeadlineSeconds}s); still waiting, the canary keeps its share of traffic`;
     if (next.reason('Progressing') !== 'ProgressDeadlineExceeded') next.event('Warning', 'ProgressDeadlineExceeded', why);
     next.condition('Progressing', 'False', 'ProgressDeadlineExceeded', why);
     next.message(why);
     next.requeue(set.intervalMs);
     return;
   }
-  next.condition('Progressing', 'True', reason, `Waiting for primary to roll out ${describe(target)}`);
+  next.condition('Progressing', 'True', 'Promoting', `Waiting for primary to roll out ${describe(target)}`);
   next.message(`Waiting for primary to roll out ${describe(target)} (deadline in ${formatDuration(set.deadlineMs - waited)})`);
   next.requeue(Math.min(set.intervalMs, set.deadlineMs - waited));
 }
