@@ -2,6 +2,10 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
+import { canaryAnalyse } from './canary/analyse.ts';
+import { canaryDecide } from './canary/decide.ts';
+import { kubeEndpoints } from './canary/providers/endpoints.ts';
+import { Providers } from './canary/providers/select.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { KubeClient } from './kube/client.ts';
 import { Manager } from './manager.ts';
@@ -41,8 +45,8 @@ export async function startOperator(config: Config, options: StartOptions = {}):
     workers: config.workers,
     resyncMs: config.resyncMs,
     leaderElection: config.leaderElection,
-    ...(options.decide ? { decide: options.decide } : {}),
-    ...(options.analyse ? { analyse: options.analyse } : {}),
+    decide: options.decide ?? canaryDecide,
+    analyse: options.analyse ?? canaryAnalyse(new Providers({ prometheusUrl: config.prometheusUrl, endpoints: kubeEndpoints(client) })),
   });
 
   let stopping = false;
