@@ -31,6 +31,7 @@ export type RequestCounts = {
 export class Faults {
   #failures: (FailureSpec & { remaining: number })[] = [];
   #latencyMs = 0;
+  #latencyVerbs: Verb[] | undefined;
   #byVerb = new Map<string, number>();
   #byResource = new Map<string, number>();
   readonly #closeWatches: () => number;
@@ -56,13 +57,14 @@ export class Faults {
     this.#compact();
   }
 
-  /** Added before every API request is served. */
-  setLatency(ms: number): void {
+  /** Added before every API request (or those with the given verbs) is served. */
+  setLatency(ms: number, verbs?: Verb[]): void {
     this.#latencyMs = Math.max(0, ms);
+    this.#latencyVerbs = verbs;
   }
 
-  get latencyMs(): number {
-    return this.#latencyMs;
+  latencyFor(verb: Verb): number {
+    return !this.#latencyVerbs || this.#latencyVerbs.includes(verb) ? this.#latencyMs : 0;
   }
 
   counts(): RequestCounts {
@@ -81,6 +83,7 @@ export class Faults {
   clear(): void {
     this.#failures = [];
     this.#latencyMs = 0;
+    this.#latencyVerbs = undefined;
   }
 
   /** Called for every API request: counts it and throws the injected failure, if any is due. */

@@ -374,7 +374,8 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
     throw forbidden(forbiddenMessage(attrs) + (decision.reason ? `: ${decision.reason}` : ''), { name: rr.name ?? '', group: t.group, kind: t.resource });
   }
   ctx.faults.admit(verb, sub ? `${t.resource}/${sub}` : t.resource);
-  if (ctx.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, ctx.faults.latencyMs));
+  const latency = ctx.faults.latencyFor(verb);
+  if (latency > 0) await new Promise((r) => setTimeout(r, latency));
   const media = negotiate(req.headers.accept);
   const wctx = writeContext(q);
   const name = rr.name ?? '';
@@ -473,7 +474,7 @@ async function serveAdmin(ctx: Context, path: string, req: IncomingMessage, res:
       ctx.faults.compact();
       return send(res, 200, { ok: true, resourceVersion: String(ctx.store.rv) });
     case 'faults/latency':
-      ctx.faults.setLatency(typeof b['ms'] === 'number' ? b['ms'] : 0);
+      ctx.faults.setLatency(typeof b['ms'] === 'number' ? b['ms'] : 0, Array.isArray(b['verbs']) ? (b['verbs'] as Verb[]) : undefined);
       return send(res, 200, { ok: true });
     case 'faults/clear':
       ctx.faults.clear();
