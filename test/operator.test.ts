@@ -1,0 +1,239 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type KubeObject, resources } from '../operator/src/kube/client.ts';
+import {
+  apiServer,
+  clientFor,
+  condition,
+  eventually,
+  getOrUndefined,
+  imageService,
+  namespace,
+  operator,
+  settled,
+  statusOf,
+  stopAll,
+} from './operator-harness.ts';
+
+afterEach(stopAll);
+
+const NS = 'shop';
+
+async function world(options: { istio?: boolean } = {}) {
+  const api = await apiServer(options);
+  const client = await clientFor(api.url);
+  await namespace(client, NS);
+  return { api, client };
+}
+
+type Container = { name: string; image: string; env?: Array<{ name: string; value?: string }> };
+const containers = (d: KubeObject) => (d['spec'] as { template: { spec: { containers: Container[] } } }).template.spec.containers;
+const envOf = (d: KubeObject) => Object.fromEntries((containers(d)[0]?.env ?? []).map((e) => [e.name, e.value]));
+
+async function events(client: Awaited<ReturnType<typeof clientFor>>, reason: string) {
+  const list = await client.list(resources.events, { namespace: NS });
+  return list.items.filter((e) => e['reason'] === reason);
+}
+
+describe('operator against the sandbox API server', () => {
+  it('creates every child of DESIGN with owner, labels and the threads env; primary at 100%, Initialized', async () => {
+    const { client } = await world();
+    const m = await operator(client);
+    const created = await client.create(resources.imageServices, imageService('thumbs', NS));
+    await settled(client, m, NS, 'thumbs');
+
+    const children = [
+      [resources.deployments, 'thumbs-primary', 'primary'],
+      [resources.deployments, 'thumbs-canary', 'canary'],
+      [resources.services, 'thumbs-primary', 'primary'],
+      [resources.services, 'thumbs-canary', 'canary'],
+      [resources.services, 'thumbs', undefined],
+      [resources.virtualServices, 'thumbs', undefined],
+    ] as const;
+    for (const [type, name, track] of children) {
+      const child = await client.get(type, NS, name);
+      expect(child.metadata.ownerReferences, `${type.kind} ${name}`).toEqual([
+        expect.objectContaining({ kind: 'ImageService', name: 'thumbs', uid: created.metadata.uid, controller: true }),
+      ]);
+      expect(child.metadata.labels).toMatchObject({
+        'app.kubernetes.io/name': 'image-service',
+        'app.kubernetes.io/instance': 'thumbs',
+        'app.kubernetes.io/managed-by': 'imageops',
+        ...(track ? { 'imageops.dev/track': track } : {}),
+      });
+    }
+    const primary = await client.get(resources.deployments, NS, 'thumbs-primary');
+    expect(envOf(primary)).toMatchObject({
+      IMAGE_SERVICE_WORKERS: '1',
+      UV_THREADPOOL_SIZE: '2',
+      VIPS_CONCURRENCY: '1',
+      MALLOC_ARENA_MAX: '2',
+      NODE_OPTIONS: '--max-old-space-size=256',
+    });
+    expect((primary['spec'] as { replicas: number }).replicas).toBe(2);
+    const canary = await client.get(resources.deployments, NS, 'thumbs-canary');
+    expect((canary['spec'] as { replicas: number }).replicas).toBe(0);
+    const vs = await client.get(resources.virtualServices, NS, 'thumbs');
+    const http = (vs['spec'] as { http: Array<{ route: Array<{ destination: { host: string }; weight: number }> }> }).http;
+    expect(http[0]?.route.map((r) => [r.destination.host, r.weight])).toEqual([
+      ['thumbs-primary', 100],
+      ['thumbs-canary', 0],
+    ]);
+
+    const status = await statusOf(client, NS, 'thumbs');
+    expect(status).toMatchObject({ phase: 'Initialized', canaryWeight: 0, observedGeneration: 1 });
+    expect((status['primary'] as { revision: string }).revision).toBe(primary.metadata.labels?.['imageops.dev/revision']);
+    expect(condition(status, 'Promoted')).toMatchObject({ status: 'True', reason: 'Initialized' });
+    // no Deployment controller runs here: primary never becomes ready
+    expect(condition(status, 'Ready')).toMatchObject({ status: 'False', reason: 'PrimaryNotReady' });
+    await m.recorder.flush();
+    expect(await events(client, 'Initialized')).toHaveLength(1);
+    // six children, one status, one Event: within the issue's 8 writes per new ImageService
+    expect(Object.fromEntries(client.writes)).toEqual({
+      'create deployments': 2,
+      'create services': 3,
+      'create virtualservices': 1,
+      'update imageservices/status': 1,
+      'create events': 1,
+      // the test's own
+      'create namespaces': 1,
+      'create imageservices': 1,
+    });
+  });
+
+  it('makes no write in a steady state, recreates a deleted child and reverts a hand edit', async () => {
+    const { api, client } = await world();
+    const m = await operator(client);
+    await client.create(resources.imageServices, imageService('thumbs', NS));
+    await settled(client, m, NS, 'thumbs');
+
+    api.faults.resetCounts();
+    const again = await m.reconciler.reconcile(NS, 'thumbs', new AbortController().signal);
+    expect(again.writes).toBe(0);
+    expect(api.faults.counts().writes).toBe(0);
+
+    const svc = await client.get(resources.services, NS, 'thumbs-canary');
+    await client.delete(resources.services, NS, 'thumbs-canary');
+    const back = await eventually('the Service to be recreated', async () => {
+      const s = await getOrUndefined(client, resources.services, NS, 'thumbs-canary');
+      return s !== undefined && s.metadata.uid !== svc.metadata.uid ? s : undefined;
+    });
+    expect(back.metadata.ownerReferences?.[0]?.name).toBe('thumbs');
+
+    const primary = await client.get(resources.deployments, NS, 'thumbs-primary');
+    containers(primary)[0]!.image = 'evil/image:latest';
+    (primary['spec'] as { replicas: number }).replicas = 7;
+    await client.replace(resources.deployments, primary);
+    await eventually('the hand edit to be reverted', async () => {
+      const d = await client.get(resources.deployments, NS, 'thumbs-primary');
+      return containers(d)[0]?.image === 'imageops/image-service:1.0.0' && (d['spec'] as { replicas: number }).replicas === 2;
+    });
+    await m.recorder.flush();
+    expect((await events(client, 'Updated')).map((e) => e['message'])).toContain('Updated Deployment thumbs-primary');
+  });
+
+  it('shows a changed template in status and keeps primary on the promoted revision', async () => {
+    const { client } = await world();
+    const m = await operator(client);
+    await client.create(resources.imageServices, imageService('thumbs', NS));
+    await settled(client, m, NS, 'thumbs');
+    const before = await statusOf(client, NS, 'thumbs');
+
+    const obj = await client.get(resources.imageServices, NS, 'thumbs');
+    (obj['spec'] as { image: string }).image = 'imageops/image-service:1.1.0';
+    await client.replace(resources.imageServices, obj);
+    await settled(client, m, NS, 'thumbs');
+
+    const status = await statusOf(client, NS, 'thumbs');
+    expect(status['primary']).toEqual(before['primary']);
+    expect(status['canary']).toMatchObject({ image: 'imageops/image-service:1.1.0' });
+    expect(condition(status, 'Progressing')).toMatchObject({ status: 'Unknown', reason: 'RevisionDetected' });
+    const primary = await client.get(resources.deployments, NS, 'thumbs-primary');
+    expect(containers(primary)[0]?.image).toBe('imageops/image-service:1.0.0');
+    const canary = await client.get(resources.deployments, NS, 'thumbs-canary');
+    expect(containers(canary)[0]?.image).toBe('imageops/image-service:1.1.0');
+    expect(canary.metadata.labels?.['imageops.dev/revision']).toBe((status['canary'] as { revision: string }).revision);
+    expect((canary['spec'] as { replicas: number }).replicas).toBe(0);
+  });
+
+  it('deleting the ImageService garbage-collects its children', async () => {
+    const { client } = await world();
+    const m = await operator(client);
+    await client.create(resources.imageServices, imageService('thumbs', NS));
+    await settled(client, m, NS, 'thumbs');
+    await client.delete(resources.imageServices, NS, 'thumbs');
+    await eventually('children to be collected', async () => {
+      const owned = { namespace: NS, labelSelector: 'app.kubernetes.io/instance=thumbs' };
+      const [d, s, v] = await Promise.all([
+        client.list(resources.deployments, owned),
+        client.list(resources.services, owned),
+        client.list(resources.virtualServices, owned),
+      ]);
+      return d.items.length + s.items.length + v.items.length === 0;
+    });
+    // and the operator does not bring them back
+    await eventually('the queue to drain', () => m.queue.length === 0 && m.queue.inFlight === 0);
+    expect(await getOrUndefined(client, resources.deployments, NS, 'thumbs-primary')).toBeUndefined();
+  });
+
+  it('reports what the CRD cannot reject as InvalidSpec, writes no child, and recovers when fixed', async () => {
+    const { client } = await world();
+    const m = await operator(client);
+    const bad = imageService('thumbs', NS, { resources: { requests: { cpu: '2' }, limits: { cpu: '1' } } });
+    await client.create(resources.imageServices, bad);
+    const status = await eventually('InvalidSpec', async () => {
+      const s = await statusOf(client, NS, 'thumbs');
+      return condition(s, 'InvalidSpec') ? s : undefined;
+    });
+    expect(condition(status, 'InvalidSpec')).toMatchObject({ status: 'True', reason: 'InvalidSpec' });
+    expect(String(condition(status, 'InvalidSpec')?.['message'])).toContain('spec.resources.requests.cpu');
+    expect(condition(status, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(await getOrUndefined(client, resources.deployments, NS, 'thumbs-primary')).toBeUndefined();
+    await m.recorder.flush();
+    expect(await events(client, 'InvalidSpec')).toHaveLength(1);
+
+    const obj = await client.get(resources.imageServices, NS, 'thumbs');
+    (obj['spec'] as { resources: unknown }).resources = { requests: { cpu: '1' }, limits: { cpu: '2' } };
+    await client.replace(resources.imageServices, obj);
+    await settled(client, m, NS, 'thumbs');
+    const fixed = await statusOf(client, NS, 'thumbs');
+    expect(condition(fixed, 'InvalidSpec')).toBeUndefined();
+    expect(fixed['phase']).toBe('Initialized');
+    expect(await getOrUndefined(client, resources.deployments, NS, 'thumbs-primary')).toBeDefined();
+  });
+
+  it('leaves a child it does not own alone and says so (ConflictingChild)', async () => {
+    const { client } = await world();
+    const foreign = await client.create(resources.services, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'thumbs', namespace: NS },
+      spec: { selector: { app: 'legacy' }, ports: [{ port: 80 }] },
+    });
+    const m = await operator(client);
+    await client.create(resources.imageServices, imageService('thumbs', NS));
+    await settled(client, m, NS, 'thumbs');
+    const status = await statusOf(client, NS, 'thumbs');
+    expect(condition(status, 'ConflictingChild')).toMatchObject({ status: 'True', reason: 'NotOwned' });
+    expect(String(condition(status, 'ConflictingChild')?.['message'])).toContain('Service thumbs');
+    expect(condition(status, 'Ready')).toMatchObject({ status: 'False', reason: 'ConflictingChild' });
+    const after = await client.get(resources.services, NS, 'thumbs');
+    expect(after.metadata.resourceVersion).toBe(foreign.metadata.resourceVersion);
+    expect(await getOrUndefined(client, resources.deployments, NS, 'thumbs-primary')).toBeDefined();
+  });
+
+  it('without Istio: VirtualServiceUnavailable, Deployments and Services in place, no crash', async () => {
+    const { client } = await world({ istio: false });
+    const m = await operator(client);
+    await client.create(resources.imageServices, imageService('thumbs', NS));
+    await settled(client, m, NS, 'thumbs');
+    const status = await statusOf(client, NS, 'thumbs');
+    expect(condition(status, 'VirtualServiceUnavailable')).toMatchObject({ status: 'True', reason: 'APINotServed' });
+    expect(condition(status, 'Ready')).toMatchObject({ status: 'False', reason: 'VirtualServiceUnavailable' });
+    expect(status['phase']).toBe('Initialized');
+    expect(await getOrUndefined(client, resources.deployments, NS, 'thumbs-primary')).toBeDefined();
+    expect(await getOrUndefined(client, resources.services, NS, 'thumbs')).toBeDefined();
+    expect(m.ready()).toBe(true);
+    await m.recorder.flush();
+    expect(await events(client, 'VirtualServiceUnavailable')).toHaveLength(1);
+  });
+});
