@@ -173,31 +173,21 @@ export function decide(spec: ImageServiceSpec, status: ImageServiceStatus, obs: 
   const next = new Next(status, obs.generation, now);
   const set = settings(input.spec);
   const phase: Phase = input.status.phase ?? 'Initializing';
-  switch (phase) {
-    case 'Initializing':
-      initializing(input, next);
-      break;
-    case 'Initialized':
-    case 'Succeeded':
-      idle(input, next, set);
-      break;
-    case 'Progressing':
-      progressing(input, next, set);
-      break;
-    case 'Promoting':
-      promoting(input, next, set);
-      break;
-    case 'Finalising':
-      finalising(input, next, set);
-      break;
-    case 'Failed':
-      failed(input, next, set);
-      break;
-  }
+  BY_PHASE[phase](input, next, set);
   return next.plan();
 }
 
 // ------------------------------------------------------------------ phases
+
+const BY_PHASE: Record<Phase, (input: In, next: Next, set: Settings) => void> = {
+  Initializing: initializing,
+  Initialized: idle,
+  Succeeded: idle,
+  Progressing: progressing,
+  Promoting: promoting,
+  Finalising: finalising,
+  Failed: failed,
+};
 
 /**
  * First rollout: primary takes the spec with all traffic at once (nothing to compare a canary
@@ -231,9 +221,8 @@ function idle(input: In, next: Next, set: Settings): void {
   if (desired.revision === primary.revision) {
     next.primaryTemplate = 'spec';
     // After a revert the canary still had pods; they go once the routes have settled.
-    const settling = next.reason('Progressing') === 'Reverted' ? set.settleMs - since(input.status.lastTransitionTime, input.now) : 0;
-    next.route(0, settling > 0 ? set.replicas : 0);
-    if (settling > 0) next.requeue(settling);
+    if (next.reason('Progressing') === 'Reverted') drainCanary(input, next, set);
+    else next.route(0, 0);
     return;
   }
   if (input.spec.canary.paused) {
@@ -399,13 +388,7 @@ function finalising(input: In, next: Next, set: Settings): void {
   }
   ignoreAnnotations(input, next, 'the promotion is already under way');
   next.primaryTemplate = 'spec';
-  const wait = set.settleMs - since(s.lastTransitionTime, input.now);
-  if (wait > 0) {
-    next.route(0, set.replicas);
-    next.requeue(wait);
-    return;
-  }
-  next.route(0, 0);
+  if (drainCanary(input, next, set)) return;
   next.phase('Succeeded');
   next.condition('Progressing', 'False', 'Succeeded', `Promoted ${describe(desired)}`);
   next.condition('Promoted', 'True', 'Succeeded', `Primary runs ${describe(desired)}`);
@@ -426,13 +409,7 @@ function failed(input: In, next: Next, set: Settings): void {
     return;
   }
   ignoreAnnotations(input, next, `the canary has failed; change the template to try again`);
-  const wait = set.settleMs - since(s.lastTransitionTime, input.now);
-  if (wait > 0) {
-    next.route(0, set.replicas);
-    next.requeue(wait);
-    return;
-  }
-  next.route(0, 0);
+  drainCanary(input, next, set);
 }
 
 // ------------------------------------------------------------------ transitions
@@ -488,6 +465,17 @@ function revert(input: In, next: Next, set: Settings): void {
   next.message(why);
   next.event('Normal', 'Reverted', why);
   next.requeue(set.settleMs);
+}
+
+/**
+ * No traffic to the canary; its pods stay until the routes have settled (S after the phase
+ * began), so no request reaches a stopping pod. Whether they are still settling.
+ */
+function drainCanary(input: In, next: Next, set: Settings): boolean {
+  const wait = set.settleMs - since(input.status.lastTransitionTime, input.now);
+  next.route(0, wait > 0 ? set.replicas : 0);
+  if (wait > 0) next.requeue(wait);
+  return wait > 0;
 }
 
 function pause(next: Next, why: string): void {
