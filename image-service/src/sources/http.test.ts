@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anyAddress, publicOnly, type Resolver } from '../ssrf.ts';
 import { createHttpSource, HTTP_SOURCE_DEFAULTS, httpOptionsFrom, type HttpSourceOptions } from './http.ts';
-import { SourceError } from './source.ts';
+import { closedPort, failure } from './testkit.ts';
 
 const signal = new AbortController().signal;
 const MAX = 1 << 20;
@@ -41,15 +41,6 @@ const resolverOf =
 
 function source(base: string, over: Partial<HttpSourceOptions>) {
   return createHttpSource({ base: new URL(base), allowedHosts: [new URL(base).hostname], policy: publicOnly, resolve: resolverOf({}), ...HTTP_SOURCE_DEFAULTS, ...over });
-}
-
-async function failure(p: Promise<unknown>): Promise<SourceError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SourceError);
-  return err as SourceError;
 }
 
 beforeAll(async () => {
@@ -196,9 +187,7 @@ describe('HTTP source with HTTP_SOURCE_ALLOW_PRIVATE=true against a real origin'
   });
 
   it('answers 502 when the origin is down', async () => {
-    const closed = await startOrigin('127.0.0.1', () => undefined);
-    closed.server.close();
-    const src = createHttpSource(httpOptionsFrom(`http://127.0.0.1:${closed.port}/`, { HTTP_SOURCE_ALLOW_PRIVATE: 'true' }));
+    const src = createHttpSource(httpOptionsFrom(`http://127.0.0.1:${await closedPort()}/`, { HTTP_SOURCE_ALLOW_PRIVATE: 'true' }));
     expect((await failure(src.get('cat.jpg', { maxBytes: MAX, signal }))).status).toBe(502);
   });
 

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalS3, type LocalS3 } from './local-s3.fixture.ts';
 import { createS3Source, S3_DEFAULT_TIMEOUTS, s3OptionsFrom, type S3SourceOptions } from './s3.ts';
-import { SourceError } from './source.ts';
+import { closedPort, failure } from './testkit.ts';
 
 const signal = new AbortController().signal;
 let s3: LocalS3;
@@ -20,15 +20,6 @@ function source(overrides: Partial<S3SourceOptions> = {}) {
     ...S3_DEFAULT_TIMEOUTS,
     ...overrides,
   });
-}
-
-async function failure(p: Promise<unknown>): Promise<SourceError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SourceError);
-  return err as SourceError;
 }
 
 beforeAll(async () => {
@@ -87,14 +78,7 @@ describe('S3 source against a local S3 server', () => {
   });
 
   it('answers 502 when the store is down', async () => {
-    const closed = await new Promise<number>((resolve) => {
-      const srv = createServer();
-      srv.listen(0, '127.0.0.1', () => {
-        const { port } = srv.address() as AddressInfo;
-        srv.close(() => resolve(port));
-      });
-    });
-    const src = source({ endpoint: `http://127.0.0.1:${closed}` });
+    const src = source({ endpoint: `http://127.0.0.1:${await closedPort()}` });
     const err = await failure(src.get('shoes/red.jpg', { maxBytes: 1 << 20, signal }));
     expect(err.status).toBe(502);
     expect((await failure(src.put?.('x.jpg', jpeg, { signal }) ?? Promise.resolve())).status).toBe(502);
