@@ -452,6 +452,10 @@ async function serveAdmin(ctx: Context, path: string, req: IncomingMessage, res:
   const body = method === 'POST' ? parseBody(await readBody(req), 'application/json') : undefined;
   const b = isObject(body) ? body : {};
   if (action === 'requests' && method === 'GET') return send(res, 200, ctx.faults.counts());
+  if (action === 'stats' && method === 'GET') {
+    const objects = ctx.store.storages().reduce((n, s) => n + ctx.store.count(s), 0);
+    return send(res, 200, { objects, watches: ctx.hub.size, resourceVersion: String(ctx.store.rv), memory: process.memoryUsage() });
+  }
   if (action === 'requests' && method === 'DELETE') {
     ctx.faults.resetCounts();
     return send(res, 200, ctx.faults.counts());
