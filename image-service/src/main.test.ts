@@ -80,6 +80,7 @@ describe('image-service process', () => {
     const svc = await start({ IMAGE_SERVICE_WORKERS: '1' });
     const settings = svc.logs.find((l) => l.msg === 'effective settings')!;
     expect(settings).toMatchObject({ workers: 1, workersFrom: 'IMAGE_SERVICE_WORKERS', threadpoolSize: 2, vipsConcurrency: 1, mallocArenaMax: '2', queueLimit: 256 });
+    expect(settings.execArgv).toContain('--max-semi-space-size=4');
     // The process itself (same PID, after execve) runs with them, so glibc saw MALLOC_ARENA_MAX.
     const environ = readFileSync(`/proc/${svc.child.pid}/environ`, 'utf8').split('\0');
     expect(environ).toEqual(expect.arrayContaining(['UV_THREADPOOL_SIZE=2', 'VIPS_CONCURRENCY=1', 'MALLOC_ARENA_MAX=2']));

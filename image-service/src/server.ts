@@ -7,7 +7,7 @@ import { errorBody, HttpError } from './errors.ts';
 import { Metrics, type Route } from './metrics.ts';
 import { CONTENT_TYPES, negotiateFormat, type AutoFormat, type OutputFormat } from './negotiate.ts';
 import { normalizeParams, parseKey, parseParams } from './params.ts';
-import type { Source } from './sources/source.ts';
+import type { Source, SourceObject } from './sources/source.ts';
 import { checkPixels, inspect, resize } from './transform.ts';
 
 /**
@@ -57,10 +57,10 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
   let open = 0;
   let onIdle: (() => void) | undefined;
 
-  function send(res: ServerResponse, status: number, headers: Record<string, string | number>, body?: Buffer | string): void {
+  function send(res: ServerResponse, status: number, headers: Record<string, string | number>, body?: Buffer | string, written?: () => void): void {
     if (draining) headers.connection = 'close';
     res.writeHead(status, headers);
-    res.end(body);
+    res.end(body, written);
   }
 
   function sendError(res: ServerResponse, error: unknown, reqId: string): void {
@@ -88,9 +88,10 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
     const params = parseParams(query);
     const release = await admission.acquire(signal);
     let body: Buffer | undefined;
+    let original: SourceObject | undefined;
     const headers: Record<string, string | number> = { 'cache-control': cacheControl, 'x-content-type-options': 'nosniff' };
     try {
-      const original = await source.get(key, { maxBytes: settings.maxSourceBytes, signal });
+      original = await source.get(key, { maxBytes: settings.maxSourceBytes, signal });
       const info = await inspect(original.bytes);
       let etag: string;
       let format: OutputFormat = 'jpeg';
@@ -116,6 +117,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
       }
     } finally {
       release();
+      if (body !== original?.bytes) original?.release?.();
     }
     if (body === undefined) {
       delete headers['content-type'];
@@ -123,7 +125,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
       return;
     }
     headers['content-length'] = body.length;
-    send(res, 200, headers, body);
+    send(res, 200, headers, body, body === original?.bytes ? () => original?.release?.() : undefined);
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {

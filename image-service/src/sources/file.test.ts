@@ -47,6 +47,14 @@ describe('file source', () => {
     expect((await source.get('alias.jpg', opts)).bytes.toString()).toBe('hello'); // a link inside the root is fine
   });
 
+  it('frees the bytes on release, without touching other reads of the same key', async () => {
+    const first = await source.get('a.jpg', opts);
+    const second = await source.get('a.jpg', opts);
+    first.release!();
+    expect(first.bytes.length).toBe(0);
+    expect(second.bytes.toString()).toBe('hello');
+  });
+
   it.each([
     ['missing.jpg', 'not_found', 404],
     ['sub', 'not_found', 404],

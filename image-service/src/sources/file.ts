@@ -60,8 +60,9 @@ class FileSource implements Source {
         const info = await handle.stat();
         if (!info.isFile()) throw new SourceError('not_found', `no image at key ${JSON.stringify(key)}`);
         if (info.size > opts.maxBytes) throw new SourceError('too_large', `the source is ${info.size} bytes, over the limit of ${opts.maxBytes} bytes`);
-        // The size from fstat bounds the read: a file that grows meanwhile is read as it was.
-        const bytes = Buffer.allocUnsafe(info.size);
+        // The size from fstat bounds the read: a file that grows meanwhile is read as it was. The
+        // buffer owns its whole ArrayBuffer (never a slice of Node's pool), so release() can free it.
+        const bytes = Buffer.allocUnsafeSlow(info.size);
         let filled = 0;
         while (filled < bytes.length) {
           opts.signal.throwIfAborted();
@@ -69,7 +70,12 @@ class FileSource implements Source {
           if (bytesRead === 0) break;
           filled += bytesRead;
         }
-        return { bytes: filled === bytes.length ? bytes : bytes.subarray(0, filled), version: `${info.size.toString(36)}-${Math.trunc(info.mtimeMs).toString(36)}` };
+        return {
+          bytes: filled === bytes.length ? bytes : bytes.subarray(0, filled),
+          version: `${info.size.toString(36)}-${Math.trunc(info.mtimeMs).toString(36)}`,
+          // Detaching frees the memory now; the server calls this only once nothing reads the bytes.
+          release: () => void bytes.buffer.transfer(0),
+        };
       } finally {
         await handle.close();
       }
