@@ -282,6 +282,10 @@ function progressing(input: In, next: Next, set: Settings): void {
     next.requeue(Math.min(set.intervalMs, set.deadlineMs - waited));
     return;
   }
+  if (weight > 0 && next.reason('Progressing') === 'WaitingForCanary') {
+    next.condition('Progressing', 'True', 'Analysing', `Analysing ${describe(s.canary)}`);
+    next.message(`Canary ready again at ${weight}%`);
+  }
   if (weight === 0) {
     const first = set.schedule[0] as number;
     next.route(first, set.replicas);
