@@ -12,12 +12,15 @@ import { deploymentStatus, type RsView, rollingStep, surgeAndUnavailable } from 
 const REVISION = 'deployment.kubernetes.io/revision';
 
 function view(rs: ReplicaSet): RsView {
+  const replicas = rs.spec.replicas ?? 1;
+  // A status older than a scale-down still counts the pods being removed: never count more
+  // available pods than the ReplicaSet is meant to keep.
   return {
     name: rs.metadata.name,
-    replicas: rs.spec.replicas ?? 1,
+    replicas,
     current: rs.status?.replicas ?? 0,
-    ready: rs.status?.readyReplicas ?? 0,
-    available: rs.status?.availableReplicas ?? 0,
+    ready: Math.min(replicas, rs.status?.readyReplicas ?? 0),
+    available: Math.min(replicas, rs.status?.availableReplicas ?? 0),
     created: rs.metadata.creationTimestamp ?? '',
   };
 }

@@ -21,7 +21,7 @@ export type Pull = { ok: true; launch: Launch } | { ok: false; reason: 'ErrImage
 
 /** Fault injection of the drill tags (DESIGN: at least 300 ms; at least half answered 5xx). */
 export const SLOW_DELAY_MS = 400;
-export const BROKEN_ERROR_PERCENT = 60;
+export const BROKEN_ERROR_PERCENT = 75;
 
 /** Splits `registry.example.com:5000/imageops/image-service:1.4.0` into repository and tag. */
 export function parseImage(ref: string): { repository: string; tag: string } | undefined {

@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import { type KubeClient, RESOURCES } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { ApiError, type KubeClient, RESOURCES, resourcePath } from '../kube/client.ts';
+import { Informer, sleep } from '../kube/informer.ts';
 import { type Pod, PodSchema } from '../kube/types.ts';
 import { type NodeContext, PodWorker } from './pod.ts';
 
@@ -113,14 +113,27 @@ export class Kubelet {
     });
   }
 
-  /** The scheduler's job on a one-node cluster: bind every pod to this node at once. */
+  /**
+   * The scheduler's job on a one-node cluster: bind every pod to this node at once, through the
+   * pods/binding subresource as a real scheduler does, or, where the API server has none, by
+   * setting spec.nodeName.
+   */
   async #bind(pod: Pod): Promise<void> {
     if (pod.spec.nodeName !== undefined && pod.spec.nodeName !== '') return;
     const ns = pod.metadata.namespace ?? 'default';
-    const binding = { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod.metadata.name, namespace: ns }, target: { apiVersion: 'v1', kind: 'Node', name: this.#ctx.nodeName } };
-    await this.#ctx.client.request('POST', `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(pod.metadata.name)}/binding`, binding).catch((err: unknown) => {
-      this.#ctx.logger.debug({ pod: pod.metadata.name, err: String(err) }, 'binding not accepted');
-    });
+    const name = pod.metadata.name;
+    const binding = { apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace: ns }, target: { apiVersion: 'v1', kind: 'Node', name: this.#ctx.nodeName } };
+    try {
+      await this.#ctx.client.request('POST', `${resourcePath(RESOURCES.pods, ns, name)}/binding`, binding);
+    } catch (err) {
+      if (!(err instanceof ApiError && (err.status === 404 || err.status === 405))) {
+        this.#ctx.logger.warn({ pod: name, err: String(err) }, 'binding failed');
+        return;
+      }
+      await this.#ctx.client.mergePatch(RESOURCES.pods, ns, name, { metadata: { uid: pod.metadata.uid }, spec: { nodeName: this.#ctx.nodeName } }).catch((e: unknown) => {
+        this.#ctx.logger.warn({ pod: name, err: String(e) }, 'binding failed');
+      });
+    }
   }
 
   /** pids of every container process running now. */
@@ -128,8 +141,43 @@ export class Kubelet {
     return [...this.#workers.values()].flatMap((w) => w.pids());
   }
 
-  /** `kubectl logs`: the container's output of its current (or previous) run. */
-  logs(req: LogRequest): string {
+  /** `kubectl logs -f`: the output so far, then what the container writes until it exits or the reader leaves. */
+  async *follow(req: LogRequest, signal: AbortSignal): AsyncGenerator<Buffer> {
+    const file = this.#runnerOf(req).logFile(false);
+    let offset = 0;
+    while (!signal.aborted) {
+      let chunk: Buffer = Buffer.alloc(0);
+      try {
+        const fd = fs.openSync(file, 'r');
+        try {
+          const size = fs.fstatSync(fd).size;
+          if (size > offset) {
+            chunk = Buffer.alloc(size - offset);
+            fs.readSync(fd, chunk, 0, chunk.length, offset);
+            offset = size;
+          }
+        } finally {
+          fs.closeSync(fd);
+        }
+      } catch {
+        // not written yet
+      }
+      if (chunk.length > 0) yield chunk;
+      const runner = this.#findRunner(req);
+      if (runner === undefined || runner.pid === undefined) {
+        if (chunk.length === 0) return;
+        continue;
+      }
+      await sleep(200, signal);
+    }
+  }
+
+  #findRunner(req: LogRequest) {
+    const worker = [...this.#workers.values()].find((w) => w.pod.metadata.name === req.name && (w.pod.metadata.namespace ?? 'default') === req.namespace);
+    return worker?.runner(req.container);
+  }
+
+  #runnerOf(req: LogRequest) {
     const worker = [...this.#workers.values()].find((w) => w.pod.metadata.name === req.name && (w.pod.metadata.namespace ?? 'default') === req.namespace);
     if (worker === undefined) throw new LogError(404, `pods "${req.name}" not found`);
     if (req.container === undefined && worker.containerNames.length > 1) {
@@ -138,8 +186,14 @@ export class Kubelet {
     const runner = worker.runner(req.container);
     if (runner === undefined) {
       if (req.container !== undefined && !worker.containerNames.includes(req.container)) throw new LogError(400, `container ${req.container} is not valid for pod ${req.name}`);
-      throw new LogError(400, `container "${req.container ?? worker.containerNames[0]}" in pod "${req.name}" is waiting to start`);
+      throw new LogError(400, `container "${req.container ?? worker.containerNames[0]}" in pod "${req.name}" is waiting to start: ContainerCreating`);
     }
+    return runner;
+  }
+
+  /** `kubectl logs`: the container's output of its current (or previous) run. */
+  logs(req: LogRequest): string {
+    const runner = this.#runnerOf(req);
     let text: string;
     try {
       text = fs.readFileSync(runner.logFile(req.previous === true), 'utf8');
@@ -159,7 +213,7 @@ export class Kubelet {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#informer.stop();
-    await Promise.all([...this.#workers.values()].map((w) => w.terminate(this.#shutdownGraceMs)));
+    await Promise.all([...this.#workers.values()].map((w) => w.terminate(this.#shutdownGraceMs, true)));
     this.#workers.clear();
   }
 }

@@ -38,6 +38,8 @@ export class PodWorker {
   #waiting = new Map<string, { reason: string; message: string }>();
   #initialized = false;
   #terminating = false;
+  /** The node is shutting down: nobody reads statuses any more. */
+  #silent = false;
   #writing = false;
   #dirty = false;
   #lastWritten = '';
@@ -168,6 +170,7 @@ export class PodWorker {
   }
 
   #markDirty(): void {
+    if (this.#silent) return;
     this.#dirty = true;
     if (!this.#writing) void this.#flush();
   }
@@ -220,7 +223,8 @@ export class PodWorker {
   }
 
   /** Stops every container (SIGTERM, grace, SIGKILL) and frees the pod's address and files. */
-  async terminate(graceMs: number): Promise<void> {
+  async terminate(graceMs: number, nodeShutdown = false): Promise<void> {
+    if (nodeShutdown) this.#silent = true;
     if (this.#terminating) return;
     this.#terminating = true;
     clearTimeout(this.#retry);

@@ -109,6 +109,7 @@ export class MeshRouter {
     };
     const bodyless = req.method === 'GET' || req.method === 'HEAD';
     let attempt = 0;
+    const tried = new Set<string>();
     const tryOnce = (): void => {
       attempt += 1;
       // Re-read the table on each attempt: a retry after a pod went away sees the new endpoints.
@@ -120,7 +121,10 @@ export class MeshRouter {
       }
       const n = this.#counters.get(dest.host) ?? 0;
       this.#counters.set(dest.host, n + 1);
-      const backend = backends[n % backends.length] as Backend;
+      // Round-robin, but a retry goes to an endpoint not tried yet when there is one.
+      let backend = backends[n % backends.length] as Backend;
+      for (let i = 0; i < backends.length && tried.has(`${backend.ip}:${backend.port}`); i++) backend = backends[(n + i + 1) % backends.length] as Backend;
+      tried.add(`${backend.ip}:${backend.port}`);
       const headers: http.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
       headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';

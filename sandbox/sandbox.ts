@@ -1,0 +1,167 @@
+// The sandbox: an API server, the workload controllers, a kubelet running pods as processes, the
+// mesh, and Prometheus when installed, all on loopback, composed and stopped as one. Tests and
+// `npm run sandbox` start it the same way.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino, { type Logger } from 'pino';
+import { ApiError as ApiServerError } from './apiserver/errors.ts';
+import type { LogProvider } from './apiserver/logs.ts';
+import { type ApiServer, startApiServer } from './apiserver/server.ts';
+import { ControllerManager } from './controllers/manager.ts';
+import { KubeClient, RESOURCES } from './kube/client.ts';
+import { Informer } from './kube/informer.ts';
+import { type Pod, PodSchema } from './kube/types.ts';
+import { type CatalogueEntry, imageServiceEntry } from './kubelet/catalogue.ts';
+import { PodIpAllocator } from './kubelet/ip.ts';
+import { Kubelet, LogError } from './kubelet/kubelet.ts';
+import { MeshRouter } from './mesh/router.ts';
+import { MeshWatcher } from './mesh/watch.ts';
+import { isAlive, killRecorded } from './pids.ts';
+import { findPrometheus, Prometheus } from './prometheus.ts';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** What an extra component (the operator, a demo) gets to work with. */
+export interface SandboxContext {
+  apiServer: string;
+  kubeconfigPath: string;
+  mesh: string;
+  prometheus: string | undefined;
+  stateDir: string;
+  logger: Logger;
+}
+
+/** A part started after the core and stopped before it, e.g. the operator. */
+export interface SandboxComponent {
+  name: string;
+  start(ctx: SandboxContext): Promise<{ stop(): Promise<void> }>;
+}
+
+export interface SandboxOptions {
+  /** Directory for the kubeconfig, pod volumes and logs, Prometheus data, pid files. Created if missing. */
+  stateDir: string;
+  /** `auto` (default): run Prometheus when the binary is found; `required`: fail without it; `off`. */
+  prometheus?: 'auto' | 'required' | 'off';
+  /** More images for the kubelet's catalogue (tests). */
+  extraImages?: CatalogueEntry[];
+  /** Started in order after the core, stopped in reverse before it. */
+  components?: SandboxComponent[];
+  /** Fixed mesh port (default: a free one). */
+  meshPort?: number;
+  logger?: Logger;
+}
+
+export interface Sandbox extends SandboxContext {
+  /** The mesh's Istio metrics (Envoy's stats port). */
+  meshMetrics: string;
+  client: KubeClient;
+  /** The API server handle: fault injection, log provider. */
+  api: ApiServer;
+  kubelet: Kubelet;
+  /** Processes the sandbox started that are alive now (containers and Prometheus). */
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+/** The pod log route of the API server, served from the kubelet's files. */
+export function kubeletLogProvider(kubelet: Kubelet): LogProvider {
+  const toApi = (err: unknown): never => {
+    if (err instanceof LogError) throw new ApiServerError(err.status, err.status === 404 ? 'NotFound' : 'BadRequest', err.message);
+    throw err;
+  };
+  return (req) => {
+    const r = { namespace: req.namespace, name: req.pod, container: req.container, previous: req.previous, tailLines: req.tailLines };
+    if (!req.follow) return Promise.resolve().then(() => kubelet.logs(r)).catch(toApi);
+    try {
+      kubelet.logs(r); // refuses a bad request before streaming starts
+    } catch (err) {
+      toApi(err);
+    }
+    return kubelet.follow(r, req.signal);
+  };
+}
+
+export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const logger = options.logger ?? pino({ level: process.env.SANDBOX_LOG_LEVEL ?? 'warn' });
+  const stateDir = path.resolve(options.stateDir);
+  fs.mkdirSync(stateDir, { recursive: true });
+  const leftovers = killRecorded(stateDir);
+  if (leftovers.length > 0) logger.warn({ pids: leftovers }, 'killed processes left by an earlier sandbox in this state dir');
+
+  const stops: { name: string; stop: () => Promise<void> }[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const s of stops.splice(0).reverse()) {
+      try {
+        await s.stop();
+      } catch (err) {
+        logger.warn({ component: s.name, err: String(err) }, 'stop failed');
+      }
+    }
+  };
+  try {
+    const kubeconfigPath = path.join(stateDir, 'kubeconfig');
+    const api = await startApiServer({ kubeconfigPath });
+    stops.push({ name: 'apiserver', stop: () => api.stop() });
+    const client = new KubeClient(api.url);
+
+    const router = new MeshRouter({ ...(options.meshPort !== undefined ? { port: options.meshPort } : {}), logger });
+    const meshUrls = await router.start();
+    stops.push({ name: 'mesh', stop: () => router.stop() });
+
+    const kubelet = new Kubelet({
+      client,
+      catalogue: [imageServiceEntry(REPO_ROOT), ...(options.extraImages ?? [])],
+      ips: new PodIpAllocator(),
+      stateDir,
+      logger: logger.child({ component: 'kubelet' }),
+    });
+    api.setLogProvider(kubeletLogProvider(kubelet));
+    await kubelet.start();
+    stops.push({ name: 'kubelet', stop: () => kubelet.stop() });
+
+    const controllers = new ControllerManager(client, logger.child({ component: 'controllers' }));
+    await controllers.start();
+    stops.push({ name: 'controllers', stop: () => controllers.stop() });
+
+    const watcher = new MeshWatcher(client, router, logger.child({ component: 'mesh' }));
+    await watcher.start();
+    stops.push({ name: 'mesh-watch', stop: () => watcher.stop() });
+
+    let prometheus: Prometheus | undefined;
+    const mode = options.prometheus ?? 'auto';
+    const bin = mode === 'off' ? undefined : findPrometheus();
+    if (bin === undefined && mode === 'required') throw new Error('Prometheus is required but not installed: apt-get install -y prometheus, or set PROMETHEUS_BIN');
+    if (bin === undefined && mode === 'auto') logger.warn('prometheus not found on PATH or $PROMETHEUS_BIN: the sandbox runs without it (canary analysis falls back to the direct provider)');
+    if (bin !== undefined) {
+      const pods = new Informer<Pod>(client, RESOURCES.pods, PodSchema, (err) => logger.warn({ err: String(err) }, 'prometheus pod watch'));
+      pods.start();
+      await pods.synced;
+      stops.push({ name: 'prometheus-pods', stop: () => pods.stop() });
+      const p = new Prometheus({ bin, pods, meshMetricsUrl: meshUrls.metricsUrl, stateDir, logger });
+      await p.start();
+      prometheus = p;
+      stops.push({ name: 'prometheus', stop: () => p.stop() });
+    }
+
+    const ctx: SandboxContext = { apiServer: api.url, kubeconfigPath, mesh: meshUrls.url, prometheus: prometheus?.url, stateDir, logger };
+    for (const component of options.components ?? []) {
+      const handle = await component.start(ctx);
+      stops.push({ name: component.name, stop: () => handle.stop() });
+    }
+
+    let stopped: Promise<void> | undefined;
+    return {
+      ...ctx,
+      meshMetrics: meshUrls.metricsUrl,
+      client,
+      api,
+      kubelet,
+      pids: () => [...kubelet.pids(), ...(prometheus?.pid !== undefined ? [prometheus.pid] : [])].filter(isAlive),
+      stop: () => (stopped ??= stopAll()),
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
