@@ -202,6 +202,6 @@ describe('httpOptionsFrom', () => {
   it('allows only the base host when no allowlist is given, and refuses a base outside the list', () => {
     expect(httpOptionsFrom('https://img.example.com/originals', {}).allowedHosts).toEqual(['img.example.com']);
     expect(() => httpOptionsFrom('https://img.example.com/', { HTTP_SOURCE_ALLOWED_HOSTS: 'other.example.com' })).toThrow(/not in HTTP_SOURCE_ALLOWED_HOSTS/);
-    expect(() => httpOptionsFrom('ftp://img.example.com/', {})).toThrow(/expected http/);
+    expect(() => httpOptionsFrom('ftp://img.example.com/', {})).toThrow(/IMAGE_SOURCE: ftp:\/\/img.example.com\/ is not of the form https:\/\/host\/base/);
   });
 });

@@ -34,11 +34,11 @@ export const HTTP_SOURCE_DEFAULTS = { connectTimeoutMs: 3_000, totalTimeoutMs: 1
  */
 export function httpOptionsFrom(source: string, env: HttpEnv): HttpSourceOptions {
   const base = new URL(source);
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`IMAGE_SOURCE ${source}: expected http(s)://host/base`);
-  if (base.search !== '' || base.hash !== '' || base.username !== '') throw new Error(`IMAGE_SOURCE ${source}: no query, fragment or credentials in the base URL`);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`IMAGE_SOURCE: ${source} is not of the form https://host/base`);
+  if (base.search !== '' || base.hash !== '' || base.username !== '') throw new Error(`IMAGE_SOURCE: ${source} must have no query, fragment or credentials`);
   const listed = parseAllowedHosts(env.HTTP_SOURCE_ALLOWED_HOSTS);
   const allowedHosts = listed.length > 0 ? listed : [base.hostname];
-  if (!hostAllowed(base.hostname, allowedHosts)) throw new Error(`IMAGE_SOURCE host ${base.hostname} is not in HTTP_SOURCE_ALLOWED_HOSTS`);
+  if (!hostAllowed(base.hostname, allowedHosts)) throw new Error(`IMAGE_SOURCE: host ${base.hostname} is not in HTTP_SOURCE_ALLOWED_HOSTS`);
   return {
     base,
     allowedHosts,

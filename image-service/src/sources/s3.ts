@@ -29,7 +29,7 @@ export const S3_DEFAULT_TIMEOUTS = { connectTimeoutMs: 3_000, totalTimeoutMs: 15
 /** `s3://bucket/prefix` plus the S3_* variables, as options. Throws on a malformed URL. */
 export function s3OptionsFrom(source: string, env: S3Env): S3SourceOptions {
   const url = new URL(source);
-  if (url.protocol !== 's3:' || url.hostname === '') throw new Error(`IMAGE_SOURCE ${source}: expected s3://bucket/prefix`);
+  if (url.protocol !== 's3:' || url.hostname === '') throw new Error(`IMAGE_SOURCE: ${source} is not of the form s3://bucket/prefix`);
   const path = decodeURIComponent(url.pathname.replace(/^\//, ''));
   return {
     bucket: url.hostname,
