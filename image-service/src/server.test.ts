@@ -210,6 +210,18 @@ describe('limits and fault injection', () => {
     }
   });
 
+  it('injects a delay on image routes, visible in the duration histogram', async () => {
+    const slow = await startService(fixture.root, { injectDelayMs: 350 });
+    try {
+      expect((await get(slow.port, '/image/files/photo.jpg?w=10')).status).toBe(200);
+      const metrics = await scrape(slow.port);
+      expect(metric(metrics, 'image_service_http_request_duration_seconds_bucket', 'le="+Inf",route="image"')).toBe(1);
+      expect(metric(metrics, 'image_service_http_request_duration_seconds_bucket', 'le="0.3",route="image"')).toBe(0);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('injects errors on image routes only, counted like any answer', async () => {
     const broken = await startService(fixture.root, { injectErrorPercent: 100 });
     try {

@@ -187,6 +187,10 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
   }
 
   const server = createServer(handle);
+  // Longer than the idle timeouts of the proxies in front (Envoy, cloud load balancers, ~60 s):
+  // otherwise the service may close a kept-alive connection just as a proxy reuses it.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
 
   return {
     server,
