@@ -1,6 +1,7 @@
-// Every process the sandbox starts is recorded in its state dir (pid and command line), so a
+// Every process the sandbox starts is recorded in its state dir (pid and start time), so a
 // sandbox that died without cleaning up can be cleaned up by the next one: a recorded pid is killed
-// only while /proc still shows the same command line (pids are reused).
+// only while /proc shows the same start time (pids are reused; a process that re-execs itself
+// keeps its start time but not its command line).
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -8,9 +9,11 @@ function dir(stateDir: string): string {
   return path.join(stateDir, 'pids');
 }
 
-function cmdline(pid: number): string | undefined {
+/** The process's start time in clock ticks since boot (/proc/PID/stat, field 22). */
+function startTime(pid: number): string | undefined {
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
     return undefined;
   }
@@ -18,7 +21,7 @@ function cmdline(pid: number): string | undefined {
 
 export function recordPid(stateDir: string, pid: number): void {
   fs.mkdirSync(dir(stateDir), { recursive: true });
-  fs.writeFileSync(path.join(dir(stateDir), String(pid)), cmdline(pid) ?? '');
+  fs.writeFileSync(path.join(dir(stateDir), String(pid)), startTime(pid) ?? '');
 }
 
 export function forgetPid(stateDir: string, pid: number): void {
@@ -35,7 +38,7 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Kills (SIGKILL, with its process group) every recorded process still running its recorded command; returns their pids. */
+/** Kills (SIGKILL, with its process group) every recorded process still alive; returns their pids. */
 export function killRecorded(stateDir: string): number[] {
   let names: string[];
   try {
@@ -47,7 +50,7 @@ export function killRecorded(stateDir: string): number[] {
   for (const name of names) {
     const pid = Number(name);
     const recorded = fs.readFileSync(path.join(dir(stateDir), name), 'utf8');
-    if (Number.isInteger(pid) && pid > 1 && recorded !== '' && cmdline(pid) === recorded) {
+    if (Number.isInteger(pid) && pid > 1 && recorded !== '' && startTime(pid) === recorded) {
       for (const target of [-pid, pid]) {
         try {
           process.kill(target, 'SIGKILL');
