@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { applyDefaults, prune, validate, type StructuralSchema } from './schema.ts';
+
+const schema: StructuralSchema = {
+  type: 'object',
+  properties: {
+    spec: {
+      type: 'object',
+      required: ['image'],
+      properties: {
+        image: { type: 'string', minLength: 1, pattern: '^[^\\s]+$' },
+        replicas: { type: 'integer', minimum: 0, maximum: 10, default: 2 },
+        port: { 'x-kubernetes-int-or-string': true },
+        mode: { type: 'string', enum: ['a', 'b'] },
+        tags: { type: 'array', maxItems: 2, items: { type: 'string' }, 'x-kubernetes-list-type': 'set' },
+        limits: { type: 'object', additionalProperties: { type: 'string' } },
+        free: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+        nested: { type: 'object', properties: { on: { type: 'boolean', default: true } } },
+        maybe: { type: 'string', nullable: true },
+        gone: { type: 'string' },
+      },
+    },
+  },
+};
+
+const causes = (spec: unknown) => validate({ spec }, schema).map((c) => `${c.field ?? ''}: ${c.message}`);
+
+describe('structural schema validation', () => {
+  it.each([
+    [{}, ['spec.image: Required value']],
+    [{ image: 'x', replicas: 'two' }, ['spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string"']],
+    [{ image: 'x', replicas: 11 }, ['spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10']],
+    [{ image: 'x', replicas: -1 }, ['spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0']],
+    [{ image: 'has space' }, ["spec.image: Invalid value: \"has space\": spec.image in body should match '^[^\\s]+$'"]],
+    [{ image: 'x', mode: 'c' }, ['spec.mode: Unsupported value: "c": supported values: "a", "b"']],
+    [{ image: 'x', tags: ['a', 'b', 'c'] }, ['spec.tags: Too many: 3: must have at most 2 items']],
+    [{ image: 'x', tags: ['a', 'a'] }, ['spec.tags[1]: Duplicate value: "a"']],
+    [{ image: 'x', limits: { cpu: 1 } }, ['spec.limits.cpu: Invalid value: "integer": spec.limits.cpu in body must be of type string: "integer"']],
+    [{ image: 'x', port: 8080 }, []],
+    [{ image: 'x', port: 'http' }, []],
+    [{ image: 'x', port: 1.5 }, ['spec.port: Invalid value: "number": spec.port in body must be of type integer,string: "number"']],
+  ])('%j', (spec, expected) => {
+    expect(causes(spec)).toEqual(expected);
+  });
+});
+
+describe('pruning and defaulting', () => {
+  it('drops unknown fields (reporting them), keeps preserved ones, drops nulls of non-nullable fields', () => {
+    const obj = { apiVersion: 'x/v1', kind: 'X', metadata: { name: 'n' }, spec: { image: 'i', typo: 1, free: { any: 1 }, maybe: null, gone: null, limits: { a: 'b' } }, extra: true };
+    expect(prune(obj, schema).sort()).toEqual(['extra', 'spec.typo']);
+    expect(obj).toEqual({ apiVersion: 'x/v1', kind: 'X', metadata: { name: 'n' }, spec: { image: 'i', free: { any: 1 }, maybe: null, limits: { a: 'b' } } });
+  });
+
+  it('fills defaults of absent fields inside present objects only', () => {
+    const obj: Record<string, unknown> = { spec: { image: 'i', nested: {} } };
+    applyDefaults(obj, schema);
+    expect(obj).toEqual({ spec: { image: 'i', replicas: 2, nested: { on: true } } });
+    const none: Record<string, unknown> = {};
+    applyDefaults(none, schema);
+    expect(none).toEqual({});
+  });
+});
