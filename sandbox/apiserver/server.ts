@@ -17,6 +17,7 @@ import type { LogProvider } from './logs.ts';
 import { NamespaceController } from './namespaces.ts';
 import { defaultWriteContext, Objects, type FieldValidation, type WriteContext } from './objects.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge } from './patch.ts';
+import { decodeProtobuf } from './protobuf.ts';
 import { negotiate, parseResourcePath, verbOf, type ResourceRequest } from './request.ts';
 import { apiVersionOf, builtinTypes, ResourceRegistry, type ResourceType } from './resources.ts';
 import { scaleOf, withReplicas } from './scale.ts';
@@ -107,7 +108,7 @@ function sendError(res: ServerResponse, err: unknown): void {
   send(res, apiError.code, apiError.toStatus(), apiError.headers);
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -115,7 +116,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
     if (size > MAX_BODY_BYTES) throw new ApiError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 3145728');
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function mediaType(req: IncomingMessage): string {
@@ -124,11 +125,11 @@ function mediaType(req: IncomingMessage): string {
 
 const BODY_TYPES = ['application/json', 'application/yaml'];
 
-function parseBody(text: string, type: string): unknown {
-  if (type.includes('protobuf') || type.includes('cbor')) {
-    // Binary encodings need the Go types' schemas; kubectl apply, create -f and every JSON client work.
-    throw unsupportedMediaType(BODY_TYPES);
-  }
+function parseBody(body: Buffer, type: string): unknown {
+  if (type === 'application/vnd.kubernetes.protobuf') return decodeProtobuf(body);
+  // CBOR, like protobuf for most kinds, needs the Go types; kubectl apply and JSON clients work.
+  if (type.includes('cbor')) throw unsupportedMediaType(BODY_TYPES);
+  const text = body.toString('utf8');
   if (text.trim() === '') return undefined;
   try {
     if (type.includes('yaml')) return parseYaml(text);
@@ -422,8 +423,7 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
     }
     case 'delete':
     case 'deletecollection': {
-      const text = await readBody(req);
-      const parsed = deleteOptionsSchema.safeParse(text.trim() ? parseBody(text, 'application/json') : {});
+      const parsed = deleteOptionsSchema.safeParse(parseBody(await readBody(req), mediaType(req)) ?? {});
       if (!parsed.success) throw badRequest(`invalid DeleteOptions: ${parsed.error.issues[0]?.message ?? ''}`);
       const options = parsed.data;
       const policy = q.get('propagationPolicy');

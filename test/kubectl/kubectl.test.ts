@@ -191,6 +191,20 @@ metadata:
     expect(left.stderr).toContain('configmaps "owned" not found');
   });
 
+  it('creates namespaces, ConfigMaps and Secrets with the generator commands (protobuf bodies)', async () => {
+    const ns = `gen${++n}`;
+    expect(await ok('create', 'namespace', ns)).toContain(`namespace/${ns} created`);
+    await ok('create', 'configmap', 'settings', '-n', ns, '--from-literal=mode=fast');
+    await ok('create', 'secret', 'generic', 'token', '-n', ns, '--from-literal=key=s3cr3t');
+    await ok('create', 'serviceaccount', 'bot', '-n', ns);
+    expect(await ok('get', 'configmap', 'settings', '-n', ns, '-o', 'jsonpath={.data.mode}')).toBe('fast');
+    expect(Buffer.from(await ok('get', 'secret', 'token', '-n', ns, '-o', 'jsonpath={.data.key}'), 'base64').toString()).toBe('s3cr3t');
+    expect(await ok('get', 'serviceaccounts', '-n', ns, '-o', 'name')).toBe('serviceaccount/bot\nserviceaccount/default\n');
+    const deploy = await kubectl('create', 'deployment', 'd', '--image=nginx', '-n', ns);
+    expect(deploy.code).not.toBe(0);
+    expect(deploy.stderr).toContain('send JSON or YAML (kubectl apply -f, kubectl create -f)');
+  });
+
   it('refuses an invalid ImageService, naming the field', async () => {
     const ns = await newNamespace();
     const path = await file(`${ns}-bad.yaml`, `apiVersion: imageops.dev/v1alpha1
