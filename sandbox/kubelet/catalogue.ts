@@ -60,3 +60,11 @@ export function pull(entries: readonly CatalogueEntry[], image: string | undefin
   }
   return { ok: true, launch: entry.launch(parsed.tag, container) };
 }
+
+/** `sandbox/test-server`: a small HTTP container for tests of the kubelet (not part of the default catalogue). */
+export function testServerEntry(repoRoot: string): CatalogueEntry {
+  return {
+    repository: 'sandbox/test-server',
+    launch: () => ({ command: path.join(repoRoot, 'node_modules/.bin/node'), args: [path.join(repoRoot, 'sandbox/kubelet/test-server.ts')], env: {}, cwd: repoRoot }),
+  };
+}

@@ -1,0 +1,36 @@
+// A tiny container for the kubelet's tests (catalogue image `sandbox/test-server`): shows its env,
+// reads files, fails on demand, and reports SIGTERM, so tests can see what the kubelet gave it.
+import fs from 'node:fs';
+import http from 'node:http';
+
+const env = process.env;
+if (env.CRASH === '1') {
+  console.log('crashing on purpose');
+  process.exit(3);
+}
+let healthy = true;
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://x');
+  if (url.pathname === '/env') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(env));
+  if (url.pathname === '/file') {
+    try {
+      return void res.writeHead(200).end(fs.readFileSync(url.searchParams.get('path') ?? ''));
+    } catch (err) {
+      return void res.writeHead(404).end(String(err));
+    }
+  }
+  if (url.pathname === '/fail') {
+    healthy = false;
+    return void res.writeHead(200).end('now unhealthy');
+  }
+  if (url.pathname === '/healthz') return void res.writeHead(healthy ? 200 : 500).end();
+  res.writeHead(200).end('ok');
+});
+server.listen(Number(env.PORT ?? 8080), env.IMAGE_SERVICE_HOST ?? '127.0.0.1', () => console.log(`listening on ${env.IMAGE_SERVICE_HOST}:${env.PORT ?? 8080}`));
+process.on('SIGTERM', () => {
+  console.log('got SIGTERM');
+  if (env.MARKER_DIR !== undefined) fs.writeFileSync(`${env.MARKER_DIR}/sigterm-${env.POD_NAME ?? 'pod'}`, 'SIGTERM');
+  if (env.IGNORE_SIGTERM === '1') return;
+  server.close();
+  setTimeout(() => process.exit(0), 50);
+});
