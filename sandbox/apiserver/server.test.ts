@@ -289,6 +289,34 @@ describe('list', () => {
     expect(meta1['remainingItemCount']).toBe(3);
     const page2 = await http('GET', `/api/v1/namespaces/${ns}/configmaps?limit=2&continue=${encodeURIComponent(String(meta1['continue']))}`);
     expect((page2.body['items'] as any[]).map((o) => o.metadata.name)).toEqual(['c2', 'c3']);
+    await http('POST', `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name: 'c5' } });
+    server.faults.compact();
+    const expiredPage = await http('GET', `/api/v1/namespaces/${ns}/configmaps?limit=2&continue=${encodeURIComponent(String(meta1['continue']))}`);
+    expect(expiredPage.body).toMatchObject({ code: 410, reason: 'Expired' });
+  });
+});
+
+describe('events and leases', () => {
+  it('serves one Event through core/v1 and events.k8s.io/v1, with each API\'s field names', async () => {
+    const ns = await namespace();
+    const created = await http('POST', `/apis/events.k8s.io/v1/namespaces/${ns}/events`, {
+      metadata: { name: 'e1' }, eventTime: '2026-01-01T00:00:00.000000Z', reason: 'Promoted', note: 'canary promoted', type: 'Normal',
+      action: 'Promote', reportingController: 'imageops.dev/operator', reportingInstance: 'op-1',
+      regarding: { apiVersion: 'imageops.dev/v1alpha1', kind: 'ImageService', name: 'thumbs', namespace: ns, uid: 'u-1' },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ apiVersion: 'events.k8s.io/v1', note: 'canary promoted', regarding: { name: 'thumbs' } });
+    const core = await http('GET', `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent('involvedObject.name=thumbs,involvedObject.kind=ImageService')}`);
+    expect(core.body['items']).toMatchObject([{ apiVersion: 'v1', kind: 'Event', message: 'canary promoted', reason: 'Promoted', involvedObject: { uid: 'u-1' }, reportingComponent: 'imageops.dev/operator' }]);
+  });
+
+  it('creates a missing Lease on PUT, as leader election expects', async () => {
+    const ns = await namespace();
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'leader' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15 } };
+    const put = await http('PUT', `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/leader`, lease);
+    expect(put.status).toBe(201);
+    const cm = await http('PUT', `/api/v1/namespaces/${ns}/configmaps/nope`, { metadata: { name: 'nope' } });
+    expect(cm.status).toBe(404);
   });
 });
 

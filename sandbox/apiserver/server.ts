@@ -414,8 +414,9 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
     }
     case 'update': {
       const body = parseBody(await readBody(req), mediaType(req));
+      const existed = ctx.store.get(t.storage, t.namespaced ? rr.namespace : undefined, name) !== undefined;
       const obj = ctx.objects.update(t, rr.namespace, name, body, wctx, sub === 'status' ? 'status' : undefined);
-      return send(res, 200, present(obj), warningHeaders(wctx));
+      return send(res, existed ? 200 : 201, present(obj), warningHeaders(wctx));
     }
     case 'patch': {
       const { code, obj } = await servePatch(ctx, t, rr, q, req, wctx);
