@@ -215,7 +215,7 @@ export class PodWorker {
         return;
       } catch (err) {
         if (err instanceof ApiError && err.status === 409) continue;
-        if (err instanceof ApiError && err.status === 404) return;
+        if ((err instanceof ApiError && err.status === 404) || this.#silent) return;
         this.#ctx.logger.warn({ pod: name, err: String(err) }, 'pod status write failed');
         return;
       }
