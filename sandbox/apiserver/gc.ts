@@ -1,3 +1,4 @@
+import { Deferred } from './deferred.ts';
 import { ApiError } from './errors.ts';
 import { defaultWriteContext, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, type Objects, type Propagation } from './objects.ts';
 import type { Change, Store } from './store.ts';
@@ -11,10 +12,8 @@ import type { KubeObject, OwnerReference } from './types.ts';
 export class GarbageCollector {
   readonly #store: Store;
   readonly #objects: Objects;
-  readonly #dependents = new Set<string>();
-  readonly #owners = new Set<string>();
-  #scheduled = false;
-  #stopped = false;
+  readonly #owners = new Deferred<string>((uids) => uids.forEach((uid) => this.#processOwner(uid)));
+  readonly #dependents = new Deferred<string>((uids) => uids.forEach((uid) => this.#processDependent(uid)));
 
   constructor(store: Store, objects: Objects) {
     this.#store = store;
@@ -23,7 +22,8 @@ export class GarbageCollector {
   }
 
   stop(): void {
-    this.#stopped = true;
+    this.#owners.stop();
+    this.#dependents.stop();
   }
 
   #observe(change: Change): void {
@@ -39,23 +39,6 @@ export class GarbageCollector {
       const refsChanged = change.previous?.metadata.ownerReferences !== m.ownerReferences;
       if ((m.ownerReferences ?? []).length > 0 && refsChanged) this.#dependents.add(uid);
     }
-    this.#schedule();
-  }
-
-  #schedule(): void {
-    if (this.#scheduled || this.#stopped || (this.#dependents.size === 0 && this.#owners.size === 0)) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      if (this.#stopped) return;
-      const owners = [...this.#owners];
-      const dependents = [...this.#dependents];
-      this.#owners.clear();
-      this.#dependents.clear();
-      for (const uid of owners) this.#processOwner(uid);
-      for (const uid of dependents) this.#processDependent(uid);
-      this.#schedule();
-    });
   }
 
   #ownerExists(ref: OwnerReference, dependent: KubeObject): boolean {

@@ -1,3 +1,4 @@
+import { Deferred } from './deferred.ts';
 import { ApiError } from './errors.ts';
 import { defaultWriteContext, type Objects } from './objects.ts';
 import type { Change, Store } from './store.ts';
@@ -11,9 +12,7 @@ import { isObject } from './types.ts';
 export class NamespaceController {
   readonly #store: Store;
   readonly #objects: Objects;
-  readonly #pending = new Set<string>();
-  #scheduled = false;
-  #stopped = false;
+  readonly #terminating = new Deferred<string>((names) => names.forEach((ns) => this.#cleanup(ns)));
 
   constructor(store: Store, objects: Objects) {
     this.#store = store;
@@ -22,18 +21,18 @@ export class NamespaceController {
   }
 
   stop(): void {
-    this.#stopped = true;
+    this.#terminating.stop();
   }
 
   #observe(change: Change): void {
     const m = change.object.metadata;
     if (change.storage === '/namespaces') {
       if (change.type === 'ADDED') this.#createDefaultServiceAccount(m.name ?? '');
-      if (change.type === 'MODIFIED' && m.deletionTimestamp) this.#enqueue(m.name ?? '');
+      if (change.type === 'MODIFIED' && m.deletionTimestamp) this.#terminating.add(m.name ?? '');
       return;
     }
     if (change.type === 'DELETED' && m.namespace && this.#store.get('/namespaces', undefined, m.namespace)?.metadata.deletionTimestamp) {
-      this.#enqueue(m.namespace);
+      this.#terminating.add(m.namespace);
     }
   }
 
@@ -46,19 +45,6 @@ export class NamespaceController {
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
       }
-    });
-  }
-
-  #enqueue(namespace: string): void {
-    this.#pending.add(namespace);
-    if (this.#scheduled || this.#stopped) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      if (this.#stopped) return;
-      const batch = [...this.#pending];
-      this.#pending.clear();
-      for (const ns of batch) this.#cleanup(ns);
     });
   }
 
