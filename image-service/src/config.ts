@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { parsePresets } from './presets.ts';
+import { parseSigningKeys } from './signing.ts';
+import { httpEnvSchema, s3EnvSchema } from './sources/env.ts';
 
 /**
  * The service's configuration: the environment contract of docs/architecture.md, validated with
@@ -22,6 +25,9 @@ function whole(min: number, max: number) {
 
 const AUTO_FORMATS = ['avif', 'webp'] as const;
 
+/** Result cache default: a few hundred thumbnails, small beside a pod's usual memory limit. */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+
 const source = z
   .string()
   .trim()
@@ -33,11 +39,25 @@ const source = z
       ctx.addIssue({ code: 'custom', message: 'expected a URL such as file:///srv/images' });
       return z.NEVER;
     }
+    if (url.protocol === 's3:') return { kind: 's3' as const, url: value };
+    if (url.protocol === 'http:' || url.protocol === 'https:') return { kind: 'http' as const, url: value };
     if (url.protocol !== 'file:') {
-      ctx.addIssue({ code: 'custom', message: `unsupported source scheme "${url.protocol}", expected file:///path` });
+      ctx.addIssue({ code: 'custom', message: `unsupported source scheme "${url.protocol}", expected file:///path, s3://bucket/prefix or https://host/base` });
       return z.NEVER;
     }
     return { kind: 'file' as const, root: fileURLToPath(url) };
+  });
+
+const presets = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    try {
+      return parsePresets(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
   });
 
 const env = z.object({
@@ -66,6 +86,13 @@ const env = z.object({
     .transform(Number)
     .pipe(z.number().max(100, 'expected a number from 0 to 100'))
     .default(0),
+  IMAGE_SERVICE_SIGNING_KEYS: z.string().optional().transform(parseSigningKeys),
+  IMAGE_SERVICE_PRESETS: presets,
+  IMAGE_SERVICE_ADMIN_TOKEN_FILE: z.string().trim().min(1).optional(),
+  IMAGE_SERVICE_CACHE_BYTES: whole(0, 2 ** 40).default(DEFAULT_CACHE_BYTES),
+  IMAGE_SERVICE_COALESCE: z.enum(['true', 'false'], { error: 'expected true or false' }).default('true').transform((v) => v === 'true'),
+  ...s3EnvSchema.shape,
+  ...httpEnvSchema.shape,
   UV_THREADPOOL_SIZE: whole(1, 1024).optional(),
   VIPS_CONCURRENCY: whole(0, 1024).optional(),
 });

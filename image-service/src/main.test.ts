@@ -2,7 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { get, makeFixture, metric, scrape, until, type Fixture } from './testkit.ts';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { signUrl } from './signing.ts';
+import { LOCAL_S3_ENV, startLocalS3 } from './sources/local-s3.fixture.ts';
+import { type Fixture, get, makeFixture, metric, scrape, send, until } from './testkit.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 
@@ -117,5 +121,46 @@ describe('image-service process', () => {
     expect(answers.every((a) => a.headers.connection === 'close')).toBe(true);
     expect(await svc.exit).toBe(0);
     expect(svc.logs.some((l) => l.msg === 'drained, exiting')).toBe(true);
+  });
+});
+
+describe('image-service process with the S3 source, signed URLs and the management API', () => {
+  it('serves an S3 bucket, with PUT authorized by the token file and the secrets kept out of the logs', async () => {
+    const s3 = await startLocalS3('originals');
+    try {
+      await writeFile(join(fixture.dir, 'admin-token'), 'process-admin-token\n');
+      const svc = await start({
+        IMAGE_SOURCE: 's3://originals/products/',
+        S3_ENDPOINT: s3.endpoint,
+        ...LOCAL_S3_ENV,
+        IMAGE_SERVICE_ADMIN_TOKEN_FILE: join(fixture.dir, 'admin-token'),
+        IMAGE_SERVICE_SIGNING_KEYS: 'process-signing-key',
+      });
+      const photo = readFileSync(join(fixture.root, 'photo.jpg'));
+      expect((await send(svc.port, 'PUT', '/image/files/a.jpg', photo, { authorization: 'Bearer process-admin-token' })).status).toBe(201);
+      expect((await get(svc.port, '/image/files/a.jpg?w=40')).status).toBe(403);
+      const resized = await get(svc.port, signUrl('/image/files/a.jpg?w=40', 'process-signing-key'));
+      expect(resized.status).toBe(200);
+      const logs = JSON.stringify(svc.logs);
+      expect(logs).toContain('"managementApi":true');
+      expect(logs).not.toContain('process-admin-token');
+      expect(logs).not.toContain('process-signing-key');
+      svc.child.kill('SIGTERM');
+      expect(await svc.exit).toBe(0);
+    } finally {
+      await s3.close();
+    }
+  });
+
+  it.each([
+    [{ IMAGE_SERVICE_ADMIN_TOKEN_FILE: '/no/such/token' }, 'IMAGE_SERVICE_ADMIN_TOKEN_FILE'],
+    [{ IMAGE_SOURCE: 's3:///no-bucket' }, 'IMAGE_SOURCE'],
+    [{ IMAGE_SERVICE_PRESETS: '{"thumb": {"fit": "squash"}}' }, 'IMAGE_SERVICE_PRESETS'],
+  ])('stops on %j with one line naming the variable', async (env, name) => {
+    const proc = run({ IMAGE_SOURCE: pathToFileURL(fixture.root).href, IMAGE_SERVICE_HOST: '127.0.0.1', IMAGE_SERVICE_PORT: '0', ...env });
+    expect(await proc.exit).not.toBe(0);
+    const lines = proc.stderr().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^image-service: ${name}: `));
   });
 });

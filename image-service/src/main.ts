@@ -41,11 +41,12 @@ if ((envMissing || execArgv !== process.execArgv) && typeof process.execve === '
 }
 Object.assign(process.env, threads.env);
 
-const [{ pino }, { createImageService }, { openFileSource }, { configureSharp }] = await Promise.all([
+const [{ pino }, { createImageService }, { openSource }, { configureSharp }, { readAdminToken }] = await Promise.all([
   import('pino'),
   import('./server.ts'),
-  import('./sources/file.ts'),
+  import('./sources/open.ts'),
   import('./transform.ts'),
+  import('./admin.ts'),
 ]);
 
 const logger = pino({ level: env.IMAGE_SERVICE_LOG_LEVEL, base: { service: 'image-service', version: env.IMAGE_SERVICE_VERSION } });
@@ -53,8 +54,10 @@ const vipsConcurrency = Number(threads.env.VIPS_CONCURRENCY);
 configureSharp(vipsConcurrency);
 
 let source;
+let adminToken: string | undefined;
 try {
-  source = await openFileSource(env.IMAGE_SOURCE.root);
+  source = await openSource(env.IMAGE_SOURCE, env);
+  adminToken = env.IMAGE_SERVICE_ADMIN_TOKEN_FILE === undefined ? undefined : readAdminToken(env.IMAGE_SERVICE_ADMIN_TOKEN_FILE);
 } catch (error) {
   fail((error as Error).message);
 }
@@ -70,14 +73,20 @@ const settings = {
   cacheMaxAgeSeconds: env.IMAGE_SERVICE_CACHE_MAX_AGE_SECONDS,
   injectDelayMs: env.IMAGE_SERVICE_INJECT_DELAY_MS,
   injectErrorPercent: env.IMAGE_SERVICE_INJECT_ERROR_PERCENT,
+  presets: env.IMAGE_SERVICE_PRESETS,
+  cacheBytes: env.IMAGE_SERVICE_CACHE_BYTES,
+  coalesce: env.IMAGE_SERVICE_COALESCE,
 };
-const service = createImageService(settings, source, logger);
+// Secrets are passed on, never logged.
+const service = createImageService({ ...settings, signingKeys: env.IMAGE_SERVICE_SIGNING_KEYS, adminToken }, source, logger);
 
 const { version: _version, ...shown } = settings; // the version is on every line already
 logger.info(
   {
     source: process.env.IMAGE_SOURCE,
     ...shown,
+    signedUrls: env.IMAGE_SERVICE_SIGNING_KEYS.length > 0,
+    managementApi: adminToken !== undefined,
     workersFrom: threads.workersFrom,
     cpuLimit: cpu.limit,
     cpus: cpu.parallelism,

@@ -2,12 +2,16 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { Admin } from './admin.ts';
 import { Admission } from './admission.ts';
 import { errorBody, HttpError } from './errors.ts';
 import { Metrics, type Route } from './metrics.ts';
 import { CONTENT_TYPES, negotiateFormat, type AutoFormat, type OutputFormat } from './negotiate.ts';
-import { normalizeParams, parseKey, parseParams } from './params.ts';
-import type { Source, SourceObject } from './sources/source.ts';
+import { normalizeParams, parseKey, parseParams, type ImageParams } from './params.ts';
+import { expandPreset, type Presets } from './presets.ts';
+import { verifySignature } from './signing.ts';
+import type { Source } from './sources/source.ts';
+import { Stampede, type ImageResult } from './stampede.ts';
 import { checkPixels, inspect, resize } from './transform.ts';
 
 /**
@@ -28,7 +32,19 @@ export interface ServiceSettings {
   cacheMaxAgeSeconds: number;
   injectDelayMs: number;
   injectErrorPercent: number;
+  /** IMAGE_SERVICE_SIGNING_KEYS: when any, every image URL must carry a valid `sig` (403). */
+  signingKeys?: readonly string[];
+  presets?: Presets;
+  /** IMAGE_SERVICE_CACHE_BYTES; absent or 0: no result cache. */
+  cacheBytes?: number;
+  /** IMAGE_SERVICE_COALESCE; absent: on. */
+  coalesce?: boolean;
+  /** The token of IMAGE_SERVICE_ADMIN_TOKEN_FILE; absent: PUT and DELETE do not exist (404). */
+  adminToken?: string;
 }
+
+/** A rendered answer; `release` frees an original that no cache or other request shares. */
+type Rendered = ImageResult & { release?: () => void };
 
 export interface ImageService {
   readonly server: Server;
@@ -51,6 +67,14 @@ const CLIENT_CLOSED = 499;
 export function createImageService(settings: ServiceSettings, source: Source, logger: Logger): ImageService {
   const admission = new Admission({ slots: settings.workers, queueLimit: settings.queueLimit, queueTimeoutMs: settings.queueTimeoutMs });
   const metrics = new Metrics(settings.version, admission);
+  const signingKeys = settings.signingKeys ?? [];
+  const presets = settings.presets ?? {};
+  const stampede = new Stampede({ cacheBytes: settings.cacheBytes ?? 0, maxAgeMs: settings.cacheMaxAgeSeconds * 1000, coalesce: settings.coalesce ?? true });
+  stampede.registerMetrics(metrics.registry);
+  const admin =
+    settings.adminToken === undefined
+      ? undefined
+      : new Admin({ token: settings.adminToken, source, maxBodyBytes: settings.maxSourceBytes, maxInputPixels: settings.maxInputPixels, admission });
   const cacheControl = settings.cacheMaxAgeSeconds > 0 ? `public, max-age=${settings.cacheMaxAgeSeconds}` : 'no-cache';
   const health = JSON.stringify({ status: 'ok', version: settings.version });
   let draining = false;
@@ -78,54 +102,97 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
     send(res, httpError.status, { ...httpError.headers, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) }, body);
   }
 
-  async function serveImage(req: IncomingMessage, res: ServerResponse, rawKey: string, query: string, signal: AbortSignal): Promise<void> {
+  async function serveImage(req: IncomingMessage, res: ServerResponse, path: string, rawKey: string, query: string, signal: AbortSignal): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed here`, { allow: 'GET, HEAD' });
+    const search = new URLSearchParams(query);
+    // Before anything else: an unsigned URL costs no I/O and no parsing beyond its signature.
+    if (signingKeys.length > 0 && !verifySignature(path, search, signingKeys)) {
+      throw new HttpError(403, 'invalid_signature', search.has('sig') ? 'the URL signature (sig) is not valid' : 'this service needs signed URLs: the sig parameter is missing');
+    }
+    search.delete('sig');
     if (settings.injectDelayMs > 0) await sleep(settings.injectDelayMs, undefined, { signal });
     if (settings.injectErrorPercent > 0 && Math.random() * 100 < settings.injectErrorPercent) {
       throw new HttpError(500, 'injected_fault', 'fault injected by IMAGE_SERVICE_INJECT_ERROR_PERCENT');
     }
     const key = parseKey(rawKey);
-    const params = parseParams(query);
-    const release = await admission.acquire(signal);
-    let body: Buffer | undefined;
-    let original: SourceObject | undefined;
+    const params = parseParams(expandPreset(search, presets).toString());
+    const accept = req.headers.accept;
+    const ifNoneMatch = req.headers['if-none-match'];
     const headers: Record<string, string | number> = { 'cache-control': cacheControl, 'x-content-type-options': 'nosniff' };
-    try {
-      original = await source.get(key, { maxBytes: settings.maxSourceBytes, signal });
-      const info = await inspect(original.bytes);
-      let etag: string;
-      let format: OutputFormat = 'jpeg';
-      if (params === null) {
-        etag = entityTag(original.version, 'original');
-        headers['content-type'] = info.contentType;
-      } else {
-        checkPixels(info, settings.maxInputPixels);
-        const negotiation = negotiateFormat(params.fm, req.headers.accept, settings.autoFormats, info.hasAlpha);
-        format = negotiation.format;
-        if (negotiation.negotiated) headers.vary = 'Accept';
-        etag = entityTag(original.version, `${normalizeParams(params)}&fm=${format}`);
-        headers['content-type'] = CONTENT_TYPES[format];
-      }
-      headers.etag = etag;
-      // A matching validator skips the resize: the client already has these bytes.
-      if (!matches(req.headers['if-none-match'], etag)) {
-        if (params === null) body = original.bytes;
-        else {
-          body = await resize(original.bytes, params, format, settings.maxInputPixels);
-          metrics.transformed();
-        }
-      }
-    } finally {
-      release();
-      if (body !== original?.bytes) original?.release?.();
+    let result: Rendered | undefined;
+    // Originals are neither cached nor shared, so each is freed once written.
+    if (params === null) result = await render(key, null, accept, ifNoneMatch, signal);
+    else {
+      // The output is fixed by the parameters and the format for an opaque and for an alpha image:
+      // requests that agree on those get the same bytes, so they share one cache entry and one resize.
+      const opaque = negotiateFormat(params.fm, accept, settings.autoFormats, false);
+      const alpha = negotiateFormat(params.fm, accept, settings.autoFormats, true);
+      if (opaque.negotiated) headers.vary = 'Accept';
+      const cacheKey = Stampede.key(key, `${normalizeParams(params)}&fm=${opaque.format}/${alpha.format}`);
+      result = stampede.lookup(cacheKey);
+      if (result !== undefined) metrics.cacheHit();
+      else if (ifNoneMatch === undefined) result = await stampede.produce(cacheKey, signal, (workSignal) => render(key, params, accept, undefined, workSignal));
+      // A conditional request renders alone, so a matching validator skips the resize.
+      else result = stampede.store(cacheKey, await render(key, params, accept, ifNoneMatch, signal));
     }
-    if (body === undefined) {
-      delete headers['content-type'];
+    headers.etag = result.etag;
+    if (result.body === undefined || matches(ifNoneMatch, result.etag)) {
+      result.release?.();
       send(res, 304, headers);
       return;
     }
-    headers['content-length'] = body.length;
-    send(res, 200, headers, body, body === original?.bytes ? () => original?.release?.() : undefined);
+    headers['content-type'] = result.contentType;
+    headers['content-length'] = result.body.length;
+    send(res, 200, headers, result.body, result.release);
+  }
+
+  /** Source read, header checks and resize, holding a worker slot; no body when `ifNoneMatch` matches. */
+  async function render(key: string, params: ImageParams | null, accept: string | undefined, ifNoneMatch: string | undefined, signal: AbortSignal): Promise<Rendered> {
+    const release = await admission.acquire(signal);
+    let original;
+    try {
+      original = await source.get(key, { maxBytes: settings.maxSourceBytes, signal });
+      const info = await inspect(original.bytes);
+      if (params === null) {
+        const etag = entityTag(original.version, 'original');
+        return { etag, contentType: info.contentType, body: matches(ifNoneMatch, etag) ? undefined : original.bytes, release: original.release?.bind(original) };
+      }
+      checkPixels(info, settings.maxInputPixels);
+      const format = negotiateFormat(params.fm, accept, settings.autoFormats, info.hasAlpha).format;
+      const etag = entityTag(original.version, `${normalizeParams(params)}&fm=${format}`);
+      if (matches(ifNoneMatch, etag)) return { etag, contentType: CONTENT_TYPES[format], body: undefined };
+      const body = await resize(original.bytes, params, format, settings.maxInputPixels);
+      metrics.transformed();
+      return { etag, contentType: CONTENT_TYPES[format], body };
+    } catch (error) {
+      if (params === null) original?.release?.(); // on success the caller frees it, once written
+      throw error;
+    } finally {
+      release();
+      if (params !== null) original?.release?.(); // resized: nothing reads the original any more
+    }
+  }
+
+  /** PUT /image/files/{key} and DELETE /image/files: only with an admin token, else no such route. */
+  async function serveAdmin(req: IncomingMessage, res: ServerResponse, path: string, rawKey: string, signal: AbortSignal): Promise<void> {
+    if (admin === undefined) throw new HttpError(404, 'not_found', `no route for ${req.method} ${path.slice(0, 200)} (the management API is off: IMAGE_SERVICE_ADMIN_TOKEN_FILE is not set)`);
+    let answer: { status: number; body: unknown };
+    if (req.method === 'PUT' && path !== '/image/files') {
+      const uploaded = await admin.put(req, rawKey, signal);
+      stampede.invalidate([uploaded.body.key]);
+      answer = uploaded;
+    } else if (req.method === 'DELETE' && path === '/image/files') {
+      const deleted = await admin.bulkDelete(req, signal);
+      stampede.invalidate(deleted.body.succeeded_files);
+      answer = deleted;
+    } else {
+      const collection = path === '/image/files';
+      throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${collection ? '/image/files (DELETE it with {"files": [...]})' : 'an image (GET, HEAD, PUT)'}`, {
+        allow: collection ? 'DELETE' : 'GET, HEAD, PUT',
+      });
+    }
+    const body = JSON.stringify(answer.body);
+    send(res, answer.status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) }, body);
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
@@ -164,7 +231,9 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
       case 'image': {
         controller = new AbortController();
         const raw = path.length > IMAGE_PREFIX.length ? path.slice(IMAGE_PREFIX.length) : '';
-        serveImage(req, res, raw, q === -1 ? '' : url.slice(q + 1), controller.signal).catch((error: unknown) => {
+        const management = req.method === 'PUT' || req.method === 'DELETE';
+        const served = management ? serveAdmin(req, res, path, raw, controller.signal) : serveImage(req, res, path, raw, q === -1 ? '' : url.slice(q + 1), controller.signal);
+        served.catch((error: unknown) => {
           if (!controller!.signal.aborted) sendError(res, error, reqId);
         });
         return;

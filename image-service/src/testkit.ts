@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import sharp from 'sharp';
 import { createImageService, type ImageService, type ServiceSettings } from './server.ts';
 import { openFileSource } from './sources/file.ts';
+import type { Source } from './sources/source.ts';
 
 export interface Fixture {
   /** The parent folder: the source root is `root`, secrets lie beside it. */
@@ -76,8 +77,10 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export async function startService(root: string, overrides: Partial<ServiceSettings> = {}): Promise<Running> {
-  const service = createImageService({ ...DEFAULT_SETTINGS, ...overrides }, await openFileSource(root), pino({ level: 'silent' }));
+/** The service over a file source at `root`, or over any other source. */
+export async function startService(root: string | Source, overrides: Partial<ServiceSettings> = {}): Promise<Running> {
+  const source = typeof root === 'string' ? await openFileSource(root) : root;
+  const service = createImageService({ ...DEFAULT_SETTINGS, ...overrides }, source, pino({ level: 'silent' }));
   await new Promise<void>((resolve) => service.server.listen(0, '127.0.0.1', resolve));
   const address = service.server.address();
   if (typeof address !== 'object' || address === null) throw new Error('no address');
@@ -109,6 +112,20 @@ export function get(port: number, path: string, headers: Record<string, string> 
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** A request with a body, the path sent as given; tolerates the server closing early after a 413. */
+export function send(port: number, method: string, path: string, body: Buffer | string, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method, agent: false, headers: { 'content-length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+    req.end(body);
   });
 }
 
