@@ -1,9 +1,9 @@
 import { ApiError, badRequest } from './errors.ts';
 import { deepEqual } from './json.ts';
-import { now } from './objects.ts';
 import { builtinListStrategy, strategicMerge, type ListStrategy } from './patch.ts';
 import { apiVersionOf, type ResourceType } from './resources.ts';
 import { schemaAt } from './schema.ts';
+import { now } from './time.ts';
 import { isObject, type JsonObject, type KubeObject, type ManagedFieldsEntry } from './types.ts';
 
 // Server-side apply (https://kubernetes.io/docs/reference/using-api/server-side-apply/), in a
@@ -11,9 +11,10 @@ import { isObject, type JsonObject, type KubeObject, type ManagedFieldsEntry } f
 // (recorded in managedFields as FieldsV1); applying merges the configuration into the live
 // object, removes fields the manager owned before and no longer applies (unless another
 // manager owns them), and refuses with 409 a change to a field another manager applied with a
-// different value, unless force=true (which takes the field over). Limits: ownership is only
-// tracked for Apply operations (plain updates and patches do not record or take fields), and a
-// keyed list's merge key is its first key.
+// different value, unless force=true (which takes the field over). Every other write records
+// its manager as an Update operation owning the fields it changed (taking them from others),
+// so an apply conflicts with a controller's edits as on a real server. Limit: a keyed list's
+// merge key is its first key.
 
 type Segment = string; // f:<field> | k:<json of key fields> | v:<json value>
 
@@ -127,6 +128,52 @@ function renderPath(segs: Segment[]): string {
   return segs.map((s) => (s.startsWith('f:') ? `.${s.slice(2)}` : `[${s.slice(2)}]`)).join('');
 }
 
+/** The part of an object a write to the resource (or its status) may set. */
+function scopeOf(t: ResourceType, obj: JsonObject, subresource: 'status' | undefined): JsonObject {
+  if (subresource === 'status') return { status: obj['status'] };
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => !(t.statusSubresource && k === 'status')));
+}
+
+type Entry = ManagedFieldsEntry & { set: Set<string> };
+
+function entriesOf(obj: KubeObject | undefined): Entry[] {
+  return (obj?.metadata.managedFields ?? []).map((e) => ({ ...e, set: fromFieldsV1(e.fieldsV1) }));
+}
+
+function serialise(entries: Entry[]): ManagedFieldsEntry[] {
+  return entries.filter((e) => e.set.size > 0).map(({ set, ...rest }) => ({ ...rest, fieldsV1: toFieldsV1(set) }));
+}
+
+/**
+ * managedFields after a create, update or patch by `manager` (not an apply): the manager owns
+ * the fields it set or changed, other managers lose those and any field that is gone. Returns
+ * the existing entries untouched when no field changed.
+ */
+export function recordUpdate(
+  t: ResourceType,
+  old: KubeObject | undefined,
+  next: KubeObject,
+  manager: string,
+  subresource: 'status' | undefined,
+): ManagedFieldsEntry[] | undefined {
+  const strategyOf = strategyFor(t);
+  const after = fieldSet(scopeOf(t, next, subresource), strategyOf);
+  const before = old ? fieldSet(scopeOf(t, old, subresource), strategyOf) : new Set<string>();
+  const changed = [...after].filter((p) => !before.has(p) || !deepEqual(valueAt(old, JSON.parse(p) as Segment[]), valueAt(next, JSON.parse(p) as Segment[])));
+  const removed = [...before].filter((p) => !after.has(p));
+  const entries = entriesOf(next);
+  if (changed.length === 0 && removed.length === 0) return next.metadata.managedFields ?? undefined;
+  for (const e of entries) for (const p of [...changed, ...removed]) e.set.delete(p);
+  let mine = entries.find((e) => e.manager === manager && e.operation === 'Update' && (e.subresource ?? '') === (subresource ?? ''));
+  if (!mine) {
+    mine = { manager, operation: 'Update', apiVersion: apiVersionOf(t), fieldsType: 'FieldsV1', set: new Set(), ...(subresource ? { subresource } : {}) };
+    entries.push(mine);
+  }
+  for (const p of changed) mine.set.add(p);
+  mine.time = now();
+  return serialise(entries);
+}
+
 /**
  * The object to store after an apply of `config` by `manager` onto `live` (undefined: create).
  * `live` is a private copy in the request's API version.
@@ -145,11 +192,9 @@ export function applyConfiguration(
     throw badRequest(`apply configuration must set apiVersion "${apiVersion}" and kind "${t.kind}"`);
   }
   const strategyOf = strategyFor(t);
-  const scoped = subresource === 'status'
-    ? { status: config['status'] }
-    : Object.fromEntries(Object.entries(config).filter(([k]) => !(t.statusSubresource && k === 'status')));
+  const scoped = scopeOf(t, config, subresource);
   const applied = fieldSet(scoped, strategyOf);
-  const entries = (live?.metadata.managedFields ?? []).map((e) => ({ ...e, set: fromFieldsV1(e.fieldsV1) }));
+  const entries = entriesOf(live);
   const mine = entries.find((e) => e.manager === manager && e.operation === 'Apply' && (e.subresource ?? '') === (subresource ?? ''));
   const others = entries.filter((e) => e !== mine);
 
@@ -182,9 +227,6 @@ export function applyConfiguration(
     manager, operation: 'Apply', apiVersion, time: now(), fieldsType: 'FieldsV1', fieldsV1: toFieldsV1(applied),
     ...(subresource ? { subresource } : {}),
   };
-  const kept = others
-    .filter((o) => o.set.size > 0)
-    .map(({ set, ...rest }) => ({ ...rest, fieldsV1: toFieldsV1(set) }));
-  result.metadata = { ...result.metadata, managedFields: [...kept, entry] };
+  result.metadata = { ...result.metadata, managedFields: [...serialise(others), entry] };
   return result;
 }

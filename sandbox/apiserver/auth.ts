@@ -30,7 +30,8 @@ export const allowAll: Authorizer = () => ({ allowed: true });
 /** The real server's Forbidden message. */
 export function forbiddenMessage(a: RequestAttributes): string {
   const what = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
-  const qualified = a.apiGroup ? `${what}.${a.apiGroup}` : what;
+  // The object's group-resource leads, without the subresource (`deployments.apps "x" is forbidden`).
+  const qualified = a.apiGroup ? `${a.resource}.${a.apiGroup}` : a.resource;
   const scope = a.namespace ? ` in the namespace "${a.namespace}"` : ' at the cluster scope';
   return `${qualified}${a.name ? ` "${a.name}"` : ''} is forbidden: User "${a.user.username}" cannot ${a.verb} resource "${what}" in API group "${a.apiGroup}"${scope}`;
 }

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { recordUpdate } from './apply.ts';
+import { now } from './time.ts';
 import { ClusterIps } from './clusterip.ts';
 import { CRD_CLEANUP_FINALIZER, CRD_STORAGE, establishedStatus, validateCrd } from './crd.ts';
 import { builtinDefaults, qosClass } from './defaults.ts';
@@ -22,14 +24,16 @@ export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
 export type WriteContext = {
   dryRun: boolean;
+  /** Who writes: recorded in managedFields (an Update entry, unless this is an apply). */
   fieldManager: string | undefined;
+  applying: boolean;
   fieldValidation: FieldValidation;
   /** Warnings for the client (the Warning header). */
   warnings: string[];
 };
 
 export const defaultWriteContext = (): WriteContext => ({
-  dryRun: false, fieldManager: undefined, fieldValidation: 'Ignore', warnings: [],
+  dryRun: false, fieldManager: undefined, applying: false, fieldValidation: 'Ignore', warnings: [],
 });
 
 export type ListOptions = {
@@ -47,10 +51,6 @@ export const FOREGROUND_FINALIZER = 'foregroundDeletion';
 export const ORPHAN_FINALIZER = 'orphan';
 
 const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
-
-export function now(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 function gr(t: ResourceType) {
   return { group: t.group, resource: t.resource };
@@ -168,6 +168,7 @@ export class Objects {
     else delete m.generation;
     this.#resetStatusOnCreate(t, obj);
     this.#admit(t, obj, undefined, ctx);
+    this.#recordManager(t, undefined, obj, ctx, undefined);
     if (this.store.get(t.storage, m.namespace, m.name ?? '')) throw alreadyExists(gr(t), m.name ?? '');
     if (t.storage === '/services') this.#allocateIp(obj);
     if (ctx.dryRun) return obj;
@@ -343,6 +344,7 @@ export class Objects {
     next.metadata.resourceVersion = old.metadata.resourceVersion;
     this.#admit(t, next, old, ctx);
     if (t.storage === CRD_STORAGE) next['status'] = establishedStatus(next, now());
+    this.#recordManager(t, old, next, ctx, subresource);
     if (t.generation && !equalExcept(old, next, ['metadata', 'status'])) {
       next.metadata.generation = (old.metadata.generation ?? 0) + 1;
     }
@@ -352,6 +354,13 @@ export class Objects {
       return this.store.remove(t.storage, next.metadata.namespace, next.metadata.name ?? '') ?? next;
     }
     return this.store.update(t.storage, next);
+  }
+
+  #recordManager(t: ResourceType, old: KubeObject | undefined, next: KubeObject, ctx: WriteContext, subresource: 'status' | undefined): void {
+    if (ctx.applying || !ctx.fieldManager) return;
+    const entries = recordUpdate(t, old, next, ctx.fieldManager, subresource);
+    if (entries && entries.length > 0) next.metadata.managedFields = entries;
+    else delete next.metadata.managedFields;
   }
 
   #keepAllocatedIp(old: KubeObject, next: KubeObject): void {

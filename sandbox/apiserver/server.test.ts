@@ -197,6 +197,22 @@ describe('patch', () => {
     expect(missingManager.status).toBe(400);
   });
 
+  it('records other writers as Update managers, whose fields an apply may not silently take', async () => {
+    const ns = await namespace();
+    const created = await http('POST', `/api/v1/namespaces/${ns}/configmaps?fieldManager=operator`, { metadata: { name: 'm' }, data: { a: '1' } });
+    expect((created.body['metadata'] as any).managedFields).toMatchObject([{ manager: 'operator', operation: 'Update', fieldsV1: { 'f:data': { 'f:a': {} } } }]);
+    const apply = (data: Record<string, string>) =>
+      http('PATCH', `/api/v1/namespaces/${ns}/configmaps/m?fieldManager=user`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'm' }, data }, { 'Content-Type': 'application/apply-patch+yaml' });
+    const clash = await apply({ a: '2' });
+    expect(clash.body).toMatchObject({ code: 409, message: 'Apply failed with 1 conflict: conflict with "operator" using v1: .data.a' });
+    const same = await apply({ a: '1', b: '1' });
+    expect(same.status).toBe(200);
+    const managers = ((same.body['metadata'] as any).managedFields as { manager: string }[]).map((e) => e.manager);
+    expect(managers).toEqual(['operator', 'user']);
+    const unchanged = await http('PATCH', `/api/v1/namespaces/${ns}/configmaps/m?fieldManager=operator`, { data: { a: '1' } }, { 'Content-Type': 'application/merge-patch+json' });
+    expect((unchanged.body['metadata'] as any).resourceVersion).toBe((same.body['metadata'] as any).resourceVersion);
+  });
+
   it('patches the scale subresource', async () => {
     const ns = await namespace();
     await http('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, deployment('s'));

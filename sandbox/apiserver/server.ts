@@ -17,6 +17,7 @@ import type { LogProvider } from './logs.ts';
 import { NamespaceController } from './namespaces.ts';
 import { defaultWriteContext, Objects, type FieldValidation, type WriteContext } from './objects.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge } from './patch.ts';
+import { Rbac, storedPolicy } from './rbac.ts';
 import { decodeProtobuf } from './protobuf.ts';
 import { negotiate, parseResourcePath, verbOf, type ResourceRequest } from './request.ts';
 import { apiVersionOf, builtinTypes, ResourceRegistry, type ResourceType } from './resources.ts';
@@ -60,6 +61,8 @@ export type ApiServerOptions = {
   logProvider?: LogProvider;
   authenticate?: Authenticator;
   authorize?: Authorizer;
+  /** Opt-in: bearer tokens and RBAC over the stored Roles and bindings (rbac.ts); overrides authenticate/authorize. */
+  rbac?: boolean;
 };
 
 export type ApiServer = {
@@ -73,6 +76,8 @@ export type ApiServer = {
   faults: Faults;
   setLogProvider(provider: LogProvider | undefined): void;
   setAuth(auth: { authenticate?: Authenticator; authorize?: Authorizer }): void;
+  /** With options.rbac: token minting, the admin token (also in the kubeconfig), recorded decisions. */
+  rbac: Rbac | undefined;
   /** Objects stored, across all resources (for benchmarks). */
   objectCount(): number;
   stop(): Promise<void>;
@@ -139,14 +144,20 @@ function parseBody(body: Buffer, type: string): unknown {
   }
 }
 
-function writeContext(q: URLSearchParams): WriteContext {
+/** The manager a write is recorded under: the fieldManager parameter, else the user agent's name. */
+function managerOf(q: URLSearchParams, req: IncomingMessage): string {
+  return q.get('fieldManager') ?? (req.headers['user-agent'] ?? 'unknown').split('/')[0] ?? 'unknown';
+}
+
+function writeContext(q: URLSearchParams, req: IncomingMessage): WriteContext {
   const dryRun = q.getAll('dryRun');
   for (const d of dryRun) if (d !== 'All') throw badRequest(`Invalid dryRun value: ${d}; the only supported value is All`);
   const fv = q.get('fieldValidation') ?? 'Warn';
   if (!['Strict', 'Warn', 'Ignore'].includes(fv)) throw badRequest(`fieldValidation must be one of Strict, Warn, Ignore, not "${fv}"`);
   return {
     dryRun: dryRun.length > 0,
-    fieldManager: q.get('fieldManager') ?? undefined,
+    fieldManager: managerOf(q, req),
+    applying: false,
     fieldValidation: fv as FieldValidation,
     warnings: [],
   };
@@ -281,7 +292,8 @@ async function servePatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q:
   const name = rr.name ?? '';
   const sub = rr.subresource === 'status' ? 'status' : undefined;
   if (type === 'application/apply-patch+yaml') {
-    if (!wctx.fieldManager) throw badRequest('PATCH /apply requires fieldManager to be set');
+    if (!q.get('fieldManager') || !wctx.fieldManager) throw badRequest('PATCH /apply requires fieldManager to be set');
+    wctx.applying = true;
     const current = ctx.objects.current(t, rr.namespace, name);
     const force = q.get('force') === 'true';
     const applied = applyConfiguration(t, current, body, wctx.fieldManager, force, sub);
@@ -378,7 +390,7 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
   const latency = ctx.faults.latencyFor(verb);
   if (latency > 0) await new Promise((r) => setTimeout(r, latency));
   const media = negotiate(req.headers.accept);
-  const wctx = writeContext(q);
+  const wctx = writeContext(q, req);
   const name = rr.name ?? '';
 
   if (sub === 'log') return serveLog(ctx, t, rr, q, req, res);
@@ -608,13 +620,14 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const crdPaths = [...(options.crdPaths ?? [REPO_CRDS_DIR]), ...(options.istio === false ? [] : [ISTIO_CRDS_DIR])];
   await installCrdFiles(objects, registry, await crdFiles(crdPaths));
 
+  const rbac = options.rbac ? new Rbac(() => storedPolicy(store)) : undefined;
   const ctx: Context = {
     registry, store, objects, hub, faults,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
     maxWatchSeconds: options.maxWatchSeconds ?? 1800,
     logProvider: options.logProvider,
-    authenticate: options.authenticate ?? anonymousAdmin,
-    authorize: options.authorize ?? allowAll,
+    authenticate: rbac?.tokens.authenticate ?? options.authenticate ?? anonymousAdmin,
+    authorize: rbac?.authorize ?? options.authorize ?? allowAll,
     serverAddress: '',
     openWatches: new Set(),
   };
@@ -630,13 +643,14 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   ctx.serverAddress = `${host}:${address.port}`;
-  const kubeconfigPath = options.kubeconfigPath ? await writeKubeconfigFile(options.kubeconfigPath, url) : undefined;
+  const admin = rbac ? { token: rbac.adminToken } : {};
+  const kubeconfigPath = options.kubeconfigPath ? await writeKubeconfigFile(options.kubeconfigPath, url, admin) : undefined;
 
   return {
     url,
     kubeconfigPath,
-    kubeconfig: (o = {}) => kubeconfigYaml(url, o),
-    writeKubeconfig: (path, o = {}) => writeKubeconfigFile(path, url, o),
+    kubeconfig: (o = {}) => kubeconfigYaml(url, { ...admin, ...o }),
+    writeKubeconfig: (path, o = {}) => writeKubeconfigFile(path, url, { ...admin, ...o }),
     faults,
     setLogProvider: (p) => {
       ctx.logProvider = p;
@@ -645,6 +659,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       if (auth.authenticate) ctx.authenticate = auth.authenticate;
       if (auth.authorize) ctx.authorize = auth.authorize;
     },
+    rbac,
     objectCount: () => store.storages().reduce((n, s) => n + store.count(s), 0),
     stop: async () => {
       gc.stop();
