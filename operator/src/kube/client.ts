@@ -1,15 +1,15 @@
 import http from 'node:http';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
-import { KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { ApiError, TransportError, apiError } from './errors.ts';
+import { type Connection, type Credentials, fromKubeconfig, loadConnection } from './kubeconfig.ts';
 
 /**
- * A small typed REST client for the Kubernetes API. @kubernetes/client-node supplies the
- * kubeconfig (file, $KUBECONFIG, in-cluster, exec and token auth); requests go over one
- * keep-alive agent with node:http(s), so the hot path is a plain request, errors are the typed
- * exceptions of errors.ts and a watch is an async iterator of validated events.
+ * A small typed REST client for the Kubernetes API: the connection comes from kubeconfig.ts
+ * ($KUBECONFIG, ~/.kube/config, in-cluster); requests go over one keep-alive agent with
+ * node:http(s), so the hot path is a plain request, errors are the typed exceptions of
+ * errors.ts and a watch is an async iterator of validated events.
  */
 
 export const ObjectMeta = z.looseObject({
@@ -104,7 +104,7 @@ export interface KubeClientOptions {
 }
 
 export class KubeClient {
-  readonly #kc: KubeConfig;
+  readonly #connection: Connection;
   readonly #base: URL;
   readonly #agent: http.Agent;
   readonly #timeoutMs: number;
@@ -114,44 +114,32 @@ export class KubeClient {
   /** Writes sent, by `verb plural`, e.g. `update leases`: tells the operator's own writes from its lease renewals. */
   readonly writes = new Map<string, number>();
 
-  private constructor(kc: KubeConfig, base: URL, agent: http.Agent, options: KubeClientOptions) {
-    this.#kc = kc;
-    this.#base = base;
-    this.#agent = agent;
+  constructor(connection: Connection, options: KubeClientOptions = {}) {
+    this.#connection = connection;
+    this.#base = connection.server;
+    this.#agent =
+      connection.server.protocol === 'https:'
+        ? new https.Agent({
+            keepAlive: true,
+            ...(connection.ca ? { ca: connection.ca } : {}),
+            ...(connection.cert ? { cert: connection.cert } : {}),
+            ...(connection.key ? { key: connection.key } : {}),
+            ...(connection.insecureSkipTlsVerify ? { rejectUnauthorized: false } : {}),
+            ...(connection.tlsServerName ? { servername: connection.tlsServerName } : {}),
+          })
+        : new http.Agent({ keepAlive: true });
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#userAgent = options.userAgent ?? 'imageops-operator';
   }
 
   /** From $KUBECONFIG, ~/.kube/config or the in-cluster service account, like kubectl. */
   static async fromDefault(options: KubeClientOptions = {}): Promise<KubeClient> {
-    const kc = new KubeConfig();
-    try {
-      kc.loadFromDefault();
-    } catch (err) {
-      const from = process.env['KUBECONFIG'] ? `$KUBECONFIG=${process.env['KUBECONFIG']}` : '~/.kube/config or in-cluster';
-      throw new Error(`cannot load a kubeconfig from ${from}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    return KubeClient.fromKubeConfig(kc, options);
+    return new KubeClient(await loadConnection(), options);
   }
 
-  static async fromKubeConfig(kc: KubeConfig, options: KubeClientOptions = {}): Promise<KubeClient> {
-    const cluster = kc.getCurrentCluster();
-    if (cluster === null) throw new Error('kubeconfig has no current cluster: set $KUBECONFIG or run in a cluster');
-    const base = new URL(cluster.server);
-    const tls: https.RequestOptions = {};
-    if (base.protocol === 'https:') await kc.applyToHTTPSOptions(tls);
-    const agent =
-      base.protocol === 'https:'
-        ? new https.Agent({
-            keepAlive: true,
-            ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-            ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-            ...(tls.key === undefined ? {} : { key: tls.key }),
-            ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
-            ...(tls.servername === undefined ? {} : { servername: tls.servername }),
-          })
-        : new http.Agent({ keepAlive: true });
-    return new KubeClient(kc, base, agent, options);
+  /** From a kubeconfig document (relative paths in it resolve against baseDir). */
+  static async fromKubeconfig(text: string, options: KubeClientOptions & { baseDir?: string } = {}): Promise<KubeClient> {
+    return new KubeClient(await fromKubeconfig(text, options.baseDir ?? process.cwd()), options);
   }
 
   close(): void {
@@ -290,23 +278,6 @@ export class KubeClient {
     return text === '' ? {} : JSON.parse(text);
   }
 
-  /**
-   * Credentials for one request. Over https client-node applies the kubeconfig's (certificates,
-   * tokens, exec and token-file auth, refreshed as they expire); it refuses plain http, which
-   * only a local cluster such as the sandbox serves, so there only a static token applies.
-   */
-  async #auth(): Promise<https.RequestOptions> {
-    const auth: https.RequestOptions = { headers: {} };
-    if (this.#base.protocol === 'https:') {
-      await this.#kc.applyToHTTPSOptions(auth);
-      return auth;
-    }
-    const user = this.#kc.getCurrentUser();
-    if (user?.token) auth.headers = { authorization: `Bearer ${user.token}` };
-    else if (user?.username) auth.auth = `${user.username}:${user.password ?? ''}`;
-    return auth;
-  }
-
   async #failure(res: http.IncomingMessage): Promise<ApiError> {
     const text = await readText(res).catch(() => '');
     let body: unknown = { message: text.slice(0, 500) || `HTTP ${res.statusCode}` };
@@ -329,10 +300,10 @@ export class KubeClient {
     contentType = 'application/json',
   ): Promise<http.IncomingMessage> {
     this.requests[verb]++;
-    const auth = await this.#auth();
+    const auth: Credentials = await this.#connection.credentials();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: http.OutgoingHttpHeaders = {
-      ...(auth.headers as http.OutgoingHttpHeaders),
+      ...(auth.authorization ? { authorization: auth.authorization } : {}),
       accept: 'application/json',
       'user-agent': this.#userAgent,
     };
@@ -340,21 +311,33 @@ export class KubeClient {
       headers['content-type'] = contentType;
       headers['content-length'] = Buffer.byteLength(payload);
     }
-    const timeout = bounded ? AbortSignal.timeout(this.#timeoutMs) : undefined;
-    const signals = [signal, timeout].filter((s): s is AbortSignal => s !== undefined);
-    const combined = signals.length === 0 ? undefined : AbortSignal.any(signals);
     const url = new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base);
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
+      // one timer per bounded request, cleared when its response is consumed (an AbortSignal
+      // timeout would live on for the whole timeout after every request)
+      let timer: NodeJS.Timeout | undefined;
+      let response: http.IncomingMessage | undefined;
       const req = lib.request(
         url,
-        { method, headers, agent: this.#agent, ...(auth.auth ? { auth: auth.auth } : {}), ...(combined ? { signal: combined } : {}) },
-        resolve,
+        { method, headers, agent: this.#agent, ...(auth.auth ? { auth: auth.auth } : {}), ...(signal ? { signal } : {}) },
+        (res) => {
+          response = res;
+          if (timer !== undefined) res.once('close', () => clearTimeout(timer));
+          resolve(res);
+        },
       );
+      if (bounded) {
+        timer = setTimeout(() => {
+          const err = new TransportError(0, 'Timeout', `${method} ${url.pathname}: timed out after ${this.#timeoutMs} ms`);
+          if (response) response.destroy(err);
+          else req.destroy(err);
+        }, this.#timeoutMs);
+      }
       req.on('error', (err) => {
+        clearTimeout(timer);
         if (signal?.aborted) return reject(signal.reason);
-        const what = timeout?.aborted ? `timed out after ${this.#timeoutMs} ms` : err.message;
-        reject(new TransportError(0, 'Unreachable', `${method} ${url.pathname}: ${what}`));
+        reject(err instanceof TransportError ? err : new TransportError(0, 'Unreachable', `${method} ${url.pathname}: ${err.message}`));
       });
       req.end(payload);
     });
