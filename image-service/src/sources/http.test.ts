@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anyAddress, publicOnly, type Resolver } from '../ssrf.ts';
 import { createHttpSource, HTTP_SOURCE_DEFAULTS, httpOptionsFrom, type HttpSourceOptions } from './http.ts';
-import { closedPort, failure } from './testkit.ts';
+import { closedPort, failure, hangingPort } from './testkit.ts';
 
 const signal = new AbortController().signal;
 const MAX = 1 << 20;
@@ -184,6 +184,18 @@ describe('HTTP source with HTTP_SOURCE_ALLOW_PRIVATE=true against a real origin'
   it('answers 504 when the origin does not answer in time', async () => {
     const src = createHttpSource({ ...httpOptionsFrom(`http://127.0.0.1:${internal.port}/base`, { HTTP_SOURCE_ALLOW_PRIVATE: 'true' }), totalTimeoutMs: 300 });
     expect((await failure(src.get('slow', { maxBytes: MAX, signal }))).status).toBe(504);
+  });
+
+  it('answers 504 when no connection is made in time', async () => {
+    const hanging = await hangingPort();
+    try {
+      const opts = httpOptionsFrom(`http://127.0.0.1:${hanging.port}/`, { HTTP_SOURCE_ALLOW_PRIVATE: 'true' });
+      const err = await failure(createHttpSource({ ...opts, connectTimeoutMs: 200 }).get('cat.jpg', { maxBytes: MAX, signal }));
+      expect(err.status).toBe(504);
+      expect(err.message).toMatch(/no connection to the origin in time/);
+    } finally {
+      hanging.close();
+    }
   });
 
   it('answers 502 when the origin is down', async () => {

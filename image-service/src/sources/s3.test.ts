@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalS3, type LocalS3 } from './local-s3.fixture.ts';
 import { createS3Source, S3_DEFAULT_TIMEOUTS, s3OptionsFrom, type S3SourceOptions } from './s3.ts';
-import { closedPort, failure } from './testkit.ts';
+import { closedPort, failure, hangingPort } from './testkit.ts';
 
 const signal = new AbortController().signal;
 let s3: LocalS3;
@@ -96,6 +96,16 @@ describe('S3 source against a local S3 server', () => {
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('answers 504 when no connection to the store is made in time', async () => {
+    const hanging = await hangingPort();
+    try {
+      const src = source({ endpoint: `http://127.0.0.1:${hanging.port}`, connectTimeoutMs: 200 });
+      expect((await failure(src.get('shoes/red.jpg', { maxBytes: 1 << 20, signal }))).status).toBe(504);
+    } finally {
+      hanging.close();
     }
   });
 
