@@ -384,7 +384,10 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
   };
   const decision = ctx.authorize(attrs);
   if (!decision.allowed) {
-    throw forbidden(forbiddenMessage(attrs) + (decision.reason ? `: ${decision.reason}` : ''), { name: rr.name ?? '', group: t.group, kind: t.resource });
+    throw forbidden(forbiddenMessage(attrs) + (decision.reason ? `: ${decision.reason}` : ''), {
+      // Go's omitempty: the real body has no empty name or group.
+      ...(rr.name ? { name: rr.name } : {}), ...(t.group ? { group: t.group } : {}), kind: t.resource,
+    });
   }
   ctx.faults.admit(verb, sub ? `${t.resource}/${sub}` : t.resource);
   const latency = ctx.faults.latencyFor(verb);
