@@ -6,11 +6,11 @@ import { Admin } from './admin.ts';
 import { Admission } from './admission.ts';
 import { errorBody, HttpError } from './errors.ts';
 import { Metrics, type Route } from './metrics.ts';
-import { CONTENT_TYPES, negotiateFormat, type AutoFormat, type OutputFormat } from './negotiate.ts';
+import { CONTENT_TYPES, negotiateFormat, type AutoFormat } from './negotiate.ts';
 import { normalizeParams, parseKey, parseParams, type ImageParams } from './params.ts';
 import { expandPreset, type Presets } from './presets.ts';
 import { verifySignature } from './signing.ts';
-import type { Source } from './sources/source.ts';
+import type { Source, SourceObject } from './sources/source.ts';
 import { Stampede, type ImageResult } from './stampede.ts';
 import { checkPixels, inspect, resize } from './transform.ts';
 
@@ -149,7 +149,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
   /** Source read, header checks and resize, holding a worker slot; no body when `ifNoneMatch` matches. */
   async function render(key: string, params: ImageParams | null, accept: string | undefined, ifNoneMatch: string | undefined, signal: AbortSignal): Promise<Rendered> {
     const release = await admission.acquire(signal);
-    let original;
+    let original: SourceObject | undefined;
     try {
       original = await source.get(key, { maxBytes: settings.maxSourceBytes, signal });
       const info = await inspect(original.bytes);
