@@ -37,6 +37,7 @@ function apiResource(t: ResourceType): JsonObject[] {
   if (t.statusSubresource) sub('status', { kind: t.kind, verbs: ['get', 'patch', 'update'] });
   if (t.scale) sub('scale', { group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
   if (t.log) sub('log', { kind: 'Pod', verbs: ['get'] });
+  if (t.storage === '/pods') sub('binding', { kind: 'Binding', verbs: ['create'] });
   return out;
 }
 

@@ -95,6 +95,7 @@ export function builtinTypes(eventsCodec: Codec): ResourceType[] {
       fieldSelectors: ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName',
         'status.phase', 'status.podIP', 'status.nominatedNodeName'],
     }),
+    core({ resource: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], statusSubresource: true, fieldSelectors: ['spec.unschedulable'] }),
     core({ resource: 'services', kind: 'Service', shortNames: ['svc'], categories: ['all'], statusSubresource: true }),
     core({ resource: 'endpoints', kind: 'Endpoints', listKind: 'EndpointsList', singular: 'endpoints', shortNames: ['ep'] }),
     core({ resource: 'configmaps', kind: 'ConfigMap', shortNames: ['cm'] }),

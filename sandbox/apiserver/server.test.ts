@@ -459,6 +459,18 @@ describe('deletion', () => {
   });
 });
 
+describe('pods/binding', () => {
+  it('assigns a pod to a node once', async () => {
+    const ns = await namespace();
+    await http('POST', `/api/v1/namespaces/${ns}/pods`, { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'i' }] } });
+    const bound = await http('POST', `/api/v1/namespaces/${ns}/pods/p/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'p' }, target: { kind: 'Node', name: 'sandbox' } });
+    expect(bound.status).toBe(201);
+    expect((await http('GET', `/api/v1/namespaces/${ns}/pods/p`)).body).toMatchObject({ spec: { nodeName: 'sandbox' } });
+    const again = await http('POST', `/api/v1/namespaces/${ns}/pods/p/binding`, { target: { name: 'other' } });
+    expect(again.body).toMatchObject({ code: 409, message: 'Operation cannot be fulfilled on pods "p": pod p is already assigned to node "sandbox"' });
+  });
+});
+
 describe('pods/log', () => {
   it('reads from the log provider, and says so when there is none', async () => {
     const ns = await namespace();

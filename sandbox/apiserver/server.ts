@@ -8,7 +8,7 @@ import { applyConfiguration } from './apply.ts';
 import { allowAll, anonymousAdmin, forbiddenMessage, type Authenticator, type Authorizer, type UserInfo } from './auth.ts';
 import { CRD_CLEANUP_FINALIZER, CRD_STORAGE, typesOfCrd } from './crd.ts';
 import * as discovery from './discovery.ts';
-import { ApiError, badRequest, forbidden, internalError, methodNotAllowed, notFound, pathNotFound, tooOldResourceVersion, unauthorized, unsupportedMediaType } from './errors.ts';
+import { ApiError, badRequest, cause, conflict, forbidden, internalError, invalid, methodNotAllowed, notFound, pathNotFound, tooOldResourceVersion, unauthorized, unsupportedMediaType } from './errors.ts';
 import { eventsV1Codec } from './events.ts';
 import { Faults, type FailureSpec, type Verb } from './faults.ts';
 import { GarbageCollector } from './gc.ts';
@@ -330,6 +330,26 @@ async function serveScale(ctx: Context, t: ResourceType, rr: ResourceRequest, re
   return { code: 200, body: scaleOf(stored, scale) };
 }
 
+/**
+ * pods/binding, what a scheduler posts: sets spec.nodeName once
+ * (https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#create-binding-of-a-pod).
+ */
+function bindPod(ctx: Context, t: ResourceType, rr: ResourceRequest, body: unknown, wctx: WriteContext): void {
+  const name = rr.name ?? '';
+  const target = isObject(body) && isObject(body['target']) ? body['target'] : undefined;
+  const node = target && typeof target['name'] === 'string' ? target['name'] : '';
+  if (!node) throw invalid('', 'Binding', name, [cause.required('target.name')]);
+  const pod = ctx.objects.current(t, rr.namespace, name);
+  if (!pod) throw notFound({ group: '', resource: 'pods' }, name);
+  const spec = isObject(pod['spec']) ? pod['spec'] : {};
+  if (spec['nodeName']) {
+    throw conflict({ group: '', resource: 'pods' }, name, `pod ${name} is already assigned to node "${String(spec['nodeName'])}"`);
+  }
+  if (pod.metadata.deletionTimestamp) throw conflict({ group: '', resource: 'pods' }, name, `pod ${name} is being deleted, cannot be assigned to a host`);
+  pod['spec'] = { ...spec, nodeName: node };
+  ctx.objects.patched(t, rr.namespace, name, pod, wctx);
+}
+
 async function serveLog(ctx: Context, t: ResourceType, rr: ResourceRequest, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const pod = ctx.objects.get(t, rr.namespace, rr.name ?? '');
   const spec = isObject(pod['spec']) ? pod['spec'] : {};
@@ -370,15 +390,17 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
   const q = url.searchParams;
   const watch = q.get('watch') === 'true' || q.get('watch') === '1';
   const method = req.method ?? 'GET';
-  const verb = verbOf(method, rr.name !== undefined, watch);
-  if (!verb) throw methodNotAllowed();
   const sub = rr.subresource;
-  if (sub !== undefined) {
-    const allowed = (sub === 'status' && t.statusSubresource) || (sub === 'scale' && t.scale) || (sub === 'log' && t.log) || (sub === 'status' && t.storage === '/namespaces');
+  const binding = sub === 'binding' && t.storage === '/pods';
+  const verb = binding && method === 'POST' ? 'create' : verbOf(method, rr.name !== undefined, watch);
+  if (!verb) throw methodNotAllowed();
+  if (sub !== undefined && !binding) {
+    const allowed = (sub === 'status' && t.statusSubresource) || (sub === 'scale' && t.scale) || (sub === 'log' && t.log);
     if (!allowed) throw pathNotFound();
     if (sub === 'log' && verb !== 'get') throw methodNotAllowed();
     if (!['get', 'update', 'patch'].includes(verb)) throw methodNotAllowed();
   }
+  if (binding && verb !== 'create') throw methodNotAllowed();
   const attrs = {
     user, verb, apiGroup: t.group, resource: t.resource, subresource: sub ?? '', namespace: rr.namespace ?? '', name: rr.name ?? '',
   };
@@ -397,6 +419,10 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
   const name = rr.name ?? '';
 
   if (sub === 'log') return serveLog(ctx, t, rr, q, req, res);
+  if (binding) {
+    bindPod(ctx, t, rr, parseBody(await readBody(req), mediaType(req)), wctx);
+    return send(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+  }
   if (sub === 'scale') {
     const { code, body } = await serveScale(ctx, t, rr, req, verb, wctx);
     return send(res, code, body, warningHeaders(wctx));

@@ -184,6 +184,17 @@ const builtinColumns: Record<string, Column[]> = {
   '/configmaps': [nameCol, col('Data', (c) => Object.keys(isObject(c['data']) ? c['data'] : {}).length + Object.keys(isObject(c['binaryData']) ? c['binaryData'] : {}).length, { type: 'integer' }), ageCol],
   '/secrets': [nameCol, col('Type', (s) => s['type'] ?? ''), col('Data', (s) => Object.keys(isObject(s['data']) ? s['data'] : {}).length, { type: 'integer' }), ageCol],
   '/serviceaccounts': [nameCol, col('Secrets', (s) => list(s['secrets']).length, { type: 'integer' }), ageCol],
+  '/nodes': [
+    nameCol,
+    col('Status', (n) => {
+      const ready = list(get(n, 'status', 'conditions')).find((c) => c['type'] === 'Ready');
+      const state = ready?.['status'] === 'True' ? 'Ready' : 'NotReady';
+      return get(n, 'spec', 'unschedulable') === true ? `${state},SchedulingDisabled` : state;
+    }),
+    col('Roles', () => '<none>'),
+    ageCol,
+    col('Version', (n) => get(n, 'status', 'nodeInfo', 'kubeletVersion') ?? ''),
+  ],
   '/namespaces': [nameCol, col('Status', (n) => get(n, 'status', 'phase') ?? ''), ageCol],
   '/events': [
     col('Last Seen', (e, now) => age(e['lastTimestamp'] ?? e['eventTime'] ?? e.metadata.creationTimestamp, now)),
