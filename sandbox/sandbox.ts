@@ -49,6 +49,8 @@ export interface SandboxOptions {
   components?: SandboxComponent[];
   /** Fixed mesh port (default: a free one). */
   meshPort?: number;
+  /** Authenticate with bearer tokens and authorize with RBAC (the API server's `rbac`); the sandbox's parts and its kubeconfig use the admin token. */
+  rbac?: boolean;
   logger?: Logger;
 }
 
@@ -101,9 +103,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   };
   try {
     const kubeconfigPath = path.join(stateDir, 'kubeconfig');
-    const api = await startApiServer({ kubeconfigPath });
+    const api = await startApiServer({ kubeconfigPath, rbac: options.rbac ?? false });
     stops.push({ name: 'apiserver', stop: () => api.stop() });
-    const client = new KubeClient(api.url);
+    const client = new KubeClient(api.url, { token: api.rbac?.adminToken });
 
     const router = new MeshRouter({ ...(options.meshPort !== undefined ? { port: options.meshPort } : {}), logger });
     const meshUrls = await router.start();

@@ -55,17 +55,20 @@ type Json = Record<string, unknown>;
 export class KubeClient {
   readonly baseUrl: string;
   readonly #timeoutMs: number;
+  /** Accept, plus the bearer token when the API server authenticates (startApiServer's `rbac`). */
+  readonly #headers: Record<string, string>;
 
-  constructor(baseUrl: string, options: { timeoutMs?: number } = {}) {
+  constructor(baseUrl: string, options: { timeoutMs?: number; token?: string } = {}) {
     this.baseUrl = baseUrl.replace(/\/$/, '');
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#headers = { accept: 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) };
   }
 
   async request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Json> {
-    const init: RequestInit = { method, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.#timeoutMs) };
+    const init: RequestInit = { method, headers: this.#headers, signal: AbortSignal.timeout(this.#timeoutMs) };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
-      init.headers = { accept: 'application/json', 'content-type': contentType };
+      init.headers = { ...this.#headers, 'content-type': contentType };
     }
     const res = await fetch(this.baseUrl + path, init);
     const text = await res.text();
@@ -140,7 +143,7 @@ export class KubeClient {
   async watch(type: ResourceType, resourceVersion: string, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
     const query = new URLSearchParams({ watch: '1', allowWatchBookmarks: 'true', timeoutSeconds: '300' });
     if (resourceVersion !== '') query.set('resourceVersion', resourceVersion);
-    const res = await fetch(`${this.baseUrl}${resourcePath(type)}?${query}`, { signal, headers: { accept: 'application/json' } });
+    const res = await fetch(`${this.baseUrl}${resourcePath(type)}?${query}`, { signal, headers: this.#headers });
     if (!res.ok || res.body === null) {
       const text = await res.text().catch(() => '');
       throw new ApiError(res.status, 'WatchFailed', `watch ${type.plural}: ${res.status} ${text.slice(0, 200)}`);
