@@ -163,7 +163,7 @@ export class Kubelet {
         // not written yet
       }
       if (chunk.length > 0) yield chunk;
-      const runner = this.#findRunner(req);
+      const runner = this.#worker(req)?.runner(req.container);
       if (runner === undefined || runner.pid === undefined) {
         if (chunk.length === 0) return;
         continue;
@@ -172,13 +172,12 @@ export class Kubelet {
     }
   }
 
-  #findRunner(req: LogRequest) {
-    const worker = [...this.#workers.values()].find((w) => w.pod.metadata.name === req.name && (w.pod.metadata.namespace ?? 'default') === req.namespace);
-    return worker?.runner(req.container);
+  #worker(req: LogRequest): PodWorker | undefined {
+    return [...this.#workers.values()].find((w) => w.pod.metadata.name === req.name && (w.pod.metadata.namespace ?? 'default') === req.namespace);
   }
 
   #runnerOf(req: LogRequest) {
-    const worker = [...this.#workers.values()].find((w) => w.pod.metadata.name === req.name && (w.pod.metadata.namespace ?? 'default') === req.namespace);
+    const worker = this.#worker(req);
     if (worker === undefined) throw new LogError(404, `pods "${req.name}" not found`);
     if (req.container === undefined && worker.containerNames.length > 1) {
       throw new LogError(400, `a container name must be specified for pod ${req.name}, choose one of: [${worker.containerNames.join(' ')}]`);
