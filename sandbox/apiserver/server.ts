@@ -38,6 +38,11 @@ export const REPO_CRDS_DIR = join(here, '..', '..', 'crds');
 export const ISTIO_CRDS_DIR = join(here, '..', 'istio-crds');
 
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
+/**
+ * A watch whose client reads slower than changes arrive is ended once this much is buffered,
+ * as the real watch cache ends a watcher whose buffer stays full; the client re-watches.
+ */
+const MAX_WATCH_BUFFER_BYTES = 16 * 1024 * 1024;
 const ADMIN_PREFIX = '/_sandbox/';
 const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml'];
 
@@ -253,7 +258,9 @@ function serveWatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q: URLSe
     encodingKey: media.table ? undefined : `${apiVersionOf(t)}`,
     encode,
     write: (chunk) => {
-      if (!closed) res.write(chunk);
+      if (closed) return;
+      res.write(chunk);
+      if (res.writableLength > MAX_WATCH_BUFFER_BYTES) close();
     },
     close,
   });
