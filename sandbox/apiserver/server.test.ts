@@ -383,6 +383,36 @@ describe('watch', () => {
   });
 });
 
+describe('slow watchers', () => {
+  it('ends the watch of a client that does not read, instead of buffering without bound', async () => {
+    const { server: small, http: smallHttp } = await withServer({ watchBufferBytes: 1024 * 1024 });
+    try {
+      const { request } = await import('node:http');
+      const ended = new Promise<number>((resolve, reject) => {
+        const req = request(`${small.url}/api/v1/namespaces/default/configmaps?watch=true`, (res) => {
+          res.pause();
+          let bytes = 0;
+          const drain = () => {
+            res.on('data', (d: Buffer) => (bytes += d.length));
+            res.resume();
+          };
+          setTimeout(drain, 1500);
+          res.on('end', () => resolve(bytes));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      const big = 'x'.repeat(512 * 1024);
+      for (let i = 0; i < 24; i++) await smallHttp('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: `big-${i}` }, data: { big } });
+      const received = await ended;
+      expect(received).toBeLessThan(24 * big.length);
+    } finally {
+      await small.stop();
+    }
+  });
+});
+
 describe('deletion', () => {
   async function ownerAndChild(ns: string, block = true) {
     const owner = await http('POST', `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name: 'owner' } });

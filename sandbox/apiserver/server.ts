@@ -42,7 +42,7 @@ const MAX_BODY_BYTES = 3 * 1024 * 1024;
  * A watch whose client reads slower than changes arrive is ended once this much is buffered,
  * as the real watch cache ends a watcher whose buffer stays full; the client re-watches.
  */
-const MAX_WATCH_BUFFER_BYTES = 16 * 1024 * 1024;
+const WATCH_BUFFER_BYTES = 16 * 1024 * 1024;
 const ADMIN_PREFIX = '/_sandbox/';
 const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml'];
 
@@ -61,6 +61,8 @@ export type ApiServerOptions = {
   bookmarkIntervalMs?: number;
   /** Longest watch when the client sets no timeoutSeconds. Default 1800 s. */
   maxWatchSeconds?: number;
+  /** Bytes a slow watch client may leave unread before its watch is ended. Default 16 MiB. */
+  watchBufferBytes?: number;
   /** Also write a kubeconfig here at start. */
   kubeconfigPath?: string;
   logProvider?: LogProvider;
@@ -96,6 +98,7 @@ type Context = {
   faults: Faults;
   bookmarkIntervalMs: number;
   maxWatchSeconds: number;
+  watchBufferBytes: number;
   logProvider: LogProvider | undefined;
   authenticate: Authenticator;
   authorize: Authorizer;
@@ -260,7 +263,7 @@ function serveWatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q: URLSe
     write: (chunk) => {
       if (closed) return;
       res.write(chunk);
-      if (res.writableLength > MAX_WATCH_BUFFER_BYTES) close();
+      if (res.writableLength > ctx.watchBufferBytes) close();
     },
     close,
   });
@@ -661,6 +664,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     registry, store, objects, hub, faults,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
     maxWatchSeconds: options.maxWatchSeconds ?? 1800,
+    watchBufferBytes: options.watchBufferBytes ?? WATCH_BUFFER_BYTES,
     logProvider: options.logProvider,
     authenticate: rbac?.tokens.authenticate ?? options.authenticate ?? anonymousAdmin,
     authorize: rbac?.authorize ?? options.authorize ?? allowAll,
