@@ -1,4 +1,3 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServer } from '../../../../sandbox/apiserver/server.ts';
 import { KubeClient } from '../../kube/client.ts';
@@ -19,9 +18,7 @@ const slice = (name: string, service: string, ports: { name?: string; port: numb
 
 beforeAll(async () => {
   server = await startApiServer({ crdPaths: [], istio: false });
-  const kc = new KubeConfig();
-  kc.loadFromString(server.kubeconfig());
-  client = await KubeClient.fromKubeConfig(kc);
+  client = await KubeClient.fromKubeconfig(server.kubeconfig());
   const post = (path: string, body: unknown) => fetch(server.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   await post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
   const slices = [
@@ -61,9 +58,7 @@ describe('kubeEndpoints', () => {
   });
 
   it('fails with the API error when the API server is down', async () => {
-    const kc = new KubeConfig();
-    kc.loadFromString(server.kubeconfig().replace(/127\.0\.0\.1:\d+/, '127.0.0.1:1'));
-    const dead = await KubeClient.fromKubeConfig(kc, { timeoutMs: 2_000 });
+    const dead = await KubeClient.fromKubeconfig(server.kubeconfig().replace(/127\.0\.0\.1:\d+/, '127.0.0.1:1'), { timeoutMs: 2_000 });
     try {
       await expect(kubeEndpoints(dead)({ namespace: 'shop', workload: 'x', service: 'thumbs-canary' })).rejects.toThrow(/endpointslices/);
     } finally {
