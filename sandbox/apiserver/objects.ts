@@ -171,7 +171,11 @@ export class Objects {
     this.#recordManager(t, undefined, obj, ctx, undefined);
     if (this.store.get(t.storage, m.namespace, m.name ?? '')) throw alreadyExists(gr(t), m.name ?? '');
     if (t.storage === '/services') this.#allocateIp(obj);
-    if (ctx.dryRun) return obj;
+    if (ctx.dryRun) {
+      const ip = t.storage === '/services' && isObject(obj['spec']) ? obj['spec']['clusterIP'] : undefined;
+      if (typeof ip === 'string' && ip !== 'None') this.#ips.release(ip);
+      return obj;
+    }
     return this.store.create(t.storage, obj);
   }
 
@@ -345,7 +349,8 @@ export class Objects {
     this.#admit(t, next, old, ctx);
     if (t.storage === CRD_STORAGE) next['status'] = establishedStatus(next, now());
     this.#recordManager(t, old, next, ctx, subresource);
-    if (t.generation && !equalExcept(old, next, ['metadata', 'status'])) {
+    // Without a status subresource, status is part of what generation counts (custom resources).
+    if (t.generation && !equalExcept(old, next, t.statusSubresource ? ['metadata', 'status'] : ['metadata'])) {
       next.metadata.generation = (old.metadata.generation ?? 0) + 1;
     }
     if (deepEqual(old, next)) return old; // a no-op write stores nothing, like the real server
