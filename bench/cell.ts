@@ -1,6 +1,7 @@
 // One measured cell: start a server on its cores, warm it up, drive the load from core 0, and
 // read what the server tree cost (peak RSS, CPU seconds) over exactly the measured window.
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Contender } from './contenders.ts';
 import type { Corpus } from './corpus.ts';
 import type { LoadResult } from './load-generator.ts';
@@ -44,9 +45,14 @@ export interface ServerCell {
   otherP99Ms: number | undefined;
   peakRssBytes: number;
   cpuSecondsPer1000: number | undefined;
-  /** CPU time per second that other processes (the load generator at 2 CPUs, anything else on a
-   *  shared machine) took on the server's cores during the measured window: the noise gauge. */
+  /** CPU time per second that other processes (anything but the server and the load generator:
+   *  the rest of a shared machine, the hypervisor's steal) took on the server's cores during the
+   *  measured window: the noise gauge. */
   foreignCpu: number;
+  /** Wall clock (epoch ms) when the load, warm-up included, began. */
+  loadStartedAt: number;
+  /** Runs it took to get a quiet one (see measureCell). */
+  attempts: number;
   /** RSS every sample, for the soak's trend. */
   rssSamples: { atMs: number; rssBytes: number }[];
 }
@@ -60,9 +66,10 @@ export interface CellRequest {
   corpus: Corpus;
   repoRoot: string;
   logDir: string;
-  /** An open-loop rate over all connections (the soak); absent: as fast as answered. */
-  overallRate?: number | undefined;
   sampleIntervalMs?: number | undefined;
+  /** Seconds the server stays up, unloaded, before and after the load (the soak reads its
+   *  handles then). */
+  idleSeconds?: number | undefined;
 }
 
 function keysFor(corpus: Corpus, workload: Workload): string[] {
@@ -86,13 +93,25 @@ export async function runServerCell(req: CellRequest): Promise<ServerCell> {
     launch.readyPath,
   );
   const sampler = new MemorySampler(server.pid, req.sampleIntervalMs ?? 200);
-  let cpuStart = 0;
-  let busyStart = 0;
-  let busyEnd = 0;
+  const cpuList = cpuListOf(cpus);
+  const sharesLoadCore = cpuList.includes(Number(LOAD_CPUS));
+  // CPU seconds of the server, of the generator and of the server's cores, at both window edges.
+  const read = (generatorPid: number) => ({
+    at: performance.now(),
+    server: snapshotTree(server.pid).cpuSeconds,
+    generator: sharesLoadCore ? snapshotTree(generatorPid).cpuSeconds : 0,
+    cores: cpuBusySeconds(cpuList),
+  });
+  let start: ReturnType<typeof read> | undefined;
+  let end: ReturnType<typeof read> | undefined;
   let load: LoadResult;
-  let cpuEnd: number;
   let memory: MemorySeries;
+  let loadStartedAt = Date.now();
   try {
+    if (req.idleSeconds !== undefined) {
+      await sleep(req.idleSeconds * 1000);
+      loadStartedAt = Date.now();
+    }
     load = await runLoad(
       {
         origin,
@@ -101,20 +120,18 @@ export async function runServerCell(req: CellRequest): Promise<ServerCell> {
         durationSeconds: req.timing.durationSeconds,
         warmupSeconds: req.timing.warmupSeconds,
         timeoutSeconds: req.timing.timeoutSeconds,
-        ...(req.overallRate === undefined ? {} : { overallRate: req.overallRate }),
       },
       LOAD_CPUS,
-      () => {
-        cpuStart = snapshotTree(server.pid).cpuSeconds;
-        busyStart = cpuBusySeconds(cpuListOf(cpus));
-      },
+      { onMeasuring: (pid) => (start = read(pid)), onFinished: (pid) => (end = read(pid)) },
     );
-    cpuEnd = snapshotTree(server.pid).cpuSeconds;
-    busyEnd = cpuBusySeconds(cpuListOf(cpus));
+    if (req.idleSeconds !== undefined) await sleep(req.idleSeconds * 1000);
   } finally {
     memory = sampler.stop();
     await server.stop();
   }
+  if (start === undefined || end === undefined) throw new Error('the load generator never reported its measured window');
+  const serverCpu = end.server - start.server;
+  const windowSeconds = Math.max((end.at - start.at) / 1000, 0.001);
   const ok = load.statusCounts['200'] ?? 0;
   return {
     contender: req.contender.id,
@@ -131,8 +148,30 @@ export async function runServerCell(req: CellRequest): Promise<ServerCell> {
     okMaxMs: load.ok.maxMs,
     otherP99Ms: load.other.p99Ms,
     peakRssBytes: memory.peakRssBytes,
-    cpuSecondsPer1000: ok === 0 ? undefined : ((cpuEnd - cpuStart) / ok) * 1000,
-    foreignCpu: Math.max(0, busyEnd - busyStart - (cpuEnd - cpuStart)) / load.elapsedSeconds,
+    cpuSecondsPer1000: ok === 0 ? undefined : (serverCpu / ok) * 1000,
+    foreignCpu: Math.max(0, end.cores - start.cores - serverCpu - (end.generator - start.generator)) / windowSeconds,
+    loadStartedAt,
+    attempts: 1,
     rssSamples: memory.samples,
   };
+}
+
+/** Other processes' CPU on the server's cores (share of one core) above which a cell is noisy. */
+export const NOISY = 0.15;
+
+/**
+ * Measures a cell up to `attempts` times until one run is quiet (other processes took at most
+ * NOISY of a core from the server's cores), and keeps the quietest: on a shared machine this
+ * trades time for numbers that describe the server rather than the neighbours.
+ */
+export async function measureCell(req: CellRequest, attempts: number): Promise<ServerCell> {
+  let best: ServerCell | undefined;
+  let tries = 0;
+  while (tries < attempts) {
+    tries++;
+    const cell = await runServerCell(req);
+    if (best === undefined || cell.foreignCpu < best.foreignCpu) best = cell;
+    if (cell.foreignCpu <= NOISY) break;
+  }
+  return { ...(best as ServerCell), attempts: tries };
 }

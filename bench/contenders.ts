@@ -159,3 +159,24 @@ function php(hint: boolean): Contender {
 export const phpImagick = php(false);
 /** As a careful PHP developer writes it: the JPEG decoder told the size wanted. */
 export const phpImagickHint = php(true);
+
+/** One image-service process per core, each pinned to its core, sharing the port through
+ *  SO_REUSEPORT (bench/reuse-port.ts); a shell starts them and is the tree's root. */
+export function imageServicePerCore(s: ImageServiceSettings, cores: readonly number[]): Contender {
+  return {
+    id: `image-service ${cores.length}x ${settingsLabel(s)} reusePort`,
+    label: `image service, ${cores.length} processes (${settingsLabel(s)} each), reusePort`,
+    missing: imageService(s).missing,
+    launch: (ctx) => {
+      const node = (core: number): string =>
+        `taskset -c ${core} "$0" --import "$1" "$2" &`;
+      return {
+        command: 'bash',
+        args: ['-c', `${cores.map(node).join(' ')} wait`, process.execPath, join(ctx.repoRoot, 'bench/reuse-port.ts'), join(ctx.repoRoot, 'image-service/src/main.ts')],
+        env: imageServiceEnv(ctx, s),
+        readyPath: '/readyz',
+      };
+    },
+    path: imagePath,
+  };
+}

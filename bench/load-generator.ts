@@ -13,8 +13,6 @@ export const LoadPlanSchema = z.object({
   durationSeconds: z.number().positive(),
   warmupSeconds: z.number().nonnegative(),
   timeoutSeconds: z.number().positive(),
-  /** Requests per second over all connections (an open-loop soak); absent: as fast as answered. */
-  overallRate: z.int().positive().optional(),
 });
 export type LoadPlan = z.infer<typeof LoadPlanSchema>;
 
@@ -77,7 +75,6 @@ async function drive(plan: LoadPlan, connections: number, seconds: number, recor
         duration: seconds,
         timeout: plan.timeoutSeconds,
         requests: cyclingRequests(plan.paths),
-        ...(plan.overallRate === undefined ? {} : { overallRate: plan.overallRate }),
       },
       (error) => (error ? reject(error) : resolve()),
     );

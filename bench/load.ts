@@ -1,5 +1,6 @@
 // Runs the load generator as its own pinned process and hands back its result; the harness is
-// told when the measured phase begins (after the warm-up) so it can read the server's CPU time.
+// told when the measured phase begins (after the warm-up) and when it ends, with the generator's
+// pid, so that it can read the CPU time of the server and of the generator over that window.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -7,7 +8,12 @@ import { LoadResultSchema, MEASURING, type LoadPlan, type LoadResult } from './l
 
 const generator = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
 
-export async function runLoad(plan: LoadPlan, cpus: string, onMeasuring: () => void): Promise<LoadResult> {
+export interface LoadHooks {
+  onMeasuring(generatorPid: number): void;
+  onFinished(generatorPid: number): void;
+}
+
+export async function runLoad(plan: LoadPlan, cpus: string, hooks: LoadHooks): Promise<LoadResult> {
   const child = spawn('taskset', ['-c', cpus, process.execPath, generator, JSON.stringify(plan)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -21,8 +27,11 @@ export async function runLoad(plan: LoadPlan, cpus: string, onMeasuring: () => v
   let result: LoadResult | undefined;
   const lines = createInterface({ input: child.stdout });
   lines.on('line', (line) => {
-    if (line === MEASURING) onMeasuring();
-    else if (line.startsWith('{')) result = LoadResultSchema.parse(JSON.parse(line));
+    if (line === MEASURING) hooks.onMeasuring(child.pid ?? 0);
+    else if (line.startsWith('{')) {
+      hooks.onFinished(child.pid ?? 0);
+      result = LoadResultSchema.parse(JSON.parse(line));
+    }
   });
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   clearTimeout(guard);

@@ -11,8 +11,10 @@ import { QUEUE_TIMEOUT_MS } from './contenders.ts';
 import { prepareCorpus } from './corpus.ts';
 import { describeMachine } from './machine.ts';
 import { parseOptions, type Options } from './options.ts';
-import { renderReport } from './report.ts';
-import type { BenchRun } from './results.ts';
+import { renderReport, renderSoak, renderThreadStudy } from './report.ts';
+import type { BenchRun, RunMeta } from './results.ts';
+import { runSoak } from './soak.ts';
+import { runThreadStudy } from './threads.ts';
 
 /** Linked names per photograph: more distinct keys than the largest connection count. */
 const COPIES = 128;
@@ -29,7 +31,7 @@ function pinSelf(): void {
   }
 }
 
-function save(options: Options, run: BenchRun, markdown: string): void {
+function save(options: Options, run: RunMeta, markdown: string): void {
   mkdirSync(options.out, { recursive: true });
   const stamp = run.startedAt.replace(/[:.]/g, '-');
   writeFileSync(join(options.out, `${run.scenario}-${stamp}.json`), `${JSON.stringify(run, null, 2)}\n`);
@@ -59,6 +61,18 @@ async function main(): Promise<void> {
     const results = await runComparison(plan, corpus, options, progress);
     const run: BenchRun = { ...base, ...results, finishedAt: new Date().toISOString() };
     const markdown = renderReport(run, QUEUE_TIMEOUT_MS);
+    save(options, run, markdown);
+    process.stdout.write(markdown);
+  } else if (options.scenario === 'threads') {
+    const study = await runThreadStudy(options, corpus, progress);
+    const run = { ...base, study, finishedAt: new Date().toISOString() };
+    const markdown = renderThreadStudy(run);
+    save(options, run, markdown);
+    process.stdout.write(markdown);
+  } else {
+    const soak = await runSoak(options, corpus, progress);
+    const run = { ...base, soak, finishedAt: new Date().toISOString() };
+    const markdown = renderSoak(run);
     save(options, run, markdown);
     process.stdout.write(markdown);
   }

@@ -2,8 +2,21 @@
 // ratios against sharp's in-process ceiling, the image service against each baseline, and the
 // targets of issues 2 and 10 with whether they are met. Pure: a run in, text out.
 import type { ServerCell } from './cell.ts';
-import type { BatchCell, BenchRun } from './results.ts';
+import type { BatchCell, BenchRun, RunMeta } from './results.ts';
 import { ratio } from './stats.ts';
+import { RISE_MIB_PER_MINUTE, RISE_R2, type SoakResult } from './soak.ts';
+import {
+  candidateLabel,
+  choose,
+  CONFIRM_CONNECTIONS,
+  designDefault,
+  sameCandidate,
+  SCREEN_CONNECTIONS,
+  TIE,
+  type Measured,
+  type ThreadCandidate,
+  type ThreadStudy,
+} from './threads.ts';
 import { WORKLOADS } from './workloads.ts';
 
 /** The contender id of the image service as the operator configures it. */
@@ -149,15 +162,20 @@ export function targetsTable(checks: readonly TargetCheck[]): string {
   return table(['target (1 CPU, JPEG 640)', 'measured', 'verdict'], checks.map((c) => [c.target, c.measured, verdict(c.met)]));
 }
 
-export function renderReport(run: BenchRun, queueTimeoutMs: number): string {
+/** The heading and conditions of a run: when, the command, the machine, the corpus. */
+export function renderMeta(run: RunMeta): string[] {
   const m = run.machine;
-  const parts = [
+  return [
     `## Run of ${run.startedAt} (${run.scenario})`,
     '',
     `Command: \`${run.command}\`. Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}; load average at start ${m.loadAverage.map((l) => l.toFixed(2)).join(' ')}. ` +
       `Node ${m.node}, sharp ${m.sharp} (libvips ${m.libvips})${Object.entries(m.tools).map(([k, v]) => `, ${k} ${v}`).join('')}. ` +
-      `Corpus: ${run.corpus.synthetic ? 'synthetic photographs' : 'photographs'} from ${run.corpus.origin} (${run.corpus.photographs} files).`,
+      `Corpus: ${run.corpus.synthetic ? 'synthetic photographs' : 'photographs'} (${run.corpus.photographs} files).`,
   ];
+}
+
+export function renderReport(run: BenchRun, queueTimeoutMs: number): string {
+  const parts = renderMeta(run);
   for (const w of WORKLOADS) {
     if (!run.batches.some((b) => b.workload === w.id) && !run.servers.some((s) => s.workload === w.id)) continue;
     parts.push('', `### ${w.label}`, '', workloadTable(run, w.id));
@@ -169,5 +187,83 @@ export function renderReport(run: BenchRun, queueTimeoutMs: number): string {
   if (run.skipped.length > 0) {
     parts.push('', 'Skipped:', ...run.skipped.map((s) => `- ${s.contender}: ${s.reason}`));
   }
+  return `${parts.join('\n')}\n`;
+}
+
+function serverRow(m: Measured, design: ThreadCandidate): string[] {
+  const c = m.cell;
+  const mark = sameCandidate(m.candidate, design) ? ' (DESIGN)' : '';
+  return [
+    `${candidateLabel(m.candidate)}${mark}`,
+    num(c.okPerSecond),
+    num(c.okP50Ms, 0),
+    num(c.okP99Ms, 0),
+    num(c.peakRssBytes / MiB, 0),
+    num(c.cpuSecondsPer1000),
+    answers(c.statusCounts),
+    `${(c.foreignCpu * 100).toFixed(0)}%`,
+  ];
+}
+
+/** The study's tables per budget and phase, and the verdict on DESIGN's derivation. */
+export function renderThreadStudy(run: RunMeta & { study: ThreadStudy }): string {
+  const parts = renderMeta(run);
+  const header = ['settings', 'images/s (200)', 'p50 ms', 'p99 ms', 'peak RSS MiB', 'CPU s / 1000', 'answers', 'other CPU'];
+  for (const budget of [1, 2]) {
+    const design = designDefault(budget);
+    for (const [phase, list, connections] of [
+      ['screen', run.study.screen, SCREEN_CONNECTIONS],
+      ['confirm', run.study.confirm, CONFIRM_CONNECTIONS],
+    ] as const) {
+      const rows = list.filter((m) => m.candidate.budget === budget).sort((a, b) => b.cell.okPerSecond - a.cell.okPerSecond);
+      if (rows.length === 0) continue;
+      parts.push('', `### ${budget} CPU, ${connections} connections (${phase})`, '', table(header, rows.map((m) => serverRow(m, design))));
+    }
+    const confirmed = run.study.confirm.filter((m) => m.candidate.budget === budget);
+    const winner = choose(confirmed);
+    const ours = confirmed.find((m) => sameCandidate(m.candidate, design));
+    if (winner === undefined || ours === undefined) continue;
+    parts.push(
+      '',
+      sameCandidate(winner.candidate, design)
+        ? `At ${budget} CPU the data keeps DESIGN's derivation (${candidateLabel(design)}): within ${TIE * 100}% of the best throughput at ${CONFIRM_CONNECTIONS} connections with the lowest peak RSS among those.`
+        : `At ${budget} CPU the data prefers ${candidateLabel(winner.candidate)} to DESIGN's ${candidateLabel(design)}: ` +
+            `${num(winner.cell.okPerSecond)} against ${num(ours.cell.okPerSecond)} images/s, peak RSS ${num(winner.cell.peakRssBytes / MiB, 0)} against ${num(ours.cell.peakRssBytes / MiB, 0)} MiB, ` +
+            `p99 ${num(winner.cell.okP99Ms, 0)} against ${num(ours.cell.okP99Ms, 0)} ms (at ${CONFIRM_CONNECTIONS} connections).`,
+    );
+  }
+  return `${parts.join('\n')}\n`;
+}
+
+/** The soak: load, answers, the RSS trend and the handles before, at peak and after. */
+export function renderSoak(run: RunMeta & { soak: SoakResult }): string {
+  const { soak } = run;
+  const c = soak.cell;
+  const t = soak.trend;
+  const minutes = (c.elapsedSeconds / 60).toFixed(1);
+  const types = Object.keys({ ...soak.handles.before?.resources, ...soak.handles.peak, ...soak.handles.after?.resources }).sort();
+  const parts = [
+    ...renderMeta(run),
+    '',
+    `Capacity at 1 CPU (16 connections): ${num(soak.capacity.okPerSecond)} images/s. Load: ${soak.connections} connections for ${minutes} minutes, ` +
+      `offering ${num(soak.offeredPerSecond)} requests/s (${num(soak.offeredPerSecond / soak.capacity.okPerSecond, 2)}x the capacity).`,
+    '',
+    table(
+      ['images/s (200)', 'answers', 'errors', 'p50 ms', 'p99 ms (200)', 'p99 ms (503)', 'CPU s / 1000', 'other CPU'],
+      [[num(c.okPerSecond), answers(c.statusCounts), answers(c.errors) === 'none' ? '0' : answers(c.errors), num(c.okP50Ms, 0), num(c.okP99Ms, 0), num(c.otherP99Ms, 0), num(c.cpuSecondsPer1000), `${(c.foreignCpu * 100).toFixed(0)}%`]],
+    ),
+    '',
+    `RSS after the first minute: ${num(t.firstMinuteMiB, 0)} MiB in its first minute, ${num(t.lastMinuteMiB, 0)} MiB in its last, peak ${num(t.peakMiB, 0)} MiB; ` +
+      `least-squares slope ${t.slopeMiBPerMinute.toFixed(2)} MiB/min (r2 ${t.r2.toFixed(2)}): ${t.upward ? '**an upward trend**' : 'no upward trend'} ` +
+      `(upward means over ${RISE_MIB_PER_MINUTE} MiB/min with r2 over ${RISE_R2}).`,
+    '',
+    table(['active resource', 'before the load', 'peak', 'after the load and a cooldown'], types.map((type) => [type, String(soak.handles.before?.resources[type] ?? 0), String(soak.handles.peak[type] ?? 0), String(soak.handles.after?.resources[type] ?? 0)])),
+    '',
+    soak.handles.before === undefined || soak.handles.after === undefined
+      ? '**No handle baseline** was recorded (the probe wrote nothing before or after the load).'
+      : soak.handles.leaked.length === 0
+        ? 'No handle type has more active resources after the load than before it: nothing leaked.'
+        : `**Leaked**: ${soak.handles.leaked.map((l) => `${l.type} ${l.before} -> ${l.after}`).join(', ')}.`,
+  ];
   return `${parts.join('\n')}\n`;
 }

@@ -29,13 +29,17 @@ export interface Machine {
   loadAverage: number[];
 }
 
-export interface BenchRun {
+/** What every scenario's record starts with. */
+export interface RunMeta {
   scenario: string;
   startedAt: string;
   finishedAt: string;
   command: string;
   machine: Machine;
   corpus: { origin: string; synthetic: boolean; photographs: number };
+}
+
+export interface BenchRun extends RunMeta {
   batches: BatchCell[];
   servers: ServerCell[];
   skipped: Skipped[];

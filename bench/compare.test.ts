@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { estimateSeconds, planComparison, SERVER_CONTENDERS, serverContender } from './compare.ts';
+
+const defaults = { quick: false, avif: false, connections: undefined, duration: undefined, workloads: undefined, contenders: undefined };
+
+describe('planComparison', () => {
+  it('measures every contender at 2, 16, 256 and 1000 connections on the primary workload, in about a quarter of an hour', () => {
+    const plan = planComparison(defaults);
+    for (const contender of SERVER_CONTENDERS) {
+      const conns = plan.steps.filter((s) => s.kind === 'server' && s.contender === contender && s.budget === 1 && s.workload === 'jpeg640');
+      expect(conns.map((s) => (s.kind === 'server' ? s.connections : 0))).toEqual([2, 16, 256, 1000]);
+    }
+    expect(plan.steps.some((s) => s.kind === 'server' && s.contender === 'image-service' && s.budget === 2)).toBe(true);
+    expect(new Set(plan.steps.map((s) => s.workload))).toEqual(new Set(['jpeg640', 'webp640', 'large1280']));
+    expect(plan.steps.filter((s) => s.kind === 'sharp')).toHaveLength(6);
+    expect(estimateSeconds(plan) / 60).toBeLessThanOrEqual(15);
+  });
+
+  it('keeps --quick to a couple of minutes on the primary workload', () => {
+    const plan = planComparison({ ...defaults, quick: true });
+    expect(new Set(plan.steps.map((s) => s.workload))).toEqual(new Set(['jpeg640']));
+    expect(estimateSeconds(plan) / 60).toBeLessThanOrEqual(3);
+  });
+
+  it('adds AVIF only when asked, and follows --contenders, --connections and --duration', () => {
+    expect(planComparison(defaults).steps.some((s) => s.workload === 'avif640')).toBe(false);
+    expect(planComparison({ ...defaults, avif: true }).steps.some((s) => s.workload === 'avif640')).toBe(true);
+    const plan = planComparison({ ...defaults, contenders: ['naive'], connections: [8], duration: 3, workloads: ['webp640'] });
+    expect(plan.steps).toEqual([
+      { kind: 'server', contender: 'naive', budget: 1, workload: 'webp640', connections: 8 },
+    ]);
+    expect(plan.timing.durationSeconds).toBe(3);
+  });
+});
+
+describe('serverContender', () => {
+  it('runs the image service with the settings the operator derives for the budget', () => {
+    const ctx = { repoRoot: '/repo', corpusRoot: '/corpus', host: '127.0.0.1', port: 8080, cpus: '1', cpuCount: 1 };
+    expect(serverContender('image-service', 1).launch(ctx, '/x').env).toMatchObject({
+      IMAGE_SERVICE_WORKERS: '1',
+      UV_THREADPOOL_SIZE: '2',
+      VIPS_CONCURRENCY: '1',
+      MALLOC_ARENA_MAX: '2',
+      IMAGE_SERVICE_CACHE_BYTES: '0',
+    });
+    expect(serverContender('image-service', 2).launch(ctx, '/x').env).toMatchObject({ IMAGE_SERVICE_WORKERS: '2', UV_THREADPOOL_SIZE: '3' });
+  });
+
+  it('names the contenders it knows when given another', () => {
+    expect(() => serverContender('nginx', 1)).toThrow(/unknown contender "nginx"; known: image-service, naive/);
+  });
+});
