@@ -121,7 +121,9 @@ export class Objects {
     }
     const limit = options.limit && options.limit > 0 ? options.limit : Infinity;
     const items: KubeObject[] = [];
-    const matches = (obj: KubeObject) => labels(obj.metadata.labels) && fields.matches(this.present(t, obj));
+    const matches = fields.filters
+      ? (obj: KubeObject) => labels(obj.metadata.labels) && fields.matches(this.present(t, obj))
+      : (obj: KubeObject) => labels(obj.metadata.labels);
     if (fields.name !== undefined && after === undefined) {
       // A single-object list (kubectl wait, informers on one name) needs no scan.
       const candidates = ns !== undefined || !t.namespaced

@@ -162,12 +162,6 @@ export class ResourceRegistry {
     return this.#byResource.get(key(group, version, resource));
   }
 
-  /** The type of an object by its apiVersion and kind (for owner references and events). */
-  byKind(apiVersion: string, kind: string): ResourceType | undefined {
-    for (const t of this.#byResource.values()) if (t.kind === kind && apiVersionOf(t) === apiVersion) return t;
-    return undefined;
-  }
-
   /** The type whose representation is the storage one (no codec) for a collection. */
   byStorage(storage: string): ResourceType | undefined {
     for (const t of this.#byResource.values()) if (t.storage === storage && !t.codec) return t;

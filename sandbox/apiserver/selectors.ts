@@ -102,10 +102,16 @@ export function fieldValue(obj: unknown, path: string): string {
   return typeof node === 'string' ? node : String(node);
 }
 
-export type ParsedFieldSelector = { matches: FieldSelector; name: string | undefined; namespace: string | undefined };
+export type ParsedFieldSelector = {
+  matches: FieldSelector;
+  /** False when the selector selects everything (callers skip building what it would read). */
+  filters: boolean;
+  name: string | undefined;
+  namespace: string | undefined;
+};
 
 export function parseFieldSelector(text: string | null | undefined, supported: string[]): ParsedFieldSelector {
-  if (!text) return { matches: () => true, name: undefined, namespace: undefined };
+  if (!text) return { matches: () => true, filters: false, name: undefined, namespace: undefined };
   const terms = text.split(',').map((t) => t.trim()).filter((t) => t.length > 0).map((term) => {
     const m = /^([^!=]+?)\s*(==|=|!=)\s*(.*)$/.exec(term);
     if (!m) throw badRequest(`invalid selector: '${text}'; can't understand '${term}'`);
@@ -118,6 +124,7 @@ export function parseFieldSelector(text: string | null | undefined, supported: s
   const exact = (field: string) => terms.find((t) => t.field === field && !t.negate)?.value;
   return {
     matches: (obj) => terms.every((t) => (fieldValue(obj, t.field) === t.value) !== t.negate),
+    filters: terms.length > 0,
     name: exact('metadata.name'),
     namespace: exact('metadata.namespace'),
   };

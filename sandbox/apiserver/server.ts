@@ -209,7 +209,7 @@ function serveWatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q: URLSe
   const accepts = (obj: KubeObject) =>
     (namespace === undefined || obj.metadata.namespace === namespace) &&
     labels(obj.metadata.labels) &&
-    fields.matches(ctx.objects.present(t, obj));
+    (!fields.filters || fields.matches(ctx.objects.present(t, obj)));
   const media = negotiate(req.headers.accept);
   const rvParam = q.get('resourceVersion') ?? '';
   let initial: [WatchEventType, KubeObject][] = [];
