@@ -285,6 +285,37 @@ describe('custom resources', () => {
   });
 });
 
+describe('Istio VirtualService CRD', () => {
+  const vs = (weights: number[], timeout = '30s') => ({
+    apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'thumbs' },
+    spec: {
+      hosts: ['thumbs'], gateways: ['mesh'],
+      http: [{ timeout, route: weights.map((weight, i) => ({ destination: { host: i ? 'thumbs-canary' : 'thumbs-primary', port: { number: 8080 } }, weight })) }],
+    },
+  });
+
+  it('accepts a weighted route and refuses bad weights and timeouts with field paths', async () => {
+    const ns = await namespace();
+    const base = `/apis/networking.istio.io/v1/namespaces/${ns}/virtualservices`;
+    expect((await http('POST', base, vs([90, 10]))).status).toBe(201);
+    const bad = await http('POST', base, { ...vs([150, -1], 'soon'), metadata: { name: 'bad' } });
+    const fields = ((bad.body['details'] as any).causes as { field: string }[]).map((c) => c.field).sort();
+    expect(fields).toEqual(['spec.http[0].route[0].weight', 'spec.http[0].route[1].weight', 'spec.http[0].timeout']);
+    const noHost = await http('POST', base, { ...vs([100]), metadata: { name: 'nohost' }, spec: { hosts: ['x'], http: [{ route: [{ destination: {} }] }] } });
+    expect(noHost.body).toMatchObject({ code: 422, details: { causes: [{ field: 'spec.http[0].route[0].destination.host', reason: 'FieldValueRequired' }] } });
+  });
+
+  it('is not served when the server starts without Istio', async () => {
+    const { server: plain, http: plainHttp } = await withServer({ istio: false });
+    try {
+      expect((await plainHttp('GET', '/apis/networking.istio.io/v1/namespaces/default/virtualservices')).status).toBe(404);
+      expect(((await plainHttp('GET', '/apis')).body['groups'] as { name: string }[]).map((g) => g.name)).not.toContain('networking.istio.io');
+    } finally {
+      await plain.stop();
+    }
+  });
+});
+
 describe('list', () => {
   it('filters by label and field selectors and pages with limit and continue', async () => {
     const ns = await namespace();
