@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { MeshTelemetry } from '../../../../sandbox/mesh/telemetry.ts';
 
 export interface Served {
   url: string;
@@ -116,41 +117,39 @@ export interface SeenRequest {
   code: number;
 }
 
-/** Istio's default latency buckets, in milliseconds. */
-export const ISTIO_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
-
 /**
- * A mesh-like exporter of Istio's standard metrics (reporter="destination"). Every scrape first
+ * The sandbox mesh's Istio telemetry (reporter="destination"), fed by hand. Every scrape first
  * records each workload's batch again, so every scrape interval carries the same traffic and
  * ratios (quantiles, error shares) come out exact whatever the scrape timing.
  */
 export function istioExporter(namespace: string, batches: Record<string, readonly SeenRequest[]>): RequestListener {
-  const registry = new Registry();
-  const duration = new Histogram({
-    name: 'istio_request_duration_milliseconds',
-    help: 'request duration',
-    labelNames: ['reporter', 'destination_workload', 'destination_workload_namespace', 'response_code'],
-    buckets: ISTIO_BUCKETS_MS,
-    registers: [registry],
-  });
-  const total = new Counter({
-    name: 'istio_requests_total',
-    help: 'requests',
-    labelNames: ['reporter', 'destination_workload', 'destination_workload_namespace', 'response_code'],
-    registers: [registry],
-  });
+  const telemetry = new MeshTelemetry();
   return (_req, res) => {
     for (const [workload, batch] of Object.entries(batches)) {
       for (const r of batch) {
-        const labels = { reporter: 'destination', destination_workload: workload, destination_workload_namespace: namespace, response_code: String(r.code) };
-        duration.observe(labels, r.ms);
-        total.inc(labels);
+        telemetry.record(
+          {
+            reporter: 'destination',
+            source_workload: 'load',
+            source_workload_namespace: namespace,
+            source_app: 'load',
+            destination_workload: workload,
+            destination_workload_namespace: namespace,
+            destination_app: workload,
+            destination_version: 'unknown',
+            destination_service: `${workload}.${namespace}.svc.cluster.local`,
+            destination_service_name: workload,
+            destination_service_namespace: namespace,
+            destination_canonical_service: workload,
+            request_protocol: 'http',
+            response_code: String(r.code),
+            response_flags: '-',
+          },
+          r.ms,
+        );
       }
     }
-    void registry.metrics().then((text) => {
-      res.setHeader('content-type', registry.contentType);
-      res.end(text);
-    });
+    void telemetry.metrics().then((text) => res.end(text));
   };
 }
 
