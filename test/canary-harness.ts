@@ -12,10 +12,13 @@ import { type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
 import { samplePaths, writeSampleImages } from '../sandbox/demo/images.ts';
 import { LoadGenerator } from '../sandbox/demo/load.ts';
 import { type OperatorProcess, startOperatorProcess } from '../sandbox/demo/operator.ts';
-import { applyImageService, deleteImageService, type Manifest, mergePatch, type Observed, observe, type Ref, routeWeights, setImage, settledIn, waitFor, waitForPhase } from '../sandbox/demo/rollout.ts';
+import { expect } from 'vitest';
+import { applyImageService, deleteImageService, type Manifest, mergePatch, type Observed, observe, eventsOf, type Ref, routeWeights, setImage, settledIn, track, waitFor, waitForPhase } from '../sandbox/demo/rollout.ts';
 import { meshGet } from './sandbox-helpers.ts';
 
 export const NAMESPACE = 'default';
+export const OLD_IMAGE = 'imageops/image-service:1.0.0';
+export const NEW_IMAGE = 'imageops/image-service:1.1.0';
 export const CLAIM = 'image-originals';
 export const INTERVAL_MS = 2_000;
 export const STEPS = [10, 50, 100];
@@ -221,3 +224,63 @@ export async function changeImage(lab: Lab, ref: Ref, image: string): Promise<Re
 
 /** Longest a scenario's rollout may take: canary start, every step, promotion, with room for a loaded CI machine. */
 export const ROLLOUT_TIMEOUT_MS = 90_000;
+
+/** Primary serves everything on `image`; the canary is scaled to 0 once the routes have settled. */
+export async function expectIdleOn(lab: Lab, ref: Ref, image: string): Promise<void> {
+  expect(await routeWeights(lab.sandbox.client, ref)).toEqual({ primary: 100, canary: 0 });
+  expect((await track(lab.sandbox.client, ref, 'primary'))?.image).toBe(image);
+  await waitFor('the canary to be scaled to 0', async () => (await track(lab.sandbox.client, ref, 'canary'))?.replicas === 0, 3 * INTERVAL_MS + 5_000);
+}
+
+/** The ImageService's Events, one a line, for assertion messages. */
+export async function history(lab: Lab, ref: Ref): Promise<string> {
+  return (await eventsOf(lab.sandbox.client, ref)).map((e) => `${e.type} ${e.reason}: ${e.message}`).join('\n');
+}
+
+/** Scenario (a): a healthy tag under steady load goes 10 -> 50 -> 100 -> Succeeded, primary on it, no request failed. */
+export async function healthyPromotion(lab: Lab, name: string, loads: LoadGenerator[]): Promise<void> {
+  const ref = await deploy(lab, imageService(name));
+  const load = startLoad(lab, ref);
+  loads.push(load);
+  load.mark('start');
+  const rollout = await changeImage(lab, ref, NEW_IMAGE);
+  const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
+  load.mark('end');
+  await load.stop();
+
+  expect(done.status.phase, await history(lab, ref)).toBe('Succeeded');
+  const routed = rollout.routedWeights();
+  expect(routed[0] === 0 ? routed.slice(1) : routed).toEqual([...STEPS, 0]);
+  expect(rollout.phases()).toEqual(expect.arrayContaining(['Progressing', 'Promoting', 'Finalising', 'Succeeded']));
+  expect(done.status.primary?.image).toBe(NEW_IMAGE);
+  await expectIdleOn(lab, ref, NEW_IMAGE);
+  const seen = load.counts('start', 'end');
+  expect(seen.requests).toBeGreaterThan(100);
+  expect(seen.failed, JSON.stringify(seen.byStatus)).toBe(0);
+}
+
+/** Scenario (b): a -slow tag is rolled back on p99: Failed, primary untouched at 100%, canary at 0, a Warning with the value. */
+export async function slowRollback(lab: Lab, name: string, loads: LoadGenerator[]): Promise<void> {
+  const ref = await deploy(lab, imageService(name));
+  const load = startLoad(lab, ref);
+  loads.push(load);
+  load.mark('start');
+  const rollout = await changeImage(lab, ref, `${NEW_IMAGE}-slow`);
+  const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
+  load.mark('end');
+  await load.stop();
+
+  expect(done.status.phase, await history(lab, ref)).toBe('Failed');
+  expect(rollout.phases()).not.toContain('Promoting');
+  expect(Math.max(...rollout.routedWeights())).toBeLessThan(100);
+  expect(done.status.primary?.image).toBe(OLD_IMAGE);
+  await expectIdleOn(lab, ref, OLD_IMAGE);
+  expect(done.status.lastAnalysis?.latencyP99Ms).toBeGreaterThan(LATENCY_SLO_MS);
+  const warnings = (await eventsOf(lab.sandbox.client, ref)).filter((e) => e.type === 'Warning');
+  // The Warnings carry the number that broke the SLO.
+  expect(warnings.map((e) => e.message).join('\n')).toMatch(new RegExp(`p99 latency \\d+(\\.\\d+)? ms is above the SLO of ${LATENCY_SLO_MS} ms`));
+  expect(warnings.length).toBeGreaterThanOrEqual(THRESHOLD);
+  // A slow canary slows requests down but fails none, and neither does the rollback.
+  const seen = load.counts('start', 'end');
+  expect(seen.failed, JSON.stringify(seen.byStatus)).toBe(0);
+}

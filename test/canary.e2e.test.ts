@@ -2,23 +2,8 @@
 // steady load through it, the operator in its own process. One sandbox, scenarios in sequence.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadGenerator } from '../sandbox/demo/load.ts';
-import { annotate, eventsOf, observe, type Ref, routeWeights, track, waitFor } from '../sandbox/demo/rollout.ts';
-import {
-  changeImage,
-  deploy,
-  ERROR_SLO_PERCENT,
-  imageService,
-  INTERVAL_MS,
-  type Lab,
-  LATENCY_SLO_MS,
-  ROLLOUT_TIMEOUT_MS,
-  startLab,
-  startLoad,
-  STEPS,
-  THRESHOLD,
-} from './canary-harness.ts';
-
-const OLD = 'imageops/image-service:1.0.0';
+import { annotate, eventsOf, observe } from '../sandbox/demo/rollout.ts';
+import { changeImage, deploy, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, type Lab, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, slowRollback, startLab, startLoad, STEPS } from './canary-harness.ts';
 
 describe('canary with Prometheus', () => {
   let lab: Lab;
@@ -37,62 +22,12 @@ describe('canary with Prometheus', () => {
     await lab?.stop();
   });
 
-  /** Primary serves everything on `image`; the canary is scaled to 0 once the routes have settled. */
-  async function expectIdleOn(ref: Ref, image: string): Promise<void> {
-    expect(await routeWeights(lab.sandbox.client, ref)).toEqual({ primary: 100, canary: 0 });
-    expect((await track(lab.sandbox.client, ref, 'primary'))?.image).toBe(image);
-    await waitFor('the canary to be scaled to 0', async () => (await track(lab.sandbox.client, ref, 'canary'))?.replicas === 0, 3 * INTERVAL_MS + 5_000);
-  }
-
-  /** The ImageService's Events, for assertion messages. */
-  async function history(ref: Ref): Promise<string> {
-    return (await eventsOf(lab.sandbox.client, ref)).map((e) => `${e.type} ${e.reason}: ${e.message}`).join('\n');
-  }
-
   it('(a) promotes a healthy tag 10 -> 50 -> 100 and ends Succeeded with primary on it, without a failed request', async () => {
-    const ref = await deploy(lab, imageService('healthy'));
-    const load = startLoad(lab, ref);
-    loads.push(load);
-    load.mark('start');
-    const rollout = await changeImage(lab, ref, 'imageops/image-service:1.1.0');
-    const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
-    load.mark('end');
-    await load.stop();
-
-    expect(done.status.phase, await history(ref)).toBe('Succeeded');
-    expect(rollout.routedWeights()).toEqual([0, ...STEPS, 0]);
-    expect(rollout.phases()).toEqual(expect.arrayContaining(['Progressing', 'Promoting', 'Finalising', 'Succeeded']));
-    expect(done.status.primary?.image).toBe('imageops/image-service:1.1.0');
-    await expectIdleOn(ref, 'imageops/image-service:1.1.0');
-    const seen = load.counts('start', 'end');
-    expect(seen.requests).toBeGreaterThan(100);
-    expect(seen.failed, JSON.stringify(seen.byStatus)).toBe(0);
+    await healthyPromotion(lab, 'healthy', loads);
   });
 
   it('(b) rolls a -slow tag back on p99: Failed, primary untouched at 100%, canary at 0, a Warning with the measured value', async () => {
-    const ref = await deploy(lab, imageService('slow'));
-    const load = startLoad(lab, ref);
-    loads.push(load);
-    load.mark('start');
-    const rollout = await changeImage(lab, ref, 'imageops/image-service:1.1.0-slow');
-    const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
-    load.mark('end');
-    await load.stop();
-
-    expect(done.status.phase, done.status.message).toBe('Failed');
-    expect(rollout.phases()).not.toContain('Promoting');
-    expect(Math.max(...rollout.routedWeights())).toBeLessThan(100);
-    await expectIdleOn(ref, OLD);
-    expect(done.status.primary?.image).toBe(OLD);
-    const p99 = done.status.lastAnalysis?.latencyP99Ms;
-    expect(p99).toBeGreaterThan(LATENCY_SLO_MS);
-    const warnings = (await eventsOf(lab.sandbox.client, ref)).filter((e) => e.type === 'Warning');
-    // The rollback's Warning carries the number that broke the SLO.
-    expect(warnings.map((e) => e.message).join('\n')).toMatch(new RegExp(`p99 latency \\d+(\\.\\d+)? ms is above the SLO of ${LATENCY_SLO_MS} ms`));
-    expect(warnings.length).toBeGreaterThanOrEqual(THRESHOLD);
-    // A slow canary slows requests down but fails none, and neither does the rollback.
-    const seen = load.counts('start', 'end');
-    expect(seen.failed, JSON.stringify(seen.byStatus)).toBe(0);
+    await slowRollback(lab, 'slow', loads);
   });
 
   it('(c) rolls a -broken tag back on its error rate', async () => {
@@ -105,7 +40,7 @@ describe('canary with Prometheus', () => {
 
     expect(done.status.phase, done.status.message).toBe('Failed');
     expect(rollout.phases()).not.toContain('Promoting');
-    await expectIdleOn(ref, OLD);
+    await expectIdleOn(lab, ref, OLD_IMAGE);
     expect(done.status.lastAnalysis?.errorRatePercent).toBeGreaterThan(ERROR_SLO_PERCENT);
     const warnings = (await eventsOf(lab.sandbox.client, ref)).filter((e) => e.type === 'Warning').map((e) => e.message ?? '');
     expect(warnings.join('\n')).toMatch(/error rate|5xx/i);
@@ -137,10 +72,10 @@ describe('canary with Prometheus', () => {
 
     expect(aDone.status.phase, aDone.status.message).toBe('Succeeded');
     expect(Math.max(...a.routedWeights())).toBeLessThan(50);
-    await expectIdleOn(promoted, 'imageops/image-service:1.1.0');
+    await expectIdleOn(lab, promoted, 'imageops/image-service:1.1.0');
     expect(bDone.status.phase, bDone.status.message).toBe('Failed');
     expect(b.phases()).not.toContain('Promoting');
-    await expectIdleOn(abort, OLD);
+    await expectIdleOn(lab, abort, OLD_IMAGE);
     // The operator consumed the annotations, so they do not act again on the next rollout.
     expect((await observe(lab.sandbox.client, promoted))?.annotations['imageops.dev/promote']).toBeUndefined();
     expect((await observe(lab.sandbox.client, abort))?.annotations['imageops.dev/abort']).toBeUndefined();
