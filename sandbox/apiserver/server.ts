@@ -1,35 +1,37 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { ADMIN_PREFIX, serveAdmin } from './admin.ts';
 import { applyConfiguration } from './apply.ts';
 import { allowAll, anonymousAdmin, forbiddenMessage, type Authenticator, type Authorizer, type UserInfo } from './auth.ts';
-import { CRD_CLEANUP_FINALIZER, CRD_STORAGE, typesOfCrd } from './crd.ts';
+import type { Context } from './context.ts';
+import { crdFiles, installCrdFiles, installCrdTypes } from './crdserving.ts';
 import * as discovery from './discovery.ts';
-import { ApiError, badRequest, cause, conflict, forbidden, internalError, invalid, methodNotAllowed, notFound, pathNotFound, tooOldResourceVersion, unauthorized, unsupportedMediaType } from './errors.ts';
+import { badRequest, forbidden, methodNotAllowed, notFound, pathNotFound, unauthorized, unsupportedMediaType } from './errors.ts';
 import { eventsV1Codec } from './events.ts';
-import { Faults, type FailureSpec, type Verb } from './faults.ts';
+import { Faults } from './faults.ts';
 import { GarbageCollector } from './gc.ts';
+import {
+  deletedStatus, includeObject, intParam, listObject, mediaType, parseBody, PATCH_TYPES, readBody, send, sendError, warningHeaders, writeContext,
+} from './http.ts';
 import { kubeconfigYaml, writeKubeconfigFile } from './kubeconfig.ts';
 import type { LogProvider } from './logs.ts';
 import { NamespaceController } from './namespaces.ts';
-import { defaultWriteContext, Objects, type FieldValidation, type WriteContext } from './objects.ts';
+import { defaultWriteContext, Objects, type WriteContext } from './objects.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge } from './patch.ts';
 import { Rbac, storedPolicy } from './rbac.ts';
-import { decodeProtobuf } from './protobuf.ts';
 import { negotiate, parseResourcePath, verbOf, type ResourceRequest } from './request.ts';
-import { apiVersionOf, builtinTypes, ResourceRegistry, type ResourceType } from './resources.ts';
-import { scaleOf, withReplicas } from './scale.ts';
-import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { builtinTypes, ResourceRegistry, type ResourceType } from './resources.ts';
 import { Store } from './store.ts';
-import { toTable, type IncludeObject } from './table.ts';
-import { deleteOptionsSchema, isObject, type JsonObject, type KubeObject } from './types.ts';
-import { transition, WatchHub, type WatchEventType } from './watch.ts';
+import { bindPod, serveLog, serveScale } from './subresources.ts';
+import { toTable } from './table.ts';
+import { deleteOptionsSchema, type JsonObject, type KubeObject } from './types.ts';
+import { WatchHub } from './watch.ts';
+import { serveWatch } from './watchstream.ts';
 
-// The HTTP face of the emulator: routing, content negotiation, watch streams, the admin
-// endpoint for fault injection, and startApiServer, which composes the parts.
+// The HTTP face of the emulator: routing of discovery and resource requests, the verbs, and
+// startApiServer, which composes the parts (store, watches, controllers, faults).
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository's generated CRDs. */
@@ -37,14 +39,11 @@ export const REPO_CRDS_DIR = join(here, '..', '..', 'crds');
 /** The Istio VirtualService CRD a cluster with Istio has. */
 export const ISTIO_CRDS_DIR = join(here, '..', 'istio-crds');
 
-const MAX_BODY_BYTES = 3 * 1024 * 1024;
 /**
  * A watch whose client reads slower than changes arrive is ended once this much is buffered,
  * as the real watch cache ends a watcher whose buffer stays full; the client re-watches.
  */
 const WATCH_BUFFER_BYTES = 16 * 1024 * 1024;
-const ADMIN_PREFIX = '/_sandbox/';
-const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml'];
 
 export type ApiServerOptions = {
   /** Address to bind; loopback by default. */
@@ -90,206 +89,6 @@ export type ApiServer = {
   stop(): Promise<void>;
 };
 
-type Context = {
-  registry: ResourceRegistry;
-  store: Store;
-  objects: Objects;
-  hub: WatchHub;
-  faults: Faults;
-  bookmarkIntervalMs: number;
-  maxWatchSeconds: number;
-  watchBufferBytes: number;
-  logProvider: LogProvider | undefined;
-  authenticate: Authenticator;
-  authorize: Authorizer;
-  serverAddress: string;
-  openWatches: Set<ServerResponse>;
-};
-
-function send(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-function sendError(res: ServerResponse, err: unknown): void {
-  const apiError = err instanceof ApiError ? err : internalError(err instanceof Error ? err.message : String(err));
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  send(res, apiError.code, apiError.toStatus(), apiError.headers);
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new ApiError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 3145728');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function mediaType(req: IncomingMessage): string {
-  return (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase() ?? '';
-}
-
-const BODY_TYPES = ['application/json', 'application/yaml'];
-
-function parseBody(body: Buffer, type: string): unknown {
-  if (type === 'application/vnd.kubernetes.protobuf') return decodeProtobuf(body);
-  // CBOR, like protobuf for most kinds, needs the Go types; kubectl apply and JSON clients work.
-  if (type.includes('cbor')) throw unsupportedMediaType(BODY_TYPES);
-  const text = body.toString('utf8');
-  if (text.trim() === '') return undefined;
-  try {
-    if (type.includes('yaml')) return parseYaml(text);
-    return JSON.parse(text);
-  } catch (err) {
-    throw badRequest(`error decoding request body: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
-
-/** The manager a write is recorded under: the fieldManager parameter, else the user agent's name. */
-function managerOf(q: URLSearchParams, req: IncomingMessage): string {
-  return q.get('fieldManager') ?? (req.headers['user-agent'] ?? 'unknown').split('/')[0] ?? 'unknown';
-}
-
-function writeContext(q: URLSearchParams, req: IncomingMessage): WriteContext {
-  const dryRun = q.getAll('dryRun');
-  for (const d of dryRun) if (d !== 'All') throw badRequest(`Invalid dryRun value: ${d}; the only supported value is All`);
-  const fv = q.get('fieldValidation') ?? 'Warn';
-  if (!['Strict', 'Warn', 'Ignore'].includes(fv)) throw badRequest(`fieldValidation must be one of Strict, Warn, Ignore, not "${fv}"`);
-  return {
-    dryRun: dryRun.length > 0,
-    fieldManager: managerOf(q, req),
-    applying: false,
-    fieldValidation: fv as FieldValidation,
-    warnings: [],
-  };
-}
-
-function warningHeaders(ctx: WriteContext): Record<string, string> {
-  if (ctx.warnings.length === 0) return {};
-  return { Warning: ctx.warnings.map((w) => `299 - ${JSON.stringify(w)}`).join(', ') };
-}
-
-function intParam(q: URLSearchParams, name: string): number | undefined {
-  const v = q.get(name);
-  if (v === null || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw badRequest(`${name}: invalid value "${v}": must be an integer`);
-  return n;
-}
-
-function listObject(t: ResourceType, items: KubeObject[], meta: JsonObject, objects: Objects): JsonObject {
-  return { kind: t.listKind, apiVersion: apiVersionOf(t), metadata: meta, items: items.map((o) => objects.present(t, o)) };
-}
-
-function includeObject(q: URLSearchParams): IncludeObject {
-  const v = q.get('includeObject');
-  return v === 'None' || v === 'Object' ? v : 'Metadata';
-}
-
-function deletedStatus(t: ResourceType, obj: KubeObject): JsonObject {
-  return {
-    kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success',
-    details: { name: obj.metadata.name, group: t.group, kind: t.resource, uid: obj.metadata.uid },
-  };
-}
-
-// --- watch -----------------------------------------------------------------------------------
-
-function serveWatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
-  const labels = parseLabelSelector(q.get('labelSelector'));
-  const fields = parseFieldSelector(q.get('fieldSelector'), t.fieldSelectors);
-  const namespace = t.namespaced ? rr.namespace : undefined;
-  const accepts = (obj: KubeObject) =>
-    (namespace === undefined || obj.metadata.namespace === namespace) &&
-    labels(obj.metadata.labels) &&
-    (!fields.filters || fields.matches(ctx.objects.present(t, obj)));
-  const media = negotiate(req.headers.accept);
-  const rvParam = q.get('resourceVersion') ?? '';
-  let initial: [WatchEventType, KubeObject][] = [];
-  if (rvParam !== '' && rvParam !== '0') {
-    const rv = Number(rvParam);
-    if (!Number.isInteger(rv) || rv < 0) throw badRequest(`invalid resource version "${rvParam}"`);
-    const changes = ctx.store.changesSince(t.storage, rv);
-    if (!changes) {
-      // The real server accepts the watch, then ends it with a 410 ERROR event.
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
-      const status = tooOldResourceVersion(rvParam, ctx.store.oldestResumable(t.storage)).toStatus();
-      res.end(JSON.stringify({ type: 'ERROR', object: status }) + '\n');
-      return;
-    }
-    for (const change of changes) {
-      const ev = transition(change, accepts);
-      if (ev) initial.push(ev);
-    }
-  } else {
-    for (const [, obj] of ctx.store.list(t.storage, namespace)) if (accepts(obj)) initial.push(['ADDED', obj]);
-  }
-  if (fields.name !== undefined) initial = initial.filter(([, o]) => o.metadata.name === fields.name);
-
-  res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
-  res.flushHeaders();
-  let headersSent = false;
-  const include = includeObject(q);
-  const encode = (type: WatchEventType, obj: KubeObject): string => {
-    let object: unknown = type === 'BOOKMARK' || type === 'ERROR' ? obj : ctx.objects.present(t, obj);
-    if (media.table && type !== 'BOOKMARK' && type !== 'ERROR') {
-      object = toTable(t, [obj], { include, headers: !headersSent });
-      headersSent = true;
-    }
-    return JSON.stringify({ type, object }) + '\n';
-  };
-  let closed = false;
-  const timers: NodeJS.Timeout[] = [];
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    remove();
-    for (const timer of timers) clearTimeout(timer);
-    ctx.openWatches.delete(res);
-    res.end();
-  };
-  const remove = ctx.hub.add({
-    storage: t.storage,
-    accepts,
-    encodingKey: media.table ? undefined : `${apiVersionOf(t)}`,
-    encode,
-    write: (chunk) => {
-      if (closed) return;
-      res.write(chunk);
-      if (res.writableLength > ctx.watchBufferBytes) close();
-    },
-    close,
-  });
-  ctx.openWatches.add(res);
-  for (const [type, obj] of initial) res.write(encode(type, obj));
-  const bookmark = (annotations?: Record<string, string>) =>
-    encode('BOOKMARK', {
-      kind: t.kind, apiVersion: apiVersionOf(t),
-      metadata: { resourceVersion: String(ctx.store.rv), ...(annotations ? { annotations } : {}) },
-    });
-  const allowBookmarks = q.get('allowWatchBookmarks') === 'true';
-  if (q.get('sendInitialEvents') === 'true' && allowBookmarks) res.write(bookmark({ 'k8s.io/initial-events-end': 'true' }));
-  if (allowBookmarks) {
-    const tick = () => {
-      if (closed) return;
-      res.write(bookmark());
-      timers.push(setTimeout(tick, ctx.bookmarkIntervalMs).unref());
-    };
-    timers.push(setTimeout(tick, ctx.bookmarkIntervalMs).unref());
-  }
-  const timeout = intParam(q, 'timeoutSeconds') ?? ctx.maxWatchSeconds;
-  timers.push(setTimeout(close, Math.min(timeout, ctx.maxWatchSeconds) * 1000).unref());
-  req.on('close', close);
-  res.on('close', close);
-}
-
 // --- resource requests -------------------------------------------------------------------------
 
 async function servePatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q: URLSearchParams, req: IncomingMessage, wctx: WriteContext): Promise<{ code: number; obj: KubeObject }> {
@@ -317,80 +116,6 @@ async function servePatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q:
   else if (type === 'application/merge-patch+json') doc = applyMergePatch(current, body);
   else doc = strategicMerge(current, body);
   return { code: 200, obj: ctx.objects.patched(t, rr.namespace, name, doc, wctx, sub) };
-}
-
-async function serveScale(ctx: Context, t: ResourceType, rr: ResourceRequest, req: IncomingMessage, verb: Verb, wctx: WriteContext): Promise<{ code: number; body: unknown }> {
-  const scale = t.scale;
-  if (!scale) throw pathNotFound();
-  const name = rr.name ?? '';
-  const current = ctx.objects.get(t, rr.namespace, name);
-  if (verb === 'get') return { code: 200, body: scaleOf(current, scale) };
-  let desired: unknown;
-  const type = mediaType(req);
-  const body = parseBody(await readBody(req), type);
-  if (verb === 'update') desired = body;
-  else if (verb === 'patch') {
-    const now = scaleOf(current, scale);
-    if (type === 'application/json-patch+json') desired = applyJsonPatch(now, body);
-    else if (type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json') desired = applyMergePatch(now, body);
-    else throw unsupportedMediaType(PATCH_TYPES.slice(0, 3));
-  } else throw methodNotAllowed();
-  const next = withReplicas(structuredClone(ctx.objects.present(t, current)), desired, scale, current.metadata.resourceVersion);
-  const stored = ctx.objects.patched(t, rr.namespace, name, next, wctx);
-  return { code: 200, body: scaleOf(stored, scale) };
-}
-
-/**
- * pods/binding, what a scheduler posts: sets spec.nodeName once
- * (https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#create-binding-of-a-pod).
- */
-function bindPod(ctx: Context, t: ResourceType, rr: ResourceRequest, body: unknown, wctx: WriteContext): void {
-  const name = rr.name ?? '';
-  const target = isObject(body) && isObject(body['target']) ? body['target'] : undefined;
-  const node = target && typeof target['name'] === 'string' ? target['name'] : '';
-  if (!node) throw invalid('', 'Binding', name, [cause.required('target.name')]);
-  const pod = ctx.objects.current(t, rr.namespace, name);
-  if (!pod) throw notFound({ group: '', resource: 'pods' }, name);
-  const spec = isObject(pod['spec']) ? pod['spec'] : {};
-  if (spec['nodeName']) {
-    throw conflict({ group: '', resource: 'pods' }, name, `pod ${name} is already assigned to node "${String(spec['nodeName'])}"`);
-  }
-  if (pod.metadata.deletionTimestamp) throw conflict({ group: '', resource: 'pods' }, name, `pod ${name} is being deleted, cannot be assigned to a host`);
-  pod['spec'] = { ...spec, nodeName: node };
-  ctx.objects.patched(t, rr.namespace, name, pod, wctx);
-}
-
-async function serveLog(ctx: Context, t: ResourceType, rr: ResourceRequest, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const pod = ctx.objects.get(t, rr.namespace, rr.name ?? '');
-  const spec = isObject(pod['spec']) ? pod['spec'] : {};
-  const names = (Array.isArray(spec['containers']) ? spec['containers'] : []).filter(isObject).map((c) => String(c['name']));
-  const container = q.get('container') ?? (names.length === 1 ? names[0] : undefined);
-  if (!container) throw badRequest(`a container name must be specified for pod ${rr.name ?? ''}, choose one of: [${names.join(' ')}]`);
-  if (!names.includes(container)) throw badRequest(`container ${container} is not valid for pod ${rr.name ?? ''}`);
-  if (!ctx.logProvider || !spec['nodeName']) throw badRequest(`pod ${rr.name ?? ''} does not have a host assigned`);
-  const abort = new AbortController();
-  req.on('close', () => abort.abort());
-  const out = ctx.logProvider({
-    namespace: rr.namespace ?? '', pod: rr.name ?? '', container,
-    follow: q.get('follow') === 'true', previous: q.get('previous') === 'true', timestamps: q.get('timestamps') === 'true',
-    tailLines: intParam(q, 'tailLines'), sinceSeconds: intParam(q, 'sinceSeconds'), limitBytes: intParam(q, 'limitBytes'),
-    signal: abort.signal,
-  });
-  if (out instanceof Promise) {
-    const text = await out;
-    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(text) });
-    res.end(text);
-    return;
-  }
-  res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
-  try {
-    for await (const chunk of out) {
-      if (abort.signal.aborted) break;
-      res.write(chunk);
-    }
-  } finally {
-    res.end();
-  }
 }
 
 async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: IncomingMessage, res: ServerResponse, user: UserInfo): Promise<void> {
@@ -496,50 +221,6 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
   }
 }
 
-// --- admin endpoint ----------------------------------------------------------------------------
-
-async function serveAdmin(ctx: Context, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const action = path.slice(ADMIN_PREFIX.length);
-  const method = req.method ?? 'GET';
-  const body = method === 'POST' ? parseBody(await readBody(req), 'application/json') : undefined;
-  const b = isObject(body) ? body : {};
-  if (action === 'requests' && method === 'GET') return send(res, 200, ctx.faults.counts());
-  if (action === 'stats' && method === 'GET') {
-    const objects = ctx.store.storages().reduce((n, s) => n + ctx.store.count(s), 0);
-    return send(res, 200, { objects, watches: ctx.hub.size, resourceVersion: String(ctx.store.rv), memory: process.memoryUsage() });
-  }
-  if (action === 'requests' && method === 'DELETE') {
-    ctx.faults.resetCounts();
-    return send(res, 200, ctx.faults.counts());
-  }
-  if (method !== 'POST') throw methodNotAllowed();
-  switch (action) {
-    case 'faults/fail': {
-      const count = typeof b['count'] === 'number' ? b['count'] : 1;
-      const code = b['code'] === 429 ? 429 : 500;
-      const spec: FailureSpec = { code };
-      if (typeof b['retryAfterSeconds'] === 'number') spec.retryAfterSeconds = b['retryAfterSeconds'];
-      if (Array.isArray(b['verbs'])) spec.verbs = b['verbs'] as Verb[];
-      if (typeof b['resource'] === 'string') spec.resource = b['resource'];
-      ctx.faults.failNext(count, spec);
-      return send(res, 200, { ok: true });
-    }
-    case 'faults/close-watches':
-      return send(res, 200, { closed: ctx.faults.closeWatches() });
-    case 'faults/compact':
-      ctx.faults.compact();
-      return send(res, 200, { ok: true, resourceVersion: String(ctx.store.rv) });
-    case 'faults/latency':
-      ctx.faults.setLatency(typeof b['ms'] === 'number' ? b['ms'] : 0, Array.isArray(b['verbs']) ? (b['verbs'] as Verb[]) : undefined);
-      return send(res, 200, { ok: true });
-    case 'faults/clear':
-      ctx.faults.clear();
-      return send(res, 200, { ok: true });
-    default:
-      throw pathNotFound();
-  }
-}
-
 // --- the server --------------------------------------------------------------------------------
 
 async function route(ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -583,61 +264,6 @@ function discoveryDocument(ctx: Context, path: string): unknown {
 
 function notFoundDoc(): never {
   throw pathNotFound();
-}
-
-async function crdFiles(paths: string[]): Promise<string[]> {
-  const files: string[] = [];
-  for (const p of paths) {
-    const info = await stat(p).catch(() => undefined);
-    if (!info) continue;
-    if (info.isFile()) files.push(p);
-    else for (const f of (await readdir(p)).sort()) if (/\.ya?ml$/.test(f)) files.push(join(p, f));
-  }
-  return files;
-}
-
-function installCrdTypes(registry: ResourceRegistry, store: Store, objects: Objects): void {
-  // Serving follows the stored CRDs: added or changed ones are (re)registered at once, so the
-  // next request can use them; a deleted one takes its objects with it.
-  store.onChange((change) => {
-    if (change.storage !== CRD_STORAGE) return;
-    const crd = change.object;
-    const name = crd.metadata.name ?? '';
-    if (change.type === 'DELETED') {
-      registry.removeCrd(name);
-      return;
-    }
-    if (crd.metadata.deletionTimestamp) {
-      const types = registry.removeCrd(name);
-      const storage = types[0]?.storage;
-      if (storage) for (const [, obj] of [...store.list(storage, undefined)]) store.remove(storage, obj.metadata.namespace, obj.metadata.name ?? '');
-      queueMicrotask(() =>
-        objects.mutate(CRD_STORAGE, undefined, name, (o) => {
-          o.metadata.finalizers = (o.metadata.finalizers ?? []).filter((f) => f !== CRD_CLEANUP_FINALIZER);
-        }),
-      );
-      return;
-    }
-    registry.removeCrd(name);
-    for (const t of typesOfCrd(crd)) registry.add(t);
-  });
-}
-
-async function installCrdFiles(objects: Objects, registry: ResourceRegistry, files: string[]): Promise<void> {
-  const crdType = registry.get('apiextensions.k8s.io', 'v1', 'customresourcedefinitions');
-  if (!crdType) return;
-  for (const file of files) {
-    for (const doc of parseAllDocuments(await readFile(file, 'utf8'))) {
-      const obj: unknown = doc.toJS();
-      if (!isObject(obj) || obj['kind'] !== 'CustomResourceDefinition') continue;
-      try {
-        objects.create(crdType, undefined, obj, defaultWriteContext());
-      } catch (err) {
-        if (err instanceof ApiError) throw new Error(`${file}: ${err.message}`);
-        throw err;
-      }
-    }
-  }
 }
 
 export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServer> {
