@@ -60,7 +60,7 @@ export function imageServiceDeployment(name: string, namespace: string, image: s
               ports: [{ name: 'http', containerPort: 8080 }],
               env: [
                 { name: 'IMAGE_SOURCE', value: 'file:///images' },
-                { name: 'IMAGE_SERVICE_LOG_LEVEL', value: 'warn' },
+                { name: 'IMAGE_SERVICE_LOG_LEVEL', value: 'info' },
                 { name: 'IMAGE_SERVICE_WORKERS', value: '1' },
               ],
               readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 2 },

@@ -159,14 +159,15 @@ describe('kubelet', () => {
     expect((await (await call(p, '/healthz')).status)).toBe(200);
   });
 
-  it('terminates with SIGTERM, then SIGKILL after the grace period, and frees the pod', async () => {
+  it('terminates with the preStop hook, SIGTERM, then SIGKILL after the grace period, and frees the pod', async () => {
     const markers = path.join(dir, 'markers');
     await fs.mkdir(markers);
     const env = [
       { name: 'MARKER_DIR', value: markers },
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     ];
-    await sb.client.create(RESOURCES.pods, NS, pod('polite', { env }));
+    const preStop = { exec: { command: ['sh', '-c', 'echo preStop > "$MARKER_DIR/prestop-polite"'] } };
+    await sb.client.create(RESOURCES.pods, NS, pod('polite', { env, lifecycle: { preStop } }));
     await sb.client.create(RESOURCES.pods, NS, pod('stubborn', { env: [...env, { name: 'IGNORE_SIGTERM', value: '1' }] }, { terminationGracePeriodSeconds: 1 }));
     await ready('polite');
     await ready('stubborn');
@@ -180,6 +181,9 @@ describe('kubelet', () => {
     await waitFor('both pods gone', async () => ((await get('polite')) === undefined && (await get('stubborn')) === undefined ? true : undefined), 15_000);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900); // the stubborn one used its grace period
     expect(await fs.readFile(path.join(markers, 'sigterm-polite'), 'utf8')).toBe('SIGTERM');
+    // The preStop hook ran, and before SIGTERM.
+    const [hook, term] = await Promise.all([fs.stat(path.join(markers, 'prestop-polite')), fs.stat(path.join(markers, 'sigterm-polite'))]);
+    expect(hook.mtimeMs).toBeLessThanOrEqual(term.mtimeMs);
     expect(await fs.readFile(path.join(markers, 'sigterm-stubborn'), 'utf8')).toBe('SIGTERM');
     const stillRunning = new Set(sb.kubelet.pids());
     expect(pids.filter((pid) => !stillRunning.has(pid)).filter(isAlive)).toEqual([]);

@@ -94,12 +94,13 @@ describe('sandbox workloads', () => {
   });
 
   it('serves container logs to kubectl', async () => {
-    const [pod] = await pods('thumbs');
     const kubeconfig = sb.kubeconfigPath;
     const { stdout } = await exec('kubectl', ['--kubeconfig', kubeconfig, '-n', NS, 'get', 'pods', '-l', 'app=thumbs', '-o', 'name']);
-    expect(stdout.trim().split('\n')).toHaveLength(2);
-    const logs = await exec('kubectl', ['--kubeconfig', kubeconfig, '-n', NS, 'logs', pod?.metadata.name ?? '']);
-    expect(logs.stderr).toBe('');
+    const names = stdout.trim().split('\n');
+    expect(names).toHaveLength(2);
+    // The image request of the first test is in one of the two pods' JSON logs.
+    const logs = await Promise.all(names.map(async (n) => (await exec('kubectl', ['--kubeconfig', kubeconfig, '-n', NS, 'logs', n])).stdout));
+    expect(logs.join('').split('\n').some((line) => line.includes('"msg":"request"') && line.includes('/image/files/photo.jpg'))).toBe(true);
   });
 
   it('scales through the scale subresource', async () => {
@@ -205,6 +206,13 @@ describe('sandbox workloads', () => {
       return v > 0 ? v : undefined;
     }, 15_000, 250);
     expect(value).toBeGreaterThan(0);
+    // The annotated image-service pods are scraped too, labelled with their pod and namespace.
+    const own = await waitFor('image_service_http_requests_total in Prometheus', async () => {
+      const res = await fetch(`${sb.prometheus}/api/v1/query?query=${encodeURIComponent(`sum by (pod, namespace) (image_service_http_requests_total{namespace="${NS}"})`)}`);
+      const body = (await res.json()) as { data: { result: { metric: Record<string, string> }[] } };
+      return body.data.result.length > 0 ? body.data.result : undefined;
+    }, 15_000, 250);
+    expect(own[0]?.metric.pod).toMatch(/^(thumbs|slow|broken)-/);
   });
 
   it('leaves no process behind when stopped', async () => {

@@ -96,6 +96,17 @@ export const ContainerSchema = z.looseObject({
   resources: z.looseObject({ limits: ResourceList.optional(), requests: ResourceList.optional() }).optional(),
   readinessProbe: ProbeSchema.optional(),
   livenessProbe: ProbeSchema.optional(),
+  lifecycle: z
+    .looseObject({
+      preStop: z
+        .looseObject({
+          exec: z.looseObject({ command: z.array(z.string()) }).optional(),
+          httpGet: HttpGetSchema.optional(),
+          sleep: z.looseObject({ seconds: z.number() }).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
   volumeMounts: z
     .array(z.looseObject({ name: z.string(), mountPath: z.string(), subPath: z.string().optional(), readOnly: z.boolean().optional() }))
     .optional(),

@@ -3,7 +3,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Container } from '../kube/types.ts';
+import { sleep } from '../kube/informer.ts';
+import type { Container, Probe } from '../kube/types.ts';
 import { forgetPid, recordPid } from '../pids.ts';
 import { type BackoffState, FRESH, restartDelay } from './backoff.ts';
 import type { Launch } from './catalogue.ts';
@@ -223,7 +224,7 @@ export class ContainerRunner {
     }
   }
 
-  /** SIGTERM, then SIGKILL after the grace period; resolves when the process has exited. */
+  /** The preStop hook, then SIGTERM, then SIGKILL when the grace period (which the hook shares) ends; resolves when the process has exited. */
   async stop(graceMs = this.#o.graceMs): Promise<void> {
     this.#stopping = true;
     for (const t of this.#timers) clearTimeout(t);
@@ -233,8 +234,18 @@ export class ContainerRunner {
       return;
     }
     const group = this.pid;
+    const deadline = Date.now() + graceMs;
+    const preStop = this.#o.container.lifecycle?.preStop;
+    if (preStop !== undefined) {
+      // A hook that outlasts the grace period is cut short, as the kubelet does.
+      const hook: Probe = { ...preStop, timeoutSeconds: Math.max(1, Math.ceil(graceMs / 1000)) };
+      await Promise.race([
+        preStop.sleep !== undefined ? sleep(Math.min(preStop.sleep.seconds * 1000, graceMs)) : runProbe(hook, this.#o.container, this.#o.podIP, this.#o.env, this.#o.launch.cwd),
+        this.#exited,
+      ]);
+    }
     this.#signal('SIGTERM');
-    const kill = setTimeout(() => this.#signal('SIGKILL'), graceMs);
+    const kill = setTimeout(() => this.#signal('SIGKILL'), Math.max(0, deadline - Date.now()));
     await this.#exited;
     clearTimeout(kill);
     // Children of the container that outlived it die with its process group.
