@@ -9,7 +9,7 @@ import { type CatalogueEntry, pull } from './catalogue.ts';
 import { type ContainerStatus, ContainerRunner } from './container.ts';
 import { ContainerConfigError, type EnvInputs, referencedObjects, resolveEnv } from './env.ts';
 import type { PodIpAllocator } from './ip.ts';
-import { buildPodStatus } from './status.ts';
+import { buildPodStatus, qosClass } from './status.ts';
 import { materialiseVolumes, mountsOf, translatePath } from './volumes.ts';
 
 export interface NodeContext {
@@ -203,6 +203,7 @@ export class PodWorker {
             startTime: this.#startTime,
             containers: this.#containerStatuses(),
             initialized: this.#initialized,
+            qosClass: qosClass(this.#pod.spec.containers),
             previous: live.status?.conditions ?? [],
             now: new Date().toISOString(),
           },

@@ -1,7 +1,26 @@
 // The pod status the kubelet reports, from its containers' states: phase, conditions (keeping
 // lastTransitionTime while a condition holds), IPs and containerStatuses. Pure.
-import type { Condition } from '../kube/types.ts';
+import type { Condition, Container } from '../kube/types.ts';
+import { toNano } from './quantity.ts';
 import type { ContainerStatus } from './container.ts';
+
+/** The pod's QoS class from its containers' requests and limits (requests default to limits). */
+export function qosClass(containers: Container[]): 'Guaranteed' | 'Burstable' | 'BestEffort' {
+  let any = false;
+  let guaranteed = true;
+  for (const c of containers) {
+    const limits = c.resources?.limits ?? {};
+    const requests = c.resources?.requests ?? {};
+    if (Object.keys(limits).length > 0 || Object.keys(requests).length > 0) any = true;
+    for (const r of ['cpu', 'memory']) {
+      const limit = limits[r];
+      const request = requests[r] ?? limit;
+      if (limit === undefined || request === undefined || toNano(limit) !== toNano(request)) guaranteed = false;
+    }
+  }
+  if (!any) return 'BestEffort';
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}
 
 export interface PodStatusInputs {
   podIP: string | undefined;
@@ -10,6 +29,7 @@ export interface PodStatusInputs {
   containers: ContainerStatus[];
   /** Whether the pod's containers are set up (env and volumes resolved). */
   initialized: boolean;
+  qosClass: string;
   previous: Condition[];
   now: string;
 }
@@ -61,7 +81,7 @@ export function buildPodStatus(i: PodStatusInputs, willRestart: boolean): PodSta
     hostIPs: [{ ip: i.hostIP }],
     startTime: i.startTime,
     containerStatuses: i.containers,
-    qosClass: 'BestEffort',
+    qosClass: i.qosClass,
   };
   if (i.podIP !== undefined) {
     status.podIP = i.podIP;
