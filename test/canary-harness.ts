@@ -3,7 +3,6 @@
 // the claim of sample originals, and steady load through the mesh. Scenarios are short: one
 // replica, a check every 2 s, three steps, two failed checks to roll back.
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { claimDir } from '../sandbox/kubelet/volumes.ts';
@@ -13,8 +12,7 @@ import { samplePaths, writeSampleImages } from '../sandbox/demo/images.ts';
 import { LoadGenerator } from '../sandbox/demo/load.ts';
 import { type OperatorProcess, startOperatorProcess } from '../sandbox/demo/operator.ts';
 import { expect } from 'vitest';
-import { applyImageService, deleteImageService, type Manifest, mergePatch, type Observed, observe, eventsOf, type Ref, routeWeights, setImage, settledIn, track, waitFor, waitForPhase } from '../sandbox/demo/rollout.ts';
-import { meshGet } from './sandbox-helpers.ts';
+import { applyImageService, deleteImageService, type Manifest, mergePatch, type Observed, observe, eventsOf, type Ref, routeWeights, setImage, settledIn, track, waitFor, waitForPhase, waitForRoute } from '../sandbox/demo/rollout.ts';
 
 export const NAMESPACE = 'default';
 export const OLD_IMAGE = 'imageops/image-service:1.0.0';
@@ -136,17 +134,7 @@ export async function deploy(lab: Lab, manifest: Manifest): Promise<Ref> {
   const ref = await applyImageService(lab.sandbox.client, manifest);
   lab.deployed.push(ref);
   await waitForPhase(lab.sandbox.client, ref, ['Initialized'], 60_000);
-  const agent = new http.Agent({ keepAlive: true });
-  try {
-    await waitFor(
-      `${hostOf(ref)} to answer through the mesh`,
-      async () => (await meshGet(lab.sandbox.mesh, hostOf(ref), '/image/files/badge.png?w=32', agent)).status === 200,
-      20_000,
-      100,
-    );
-  } finally {
-    agent.destroy();
-  }
+  await waitForRoute(lab.sandbox.mesh, hostOf(ref), '/image/files/badge.png?w=32', 20_000);
   return ref;
 }
 

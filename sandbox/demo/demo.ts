@@ -10,7 +10,7 @@ import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox.ts';
 import { samplePaths, writeSampleImages } from './images.ts';
 import { LoadGenerator } from './load.ts';
 import { operatorComponent } from './operator.ts';
-import { applyImageService, eventsOf, type KubeEvent, mergePatch, observe, readManifest, type Ref, setImage, settledIn, waitForPhase } from './rollout.ts';
+import { applyImageService, eventsOf, type KubeEvent, mergePatch, observe, readManifest, type Ref, setImage, settledIn, waitForPhase, waitForRoute } from './rollout.ts';
 import { LiveView } from './view.ts';
 
 const EXAMPLE = path.join(REPO_ROOT, 'examples', 'minimal.yaml');
@@ -124,6 +124,7 @@ async function main(): Promise<number> {
     out(`${ref.name} is ${initial.status.phase}: ${initial.status.primary?.image ?? initial.image} serves 100%.`);
 
     const host = `${ref.name}.${ref.namespace}.svc.cluster.local`;
+    await waitForRoute(sandbox.mesh, host, `/image/files/${keys[0]}?w=32`, 30_000);
     load = new LoadGenerator({ target: sandbox.mesh, host, paths: samplePaths(), ...LOAD, maxDurationMs: LINGER_LOAD_MS });
     load.start();
     out(`Steady load through the mesh: ${LOAD.concurrency} keep-alive connections, ${LOAD.ratePerSecond} requests/s to ${host}.`);

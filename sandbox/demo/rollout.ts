@@ -2,6 +2,7 @@
 // API server, as a user would with kubectl: apply, change the image, annotate, watch its status,
 // its Events, its VirtualService and Deployments.
 import fs from 'node:fs';
+import http from 'node:http';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { type ImageServiceStatus, ImageServiceStatusSchema, type Phase } from '../../operator/src/api/image-service.ts';
@@ -191,4 +192,25 @@ export async function waitForPhase(client: KubeClient, ref: Ref, phases: readonl
     200,
     () => (last === undefined ? 'not found' : `phase ${last.status.phase ?? '-'}, weight ${last.status.canaryWeight ?? '-'}, message ${JSON.stringify(last.status.message ?? '')}`),
   );
+}
+
+/** One GET through the mesh with a Host header; resolves the status (0 on a transport error). */
+function meshStatus(mesh: string, host: string, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get(new URL(path, mesh), { headers: { host }, timeout: 5_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+/**
+ * Waits until the mesh routes `host` to a ready pod (`path` answers 200). The mesh learns endpoints
+ * from the API server a moment after the operator reports the rollout, as Envoy does from istiod.
+ */
+export async function waitForRoute(mesh: string, host: string, path: string, timeoutMs: number): Promise<void> {
+  await waitFor(`${host} to answer ${path} through the mesh`, async () => (await meshStatus(mesh, host, path)) === 200, timeoutMs, 100);
 }
