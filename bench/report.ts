@@ -209,17 +209,19 @@ function serverRow(m: Measured, design: ThreadCandidate): string[] {
 export function renderThreadStudy(run: RunMeta & { study: ThreadStudy }): string {
   const parts = renderMeta(run);
   const header = ['settings', 'images/s (200)', 'p50 ms', 'p99 ms', 'peak RSS MiB', 'CPU s / 1000', 'answers', 'other CPU'];
+  const threads = (list: readonly Measured[], budget: number): Measured[] =>
+    list.filter((m) => m.candidate.budget === budget && m.candidate.allocator === undefined).sort((a, b) => b.cell.okPerSecond - a.cell.okPerSecond);
   for (const budget of [1, 2]) {
     const design = designDefault(budget);
     for (const [phase, list, connections] of [
       ['screen', run.study.screen, SCREEN_CONNECTIONS],
       ['confirm', run.study.confirm, CONFIRM_CONNECTIONS],
     ] as const) {
-      const rows = list.filter((m) => m.candidate.budget === budget).sort((a, b) => b.cell.okPerSecond - a.cell.okPerSecond);
+      const rows = threads(list, budget);
       if (rows.length === 0) continue;
       parts.push('', `### ${budget} CPU, ${connections} connections (${phase})`, '', table(header, rows.map((m) => serverRow(m, design))));
     }
-    const confirmed = run.study.confirm.filter((m) => m.candidate.budget === budget);
+    const confirmed = threads(run.study.confirm, budget);
     const winner = choose(confirmed);
     const ours = confirmed.find((m) => sameCandidate(m.candidate, design));
     if (winner === undefined || ours === undefined) continue;
@@ -231,6 +233,10 @@ export function renderThreadStudy(run: RunMeta & { study: ThreadStudy }): string
             `${num(winner.cell.okPerSecond)} against ${num(ours.cell.okPerSecond)} images/s, peak RSS ${num(winner.cell.peakRssBytes / MiB, 0)} against ${num(ours.cell.peakRssBytes / MiB, 0)} MiB, ` +
             `p99 ${num(winner.cell.okP99Ms, 0)} against ${num(ours.cell.okP99Ms, 0)} ms (at ${CONFIRM_CONNECTIONS} connections).`,
     );
+  }
+  const allocators = run.study.confirm.filter((m) => m.candidate.allocator !== undefined || sameCandidate(m.candidate, designDefault(1)));
+  if (allocators.length > 1) {
+    parts.push('', `### Allocators, 1 CPU, ${CONFIRM_CONNECTIONS} connections (DESIGN's threads)`, '', table(header, allocators.map((m) => serverRow(m, designDefault(1)))));
   }
   return `${parts.join('\n')}\n`;
 }

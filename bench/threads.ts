@@ -3,6 +3,7 @@
 // several workers), a short run each at 16 connections; then the best few and DESIGN's defaults
 // again at 256 connections, where memory and tail latency tell them apart. The grid and the
 // choice are pure; the runs reuse the comparison's cells.
+import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { measureCell, type ServerCell, type Timing } from './cell.ts';
@@ -20,10 +21,35 @@ export interface ThreadCandidate {
   settings: ImageServiceSettings;
   /** 1: one process with `workers` workers; n: n processes, one per core, sharing the port. */
   processes: number;
+  /** Beyond issue 10's grid: another allocator setting (see ALLOCATORS). */
+  allocator?: Allocator | undefined;
 }
 
+export interface Allocator {
+  label: string;
+  env: Record<string, string>;
+  /** Why it cannot run here (a package to install), or undefined. */
+  missing?: string | undefined;
+}
+
+const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+
+/** Allocator settings tried on DESIGN's 1-CPU derivation, at 256 connections, for peak RSS:
+ *  one arena; a fixed mmap threshold (glibc otherwise raises it as large blocks are freed, and
+ *  then keeps libvips' pixel buffers in the arenas); jemalloc, which sharp's docs suggest. */
+export const ALLOCATORS: readonly Allocator[] = [
+  { label: 'MALLOC_ARENA_MAX=1', env: { MALLOC_ARENA_MAX: '1' } },
+  { label: 'MALLOC_MMAP_THRESHOLD_=131072', env: { MALLOC_MMAP_THRESHOLD_: '131072' } },
+  {
+    label: 'jemalloc',
+    env: { LD_PRELOAD: JEMALLOC },
+    missing: existsSync(JEMALLOC) ? undefined : `${JEMALLOC} is missing: apt-get install -y libjemalloc2`,
+  },
+];
+
 export function candidateLabel(c: ThreadCandidate): string {
-  return c.processes === 1 ? settingsLabel(c.settings) : `${c.processes}x(${settingsLabel(c.settings)}) reusePort`;
+  const base = c.processes === 1 ? settingsLabel(c.settings) : `${c.processes}x(${settingsLabel(c.settings)}) reusePort`;
+  return c.allocator === undefined ? base : `${base} ${c.allocator.label}`;
 }
 
 const unique = (values: readonly number[]): number[] => [...new Set(values)];
@@ -70,7 +96,7 @@ export function choose(measured: readonly Measured[]): Measured | undefined {
 }
 
 export function sameCandidate(a: ThreadCandidate, b: ThreadCandidate): boolean {
-  return a.budget === b.budget && a.processes === b.processes && JSON.stringify(a.settings) === JSON.stringify(b.settings);
+  return candidateLabel(a) === candidateLabel(b) && a.budget === b.budget;
 }
 
 /** DESIGN's derivation for a budget, as a candidate. */
@@ -79,8 +105,18 @@ export function designDefault(budget: number): ThreadCandidate {
 }
 
 function contenderOf(c: ThreadCandidate): Contender {
-  if (c.processes === 1) return imageService(c.settings);
-  return imageServicePerCore(c.settings, Array.from({ length: c.processes }, (_, i) => i));
+  const base = c.processes === 1 ? imageService(c.settings) : imageServicePerCore(c.settings, Array.from({ length: c.processes }, (_, i) => i));
+  const allocator = c.allocator;
+  if (allocator === undefined) return base;
+  return {
+    ...base,
+    id: `${base.id} ${allocator.label}`,
+    label: `${base.label} ${allocator.label}`,
+    launch: (ctx, first) => {
+      const launch = base.launch(ctx, first);
+      return { ...launch, env: { ...launch.env, ...allocator.env } };
+    },
+  };
 }
 
 export interface ThreadStudy {
@@ -131,6 +167,10 @@ export async function runThreadStudy(
     for (const c of [designDefault(budget), choose(ofBudget)?.candidate, ...ranked.slice(0, 2).map((m) => m.candidate)]) {
       if (c !== undefined && !finalists.some((f) => sameCandidate(f, c))) finalists.push(c);
     }
+  }
+  for (const allocator of ALLOCATORS) {
+    if (allocator.missing !== undefined) progress(`skipping the allocator ${allocator.label}: ${allocator.missing}`);
+    else finalists.push({ ...designDefault(1), allocator });
   }
   const confirm: Measured[] = [];
   for (const [i, candidate] of finalists.entries()) {
