@@ -2,15 +2,9 @@
 // over the benchmark corpus: /w_640,f_jpeg,q_80/<key>.
 import { createServer } from 'node:http';
 import { createIPX, createIPXNodeServer, ipxFSStorage } from 'ipx';
-import { z } from 'zod';
+import { ServerEnvSchema } from './server-env.ts';
 
-const env = z
-  .object({
-    BENCH_IMAGE_ROOT: z.string().min(1),
-    PORT: z.coerce.number().int().min(0).max(65535),
-    HOST: z.string().default('127.0.0.1'),
-  })
-  .parse(process.env);
+const env = ServerEnvSchema.parse(process.env);
 
 const ipx = createIPX({ storage: ipxFSStorage({ dir: env.BENCH_IMAGE_ROOT }) });
 const server = createServer(createIPXNodeServer(ipx));

@@ -6,14 +6,9 @@ import { createServer } from 'node:http';
 import { join, normalize } from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
+import { ServerEnvSchema } from './server-env.ts';
 
-const env = z
-  .object({
-    BENCH_IMAGE_ROOT: z.string().min(1),
-    PORT: z.coerce.number().int().min(0).max(65535),
-    HOST: z.string().default('127.0.0.1'),
-  })
-  .parse(process.env);
+const env = ServerEnvSchema.parse(process.env);
 
 const Query = z.object({
   w: z.coerce.number().int().min(1).max(8192).optional(),
