@@ -25,8 +25,15 @@ async function pod(name: string, host: string) {
   return { ...metrics, endpoint: { pod: name, url: served.url } satisfies PodEndpoint };
 }
 
+/** A provider on a hand-moved clock; `tick` moves it by an interval. */
 function providerFor(list: () => PodEndpoint[]) {
-  return new DirectProvider({ endpoints: async () => list(), timeoutMs: 500 });
+  let now = 0;
+  const provider = new DirectProvider({ endpoints: async () => list(), timeoutMs: 500, now: () => now });
+  return Object.assign(provider, {
+    tick(ms = request.intervalMs) {
+      now += ms;
+    },
+  });
 }
 
 describe('DirectProvider against image-service-like /metrics pages (prom-client)', () => {
@@ -45,6 +52,7 @@ describe('DirectProvider against image-service-like /metrics pages (prom-client)
     a.record(MIXED);
     await provider.analyse(request);
     a.record(FAST);
+    provider.tick();
     const o = await provider.analyse(request);
     expect(o.requests).toBe(40);
     expect(o.errorRatePercent).toBe(0);
@@ -56,6 +64,7 @@ describe('DirectProvider against image-service-like /metrics pages (prom-client)
     const provider = providerFor(() => [a.endpoint]);
     a.record(MIXED);
     await provider.analyse(request);
+    provider.tick();
     const o = await provider.analyse(request);
     expect(o.requests).toBe(0);
     expect(o.latencyP99Ms).toBeNaN();
@@ -79,6 +88,7 @@ describe('DirectProvider against image-service-like /metrics pages (prom-client)
     await provider.analyse(request);
     a.reset();
     a.record(FAST);
+    provider.tick();
     const o = await provider.analyse(request);
     expect(o.requests).toBe(40);
     expect(o.errorRatePercent).toBe(0);
@@ -94,13 +104,31 @@ describe('DirectProvider against image-service-like /metrics pages (prom-client)
     // a is replaced by b, which has already served MIXED since it started
     b.record(MIXED);
     pods = [b.endpoint];
+    provider.tick();
     const o = await provider.analyse(request);
     expect(o.requests).toBe(100);
     expect(o.errorRatePercent).toBe(2);
     // a comes back under the same name: its counters are taken from its start again
     pods = [a.endpoint, b.endpoint];
     a.record(FAST);
+    provider.tick();
     expect((await provider.analyse(request)).requests).toBe(80);
+  });
+
+  it('measures the same interval when a check is run again (its status write failed)', async () => {
+    const a = await pod('thumbs-canary-a', '127.0.0.21');
+    const provider = providerFor(() => [a.endpoint]);
+    a.record(MIXED);
+    await provider.analyse(request);
+    provider.tick();
+    a.record(FAST);
+    expect((await provider.analyse(request)).requests).toBe(40);
+    provider.tick(50);
+    expect((await provider.analyse(request)).requests).toBe(40);
+    // the next interval is measured from the check, not from the retry
+    provider.tick(request.intervalMs - 50);
+    a.record(times(10, { ms: 3, code: 200 }));
+    expect((await provider.analyse(request)).requests).toBe(10);
   });
 
   it('keeps baselines apart per canary Service', async () => {

@@ -1,6 +1,7 @@
 // The direct provider: no Prometheus. Scrape every ready canary pod's own /metrics, keep each
-// pod's previous scrape, and compute p99 and 5xx share from the deltas, with Prometheus'
-// histogram_quantile semantics so that both providers judge the same traffic alike.
+// pod's recent scrapes, and compute p99 and 5xx share from the deltas over the last interval,
+// with Prometheus' histogram_quantile semantics so that both providers judge the same traffic
+// alike.
 import { ExpositionError, parseExposition, type Sample } from './exposition.ts';
 import { AnalysisError, type AnalysisRequest, type AnalysisTarget, type MetricsProvider, type Observations } from './provider.ts';
 import { histogramQuantile } from './quantile.ts';
@@ -22,6 +23,8 @@ export interface DirectProviderOptions {
   timeoutMs?: number;
   /** The `route` label values that count as traffic (the image routes; not probes or /metrics). */
   routes?: readonly string[];
+  /** The clock scrapes are stamped with (tests). */
+  now?: () => number;
 }
 
 export const DURATION_METRIC = 'image_service_http_request_duration_seconds';
@@ -78,6 +81,27 @@ export function delta(current: PodCounters, previous: PodCounters | undefined): 
   return { startTime: current.startTime, buckets, requests: current.requests - previous.requests, errors: current.errors - previous.errors };
 }
 
+/** One scrape of one pod. */
+interface Scrape {
+  at: number;
+  counters: PodCounters;
+}
+
+/**
+ * The scrape to measure from: the one closest to an interval ago, ignoring those of the last
+ * half interval. So a check that is run again (its status write failed, another replica took
+ * over) measures the same interval rather than the moments since the first attempt; with no such
+ * scrape the pod counts from its start.
+ */
+export function baseline(scrapes: readonly Scrape[], now: number, intervalMs: number): Scrape | undefined {
+  let best: Scrape | undefined;
+  for (const s of scrapes) {
+    if (now - s.at < intervalMs / 2) continue;
+    if (best === undefined || Math.abs(now - s.at - intervalMs) < Math.abs(now - best.at - intervalMs)) best = s;
+  }
+  return best;
+}
+
 /** p99 in ms, 5xx share in percent and request count of the summed deltas of all pods. */
 export function observe(deltas: readonly PodCounters[]): Observations {
   const buckets = new Map<number, number>();
@@ -102,13 +126,15 @@ export class DirectProvider implements MetricsProvider {
   readonly #endpoints: EndpointSource;
   readonly #timeoutMs: number;
   readonly #routes: readonly string[];
-  /** Last scrape of each pod, per canary Service ("namespace/service"). */
-  readonly #previous = new Map<string, Map<string, PodCounters>>();
+  /** Recent scrapes of each pod, per canary Service ("namespace/service"). */
+  readonly #history = new Map<string, Map<string, Scrape[]>>();
+  readonly #now: () => number;
 
   constructor(options: DirectProviderOptions) {
     this.#endpoints = options.endpoints;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#routes = options.routes ?? DEFAULT_ROUTES;
+    this.#now = options.now ?? Date.now;
   }
 
   async analyse(request: AnalysisRequest): Promise<Observations> {
@@ -128,10 +154,16 @@ export class DirectProvider implements MetricsProvider {
     if (pods.length === 0) throw new AnalysisError('no-targets', `Service ${target.namespace}/${target.service} has no ready endpoint to scrape`);
     const scraped = await Promise.all(pods.map(async (p) => ({ pod: p.pod, counters: await this.#scrape(p, request.signal) })));
     const key = `${target.namespace}/${target.service}`;
-    const before = this.#previous.get(key);
-    const deltas = scraped.map((s) => delta(s.counters, before?.get(s.pod)));
-    // Pods that left are forgotten; the next scrape of a new pod counts from its start.
-    this.#previous.set(key, new Map(scraped.map((s) => [s.pod, s.counters])));
+    const now = this.#now();
+    const before = this.#history.get(key);
+    // Pods that left are forgotten; a pod seen for the first time counts from its start.
+    const after = new Map<string, Scrape[]>();
+    const deltas = scraped.map((s) => {
+      const scrapes = before?.get(s.pod) ?? [];
+      after.set(s.pod, [...scrapes.filter((x) => now - x.at <= 3 * request.intervalMs), { at: now, counters: s.counters }]);
+      return delta(s.counters, baseline(scrapes, now, request.intervalMs)?.counters);
+    });
+    this.#history.set(key, after);
     return observe(deltas);
   }
 
