@@ -123,6 +123,7 @@ describe('PrometheusProvider when Prometheus misbehaves', () => {
     ['not JSON', 200, '<html>proxy error</html>', /no JSON/],
     ['JSON of another shape', 200, '{"status":"success","data":{"resultType":"vector","result":[{"value":"1"}]}}', /unexpected shape/],
     ['a matrix', 200, '{"status":"success","data":{"resultType":"matrix","result":[]}}', /returned a matrix/],
+    ['a sample that is no number', 200, '{"status":"success","data":{"resultType":"scalar","result":[1700000000,"many"]}}', /sample value "many"/],
   ])('answering %s: a typed error', async (_what, status, body, message) => {
     const odd = await serve((_q, r) => {
       r.statusCode = status;

@@ -1,6 +1,7 @@
 // The Prometheus provider: DESIGN's Istio queries (and custom ones) through the HTTP API.
 import { z } from 'zod';
 import { defaultQueries, QueryTemplateError, renderQuery, type QueryScope } from '../queries.ts';
+import { parseValue } from './exposition.ts';
 import { AnalysisError, type AnalysisRequest, type MetricsProvider, type Observations } from './provider.ts';
 
 export interface PrometheusProviderOptions {
@@ -12,7 +13,7 @@ export interface PrometheusProviderOptions {
 
 export const DEFAULT_PROMETHEUS_TIMEOUT_MS = 10_000;
 
-// Prometheus renders sample values as strings: "1.5", "NaN", "+Inf", "-Inf".
+// Prometheus renders sample values as strings: "1.5", "NaN", "+Inf", "-Inf" (parseValue).
 const sampleValue = z.tuple([z.number(), z.string()]);
 
 const queryAnswer = z.discriminatedUnion('status', [
@@ -27,13 +28,6 @@ const queryAnswer = z.discriminatedUnion('status', [
   }),
   z.object({ status: z.literal('error'), errorType: z.string().optional(), error: z.string() }),
 ]);
-
-/** A sample value as a number; Prometheus' "NaN", "+Inf" and "-Inf" map to the JS values. */
-export function parseSampleValue(text: string): number {
-  if (text === '+Inf' || text === 'Inf') return Number.POSITIVE_INFINITY;
-  if (text === '-Inf') return Number.NEGATIVE_INFINITY;
-  return Number(text);
-}
 
 export class PrometheusProvider implements MetricsProvider {
   readonly name = 'prometheus' as const;
@@ -121,15 +115,22 @@ export class PrometheusProvider implements MetricsProvider {
       throw new AnalysisError('query', `Prometheus refused the ${what} query (${answer.errorType ?? `HTTP ${response.status}`}): ${answer.error}; query: ${promql}`);
     }
     const data = answer.data;
+    const value = (text: string): number => {
+      try {
+        return parseValue(text);
+      } catch {
+        throw new AnalysisError('bad-answer', `Prometheus answered the ${what} query with the sample value ${JSON.stringify(text)}`);
+      }
+    };
     switch (data.resultType) {
       case 'scalar':
-        return parseSampleValue(data.result[1]);
+        return value(data.result[1]);
       case 'vector': {
         if (data.result.length > 1) {
           throw new AnalysisError('query', `the ${what} query returned ${data.result.length} series; it must return one value (aggregate it, e.g. with sum()); query: ${promql}`);
         }
         const only = data.result[0];
-        return only ? parseSampleValue(only.value[1]) : Number.NaN;
+        return only ? value(only.value[1]) : Number.NaN;
       }
       default:
         throw new AnalysisError('query', `the ${what} query returned a ${data.resultType}; it must return an instant vector or a scalar; query: ${promql}`);
