@@ -10,7 +10,7 @@ import { RESOURCES } from '../sandbox/kube/client.ts';
 import { DeploymentSchema, EndpointSliceSchema, PodSchema, ReplicaSetSchema } from '../sandbox/kube/types.ts';
 import { testServerEntry } from '../sandbox/kubelet/catalogue.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
-import { waitFor } from './sandbox-helpers.ts';
+import { eventsAbout, waitFor } from './sandbox-helpers.ts';
 
 const exec = promisify(execFile);
 const NS = 'default';
@@ -84,6 +84,8 @@ describe('workload controllers', () => {
     expect(slices[0]?.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP' }]);
     const { stdout } = await exec('kubectl', ['--kubeconfig', sb.kubeconfigPath, 'rollout', 'status', 'deployment/web', '--timeout=10s']);
     expect(stdout).toContain('successfully rolled out');
+    expect(await eventsAbout(sb.client, NS, 'web')).toContainEqual(expect.objectContaining({ reason: 'ScalingReplicaSet', message: `Scaled up replica set ${rs?.metadata.name} from 0 to 2` }));
+    expect((await eventsAbout(sb.client, NS, rs?.metadata.name ?? '')).filter((e) => e.reason === 'SuccessfulCreate')).toHaveLength(2);
   });
 
   it('reports ProgressDeadlineExceeded for a rollout that cannot progress, keeping the old pods serving', async () => {

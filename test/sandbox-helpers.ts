@@ -78,3 +78,11 @@ export function imageServiceDeployment(name: string, namespace: string, image: s
 export function service(name: string, namespace: string, selector: Record<string, string>): Record<string, unknown> {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { selector, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } };
 }
+
+/** The reasons and messages of the Events recorded about an object. */
+export async function eventsAbout(client: { request(method: string, path: string): Promise<Record<string, unknown>> }, namespace: string, name: string): Promise<{ reason: string; message: string; type: string; count: number }[]> {
+  const list = (await client.request('GET', `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`)) as {
+    items: { reason: string; message: string; type: string; count: number }[];
+  };
+  return list.items.map((e) => ({ reason: e.reason, message: e.message, type: e.type, count: e.count }));
+}

@@ -11,7 +11,7 @@ import { type Pod, PodSchema } from '../sandbox/kube/types.ts';
 import { testServerEntry } from '../sandbox/kubelet/catalogue.ts';
 import { isAlive } from '../sandbox/pids.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
-import { waitFor } from './sandbox-helpers.ts';
+import { eventsAbout, waitFor } from './sandbox-helpers.ts';
 
 const exec = promisify(execFile);
 const NS = 'default';
@@ -145,6 +145,12 @@ describe('kubelet', () => {
     expect(s.state.waiting?.message).toContain('back-off 10s');
     const { stdout } = await exec('kubectl', ['--kubeconfig', sb.kubeconfigPath, 'logs', 'crash', '--previous']);
     expect(stdout).toContain('crashing on purpose');
+    const events = await waitFor('a BackOff event', async () => {
+      const list = await eventsAbout(sb.client, NS, 'crash');
+      return list.some((e) => e.reason === 'BackOff') ? list : undefined;
+    });
+    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['Scheduled', 'Pulled', 'Created', 'Started', 'BackOff']));
+    expect(events.find((e) => e.reason === 'BackOff')).toMatchObject({ type: 'Warning', message: 'Back-off restarting failed container app' });
   });
 
   it('restarts a container that fails its liveness probe', async () => {

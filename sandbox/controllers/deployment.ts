@@ -3,6 +3,7 @@
 // revisionHistoryLimit, and status with Available and Progressing conditions.
 import type { Logger } from 'pino';
 import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
+import { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { Deployment, ReplicaSet } from '../kube/types.ts';
 import { podTemplateHash } from './hash.ts';
@@ -34,9 +35,11 @@ export class DeploymentController {
   readonly #deployments: Informer<Deployment>;
   readonly #rss: Informer<ReplicaSet>;
   readonly #logger: Logger;
+  readonly #events: EventRecorder;
 
   constructor(client: KubeClient, deployments: Informer<Deployment>, rss: Informer<ReplicaSet>, logger: Logger) {
     this.#client = client;
+    this.#events = new EventRecorder(client, 'deployment-controller', logger);
     this.#deployments = deployments;
     this.#rss = rss;
     this.#logger = logger;
@@ -61,6 +64,7 @@ export class DeploymentController {
         const oldPods = oldRss.reduce((s, rs) => s + Math.max(rs.spec.replicas ?? 1, rs.status?.replicas ?? 0), 0);
         const replicas = recreate ? (oldPods > 0 ? 0 : desired) : rollingStep(desired, maxSurge, maxUnavailable, { name: '', replicas: 0, current: 0, ready: 0, available: 0, created: '' }, oldRss.map(view)).newReplicas;
         newRs = await this.#createReplicaSet(d, hash, replicas, maxRevision + 1, maxSurge);
+        this.#scaled(d, newRs.metadata.name, 0, replicas);
         acted = 'created';
       } else {
         const scale = new Map<ReplicaSet, number>();
@@ -81,6 +85,7 @@ export class DeploymentController {
         if (revisionOf(newRs) !== newRevision && !scale.has(newRs)) scale.set(newRs, newRs.spec.replicas ?? 1);
         for (const [rs, replicas] of scale) {
           await this.#scale(rs, replicas, rs === newRs ? newRevision : undefined, desired, maxSurge);
+          this.#scaled(d, rs.metadata.name, rs.spec.replicas ?? 1, replicas);
           acted = 'scaled';
         }
         await this.#trimHistory(d, oldRss);
@@ -106,6 +111,11 @@ export class DeploymentController {
       await this.#client.mergePatch(RESOURCES.deployments, ns, name, { metadata: { annotations: { [REVISION]: revision } } });
     }
     return recheckAfterMs === undefined ? undefined : { requeueAfterMs: recheckAfterMs + 50 };
+  }
+
+  #scaled(d: Deployment, rs: string, from: number, to: number): void {
+    if (from === to) return;
+    this.#events.emit({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: d.metadata }, 'Normal', 'ScalingReplicaSet', `Scaled ${to > from ? 'up' : 'down'} replica set ${rs} from ${from} to ${to}`);
   }
 
   async #createReplicaSet(d: Deployment, hash: string, replicas: number, revision: number, maxSurge: number): Promise<ReplicaSet> {

@@ -2,6 +2,7 @@
 // replicas, readyReplicas and availableReplicas (ready for minReadySeconds).
 import type { Logger } from 'pino';
 import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
+import { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import { matchesSelector } from '../kube/selector.ts';
 import type { Pod, ReplicaSet } from '../kube/types.ts';
@@ -27,10 +28,12 @@ export class ReplicaSetController {
   readonly #rss: Informer<ReplicaSet>;
   readonly #pods: Informer<Pod>;
   readonly #logger: Logger;
+  readonly #events: EventRecorder;
   readonly #expect = new Map<string, Expectations>();
 
   constructor(client: KubeClient, rss: Informer<ReplicaSet>, pods: Informer<Pod>, logger: Logger) {
     this.#client = client;
+    this.#events = new EventRecorder(client, 'replicaset-controller', logger);
     this.#rss = rss;
     this.#pods = pods;
     this.#logger = logger;
@@ -72,7 +75,12 @@ export class ReplicaSetController {
     } else if (diff > 0) {
       const victims = deletionOrder(active).slice(0, diff);
       this.#expect.set(key, { creates: 0, deletes: new Set(victims.map((p) => p.metadata.name)), until: Date.now() + EXPECTATION_TTL_MS });
-      await Promise.all(victims.map((p) => this.#client.delete(RESOURCES.pods, ns, p.metadata.name)));
+      await Promise.all(
+        victims.map(async (p) => {
+          await this.#client.delete(RESOURCES.pods, ns, p.metadata.name);
+          this.#events.emit({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: rs.metadata }, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name}`);
+        }),
+      );
     }
 
     const now = Date.now();
@@ -122,7 +130,9 @@ export class ReplicaSetController {
       spec: tmpl.spec,
     };
     try {
-      await this.#client.create(RESOURCES.pods, ns, pod);
+      const created = await this.#client.create(RESOURCES.pods, ns, pod);
+      const name = (created.metadata as { name?: string } | undefined)?.name ?? '';
+      this.#events.emit({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: rs.metadata }, 'Normal', 'SuccessfulCreate', `Created pod: ${name}`);
     } catch (err) {
       const e = this.#expect.get(`${ns}/${rs.metadata.name}`);
       if (e !== undefined && e.creates > 0) e.creates -= 1;

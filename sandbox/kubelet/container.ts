@@ -39,6 +39,8 @@ export interface ContainerOptions {
   restartPolicy: string;
   graceMs: number;
   onChange: () => void;
+  /** Records a Kubernetes Event on the pod. */
+  onEvent: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
 }
 
 export class ContainerRunner {
@@ -111,6 +113,9 @@ export class ContainerRunner {
     });
     child.once('spawn', () => {
       if (child.pid !== undefined) recordPid(this.#o.stateDir, child.pid);
+      this.#o.onEvent('Normal', 'Pulled', `Container image "${this.#o.container.image ?? ''}" already present on machine`);
+      this.#o.onEvent('Normal', 'Created', `Created container: ${this.name}`);
+      this.#o.onEvent('Normal', 'Started', `Started container ${this.name}`);
       this.#setState({ running: { startedAt } });
       this.#startProbes(generation);
     });
@@ -147,6 +152,7 @@ export class ContainerRunner {
     this.#setState({
       waiting: { reason: 'CrashLoopBackOff', message: `back-off ${delayMs / 1000}s restarting failed container=${this.name}` },
     });
+    this.#o.onEvent('Warning', 'BackOff', `Back-off restarting failed container ${this.name}`);
     this.#later(delayMs, () => this.start());
   }
 
@@ -182,6 +188,7 @@ export class ContainerRunner {
         if (!alive()) return;
         const r = await runProbe(readiness, container, podIP, env, launch.cwd);
         if (!alive()) return;
+        if (!r.ok) this.#o.onEvent('Warning', 'Unhealthy', `Readiness probe failed: ${r.message}`);
         const ready = counter.record(r.ok);
         if (ready !== this.#ready) {
           this.#ready = ready;
@@ -199,7 +206,9 @@ export class ContainerRunner {
         if (!alive()) return;
         const r = await runProbe(liveness, container, podIP, env, launch.cwd);
         if (!alive()) return;
+        if (!r.ok) this.#o.onEvent('Warning', 'Unhealthy', `Liveness probe failed: ${r.message}`);
         if (!counter.record(r.ok)) {
+          this.#o.onEvent('Normal', 'Killing', `Container ${this.name} failed liveness probe, will be restarted`);
           // The kubelet kills a container that fails liveness, with its grace period; the exit restarts it.
           this.#signal('SIGTERM');
           this.#later(this.#o.graceMs, () => this.#signal('SIGKILL'));
@@ -235,6 +244,7 @@ export class ContainerRunner {
     }
     const group = this.pid;
     const deadline = Date.now() + graceMs;
+    this.#o.onEvent('Normal', 'Killing', `Stopping container ${this.name}`);
     const preStop = this.#o.container.lifecycle?.preStop;
     if (preStop !== undefined) {
       // A hook that outlasts the grace period is cut short, as the kubelet does.

@@ -5,11 +5,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import { ApiError, type KubeClient, RESOURCES, resourcePath } from '../kube/client.ts';
+import { EventRecorder } from '../kube/events.ts';
 import { Informer, sleep } from '../kube/informer.ts';
 import { type Pod, PodSchema } from '../kube/types.ts';
 import { type NodeContext, PodWorker } from './pod.ts';
 
-export interface KubeletOptions extends Omit<NodeContext, 'nodeAllocatable' | 'baseEnv' | 'hostIP' | 'nodeName'> {
+export interface KubeletOptions extends Omit<NodeContext, 'nodeAllocatable' | 'baseEnv' | 'hostIP' | 'nodeName' | 'events'> {
   nodeName?: string;
   /** Longest grace the kubelet waits when the sandbox stops (pods' own grace applies to deletions). */
   shutdownGraceMs?: number;
@@ -49,6 +50,7 @@ export class Kubelet {
       hostIP: '127.0.0.1',
       nodeAllocatable: { cpu: String(os.availableParallelism()), memory: String(os.totalmem()), 'ephemeral-storage': '100Gi' },
       baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: process.env.LANG ?? 'C.UTF-8' },
+      events: new EventRecorder(options.client, 'kubelet', options.logger),
     };
     this.#informer = new Informer(options.client, RESOURCES.pods, PodSchema, (err) => options.logger.warn({ err: String(err) }, 'kubelet watch'));
     this.#informer.on((change, pod) => this.#sync(change, pod));
@@ -123,14 +125,17 @@ export class Kubelet {
     const ns = pod.metadata.namespace ?? 'default';
     const name = pod.metadata.name;
     const binding = { apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace: ns }, target: { apiVersion: 'v1', kind: 'Node', name: this.#ctx.nodeName } };
+    const scheduled = (): void =>
+      this.#ctx.events.emit({ apiVersion: 'v1', kind: 'Pod', metadata: pod.metadata }, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${name} to ${this.#ctx.nodeName}`, 'default-scheduler');
     try {
       await this.#ctx.client.request('POST', `${resourcePath(RESOURCES.pods, ns, name)}/binding`, binding);
+      scheduled();
     } catch (err) {
       if (!(err instanceof ApiError && (err.status === 404 || err.status === 405))) {
         this.#ctx.logger.warn({ pod: name, err: String(err) }, 'binding failed');
         return;
       }
-      await this.#ctx.client.mergePatch(RESOURCES.pods, ns, name, { metadata: { uid: pod.metadata.uid }, spec: { nodeName: this.#ctx.nodeName } }).catch((e: unknown) => {
+      await this.#ctx.client.mergePatch(RESOURCES.pods, ns, name, { metadata: { uid: pod.metadata.uid }, spec: { nodeName: this.#ctx.nodeName } }).then(scheduled, (e: unknown) => {
         this.#ctx.logger.warn({ pod: name, err: String(e) }, 'binding failed');
       });
     }

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
+import type { EventRecorder } from '../kube/events.ts';
 import { type ConfigMap, ConfigMapSchema, type Pod, PodSchema, type Secret, SecretSchema } from '../kube/types.ts';
 import { type CatalogueEntry, pull } from './catalogue.ts';
 import { type ContainerStatus, ContainerRunner } from './container.ts';
@@ -23,6 +24,7 @@ export interface NodeContext {
   /** Environment every container inherits (PATH and the like); the pod's env is laid over it. */
   baseEnv: NodeJS.ProcessEnv;
   logger: Logger;
+  events: EventRecorder;
 }
 
 const SETUP_RETRY_MS = 2000;
@@ -54,6 +56,10 @@ export class PodWorker {
 
   get pod(): Pod {
     return this.#pod;
+  }
+
+  #event(type: 'Normal' | 'Warning', reason: string, message: string): void {
+    this.#ctx.events.emit({ apiVersion: 'v1', kind: 'Pod', metadata: this.#pod.metadata }, type, reason, message);
   }
 
   update(pod: Pod): void {
@@ -110,6 +116,8 @@ export class PodWorker {
         if (!image.ok) {
           const seen = this.#waiting.get(container.name)?.reason === 'ErrImagePull';
           this.#waiting.set(container.name, { reason: seen ? 'ImagePullBackOff' : image.reason, message: image.message });
+          if (seen) this.#event('Normal', 'BackOff', `Back-off pulling image "${container.image ?? ''}"`);
+          else this.#event('Warning', 'Failed', `Failed to pull image "${container.image ?? ''}": ${image.message}`);
           failed = true;
           continue;
         }
@@ -130,6 +138,7 @@ export class PodWorker {
             restartPolicy: this.#pod.spec.restartPolicy ?? 'Always',
             graceMs: (this.#pod.spec.terminationGracePeriodSeconds ?? 30) * 1000,
             onChange: () => this.#markDirty(),
+            onEvent: (type, reason, message) => this.#event(type, reason, message),
           });
           this.#waiting.delete(container.name);
           this.#runners.push(runner);
@@ -137,6 +146,7 @@ export class PodWorker {
         } catch (err) {
           if (!(err instanceof ContainerConfigError)) throw err;
           this.#waiting.set(container.name, { reason: 'CreateContainerConfigError', message: err.message });
+          this.#event('Warning', 'Failed', `Error: ${err.message}`);
           failed = true;
         }
       }
