@@ -60,3 +60,47 @@ describe('pruning and defaulting', () => {
     expect(none).toEqual({});
   });
 });
+
+describe('x-kubernetes-validations (CEL)', () => {
+  const withRules: StructuralSchema = {
+    type: 'object',
+    properties: {
+      spec: {
+        type: 'object',
+        properties: {
+          source: {
+            type: 'object',
+            properties: { file: { type: 'object' }, s3: { type: 'object' } },
+            'x-kubernetes-validations': [{ rule: '(has(self.file) ? 1 : 0) + (has(self.s3) ? 1 : 0) == 1', message: 'set exactly one of file, s3' }],
+          },
+          env: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: { name: { type: 'string' }, value: { type: 'string' }, valueFrom: { type: 'object' } },
+              'x-kubernetes-validations': [{ rule: '!(has(self.value) && has(self.valueFrom))', message: 'value or valueFrom, not both', fieldPath: '.valueFrom' }],
+            },
+            'x-kubernetes-validations': [{ rule: "self.all(e, e.name != 'PORT')", reason: 'FieldValueForbidden', message: 'PORT is reserved' }],
+          },
+          window: {
+            type: 'object',
+            'x-kubernetes-validations': [{ rule: 'self.min <= self.max' }, { rule: 'self.duration() > 0' }, { rule: 'oldSelf == self' }],
+          },
+        },
+      },
+    },
+  };
+  const rules = (spec: unknown) => validate({ spec }, withRules).map((c) => `${c.field ?? ''}: ${c.message}`);
+
+  it.each([
+    [{ source: { file: {} } }, []],
+    [{ source: { file: {}, s3: {} } }, ['spec.source: Invalid value: "object": set exactly one of file, s3']],
+    [{ source: {} }, ['spec.source: Invalid value: "object": set exactly one of file, s3']],
+    [{ env: [{ name: 'A', value: 'x', valueFrom: {} }] }, ['spec.env[0].valueFrom: Invalid value: "object": value or valueFrom, not both']],
+    [{ env: [{ name: 'PORT', value: '1' }] }, ['spec.env: Forbidden: PORT is reserved']],
+    [{ window: { min: 2, max: 1 } }, ['spec.window: Invalid value: "object": failed rule: self.min <= self.max']],
+    [{ window: { min: 1 } }, ['spec.window: Invalid value: "object": failed rule: self.min <= self.max (evaluation error: no such key: max)']],
+  ])('%j', (spec, expected) => {
+    expect(rules(spec)).toEqual(expected);
+  });
+});

@@ -1,10 +1,12 @@
+import { CelError, compile, type Program } from './cel.ts';
 import { cause, type StatusCause } from './errors.ts';
 import { isObject, type JsonObject } from './types.ts';
 
 // Structural OpenAPI v3 schemas of CRDs: pruning of unknown fields, defaulting, and validation
 // with apimachinery's field paths and wording
-// (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation).
-// CEL rules (x-kubernetes-validations) are not evaluated.
+// (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation),
+// including the CEL rules of x-kubernetes-validations that cel.ts can compile (transition rules,
+// which compare with oldSelf, are not evaluated).
 
 export type StructuralSchema = {
   type?: string;
@@ -39,7 +41,47 @@ export type StructuralSchema = {
   'x-kubernetes-embedded-resource'?: boolean;
   'x-kubernetes-list-type'?: string;
   'x-kubernetes-list-map-keys'?: string[];
+  'x-kubernetes-validations'?: ValidationRule[];
 };
+
+export type ValidationRule = { rule: string; message?: string; fieldPath?: string; reason?: string };
+
+const programs = new Map<string, Program | undefined>();
+
+/** A rule's compiled form, or undefined when it is outside the supported CEL subset. */
+function programOf(rule: string): Program | undefined {
+  if (!programs.has(rule)) {
+    let program: Program | undefined;
+    try {
+      program = compile(rule);
+    } catch (err) {
+      if (!(err instanceof CelError)) throw err;
+    }
+    programs.set(rule, program);
+  }
+  return programs.get(rule);
+}
+
+function validateRules(value: unknown, s: StructuralSchema, path: string, out: StatusCause[]): void {
+  for (const r of s['x-kubernetes-validations'] ?? []) {
+    const program = programOf(r.rule);
+    if (!program) continue;
+    let message: string | undefined;
+    try {
+      if (program({ self: value }) !== true) message = r.message ?? `failed rule: ${r.rule}`;
+    } catch (err) {
+      if (!(err instanceof CelError)) throw err;
+      message = `${r.message ?? `failed rule: ${r.rule}`} (evaluation error: ${err.message})`;
+    }
+    if (message === undefined) continue;
+    const suffix = r.fieldPath ?? '';
+    const field = path ? `${path}${suffix}` : suffix.replace(/^\./, '');
+    if (r.reason === 'FieldValueRequired') out.push({ ...cause.required(field), message: `Required value: ${message}` });
+    else if (r.reason === 'FieldValueForbidden') out.push(cause.forbidden(field, message));
+    else if (r.reason === 'FieldValueDuplicate') out.push({ ...cause.duplicate(field, s.type ?? 'object'), message: `Duplicate value: ${message}` });
+    else out.push(cause.invalid(field, s.type ?? 'object', message));
+  }
+}
 
 const fieldPath = (path: string, key: string) => (path ? `${path}.${key}` : key);
 const indexPath = (path: string, i: number) => `${path}[${i}]`;
@@ -215,15 +257,23 @@ function validateValue(value: unknown, s: StructuralSchema, path: string, out: S
   if (s.anyOf && !s.anyOf.some(passes)) out.push(cause.invalid(path, value, `${path} in body must validate at least one schema (anyOf)`));
   if (s.oneOf && s.oneOf.filter(passes).length !== 1) out.push(cause.invalid(path, value, `${path} in body must validate one and only one schema (oneOf)`));
   if (s.not && passes(s.not)) out.push(cause.invalid(path, value, `${path} in body should not be valid against schema (not)`));
+  validateRules(value, s, path, out);
 }
 
-/** Validates an object against its CRD schema; metadata is validated elsewhere. */
+/**
+ * Validates an object against its CRD schema. Metadata is validated elsewhere; root-level rules
+ * see `self.metadata.name` and `generateName` only, as on a real server.
+ */
 export function validate(obj: JsonObject, schema: StructuralSchema): StatusCause[] {
   const out: StatusCause[] = [];
-  const { metadata: _metadata, ...rest } = obj;
+  const { metadata, ...rest } = obj;
   const rootSchema: StructuralSchema = { ...schema, properties: { ...schema.properties } };
   delete rootSchema.properties?.['metadata'];
+  delete rootSchema['x-kubernetes-validations'];
   validateValue(rest, rootSchema, '', out);
+  const meta = isObject(metadata) ? metadata : {};
+  const visible = Object.fromEntries(['name', 'generateName'].filter((k) => meta[k] !== undefined).map((k) => [k, meta[k]]));
+  validateRules({ ...rest, metadata: visible }, schema, '', out);
   return out;
 }
 

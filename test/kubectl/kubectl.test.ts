@@ -219,5 +219,17 @@ spec:
     const r = await kubectl('apply', '-n', ns, '-f', path);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('The ImageService "bad" is invalid: spec.replicas: Invalid value: 5000: spec.replicas in body should be less than or equal to 1000');
+    // The CRD's CEL rules hold too: exactly one source.
+    const twoSources = await file(`${ns}-two.yaml`, `apiVersion: imageops.dev/v1alpha1
+kind: ImageService
+metadata:
+  name: two
+spec:
+  image: imageops/image-service:1.0.0
+  source: {file: {claimName: originals}, s3: {bucket: originals}}
+`);
+    const cel = await kubectl('apply', '-n', ns, '-f', twoSources);
+    expect(cel.code).not.toBe(0);
+    expect(cel.stderr).toMatch(/The ImageService "two" is invalid: spec\.source: Invalid value: "object": .*exactly one of file, s3, http/);
   });
 });
