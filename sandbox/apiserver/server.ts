@@ -106,6 +106,9 @@ async function servePatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q:
     const current = ctx.objects.current(t, rr.namespace, name);
     const force = q.get('force') === 'true';
     const applied = applyConfiguration(t, current, body, wctx.fieldManager, force, sub);
+    if (applied.metadata.name !== name) {
+      throw badRequest(`the name of the object (${applied.metadata.name ?? ''}) does not match the name on the URL (${name})`);
+    }
     if (!current) return { code: 201, obj: ctx.objects.create(t, rr.namespace, applied, wctx) };
     return { code: 200, obj: ctx.objects.patched(t, rr.namespace, name, applied, wctx, sub) };
   }
