@@ -196,6 +196,31 @@ describe('sandbox workloads', () => {
     expect(canary).toBeLessThan(n * 0.1 + 5 * sd);
   });
 
+  it('follows a VirtualService change under load without failing a request', async () => {
+    const vs = { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true };
+    let loading = true;
+    const failures: string[] = [];
+    const load = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (loading) {
+          const a = await meshGet(sb.mesh, 'split.example.com', '/healthz', agent).catch((err: unknown) => ({ status: 0, body: Buffer.from(String(err)) }));
+          if (a.status !== 200) failures.push(`${a.status} ${a.body.toString().slice(0, 100)}`);
+        }
+      }),
+    );
+    try {
+      await sb.client.mergePatch(vs, NS, 'split', { spec: { http: [{ route: [{ destination: { host: 'thumbs' }, weight: 0 }, { destination: { host: 'broken' }, weight: 100 }] }] } });
+      await waitFor('all traffic on the new weights', async () => {
+        const answers = await Promise.all(Array.from({ length: 20 }, () => meshGet(sb.mesh, 'split.example.com', '/healthz', agent)));
+        return answers.every((a) => JSON.parse(a.body.toString()).version === '1.0.0-broken') ? true : undefined;
+      });
+    } finally {
+      loading = false;
+      await load;
+    }
+    expect(failures).toEqual([]);
+  });
+
   it('lets Prometheus answer istio_requests_total for a workload within seconds', async () => {
     expect(sb.prometheus).toBeDefined();
     const q = `sum(istio_requests_total{reporter="destination",destination_workload="thumbs",destination_workload_namespace="${NS}"})`;
