@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
+import { operatorComponent } from './demo/operator.ts';
 import { isAlive, killRecorded } from './pids.ts';
 import { type SandboxComponent, startSandbox } from './sandbox.ts';
 
@@ -11,8 +12,8 @@ const logger = pino({ level: process.env.SANDBOX_LOG_LEVEL ?? 'info' });
 const stateDir = path.resolve(process.env.SANDBOX_DIR ?? '.sandbox');
 const infoFile = path.join(stateDir, 'sandbox.json');
 
-// Extra parts started with the sandbox, after its core: the operator (issue 7) joins here.
-const components: SandboxComponent[] = [];
+// Extra parts started with the sandbox, after its core: the operator, in its own process.
+const components: SandboxComponent[] = [operatorComponent()];
 
 function previousOwner(): number | undefined {
   try {
