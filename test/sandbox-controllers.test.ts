@@ -53,7 +53,7 @@ describe('workload controllers', () => {
   const replicaSets = async (app: string) => (await sb.client.list(RESOURCES.replicasets, ReplicaSetSchema, NS)).items.filter((r) => r.metadata.labels?.app === app);
   const pods = async (app: string) => (await sb.client.list(RESOURCES.pods, PodSchema, NS)).items.filter((p) => p.metadata.labels?.app === app);
 
-  it('owns its ReplicaSet and pods, honours minReadySeconds, and publishes EndpointSlices', async () => {
+  it('owns its ReplicaSet and pods, honours minReadySeconds, and publishes EndpointSlices', { timeout: 60_000 }, async () => {
     await sb.client.create(RESOURCES.deployments, NS, deployment('web', { minReadySeconds: 2 }));
     await sb.client.create(RESOURCES.services, NS, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } });
     // Ready but not yet available: minReadySeconds holds availability back.
@@ -88,7 +88,7 @@ describe('workload controllers', () => {
     expect((await eventsAbout(sb.client, NS, rs?.metadata.name ?? '')).filter((e) => e.reason === 'SuccessfulCreate')).toHaveLength(2);
   });
 
-  it('reports ProgressDeadlineExceeded for a rollout that cannot progress, keeping the old pods serving', async () => {
+  it('reports ProgressDeadlineExceeded for a rollout that cannot progress, keeping the old pods serving', { timeout: 60_000 }, async () => {
     await sb.client.create(RESOURCES.deployments, NS, deployment('stuck', { progressDeadlineSeconds: 3, strategy: { rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }));
     await waitFor('stuck available', async () => ((await getDeployment('stuck'))?.status?.availableReplicas === 2 ? true : undefined), 20_000);
     await sb.client.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/stuck`, { spec: { template: { spec: { containers: [{ name: 'app', image: 'sandbox/not-there:2' }] } } } }, 'application/strategic-merge-patch+json');
@@ -102,7 +102,7 @@ describe('workload controllers', () => {
     expect(waiting.filter((r) => r === 'ErrImagePull' || r === 'ImagePullBackOff')).toHaveLength(1);
   });
 
-  it('replaces every pod at once with Recreate', async () => {
+  it('replaces every pod at once with Recreate', { timeout: 60_000 }, async () => {
     await sb.client.create(RESOURCES.deployments, NS, deployment('re', { strategy: { type: 'Recreate' } }));
     await waitFor('re available', async () => ((await getDeployment('re'))?.status?.availableReplicas === 2 ? true : undefined), 20_000);
     const before = new Set((await pods('re')).map((p) => p.metadata.name));

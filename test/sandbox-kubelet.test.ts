@@ -153,7 +153,7 @@ describe('kubelet', () => {
     expect(events.find((e) => e.reason === 'BackOff')).toMatchObject({ type: 'Warning', message: 'Back-off restarting failed container app' });
   });
 
-  it('restarts a container that fails its liveness probe', async () => {
+  it('restarts a container that fails its liveness probe', { timeout: 60_000 }, async () => {
     await sb.client.create(RESOURCES.pods, NS, pod('live', { livenessProbe: { httpGet: { path: '/healthz', port: 8080 }, initialDelaySeconds: 2, periodSeconds: 1, failureThreshold: 1 } }));
     const p = await ready('live');
     await call(p, '/fail');
@@ -180,6 +180,13 @@ describe('kubelet', () => {
     const pids = sb.kubelet.pids();
     const logs = await exec('kubectl', ['--kubeconfig', sb.kubeconfigPath, 'logs', 'polite']);
     expect(logs.stdout).toContain('listening on');
+    // `logs -f` streams until the reader leaves.
+    const follow = new AbortController();
+    const res = await fetch(`${sb.apiServer}/api/v1/namespaces/${NS}/pods/polite/log?follow=true`, { signal: follow.signal });
+    const reader = res.body?.getReader();
+    const first = await reader?.read();
+    expect(new TextDecoder().decode(first?.value)).toContain('listening on');
+    follow.abort();
     const started = Date.now();
     await sb.client.delete(RESOURCES.pods, NS, 'polite');
     await sb.client.delete(RESOURCES.pods, NS, 'stubborn');

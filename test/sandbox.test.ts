@@ -103,7 +103,7 @@ describe('sandbox workloads', () => {
     expect(logs.join('').split('\n').some((line) => line.includes('"msg":"request"') && line.includes('/image/files/photo.jpg'))).toBe(true);
   });
 
-  it('scales through the scale subresource', async () => {
+  it('scales through the scale subresource', { timeout: 60_000 }, async () => {
     await sb.client.mergePatch(RESOURCES.deployments, NS, 'thumbs', { spec: { replicas: 3 } }, 'scale');
     await rolledOut('thumbs', 3);
     const ready = await waitFor('3 endpoints', async () => {
@@ -160,7 +160,7 @@ describe('sandbox workloads', () => {
     expect(thumbs.map((r) => r.spec.replicas).sort()).toEqual([0, 2]);
   });
 
-  it('slows down -slow tags and breaks -broken tags as catalogued', async () => {
+  it('slows down -slow tags and breaks -broken tags as catalogued', { timeout: 60_000 }, async () => {
     await rolledOut('slow', 1);
     await rolledOut('broken', 1);
     const slow = await meshGet(sb.mesh, 'slow.shop', '/image/files/photo.jpg?w=20', agent);
