@@ -144,6 +144,119 @@ function serialise(entries: Entry[]): ManagedFieldsEntry[] {
   return entries.filter((e) => e.set.size > 0).map(({ set, ...rest }) => ({ ...rest, fieldsV1: toFieldsV1(set) }));
 }
 
+// Update recording works on FieldsV1 trees directly (one walk over the old and new objects),
+// because it runs on every write: `{}` is a leaf, `'.'` marks a keyed list item itself.
+type Tree = { [segment: string]: Tree };
+
+function child(tree: Tree, seg: string): Tree {
+  let c = tree[seg];
+  if (!c) tree[seg] = c = {};
+  return c;
+}
+
+function pruneEmpty(tree: Tree, seg: string, hadLeaf: boolean): void {
+  const c = tree[seg];
+  if (c && Object.keys(c).length === 0 && !hadLeaf) delete tree[seg];
+}
+
+/** Marks every field of `value` in `tree` (a whole subtree that appeared or disappeared). */
+function markAll(value: unknown, tree: Tree, names: string[], strategyOf: (p: string[]) => ListStrategy): void {
+  diffInto(undefined, value, names, strategyOf, tree, undefined);
+}
+
+/**
+ * Walks the old value `a` and the new value `b` together: fields of `b` that are new or
+ * different go to `changed`, fields of `a` that are gone go to `removed`.
+ */
+function diffInto(a: unknown, b: unknown, names: string[], strategyOf: (p: string[]) => ListStrategy, changed: Tree, removed: Tree | undefined): boolean {
+  const top = names.length === 0;
+  const inMeta = names.length === 1 && names[0] === 'metadata';
+  if (isObject(b) && Object.keys(b).length > 0) {
+    const old = isObject(a) ? a : undefined;
+    for (const [k, v] of Object.entries(b)) {
+      if ((top && (k === 'apiVersion' || k === 'kind')) || (inMeta && skippedMeta.has(k)) || v === undefined) continue;
+      const seg = `f:${k}`;
+      const leaf = diffInto(old?.[k], v, [...names, k], strategyOf, child(changed, seg), removed ? child(removed, seg) : undefined);
+      pruneEmpty(changed, seg, leaf);
+      if (removed) pruneEmpty(removed, seg, false);
+    }
+    if (old && removed) {
+      for (const [k, v] of Object.entries(old)) {
+        if (b[k] !== undefined || (top && (k === 'apiVersion' || k === 'kind')) || (inMeta && skippedMeta.has(k))) continue;
+        const seg = `f:${k}`;
+        const target = child(removed, seg);
+        markAll(v, target, [...names, k], strategyOf);
+      }
+    }
+    return false;
+  }
+  if (Array.isArray(b)) {
+    const strategy = strategyOf(names);
+    if (typeof strategy === 'object') {
+      const key = strategy.mergeKey;
+      const olds = new Map<string, unknown>();
+      if (Array.isArray(a)) for (const item of a) if (isObject(item)) olds.set(`k:${JSON.stringify({ [key]: item[key] })}`, item);
+      for (const item of b) {
+        if (!isObject(item)) continue;
+        const seg = `k:${JSON.stringify({ [key]: item[key] })}`;
+        const before = olds.get(seg);
+        olds.delete(seg);
+        const c = child(changed, seg);
+        if (before === undefined) {
+          c['.'] = {};
+          markAll(item, c, names, strategyOf);
+        } else {
+          diffInto(before, item, names, strategyOf, c, removed ? child(removed, seg) : undefined);
+          if (removed) pruneEmpty(removed, seg, false);
+        }
+        pruneEmpty(changed, seg, false);
+      }
+      if (removed) {
+        for (const [seg, item] of olds) {
+          const r = child(removed, seg);
+          r['.'] = {};
+          markAll(item, r, names, strategyOf);
+        }
+      }
+      return false;
+    }
+    if (strategy === 'union') {
+      const before = Array.isArray(a) ? a : [];
+      for (const v of b) if (!before.some((x) => deepEqual(x, v))) changed[`v:${JSON.stringify(v)}`] = {};
+      if (removed) for (const v of before) if (!b.some((x) => deepEqual(x, v))) removed[`v:${JSON.stringify(v)}`] = {};
+      return false;
+    }
+  }
+  // A leaf: a scalar, an atomic list or an empty map. Owned as a whole when it changed.
+  return !deepEqual(a, b);
+}
+
+function isEmpty(tree: Tree): boolean {
+  for (const _ in tree) return false;
+  return true;
+}
+
+/** Takes the fields of `sub` away from `tree` (a leaf of `sub` takes the whole subtree). */
+function subtract(tree: Tree, sub: Tree): void {
+  for (const [seg, s] of Object.entries(sub)) {
+    const t = tree[seg];
+    if (!t) continue;
+    if (isEmpty(s) || isEmpty(t)) delete tree[seg];
+    else {
+      subtract(t, s);
+      if (isEmpty(t)) delete tree[seg];
+    }
+  }
+}
+
+function union(tree: Tree, add: Tree): void {
+  for (const [seg, a] of Object.entries(add)) {
+    const t = tree[seg];
+    if (!t || isEmpty(t)) tree[seg] = structuredClone(a);
+    else union(t, a);
+  }
+}
+
 /**
  * managedFields after a create, update or patch by `manager` (not an apply): the manager owns
  * the fields it set or changed, other managers lose those and any field that is gone. Returns
@@ -157,21 +270,30 @@ export function recordUpdate(
   subresource: 'status' | undefined,
 ): ManagedFieldsEntry[] | undefined {
   const strategyOf = strategyFor(t);
-  const after = fieldSet(scopeOf(t, next, subresource), strategyOf);
-  const before = old ? fieldSet(scopeOf(t, old, subresource), strategyOf) : new Set<string>();
-  const changed = [...after].filter((p) => !before.has(p) || !deepEqual(valueAt(old, JSON.parse(p) as Segment[]), valueAt(next, JSON.parse(p) as Segment[])));
-  const removed = [...before].filter((p) => !after.has(p));
-  const entries = entriesOf(next);
-  if (changed.length === 0 && removed.length === 0) return next.metadata.managedFields ?? undefined;
-  for (const e of entries) for (const p of [...changed, ...removed]) e.set.delete(p);
-  let mine = entries.find((e) => e.manager === manager && e.operation === 'Update' && (e.subresource ?? '') === (subresource ?? ''));
-  if (!mine) {
-    mine = { manager, operation: 'Update', apiVersion: apiVersionOf(t), fieldsType: 'FieldsV1', set: new Set(), ...(subresource ? { subresource } : {}) };
-    entries.push(mine);
+  const changed: Tree = {};
+  const removed: Tree = {};
+  const before = old ? scopeOf(t, old, subresource) : undefined;
+  const after = scopeOf(t, next, subresource);
+  // Compare field by field below the root, so that an unchanged root is not a changed leaf.
+  diffInto(before ?? {}, after, [], strategyOf, changed, removed);
+  const entries = next.metadata.managedFields ?? [];
+  if (isEmpty(changed) && isEmpty(removed)) return entries.length > 0 ? entries : undefined;
+  const sameEntry = (e: ManagedFieldsEntry) => e.manager === manager && e.operation === 'Update' && (e.subresource ?? '') === (subresource ?? '');
+  const out: ManagedFieldsEntry[] = [];
+  let mine: Tree = {};
+  for (const e of entries) {
+    const tree = structuredClone((e.fieldsV1 ?? {}) as Tree);
+    subtract(tree, changed);
+    subtract(tree, removed);
+    if (sameEntry(e)) mine = tree;
+    else if (!isEmpty(tree)) out.push({ ...e, fieldsV1: tree });
   }
-  for (const p of changed) mine.set.add(p);
-  mine.time = now();
-  return serialise(entries);
+  union(mine, changed);
+  out.push({
+    manager, operation: 'Update', apiVersion: apiVersionOf(t), time: now(), fieldsType: 'FieldsV1', fieldsV1: mine,
+    ...(subresource ? { subresource } : {}),
+  });
+  return out;
 }
 
 /**
