@@ -91,7 +91,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const leftovers = killRecorded(stateDir);
   if (leftovers.length > 0) logger.warn({ pids: leftovers }, 'killed processes left by an earlier sandbox in this state dir');
 
-  const stops: { name: string; stop: () => Promise<void> }[] = [];
+  // A process that exits without stop() (a crashed test, an uncaught error) still takes its
+  // pods and Prometheus with it; only SIGKILL of this process leaves them to the next run's cleanup.
+  const onExit = (): void => void killRecorded(stateDir);
+  process.once('exit', onExit);
+  const stops: { name: string; stop: () => Promise<void> }[] = [{ name: 'exit-hook', stop: async () => void process.removeListener('exit', onExit) }];
   const stopAll = async (): Promise<void> => {
     for (const s of stops.splice(0).reverse()) {
       try {
