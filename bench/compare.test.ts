@@ -42,6 +42,7 @@ describe('serverContender', () => {
       VIPS_CONCURRENCY: '1',
       MALLOC_ARENA_MAX: '2',
       IMAGE_SERVICE_CACHE_BYTES: '0',
+      IMAGE_SERVICE_COALESCE: 'false',
     });
     expect(serverContender('image-service', 2).launch(ctx, '/x').env).toMatchObject({ IMAGE_SERVICE_WORKERS: '2', UV_THREADPOOL_SIZE: '3' });
   });

@@ -77,8 +77,10 @@ export function imageServiceEnv(ctx: LaunchContext, s: ImageServiceSettings): Re
     UV_THREADPOOL_SIZE: String(s.threadpool),
     VIPS_CONCURRENCY: String(s.vipsConcurrency),
     MALLOC_ARENA_MAX: s.arenaMax === undefined ? undefined : String(s.arenaMax),
-    // Every request must be a resize: the result cache would otherwise answer repeats.
+    // Every request must be a resize, as with every other contender: the result cache and the
+    // coalescing of identical concurrent requests would otherwise answer repeats of a key.
     IMAGE_SERVICE_CACHE_BYTES: '0',
+    IMAGE_SERVICE_COALESCE: 'false',
     // Fixed rather than left to the service's default, so that the p99 target checks against it.
     IMAGE_SERVICE_QUEUE_TIMEOUT_MS: String(QUEUE_TIMEOUT_MS),
   };
