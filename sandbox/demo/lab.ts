@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import { claimDir } from '../kubelet/volumes.ts';
 import { isAlive } from '../pids.ts';
 import { type Sandbox, startSandbox } from '../sandbox.ts';
@@ -46,7 +47,9 @@ export interface Lab {
 
 export async function startLab(prometheus: 'required' | 'off'): Promise<Lab> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imageops-canary-'));
-  const sandbox = await startSandbox({ stateDir, prometheus });
+  // The sandbox's own warnings go to stderr, so a benchmark's stdout is only its table.
+  const logger = pino({ level: process.env['SANDBOX_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
+  const sandbox = await startSandbox({ stateDir, prometheus, logger });
   let operator: OperatorProcess | undefined;
   try {
     await writeSampleImages(claimDir(path.join(stateDir, 'claims'), NAMESPACE, CLAIM));
