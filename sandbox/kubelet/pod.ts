@@ -79,7 +79,7 @@ export class PodWorker {
   }
 
   async start(): Promise<void> {
-    this.#podIP = await this.#ctx.ips.allocate();
+    this.#podIP = await this.#ctx.ips.allocate(this.#pod.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort)));
     for (const c of this.#pod.spec.containers) this.#waiting.set(c.name, { reason: 'ContainerCreating', message: '' });
     this.#markDirty();
     await this.#setup();
