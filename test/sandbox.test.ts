@@ -103,8 +103,8 @@ describe('sandbox workloads', () => {
     expect(logs.join('').split('\n').some((line) => line.includes('"msg":"request"') && line.includes('/image/files/photo.jpg'))).toBe(true);
   });
 
-  it('scales through the scale subresource', { timeout: 60_000 }, async () => {
-    await sb.client.mergePatch(RESOURCES.deployments, NS, 'thumbs', { spec: { replicas: 3 } }, 'scale');
+  it('scales through the scale subresource (kubectl scale, then the API)', { timeout: 60_000 }, async () => {
+    await exec('kubectl', ['--kubeconfig', sb.kubeconfigPath, '-n', NS, 'scale', 'deployment/thumbs', '--replicas=3']);
     await rolledOut('thumbs', 3);
     const ready = await waitFor('3 endpoints', async () => {
       const ep = (await sb.client.request('GET', `/api/v1/namespaces/${NS}/endpoints/thumbs`)) as { subsets?: { addresses?: unknown[] }[] };
