@@ -9,7 +9,7 @@ import {
 } from './errors.ts';
 import { deepEqual, equalExcept } from './json.ts';
 import { apiVersionOf, type ResourceRegistry, type ResourceType } from './resources.ts';
-import { applyDefaults, prune, validate as validateSchema } from './schema.ts';
+import { applyDefaults, prune, validate as validateSchema, type StructuralSchema } from './schema.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import type { Store } from './store.ts';
 import { isObject, kubeObjectSchema, type DeleteOptions, type JsonObject, type KubeObject } from './types.ts';
@@ -83,6 +83,7 @@ export class Objects {
   readonly store: Store;
   readonly registry: ResourceRegistry;
   readonly #ips = new ClusterIps();
+  #builtinSchemas = new Map<string, StructuralSchema>();
 
   constructor(store: Store, registry: ResourceRegistry) {
     this.store = store;
@@ -93,6 +94,11 @@ export class Objects {
         if (typeof ip === 'string' && ip !== 'None') this.#ips.release(ip);
       }
     });
+  }
+
+  /** The field structure of built-in kinds (builtinschema.ts); without it their fields are not checked. */
+  useBuiltinSchemas(schemas: Map<string, StructuralSchema>): void {
+    this.#builtinSchemas = schemas;
   }
 
   /** The object as its API version shows it. */
@@ -268,17 +274,30 @@ export class Objects {
     return obj;
   }
 
+  /** Drops fields the schema does not know; fieldValidation decides whether that fails or warns. */
+  #pruneUnknown(t: ResourceType, obj: KubeObject, schema: StructuralSchema, ctx: WriteContext): void {
+    const unknown = prune(obj, schema);
+    if (unknown.length > 0 && ctx.fieldValidation === 'Strict') {
+      throw badRequest(`${t.kind} in version "${t.version}" cannot be handled as a ${t.kind}: strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
+    }
+    if (ctx.fieldValidation === 'Warn') ctx.warnings.push(...unknown.map((f) => `unknown field "${f}"`));
+  }
+
   /** Defaulting, pruning and validation shared by every write. */
   #admit(t: ResourceType, obj: KubeObject, old: KubeObject | undefined, ctx: WriteContext): void {
     const causes: StatusCause[] = [];
     if (t.schema) {
-      const unknown = prune(obj, t.schema);
-      if (unknown.length > 0 && ctx.fieldValidation === 'Strict') {
-        throw badRequest(`${t.kind} in version "${t.version}" cannot be handled as a ${t.kind}: strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
-      }
-      if (ctx.fieldValidation === 'Warn') ctx.warnings.push(...unknown.map((f) => `unknown field "${f}"`));
+      this.#pruneUnknown(t, obj, t.schema, ctx);
       applyDefaults(obj, t.schema);
       causes.push(...validateSchema(obj, t.schema));
+    } else {
+      // Built-in kinds: unknown fields go as in Go's decoder, and a wrong type fails decoding (400).
+      const model = this.#builtinSchemas.get(t.storage);
+      if (model) {
+        this.#pruneUnknown(t, obj, model, ctx);
+        const wrong = validateSchema(obj, model)[0];
+        if (wrong) throw badRequest(`${t.kind} in version "${t.version}" cannot be handled as a ${t.kind}: ${wrong.field ?? ''}: ${wrong.message}`);
+      }
     }
     builtinDefaults[t.storage]?.(obj);
     causes.push(...validateMetadata(t, obj));

@@ -154,6 +154,28 @@ describe('identity, concurrency and status', () => {
     expect(badName.body).toMatchObject({ code: 422, details: { causes: [{ field: 'metadata.name', reason: 'FieldValueInvalid' }] } });
   });
 
+  it('drops unknown fields of built-in kinds with a warning, refuses them when Strict, and refuses wrong types', async () => {
+    const ns = await namespace();
+    const base = `/apis/apps/v1/namespaces/${ns}/deployments`;
+    const typo = deployment('typo', { replica: 3 });
+    (typo.spec.template.spec.containers[0] as Record<string, unknown>)['imagePullPolice'] = 'Always';
+    const warned = await http('POST', base, typo);
+    expect(warned.status).toBe(201);
+    const warning = warned.headers.get('warning') ?? '';
+    expect(warning).toContain('299 - "unknown field \\"spec.replica\\""');
+    expect(warning).toContain('299 - "unknown field \\"spec.template.spec.containers[0].imagePullPolice\\""');
+    expect(warned.body['spec']).not.toHaveProperty('replica');
+    const strict = await http('POST', `${base}?fieldValidation=Strict`, { ...typo, metadata: { name: 'strict', labels: { app: 'typo' } } });
+    expect(strict.body).toMatchObject({ code: 400, reason: 'BadRequest' });
+    expect(strict.body['message']).toContain('strict decoding error: ');
+    expect(strict.body['message']).toContain('unknown field "spec.replica"');
+    const wrongType = await http('POST', base, deployment('wrong', { replicas: 'two' }));
+    expect(wrongType.body).toMatchObject({ code: 400 });
+    expect(wrongType.body['message']).toContain('Deployment in version "v1" cannot be handled as a Deployment: spec.replicas: Invalid value: "string"');
+    const quantities = await http('POST', `/api/v1/namespaces/${ns}/pods`, { metadata: { name: 'q' }, spec: { containers: [{ name: 'c', image: 'i', resources: { limits: { cpu: 2, memory: '1Gi' }, requests: { cpu: 0.5 } } }] } });
+    expect(quantities.status).toBe(201);
+  });
+
   it('performs dryRun=All writes without storing them', async () => {
     const ns = await namespace();
     const r = await http('POST', `/api/v1/namespaces/${ns}/configmaps?dryRun=All`, { metadata: { name: 'dry' } });

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_PREFIX, serveAdmin } from './admin.ts';
 import { applyConfiguration } from './apply.ts';
+import { builtinSchemas } from './builtinschema.ts';
 import { allowAll, anonymousAdmin, forbiddenMessage, type Authenticator, type Authorizer, type UserInfo } from './auth.ts';
 import type { Context } from './context.ts';
 import { crdFiles, installCrdFiles, installCrdTypes } from './crdserving.ts';
@@ -274,6 +275,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   for (const t of builtinTypes(eventsV1Codec)) registry.add(t);
   const store = new Store(options.historyLimit !== undefined ? { historyLimit: options.historyLimit } : {});
   const objects = new Objects(store, registry);
+  objects.useBuiltinSchemas(await builtinSchemas());
   const hub = new WatchHub();
   store.onChange((change) => hub.dispatch(change));
   installCrdTypes(registry, store, objects);

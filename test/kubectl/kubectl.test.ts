@@ -129,6 +129,16 @@ describe('kubectl against the sandbox API server', () => {
     expect(await ok('get', 'deploy', 'web', '-n', ns, '-o', 'jsonpath={.spec.replicas}/{.spec.template.spec.containers[0].ports[0].protocol}')).toBe('4/TCP');
   });
 
+  it('refuses a Deployment with a misspelt field, as kubectl validates on the server (Strict)', async () => {
+    const ns = await newNamespace();
+    const typo = deploymentYaml('typo', 1).replace('  replicas: 1', '  replica: 1');
+    const r = await kubectl('apply', '-n', ns, '-f', await file(`${ns}-typo.yaml`, typo));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('unknown field "spec.replica"');
+    expect((await kubectl('apply', '--validate=false', '-n', ns, '-f', await file(`${ns}-typo.yaml`, typo))).code).toBe(0);
+    expect(await ok('get', 'deploy', 'typo', '-n', ns, '-o', 'jsonpath={.spec.replicas}')).toBe('1');
+  });
+
   it('patches, labels, annotates and scales', async () => {
     const ns = await newNamespace();
     await ok('apply', '-n', ns, '-f', await file(`${ns}-d.yaml`, deploymentYaml('p', 1)));
