@@ -31,6 +31,11 @@ describe('planComparison', () => {
     ]);
     expect(plan.timing.durationSeconds).toBe(3);
   });
+
+  it('never puts more than 64 connections on the large photograph, which would exhaust memory without admission control', () => {
+    const plan = planComparison({ ...defaults, connections: [16, 256], workloads: ['large1280'], contenders: ['naive'] });
+    expect(plan.steps.map((s) => (s.kind === 'server' ? s.connections : 0))).toEqual([16]);
+  });
 });
 
 describe('serverContender', () => {

@@ -27,10 +27,22 @@ export interface Plan {
 }
 
 export const SERVER_CONTENDERS = ['image-service', 'naive', 'ipx', 'php-imagick', 'php-imagick-hint'] as const;
-/** The workload measured at every connection count; the others at the middle two. */
+/** The workload measured at every connection count; the others at the middle two, but the large
+ *  photograph only at 16: 256 decodes of it at once in a server without admission control would
+ *  take more memory than the machine has. */
 const PRIMARY = 'jpeg640';
 const ALL_CONNECTIONS = [2, 16, 256, 1000];
 const SECONDARY_CONNECTIONS = [16, 256];
+const LARGE_CONNECTIONS = [16];
+/** Never more than this many at once on the large photograph, even when asked. */
+export const LARGE_MAX_CONNECTIONS = 64;
+
+function connectionsFor(workload: string, quick: boolean, asked: number[] | undefined): number[] {
+  if (workload === 'large1280') return (asked ?? LARGE_CONNECTIONS).filter((n) => n <= LARGE_MAX_CONNECTIONS);
+  if (asked !== undefined) return asked;
+  if (quick || workload !== PRIMARY) return SECONDARY_CONNECTIONS;
+  return ALL_CONNECTIONS;
+}
 
 export function serverContender(id: string, budget: number): Contender {
   switch (id) {
@@ -66,7 +78,7 @@ export function planComparison(o: PlanOptions): Plan {
       if (wanted('sharp')) steps.push({ kind: 'sharp', budget, workload });
       if (wanted('vipsthumbnail')) steps.push({ kind: 'vipsthumbnail', budget, workload });
     }
-    const connections = o.connections ?? (o.quick ? SECONDARY_CONNECTIONS : workload === PRIMARY ? ALL_CONNECTIONS : SECONDARY_CONNECTIONS);
+    const connections = connectionsFor(workload, o.quick, o.connections);
     // The service alone gets the 2-CPU budget too: the others are compared at one CPU.
     const cells: [string, number][] = [...SERVER_CONTENDERS.map((c): [string, number] => [c, 1]), [SERVICE, 2]];
     for (const [contender, budget] of cells) {
@@ -87,7 +99,7 @@ export function planComparison(o: PlanOptions): Plan {
 export function estimateSeconds(plan: Plan): number {
   let seconds = 0;
   for (const step of plan.steps) {
-    if (step.kind === 'server') seconds += plan.timing.warmupSeconds + plan.timing.durationSeconds + 3;
+    if (step.kind === 'server') seconds += plan.timing.warmupSeconds + plan.timing.durationSeconds * workloadById(step.workload).durationScale + 3;
     else if (step.kind === 'sharp') seconds += plan.timing.warmupSeconds + plan.ceilingSeconds + 1;
     else seconds += 6;
   }
@@ -145,7 +157,7 @@ export async function runComparison(
         budget: step.budget,
         workload,
         connections: step.connections,
-        timing: plan.timing,
+        timing: { ...plan.timing, durationSeconds: plan.timing.durationSeconds * workload.durationScale },
         corpus,
         repoRoot: options.repoRoot,
         logDir: join(options.out, 'logs'),
