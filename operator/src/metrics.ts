@@ -21,24 +21,12 @@ export class OperatorMetrics {
     labelNames: ['namespace', 'name', 'reason'] as const,
     registers: [this.registry],
   });
-  readonly canaryWeight = new Gauge({
-    name: 'imageops_canary_weight',
-    help: 'Percent of traffic routed to the canary.',
-    labelNames: ['namespace', 'name'] as const,
-    registers: [this.registry],
-  });
-  readonly canaryPhase = new Gauge({
-    name: 'imageops_canary_phase',
-    help: `Rollout phase: ${PHASES.map((p, i) => `${i} ${p}`).join(', ')}.`,
-    labelNames: ['namespace', 'name'] as const,
-    registers: [this.registry],
-  });
-  readonly canaryFailedChecks = new Gauge({
-    name: 'imageops_canary_failed_checks',
-    help: 'Failed checks of the current analysis.',
-    labelNames: ['namespace', 'name'] as const,
-    registers: [this.registry],
-  });
+  readonly canaryWeight = this.#perService('imageops_canary_weight', 'Percent of traffic routed to the canary.');
+  readonly canaryPhase = this.#perService(
+    'imageops_canary_phase',
+    `Rollout phase: ${PHASES.map((p, i) => `${i} ${p}`).join(', ')}.`,
+  );
+  readonly canaryFailedChecks = this.#perService('imageops_canary_failed_checks', 'Failed checks of the current analysis.');
   readonly analysisValue = new Gauge({
     name: 'imageops_analysis_value',
     help: 'Last measured value of each analysis metric of the canary.',
@@ -56,6 +44,10 @@ export class OperatorMetrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  #perService(name: string, help: string): Gauge<'namespace' | 'name'> {
+    return new Gauge({ name, help, labelNames: ['namespace', 'name'] as const, registers: [this.registry] });
   }
 
   /** Publishes an ImageService's status; called after every reconcile that read it. */
