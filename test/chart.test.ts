@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { ConfigSchema } from '../operator/src/config.ts';
 
 const chart = join(import.meta.dirname, '..', 'charts', 'imageops');
 const fixtures = join(import.meta.dirname, 'fixtures', 'chart-values');
@@ -40,6 +41,7 @@ describe('values.schema.json', () => {
     ['several watched namespaces', { watchNamespaces: ['shop', 'media'] }],
     ['a Prometheus URL', { prometheus: { url: 'http://prometheus.monitoring:9090' } }],
     ['numeric quantities', { resources: { limits: { cpu: 1, memory: '256Mi' } } }],
+    ['one replica without leader election', { replicaCount: 1, leaderElection: { enabled: false } }],
     ['a ServiceMonitor', { metrics: { port: 9090, serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'kps' } } } }],
   ])('accepts %s', (_name, overrides) => {
     expect(errorsFor(overrides)).toEqual([]);
@@ -67,9 +69,26 @@ describe('values.schema.json', () => {
     const walk = (node: unknown, path: string): void => {
       if (!isObject(node)) return;
       if (node.type === 'object' && node.properties && node.additionalProperties !== false) open.push(path);
-      for (const [k, v] of Object.entries(node)) walk(v, `${path}/${k}`);
+      // if/then only constrain properties defined (closed) elsewhere.
+      for (const [k, v] of Object.entries(node)) if (k !== 'if' && k !== 'then') walk(v, `${path}/${k}`);
     };
     walk(JSON.parse(readFileSync(join(chart, 'values.schema.json'), 'utf8')), '');
     expect(open).toEqual([]);
+  });
+});
+
+describe('templates', () => {
+  const template = (name: string) => readFileSync(join(chart, 'templates', name), 'utf8');
+
+  it("set the operator's environment variables by their real names, all of them", () => {
+    const set = [...template('deployment.yaml').matchAll(/^\s+- name: ([A-Z][A-Z0-9_]*)$/gm)].map((m) => m[1]);
+    expect(set.sort()).toEqual(Object.keys(ConfigSchema.shape).sort());
+  });
+
+  it('take the RBAC rules from files/, the one definition test/rbac.test.ts proves', () => {
+    const rbac = template('rbac.yaml');
+    expect(rbac).toContain('.Files.Get "files/operator-rules.yaml"');
+    expect(rbac).toContain('.Files.Get "files/leader-election-rules.yaml"');
+    expect(rbac).not.toMatch(/^\s*verbs:/m);
   });
 });
