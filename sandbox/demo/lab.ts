@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
+import { RESOURCES } from '../kube/client.ts';
+import { PodSchema } from '../kube/types.ts';
 import { claimDir } from '../kubelet/volumes.ts';
 import { isAlive } from '../pids.ts';
 import { type Sandbox, startSandbox } from '../sandbox.ts';
@@ -24,8 +26,13 @@ export const THRESHOLD = 2;
 /** The SLOs the scenarios hold canaries to: a -slow tag adds 400 ms to every answer, a -broken one answers 75% with 5xx. */
 export const LATENCY_SLO_MS = 300;
 export const ERROR_SLO_PERCENT = 5;
-/** Steady load: enough that 10% of an interval is over minRequests, little enough to leave the 2 CPUs room. */
-export const LOAD = { concurrency: 4, ratePerSecond: 40 };
+/**
+ * Steady load: 10% of it over one interval is 10 requests on average, and the weighted routing
+ * gives fewer than MIN_REQUESTS about 0.3% of the time; little enough to leave the 2 CPUs room
+ * (most answers come from the service's result cache).
+ */
+export const LOAD = { concurrency: 4, ratePerSecond: 50 };
+export const MIN_REQUESTS = 3;
 
 export interface Lab {
   sandbox: Sandbox;
@@ -64,7 +71,15 @@ export async function startLab(prometheus: 'required' | 'off'): Promise<Lab> {
     stateDir,
     deployed: [],
     async retire() {
-      for (const ref of lab.deployed.splice(0)) await deleteImageService(sandbox.client, ref);
+      const refs = lab.deployed.splice(0);
+      for (const ref of refs) await deleteImageService(sandbox.client, ref);
+      // Garbage collection takes the Deployments, then their pods; wait until the processes are gone.
+      const names = new Set(refs.map((r) => r.name));
+      await waitFor(
+        'the retired ImageServices\' pods to be gone',
+        async () => (await sandbox.client.list(RESOURCES.pods, PodSchema, NAMESPACE)).items.every((p) => !names.has(p.metadata.labels?.['app.kubernetes.io/instance'] ?? '')),
+        30_000,
+      );
     },
     async killOperator() {
       await lab.operator.kill();
@@ -120,7 +135,7 @@ export function imageService(name: string, extra: ScenarioSpec = {}): Manifest {
         stepWeights: STEPS,
         threshold: THRESHOLD,
         progressDeadlineSeconds: 60,
-        analysis: { latencyP99Ms: LATENCY_SLO_MS, errorRatePercent: ERROR_SLO_PERCENT, minRequests: 5 },
+        analysis: { latencyP99Ms: LATENCY_SLO_MS, errorRatePercent: ERROR_SLO_PERCENT, minRequests: MIN_REQUESTS },
       },
     },
   };
