@@ -5,6 +5,7 @@
 //   npx node bench/apiserver.ts [--objects 10000] [--watchers 10] [--updates 5000]
 
 import { fork } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { eventsV1Codec } from '../sandbox/apiserver/events.ts';
 import { GarbageCollector } from '../sandbox/apiserver/gc.ts';
@@ -158,6 +159,8 @@ async function main(): Promise<void> {
     const after = await stats();
     record('server RSS / heap used after the watch run', `${mib(after.memory.rss)} / ${mib(after.memory.heapUsed)}`);
 
+    // The machine may be shared: its load says how far to trust the numbers.
+    record('machine', `${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' / ')} (1/5/15 min)`);
     console.log('\n| measurement | result |\n| --- | --- |');
     for (const [what, value] of rows) console.log(`| ${what} | ${value} |`);
   } finally {
