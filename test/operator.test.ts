@@ -61,6 +61,16 @@ describe('operator against the sandbox API server', () => {
         ...(track ? { 'imageops.dev/track': track } : {}),
       });
     }
+    // the caches index children by their controller and by namespace
+    const uid = created.metadata.uid ?? '';
+    expect(m.caches.deployments.byOwner(uid).map((d) => d.metadata.name).sort()).toEqual(['thumbs-canary', 'thumbs-primary']);
+    expect(m.caches.services.byOwner(uid)).toHaveLength(3);
+    expect(m.caches.virtualServices.byNamespace(NS).map((v) => v.metadata.name)).toEqual(['thumbs']);
+    expect(m.caches.virtualServices.byNamespace('elsewhere')).toEqual([]);
+    // and keep no managedFields, which the server records on every write
+    expect((await client.get(resources.deployments, NS, 'thumbs-primary')).metadata['managedFields']).toBeDefined();
+    expect(m.caches.deployments.get(NS, 'thumbs-primary')?.metadata['managedFields']).toBeUndefined();
+
     const primary = await client.get(resources.deployments, NS, 'thumbs-primary');
     expect(envOf(primary)).toMatchObject({
       IMAGE_SERVICE_WORKERS: '1',

@@ -32,10 +32,6 @@ export function removeCondition(conditions: readonly Condition[] | undefined, ty
   return (conditions ?? []).filter((c) => c.type !== type);
 }
 
-export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}
-
 /** Kubernetes writes times to the second. */
 export function rfc3339(now: Date): string {
   return now.toISOString().replace(/\.\d+Z$/, 'Z');

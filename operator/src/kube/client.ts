@@ -219,19 +219,6 @@ export class KubeClient {
     await this.#json('delete', 'DELETE', this.path(type, namespace, name), body, signal);
   }
 
-  /** Whether the API server serves a kind (for optional APIs such as Istio's). */
-  async serves(type: ResourceType, signal?: AbortSignal): Promise<boolean> {
-    const group = type.apiVersion.includes('/') ? `/apis/${type.apiVersion}` : `/api/${type.apiVersion}`;
-    try {
-      const answer = await this.#json('get', 'GET', group, undefined, signal);
-      const list = z.looseObject({ resources: z.array(z.looseObject({ name: z.string() })) }).parse(answer);
-      return list.resources.some((r) => r.name === type.plural);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return false;
-      throw err;
-    }
-  }
-
   /**
    * Watch events from a resourceVersion until the server ends the stream (returns) or fails
    * (throws: a GoneError when the version is too old to resume from).

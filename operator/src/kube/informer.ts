@@ -32,6 +32,18 @@ export interface InformerOptions {
   backoff?: { baseMs: number; maxMs: number };
   /** Server-side watch timeout, randomised like client-go to spread reconnections. */
   watchTimeoutSeconds?: number;
+  /** Applied to every object before it is cached: drop what no reader needs, to save memory. */
+  transform?: (obj: KubeObject) => KubeObject;
+}
+
+/**
+ * The default transform: drops metadata.managedFields, often the largest part of an object in
+ * a real cluster and read by no controller. An update that omits the field keeps the server's.
+ */
+export function withoutManagedFields(obj: KubeObject): KubeObject {
+  if (obj.metadata['managedFields'] === undefined) return obj;
+  const { managedFields: _dropped, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
 }
 
 export function objectKey(obj: KubeObject): string {
@@ -55,6 +67,7 @@ export class Informer {
   readonly #backoff: { baseMs: number; maxMs: number };
   readonly #watchTimeoutSeconds: number;
   readonly #handlers: InformerHandlers[] = [];
+  readonly #transform: (obj: KubeObject) => KubeObject;
 
   readonly #store = new Map<string, KubeObject>();
   readonly #byNamespace = new Map<string, Set<string>>();
@@ -74,6 +87,7 @@ export class Informer {
     this.#logger = options.logger?.child({ informer: type.plural });
     this.#backoff = options.backoff ?? { baseMs: 500, maxMs: 30_000 };
     this.#watchTimeoutSeconds = options.watchTimeoutSeconds ?? 300;
+    this.#transform = options.transform ?? withoutManagedFields;
   }
 
   on(handlers: InformerHandlers): void {
@@ -212,7 +226,8 @@ export class Informer {
     }
   }
 
-  #upsert(obj: KubeObject): void {
+  #upsert(received: KubeObject): void {
+    const obj = this.#transform(received);
     const key = objectKey(obj);
     const old = this.#store.get(key);
     if (old !== undefined && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;

@@ -60,7 +60,6 @@ export class LeaderElector {
 
   /** The last record seen, and when (on our clock) it last changed. */
   #observed: { holder: string; renewTime: string; at: number } | undefined;
-  #leading: AbortController | undefined;
 
   constructor(client: KubeClient, options: LeaderElectorOptions) {
     this.#client = client;
@@ -77,10 +76,6 @@ export class LeaderElector {
     this.#logger = options.logger?.child({ lease: `${options.namespace}/${options.name}` });
   }
 
-  isLeader(): boolean {
-    return this.#leading !== undefined && !this.#leading.signal.aborted;
-  }
-
   /** Holds elections until the signal aborts; then stops leading and releases the lease. */
   async run(signal: AbortSignal, callbacks: LeaderCallbacks): Promise<void> {
     while (!signal.aborted) {
@@ -89,7 +84,6 @@ export class LeaderElector {
         continue;
       }
       const leading = new AbortController();
-      this.#leading = leading;
       this.#logger?.info({ identity: this.identity }, 'became leader');
       let lostAt: Timer = this.#clock.setTimer(this.#renewDeadlineMs, () => leading.abort(new Error('lease not renewed')));
       callbacks.onStartedLeading(leading.signal);
@@ -107,7 +101,6 @@ export class LeaderElector {
       leading.abort(new Error('stopped leading'));
       if (lost) this.#logger?.warn({ identity: this.identity }, 'lost the lease: stopped acting');
       await callbacks.onStoppedLeading();
-      this.#leading = undefined;
       if (!lost) await this.#release();
     }
   }
