@@ -2,7 +2,8 @@
 // authenticating API server (tokens, RBAC) holding exactly charts/imageops/files/*.yaml, the rules
 // the chart's templates read with .Files.Get. (a) it converges through a reconcile and a canary
 // with no 403; (b) without any one granted verb some step is refused with 403; (c) every granted
-// verb was used. Prometheus is off: the canary runs the direct provider, whose pod discovery is
+// verb was used. The sandbox runs OwnerReferencesPermissionEnforcement as OpenShift does, so the
+// finalizers grant that blockOwnerDeletion needs is exercised too. Prometheus is off: the canary runs the direct provider, whose pod discovery is
 // the one permission only analysis needs.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -57,13 +58,6 @@ function without(rules: PolicyRule[], p: Permission): PolicyRule[] {
     return verbs.length > 0 ? [{ ...r, verbs }] : [];
   });
 }
-
-/**
- * OwnerReferencesPermissionEnforcement (off by default upstream, on in OpenShift) makes setting
- * blockOwnerDeletion need `update` on the owner's finalizers; the sandbox does not run that
- * admission plugin, so this grant is held by asserting the children carry blockOwnerDeletion.
- */
-const FINALIZERS: Permission = { group: 'imageops.dev', resource: 'imageservices/finalizers', verb: 'update' };
 
 describe('the chart RBAC rules against the operator', () => {
   let sandbox: Sandbox;
@@ -204,11 +198,10 @@ describe('the chart RBAC rules against the operator', () => {
 
   it('(c) uses every permission it is granted', async () => {
     expect(fullRun.length).toBeGreaterThan(0);
-    const granted = [...permissions(OPERATOR_RULES), ...permissions(LEADER_RULES)].filter((p) => key(p) !== key(FINALIZERS));
+    const granted = [...permissions(OPERATOR_RULES), ...permissions(LEADER_RULES)];
     const unused = granted.filter((p) => !fullRun.some((d) => d.allowed && matches(d, p))).map(key);
     expect(unused).toEqual([]);
-    // The one grant the sandbox cannot exercise is needed exactly because children block their owner's deletion.
-    expect(permissions(OPERATOR_RULES).map(key)).toContain(key(FINALIZERS));
+    // imageservices/finalizers is used through OwnerReferencesPermissionEnforcement, because children block their owner's deletion.
     expect(ownerReferences).toEqual([
       expect.objectContaining({ kind: 'ImageService', blockOwnerDeletion: true }),
       expect.objectContaining({ kind: 'ImageService', blockOwnerDeletion: true }),
@@ -217,7 +210,7 @@ describe('the chart RBAC rules against the operator', () => {
 
   describe('(b) without any one granted verb, a step is refused with 403', () => {
     const cases = [
-      ...permissions(OPERATOR_RULES).filter((p) => key(p) !== key(FINALIZERS)).map((p) => ({ p, leader: false })),
+      ...permissions(OPERATOR_RULES).map((p) => ({ p, leader: false })),
       ...permissions(LEADER_RULES).map((p) => ({ p, leader: true })),
     ];
     it.each(cases.map((c) => [key(c.p), c] as const))('%s', async (_name, { p, leader }) => {

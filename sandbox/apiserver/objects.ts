@@ -30,6 +30,8 @@ export type WriteContext = {
   fieldValidation: FieldValidation;
   /** Warnings for the client (the Warning header). */
   warnings: string[];
+  /** Validating admission that needs the request's user (owner-references.ts); runs after validation. */
+  admission?: (t: ResourceType, obj: KubeObject, old: KubeObject | undefined) => void;
 };
 
 export const defaultWriteContext = (): WriteContext => ({
@@ -308,6 +310,7 @@ export class Objects {
       if (added.length > 0) causes.push(cause.forbidden('metadata.finalizers', 'no new finalizers can be added if the object is being deleted, found new finalizers ' + JSON.stringify(added)));
     }
     if (causes.length > 0) throw invalid(t.group, t.kind, obj.metadata.name ?? '', causes);
+    ctx.admission?.(t, obj, old);
   }
 
   // --- update -----------------------------------------------------------------------------------

@@ -171,6 +171,34 @@ describe('API server with rbac: true', () => {
     expect((await http('GET', '/api/v1/namespaces/default/configmaps', undefined, bearer(token))).status).toBe(403);
   });
 
+  it('enforces OwnerReferencesPermissionEnforcement: blockOwnerDeletion needs update on the owner finalizers, a changed ownerRef needs delete', async () => {
+    const ns = '/api/v1/namespaces/default';
+    const owner = await http('POST', `${ns}/configmaps`, { metadata: { name: 'owner' } }, admin());
+    const uid = (owner.body['metadata'] as { uid: string }).uid;
+    const ref = (block: boolean) => ({ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid, controller: true, blockOwnerDeletion: block });
+    const role = { metadata: { name: 'cm-writer' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'update'] }] };
+    await http('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles', role, admin());
+    await http('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings', binding('cm-writer', undefined, { kind: 'Role', name: 'cm-writer' }, [sa('default', 'reader')]), admin());
+
+    const blocked = await http('POST', `${ns}/configmaps`, { metadata: { name: 'dep', ownerReferences: [ref(true)] } }, bearer(token));
+    expect(blocked.status).toBe(403);
+    expect(blocked.body['message']).toBe('configmaps "dep" is forbidden: cannot set blockOwnerDeletion if an ownerReference refers to a resource you can\'t set finalizers on: , <nil>');
+    const created = await http('POST', `${ns}/configmaps`, { metadata: { name: 'dep', ownerReferences: [ref(false)] } }, bearer(token));
+    expect(created.status).toBe(201);
+    // An update that leaves the references alone needs nothing more; one that changes them needs delete.
+    const unchanged = await http('PUT', `${ns}/configmaps/dep`, { ...created.body, data: { a: '1' } }, bearer(token));
+    expect(unchanged.status).toBe(200);
+    const changed = await http('PUT', `${ns}/configmaps/dep`, { ...unchanged.body, metadata: { ...(unchanged.body['metadata'] as object), ownerReferences: [] } }, bearer(token));
+    expect(changed.status).toBe(403);
+    expect(changed.body['message']).toContain("cannot set an ownerRef on a resource you can't delete");
+
+    const finalizers = { metadata: { name: 'cm-finalizers' }, rules: [{ apiGroups: [''], resources: ['configmaps/finalizers'], verbs: ['update'] }] };
+    await http('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles', finalizers, admin());
+    await http('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings', binding('cm-finalizers', undefined, { kind: 'Role', name: 'cm-finalizers' }, [sa('default', 'reader')]), admin());
+    expect((await http('POST', `${ns}/configmaps`, { metadata: { name: 'dep2', ownerReferences: [ref(true)] } }, bearer(token))).status).toBe(201);
+    expect(server.rbac?.decisions(USER).some((d) => d.allowed && d.resource === 'configmaps' && d.subresource === 'finalizers' && d.verb === 'update' && d.name === 'owner')).toBe(true);
+  });
+
   it('writes its admin token into its kubeconfig; a server without rbac admits everyone', async () => {
     expect(server.kubeconfig()).toContain(server.rbac?.adminToken);
     const open = await withServer();

@@ -21,6 +21,7 @@ import type { LogProvider } from './logs.ts';
 import { NamespaceController } from './namespaces.ts';
 import { defaultWriteContext, Objects, type WriteContext } from './objects.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge } from './patch.ts';
+import { ownerReferencesAdmission } from './owner-references.ts';
 import { Rbac, storedPolicy } from './rbac.ts';
 import { negotiate, parseResourcePath, verbOf, type ResourceRequest } from './request.ts';
 import { builtinTypes, ResourceRegistry, type ResourceType } from './resources.ts';
@@ -155,6 +156,7 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
   if (latency > 0) await new Promise((r) => setTimeout(r, latency));
   const media = negotiate(req.headers.accept);
   const wctx = writeContext(q, req);
+  wctx.admission = ownerReferencesAdmission(ctx.registry, ctx.authorize, user);
   const name = rr.name ?? '';
 
   if (sub === 'log') return serveLog(ctx, t, rr, q, req, res);
