@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,8 +24,10 @@ describe('the operator process', () => {
     const op = await startOperator(config, { client });
     try {
       expect((await fetch(`${op.url}/healthz`)).status).toBe(200);
-      const ready = await fetch(`${op.url}/readyz`);
-      expect(ready.status).toBe(200);
+      const ready = await eventually('/readyz', async () => {
+        const r = await fetch(`${op.url}/readyz`);
+        return r.status === 200 ? r : undefined;
+      });
       expect(await ready.json()).toEqual({ status: 'ok', leader: true });
       await client.create(resources.imageServices, imageService('thumbs', 'shop'));
       const metrics = await eventually('the canary gauges', async () => {
@@ -120,3 +123,38 @@ function run(env: Record<string, string>): Promise<{ code: number | null; stderr
     });
   });
 }
+
+describe('the operator when the API server is down', () => {
+  it('is alive but not ready, and catches up when the API server comes', async () => {
+    // a free port, for an API server that starts later
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+
+    const client = await clientFor(`http://127.0.0.1:${port}`);
+    const config = loadConfig({ METRICS_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'silent' });
+    const op = await startOperator(config, { client });
+    try {
+      expect((await fetch(`${op.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${op.url}/readyz`)).status).toBe(503);
+
+      const api = await apiServer({ port });
+      const admin = await clientFor(api.url);
+      await namespace(admin, 'shop');
+      await admin.create(resources.imageServices, imageService('thumbs', 'shop'));
+      await eventually('/readyz', async () => (await fetch(`${op.url}/readyz`)).status === 200, 15_000);
+      await eventually('the children', () => getOrUndefined(admin, resources.virtualServices, 'shop', 'thumbs'), 15_000);
+    } finally {
+      await op.stop();
+    }
+  });
+
+  it('stops promptly while it never reached the API server', async () => {
+    const client = await clientFor('http://127.0.0.1:1');
+    const op = await startOperator(loadConfig({ METRICS_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'silent' }), { client });
+    expect((await fetch(`${op.url}/readyz`)).status).toBe(503);
+    await op.stop();
+    expect(op.manager.leading()).toBe(false);
+  });
+});

@@ -77,7 +77,9 @@ export async function startOperator(config: Config, options: StartOptions = {}):
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   logger.info({ metrics: `${host}:${address.port}`, namespaces: config.watchNamespaces, leaderElection: Boolean(config.leaderElection) }, 'operator starting');
-  await manager.start();
+  // not awaited: until the caches are synced (the API server may be unreachable for a while)
+  // /readyz says so, and a SIGTERM meanwhile still stops the operator cleanly
+  manager.start().catch((err: unknown) => logger.error({ err: String(err) }, 'operator failed to start'));
 
   return {
     manager,

@@ -44,6 +44,7 @@ export class Manager {
   readonly #options: ManagerOptions;
   readonly #informers: Informer[];
   readonly #stop = new AbortController();
+  #started: Promise<void> | undefined;
   #running: Promise<void> | undefined;
   #workers: Promise<void>[] = [];
   #leading = false;
@@ -106,24 +107,38 @@ export class Manager {
     return this.#leading;
   }
 
-  /** Starts informers, election and workers; resolves once the caches are synced. */
-  async start(): Promise<void> {
+  /**
+   * Starts informers, then (once the caches are synced) the election and workers; resolves at
+   * that point, or when stopped first. Call once.
+   */
+  start(): Promise<void> {
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  async #start(): Promise<void> {
     const signal = this.#stop.signal;
     const informers = this.#informers.map((i) => i.run(signal));
     const syncs = this.#informers.filter((i) => i !== this.caches.virtualServices).map((i) => i.waitForSync());
     await Promise.race([Promise.all(syncs), new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
-    const election = this.elector
-      ? this.elector.run(signal, {
-          onStartedLeading: (leading) => this.#startWorkers(leading),
-          onStoppedLeading: () => this.#stopWorkers(),
-        })
-      : (this.#startWorkers(signal), Promise.resolve());
+    let election: Promise<void> = Promise.resolve();
+    if (signal.aborted) {
+      // stopped before the caches synced: nothing to lead with
+    } else if (this.elector) {
+      election = this.elector.run(signal, {
+        onStartedLeading: (leading) => this.#startWorkers(leading),
+        onStoppedLeading: () => this.#stopWorkers(),
+      });
+    } else {
+      this.#startWorkers(signal);
+    }
     this.#running = Promise.all([...informers, election]).then(() => undefined);
   }
 
   /** Stops workers (in-flight reconciles are cancelled), releases the lease, stops the informers. */
   async stop(): Promise<void> {
     this.#stop.abort(new Error('operator shutting down'));
+    await this.#started;
     if (this.elector === undefined) await this.#stopWorkers();
     await this.#running;
     await this.recorder.flush();

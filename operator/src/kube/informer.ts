@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { type Clock, realClock, sleep } from './clock.ts';
 import type { KubeClient, KubeObject, ResourceType } from './client.ts';
-import { GoneError } from './errors.ts';
+import { GoneError, NotFoundError } from './errors.ts';
 
 /**
  * A shared informer: list, then watch from the list's resourceVersion, keeping a local cache
@@ -189,7 +189,10 @@ export class Informer {
         failures++;
         const retryAfterMs = ((err as { retryAfterSeconds?: number }).retryAfterSeconds ?? 0) * 1000;
         const delay = this.#delay(failures, retryAfterMs);
-        this.#logger?.warn({ namespace, err: String(err), retryInMs: delay }, 'list/watch failed');
+        // an API that is not served (no Istio) is reported once per outage, not every retry
+        if (!(err instanceof NotFoundError) || failures === 1) {
+          this.#logger?.warn({ namespace, err: String(err), retryInMs: delay }, 'list/watch failed');
+        }
         await sleep(this.#clock, delay, signal).catch(() => undefined);
       }
     }
