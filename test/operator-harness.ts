@@ -34,7 +34,7 @@ export async function namespace(client: KubeClient, name: string): Promise<void>
   await client.create({ apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, { metadata: { name } });
 }
 
-export type ManagerOverrides = Partial<Omit<ManagerOptions, 'client' | 'logger' | 'metrics'>>;
+export type ManagerOverrides = Partial<Omit<ManagerOptions, 'client' | 'logger'>>;
 
 export async function operator(client: KubeClient, overrides: ManagerOverrides = {}): Promise<Manager> {
   const manager = new Manager({

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type KubeObject, resources } from '../operator/src/kube/client.ts';
+import { OperatorMetrics } from '../operator/src/metrics.ts';
 import {
   apiServer,
   clientFor,
@@ -245,5 +246,23 @@ describe('operator against the sandbox API server', () => {
     expect(m.ready()).toBe(true);
     await m.recorder.flush();
     expect(await events(client, 'VirtualServiceUnavailable')).toHaveLength(1);
+  });
+});
+
+describe('periodic resync', () => {
+  it('reconciles every ImageService again without a change, and writes nothing', async () => {
+    const { api, client } = await world();
+    const metrics = new OperatorMetrics({ processMetrics: false });
+    const m = await operator(client, { resyncMs: 100, metrics });
+    await client.create(resources.imageServices, imageService('thumbs', NS));
+    await settled(client, m, NS, 'thumbs');
+    const reconciles = async () => {
+      const h = await metrics.reconcileDuration.get();
+      return h.values.find((v) => v.metricName === 'imageops_reconcile_duration_seconds_count')?.value ?? 0;
+    };
+    const before = await reconciles();
+    api.faults.resetCounts();
+    await eventually('two resyncs', async () => (await reconciles()) >= before + 2);
+    expect(api.faults.counts().writes).toBe(0);
   });
 });
