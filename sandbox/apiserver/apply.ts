@@ -148,47 +148,45 @@ function serialise(entries: Entry[]): ManagedFieldsEntry[] {
 // because it runs on every write: `{}` is a leaf, `'.'` marks a keyed list item itself.
 type Tree = { [segment: string]: Tree };
 
-function child(tree: Tree, seg: string): Tree {
-  let c = tree[seg];
-  if (!c) tree[seg] = c = {};
-  return c;
+/** The tree of every field of `value` (a whole subtree that appeared or disappeared). */
+function allFields(value: unknown, names: string[], strategyOf: (p: string[]) => ListStrategy): Tree {
+  return diff(undefined, value, names, strategyOf, false).changed ?? {};
 }
 
-function pruneEmpty(tree: Tree, seg: string, hadLeaf: boolean): void {
-  const c = tree[seg];
-  if (c && Object.keys(c).length === 0 && !hadLeaf) delete tree[seg];
-}
-
-/** Marks every field of `value` in `tree` (a whole subtree that appeared or disappeared). */
-function markAll(value: unknown, tree: Tree, names: string[], strategyOf: (p: string[]) => ListStrategy): void {
-  diffInto(undefined, value, names, strategyOf, tree, undefined);
-}
+const LEAF: Tree = Object.freeze({}) as Tree;
+const skipped = (names: string[], k: string) =>
+  (names.length === 0 && (k === 'apiVersion' || k === 'kind')) || (names.length === 1 && names[0] === 'metadata' && skippedMeta.has(k));
 
 /**
- * Walks the old value `a` and the new value `b` together: fields of `b` that are new or
- * different go to `changed`, fields of `a` that are gone go to `removed`.
+ * Walks the old value `a` and the new value `b` together: `changed` holds the fields of `b`
+ * that are new or different, `removed` (when asked for) the fields of `a` that are gone.
+ * Trees are only built where something changed.
  */
-function diffInto(a: unknown, b: unknown, names: string[], strategyOf: (p: string[]) => ListStrategy, changed: Tree, removed: Tree | undefined): boolean {
-  const top = names.length === 0;
-  const inMeta = names.length === 1 && names[0] === 'metadata';
+function diff(a: unknown, b: unknown, names: string[], strategyOf: (p: string[]) => ListStrategy, trackRemoved: boolean): { changed?: Tree; removed?: Tree } {
+  let changed: Tree | undefined;
+  let removed: Tree | undefined;
+  const add = (seg: string, t: Tree | undefined) => {
+    if (t) (changed ??= {})[seg] = t;
+  };
+  const drop = (seg: string, t: Tree | undefined) => {
+    if (t) (removed ??= {})[seg] = t;
+  };
   if (isObject(b) && Object.keys(b).length > 0) {
     const old = isObject(a) ? a : undefined;
-    for (const [k, v] of Object.entries(b)) {
-      if ((top && (k === 'apiVersion' || k === 'kind')) || (inMeta && skippedMeta.has(k)) || v === undefined) continue;
-      const seg = `f:${k}`;
-      const leaf = diffInto(old?.[k], v, [...names, k], strategyOf, child(changed, seg), removed ? child(removed, seg) : undefined);
-      pruneEmpty(changed, seg, leaf);
-      if (removed) pruneEmpty(removed, seg, false);
+    for (const k in b) {
+      const v = b[k];
+      if (v === undefined || skipped(names, k)) continue;
+      const d = diff(old?.[k], v, [...names, k], strategyOf, trackRemoved);
+      add(`f:${k}`, d.changed);
+      drop(`f:${k}`, d.removed);
     }
-    if (old && removed) {
-      for (const [k, v] of Object.entries(old)) {
-        if (b[k] !== undefined || (top && (k === 'apiVersion' || k === 'kind')) || (inMeta && skippedMeta.has(k))) continue;
-        const seg = `f:${k}`;
-        const target = child(removed, seg);
-        markAll(v, target, [...names, k], strategyOf);
+    if (old && trackRemoved) {
+      for (const k in old) {
+        if (b[k] !== undefined || old[k] === undefined || skipped(names, k)) continue;
+        drop(`f:${k}`, allFields(old[k], [...names, k], strategyOf));
       }
     }
-    return false;
+    return { ...(changed ? { changed } : {}), ...(removed ? { removed } : {}) };
   }
   if (Array.isArray(b)) {
     const strategy = strategyOf(names);
@@ -201,34 +199,25 @@ function diffInto(a: unknown, b: unknown, names: string[], strategyOf: (p: strin
         const seg = `k:${JSON.stringify({ [key]: item[key] })}`;
         const before = olds.get(seg);
         olds.delete(seg);
-        const c = child(changed, seg);
-        if (before === undefined) {
-          c['.'] = {};
-          markAll(item, c, names, strategyOf);
-        } else {
-          diffInto(before, item, names, strategyOf, c, removed ? child(removed, seg) : undefined);
-          if (removed) pruneEmpty(removed, seg, false);
-        }
-        pruneEmpty(changed, seg, false);
-      }
-      if (removed) {
-        for (const [seg, item] of olds) {
-          const r = child(removed, seg);
-          r['.'] = {};
-          markAll(item, r, names, strategyOf);
+        if (before === undefined) add(seg, { '.': LEAF, ...allFields(item, names, strategyOf) });
+        else {
+          const d = diff(before, item, names, strategyOf, trackRemoved);
+          add(seg, d.changed);
+          drop(seg, d.removed);
         }
       }
-      return false;
+      if (trackRemoved) for (const [seg, item] of olds) drop(seg, { '.': LEAF, ...allFields(item, names, strategyOf) });
+      return { ...(changed ? { changed } : {}), ...(removed ? { removed } : {}) };
     }
     if (strategy === 'union') {
       const before = Array.isArray(a) ? a : [];
-      for (const v of b) if (!before.some((x) => deepEqual(x, v))) changed[`v:${JSON.stringify(v)}`] = {};
-      if (removed) for (const v of before) if (!b.some((x) => deepEqual(x, v))) removed[`v:${JSON.stringify(v)}`] = {};
-      return false;
+      for (const v of b) if (!before.some((x) => deepEqual(x, v))) add(`v:${JSON.stringify(v)}`, LEAF);
+      if (trackRemoved) for (const v of before) if (!b.some((x) => deepEqual(x, v))) drop(`v:${JSON.stringify(v)}`, LEAF);
+      return { ...(changed ? { changed } : {}), ...(removed ? { removed } : {}) };
     }
   }
   // A leaf: a scalar, an atomic list or an empty map. Owned as a whole when it changed.
-  return !deepEqual(a, b);
+  return deepEqual(a, b) ? {} : { changed: LEAF };
 }
 
 function isEmpty(tree: Tree): boolean {
@@ -236,25 +225,37 @@ function isEmpty(tree: Tree): boolean {
   return true;
 }
 
-/** Takes the fields of `sub` away from `tree` (a leaf of `sub` takes the whole subtree). */
-function subtract(tree: Tree, sub: Tree): void {
-  for (const [seg, s] of Object.entries(sub)) {
+// Stored managedFields are shared with earlier versions of the object, so the tree operations
+// below copy on write: they return the input itself when nothing changes.
+
+/** `tree` without the fields of `sub` (a leaf of `sub` takes the whole subtree). */
+function subtract(tree: Tree, sub: Tree): Tree {
+  let out: Tree | undefined;
+  for (const seg in sub) {
     const t = tree[seg];
-    if (!t) continue;
-    if (isEmpty(s) || isEmpty(t)) delete tree[seg];
-    else {
-      subtract(t, s);
-      if (isEmpty(t)) delete tree[seg];
-    }
+    const s = sub[seg];
+    if (!t || !s) continue;
+    const rest = isEmpty(s) || isEmpty(t) ? undefined : subtract(t, s);
+    if (rest === t) continue;
+    out ??= { ...tree };
+    if (rest === undefined || isEmpty(rest)) delete out[seg];
+    else out[seg] = rest;
   }
+  return out ?? tree;
 }
 
-function union(tree: Tree, add: Tree): void {
-  for (const [seg, a] of Object.entries(add)) {
+/** `tree` with the fields of `add`. */
+function union(tree: Tree, add: Tree): Tree {
+  let out: Tree | undefined;
+  for (const seg in add) {
     const t = tree[seg];
-    if (!t || isEmpty(t)) tree[seg] = structuredClone(a);
-    else union(t, a);
+    const a = add[seg] as Tree;
+    const merged = !t || isEmpty(t) ? a : union(t, a);
+    if (merged === t) continue;
+    out ??= { ...tree };
+    out[seg] = merged;
   }
+  return out ?? tree;
 }
 
 /**
@@ -270,25 +271,24 @@ export function recordUpdate(
   subresource: 'status' | undefined,
 ): ManagedFieldsEntry[] | undefined {
   const strategyOf = strategyFor(t);
-  const changed: Tree = {};
-  const removed: Tree = {};
   const before = old ? scopeOf(t, old, subresource) : undefined;
   const after = scopeOf(t, next, subresource);
   // Compare field by field below the root, so that an unchanged root is not a changed leaf.
-  diffInto(before ?? {}, after, [], strategyOf, changed, removed);
+  const d = diff(before ?? {}, after, [], strategyOf, true);
+  const changed = d.changed ?? {};
+  const removed = d.removed ?? {};
   const entries = next.metadata.managedFields ?? [];
   if (isEmpty(changed) && isEmpty(removed)) return entries.length > 0 ? entries : undefined;
   const sameEntry = (e: ManagedFieldsEntry) => e.manager === manager && e.operation === 'Update' && (e.subresource ?? '') === (subresource ?? '');
   const out: ManagedFieldsEntry[] = [];
   let mine: Tree = {};
   for (const e of entries) {
-    const tree = structuredClone((e.fieldsV1 ?? {}) as Tree);
-    subtract(tree, changed);
-    subtract(tree, removed);
+    const tree = subtract(subtract((e.fieldsV1 ?? {}) as Tree, changed), removed);
     if (sameEntry(e)) mine = tree;
+    else if (tree === e.fieldsV1) out.push(e);
     else if (!isEmpty(tree)) out.push({ ...e, fieldsV1: tree });
   }
-  union(mine, changed);
+  mine = union(mine, changed);
   out.push({
     manager, operation: 'Update', apiVersion: apiVersionOf(t), time: now(), fieldsType: 'FieldsV1', fieldsV1: mine,
     ...(subresource ? { subresource } : {}),
