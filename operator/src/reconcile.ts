@@ -31,6 +31,9 @@ export const MANAGED_BY_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGER}`;
 /** How soon to look again at a condition that waits on the outside world (Istio, a conflicting object). */
 export const SLOW_RETRY_MS = 60_000;
 
+/** Longest wait for the cache to show our own status write before acting on the old copy. */
+const SUPERSEDED_WAIT_MS = 5_000;
+
 export interface Caches {
   imageServices: Informer;
   deployments: Informer;
@@ -62,9 +65,10 @@ export class Reconciler {
   /**
    * Per key, the resourceVersion our last status write replaced. While the cache still shows
    * that version it has not seen our write; acting on it would redo the last step and fail
-   * with a 409, so we wait for the informer's update, which enqueues the key again.
+   * with a 409, so we wait for the informer's update, which enqueues the key again (and look
+   * again after SUPERSEDED_WAIT_MS at the latest, should that update never come).
    */
-  readonly #superseded = new Map<string, string>();
+  readonly #superseded = new Map<string, { resourceVersion: string; until: number }>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -81,7 +85,11 @@ export class Reconciler {
     }
     if (obj.metadata.deletionTimestamp !== undefined) return { writes: 0 };
     const key = `${namespace}/${name}`;
-    if (this.#superseded.get(key) === obj.metadata.resourceVersion) return { writes: 0 };
+    const superseded = this.#superseded.get(key);
+    const waitMs = superseded === undefined ? 0 : superseded.until - d.clock.now();
+    if (superseded?.resourceVersion === obj.metadata.resourceVersion && waitMs > 0) {
+      return { writes: 0, requeueAfterMs: waitMs };
+    }
     this.#superseded.delete(key);
     const now = new Date(d.clock.now());
     const generation = obj.metadata.generation ?? 0;
@@ -213,9 +221,12 @@ export class Reconciler {
   async #writeStatus(obj: KubeObject, current: ImageServiceStatus, next: ImageServiceStatus, signal: AbortSignal): Promise<number> {
     const normal = (s: ImageServiceStatus) => JSON.parse(JSON.stringify(s)) as unknown;
     if (isDeepStrictEqual(normal(current), normal(next))) return 0;
-    await this.#d.client.replaceStatus(resources.imageServices, { ...obj, status: next }, signal);
+    const written = await this.#d.client.replaceStatus(resources.imageServices, { ...obj, status: next }, signal);
     const { namespace = '', name, resourceVersion } = obj.metadata;
-    if (resourceVersion !== undefined) this.#superseded.set(`${namespace}/${name}`, resourceVersion);
+    // a write the server found to change nothing keeps the version: nothing to wait for
+    if (resourceVersion !== undefined && written.metadata.resourceVersion !== resourceVersion) {
+      this.#superseded.set(`${namespace}/${name}`, { resourceVersion, until: this.#d.clock.now() + SUPERSEDED_WAIT_MS });
+    }
     return 1;
   }
 }
