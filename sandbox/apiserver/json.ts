@@ -30,3 +30,8 @@ export function equalExcept(a: Record<string, unknown>, b: Record<string, unknow
   }
   return true;
 }
+
+/** A deep copy of a JSON value (faster than structuredClone for plain data). */
+export function cloneJson<T>(value: T): T {
+  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+}

@@ -7,7 +7,7 @@ import { builtinDefaults, qosClass } from './defaults.ts';
 import {
   alreadyExists, ApiError, badRequest, cause, conflict, expired, forbidden, invalid, notFound, type StatusCause,
 } from './errors.ts';
-import { deepEqual, equalExcept } from './json.ts';
+import { cloneJson, deepEqual, equalExcept } from './json.ts';
 import { apiVersionOf, type ResourceRegistry, type ResourceType } from './resources.ts';
 import { applyDefaults, prune, validate as validateSchema, type StructuralSchema } from './schema.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
@@ -346,7 +346,7 @@ export class Objects {
     let next: KubeObject;
     if (subresource === 'status') {
       // A status write changes status only (and nothing of metadata but what the server keeps).
-      next = { ...structuredClone(old), status: incoming['status'] };
+      next = { ...cloneJson(old), status: incoming['status'] };
       if (incoming['status'] === undefined) delete next['status'];
     } else {
       next = incoming;
@@ -363,7 +363,7 @@ export class Objects {
       else delete m.deletionGracePeriodSeconds;
       if (t.statusSubresource) {
         if (old['status'] === undefined) delete next['status'];
-        else next['status'] = structuredClone(old['status']);
+        else next['status'] = cloneJson(old['status']);
       }
       if (t.storage === '/services') this.#keepAllocatedIp(old, next);
     }
@@ -409,7 +409,7 @@ export class Objects {
     const t = this.registry.byStorage(storage);
     const old = this.store.get(storage, namespace, name);
     if (!t || !old) return undefined;
-    const next = structuredClone(old);
+    const next = cloneJson(old);
     change(next);
     if (deepEqual(old, next)) return old;
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0 && !this.#removalBlocked(t, next)) {
@@ -421,7 +421,7 @@ export class Objects {
   /** The live object in its API version, ready to patch (a private copy). */
   current(t: ResourceType, namespace: string | undefined, name: string): KubeObject | undefined {
     const obj = this.store.get(t.storage, t.namespaced ? namespace : undefined, name);
-    return obj ? structuredClone(this.present(t, obj)) : undefined;
+    return obj ? cloneJson(this.present(t, obj)) : undefined;
   }
 
   /**
@@ -457,7 +457,7 @@ export class Objects {
       throw conflict(gr(t), name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${old.metadata.resourceVersion ?? ''}`);
     }
     const propagation: Propagation = options.propagationPolicy ?? (options.orphanDependents ? 'Orphan' : 'Background');
-    const next = structuredClone(old);
+    const next = cloneJson(old);
     const m = next.metadata;
     const finalizers = [...(m.finalizers ?? [])];
     const add = (f: string) => {
