@@ -266,3 +266,19 @@ describe('periodic resync', () => {
     expect(api.faults.counts().writes).toBe(0);
   });
 });
+
+describe('WATCH_NAMESPACES', () => {
+  it('manages ImageServices in the watched namespaces only', async () => {
+    const { client } = await world();
+    await namespace(client, 'media');
+    await namespace(client, 'elsewhere');
+    const m = await operator(client, { namespaces: [NS, 'media'] });
+    for (const ns of [NS, 'media', 'elsewhere']) await client.create(resources.imageServices, imageService('thumbs', ns));
+    await settled(client, m, NS, 'thumbs');
+    await settled(client, m, 'media', 'thumbs');
+    expect(await getOrUndefined(client, resources.deployments, 'media', 'thumbs-primary')).toBeDefined();
+    expect(m.caches.imageServices.get('elsewhere', 'thumbs')).toBeUndefined();
+    expect(await statusOf(client, 'elsewhere', 'thumbs')).toEqual({});
+    expect(await getOrUndefined(client, resources.deployments, 'elsewhere', 'thumbs-primary')).toBeUndefined();
+  });
+});
