@@ -1,5 +1,5 @@
 import { ApiError, badRequest } from './errors.ts';
-import { deepEqual } from './json.ts';
+import { cloneJson, deepEqual } from './json.ts';
 import { builtinListStrategy, strategicMerge, type ListStrategy } from './patch.ts';
 import { apiVersionOf, type ResourceType } from './resources.ts';
 import { schemaAt } from './schema.ts';
@@ -336,7 +336,7 @@ export function applyConfiguration(
   const meta = isObject(config['metadata']) ? config['metadata'] : {};
   let result: KubeObject;
   if (!live) {
-    result = structuredClone(config) as KubeObject;
+    result = cloneJson(config) as KubeObject;
     result.metadata = { ...meta };
   } else {
     result = strategicMerge(live, scoped, [], strategyOf) as KubeObject;

@@ -1,4 +1,5 @@
 import { ApiError } from './errors.ts';
+import { cloneJson } from './json.ts';
 import { isObject, type JsonObject } from './types.ts';
 
 // The three patch formats of PATCH requests. Each is a pure function of (live object, patch)
@@ -70,25 +71,25 @@ function addAt(doc: unknown, path: string, value: unknown): unknown {
 
 export function applyJsonPatch(doc: JsonObject, ops: unknown): JsonObject {
   if (!Array.isArray(ops)) throw new ApiError(400, 'BadRequest', 'json: cannot unmarshal object into Go value of type jsonpatch.Patch');
-  let result: unknown = structuredClone(doc);
+  let result: unknown = cloneJson(doc);
   for (const op of ops) {
     if (!jsonPatchOp(op)) throw patchError('Unexpected kind: invalid JSON patch operation');
     switch (op.op) {
       case 'add':
-        result = addAt(result, op.path, structuredClone(op.value));
+        result = addAt(result, op.path, cloneJson(op.value));
         break;
       case 'remove':
         removeAt(result, op.path);
         break;
       case 'replace': {
         if (op.path === '') {
-          result = structuredClone(op.value);
+          result = cloneJson(op.value);
           break;
         }
         const [parent, last] = parentOf(result, pointer(op.path), op.path);
-        if (Array.isArray(parent)) parent[arrayIndex(parent, last, op.path, false)] = structuredClone(op.value);
+        if (Array.isArray(parent)) parent[arrayIndex(parent, last, op.path, false)] = cloneJson(op.value);
         else if (!Object.hasOwn(parent, last)) throw patchError(`replace operation does not apply: doc is missing key: ${op.path}: missing value`);
-        else parent[last] = structuredClone(op.value);
+        else parent[last] = cloneJson(op.value);
         break;
       }
       case 'move': {
@@ -97,7 +98,7 @@ export function applyJsonPatch(doc: JsonObject, ops: unknown): JsonObject {
         break;
       }
       case 'copy':
-        result = addAt(result, op.path, structuredClone(getAt(result, op.from ?? '')));
+        result = addAt(result, op.path, cloneJson(getAt(result, op.from ?? '')));
         break;
       case 'test':
         if (JSON.stringify(getAt(result, op.path)) !== JSON.stringify(op.value)) {
@@ -115,7 +116,7 @@ export function applyJsonPatch(doc: JsonObject, ops: unknown): JsonObject {
 // --- JSON merge patch (RFC 7386) -------------------------------------------------------------
 
 export function applyMergePatch(doc: unknown, patch: unknown): unknown {
-  if (!isObject(patch)) return structuredClone(patch);
+  if (!isObject(patch)) return cloneJson(patch);
   const result: JsonObject = isObject(doc) ? { ...doc } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete result[k];
@@ -185,7 +186,7 @@ function mergeList(live: unknown, patch: unknown[], path: string[], strategyOf: 
     return patch.filter((p) => !(isObject(p) && p['$patch'] === 'replace')).map((p) => strategicMerge(undefined, p, path, strategyOf));
   }
   const base = Array.isArray(live) ? live : [];
-  if (strategy === 'atomic') return structuredClone(patch);
+  if (strategy === 'atomic') return cloneJson(patch);
   if (strategy === 'union') return [...base, ...patch.filter((p) => !base.some((b) => JSON.stringify(b) === JSON.stringify(p)))];
   const key = strategy.mergeKey;
   const result = [...base];
@@ -214,7 +215,7 @@ export function strategicMerge(
   strategyOf: (p: string[]) => ListStrategy = builtinListStrategy,
 ): unknown {
   if (Array.isArray(patch)) return mergeList(live, patch, path, strategyOf);
-  if (!isObject(patch)) return structuredClone(patch);
+  if (!isObject(patch)) return cloneJson(patch);
   const directive = patch['$patch'];
   if (directive === 'delete') return undefined;
   const replace = directive === 'replace';

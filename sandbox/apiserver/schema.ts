@@ -1,5 +1,6 @@
 import { CelError, compile, type Program } from './cel.ts';
 import { cause, type StatusCause } from './errors.ts';
+import { cloneJson } from './json.ts';
 import { isObject, type JsonObject } from './types.ts';
 
 // Structural OpenAPI v3 schemas of CRDs: pruning of unknown fields, defaulting, and validation
@@ -128,7 +129,7 @@ export function applyDefaults(value: unknown, schema: StructuralSchema): void {
   }
   if (!isObject(value)) return;
   for (const [key, child] of Object.entries(schema.properties ?? {})) {
-    if (value[key] === undefined && child.default !== undefined) value[key] = structuredClone(child.default);
+    if (value[key] === undefined && child.default !== undefined) value[key] = cloneJson(child.default);
     if (value[key] !== undefined) applyDefaults(value[key], child);
   }
   if (typeof schema.additionalProperties === 'object') {

@@ -3,6 +3,7 @@ import type { Context } from './context.ts';
 import { badRequest, cause, conflict, invalid, methodNotAllowed, notFound, pathNotFound, unsupportedMediaType } from './errors.ts';
 import type { Verb } from './faults.ts';
 import { intParam, mediaType, parseBody, PATCH_TYPES, readBody } from './http.ts';
+import { cloneJson } from './json.ts';
 import type { WriteContext } from './objects.ts';
 import { applyJsonPatch, applyMergePatch } from './patch.ts';
 import type { ResourceRequest } from './request.ts';
@@ -28,7 +29,7 @@ export async function serveScale(ctx: Context, t: ResourceType, rr: ResourceRequ
     else if (type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json') desired = applyMergePatch(now, body);
     else throw unsupportedMediaType(PATCH_TYPES.slice(0, 3));
   } else throw methodNotAllowed();
-  const next = withReplicas(structuredClone(ctx.objects.present(t, current)), desired, scale, current.metadata.resourceVersion);
+  const next = withReplicas(cloneJson(ctx.objects.present(t, current)), desired, scale, current.metadata.resourceVersion);
   const stored = ctx.objects.patched(t, rr.namespace, name, next, wctx);
   return { code: 200, body: scaleOf(stored, scale) };
 }
