@@ -101,13 +101,15 @@ export function condition(status: { conditions?: Array<Record<string, unknown>> 
   return status.conditions?.find((c) => c['type'] === type);
 }
 
-/** Waits until every queued and in-flight reconcile is done and the status caught up with the spec. */
+/** Waits until every queued and in-flight reconcile is done, the status caught up with the spec and the Events are written. */
 export async function settled(client: KubeClient, manager: Manager, ns: string, name: string): Promise<void> {
   await eventually(`${ns}/${name} to settle`, async () => {
     const obj = await client.get(resources.imageServices, ns, name);
     const status = (obj['status'] ?? {}) as { observedGeneration?: number };
     return status.observedGeneration === obj.metadata.generation && manager.queue.length === 0 && manager.queue.inFlight === 0;
   });
+  // Events are written in the background
+  await manager.recorder.flush();
 }
 
 /**
