@@ -441,25 +441,28 @@ describe('slow watchers', () => {
     const { server: small, http: smallHttp } = await withServer({ watchBufferBytes: 1024 * 1024 });
     try {
       const { request } = await import('node:http');
-      const ended = new Promise<number>((resolve, reject) => {
-        const req = request(`${small.url}/api/v1/namespaces/default/configmaps?watch=true`, (res) => {
-          res.pause();
-          let bytes = 0;
-          const drain = () => {
-            res.on('data', (d: Buffer) => (bytes += d.length));
-            res.resume();
-          };
-          setTimeout(drain, 1500);
-          res.on('end', () => resolve(bytes));
-        });
+      const response = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+        const req = request(`${small.url}/api/v1/namespaces/default/configmaps?watch=true`, resolve);
         req.on('error', reject);
         req.end();
       });
-      await new Promise((r) => setTimeout(r, 100));
+      response.pause();
       const big = 'x'.repeat(512 * 1024);
       for (let i = 0; i < 24; i++) await smallHttp('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: `big-${i}` }, data: { big } });
-      const received = await ended;
-      expect(received).toBeLessThan(24 * big.length);
+      // Only now does the client read: the server must already have given up on it.
+      const outcome = await new Promise<{ ended: boolean; bytes: number }>((resolve) => {
+        let bytes = 0;
+        const timer = setTimeout(() => resolve({ ended: false, bytes }), 5000);
+        response.on('data', (d: Buffer) => (bytes += d.length));
+        response.on('end', () => {
+          clearTimeout(timer);
+          resolve({ ended: true, bytes });
+        });
+        response.resume();
+      });
+      response.destroy();
+      expect(outcome.ended).toBe(true);
+      expect(outcome.bytes).toBeLessThan(24 * big.length);
     } finally {
       await small.stop();
     }
