@@ -21,7 +21,7 @@ import {
   STEPS,
   THRESHOLD,
 } from '../sandbox/demo/lab.ts';
-import { type Ref, track, waitFor } from '../sandbox/demo/rollout.ts';
+import { eventsOf, type Ref, track, waitFor } from '../sandbox/demo/rollout.ts';
 
 const Options = z.object({
   runs: z.coerce.number().int().min(1).max(20),
@@ -38,6 +38,9 @@ interface Run {
   requests: number;
   failed: number;
   phase: string;
+  /** The status message at the end, and the Warning Events (why a check failed). */
+  message: string;
+  warnings: string[];
 }
 
 function progress(line: string): void {
@@ -68,12 +71,23 @@ async function rollout(lab: Lab, name: string, image: string, end: 'Succeeded' |
     await waitCanaryGone(lab, ref);
     load.mark('idle');
     const routed = firstAt(rec, (s) => (s.route?.canary ?? 0) > 0, 'a weight on the canary');
+    // The end: Succeeded for a promotion; for a rollback (wanted or not), the route back to primary.
     const finished =
-      end === 'Succeeded'
+      end === 'Succeeded' && done.status.phase === 'Succeeded'
         ? firstAt(rec, (s) => s.phase === 'Succeeded', 'Succeeded')
         : firstAt(rec, (s) => s.at > routed && s.route?.canary === 0, 'the route back to primary');
     const counts = load.counts('change', 'idle');
-    return { canaryStart: routed - t0, analysis: finished - routed, total: finished - t0, requests: counts.requests, failed: counts.failed, phase: done.status.phase ?? '-' };
+    const warnings = (await eventsOf(lab.sandbox.client, ref)).filter((e) => e.type === 'Warning').map((e) => `${e.reason}: ${e.message}`);
+    return {
+      canaryStart: routed - t0,
+      analysis: finished - routed,
+      total: finished - t0,
+      requests: counts.requests,
+      failed: counts.failed,
+      phase: done.status.phase ?? '-',
+      message: done.status.message ?? '',
+      warnings,
+    };
   } finally {
     await load.stop();
     await lab.retire();
@@ -81,6 +95,7 @@ async function rollout(lab: Lab, name: string, image: string, end: 'Succeeded' |
 }
 
 function stats(values: number[]): string {
+  if (values.length === 0) return '-';
   const sorted = [...values].sort((a, b) => a - b);
   const median = sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
   const s = (ms: number) => (ms / 1000).toFixed(1);
@@ -91,13 +106,20 @@ function rows(provider: string, promotions: Run[], rollbacks: Run[]): string[] {
   const minPromotion = STEPS.length * INTERVAL_MS;
   const minRollback = THRESHOLD * INTERVAL_MS;
   const sum = (runs: Run[], k: 'requests' | 'failed') => runs.reduce((a, r) => a + r[k], 0);
-  const outcome = (runs: Run[]) => [...new Set(runs.map((r) => r.phase))].join(', ');
+  // Timings are of the runs that ended as intended; the outcome column counts the others.
+  const promoted = promotions.filter((r) => r.phase === 'Succeeded');
+  const rolledBack = rollbacks.filter((r) => r.phase === 'Failed');
+  const outcome = (runs: Run[]) => {
+    const by = new Map<string, number>();
+    for (const r of runs) by.set(r.phase, (by.get(r.phase) ?? 0) + 1);
+    return [...by].map(([phase, n]) => `${n} ${phase}`).join(', ');
+  };
   return [
-    `| ${provider} | promotion: image change -> Succeeded | ${stats(promotions.map((r) => r.total))} | ${STEPS.length} steps x ${INTERVAL_MS / 1000} s = ${minPromotion / 1000} s | ${outcome(promotions)} |`,
-    `| ${provider} | of which: canary pod start -> first weight | ${stats(promotions.map((r) => r.canaryStart))} | | |`,
-    `| ${provider} | of which: first weight -> Succeeded (analysis, promotion, finalising) | ${stats(promotions.map((r) => r.analysis))} | ${minPromotion / 1000} s | |`,
+    `| ${provider} | promotion: image change -> Succeeded | ${stats(promoted.map((r) => r.total))} | ${STEPS.length} steps x ${INTERVAL_MS / 1000} s = ${minPromotion / 1000} s | ${outcome(promotions)} |`,
+    `| ${provider} | of which: canary pod start -> first weight | ${stats(promoted.map((r) => r.canaryStart))} | | |`,
+    `| ${provider} | of which: first weight -> Succeeded (analysis, promotion, finalising) | ${stats(promoted.map((r) => r.analysis))} | ${minPromotion / 1000} s | |`,
     `| ${provider} | failed requests during promotion | ${sum(promotions, 'failed')} of ${sum(promotions, 'requests')} | 0 | |`,
-    `| ${provider} | rollback: -slow canary takes traffic -> route back to primary | ${stats(rollbacks.map((r) => r.analysis))} | threshold ${THRESHOLD} x ${INTERVAL_MS / 1000} s = ${minRollback / 1000} s | ${outcome(rollbacks)} |`,
+    `| ${provider} | rollback: -slow canary takes traffic -> route back to primary | ${stats(rolledBack.map((r) => r.analysis))} | threshold ${THRESHOLD} x ${INTERVAL_MS / 1000} s = ${minRollback / 1000} s | ${outcome(rollbacks)} |`,
     `| ${provider} | failed requests during rollback | ${sum(rollbacks, 'failed')} of ${sum(rollbacks, 'requests')} | 0 | |`,
   ];
 }

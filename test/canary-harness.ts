@@ -1,11 +1,41 @@
 // The canary end-to-end scenarios that run against more than one lab (Prometheus, direct), with
 // their assertions; the lab itself is sandbox/demo/lab.ts, shared with bench/canary.ts.
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { LoadGenerator } from '../sandbox/demo/load.ts';
-import { changeImage, deploy, imageService, INTERVAL_MS, type Lab, LATENCY_SLO_MS, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, STEPS, THRESHOLD } from '../sandbox/demo/lab.ts';
+import { changeImage, deploy, imageService, INTERVAL_MS, type Lab, startLab, LATENCY_SLO_MS, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, STEPS, THRESHOLD } from '../sandbox/demo/lab.ts';
 import { eventsOf, type Ref, routeWeights, track, waitFor } from '../sandbox/demo/rollout.ts';
 
 export * from '../sandbox/demo/lab.ts';
+
+export interface LabFixture {
+  /** The file's lab, started before its first test. */
+  readonly lab: Lab;
+  /** Load generators a test started: stopped after it, whatever its outcome. */
+  readonly loads: LoadGenerator[];
+}
+
+/** One lab for a describe block: started before its tests, each test's load and ImageServices cleaned up after it, stopped after all. */
+export function useLab(prometheus: 'required' | 'off'): LabFixture {
+  let lab: Lab | undefined;
+  const loads: LoadGenerator[] = [];
+  beforeAll(async () => {
+    lab = await startLab(prometheus);
+  });
+  afterEach(async () => {
+    for (const l of loads.splice(0)) await l.stop();
+    await lab?.retire();
+  });
+  afterAll(async () => {
+    await lab?.stop();
+  });
+  return {
+    get lab(): Lab {
+      if (lab === undefined) throw new Error('the lab did not start');
+      return lab;
+    },
+    loads,
+  };
+}
 
 /** Primary serves everything on `image`; the canary is scaled to 0 once the routes have settled. */
 export async function expectIdleOn(lab: Lab, ref: Ref, image: string): Promise<void> {

@@ -1,69 +1,54 @@
 // Canary analysis end to end with real Prometheus: real image-service processes behind the mesh,
 // steady load through it, the operator in its own process. One sandbox, scenarios in sequence.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { LoadGenerator } from '../sandbox/demo/load.ts';
+import { describe, expect, it } from 'vitest';
 import { annotate, eventsOf, observe } from '../sandbox/demo/rollout.ts';
-import { changeImage, deploy, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, type Lab, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, slowRollback, startLab, startLoad, STEPS } from './canary-harness.ts';
+import { changeImage, deploy, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary-harness.ts';
 
 describe('canary with Prometheus', () => {
-  let lab: Lab;
-  const loads: LoadGenerator[] = [];
-
-  beforeAll(async () => {
-    lab = await startLab('required');
-  });
-
-  afterEach(async () => {
-    for (const l of loads.splice(0)) await l.stop();
-    await lab?.retire();
-  });
-
-  afterAll(async () => {
-    await lab?.stop();
-  });
+  const ctx = useLab('required');
 
   it('(a) promotes a healthy tag 10 -> 50 -> 100 and ends Succeeded with primary on it, without a failed request', async () => {
-    await healthyPromotion(lab, 'healthy', loads);
+    await healthyPromotion(ctx.lab, 'healthy', ctx.loads);
   });
 
   it('(b) rolls a -slow tag back on p99: Failed, primary untouched at 100%, canary at 0, a Warning with the measured value', async () => {
-    await slowRollback(lab, 'slow', loads);
+    await slowRollback(ctx.lab, 'slow', ctx.loads);
   });
 
   it('(c) rolls a -broken tag back on its error rate', async () => {
-    const ref = await deploy(lab, imageService('broken'));
-    const load = startLoad(lab, ref);
-    loads.push(load);
-    const rollout = await changeImage(lab, ref, 'imageops/image-service:1.1.0-broken');
+    const ref = await deploy(ctx.lab, imageService('broken'));
+    const load = startLoad(ctx.lab, ref);
+    ctx.loads.push(load);
+    const rollout = await changeImage(ctx.lab, ref, 'imageops/image-service:1.1.0-broken');
     const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
     await load.stop();
 
     expect(done.status.phase, done.status.message).toBe('Failed');
     expect(rollout.phases()).not.toContain('Promoting');
-    await expectIdleOn(lab, ref, OLD_IMAGE);
+    await expectIdleOn(ctx.lab, ref, OLD_IMAGE);
     expect(done.status.lastAnalysis?.errorRatePercent).toBeGreaterThan(ERROR_SLO_PERCENT);
-    const warnings = (await eventsOf(lab.sandbox.client, ref)).filter((e) => e.type === 'Warning').map((e) => e.message ?? '');
+    const warnings = (await eventsOf(ctx.lab.sandbox.client, ref)).filter((e) => e.type === 'Warning').map((e) => e.message ?? '');
     expect(warnings.join('\n')).toMatch(/error rate|5xx/i);
     // Only the canary's share of the traffic failed: at most the first step's weight, and the route is back on primary.
-    const after = await observe(lab.sandbox.client, ref);
+    const after = await observe(ctx.lab.sandbox.client, ref);
     expect(after?.status.canaryWeight).toBe(0);
   });
 
   it('(g) the promote annotation skips the remaining analysis; the abort annotation rolls back now', async () => {
     const slowSteps = { canary: { stepWeights: [10, 20, 30, 40, 50, 100] } };
-    const promoted = await deploy(lab, imageService('promote', slowSteps));
-    const abort = await deploy(lab, imageService('abort', slowSteps));
-    const loadA = startLoad(lab, promoted, 120_000, 20);
-    const loadB = startLoad(lab, abort, 120_000, 20);
-    loads.push(loadA, loadB);
+    const promoted = await deploy(ctx.lab, imageService('promote', slowSteps));
+    const abort = await deploy(ctx.lab, imageService('abort', slowSteps));
+    const loadA = startLoad(ctx.lab, promoted, 120_000, 20);
+    const loadB = startLoad(ctx.lab, abort, 120_000, 20);
+    ctx.loads.push(loadA, loadB);
 
-    const a = await changeImage(lab, promoted, 'imageops/image-service:1.1.0');
-    const b = await changeImage(lab, abort, 'imageops/image-service:1.1.0');
+    const a = await changeImage(ctx.lab, promoted, 'imageops/image-service:1.1.0');
+    const b = await changeImage(ctx.lab, abort, 'imageops/image-service:1.1.0');
     // Mid-analysis: the canary has its first weight and more than four steps to go.
     await a.until([], ROLLOUT_TIMEOUT_MS, (o) => o.status.phase === 'Progressing' && (o.status.canaryWeight ?? 0) > 0);
     await b.until([], ROLLOUT_TIMEOUT_MS, (o) => o.status.phase === 'Progressing' && (o.status.canaryWeight ?? 0) > 0);
-    await annotate(lab.sandbox.client, promoted, 'imageops.dev/promote', 'true');
-    await annotate(lab.sandbox.client, abort, 'imageops.dev/abort', 'true');
+    await annotate(ctx.lab.sandbox.client, promoted, 'imageops.dev/promote', 'true');
+    await annotate(ctx.lab.sandbox.client, abort, 'imageops.dev/abort', 'true');
 
     const aDone = await a.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
     const bDone = await b.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
@@ -72,19 +57,19 @@ describe('canary with Prometheus', () => {
 
     expect(aDone.status.phase, aDone.status.message).toBe('Succeeded');
     expect(Math.max(...a.routedWeights())).toBeLessThan(50);
-    await expectIdleOn(lab, promoted, 'imageops/image-service:1.1.0');
+    await expectIdleOn(ctx.lab, promoted, 'imageops/image-service:1.1.0');
     expect(bDone.status.phase, bDone.status.message).toBe('Failed');
     expect(b.phases()).not.toContain('Promoting');
-    await expectIdleOn(lab, abort, OLD_IMAGE);
+    await expectIdleOn(ctx.lab, abort, OLD_IMAGE);
     // The operator consumed the annotations, so they do not act again on the next rollout.
-    expect((await observe(lab.sandbox.client, promoted))?.annotations['imageops.dev/promote']).toBeUndefined();
-    expect((await observe(lab.sandbox.client, abort))?.annotations['imageops.dev/abort']).toBeUndefined();
+    expect((await observe(ctx.lab.sandbox.client, promoted))?.annotations['imageops.dev/promote']).toBeUndefined();
+    expect((await observe(ctx.lab.sandbox.client, abort))?.annotations['imageops.dev/abort']).toBeUndefined();
     expect(loadA.counts().failed + loadB.counts().failed).toBe(0);
   });
 
   it('(h) with no traffic and onNoData: hold, the canary holds and says why, then proceeds when traffic comes', async () => {
-    const ref = await deploy(lab, imageService('quiet', { analysis: { onNoData: 'hold' } }));
-    const rollout = await changeImage(lab, ref, 'imageops/image-service:1.1.0');
+    const ref = await deploy(ctx.lab, imageService('quiet', { analysis: { onNoData: 'hold' } }));
+    const rollout = await changeImage(ctx.lab, ref, 'imageops/image-service:1.1.0');
     // Several intervals without a request: it holds at the first weight and never fails.
     const held = await rollout.until([], 60_000, (o) => (o.status.iterations ?? 0) >= 3 && o.status.lastAnalysis?.noData === true);
     expect(held.status.phase).toBe('Progressing');
@@ -93,8 +78,8 @@ describe('canary with Prometheus', () => {
     expect(held.status.message ?? '').toMatch(/no data|requests/i);
     expect(held.status.message ?? '').toMatch(/hold/i);
 
-    const load = startLoad(lab, ref);
-    loads.push(load);
+    const load = startLoad(ctx.lab, ref);
+    ctx.loads.push(load);
     const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
     await load.stop();
     expect(done.status.phase, done.status.message).toBe('Succeeded');

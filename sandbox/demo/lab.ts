@@ -1,7 +1,9 @@
 // A canary lab for the end-to-end tests and the canary benchmark: a sandbox (real image-service
 // processes, the mesh, real Prometheus or none), the operator in its own process (`npm run
 // operator`'s entry, killable), the claim of sample originals, and steady load through the mesh.
-// Scenarios are short: one replica, a check every 2 s, three steps, two failed checks to roll back.
+// Scenarios are short: one replica, a check every 2 s, three steps, three failed checks to roll
+// back (the first check at a new weight can read "no data" through Prometheus, and a cold pod can
+// miss the p99 once; two more would roll a healthy canary back).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +24,7 @@ export const NEW_IMAGE = 'imageops/image-service:1.1.0';
 export const CLAIM = 'image-originals';
 export const INTERVAL_MS = 2_000;
 export const STEPS = [10, 50, 100];
-export const THRESHOLD = 2;
+export const THRESHOLD = 3;
 /** The SLOs the scenarios hold canaries to: a -slow tag adds 400 ms to every answer, a -broken one answers 75% with 5xx. */
 export const LATENCY_SLO_MS = 300;
 export const ERROR_SLO_PERCENT = 5;
