@@ -3,8 +3,9 @@ import { VERBS, type ResourceRegistry, type ResourceType } from './resources.ts'
 import type { JsonObject } from './types.ts';
 
 // Discovery (https://kubernetes.io/docs/concepts/overview/kubernetes-api/#discovery-api): the
-// legacy documents kubectl and client-go fall back to when the server does not offer the
-// aggregated form, /version, and an OpenAPI v3 index whose PATCH operations declare the
+// aggregated documents (apidiscovery.k8s.io/v2, one request for all groups) that kubectl and
+// client-go ask for first, the per-group documents older clients read, /version, and an
+// OpenAPI v3 index whose PATCH operations declare the
 // fieldValidation parameter, so that kubectl validates on the server (and does not try to
 // download schemas the sandbox does not have).
 
@@ -76,6 +77,54 @@ export function resourceList(registry: ResourceRegistry, groupName: string, vers
     groupVersion: groupName ? `${groupName}/${version}` : version,
     resources: types.flatMap(apiResource),
   };
+}
+
+// --- aggregated discovery ---------------------------------------------------------------------
+
+export const AGGREGATED_DISCOVERY_TYPE = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
+
+/** Whether the Accept header asks for the aggregated form (apidiscovery.k8s.io/v2). */
+export function wantsAggregated(accept: string | undefined): boolean {
+  return (accept ?? '').split(',').some((clause) => {
+    const params = clause.split(';').map((p) => p.trim());
+    return params.includes('g=apidiscovery.k8s.io') && params.includes('v=v2') && params.includes('as=APIGroupDiscoveryList');
+  });
+}
+
+function aggregatedResource(t: ResourceType): JsonObject {
+  const responseKind = { group: t.group, version: t.version, kind: t.kind };
+  const subresources: JsonObject[] = [];
+  const verbs = ['get', 'patch', 'update'];
+  if (t.statusSubresource) subresources.push({ subresource: 'status', responseKind, verbs });
+  if (t.scale) subresources.push({ subresource: 'scale', responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs });
+  if (t.log) subresources.push({ subresource: 'log', responseKind: { group: '', version: 'v1', kind: 'Pod' }, verbs: ['get'] });
+  if (t.storage === '/pods') subresources.push({ subresource: 'binding', responseKind: { group: '', version: 'v1', kind: 'Binding' }, verbs: ['create'] });
+  return {
+    resource: t.resource,
+    responseKind,
+    scope: t.namespaced ? 'Namespaced' : 'Cluster',
+    singularResource: t.singular,
+    verbs: VERBS,
+    ...(t.shortNames.length ? { shortNames: t.shortNames } : {}),
+    ...(t.categories.length ? { categories: t.categories } : {}),
+    ...(subresources.length ? { subresources } : {}),
+  };
+}
+
+/** `/api` (core) or `/apis` (every other group) in the aggregated form. */
+export function aggregated(registry: ResourceRegistry, core: boolean): JsonObject {
+  const items = registry
+    .groups()
+    .filter((g) => (g.name === '') === core)
+    .map((g) => ({
+      metadata: { ...(g.name ? { name: g.name } : {}), creationTimestamp: null },
+      versions: g.versions.map((version) => ({
+        version,
+        resources: registry.inGroupVersion(g.name, version).map(aggregatedResource),
+        freshness: 'Current',
+      })),
+    }));
+  return { kind: 'APIGroupDiscoveryList', apiVersion: 'apidiscovery.k8s.io/v2', metadata: {}, items };
 }
 
 // --- OpenAPI v3 ----------------------------------------------------------------------------------

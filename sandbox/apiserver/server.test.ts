@@ -65,6 +65,24 @@ const widgetCrd = {
   },
 };
 
+describe('discovery', () => {
+  it('serves the aggregated form to clients that ask for it, and the per-group form otherwise', async () => {
+    const res = await fetch(`${server.url}/apis`, { headers: { Accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' } });
+    expect(res.headers.get('content-type')).toBe('application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList');
+    const doc = (await res.json()) as { kind: string; items: { metadata: { name: string }; versions: { version: string; resources: Record<string, unknown>[] }[] }[] };
+    expect(doc.kind).toBe('APIGroupDiscoveryList');
+    const apps = doc.items.find((i) => i.metadata.name === 'apps');
+    expect(apps?.versions[0]?.resources.find((r) => r['resource'] === 'deployments')).toMatchObject({
+      responseKind: { group: 'apps', version: 'v1', kind: 'Deployment' }, scope: 'Namespaced', singularResource: 'deployment', shortNames: ['deploy'],
+      subresources: [{ subresource: 'status' }, { subresource: 'scale', responseKind: { group: 'autoscaling', kind: 'Scale' } }],
+    });
+    const core = (await (await fetch(`${server.url}/api`, { headers: { Accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' } })).json()) as typeof doc;
+    expect(core.items[0]?.versions[0]?.resources.map((r) => r['resource'])).toContain('pods');
+    expect((await http('GET', '/apis')).body).toMatchObject({ kind: 'APIGroupList' });
+    expect((await http('GET', '/api')).body).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
+  });
+});
+
 describe('identity, concurrency and status', () => {
   it('assigns uid, creationTimestamp, resourceVersion and a generated name', async () => {
     const ns = await namespace();

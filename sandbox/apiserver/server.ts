@@ -241,6 +241,9 @@ async function route(ctx: Context, req: IncomingMessage, res: ServerResponse): P
   const user = ctx.authenticate(req);
   if (!user) throw unauthorized();
   if (req.method === 'GET') {
+    if ((path === '/api' || path === '/apis') && discovery.wantsAggregated(req.headers.accept)) {
+      return send(res, 200, discovery.aggregated(ctx.registry, path === '/api'), { 'Content-Type': discovery.AGGREGATED_DISCOVERY_TYPE });
+    }
     const doc = discoveryDocument(ctx, path);
     if (doc) return send(res, 200, doc);
   }

@@ -95,6 +95,25 @@ describe('kubectl against the sandbox API server', () => {
     expect(out).toMatch(/^virtualservices\s+vs\s+networking\.istio\.io\/v1\s+true\s+VirtualService$/m);
   });
 
+  it('serves a CRD created with kubectl at once, through a warm discovery cache', async () => {
+    await ok('get', 'deployments');
+    await ok('apply', '-f', await file('gizmo-crd.yaml', `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gizmos.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gizmos, singular: gizmo, kind: Gizmo, shortNames: [gz]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+`));
+    expect(await ok('apply', '-f', await file('gizmo.yaml', 'apiVersion: example.com/v1\nkind: Gizmo\nmetadata: {name: g1}\nspec: {size: 1}\n'))).toContain('gizmo.example.com/g1 created');
+    expect(await ok('get', 'gz', '-o', 'name')).toBe('gizmo.example.com/g1\n');
+  });
+
   it('applies examples/ client-side and server-side, idempotently', async () => {
     const ns = await newNamespace();
     const examples = join(repo, 'examples');
