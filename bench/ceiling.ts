@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { z } from 'zod';
+import { cpuBusySeconds } from './proc-stats.ts';
 
 export const CeilingPlanSchema = z.object({
   root: z.string(),
@@ -18,6 +19,8 @@ export const CeilingPlanSchema = z.object({
   seconds: z.number().positive(),
   /** Resizes in flight at once. */
   inflight: z.int().positive(),
+  /** The CPUs it is pinned to, for the noise gauge. */
+  cpuList: z.array(z.int().nonnegative()).min(1),
 });
 export type CeilingPlan = z.infer<typeof CeilingPlanSchema>;
 
@@ -27,6 +30,8 @@ export const CeilingResultSchema = z.object({
   imagesPerSecond: z.number(),
   cpuSecondsPer1000: z.number(),
   peakRssBytes: z.number(),
+  /** CPU time per second other processes took from its cores while it measured. */
+  foreignCpu: z.number(),
 });
 export type CeilingResult = z.infer<typeof CeilingResultSchema>;
 
@@ -50,14 +55,17 @@ async function loop(plan: CeilingPlan, seconds: number): Promise<{ images: numbe
 export async function runCeiling(plan: CeilingPlan): Promise<CeilingResult> {
   if (plan.warmupSeconds > 0) await loop(plan, plan.warmupSeconds);
   const cpu = process.cpuUsage();
+  const busy = cpuBusySeconds(plan.cpuList);
   const { images, elapsedSeconds } = await loop(plan, plan.seconds);
   const used = process.cpuUsage(cpu);
+  const ownSeconds = (used.user + used.system) / 1e6;
   return {
     images,
     elapsedSeconds,
     imagesPerSecond: images / elapsedSeconds,
-    cpuSecondsPer1000: ((used.user + used.system) / 1e6 / Math.max(images, 1)) * 1000,
+    cpuSecondsPer1000: (ownSeconds / Math.max(images, 1)) * 1000,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    foreignCpu: Math.max(0, cpuBusySeconds(plan.cpuList) - busy - ownSeconds) / elapsedSeconds,
   };
 }
 
@@ -67,8 +75,8 @@ if (import.meta.main) {
 }
 
 /** Runs the loop as its own process pinned to cpus, one resize in flight per CPU. */
-export async function measureCeiling(plan: Omit<CeilingPlan, 'inflight'>, cpus: string, cpuCount: number): Promise<CeilingResult> {
-  const full: CeilingPlan = { ...plan, inflight: cpuCount };
+export async function measureCeiling(plan: Omit<CeilingPlan, 'inflight' | 'cpuList'>, cpus: string, cpuCount: number): Promise<CeilingResult> {
+  const full: CeilingPlan = { ...plan, inflight: cpuCount, cpuList: cpus.split(',').map(Number) };
   const env = { ...process.env, VIPS_CONCURRENCY: '1', UV_THREADPOOL_SIZE: String(cpuCount + 1), MALLOC_ARENA_MAX: '2' };
   return new Promise((resolve, reject) => {
     execFile(

@@ -38,7 +38,7 @@ function run(servers: ServerCell[]): BenchRun {
     command: 'npm run bench',
     machine: { cpuModel: 'cpu', cores: 2, memoryGiB: 24, kernel: '6', node: 'v24', sharp: '0.35', libvips: '8.18', tools: {}, loadAverage: [0.1, 0.2, 0.3] },
     corpus: { origin: 'corpus', synthetic: false, photographs: 9 },
-    batches: [{ contender: 'sharp in-process', budget: 1, workload: 'jpeg640', imagesPerSecond: 30, cpuSecondsPer1000: 33, peakRssBytes: 200 * MiB }],
+    batches: [{ contender: 'sharp in-process', budget: 1, workload: 'jpeg640', imagesPerSecond: 30, cpuSecondsPer1000: 33, peakRssBytes: 200 * MiB, foreignCpu: 0.02 }],
     servers,
     skipped: [],
   };
@@ -88,7 +88,7 @@ describe('tables', () => {
     const text = renderReport(run([cell('image-service', 16, 30)]), 5000);
     expect(text).toContain('load average at start 0.10 0.20 0.30');
     expect(text).toContain('### 2560x1600 JPEG to 640w JPEG q80');
-    expect(text).toContain('| sharp in-process | 1 | — | 30.0 | 1.00x |');
+    expect(text).toContain('| sharp in-process | 1 | — | 30.0 | 1.00x | — | — | — | — | 200 | 33.0 | 2% |');
     expect(text).toContain('### Targets');
   });
 

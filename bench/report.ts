@@ -62,7 +62,7 @@ export function workloadTable(run: BenchRun, workload: string): string {
   const rows: string[][] = [];
   for (const b of run.batches.filter((b) => b.workload === workload)) {
     const ceiling = ceilingOf(run, b.budget, workload);
-    rows.push([b.contender, String(b.budget), '—', num(b.imagesPerSecond), times(ratio(b.imagesPerSecond, ceiling?.imagesPerSecond)), '—', '—', '—', '—', num(b.peakRssBytes / MiB, 0), num(b.cpuSecondsPer1000), '—']);
+    rows.push([b.contender, String(b.budget), '—', num(b.imagesPerSecond), times(ratio(b.imagesPerSecond, ceiling?.imagesPerSecond)), '—', '—', '—', '—', num(b.peakRssBytes / MiB, 0), num(b.cpuSecondsPer1000), b.foreignCpu === undefined ? '—' : `${(b.foreignCpu * 100).toFixed(0)}%`]);
   }
   for (const s of run.servers.filter((s) => s.workload === workload)) {
     const ceiling = ceilingOf(run, s.budget, workload);
@@ -262,6 +262,8 @@ export function renderSoak(run: RunMeta & { soak: SoakResult }): string {
     `RSS after the first minute: ${num(t.firstMinuteMiB, 0)} MiB in its first minute, ${num(t.lastMinuteMiB, 0)} MiB in its last, peak ${num(t.peakMiB, 0)} MiB; ` +
       `least-squares slope ${t.slopeMiBPerMinute.toFixed(2)} MiB/min (r2 ${t.r2.toFixed(2)}): ${t.upward ? '**an upward trend**' : 'no upward trend'} ` +
       `(upward means over ${RISE_MIB_PER_MINUTE} MiB/min with r2 over ${RISE_R2}).`,
+    '',
+    table(['minute of load', 'RSS min MiB', 'mean', 'max'], soak.minutes.map((m) => [String(m.minute + 1), num(m.minMiB, 0), num(m.meanMiB, 0), num(m.maxMiB, 0)])),
     '',
     table(['active resource', 'before the load', 'peak', 'after the load and a cooldown'], types.map((type) => [type, String(soak.handles.before?.resources[type] ?? 0), String(soak.handles.peak[type] ?? 0), String(soak.handles.after?.resources[type] ?? 0)])),
     '',

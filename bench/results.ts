@@ -9,6 +9,8 @@ export interface BatchCell {
   imagesPerSecond: number;
   cpuSecondsPer1000: number;
   peakRssBytes: number;
+  /** Other processes' CPU on its cores (share of one core), where measured. */
+  foreignCpu: number | undefined;
 }
 
 export interface Skipped {

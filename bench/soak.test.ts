@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { leakedHandles, rssTrend, soakConnections } from './soak.ts';
+import { leakedHandles, rssByMinute, rssTrend, soakConnections } from './soak.ts';
 
 const MiB = 2 ** 20;
 const minutes = (n: number, rssMiB: (m: number) => number) =>
@@ -45,5 +45,15 @@ describe('soakConnections', () => {
   it('offers twice the capacity when every request lasts the queue timeout', () => {
     expect(soakConnections(27, 5000)).toBe(270);
     expect(soakConnections(0.01, 5000)).toBe(1);
+  });
+});
+
+describe('rssByMinute', () => {
+  it('gives the floor, mean and top of each minute', () => {
+    const samples = [0, 30_000, 60_000, 90_000].map((atMs, i) => ({ atMs, rssBytes: [100, 120, 110, 130][i]! * MiB }));
+    expect(rssByMinute(samples)).toEqual([
+      { minute: 0, minMiB: 100, meanMiB: 110, maxMiB: 120 },
+      { minute: 1, minMiB: 110, meanMiB: 120, maxMiB: 130 },
+    ]);
   });
 });

@@ -45,6 +45,25 @@ export function rssTrend(samples: readonly { atMs: number; rssBytes: number }[],
   };
 }
 
+export interface MinuteOfRss {
+  minute: number;
+  minMiB: number;
+  meanMiB: number;
+  maxMiB: number;
+}
+
+/** RSS per minute of load: a leak lifts the floor (the minimum) minute after minute. */
+export function rssByMinute(samples: readonly { atMs: number; rssBytes: number }[]): MinuteOfRss[] {
+  const minutes = new Map<number, number[]>();
+  for (const s of samples) {
+    const minute = Math.floor(s.atMs / 60_000);
+    minutes.set(minute, [...(minutes.get(minute) ?? []), s.rssBytes / MiB]);
+  }
+  return [...minutes.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([minute, values]) => ({ minute, minMiB: Math.min(...values), meanMiB: mean(values), maxMiB: Math.max(...values) }));
+}
+
 export const ProbeLineSchema = z.object({
   at: z.number(),
   pid: z.int(),
@@ -76,6 +95,7 @@ export interface SoakResult {
   offeredPerSecond: number;
   cell: ServerCell;
   trend: RssTrend;
+  minutes: MinuteOfRss[];
   handles: { before: ProbeLine | undefined; peak: ProbeLine['resources']; after: ProbeLine | undefined; leaked: HandleChange[] };
 }
 
@@ -157,6 +177,7 @@ export async function runSoak(
     offeredPerSecond: answered / cell.elapsedSeconds,
     cell,
     trend: rssTrend(loaded, Math.min(60_000, (seconds * 1000) / 4)),
+    minutes: rssByMinute(loaded),
     handles: { before, peak, after, leaked: before && after ? leakedHandles(before.resources, after.resources) : [] },
   };
 }
