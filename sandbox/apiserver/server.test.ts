@@ -585,6 +585,9 @@ describe('pods/log', () => {
     try {
       const text = (await http('GET', `/api/v1/namespaces/${ns}/pods/p/log?tailLines=5`)).text;
       expect(text).toBe('log of p/c tail=5\n');
+      await http('POST', `/api/v1/namespaces/${ns}/pods`, { metadata: { name: 'two' }, spec: { nodeName: 'sandbox', containers: [{ name: 'a', image: 'i' }, { name: 'b', image: 'i' }] } });
+      expect((await http('GET', `/api/v1/namespaces/${ns}/pods/two/log`)).body).toMatchObject({ code: 400, message: 'a container name must be specified for pod two, choose one of: [a b]' });
+      expect((await http('GET', `/api/v1/namespaces/${ns}/pods/two/log?container=c`)).body).toMatchObject({ code: 400, message: 'container c is not valid for pod two' });
     } finally {
       server.setLogProvider(undefined);
     }

@@ -234,6 +234,26 @@ metadata:
     expect(deploy.stderr).toContain('send JSON or YAML (kubectl apply -f, kubectl create -f)');
   });
 
+  it('reads pod logs through the log provider (kubectl logs)', async () => {
+    const ns = await newNamespace();
+    await ok('apply', '-n', ns, '-f', await file(`${ns}-pod.yaml`, `apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  nodeName: sandbox
+  containers: [{name: main, image: imageops/image-service:1.0.0}, {name: side, image: busybox}]
+`));
+    server.setLogProvider(async (r) => `${r.namespace}/${r.pod}/${r.container} tail=${String(r.tailLines)}\n`);
+    try {
+      expect(await ok('logs', 'p', '-n', ns, '-c', 'side', '--tail=3')).toBe(`${ns}/p/side tail=3\n`);
+      const defaulted = await kubectl('logs', 'p', '-n', ns);
+      expect(defaulted.stdout).toBe(`${ns}/p/main tail=undefined\n`);
+      expect(defaulted.stderr).toContain('Defaulted container "main" out of: main, side');
+    } finally {
+      server.setLogProvider(undefined);
+    }
+  });
+
   it('refuses an invalid ImageService, naming the field', async () => {
     const ns = await newNamespace();
     const path = await file(`${ns}-bad.yaml`, `apiVersion: imageops.dev/v1alpha1
