@@ -1,11 +1,14 @@
 // `npm start`: the sandbox with the operator, the example ImageService over sample images, steady
 // load through the mesh, a new image, and the canary advancing live until it is promoted; then how
 // to reach the sandbox with kubectl. Stays up until Ctrl-C, or exits after the rollout with --exit.
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { ImageServiceSpecSchema, weightSchedule } from '../../operator/src/api/image-service.ts';
 import { parseDuration } from '../../operator/src/api/durations.ts';
 import { claimDir } from '../kubelet/volumes.ts';
+import { isAlive } from '../pids.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox.ts';
 import { samplePaths, writeSampleImages } from './images.ts';
 import { LoadGenerator } from './load.ts';
@@ -81,14 +84,31 @@ function howToReach(sandbox: Sandbox, ref: Ref, host: string): void {
   out(`  kubectl patch imgsvc ${ref.name} -n ${ref.namespace} --type merge -p '{"spec":{"image":"imageops/image-service:1.2.0-slow"}}'`);
   out(`  kubectl get imgsvc ${ref.name} -n ${ref.namespace} -w`);
   out(`(-broken tags answer most requests with 5xx; the steady load keeps going for ${LINGER_LOAD_MS / 60_000} minutes.)`);
-  out(`Sandbox state, pod logs and operator.log: ${relative(sandbox.stateDir)}/`);
+  out(`Sandbox state, pod logs, sandbox.log and operator.log: ${relative(sandbox.stateDir)}/`);
   out('Ctrl-C stops everything.');
+}
+
+/** The pid of a live `npm run sandbox` using this state dir (it writes sandbox.json), if any. */
+function runningSandbox(stateDir: string): number | undefined {
+  try {
+    const info = JSON.parse(fs.readFileSync(path.join(stateDir, 'sandbox.json'), 'utf8')) as { pid?: unknown };
+    return typeof info.pid === 'number' && isAlive(info.pid) ? info.pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function main(): Promise<number> {
   const stateDir = path.resolve(args['state-dir']);
+  const running = runningSandbox(stateDir);
+  if (running !== undefined) {
+    process.stderr.write(`npm start: a sandbox is already running from ${relative(stateDir)} (pid ${running}); stop it first, or pass --state-dir DIR\n`);
+    return 1;
+  }
   out('Starting the sandbox (API server, controllers, kubelet, mesh, Prometheus if installed) and the operator...');
-  const sandbox = await startSandbox({ stateDir, components: [operatorComponent()] });
+  // The sandbox's own log goes to a file: the terminal is the demo's.
+  const logger = pino({ level: process.env['SANDBOX_LOG_LEVEL'] ?? 'info' }, pino.destination({ dest: path.join(stateDir, 'sandbox.log'), mkdir: true, sync: true }));
+  const sandbox = await startSandbox({ stateDir, components: [operatorComponent()], logger });
   let load: LoadGenerator | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>

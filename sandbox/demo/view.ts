@@ -78,7 +78,9 @@ export class LiveView {
       this.#out.write(`${renderLine(s)}\n`);
       return;
     }
-    const width = Math.max(40, (this.#out.columns ?? 100) - 1);
+    // A pseudo-terminal without a size reports 0 columns.
+    const columns = this.#out.columns;
+    const width = columns !== undefined && columns > 0 ? Math.max(40, columns - 1) : 120;
     const lines = render(s).map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l));
     // Up to the first line we drew, then rewrite each line and clear what is left of it.
     let text = this.#drawn > 0 ? `\x1b[${this.#drawn}F` : '';
