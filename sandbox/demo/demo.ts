@@ -76,8 +76,13 @@ function howToReach(sandbox: Sandbox, ref: Ref, host: string): void {
   out();
   out('The sandbox is yours. In another terminal:');
   out(`  export KUBECONFIG=${kubeconfig}`);
-  out(`  kubectl get imgsvc -n ${ref.namespace}                       # phase, weight, primary and canary images`);
-  out(`  kubectl describe imgsvc ${ref.name} -n ${ref.namespace}                # conditions, the last analysis, Events`);
+  const ns = `-n ${ref.namespace}`;
+  const commented: [string, string][] = [
+    [`kubectl get imgsvc ${ns}`, 'phase, weight, primary and canary images'],
+    [`kubectl describe imgsvc ${ref.name} ${ns}`, 'conditions, the last analysis, Events'],
+  ];
+  const width = Math.max(...commented.map(([c]) => c.length)) + 2;
+  for (const [command, comment] of commented) out(`  ${command.padEnd(width)}# ${comment}`);
   out(`  kubectl get deployments,pods,services,virtualservices -n ${ref.namespace}`);
   out(`  curl -s -H 'Host: ${host}' '${sandbox.mesh}/image/files/landscape.jpg?w=320' -o thumb.jpg`);
   out('Roll out a version that breaks its latency SLO and watch it go back:');
