@@ -13,7 +13,7 @@ import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox.ts';
 import { samplePaths, writeSampleImages } from './images.ts';
 import { LoadGenerator } from './load.ts';
 import { operatorComponent } from './operator.ts';
-import { applyImageService, eventsOf, type KubeEvent, mergePatch, observe, readManifest, type Ref, setImage, settledIn, waitForPhase, waitForRoute } from './rollout.ts';
+import { applyImageService, eventsOf, type KubeEvent, mergePatch, observe, readManifest, type Ref, setImage, settledIn, waitForReady, waitForRoute } from './rollout.ts';
 import { LiveView } from './view.ts';
 
 const EXAMPLE = path.join(REPO_ROOT, 'examples', 'minimal.yaml');
@@ -145,7 +145,7 @@ async function main(): Promise<number> {
 
     out(`Applying ${relative(EXAMPLE)} (canary: check every ${DEMO_CANARY.canary.interval}, ${DEMO_CANARY.canary.stepWeight}% steps)...`);
     await applyImageService(sandbox.client, manifest);
-    const initial = await waitForPhase(sandbox.client, ref, ['Initialized', 'Succeeded'], READY_TIMEOUT_MS);
+    const initial = await waitForReady(sandbox.client, ref, ['Initialized', 'Succeeded'], READY_TIMEOUT_MS);
     out(`${ref.name} is ${initial.status.phase}: ${initial.status.primary?.image ?? initial.image} serves 100%.`);
 
     const host = `${ref.name}.${ref.namespace}.svc.cluster.local`;

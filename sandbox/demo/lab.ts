@@ -16,7 +16,7 @@ import { type Sandbox, startSandbox } from '../sandbox.ts';
 import { samplePaths, writeSampleImages } from './images.ts';
 import { LoadGenerator } from './load.ts';
 import { type OperatorProcess, startOperatorProcess } from './operator.ts';
-import { applyImageService, deleteImageService, type Manifest, mergePatch, type Observed, observe, type Ref, routeWeights, setImage, settledIn, waitFor, waitForPhase, waitForRoute } from './rollout.ts';
+import { applyImageService, deleteImageService, type Manifest, mergePatch, type Observed, observe, type Ref, routeWeights, setImage, settledIn, waitFor, waitForReady, waitForRoute } from './rollout.ts';
 
 export const NAMESPACE = 'default';
 export const OLD_IMAGE = 'imageops/image-service:1.0.0';
@@ -148,11 +148,11 @@ export function hostOf(ref: Ref): string {
   return `${ref.name}.${ref.namespace}.svc.cluster.local`;
 }
 
-/** Applies the ImageService and waits until it is Initialized and its route answers through the mesh. */
+/** Applies the ImageService and waits until it is Initialized and Ready and its route answers through the mesh. */
 export async function deploy(lab: Lab, manifest: Manifest): Promise<Ref> {
   const ref = await applyImageService(lab.sandbox.client, manifest);
   lab.deployed.push(ref);
-  await waitForPhase(lab.sandbox.client, ref, ['Initialized'], 60_000);
+  await waitForReady(lab.sandbox.client, ref, ['Initialized'], 60_000);
   await waitForRoute(lab.sandbox.mesh, hostOf(ref), '/image/files/badge.png?w=32', 20_000);
   return ref;
 }

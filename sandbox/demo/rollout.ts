@@ -179,18 +179,26 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
-/** Waits until the ImageService settles in one of `phases`; returns what it observed then. */
-export async function waitForPhase(client: KubeClient, ref: Ref, phases: readonly Phase[], timeoutMs: number): Promise<Observed> {
+/**
+ * Waits until the ImageService is idle in one of `phases` and its `Ready` condition is True:
+ * the operator writes `Initialized` at once on a new ImageService, and reports primary's pods
+ * being ready in `Ready` (as `kubectl wait --for=condition=Ready imgsvc/NAME` would wait).
+ */
+export async function waitForReady(client: KubeClient, ref: Ref, phases: readonly Phase[], timeoutMs: number): Promise<Observed> {
   let last: Observed | undefined;
   return waitFor(
-    `${ref.namespace}/${ref.name} to reach ${phases.join(' or ')}`,
+    `${ref.namespace}/${ref.name} to be Ready`,
     async () => {
       last = await observe(client, ref);
-      return settledIn(last, phases) ? last : undefined;
+      const ready = last?.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      return settledIn(last, phases) && ready ? last : undefined;
     },
     timeoutMs,
     200,
-    () => (last === undefined ? 'not found' : `phase ${last.status.phase ?? '-'}, weight ${last.status.canaryWeight ?? '-'}, message ${JSON.stringify(last.status.message ?? '')}`),
+    () => {
+      const ready = last?.status.conditions?.find((c) => c.type === 'Ready');
+      return last === undefined ? 'not found' : `phase ${last.status.phase ?? '-'}, Ready ${ready?.status ?? '-'} (${ready?.message ?? ''})`;
+    },
   );
 }
 
@@ -208,8 +216,8 @@ function meshStatus(mesh: string, host: string, path: string): Promise<number> {
 }
 
 /**
- * Waits until the mesh routes `host` to a ready pod (`path` answers 200). The mesh learns endpoints
- * from the API server a moment after the operator reports the rollout, as Envoy does from istiod.
+ * Waits until the mesh routes `host` to a ready pod (`path` answers 200): the mesh learns
+ * endpoints from the API server a moment after the pods are ready, as Envoy does from istiod.
  */
 export async function waitForRoute(mesh: string, host: string, path: string, timeoutMs: number): Promise<void> {
   await waitFor(`${host} to answer ${path} through the mesh`, async () => (await meshStatus(mesh, host, path)) === 200, timeoutMs, 100);
