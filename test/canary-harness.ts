@@ -3,6 +3,9 @@
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { LoadGenerator } from '../sandbox/demo/load.ts';
 import { changeImage, deploy, imageService, INTERVAL_MS, type Lab, startLab, LATENCY_SLO_MS, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, STEPS, THRESHOLD } from '../sandbox/demo/lab.ts';
+import { TRACK_LABEL } from '../operator/src/build/labels.ts';
+import { RESOURCES } from '../sandbox/kube/client.ts';
+import { PodSchema } from '../sandbox/kube/types.ts';
 import { eventsOf, type Ref, routeWeights, track, waitFor } from '../sandbox/demo/rollout.ts';
 
 export * from '../sandbox/demo/lab.ts';
@@ -44,6 +47,15 @@ export async function expectIdleOn(lab: Lab, ref: Ref, image: string): Promise<v
   await waitFor('the canary to be scaled to 0', async () => (await track(lab.sandbox.client, ref, 'canary'))?.replicas === 0, 3 * INTERVAL_MS + 5_000);
 }
 
+/** Names of the primary's running pods: unchanged names mean primary was not touched. */
+export async function primaryPods(lab: Lab, ref: Ref): Promise<string[]> {
+  const { items } = await lab.sandbox.client.list(RESOURCES.pods, PodSchema, ref.namespace);
+  return items
+    .filter((p) => p.metadata.labels?.['app.kubernetes.io/instance'] === ref.name && p.metadata.labels?.[TRACK_LABEL] === 'primary' && p.metadata.deletionTimestamp === undefined)
+    .map((p) => p.metadata.name)
+    .sort();
+}
+
 /** The ImageService's Events, one a line, for assertion messages. */
 export async function history(lab: Lab, ref: Ref): Promise<string> {
   return (await eventsOf(lab.sandbox.client, ref)).map((e) => `${e.type} ${e.reason}: ${e.message}`).join('\n');
@@ -76,6 +88,7 @@ export async function slowRollback(lab: Lab, name: string, loads: LoadGenerator[
   const ref = await deploy(lab, imageService(name));
   const load = startLoad(lab, ref);
   loads.push(load);
+  const primaryBefore = await primaryPods(lab, ref);
   load.mark('start');
   const rollout = await changeImage(lab, ref, `${NEW_IMAGE}-slow`);
   const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
@@ -87,6 +100,7 @@ export async function slowRollback(lab: Lab, name: string, loads: LoadGenerator[
   expect(Math.max(...rollout.routedWeights())).toBeLessThan(100);
   expect(done.status.primary?.image).toBe(OLD_IMAGE);
   await expectIdleOn(lab, ref, OLD_IMAGE);
+  expect(await primaryPods(lab, ref)).toEqual(primaryBefore);
   expect(done.status.lastAnalysis?.latencyP99Ms).toBeGreaterThan(LATENCY_SLO_MS);
   const warnings = (await eventsOf(lab.sandbox.client, ref)).filter((e) => e.type === 'Warning');
   // The Warnings carry the number that broke the SLO.

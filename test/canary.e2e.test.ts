@@ -2,7 +2,7 @@
 // steady load through it, the operator in its own process. One sandbox, scenarios in sequence.
 import { describe, expect, it } from 'vitest';
 import { annotate, eventsOf, observe } from '../sandbox/demo/rollout.ts';
-import { changeImage, deploy, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary-harness.ts';
+import { changeImage, deploy, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, primaryPods, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary-harness.ts';
 
 describe('canary with Prometheus', () => {
   const ctx = useLab('required');
@@ -15,23 +15,37 @@ describe('canary with Prometheus', () => {
     await slowRollback(ctx.lab, 'slow', ctx.loads);
   });
 
-  it('(c) rolls a -broken tag back on its error rate', async () => {
+  it('(c) rolls a -broken tag back on its error rate; only the canary share failed, and nothing after the rollback', async () => {
     const ref = await deploy(ctx.lab, imageService('broken'));
     const load = startLoad(ctx.lab, ref);
     ctx.loads.push(load);
+    const primaryBefore = await primaryPods(ctx.lab, ref);
+    load.mark('start');
     const rollout = await changeImage(ctx.lab, ref, 'imageops/image-service:1.1.0-broken');
     const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
-    await load.stop();
+    load.mark('rolled-back');
 
     expect(done.status.phase, done.status.message).toBe('Failed');
     expect(rollout.phases()).not.toContain('Promoting');
+    expect(Math.max(...rollout.routedWeights())).toBe(STEPS[0]);
     await expectIdleOn(ctx.lab, ref, OLD_IMAGE);
+    expect(await primaryPods(ctx.lab, ref)).toEqual(primaryBefore);
     expect(done.status.lastAnalysis?.errorRatePercent).toBeGreaterThan(ERROR_SLO_PERCENT);
     const warnings = (await eventsOf(ctx.lab.sandbox.client, ref)).filter((e) => e.type === 'Warning').map((e) => e.message ?? '');
     expect(warnings.join('\n')).toMatch(/error rate|5xx/i);
-    // Only the canary's share of the traffic failed: at most the first step's weight, and the route is back on primary.
-    const after = await observe(ctx.lab.sandbox.client, ref);
-    expect(after?.status.canaryWeight).toBe(0);
+
+    load.mark('idle');
+    await new Promise((r) => setTimeout(r, 1_500));
+    load.mark('after');
+    await load.stop();
+    // Users saw the broken version's 5xx only on its 10% share (75% of it fails), and none once it was rolled back.
+    const during = load.counts('start', 'rolled-back');
+    expect(during.failed).toBeGreaterThan(0);
+    expect(Object.keys(during.byStatus).every((code) => code.startsWith('2') || code.startsWith('5'))).toBe(true);
+    expect(during.failed / during.requests).toBeLessThan(0.15);
+    const after = load.counts('idle', 'after');
+    expect(after.requests).toBeGreaterThan(0);
+    expect(after.failed, JSON.stringify(after.byStatus)).toBe(0);
   });
 
   it('(g) the promote annotation skips the remaining analysis; the abort annotation rolls back now', async () => {
