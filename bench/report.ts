@@ -11,6 +11,7 @@ import {
   CONFIRM_CONNECTIONS,
   designDefault,
   sameCandidate,
+  RSS_MARGIN,
   SCREEN_CONNECTIONS,
   TIE,
   type Measured,
@@ -222,13 +223,13 @@ export function renderThreadStudy(run: RunMeta & { study: ThreadStudy }): string
       parts.push('', `### ${budget} CPU, ${connections} connections (${phase})`, '', table(header, rows.map((m) => serverRow(m, design))));
     }
     const confirmed = threads(run.study.confirm, budget);
-    const winner = choose(confirmed);
+    const winner = choose(confirmed, design);
     const ours = confirmed.find((m) => sameCandidate(m.candidate, design));
     if (winner === undefined || ours === undefined) continue;
     parts.push(
       '',
       sameCandidate(winner.candidate, design)
-        ? `At ${budget} CPU the data keeps DESIGN's derivation (${candidateLabel(design)}): within ${TIE * 100}% of the best throughput at ${CONFIRM_CONNECTIONS} connections with the lowest peak RSS among those.`
+        ? `At ${budget} CPU the data keeps DESIGN's derivation (${candidateLabel(design)}): within ${TIE * 100}% of the best throughput at ${CONFIRM_CONNECTIONS} connections, and none of those is leaner by more than ${RSS_MARGIN * 100}%.`
         : `At ${budget} CPU the data prefers ${candidateLabel(winner.candidate)} to DESIGN's ${candidateLabel(design)}: ` +
             `${num(winner.cell.okPerSecond)} against ${num(ours.cell.okPerSecond)} images/s, peak RSS ${num(winner.cell.peakRssBytes / MiB, 0)} against ${num(ours.cell.peakRssBytes / MiB, 0)} MiB, ` +
             `p99 ${num(winner.cell.okP99Ms, 0)} against ${num(ours.cell.okP99Ms, 0)} ms (at ${CONFIRM_CONNECTIONS} connections).`,

@@ -39,4 +39,11 @@ describe('choose', () => {
   ])('picks %s', (_, list, workers) => {
     expect(choose(list)?.candidate.settings.workers).toBe(workers);
   });
+
+  it('keeps the incumbent among ties unless another is leaner by more than 10%', () => {
+    const incumbent = measured('1', 30, 150, 500);
+    expect(choose([incumbent, measured('2', 30, 140, 400)], incumbent.candidate)?.candidate.settings.workers).toBe(1);
+    expect(choose([incumbent, measured('2', 30, 130, 400)], incumbent.candidate)?.candidate.settings.workers).toBe(2);
+    expect(choose([measured('1', 20, 100, 500), measured('2', 30, 200, 400)], incumbent.candidate)?.candidate.settings.workers).toBe(2);
+  });
 });

@@ -80,19 +80,24 @@ export interface Measured {
 
 /** Throughputs within this share of the best are a tie (the machine's noise is larger). */
 export const TIE = 0.05;
+/** Peak RSS of the same setting varies this much from run to run: smaller gaps are no gap. */
+export const RSS_MARGIN = 0.1;
 
 /**
  * The winner for a budget: among the candidates whose throughput is within TIE of the best, the
- * one with the lowest peak RSS, then the lowest p99; ties of everything keep the simpler
- * (fewer threads) setting, which comes first in the grid.
+ * incumbent (DESIGN's derivation) unless another is leaner by more than RSS_MARGIN; without the
+ * incumbent among them, the one with the lowest peak RSS, then the lowest p99.
  */
-export function choose(measured: readonly Measured[]): Measured | undefined {
+export function choose(measured: readonly Measured[], incumbent?: ThreadCandidate): Measured | undefined {
   if (measured.length === 0) return undefined;
   const best = Math.max(...measured.map((m) => m.cell.okPerSecond));
   const close = measured.filter((m) => m.cell.okPerSecond >= best * (1 - TIE));
-  return [...close].sort(
+  const leanest = [...close].sort(
     (a, b) => a.cell.peakRssBytes - b.cell.peakRssBytes || (a.cell.okP99Ms ?? Infinity) - (b.cell.okP99Ms ?? Infinity),
   )[0];
+  const held = incumbent === undefined ? undefined : close.find((m) => sameCandidate(m.candidate, incumbent));
+  if (held !== undefined && leanest !== undefined && leanest.cell.peakRssBytes >= held.cell.peakRssBytes * (1 - RSS_MARGIN)) return held;
+  return leanest;
 }
 
 export function sameCandidate(a: ThreadCandidate, b: ThreadCandidate): boolean {
@@ -164,7 +169,7 @@ export async function runThreadStudy(
   for (const budget of budgets) {
     const ofBudget = screen.filter((m) => m.candidate.budget === budget);
     const ranked = [...ofBudget].sort((a, b) => b.cell.okPerSecond - a.cell.okPerSecond);
-    for (const c of [designDefault(budget), choose(ofBudget)?.candidate, ...ranked.slice(0, 2).map((m) => m.candidate)]) {
+    for (const c of [designDefault(budget), choose(ofBudget, designDefault(budget))?.candidate, ...ranked.slice(0, 2).map((m) => m.candidate)]) {
       if (c !== undefined && !finalists.some((f) => sameCandidate(f, c))) finalists.push(c);
     }
   }
