@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const base = {
     scenario: options.scenario,
     startedAt,
-    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    command: process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench',
     machine,
     corpus: { origin: options.corpus ?? 'synthetic', synthetic: corpus.synthetic, photographs: (corpus.photos.length + corpus.large.length) / COPIES },
   };
