@@ -31,8 +31,8 @@ const IDLE_SECONDS = Number(values['idle-seconds']);
 const NAMESPACES = Number(values.namespaces);
 const TIMEOUT_MS = 300_000;
 const MAIN = join(import.meta.dirname, '..', 'operator', 'src', 'main.ts');
-/** As in operator/Dockerfile. */
-const NODE_FLAGS = ['--max-semi-space-size=1'];
+/** As operator/Dockerfile and the chart's default NODE_OPTIONS (heapLimitMiB: 96) start it. */
+const NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=96'];
 
 const api = await startApiServer({ historyLimit: 20_000 });
 const dir = await mkdtemp(join(tmpdir(), 'imageops-bench-'));

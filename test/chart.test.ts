@@ -82,7 +82,9 @@ describe('templates', () => {
 
   it("set the operator's environment variables by their real names, all of them", () => {
     const set = [...template('deployment.yaml').matchAll(/^\s+- name: ([A-Z][A-Z0-9_]*)$/gm)].map((m) => m[1]);
-    expect(set.sort()).toEqual(Object.keys(ConfigSchema.shape).sort());
+    // NODE_OPTIONS is Node's own: the heap limit that bounds the operator's RSS.
+    expect(set.sort()).toEqual([...Object.keys(ConfigSchema.shape), 'NODE_OPTIONS'].sort());
+    expect(template('deployment.yaml')).toContain('value: "--max-old-space-size={{ .Values.heapLimitMiB }}"');
   });
 
   it('take the RBAC rules from files/, the one definition test/rbac.test.ts proves', () => {
