@@ -4,8 +4,8 @@ import { HttpError } from './errors.ts';
 
 const never = new AbortController().signal;
 
-function admission(slots: number, queueLimit: number, queueTimeoutMs = 10_000) {
-  const a = new Admission({ slots, queueLimit, queueTimeoutMs });
+function admission(slots: number, queueLimit: number, queueTimeoutMs = 10_000, now?: () => number) {
+  const a = new Admission({ slots, queueLimit, queueTimeoutMs, ...(now === undefined ? {} : { now }) });
   const rejected: RejectReason[] = [];
   a.onReject = (reason) => rejected.push(reason);
   return { a, rejected };
@@ -61,6 +61,33 @@ describe('Admission', () => {
     const next = a.acquire(never); // the queue has room again
     held();
     (await next)();
+    expect([a.inflight, a.queued]).toEqual([0, 0]);
+  });
+
+  it('refuses a waiter at the head of the queue when its remaining budget cannot cover the average hold', async () => {
+    let clock = 0;
+    // A minute of timeout: the real timers never fire here, the injected clock decides.
+    const { a, rejected } = admission(1, 10, 60_000, () => clock);
+    expect(a.expectedHoldMs).toBe(0);
+    const first = await a.acquire(never);
+    clock = 1000;
+    first();
+    expect(a.expectedHoldMs).toBe(1000); // the first hold seeds the average
+
+    const held = await a.acquire(never); // taken at 1000
+    const late = settle(a.acquire(never)); // deadline 61,000
+    clock = 30_000;
+    const onTime = a.acquire(never); // deadline 90,000
+    clock = 60_500; // the late waiter has 500 ms left: less than a hold
+    held();
+    expect(await late).toMatchObject({ status: 503, code: 'queue_timeout', headers: { 'retry-after': '60' } });
+    expect(rejected).toEqual(['queue_timeout']);
+    // The slot went on to the next waiter, whose budget still covers a hold.
+    expect([a.inflight, a.queued]).toEqual([1, 0]);
+    // The average moved a tenth of the way towards the 59,500 ms hold.
+    expect(a.expectedHoldMs).toBeCloseTo(1000 + 0.1 * (59_500 - 1000));
+    clock = 61_000;
+    (await onTime)();
     expect([a.inflight, a.queued]).toEqual([0, 0]);
   });
 

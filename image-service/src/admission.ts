@@ -6,12 +6,25 @@ import { HttpError } from './errors.ts';
  * memory is bounded by the slots (a waiter holds no image and no source bytes, only its request)
  * and the load balancer or client can try elsewhere. A waiter whose client goes away (its signal
  * aborts) leaves the queue at once.
+ *
+ * The timeout bounds the answer, not only the wait: the admission keeps an exponentially weighted
+ * moving average of how long a slot is held (source read and resize), and a waiter that reaches
+ * the head of the queue with less of its timeout left than that average is refused there
+ * (`queue_timeout`) instead of being admitted to answer late. So an admitted request finishes
+ * within the queue timeout, give or take one resize's deviation from the average.
+ *
+ * Waiters are not refused on arrival from an estimate of the wait ahead: clients in a closed loop
+ * (load generators, retrying proxies) ask again at once after a 503, and an instant refusal turns
+ * them into a busy loop that takes the CPU from the resizes (docs/benchmarks.md); a waiter costs
+ * only its socket, so holding it until its budget is spent is the cheaper refusal.
  */
 
 export interface AdmissionOptions {
   slots: number;
   queueLimit: number;
   queueTimeoutMs: number;
+  /** Milliseconds from a monotonic origin; performance.now unless a test injects a clock. */
+  now?: () => number;
 }
 
 export type Release = () => void;
@@ -21,9 +34,14 @@ interface Waiter {
   resolve: (release: Release) => void;
   reject: (error: Error) => void;
   signal: AbortSignal;
+  /** When the waiter's queue budget runs out, on the admission's clock. */
+  deadline: number;
   timer: NodeJS.Timeout;
   onAbort: () => void;
 }
+
+/** Weight of the newest hold time in the average: about the last ten holds count. */
+const EWMA_WEIGHT = 0.1;
 
 export class Admission {
   readonly slots: number;
@@ -36,13 +54,24 @@ export class Admission {
   readonly #queue = new Set<Waiter>();
   #peakInflight = 0;
   #peakQueued = 0;
-  readonly #retryAfter: string;
+  #holdMs = 0;
+  readonly #now: () => number;
+  /**
+   * One error per reason, made once: a refusal storm must cost no stack capture and no message
+   * formatting per request (the server also answers them with a precomputed body).
+   */
+  readonly #refusals: Readonly<Record<RejectReason, HttpError>>;
 
   constructor(options: AdmissionOptions) {
     this.slots = options.slots;
     this.queueLimit = options.queueLimit;
     this.queueTimeoutMs = options.queueTimeoutMs;
-    this.#retryAfter = String(Math.max(1, Math.ceil(options.queueTimeoutMs / 1000)));
+    this.#now = options.now ?? (() => performance.now());
+    const retryAfter = { 'retry-after': String(Math.max(1, Math.ceil(options.queueTimeoutMs / 1000))) };
+    this.#refusals = {
+      queue_full: new HttpError(503, 'queue_full', 'the service is at capacity and its queue is full', retryAfter),
+      queue_timeout: new HttpError(503, 'queue_timeout', `no worker could finish this request within ${options.queueTimeoutMs} ms`, retryAfter),
+    };
   }
 
   get inflight(): number {
@@ -58,6 +87,15 @@ export class Admission {
   get peakQueued(): number {
     return this.#peakQueued;
   }
+  /** The moving average of a slot's hold time in milliseconds (0 before the first release). */
+  get expectedHoldMs(): number {
+    return this.#holdMs;
+  }
+
+  /** Whether `error` is one of this service's admission refusals (a 503 answered without work). */
+  static isRefusal(error: unknown): boolean {
+    return error instanceof HttpError && error.status === 503 && (error.code === 'queue_full' || error.code === 'queue_timeout');
+  }
 
   /** Resolves with a release function once a slot is held; rejects with a 503 HttpError, or the signal's reason. */
   acquire(signal: AbortSignal): Promise<Release> {
@@ -66,15 +104,16 @@ export class Admission {
       this.#take();
       return Promise.resolve(this.#releaser());
     }
-    if (this.#queue.size >= this.queueLimit) return Promise.reject(this.#rejection('queue_full', 'the service is at capacity and its queue is full'));
+    if (this.#queue.size >= this.queueLimit) return Promise.reject(this.#refuse('queue_full'));
     return new Promise<Release>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
         reject,
         signal,
+        deadline: this.#now() + this.queueTimeoutMs,
         timer: setTimeout(() => {
           this.#leave(waiter);
-          reject(this.#rejection('queue_timeout', `no worker became free within ${this.queueTimeoutMs} ms`));
+          reject(this.#refuse('queue_timeout'));
         }, this.queueTimeoutMs),
         onAbort: () => {
           this.#leave(waiter);
@@ -94,16 +133,26 @@ export class Admission {
 
   #releaser(): Release {
     let released = false;
+    const taken = this.#now();
     return () => {
       if (released) return;
       released = true;
       this.#inflight--;
-      const next = this.#queue.values().next();
-      if (next.done) return;
-      // The slot passes straight to the oldest waiter.
-      this.#leave(next.value);
-      this.#take();
-      next.value.resolve(this.#releaser());
+      const now = this.#now();
+      const held = now - taken;
+      this.#holdMs = this.#holdMs === 0 ? held : this.#holdMs + EWMA_WEIGHT * (held - this.#holdMs);
+      // The slot passes straight to the oldest waiter that can still be answered in time; those
+      // that cannot are refused now rather than admitted to answer after their timeout.
+      for (const waiter of this.#queue) {
+        this.#leave(waiter);
+        if (now + this.#holdMs > waiter.deadline) {
+          waiter.reject(this.#refuse('queue_timeout'));
+          continue;
+        }
+        this.#take();
+        waiter.resolve(this.#releaser());
+        return;
+      }
     };
   }
 
@@ -113,8 +162,8 @@ export class Admission {
     waiter.signal.removeEventListener('abort', waiter.onAbort);
   }
 
-  #rejection(reason: RejectReason, message: string): HttpError {
+  #refuse(reason: RejectReason): HttpError {
     this.onReject(reason);
-    return new HttpError(503, reason, message, { 'retry-after': this.#retryAfter });
+    return this.#refusals[reason];
   }
 }

@@ -129,8 +129,10 @@ export function parseEnv(vars: NodeJS.ProcessEnv): Env {
  * queue timeout bounds the wait. A deep queue keeps the workers busy under a burst: a shallow one
  * answers most of a burst with instant 503s, and clients that retry at once turn those into a
  * busy loop that takes CPU from the resizes (imgproxy, likewise, queues up to 2048 clients).
+ * Measured at one worker and 1000 connections: 256 waiters fell to 0.09 of sharp's throughput,
+ * 1024 kept the ceiling (docs/benchmarks.md).
  */
-export const QUEUE_PER_WORKER = 256;
+export const QUEUE_PER_WORKER = 1024;
 
 export function defaultQueueLimit(workers: number): number {
   return workers * QUEUE_PER_WORKER;

@@ -83,7 +83,7 @@ describe('image-service process', () => {
   it('starts with threads derived from its workers, set before libuv, libvips and glibc read them', async () => {
     const svc = await start({ IMAGE_SERVICE_WORKERS: '1' });
     const settings = svc.logs.find((l) => l.msg === 'effective settings')!;
-    expect(settings).toMatchObject({ workers: 1, workersFrom: 'IMAGE_SERVICE_WORKERS', threadpoolSize: 2, vipsConcurrency: 1, mallocArenaMax: '2', queueLimit: 256 });
+    expect(settings).toMatchObject({ workers: 1, workersFrom: 'IMAGE_SERVICE_WORKERS', threadpoolSize: 2, vipsConcurrency: 1, mallocArenaMax: '2', queueLimit: 1024 });
     expect(settings.execArgv).toContain('--max-semi-space-size=4');
     // The process itself (same PID, after execve) runs with them, so glibc saw MALLOC_ARENA_MAX.
     const environ = readFileSync(`/proc/${svc.child.pid}/environ`, 'utf8').split('\0');

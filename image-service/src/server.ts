@@ -77,14 +77,26 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
       : new Admin({ token: settings.adminToken, source, maxBodyBytes: settings.maxSourceBytes, maxInputPixels: settings.maxInputPixels, admission });
   const cacheControl = settings.cacheMaxAgeSeconds > 0 ? `public, max-age=${settings.cacheMaxAgeSeconds}` : 'no-cache';
   const health = JSON.stringify({ status: 'ok', version: settings.version });
+  /** Answers that were admission refusals, until their log line is written. */
+  const refused = new WeakSet<ServerResponse>();
   let draining = false;
   let open = 0;
   let onIdle: (() => void) | undefined;
 
-  function send(res: ServerResponse, status: number, headers: Record<string, string | number>, body?: Buffer | string, written?: () => void): void {
-    if (draining) headers.connection = 'close';
-    res.writeHead(status, headers);
+  function send(res: ServerResponse, status: number, headers: Readonly<Record<string, string | number>>, body?: Buffer | string, written?: () => void): void {
+    res.writeHead(status, draining ? { ...headers, connection: 'close' } : headers);
     res.end(body, written);
+  }
+
+  /** The answer to each admission refusal, built once: under a refusal storm the 503 path is a write. */
+  const refusals = new Map<HttpError, { headers: Record<string, string | number>; body: string }>();
+  function errorAnswer(httpError: HttpError): { headers: Record<string, string | number>; body: string } {
+    const prepared = refusals.get(httpError);
+    if (prepared !== undefined) return prepared;
+    const body = errorBody(httpError);
+    const answer = { headers: { ...httpError.headers, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) }, body };
+    if (Admission.isRefusal(httpError)) refusals.set(httpError, answer);
+    return answer;
   }
 
   function sendError(res: ServerResponse, error: unknown, reqId: string): void {
@@ -98,8 +110,9 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
       logger.error({ reqId, err: error }, 'unexpected error');
       httpError = new HttpError(500, 'internal_error', `internal error; request id ${reqId}`);
     }
-    const body = errorBody(httpError);
-    send(res, httpError.status, { ...httpError.headers, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) }, body);
+    if (Admission.isRefusal(httpError)) refused.add(res);
+    const answer = errorAnswer(httpError);
+    send(res, httpError.status, answer.headers, answer.body);
   }
 
   async function serveImage(req: IncomingMessage, res: ServerResponse, path: string, rawKey: string, query: string, signal: AbortSignal): Promise<void> {
@@ -219,10 +232,11 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
       const status = finished ? res.statusCode : CLIENT_CLOSED;
       const seconds = (performance.now() - started) / 1000;
       metrics.observe(route, status, seconds);
-      const fields = { reqId, method: req.method, url, status, ms: Math.round(seconds * 10_000) / 10 };
-      if (status >= 500) logger.error(fields, 'request');
-      else if (route === 'image' || route === 'other') logger.info(fields, 'request');
-      else logger.debug(fields, 'request');
+      // Refusals are counted (image_service_rejected_total) and logged at debug: a storm of them
+      // must not also be a storm of log lines taking the CPU from the resizes.
+      const refusal = refused.delete(res);
+      const level = refusal ? 'debug' : status >= 500 ? 'error' : route === 'image' || route === 'other' ? 'info' : 'debug';
+      if (logger.isLevelEnabled(level)) logger[level]({ reqId, method: req.method, url, status, ms: Math.round(seconds * 10_000) / 10 }, refusal ? 'request refused' : 'request');
       open--;
       if (open === 0) onIdle?.();
     });

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import sharp from 'sharp';
 import { createImageService, type ImageService, type ServiceSettings } from './server.ts';
 import { openFileSource } from './sources/file.ts';
@@ -78,9 +78,9 @@ export interface Running {
 }
 
 /** The service over a file source at `root`, or over any other source. */
-export async function startService(root: string | Source, overrides: Partial<ServiceSettings> = {}): Promise<Running> {
+export async function startService(root: string | Source, overrides: Partial<ServiceSettings> = {}, logger: Logger = pino({ level: 'silent' })): Promise<Running> {
   const source = typeof root === 'string' ? await openFileSource(root) : root;
-  const service = createImageService({ ...DEFAULT_SETTINGS, ...overrides }, source, pino({ level: 'silent' }));
+  const service = createImageService({ ...DEFAULT_SETTINGS, ...overrides }, source, logger);
   await new Promise<void>((resolve) => service.server.listen(0, '127.0.0.1', resolve));
   const address = service.server.address();
   if (typeof address !== 'object' || address === null) throw new Error('no address');
