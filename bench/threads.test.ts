@@ -5,8 +5,9 @@ import { candidateLabel, choose, designDefault, sameCandidate, threadGrid, type 
 describe('threadGrid', () => {
   it('spans issue 10 grid at 1 CPU: workers x pool sizes x arenas, VIPS_CONCURRENCY 1 only', () => {
     const grid = threadGrid(1, 16);
-    // workers 1: pools 1, 2, 4; workers 2: 2, 3, 4; workers 4: 4, 5 (4 twice is one setting).
-    expect(grid).toHaveLength(8 * 2);
+    // workers 1: pools 1, 2, 4 x arenas 16, 2, 1 (the operator's); workers 2: 2, 3, 4 and
+    // workers 4: 4, 5 (4 twice is one setting) x arenas 16, 2.
+    expect(grid).toHaveLength(3 * 3 + 5 * 2);
     expect(new Set(grid.map(candidateLabel)).size).toBe(grid.length);
     expect(grid.every((c) => c.settings.vipsConcurrency === 1 && c.processes === 1)).toBe(true);
     expect(grid.map((c) => c.settings.arenaMax)).toContain(16);
@@ -14,8 +15,8 @@ describe('threadGrid', () => {
 
   it('adds VIPS_CONCURRENCY = cores and one process per core at 2 CPUs', () => {
     const grid = threadGrid(2, 16);
-    expect(grid).toHaveLength(8 * 2 * 2 + 1);
-    expect(grid.filter((c) => c.processes === 2).map(candidateLabel)).toEqual(['2x(w1 uv2 vips1 arena2) reusePort']);
+    expect(grid).toHaveLength((3 * 3 + 5 * 2) * 2 + 1);
+    expect(grid.filter((c) => c.processes === 2).map(candidateLabel)).toEqual(['2x(w1 uv2 vips1 arena1) reusePort']);
   });
 
   it.each([1, 2])('holds DESIGN derivation at %d CPU', (budget) => {

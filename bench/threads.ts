@@ -60,7 +60,8 @@ export function threadGrid(budget: number, glibcArenas = GLIBC_DEFAULT_ARENAS): 
   for (const workers of [1, 2, 4]) {
     for (const threadpool of unique([workers, workers + 1, 4])) {
       for (const vipsConcurrency of unique([1, budget])) {
-        for (const arenaMax of [glibcArenas, 2]) {
+        // glibc's default, issue 10's 2, and whatever the operator derives (1 for one worker).
+        for (const arenaMax of unique([glibcArenas, 2, operatorSettings(workers).arenaMax ?? 2])) {
           out.push({ budget, settings: { workers, threadpool, vipsConcurrency, arenaMax }, processes: 1 });
         }
       }

@@ -83,11 +83,11 @@ describe('image-service process', () => {
   it('starts with threads derived from its workers, set before libuv, libvips and glibc read them', async () => {
     const svc = await start({ IMAGE_SERVICE_WORKERS: '1' });
     const settings = svc.logs.find((l) => l.msg === 'effective settings')!;
-    expect(settings).toMatchObject({ workers: 1, workersFrom: 'IMAGE_SERVICE_WORKERS', threadpoolSize: 2, vipsConcurrency: 1, mallocArenaMax: '2', queueLimit: 1024 });
+    expect(settings).toMatchObject({ workers: 1, workersFrom: 'IMAGE_SERVICE_WORKERS', threadpoolSize: 2, vipsConcurrency: 1, mallocArenaMax: '1', queueLimit: 1024 });
     expect(settings.execArgv).toContain('--max-semi-space-size=4');
     // The process itself (same PID, after execve) runs with them, so glibc saw MALLOC_ARENA_MAX.
     const environ = readFileSync(`/proc/${svc.child.pid}/environ`, 'utf8').split('\0');
-    expect(environ).toEqual(expect.arrayContaining(['UV_THREADPOOL_SIZE=2', 'VIPS_CONCURRENCY=1', 'MALLOC_ARENA_MAX=2']));
+    expect(environ).toEqual(expect.arrayContaining(['UV_THREADPOOL_SIZE=2', 'VIPS_CONCURRENCY=1', 'MALLOC_ARENA_MAX=1']));
     await Promise.all(Array.from({ length: 4 }, (_, i) => get(svc.port, `/image/files/slow.jpg?w=${300 + i}`)));
     const pool = readdirSync(`/proc/${svc.child.pid}/task`).filter((task) => {
       try {

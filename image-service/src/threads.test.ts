@@ -54,7 +54,7 @@ describe('cgroup CPU limit', () => {
 
 describe('resolveThreads', () => {
   it.each([
-    [{}, undefined, 1.5, 8, { workers: 1, workersFrom: 'cgroup', env: { UV_THREADPOOL_SIZE: '2', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '2' } }],
+    [{}, undefined, 1.5, 8, { workers: 1, workersFrom: 'cgroup', env: { UV_THREADPOOL_SIZE: '2', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '1' } }],
     [{}, undefined, null, 2, { workers: 2, workersFrom: 'cpus', env: { UV_THREADPOOL_SIZE: '3', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '2' } }],
     [{}, 4, 1, 2, { workers: 4, workersFrom: 'IMAGE_SERVICE_WORKERS', env: { UV_THREADPOOL_SIZE: '5', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '2' } }],
     [

@@ -60,7 +60,8 @@ export interface Threads {
 /**
  * DESIGN's "Threads from the CPU limit": variables already set win (the operator's `runtime`
  * overrides arrive that way); the rest default to workers + 1 libuv threads (a spare one keeps
- * file I/O from queueing behind resizes), one libvips thread per image and two malloc arenas.
+ * file I/O from queueing behind resizes), one libvips thread per image, and one malloc arena for
+ * one worker (20-30 MiB less peak RSS at the same throughput, docs/benchmarks.md), two for more.
  */
 export function resolveThreads(vars: NodeJS.ProcessEnv, workersEnv: number | undefined, limit: number | null, parallelism: number): Threads {
   const workers = workersEnv ?? workersFor(limit, parallelism);
@@ -71,7 +72,7 @@ export function resolveThreads(vars: NodeJS.ProcessEnv, workersEnv: number | und
     env: {
       UV_THREADPOOL_SIZE: nonEmpty(vars.UV_THREADPOOL_SIZE) ?? String(workers + 1),
       VIPS_CONCURRENCY: nonEmpty(vars.VIPS_CONCURRENCY) ?? '1',
-      MALLOC_ARENA_MAX: nonEmpty(vars.MALLOC_ARENA_MAX) ?? '2',
+      MALLOC_ARENA_MAX: nonEmpty(vars.MALLOC_ARENA_MAX) ?? (workers === 1 ? '1' : '2'),
     },
   };
 }

@@ -29,7 +29,8 @@ describe("threads from the CPU limit", () => {
       IMAGE_SERVICE_WORKERS: String(workers),
       UV_THREADPOOL_SIZE: String(threadpool),
       VIPS_CONCURRENCY: "1",
-      MALLOC_ARENA_MAX: "2",
+      // one arena for one worker, two for more (docs/benchmarks.md)
+      MALLOC_ARENA_MAX: workers === 1 ? "1" : "2",
     });
   });
 
