@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { estimateSeconds, planComparison, SERVER_CONTENDERS, serverContender } from './compare.ts';
 
@@ -40,16 +42,20 @@ describe('planComparison', () => {
 
 describe('serverContender', () => {
   it('runs the image service with the settings the operator derives for the budget', () => {
-    const ctx = { repoRoot: '/repo', corpusRoot: '/corpus', host: '127.0.0.1', port: 8080, cpus: '1', cpuCount: 1 };
-    expect(serverContender('image-service', 1).launch(ctx, '/x').env).toMatchObject({
+    const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+    const ctx = { repoRoot, corpusRoot: '/corpus', host: '127.0.0.1', port: 8080, cpus: '1', cpuCount: 1 };
+    const env = serverContender('image-service', 1).launch(ctx, '/x').env;
+    expect(env).toMatchObject({
       IMAGE_SERVICE_WORKERS: '1',
       UV_THREADPOOL_SIZE: '2',
       VIPS_CONCURRENCY: '1',
-      MALLOC_ARENA_MAX: '2',
+      MALLOC_ARENA_MAX: '1',
       IMAGE_SERVICE_CACHE_BYTES: '0',
       IMAGE_SERVICE_COALESCE: 'false',
     });
-    expect(serverContender('image-service', 2).launch(ctx, '/x').env).toMatchObject({ IMAGE_SERVICE_WORKERS: '2', UV_THREADPOOL_SIZE: '3' });
+    expect(serverContender('image-service', 2).launch(ctx, '/x').env).toMatchObject({ IMAGE_SERVICE_WORKERS: '2', UV_THREADPOOL_SIZE: '3', MALLOC_ARENA_MAX: '2' });
+    // As its container runs it: from a compile cache filled before the start.
+    expect(readdirSync(env.NODE_COMPILE_CACHE!, { recursive: true }).length).toBeGreaterThan(50);
   });
 
   it('names the contenders it knows when given another', () => {
