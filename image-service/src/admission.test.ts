@@ -76,19 +76,35 @@ describe('Admission', () => {
 
     const held = await a.acquire(never); // taken at 1000
     const late = settle(a.acquire(never)); // deadline 61,000
-    clock = 30_000;
-    const onTime = a.acquire(never); // deadline 90,000
+    clock = 40_000;
+    const onTime = a.acquire(never); // deadline 100,000
     clock = 60_500; // the late waiter has 500 ms left: less than a hold
+    // This hold took 59,500 ms: the mean moves a tenth of the way (6,850), its deviation to
+    // 5,850, and the expected hold is mean + 4 deviations: 30,250 ms.
     held();
     expect(await late).toMatchObject({ status: 503, code: 'queue_timeout', headers: { 'retry-after': '60' } });
     expect(rejected).toEqual(['queue_timeout']);
-    // The slot went on to the next waiter, whose budget still covers a hold.
+    // The slot went on to the next waiter, whose 39,500 ms left still cover that.
     expect([a.inflight, a.queued]).toEqual([1, 0]);
-    // The average moved a tenth of the way towards the 59,500 ms hold.
-    expect(a.expectedHoldMs).toBeCloseTo(1000 + 0.1 * (59_500 - 1000));
+    expect(a.expectedHoldMs).toBeCloseTo(6850 + 4 * 5850);
     clock = 61_000;
     (await onTime)();
     expect([a.inflight, a.queued]).toEqual([0, 0]);
+  });
+
+  it('counts the timeout from the arrival it is given, not from the call', async () => {
+    let clock = 0;
+    const { a, rejected } = admission(1, 10, 60_000, () => clock);
+    const first = await a.acquire(never);
+    clock = 1000;
+    first(); // expected hold: 1000 ms
+    const held = await a.acquire(never);
+    clock = 10_000;
+    const arrivedEarly = settle(a.acquire(never, 0)); // deadline 60,000, though queued at 10,000
+    clock = 45_000;
+    held(); // expected hold now 22,500 ms: 67,500 would miss 60,000 but make 70,000
+    expect(await arrivedEarly).toMatchObject({ status: 503, code: 'queue_timeout' });
+    expect(rejected).toEqual(['queue_timeout']);
   });
 
   it('never admits more than its slots under a burst', async () => {

@@ -7,11 +7,12 @@ import { HttpError } from './errors.ts';
  * and the load balancer or client can try elsewhere. A waiter whose client goes away (its signal
  * aborts) leaves the queue at once.
  *
- * The timeout bounds the answer, not only the wait: the admission keeps an exponentially weighted
- * moving average of how long a slot is held (source read and resize), and a waiter that reaches
- * the head of the queue with less of its timeout left than that average is refused there
- * (`queue_timeout`) instead of being admitted to answer late. So an admitted request finishes
- * within the queue timeout, give or take one resize's deviation from the average.
+ * The timeout bounds the answer, not only the wait, and runs from the request's arrival: the
+ * admission keeps exponentially weighted moving averages of how long a slot is held (source read
+ * and resize) and of its deviation, and a waiter that reaches the head of the queue with less of
+ * its timeout left than the expected hold (mean + 4 deviations, as TCP sizes its retransmission
+ * timeout from round trips) is refused there (`queue_timeout`) instead of being admitted to
+ * answer late. So admitted requests finish within the queue timeout but for rare outliers.
  *
  * Waiters are not refused on arrival from an estimate of the wait ahead: clients in a closed loop
  * (load generators, retrying proxies) ask again at once after a 503, and an instant refusal turns
@@ -40,8 +41,10 @@ interface Waiter {
   onAbort: () => void;
 }
 
-/** Weight of the newest hold time in the average: about the last ten holds count. */
+/** Weight of the newest hold time in the averages: about the last ten holds count. */
 const EWMA_WEIGHT = 0.1;
+/** Deviations added to the mean hold: a margin that covers nearly every hold. */
+const DEVIATIONS = 4;
 
 export class Admission {
   readonly slots: number;
@@ -55,6 +58,7 @@ export class Admission {
   #peakInflight = 0;
   #peakQueued = 0;
   #holdMs = 0;
+  #holdDeviationMs = 0;
   readonly #now: () => number;
   /**
    * One error per reason, made once: a refusal storm must cost no stack capture and no message
@@ -87,9 +91,9 @@ export class Admission {
   get peakQueued(): number {
     return this.#peakQueued;
   }
-  /** The moving average of a slot's hold time in milliseconds (0 before the first release). */
+  /** A slot's expected hold in milliseconds: mean + 4 mean deviations (0 before the first release). */
   get expectedHoldMs(): number {
-    return this.#holdMs;
+    return this.#holdMs + DEVIATIONS * this.#holdDeviationMs;
   }
 
   /** Whether `error` is one of this service's admission refusals (a 503 answered without work). */
@@ -97,8 +101,11 @@ export class Admission {
     return error instanceof HttpError && error.status === 503 && (error.code === 'queue_full' || error.code === 'queue_timeout');
   }
 
-  /** Resolves with a release function once a slot is held; rejects with a 503 HttpError, or the signal's reason. */
-  acquire(signal: AbortSignal): Promise<Release> {
+  /**
+   * Resolves with a release function once a slot is held; rejects with a 503 HttpError, or the
+   * signal's reason. `arrivedAt` (on the admission's clock, default now) starts the timeout.
+   */
+  acquire(signal: AbortSignal, arrivedAt = this.#now()): Promise<Release> {
     if (signal.aborted) return Promise.reject(signal.reason as Error);
     if (this.#inflight < this.slots) {
       this.#take();
@@ -110,11 +117,14 @@ export class Admission {
         resolve,
         reject,
         signal,
-        deadline: this.#now() + this.queueTimeoutMs,
-        timer: setTimeout(() => {
-          this.#leave(waiter);
-          reject(this.#refuse('queue_timeout'));
-        }, this.queueTimeoutMs),
+        deadline: arrivedAt + this.queueTimeoutMs,
+        timer: setTimeout(
+          () => {
+            this.#leave(waiter);
+            reject(this.#refuse('queue_timeout'));
+          },
+          Math.max(0, arrivedAt + this.queueTimeoutMs - this.#now()),
+        ),
         onAbort: () => {
           this.#leave(waiter);
           reject(signal.reason as Error);
@@ -140,12 +150,17 @@ export class Admission {
       this.#inflight--;
       const now = this.#now();
       const held = now - taken;
-      this.#holdMs = this.#holdMs === 0 ? held : this.#holdMs + EWMA_WEIGHT * (held - this.#holdMs);
+      if (this.#holdMs === 0) this.#holdMs = held;
+      else {
+        this.#holdDeviationMs += EWMA_WEIGHT * (Math.abs(held - this.#holdMs) - this.#holdDeviationMs);
+        this.#holdMs += EWMA_WEIGHT * (held - this.#holdMs);
+      }
+      const expected = this.expectedHoldMs;
       // The slot passes straight to the oldest waiter that can still be answered in time; those
       // that cannot are refused now rather than admitted to answer after their timeout.
       for (const waiter of this.#queue) {
         this.#leave(waiter);
-        if (now + this.#holdMs > waiter.deadline) {
+        if (now + expected > waiter.deadline) {
           waiter.reject(this.#refuse('queue_timeout'));
           continue;
         }

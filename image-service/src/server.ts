@@ -115,7 +115,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
     send(res, httpError.status, answer.headers, answer.body);
   }
 
-  async function serveImage(req: IncomingMessage, res: ServerResponse, path: string, rawKey: string, query: string, signal: AbortSignal): Promise<void> {
+  async function serveImage(req: IncomingMessage, res: ServerResponse, path: string, rawKey: string, query: string, signal: AbortSignal, arrivedAt: number): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed here`, { allow: 'GET, HEAD' });
     const search = new URLSearchParams(query);
     // Before anything else: an unsigned URL costs no I/O and no parsing beyond its signature.
@@ -134,7 +134,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
     const headers: Record<string, string | number> = { 'cache-control': cacheControl, 'x-content-type-options': 'nosniff' };
     let result: Rendered | undefined;
     // Originals are neither cached nor shared, so each is freed once written.
-    if (params === null) result = await render(key, null, accept, ifNoneMatch, signal);
+    if (params === null) result = await render(key, null, accept, ifNoneMatch, signal, arrivedAt);
     else {
       // The output is fixed by the parameters and the format for an opaque and for an alpha image:
       // requests that agree on those get the same bytes, so they share one cache entry and one resize.
@@ -144,9 +144,9 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
       const cacheKey = Stampede.key(key, `${normalizeParams(params)}&fm=${opaque.format}/${alpha.format}`);
       result = stampede.lookup(cacheKey);
       if (result !== undefined) metrics.cacheHit();
-      else if (ifNoneMatch === undefined) result = await stampede.produce(cacheKey, signal, (workSignal) => render(key, params, accept, undefined, workSignal));
+      else if (ifNoneMatch === undefined) result = await stampede.produce(cacheKey, signal, (workSignal) => render(key, params, accept, undefined, workSignal, arrivedAt));
       // A conditional request renders alone, so a matching validator skips the resize.
-      else result = stampede.store(cacheKey, await render(key, params, accept, ifNoneMatch, signal));
+      else result = stampede.store(cacheKey, await render(key, params, accept, ifNoneMatch, signal, arrivedAt));
     }
     headers.etag = result.etag;
     if (result.body === undefined || matches(ifNoneMatch, result.etag)) {
@@ -159,9 +159,12 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
     send(res, 200, headers, result.body, result.release);
   }
 
-  /** Source read, header checks and resize, holding a worker slot; no body when `ifNoneMatch` matches. */
-  async function render(key: string, params: ImageParams | null, accept: string | undefined, ifNoneMatch: string | undefined, signal: AbortSignal): Promise<Rendered> {
-    const release = await admission.acquire(signal);
+  /**
+   * Source read, header checks and resize, holding a worker slot; no body when `ifNoneMatch`
+   * matches. The queue timeout runs from the request's arrival (`arrivedAt`, performance.now()).
+   */
+  async function render(key: string, params: ImageParams | null, accept: string | undefined, ifNoneMatch: string | undefined, signal: AbortSignal, arrivedAt: number): Promise<Rendered> {
+    const release = await admission.acquire(signal, arrivedAt);
     let original: SourceObject | undefined;
     try {
       original = await source.get(key, { maxBytes: settings.maxSourceBytes, signal });
@@ -246,7 +249,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
         controller = new AbortController();
         const raw = path.length > IMAGE_PREFIX.length ? path.slice(IMAGE_PREFIX.length) : '';
         const management = req.method === 'PUT' || req.method === 'DELETE';
-        const served = management ? serveAdmin(req, res, path, raw, controller.signal) : serveImage(req, res, path, raw, q === -1 ? '' : url.slice(q + 1), controller.signal);
+        const served = management ? serveAdmin(req, res, path, raw, controller.signal) : serveImage(req, res, path, raw, q === -1 ? '' : url.slice(q + 1), controller.signal, started);
         served.catch((error: unknown) => {
           if (!controller!.signal.aborted) sendError(res, error, reqId);
         });
