@@ -59,7 +59,7 @@ describe('defaultQueries', () => {
     const sel = 'reporter="destination",destination_workload_namespace="shop",destination_workload="thumbs-canary"';
     expect(q.latencyP99Ms).toBe(`histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{${sel}}[2s])) by (le))`);
     expect(q.errorRatePercent).toBe(
-      `(sum(rate(istio_requests_total{${sel},response_code=~"5.*"}[2s])) or on() vector(0)) / sum(rate(istio_requests_total{${sel}}[2s])) * 100`,
+      `(sum(rate(istio_requests_total{${sel},response_code=~"5.*"}[2s])) or on() sum(0 * absent(istio_requests_total{${sel},response_code=~"5.*"}))) / sum(rate(istio_requests_total{${sel}}[2s])) * 100`,
     );
     expect(q.requests).toBe(`sum(increase(istio_requests_total{${sel}}[2s]))`);
   });

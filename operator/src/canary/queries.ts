@@ -70,13 +70,18 @@ const SELECTOR = 'reporter="destination",destination_workload_namespace="{{names
 /** DESIGN's default p99 latency query, in milliseconds. */
 export const LATENCY_P99_QUERY = `histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{${SELECTOR}}[{{interval}}])) by (le))`;
 
+const SERVER_ERRORS = `istio_requests_total{${SELECTOR},response_code=~"5.*"}`;
+
 /**
- * DESIGN's default 5xx share, in percent. One change from Flagger's form: the numerator falls
- * back to 0 when no 5xx series exists yet (`or on() vector(0)`); without it a healthy canary
- * that never answered a 5xx has no error-rate value at all and is judged as "no data".
+ * DESIGN's default 5xx share, in percent. One change from Flagger's form: when the numerator's
+ * rate is empty, it is 0 only if the canary has no 5xx series at all (`sum(0 * absent(...))`,
+ * labelless like the denominator): a healthy canary that never answered a 5xx then measures
+ * 0%, not "no data". A 5xx series too young for rate() (one sample in the window, as right after
+ * a broken canary takes traffic) leaves the whole query empty, which fails the check instead of
+ * passing it as 0%.
  */
 export const ERROR_RATE_QUERY =
-  `(sum(rate(istio_requests_total{${SELECTOR},response_code=~"5.*"}[{{interval}}])) or on() vector(0))` +
+  `(sum(rate(${SERVER_ERRORS}[{{interval}}])) or on() sum(0 * absent(${SERVER_ERRORS})))` +
   ` / sum(rate(istio_requests_total{${SELECTOR}}[{{interval}}])) * 100`;
 
 /** Requests the canary served in the window, for the minRequests rule. */

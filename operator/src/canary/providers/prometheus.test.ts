@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultQueries } from '../queries.ts';
 import { PrometheusProvider } from './prometheus.ts';
 import { AnalysisError, type AnalysisRequest, type Observations } from './provider.ts';
 import { eventually, istioExporter, serve, startPrometheus, times, type RunningPrometheus, type Served } from './testkit.ts';
@@ -8,6 +9,8 @@ import { eventually, istioExporter, serve, startPrometheus, times, type RunningP
 // (rank 99, linear within the bucket) is 100 + (250 - 100) * (99 - 98) / (100 - 98) = 175 ms.
 const MIXED = [...times(50, { ms: 5, code: 200 }), ...times(40, { ms: 30, code: 200 }), ...times(8, { ms: 80, code: 200 }), ...times(2, { ms: 200, code: 503 })];
 const CALM = times(30, { ms: 3, code: 200 });
+// A canary that starts answering 5xx mid-test: its 5xx series is born then.
+const YOUNG = [...CALM];
 
 const target = (workload: string): AnalysisRequest['target'] => ({ namespace: 'shop', workload, service: workload });
 const request = (workload: string, metrics: AnalysisRequest['metrics'] = []): AnalysisRequest => ({ target: target(workload), intervalMs: 5_000, metrics });
@@ -17,7 +20,7 @@ let prometheus: RunningPrometheus;
 let provider: PrometheusProvider;
 
 beforeAll(async () => {
-  exporter = await serve(istioExporter('shop', { 'thumbs-canary': MIXED, 'calm-canary': CALM }));
+  exporter = await serve(istioExporter('shop', { 'thumbs-canary': MIXED, 'calm-canary': CALM, 'young-canary': YOUNG }));
   prometheus = await startPrometheus([exporter.url]);
   provider = new PrometheusProvider({ address: prometheus.url });
   // Wait for enough samples that a rate over the window has an answer.
@@ -48,6 +51,31 @@ describe('PrometheusProvider against a real Prometheus', () => {
     expect(o.errorRatePercent).toBe(0);
     expect(o.latencyP99Ms).toBeGreaterThan(1);
     expect(o.latencyP99Ms).toBeLessThanOrEqual(5);
+  });
+
+  it('has no error rate, not 0%, while a new 5xx series has one sample in the window', async () => {
+    const api = async (query: string, time?: number): Promise<unknown[]> => {
+      const params = new URLSearchParams({ query, ...(time === undefined ? {} : { time: String(time) }) });
+      const body = (await (await fetch(`${prometheus.url}/api/v1/query?${params}`)).json()) as { data: { result: unknown[] } };
+      return body.data.result;
+    };
+    const errors = 'istio_requests_total{destination_workload="young-canary",response_code="503"}';
+    YOUNG.push(...times(10, { ms: 3, code: 503 }));
+    // The scrape that first saw the 5xx series, and the three after it.
+    const samples = await eventually(async () => {
+      const [series] = (await api(`${errors}[1m]`)) as Array<{ values: Array<[number, string]> }>;
+      return series && series.values.length >= 4 ? series.values.map(([t]) => t) : undefined;
+    }, 'four scrapes of the new 5xx series');
+    const born = samples[0] as number;
+    const { errorRatePercent } = defaultQueries({ namespace: 'shop', target: 'young-canary', intervalMs: 5_000 });
+
+    // Half a scrape after birth, rate() has one 5xx sample: Flagger-style `or vector(0)` reads
+    // that as 0% and would pass a failing canary; the default query has no value (a failed check).
+    expect(await api(errorRatePercent.replace(/or on\(\) sum\(0 \* absent\(.*?\)\)\)/, 'or on() vector(0))'), born + 0.5)).toMatchObject([{ value: [born + 0.5, '0'] }]);
+    expect(await api(errorRatePercent, born + 0.5)).toEqual([]);
+    // Three scrapes later the same query measures the errors.
+    const [later] = (await api(errorRatePercent, born + 3.5)) as Array<{ value: [number, string] }>;
+    expect(Number(later?.value[1])).toBeGreaterThan(0);
   });
 
   it('reports no requests and NaN values for a workload without traffic', async () => {
