@@ -77,7 +77,7 @@ describe('operator against the sandbox API server', () => {
       IMAGE_SERVICE_WORKERS: '1',
       UV_THREADPOOL_SIZE: '2',
       VIPS_CONCURRENCY: '1',
-      MALLOC_ARENA_MAX: '2',
+      MALLOC_ARENA_MAX: '1', // one arena with one worker (docs/benchmarks.md, thread defaults)
       NODE_OPTIONS: '--max-old-space-size=256',
     });
     expect((primary['spec'] as { replicas: number }).replicas).toBe(2);
