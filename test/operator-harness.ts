@@ -5,6 +5,7 @@ import { KubeClient, type KubeObject, resources } from '../operator/src/kube/cli
 import { NotFoundError } from '../operator/src/kube/errors.ts';
 import { Manager, type ManagerOptions } from '../operator/src/manager.ts';
 import { OperatorMetrics } from '../operator/src/metrics.ts';
+import { waitFor } from '../sandbox/demo/rollout.ts';
 
 /**
  * The operator's integration tests run the sandbox's API server in-process (port 0) and one or
@@ -52,19 +53,8 @@ export async function operator(client: KubeClient, overrides: ManagerOverrides =
 }
 
 /** Polls until `check` returns a value other than undefined/false; fails after `timeoutMs`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+export function eventually<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  return waitFor(what, check, timeoutMs, 25);
 }
 
 export async function getOrUndefined(client: KubeClient, type: (typeof resources)[keyof typeof resources], ns: string, name: string): Promise<KubeObject | undefined> {

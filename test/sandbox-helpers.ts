@@ -1,20 +1,11 @@
 // Helpers for tests that run workloads in a sandbox: wait for a condition, talk to the mesh with a
 // Host header, and describe image-service Deployments.
 import http from 'node:http';
+import { waitFor as poll } from '../sandbox/demo/rollout.ts';
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+/** Polls `probe` until it has a value (undefined and false mean "not yet"). */
+export function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  return poll(what, probe, timeoutMs, everyMs);
 }
 
 export interface Answer {

@@ -161,7 +161,7 @@ export class TimeoutError extends Error {
 }
 
 /** Polls `check` until it returns something other than undefined or false; a TimeoutError naming `what` (and the last value seen) after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, pollMs = 200, describe?: () => string): Promise<T> {
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, pollMs = 200, describe?: () => string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
