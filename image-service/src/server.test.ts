@@ -145,20 +145,32 @@ describe('GET /image/files/{key}', () => {
     expect(['invalid_key', 'invalid_parameter']).toContain(errorOf(answer).code);
   });
 
-  it('answers hostile images with 4xx, never 5xx', async () => {
-    expectJsonError(await image('missing.jpg?w=10'), 404, 'not_found');
-    expectJsonError(await image('not-an-image.jpg?w=10'), 415, 'unsupported_image');
-    expectJsonError(await image('not-an-image.jpg'), 415, 'unsupported_image');
-    expectJsonError(await image('truncated.jpg?w=10'), 422, 'undecodable_image');
+  // With fm=auto the header is read before the resize (PNG or JPEG by alpha); with an explicit
+  // format the resize opens the image itself. Both must refuse the same images the same way.
+  describe.each([
+    ['fm=auto', 'w=10'],
+    ['an explicit format', 'w=10&fm=webp'],
+  ])('with %s', (_name, query) => {
+    it('answers hostile images with 4xx, never 5xx', async () => {
+      expectJsonError(await image(`missing.jpg?${query}`), 404, 'not_found');
+      expectJsonError(await image(`not-an-image.jpg?${query}`), 415, 'unsupported_image');
+      expectJsonError(await image(`drawing.svg?${query}`), 415, 'unsupported_image');
+      expectJsonError(await image(`truncated.jpg?${query}`), 422, 'undecodable_image');
+    });
+
+    it('refuses a PNG whose header claims 30000x30000 with 422, before decoding it', async () => {
+      const before = await scrape(svc.port);
+      const message = expectJsonError(await image(`huge-header.png?${query}`), 422, 'too_many_pixels');
+      expect(message).toContain('30000x30000');
+      const after = await scrape(svc.port);
+      // Nothing was handed to libvips for decoding: no transform ran.
+      expect(metric(after, 'image_service_transforms_total')).toBe(metric(before, 'image_service_transforms_total'));
+    });
   });
 
-  it('refuses a PNG whose header claims 30000x30000 with 422, before decoding it', async () => {
-    const before = await scrape(svc.port);
-    const message = expectJsonError(await image('huge-header.png?w=100'), 422, 'too_many_pixels');
-    expect(message).toContain('30000x30000');
-    const after = await scrape(svc.port);
-    // Nothing was handed to libvips for decoding: no transform ran.
-    expect(metric(after, 'image_service_transforms_total')).toBe(metric(before, 'image_service_transforms_total'));
+  it('answers 415 for originals it does not serve', async () => {
+    expectJsonError(await image('not-an-image.jpg'), 415, 'unsupported_image');
+    expectJsonError(await image('drawing.svg'), 415, 'unsupported_image');
   });
 
   it('answers the rest of its routes', async () => {

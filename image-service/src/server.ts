@@ -6,7 +6,7 @@ import { Admin } from './admin.ts';
 import { Admission } from './admission.ts';
 import { errorBody, HttpError } from './errors.ts';
 import { Metrics, type Route } from './metrics.ts';
-import { CONTENT_TYPES, negotiateFormat, type AutoFormat } from './negotiate.ts';
+import { CONTENT_TYPES, negotiateFormat, type AutoFormat, type OutputFormat } from './negotiate.ts';
 import { normalizeParams, parseKey, parseParams, type ImageParams } from './params.ts';
 import { expandPreset, type Presets } from './presets.ts';
 import { verifySignature } from './signing.ts';
@@ -134,7 +134,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
     const headers: Record<string, string | number> = { 'cache-control': cacheControl, 'x-content-type-options': 'nosniff' };
     let result: Rendered | undefined;
     // Originals are neither cached nor shared, so each is freed once written.
-    if (params === null) result = await render(key, null, accept, ifNoneMatch, signal, arrivedAt);
+    if (params === null) result = await render(key, null, undefined, ifNoneMatch, signal, arrivedAt);
     else {
       // The output is fixed by the parameters and the format for an opaque and for an alpha image:
       // requests that agree on those get the same bytes, so they share one cache entry and one resize.
@@ -144,9 +144,12 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
       const cacheKey = Stampede.key(key, `${normalizeParams(params)}&fm=${opaque.format}/${alpha.format}`);
       result = stampede.lookup(cacheKey);
       if (result !== undefined) metrics.cacheHit();
-      else if (ifNoneMatch === undefined) result = await stampede.produce(cacheKey, signal, (workSignal) => render(key, params, accept, undefined, workSignal, arrivedAt));
-      // A conditional request renders alone, so a matching validator skips the resize.
-      else result = stampede.store(cacheKey, await render(key, params, accept, ifNoneMatch, signal, arrivedAt));
+      else {
+        const formats = { opaque: opaque.format, alpha: alpha.format };
+        if (ifNoneMatch === undefined) result = await stampede.produce(cacheKey, signal, (workSignal) => render(key, params, formats, undefined, workSignal, arrivedAt));
+        // A conditional request renders alone, so a matching validator skips the resize.
+        else result = stampede.store(cacheKey, await render(key, params, formats, ifNoneMatch, signal, arrivedAt));
+      }
     }
     headers.etag = result.etag;
     if (result.body === undefined || matches(ifNoneMatch, result.etag)) {
@@ -161,20 +164,34 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
 
   /**
    * Source read, header checks and resize, holding a worker slot; no body when `ifNoneMatch`
-   * matches. The queue timeout runs from the request's arrival (`arrivedAt`, performance.now()).
+   * matches. `formats`: the output format for an opaque and for an alpha image. The queue timeout
+   * runs from the request's arrival (`arrivedAt`, performance.now()).
    */
-  async function render(key: string, params: ImageParams | null, accept: string | undefined, ifNoneMatch: string | undefined, signal: AbortSignal, arrivedAt: number): Promise<Rendered> {
+  async function render(
+    key: string,
+    params: ImageParams | null,
+    formats: { opaque: OutputFormat; alpha: OutputFormat } | undefined,
+    ifNoneMatch: string | undefined,
+    signal: AbortSignal,
+    arrivedAt: number,
+  ): Promise<Rendered> {
     const release = await admission.acquire(signal, arrivedAt);
     let original: SourceObject | undefined;
     try {
       original = await source.get(key, { maxBytes: settings.maxSourceBytes, signal });
-      const info = await inspect(original.bytes);
-      if (params === null) {
+      if (params === null || formats === undefined) {
+        const info = await inspect(original.bytes);
         const etag = entityTag(original.version, 'original');
         return { etag, contentType: info.contentType, body: matches(ifNoneMatch, etag) ? undefined : original.bytes, release: original.release?.bind(original) };
       }
-      checkPixels(info, settings.maxInputPixels);
-      const format = negotiateFormat(params.fm, accept, settings.autoFormats, info.hasAlpha).format;
+      // The header is read before the resize only when the format depends on it; resize() checks
+      // the pixel limit itself before decoding.
+      let format = formats.opaque;
+      if (formats.alpha !== formats.opaque) {
+        const info = await inspect(original.bytes);
+        checkPixels(info, settings.maxInputPixels);
+        if (info.hasAlpha) format = formats.alpha;
+      }
       const etag = entityTag(original.version, `${normalizeParams(params)}&fm=${format}`);
       if (matches(ifNoneMatch, etag)) return { etag, contentType: CONTENT_TYPES[format], body: undefined };
       const body = await resize(original.bytes, params, format, settings.maxInputPixels);

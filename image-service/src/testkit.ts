@@ -42,6 +42,8 @@ export async function makeFixture(): Promise<Fixture> {
   );
   await writeFile(join(root, 'truncated.jpg'), photo.subarray(0, Math.floor(photo.length / 2)));
   await writeFile(join(root, 'not-an-image.jpg'), 'this is plain text, not a JPEG\n');
+  // A valid SVG that libvips could render if its loader were not blocked (transform.ts).
+  await writeFile(join(root, 'drawing.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><rect width="40" height="30" fill="red"/></svg>');
   await writeFile(join(root, 'huge-header.png'), await pngClaiming(30000, 30000));
   await writeFile(join(dir, 'secret.txt'), SECRET);
   await symlink(join(dir, 'secret.txt'), join(root, 'escape.jpg'));

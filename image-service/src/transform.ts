@@ -4,9 +4,11 @@ import type { OutputFormat } from './negotiate.ts';
 import type { ImageParams } from './params.ts';
 
 /**
- * The libvips work, in two steps so that the expensive one only runs on images that passed the
- * cheap one: inspect() reads the header (format, size, alpha) without decoding a pixel, the server
- * checks the limits, then resize() decodes, resizes and encodes.
+ * The libvips work. resize() opens the image, checks its pixel count from the header (libvips'
+ * own limit, before a pixel is decoded), decodes, resizes and encodes. inspect() reads only the
+ * header (format, size, alpha): the server calls it when the answer depends on the header (an
+ * original's media type, PNG or JPEG by alpha) and resize() calls it when it fails, to say
+ * precisely why. Opening each image once is a third of a millisecond per request less work.
  */
 
 /** Raster formats the service decodes; anything else (SVG, PDF, raw, ...) is a 415. */
@@ -18,6 +20,15 @@ const INPUT_TYPES: Readonly<Record<string, string>> = {
   heif: 'image/heif',
   tiff: 'image/tiff',
 };
+
+// libvips may open only these formats, from memory: every other loader (SVG and its XML parser,
+// PDF, libvips' own and matrix formats, files by name) is blocked process-wide, so a hostile
+// upload is refused before any parser other than these six sees it. Set on import, so that no
+// path to sharp in this service runs without it.
+sharp.block({ operation: ['VipsForeignLoad'] });
+sharp.unblock({
+  operation: ['VipsForeignLoadJpegBuffer', 'VipsForeignLoadPngBuffer', 'VipsForeignLoadWebpBuffer', 'VipsForeignLoadNsgifBuffer', 'VipsForeignLoadHeifBuffer', 'VipsForeignLoadTiffBuffer'],
+});
 
 export interface ImageInfo {
   format: string;
@@ -63,10 +74,11 @@ export function checkPixels(info: ImageInfo, maxInputPixels: number): void {
 
 /**
  * Decodes, resizes (never enlarging: an upscaled image holds more memory and no more detail) and
- * encodes. A decoding failure, including a truncated input, is the image's fault: 422.
+ * encodes. Refuses, before decoding, an image over the pixel limit (422) or not a supported
+ * image (415); a decoding failure, including a truncated input, is the image's fault: 422.
  */
 export async function resize(bytes: Buffer, params: ImageParams, format: OutputFormat, maxInputPixels: number): Promise<Buffer> {
-  // libvips' own pixel limit is the second guard, should a header lie about its size.
+  // libvips checks the limit from the header as it opens the image, before decoding.
   const image = sharp(bytes, { limitInputPixels: maxInputPixels, failOn: 'truncated', autoOrient: true });
   if (params.w !== undefined || params.h !== undefined) {
     image.resize({ width: params.w, height: params.h, fit: params.fit, withoutEnlargement: true });
@@ -76,6 +88,8 @@ export async function resize(bytes: Buffer, params: ImageParams, format: OutputF
   try {
     return await image.toBuffer();
   } catch (error) {
+    // Only failures pay for a second look at the header, for an answer that names the problem.
+    checkPixels(await inspect(bytes), maxInputPixels);
     throw new HttpError(422, 'undecodable_image', `the image could not be processed: ${(error as Error).message}`);
   }
 }
