@@ -92,6 +92,25 @@ describe('Admission', () => {
     expect([a.inflight, a.queued]).toEqual([0, 0]);
   });
 
+  it.each([
+    ['admits', 8600, 'admitted'],
+    ['refuses, inside the reserve,', 8800, 'queue_timeout'],
+  ])('%s a waiter whose remaining budget covers the hold with %i ms gone', async (_name, freedAt, outcome) => {
+    let clock = 0;
+    // Timeout 10 s, so the reserve is 300 ms; every hold takes 1000 ms, so the expected hold is 1000 ms.
+    const { a } = admission(1, 10, 10_000, () => clock);
+    const first = await a.acquire(never);
+    clock = 1000;
+    first();
+    clock = freedAt - 1000;
+    const held = await a.acquire(never);
+    const waiter = settle(a.acquire(never, 0)); // arrived at 0: deadline 10,000
+    clock = freedAt;
+    held(); // a hold of exactly the mean: the expected hold stays 1000 ms
+    const got = await Promise.race([waiter, new Promise((r) => setImmediate(() => r('pending')))]);
+    expect(typeof got === 'function' ? 'admitted' : (got as HttpError).code).toBe(outcome);
+  });
+
   it('counts the timeout from the arrival it is given, not from the call', async () => {
     let clock = 0;
     const { a, rejected } = admission(1, 10, 60_000, () => clock);
