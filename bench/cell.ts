@@ -53,6 +53,8 @@ export interface ServerCell {
   loadStartedAt: number;
   /** Runs it took to get a quiet one (see measureCell). */
   attempts: number;
+  /** Images per second (200) of every run when measured more than once (this cell is the median one). */
+  runs?: number[];
   /** RSS every sample, for the soak's trend. */
   rssSamples: { atMs: number; rssBytes: number }[];
 }
@@ -174,4 +176,21 @@ export async function measureCell(req: CellRequest, attempts: number): Promise<S
     if (cell.foreignCpu <= NOISY) break;
   }
   return { ...(best as ServerCell), attempts: tries };
+}
+
+/**
+ * The median of `repeats` measurements of a cell, by images per second, with every run's figure:
+ * one run of a server on a shared machine varies by a few percent, as much as the targets'
+ * margins, while the median of three moves far less.
+ */
+export async function measureRepeated(req: CellRequest, attempts: number, repeats: number): Promise<ServerCell> {
+  const cells: ServerCell[] = [];
+  for (let i = 0; i < repeats; i++) cells.push(await measureCell(req, attempts));
+  return repeats === 1 ? (cells[0] as ServerCell) : { ...medianBy(cells, (c) => c.okPerSecond), runs: cells.map((c) => c.okPerSecond) };
+}
+
+/** The middle element by `key` (the upper middle of an even count). */
+export function medianBy<T>(items: readonly T[], key: (item: T) => number): T {
+  if (items.length === 0) throw new RangeError('the median of nothing');
+  return [...items].sort((a, b) => key(a) - key(b))[Math.floor(items.length / 2)] as T;
 }

@@ -1,12 +1,13 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { estimateSeconds, planComparison, SERVER_CONTENDERS, serverContender } from './compare.ts';
+import { estimateSeconds, planComparison, runsOf, SERVER_CONTENDERS, serverContender } from './compare.ts';
+import { medianBy } from './cell.ts';
 
-const defaults = { quick: false, avif: false, connections: undefined, duration: undefined, workloads: undefined, contenders: undefined };
+const defaults = { quick: false, avif: false, connections: undefined, duration: undefined, workloads: undefined, contenders: undefined, repeats: undefined };
 
 describe('planComparison', () => {
-  it('measures every contender at 2, 16, 256 and 1000 connections on the primary workload, in about a quarter of an hour', () => {
+  it('measures every contender at 2, 16, 256 and 1000 connections on the primary workload, in under twenty minutes', () => {
     const plan = planComparison(defaults);
     for (const contender of SERVER_CONTENDERS) {
       const conns = plan.steps.filter((s) => s.kind === 'server' && s.contender === contender && s.budget === 1 && s.workload === 'jpeg640');
@@ -15,7 +16,18 @@ describe('planComparison', () => {
     expect(plan.steps.some((s) => s.kind === 'server' && s.contender === 'image-service' && s.budget === 2)).toBe(true);
     expect(new Set(plan.steps.map((s) => s.workload))).toEqual(new Set(['jpeg640', 'webp640', 'large1280']));
     expect(plan.steps.filter((s) => s.kind === 'sharp')).toHaveLength(6);
-    expect(estimateSeconds(plan) / 60).toBeLessThanOrEqual(15);
+    expect(estimateSeconds(plan) / 60).toBeLessThanOrEqual(20);
+  });
+
+  it('takes the median of three runs for the cells the target ratios divide, once elsewhere', () => {
+    const plan = planComparison(defaults);
+    const repeated = plan.steps.filter((s) => runsOf(plan, s) === 3).map((s) => `${s.kind === 'server' ? s.contender : s.kind} ${s.budget} ${s.workload}`);
+    expect(new Set(repeated)).toEqual(new Set(['sharp 1 jpeg640', 'image-service 1 jpeg640', 'ipx 1 jpeg640']));
+    expect(plan.steps.filter((s) => runsOf(plan, s) !== 3).every((s) => runsOf(plan, s) === 1)).toBe(true);
+    const quick = planComparison({ ...defaults, quick: true });
+    expect(quick.steps.every((s) => runsOf(quick, s) === 1)).toBe(true);
+    const asked = planComparison({ ...defaults, quick: true, repeats: 5 });
+    expect(asked.steps.filter((s) => s.kind === 'sharp' && s.budget === 1).map((s) => runsOf(asked, s))).toEqual([5]);
   });
 
   it('keeps --quick to a couple of minutes on the primary workload', () => {
@@ -60,5 +72,19 @@ describe('serverContender', () => {
 
   it('names the contenders it knows when given another', () => {
     expect(() => serverContender('nginx', 1)).toThrow(/unknown contender "nginx"; known: image-service, naive/);
+  });
+});
+
+describe('medianBy', () => {
+  it.each([
+    [[3], 3],
+    [[29.1, 27.6, 28.4], 28.4],
+    [[1, 4, 2, 3], 3],
+  ])('of %j is %d', (values, median) => {
+    expect(medianBy(values, (v) => v)).toBe(median);
+  });
+
+  it('refuses an empty list', () => {
+    expect(() => medianBy([], (v: number) => v)).toThrow(RangeError);
   });
 });

@@ -2,11 +2,11 @@
 // be checked), and running them one after the other on the pinned cores.
 import { join } from 'node:path';
 import { measureCeiling } from './ceiling.ts';
-import { measureCell, NOISY, serverCpus, type ServerCell, type Timing } from './cell.ts';
+import { measureRepeated, medianBy, NOISY, serverCpus, type ServerCell, type Timing } from './cell.ts';
 import { imageService, ipx, naive, operatorSettings, phpImagick, phpImagickHint, type Contender } from './contenders.ts';
 import type { Corpus } from './corpus.ts';
 import type { Options } from './options.ts';
-import { SERVICE } from './report.ts';
+import { SERVICE, TARGET_WORKLOAD } from './report.ts';
 import type { BatchCell, Skipped } from './results.ts';
 import { runVipsthumbnail, vipsthumbnailMissing } from './vipsthumbnail.ts';
 import { WORKLOADS, workloadById } from './workloads.ts';
@@ -24,6 +24,19 @@ export interface Plan {
   batchFiles: { photos: number; large: number };
   /** Runs of a noisy server cell before the quietest is kept. */
   attempts: number;
+  /** Medians of this many runs for the ceiling and the REPEATED contenders. */
+  repeats: number;
+}
+
+/** The contenders whose ratios decide targets with margins of a few percent (at 1 CPU, on the
+ *  target workload), besides the ceiling they are divided by. */
+const REPEATED: ReadonlySet<string> = new Set([SERVICE, 'ipx']);
+
+/** How many runs a step's median is taken over. */
+export function runsOf(plan: Pick<Plan, 'repeats'>, step: Step): number {
+  if (step.budget !== 1 || step.workload !== TARGET_WORKLOAD) return 1;
+  if (step.kind === 'sharp' || (step.kind === 'server' && REPEATED.has(step.contender))) return plan.repeats;
+  return 1;
 }
 
 export const SERVER_CONTENDERS = ['image-service', 'naive', 'ipx', 'php-imagick', 'php-imagick-hint'] as const;
@@ -61,7 +74,7 @@ export function serverContender(id: string, budget: number): Contender {
   }
 }
 
-type PlanOptions = Pick<Options, 'quick' | 'avif' | 'connections' | 'duration' | 'workloads' | 'contenders'>;
+type PlanOptions = Pick<Options, 'quick' | 'avif' | 'connections' | 'duration' | 'workloads' | 'contenders' | 'repeats'>;
 
 export function planComparison(o: PlanOptions): Plan {
   const timing: Timing = {
@@ -92,6 +105,7 @@ export function planComparison(o: PlanOptions): Plan {
     ceilingSeconds: o.quick ? 4 : 8,
     batchFiles: o.quick ? { photos: 24, large: 6 } : { photos: 64, large: 16 },
     attempts: o.quick ? 1 : 2,
+    repeats: o.repeats ?? (o.quick ? 1 : 3),
   };
 }
 
@@ -99,8 +113,9 @@ export function planComparison(o: PlanOptions): Plan {
 export function estimateSeconds(plan: Plan): number {
   let seconds = 0;
   for (const step of plan.steps) {
-    if (step.kind === 'server') seconds += plan.timing.warmupSeconds + plan.timing.durationSeconds * workloadById(step.workload).durationScale + 3;
-    else if (step.kind === 'sharp') seconds += plan.timing.warmupSeconds + plan.ceilingSeconds + 1;
+    const runs = runsOf(plan, step);
+    if (step.kind === 'server') seconds += runs * (plan.timing.warmupSeconds + plan.timing.durationSeconds * workloadById(step.workload).durationScale + 3);
+    else if (step.kind === 'sharp') seconds += runs * (plan.timing.warmupSeconds + plan.ceilingSeconds + 1);
     else seconds += 6;
   }
   return seconds;
@@ -134,14 +149,21 @@ export async function runComparison(
     const at = `[${i + 1}/${plan.steps.length}]`;
     if (step.kind === 'sharp') {
       const ceilingPlan = { root: corpus.root, keys, width: workload.width, format: workload.format, quality: workload.quality, warmupSeconds: plan.timing.warmupSeconds, seconds: plan.ceilingSeconds };
-      let r = await measureCeiling(ceilingPlan, serverCpus(step.budget), step.budget);
-      // As for the servers: a noisy measurement is taken again and the quieter kept.
-      for (let attempt = 1; attempt < plan.attempts && r.foreignCpu > NOISY; attempt++) {
-        const again = await measureCeiling(ceilingPlan, serverCpus(step.budget), step.budget);
-        if (again.foreignCpu < r.foreignCpu) r = again;
-      }
-      results.batches.push({ contender: 'sharp in-process', budget: step.budget, workload: step.workload, imagesPerSecond: r.imagesPerSecond, cpuSecondsPer1000: r.cpuSecondsPer1000, peakRssBytes: r.peakRssBytes, foreignCpu: r.foreignCpu });
-      progress(`${at} sharp in-process ${step.workload} ${step.budget} CPU: ${r.imagesPerSecond.toFixed(1)} images/s, other CPU ${(r.foreignCpu * 100).toFixed(0)}%`);
+      const quiet = async () => {
+        let r = await measureCeiling(ceilingPlan, serverCpus(step.budget), step.budget);
+        // As for the servers: a noisy measurement is taken again and the quieter kept.
+        for (let attempt = 1; attempt < plan.attempts && r.foreignCpu > NOISY; attempt++) {
+          const again = await measureCeiling(ceilingPlan, serverCpus(step.budget), step.budget);
+          if (again.foreignCpu < r.foreignCpu) r = again;
+        }
+        return r;
+      };
+      const all = [];
+      for (let i = 0; i < runsOf(plan, step); i++) all.push(await quiet());
+      const r = medianBy(all, (x) => x.imagesPerSecond);
+      const runs = all.length > 1 ? { runs: all.map((x) => x.imagesPerSecond) } : {};
+      results.batches.push({ contender: 'sharp in-process', budget: step.budget, workload: step.workload, imagesPerSecond: r.imagesPerSecond, cpuSecondsPer1000: r.cpuSecondsPer1000, peakRssBytes: r.peakRssBytes, foreignCpu: r.foreignCpu, ...runs });
+      progress(`${at} sharp in-process ${step.workload} ${step.budget} CPU: ${r.imagesPerSecond.toFixed(1)} images/s${spread(runs.runs)}, other CPU ${(r.foreignCpu * 100).toFixed(0)}%`);
     } else if (step.kind === 'vipsthumbnail') {
       if (!missing.has('vipsthumbnail')) missing.set('vipsthumbnail', vipsthumbnailMissing());
       if (skip('vipsthumbnail', missing.get('vipsthumbnail'))) continue;
@@ -154,7 +176,7 @@ export async function runComparison(
       const contender = serverContender(step.contender, step.budget);
       if (!missing.has(step.contender)) missing.set(step.contender, contender.missing(options.repoRoot));
       if (skip(step.contender, missing.get(step.contender))) continue;
-      const cell = await measureCell({
+      const cell = await measureRepeated({
         contender,
         budget: step.budget,
         workload,
@@ -163,14 +185,19 @@ export async function runComparison(
         corpus,
         repoRoot: options.repoRoot,
         logDir: join(options.out, 'logs'),
-      }, plan.attempts);
+      }, plan.attempts, runsOf(plan, step));
       results.servers.push(cell);
       progress(
-        `${at} ${step.contender} ${step.workload} ${step.budget} CPU ${step.connections} conns: ${cell.okPerSecond.toFixed(1)} images/s, ` +
+        `${at} ${step.contender} ${step.workload} ${step.budget} CPU ${step.connections} conns: ${cell.okPerSecond.toFixed(1)} images/s${spread(cell.runs)}, ` +
           `p99 ${cell.okP99Ms?.toFixed(0) ?? '—'} ms, peak ${(cell.peakRssBytes / 2 ** 20).toFixed(0)} MiB, ${JSON.stringify(cell.statusCounts)} ${JSON.stringify(cell.errors)}, ` +
           `other CPU ${(cell.foreignCpu * 100).toFixed(0)}%${cell.attempts > 1 ? ` (quietest of ${cell.attempts})` : ''}`,
       );
     }
   }
   return results;
+}
+
+/** " (median of 27.9, 28.4, 29.1)" for a repeated measurement, "" for a single one. */
+export function spread(runs: readonly number[] | undefined): string {
+  return runs === undefined ? '' : ` (median of ${runs.map((r) => r.toFixed(1)).join(', ')})`;
 }

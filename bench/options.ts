@@ -18,6 +18,7 @@ const Flags = z.object({
   duration: z.coerce.number().positive().max(3600).optional(),
   workloads: csv.pipe(z.array(z.enum(WORKLOADS.map((w) => w.id) as [string, ...string[]])).min(1)).optional(),
   contenders: csv.pipe(z.array(z.string()).min(1)).optional(),
+  repeats: z.coerce.number().int().min(1).max(9).optional(),
   out: z.string().default('.bench'),
 });
 
@@ -32,6 +33,8 @@ export interface Options {
   duration: number | undefined;
   workloads: string[] | undefined;
   contenders: string[] | undefined;
+  /** Runs of each cell a target ratio is taken from (the ceiling, this service, ipx); the median is kept. */
+  repeats: number | undefined;
   /** The working directory for results, logs and the laid-out corpus. */
   out: string;
   repoRoot: string;
@@ -39,10 +42,12 @@ export interface Options {
 
 export const USAGE = `npm run bench -- [--scenario compare|threads|soak] [--quick] [--corpus DIR] [--avif]
   [--connections 2,16,256,1000] [--duration SECONDS] [--workloads jpeg640,webp640,large1280,avif640]
-  [--contenders image-service,naive,ipx,php-imagick,php-imagick-hint,sharp,vipsthumbnail] [--out DIR]
+  [--contenders image-service,naive,ipx,php-imagick,php-imagick-hint,sharp,vipsthumbnail] [--repeats N] [--out DIR]
 
 --corpus defaults to ../shared/corpus beside the repository when it exists, else synthetic
-photographs generated with sharp (cached under .bench/).`;
+photographs generated with sharp (cached under .bench/).
+--repeats (default 3, 1 with --quick) measures the ceiling, this service and ipx that many times
+per cell and keeps the median: their ratios decide targets a few percent wide.`;
 
 export function parseOptions(argv: readonly string[], repoRoot: string): Options {
   const { values } = parseArgs({
@@ -56,6 +61,7 @@ export function parseOptions(argv: readonly string[], repoRoot: string): Options
       duration: { type: 'string' },
       workloads: { type: 'string' },
       contenders: { type: 'string' },
+      repeats: { type: 'string' },
       out: { type: 'string' },
     },
     strict: true,
@@ -83,6 +89,7 @@ export function parseOptions(argv: readonly string[], repoRoot: string): Options
     duration: flags.duration,
     workloads: flags.workloads,
     contenders: flags.contenders,
+    repeats: flags.repeats,
     out: resolve(repoRoot, flags.out),
     repoRoot,
   };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ServerCell } from './cell.ts';
-import { answers, checkTargets, ratioTable, renderReport, renderThreadStudy, type TargetCheck } from './report.ts';
+import { answers, checkTargets, ratioTable, renderReport, renderThreadStudy, workloadTable, type TargetCheck } from './report.ts';
 import type { BenchRun } from './results.ts';
 
 const MiB = 2 ** 20;
@@ -90,6 +90,11 @@ describe('tables', () => {
     expect(text).toContain('### 2560x1600 JPEG to 640w JPEG q80');
     expect(text).toContain('| sharp in-process | 1 | — | 30.0 | 1.00x | — | — | — | — | 200 | 33.0 | 2% |');
     expect(text).toContain('### Targets');
+  });
+
+  it('shows the spread of a cell measured several times beside its median', () => {
+    const text = workloadTable(run([cell('image-service', 16, 28.4, { runs: [29.1, 27.6, 28.4] })]), 'jpeg640');
+    expect(text).toContain('| 16 | 28.4 (27.6-29.1) | 0.95x |');
   });
 
   it('lists answers by status and says none when there were none', () => {

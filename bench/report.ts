@@ -30,6 +30,12 @@ function num(value: number | undefined, digits = 1): string {
   return value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits);
 }
 
+/** "28.4" for one run, "28.4 (27.6-29.1)" for the median of several: the spread stays in view. */
+function rate(value: number, runs: readonly number[] | undefined): string {
+  if (runs === undefined || runs.length < 2) return num(value);
+  return `${num(value)} (${num(Math.min(...runs))}-${num(Math.max(...runs))})`;
+}
+
 function times(value: number | undefined): string {
   return value === undefined ? '—' : `${value.toFixed(2)}x`;
 }
@@ -63,7 +69,7 @@ export function workloadTable(run: BenchRun, workload: string): string {
   const rows: string[][] = [];
   for (const b of run.batches.filter((b) => b.workload === workload)) {
     const ceiling = ceilingOf(run, b.budget, workload);
-    rows.push([b.contender, String(b.budget), '—', num(b.imagesPerSecond), times(ratio(b.imagesPerSecond, ceiling?.imagesPerSecond)), '—', '—', '—', '—', num(b.peakRssBytes / MiB, 0), num(b.cpuSecondsPer1000), b.foreignCpu === undefined ? '—' : `${(b.foreignCpu * 100).toFixed(0)}%`]);
+    rows.push([b.contender, String(b.budget), '—', rate(b.imagesPerSecond, b.runs), times(ratio(b.imagesPerSecond, ceiling?.imagesPerSecond)), '—', '—', '—', '—', num(b.peakRssBytes / MiB, 0), num(b.cpuSecondsPer1000), b.foreignCpu === undefined ? '—' : `${(b.foreignCpu * 100).toFixed(0)}%`]);
   }
   for (const s of run.servers.filter((s) => s.workload === workload)) {
     const ceiling = ceilingOf(run, s.budget, workload);
@@ -71,7 +77,7 @@ export function workloadTable(run: BenchRun, workload: string): string {
       s.label,
       String(s.budget),
       String(s.connections),
-      num(s.okPerSecond),
+      rate(s.okPerSecond, s.runs),
       times(ratio(s.okPerSecond, ceiling?.imagesPerSecond)),
       num(s.okP50Ms, 0),
       num(s.okP99Ms, 0),
@@ -101,7 +107,7 @@ export function ratioTable(run: BenchRun): string {
     rows.push([
       s.workload,
       String(s.connections),
-      num(s.okPerSecond),
+      rate(s.okPerSecond, s.runs),
       times(ratio(s.okPerSecond, ceiling?.imagesPerSecond)),
       ...BASELINES.map((b) => times(ratio(s.okPerSecond, cellOf(run, b.id, 1, s.workload, s.connections)?.okPerSecond))),
     ]);

@@ -11,6 +11,8 @@ export interface BatchCell {
   peakRssBytes: number;
   /** Other processes' CPU on its cores (share of one core), where measured. */
   foreignCpu: number | undefined;
+  /** Images per second of every run when measured more than once (this cell is the median one). */
+  runs?: number[];
 }
 
 export interface Skipped {
