@@ -166,6 +166,33 @@ describe('operator against the sandbox API server', () => {
     expect((canary['spec'] as { replicas: number }).replicas).toBe(0);
   });
 
+  it('recreates a deleted primary on the promoted revision while a newer one waits, never on the newer one', async () => {
+    const { client } = await world();
+    const m = await operator(client);
+    await client.create(resources.imageServices, imageService('thumbs', NS));
+    await settled(client, m, NS, 'thumbs');
+    const promoted = (await statusOf(client, NS, 'thumbs'))['primary'] as { revision: string; template: unknown };
+    expect(JSON.stringify(promoted.template)).toContain('imageops/image-service:1.0.0');
+
+    const obj = await client.get(resources.imageServices, NS, 'thumbs');
+    (obj['spec'] as { image: string }).image = 'imageops/image-service:1.1.0';
+    await client.replace(resources.imageServices, obj);
+    await settled(client, m, NS, 'thumbs');
+
+    const gone = await client.get(resources.deployments, NS, 'thumbs-primary');
+    await client.delete(resources.deployments, NS, 'thumbs-primary');
+    const back = await eventually('primary to be recreated', async () => {
+      const d = await getOrUndefined(client, resources.deployments, NS, 'thumbs-primary');
+      return d !== undefined && d.metadata.uid !== gone.metadata.uid ? d : undefined;
+    });
+    expect(containers(back)[0]?.image).toBe('imageops/image-service:1.0.0');
+    expect(back.metadata.labels?.['imageops.dev/revision']).toBe(promoted.revision);
+    await settled(client, m, NS, 'thumbs');
+    expect(((await statusOf(client, NS, 'thumbs'))['primary'] as { revision: string }).revision).toBe(promoted.revision);
+    await m.recorder.flush();
+    expect((await events(client, 'PrimaryRecreated')).map((e) => e['type'])).toEqual(['Warning']);
+  });
+
   it('deleting the ImageService garbage-collects its children', async () => {
     const { client } = await world();
     const m = await operator(client);

@@ -1,3 +1,4 @@
+import type { V1PodTemplateSpec } from '@kubernetes/client-node';
 import type { ImageService } from './api/image-service.ts';
 import { buildDeployment } from './build/deployment.ts';
 import { REVISION_LABEL } from './build/labels.ts';
@@ -25,24 +26,51 @@ export function templateRevision(isvc: ImageService): string {
   return revisionOf(buildPodTemplate(isvc));
 }
 
+/** Where primary's template comes from: a pod template to build it from, or the live Deployment's. */
+export type PrimaryTemplate =
+  | {
+      kind: 'pod';
+      /** As buildPodTemplate makes it; status keeps it as the promoted one when `fromSpec`. */
+      template: V1PodTemplateSpec;
+      revision: string;
+      fromSpec: boolean;
+    }
+  | { kind: 'live'; template: unknown; revision: string | undefined };
+
 /**
- * Primary runs the spec's template when the plan says so (initialisation, promotion) or when it
- * is the promoted revision already (so a hand edit of it is reverted); otherwise it keeps the
- * template it runs, which no spec can rebuild. A missing primary is rebuilt from the spec.
+ * The template primary runs: the spec's when the plan says so (initialisation, promotion) or
+ * when it is the promoted revision already (so a hand edit of it is reverted); otherwise the one
+ * it runs, which no spec can rebuild, or, when primary was deleted, the promoted one kept in
+ * status. Only a status from before templates were kept leaves nothing but the spec.
  */
-export function desiredChildren(isvc: ImageService, plan: RolloutPlan, livePrimary: KubeObject | undefined): Desired[] {
+export function primaryTemplate(isvc: ImageService, plan: RolloutPlan, livePrimary: KubeObject | undefined): PrimaryTemplate {
   const specTemplate = buildPodTemplate(isvc);
   const specRevision = revisionOf(specTemplate);
-  const primaryFromSpec =
-    plan.primaryTemplate === 'spec' || plan.status.primary?.revision === specRevision || livePrimary === undefined;
-  let primary = buildDeployment({ isvc, track: 'primary', template: specTemplate, replicas: isvc.spec.replicas }) as KubeObject;
-  if (!primaryFromSpec) {
+  const promoted = plan.status.primary;
+  const fromSpec: PrimaryTemplate = { kind: 'pod', template: specTemplate, revision: specRevision, fromSpec: true };
+  if (plan.primaryTemplate === 'spec' || promoted?.revision === specRevision) return fromSpec;
+  if (livePrimary !== undefined) {
     const liveSpec = livePrimary['spec'] as { template?: unknown } | undefined;
-    const revision = livePrimary.metadata.labels?.[REVISION_LABEL];
+    return { kind: 'live', template: liveSpec?.template, revision: livePrimary.metadata.labels?.[REVISION_LABEL] };
+  }
+  // The pod template hashes to its revision, so the Deployment built from it is the promoted one.
+  if (promoted?.template !== undefined) return { kind: 'pod', template: promoted.template as V1PodTemplateSpec, revision: revisionOf(promoted.template as V1PodTemplateSpec), fromSpec: false };
+  return fromSpec;
+}
+
+export function desiredChildren(isvc: ImageService, plan: RolloutPlan, source: PrimaryTemplate): Desired[] {
+  const specTemplate = buildPodTemplate(isvc);
+  const replicas = isvc.spec.replicas;
+  let primary: KubeObject;
+  if (source.kind === 'pod') primary = buildDeployment({ isvc, track: 'primary', template: source.template, replicas }) as KubeObject;
+  else {
+    // The live template, which no spec can rebuild, under the owned fields of the spec's Deployment.
+    const built = buildDeployment({ isvc, track: 'primary', template: specTemplate, replicas }) as KubeObject;
+    const { revision } = source;
     primary = {
-      ...primary,
-      metadata: { ...primary.metadata, labels: { ...primary.metadata.labels, ...(revision ? { [REVISION_LABEL]: revision } : {}) } },
-      spec: { ...(primary['spec'] as object), template: liveSpec?.template },
+      ...built,
+      metadata: { ...built.metadata, labels: { ...built.metadata.labels, ...(revision ? { [REVISION_LABEL]: revision } : {}) } },
+      spec: { ...(built['spec'] as object), template: source.template },
     };
   }
   const canary = buildDeployment({ isvc, track: 'canary', template: specTemplate, replicas: plan.canaryReplicas });

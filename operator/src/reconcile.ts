@@ -16,7 +16,7 @@ import type { EventRecorder } from './kube/events.ts';
 import { type Informer, controllerOf } from './kube/informer.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { type Analyse, type Decide, type Observations, type RolloutPlan, type TrackObservation } from './rollout.ts';
-import { type Desired, desiredChildren, mergeOwned, needsWrite, templateRevision } from './children.ts';
+import { type Desired, desiredChildren, mergeOwned, needsWrite, type PrimaryTemplate, primaryTemplate, templateRevision } from './children.ts';
 
 /**
  * One ImageService, level-triggered: observe (the ImageService and its children, from the
@@ -127,7 +127,11 @@ export class Reconciler {
     let writes = 0;
     const conflicts: string[] = [];
     let vsUnavailable = false;
-    for (const child of desiredChildren(isvc, plan, primaryLive)) {
+    const primary = primaryTemplate(isvc, plan, primaryLive);
+    if (primaryLive === undefined && primary.kind === 'pod' && !primary.fromSpec) {
+      d.recorder.record(obj, 'Warning', 'PrimaryRecreated', `Deployment ${trackName(isvc, 'primary')} was missing: recreated with the promoted revision ${primary.revision}`);
+    }
+    for (const child of desiredChildren(isvc, plan, primary)) {
       const outcome = await this.#apply(child, uid, signal);
       if (outcome === 'created' || outcome === 'updated') writes++;
       if (outcome === 'updated') d.recorder.record(obj, 'Normal', 'Updated', `Updated ${child.type.kind} ${child.object.metadata.name}`);
@@ -135,7 +139,7 @@ export class Reconciler {
       if (typeof outcome === 'object') conflicts.push(outcome.conflict);
     }
 
-    const status = this.#finalStatus(plan, current, generation, now, { conflicts, vsUnavailable, primary: base.primary, replicas: isvc.spec.replicas });
+    const status = this.#finalStatus(plan, current, generation, now, { conflicts, vsUnavailable, primary: base.primary, replicas: isvc.spec.replicas }, primary);
     writes += await this.#writeStatus(obj, current, status, signal);
     for (const e of plan.events) d.recorder.record(obj, e.type, e.reason, e.message);
     if (plan.removeAnnotations !== undefined && plan.removeAnnotations.length > 0) {
@@ -162,6 +166,7 @@ export class Reconciler {
     generation: number,
     now: Date,
     seen: { conflicts: string[]; vsUnavailable: boolean; primary: TrackObservation; replicas: number },
+    primary: PrimaryTemplate,
   ): ImageServiceStatus {
     let conditions = removeCondition(plan.status.conditions ?? current.conditions, 'InvalidSpec');
     conditions = seen.conflicts.length > 0
@@ -178,7 +183,9 @@ export class Reconciler {
           ? { status: 'False', reason: 'PrimaryNotReady', message: `Primary has ${seen.primary.readyReplicas}/${seen.replicas} replicas ready` }
           : { status: 'True', reason: 'Available', message: `Primary serves with ${seen.primary.readyReplicas} ready replicas` };
     conditions = setCondition(conditions, { type: 'Ready', ...ready }, now, generation);
-    return { ...plan.status, observedGeneration: generation, conditions };
+    // The promoted template goes with the promoted revision, for a primary deleted later.
+    const kept = primary.kind === 'pod' && primary.fromSpec && plan.status.primary !== undefined ? { primary: { ...plan.status.primary, template: { ...primary.template } } } : {};
+    return { ...plan.status, ...kept, observedGeneration: generation, conditions };
   }
 
   /** A child in the cache that this ImageService controls; undefined when absent or someone else's. */

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { type ImageService, validateImageService } from './api/image-service.ts';
 import { REVISION_LABEL } from './build/labels.ts';
-import { desiredChildren, mergeOwned, needsWrite, templateRevision } from './children.ts';
+import { desiredChildren, mergeOwned, needsWrite, primaryTemplate, templateRevision } from './children.ts';
+import { buildPodTemplate } from './build/pod-template.ts';
 import type { KubeObject } from './kube/client.ts';
 import { observeTrack } from './reconcile.ts';
-import { type Observations, idleDecide } from './rollout.ts';
+import { type Observations, type RolloutPlan, idleDecide } from './rollout.ts';
 
 function isvc(image = 'imageops/image-service:1.0.0'): ImageService {
   const v = validateImageService({
@@ -58,12 +59,14 @@ describe('idleDecide', () => {
   });
 });
 
+const childrenOf = (i: ImageService, plan: RolloutPlan, live: KubeObject | undefined) => desiredChildren(i, plan, primaryTemplate(i, plan, live));
+
 describe('desiredChildren', () => {
   const s = isvc();
   const init = idleDecide(s.spec, {}, observations(s), now);
 
   it('builds the six children of DESIGN, weights 100/0', () => {
-    const children = desiredChildren(s, init, undefined);
+    const children = childrenOf(s, init, undefined);
     expect(children.map((c) => `${c.type.kind}/${c.object.metadata.name}`).sort()).toEqual([
       'Deployment/thumbs-canary',
       'Deployment/thumbs-primary',
@@ -78,10 +81,10 @@ describe('desiredChildren', () => {
   });
 
   it('keeps the template primary runs while a newer revision waits, with its revision label', () => {
-    const live = desiredChildren(s, init, undefined)[0]?.object as KubeObject;
+    const live = childrenOf(s, init, undefined)[0]?.object as KubeObject;
     const next = isvc('imageops/image-service:2.0.0');
     const plan = idleDecide(next.spec, init.status, observations(next), now);
-    const [primary, canary] = desiredChildren(next, plan, live);
+    const [primary, canary] = childrenOf(next, plan, live);
     expect(primary?.object.metadata.labels?.[REVISION_LABEL]).toBe(templateRevision(s));
     expect(JSON.stringify(primary?.object['spec'])).toContain('image-service:1.0.0');
     expect(canary?.object.metadata.labels?.[REVISION_LABEL]).toBe(templateRevision(next));
@@ -89,13 +92,49 @@ describe('desiredChildren', () => {
   });
 
   it('rebuilds primary from the spec when it runs the promoted revision, so hand edits revert', () => {
-    const built = desiredChildren(s, init, undefined)[0]?.object as KubeObject;
+    const built = childrenOf(s, init, undefined)[0]?.object as KubeObject;
     const edited = JSON.parse(JSON.stringify(built).replace('image-service:1.0.0', 'evil:latest')) as KubeObject;
-    const [primary] = desiredChildren(s, { ...init, primaryTemplate: 'current' }, edited);
+    const [primary] = childrenOf(s, { ...init, primaryTemplate: 'current' }, edited);
     expect(needsWrite(primary?.object as KubeObject, edited)).toBe(true);
     const fixed = mergeOwned({ ...edited, status: { readyReplicas: 2 } }, primary?.object as KubeObject);
     expect(needsWrite(primary?.object as KubeObject, fixed)).toBe(false);
     expect(fixed['status']).toEqual({ readyReplicas: 2 });
+  });
+});
+
+describe('primaryTemplate', () => {
+  const old = isvc();
+  const oldTemplate = buildPodTemplate(old);
+  const init = idleDecide(old.spec, {}, observations(old), now);
+  // The status the reconciler writes: the promoted template beside the promoted revision.
+  const promoted = { ...init.status, primary: { ...init.status.primary, template: oldTemplate as Record<string, unknown> } };
+  const next = isvc('imageops/image-service:2.0.0');
+  const waiting = idleDecide(next.spec, promoted, observations(next), now);
+  const livePrimary = childrenOf(old, init, undefined)[0]?.object as KubeObject;
+  const { template: _t, ...promotedWithoutTemplate } = promoted.primary;
+
+  it.each([
+    ['initialisation', old, init, undefined, { revision: templateRevision(old), fromSpec: true, image: '1.0.0' }],
+    ['a new revision waiting, primary live', next, waiting, livePrimary, { revision: templateRevision(old), fromSpec: false, image: '1.0.0' }],
+    ['a new revision waiting, primary deleted', next, waiting, undefined, { revision: templateRevision(old), fromSpec: false, image: '1.0.0' }],
+    [
+      'a new revision waiting, primary deleted, a status without the template',
+      next,
+      { ...waiting, status: { ...waiting.status, primary: promotedWithoutTemplate } },
+      undefined,
+      { revision: templateRevision(next), fromSpec: true, image: '2.0.0' },
+    ],
+  ] as const)('after %s', (_name, spec, plan, live, expected) => {
+    const got = primaryTemplate(spec, plan, live);
+    expect({ revision: got.revision, fromSpec: got.kind === 'pod' && got.fromSpec }).toEqual({ revision: expected.revision, fromSpec: expected.fromSpec });
+    expect(JSON.stringify(got.template)).toContain(`image-service:${expected.image}`);
+  });
+
+  it('rebuilds a deleted primary on the promoted revision, never on the waiting one', () => {
+    const [primary] = childrenOf(next, waiting, undefined);
+    expect(primary?.object.metadata.labels?.[REVISION_LABEL]).toBe(templateRevision(old));
+    expect(JSON.stringify(primary?.object['spec'])).toContain('image-service:1.0.0');
+    expect(JSON.stringify(primary?.object['spec'])).not.toContain('image-service:2.0.0');
   });
 });
 

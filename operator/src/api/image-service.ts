@@ -591,7 +591,18 @@ export const ImageServiceStatusSchema = z
   .object({
     phase: z.enum(PHASES).describe("Where the rollout stands.").optional(),
     observedGeneration: z.number().int().min(0).describe("metadata.generation last acted on.").optional(),
-    primary: TrackStatus("primary").optional(),
+    primary: z
+      .object({
+        ...TrackStatus("primary").shape,
+        template: z
+          .looseObject({})
+          .describe(
+            "The pod template the primary was last given from the spec (initialisation, promotion). A primary Deployment deleted during a rollout is rebuilt from it, never from a spec that has not passed analysis.",
+          )
+          .optional(),
+      })
+      .describe("The primary's image, revision and promoted pod template.")
+      .optional(),
     canary: TrackStatus("canary").optional(),
     canaryWeight: z.number().int().min(0).max(100).describe("Percent of traffic routed to the canary.").optional(),
     failedChecks: z.number().int().min(0).describe("Failed checks of the current analysis.").optional(),
