@@ -1,4 +1,5 @@
 import type { V1PodTemplateSpec } from '@kubernetes/client-node';
+import { z } from 'zod';
 import type { ImageService } from './api/image-service.ts';
 import { buildDeployment } from './build/deployment.ts';
 import { REVISION_LABEL } from './build/labels.ts';
@@ -54,8 +55,26 @@ export function primaryTemplate(isvc: ImageService, plan: RolloutPlan, livePrima
     return { kind: 'live', template: liveSpec?.template, revision: livePrimary.metadata.labels?.[REVISION_LABEL] };
   }
   // The pod template hashes to its revision, so the Deployment built from it is the promoted one.
-  if (promoted?.template !== undefined) return { kind: 'pod', template: promoted.template as V1PodTemplateSpec, revision: revisionOf(promoted.template as V1PodTemplateSpec), fromSpec: false };
+  const kept = promoted?.template === undefined ? undefined : parsePodTemplate(promoted.template);
+  if (kept !== undefined) return { kind: 'pod', template: kept, revision: revisionOf(kept), fromSpec: false };
   return fromSpec;
+}
+
+/** Enough of a pod template to build a Deployment from; the API server validates the rest. */
+const KeptPodTemplateSchema = z.looseObject({
+  metadata: z.looseObject({}).optional(),
+  spec: z.looseObject({ containers: z.array(z.looseObject({ name: z.string(), image: z.string() })).min(1) }),
+});
+
+/** status.primary.template, or undefined when it is not JSON of a pod template (then the spec is all there is). */
+export function parsePodTemplate(text: string): V1PodTemplateSpec | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return KeptPodTemplateSchema.safeParse(value).success ? (value as V1PodTemplateSpec) : undefined;
 }
 
 export function desiredChildren(isvc: ImageService, plan: RolloutPlan, source: PrimaryTemplate): Desired[] {

@@ -128,8 +128,12 @@ export class Reconciler {
     const conflicts: string[] = [];
     let vsUnavailable = false;
     const primary = primaryTemplate(isvc, plan, primaryLive);
-    if (primaryLive === undefined && primary.kind === 'pod' && !primary.fromSpec) {
-      d.recorder.record(obj, 'Warning', 'PrimaryRecreated', `Deployment ${trackName(isvc, 'primary')} was missing: recreated with the promoted revision ${primary.revision}`);
+    if (primaryLive === undefined && primary.kind === 'pod' && primary.revision !== undefined && plan.status.primary?.revision !== undefined) {
+      const name = trackName(isvc, 'primary');
+      if (!primary.fromSpec) d.recorder.record(obj, 'Warning', 'PrimaryRecreated', `Deployment ${name} was missing: recreated with the promoted revision ${primary.revision}`);
+      else if (plan.primaryTemplate !== 'spec' && plan.status.primary.revision !== primary.revision) {
+        d.recorder.record(obj, 'Warning', 'PrimaryRecreatedFromSpec', `Deployment ${name} was missing and status keeps no usable template of revision ${plan.status.primary.revision}: recreated from the spec (revision ${primary.revision}) without analysis`);
+      }
     }
     for (const child of desiredChildren(isvc, plan, primary)) {
       const outcome = await this.#apply(child, uid, signal);
@@ -184,7 +188,7 @@ export class Reconciler {
           : { status: 'True', reason: 'Available', message: `Primary serves with ${seen.primary.readyReplicas} ready replicas` };
     conditions = setCondition(conditions, { type: 'Ready', ...ready }, now, generation);
     // The promoted template goes with the promoted revision, for a primary deleted later.
-    const kept = primary.kind === 'pod' && primary.fromSpec && plan.status.primary !== undefined ? { primary: { ...plan.status.primary, template: { ...primary.template } } } : {};
+    const kept = primary.kind === 'pod' && primary.fromSpec && plan.status.primary !== undefined ? { primary: { ...plan.status.primary, template: JSON.stringify(primary.template) } } : {};
     return { ...plan.status, ...kept, observedGeneration: generation, conditions };
   }
 

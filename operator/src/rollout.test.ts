@@ -107,7 +107,7 @@ describe('primaryTemplate', () => {
   const oldTemplate = buildPodTemplate(old);
   const init = idleDecide(old.spec, {}, observations(old), now);
   // The status the reconciler writes: the promoted template beside the promoted revision.
-  const promoted = { ...init.status, primary: { ...init.status.primary, template: oldTemplate as Record<string, unknown> } };
+  const promoted = { ...init.status, primary: { ...init.status.primary, template: JSON.stringify(oldTemplate) } };
   const next = isvc('imageops/image-service:2.0.0');
   const waiting = idleDecide(next.spec, promoted, observations(next), now);
   const livePrimary = childrenOf(old, init, undefined)[0]?.object as KubeObject;
@@ -128,6 +128,14 @@ describe('primaryTemplate', () => {
     const got = primaryTemplate(spec, plan, live);
     expect({ revision: got.revision, fromSpec: got.kind === 'pod' && got.fromSpec }).toEqual({ revision: expected.revision, fromSpec: expected.fromSpec });
     expect(JSON.stringify(got.template)).toContain(`image-service:${expected.image}`);
+  });
+
+  it.each([
+    ['not JSON', '{"spec":'],
+    ['not a pod template', '{"spec":{"containers":[]}}'],
+  ])('falls back to the spec when the kept template is %s', (_name, text) => {
+    const plan = { ...waiting, status: { ...waiting.status, primary: { ...promoted.primary, template: text } } };
+    expect(primaryTemplate(next, plan, undefined)).toMatchObject({ kind: 'pod', revision: templateRevision(next), fromSpec: true });
   });
 
   it('rebuilds a deleted primary on the promoted revision, never on the waiting one', () => {

@@ -595,9 +595,10 @@ export const ImageServiceStatusSchema = z
       .object({
         ...TrackStatus("primary").shape,
         template: z
-          .looseObject({})
+          .string()
+          .max(262144)
           .describe(
-            "The pod template the primary was last given from the spec (initialisation, promotion). A primary Deployment deleted during a rollout is rebuilt from it, never from a spec that has not passed analysis.",
+            "The pod template the primary was last given from the spec (initialisation, promotion), as JSON. A primary Deployment deleted during a rollout is rebuilt from it, never from a spec that has not passed analysis. A string rather than an object: the operator caches every ImageService, and a parsed template costs several times its text in memory.",
           )
           .optional(),
       })
