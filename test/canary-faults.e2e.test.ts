@@ -1,5 +1,7 @@
-// Canary end to end through faults: the operator killed mid-analysis, Prometheus gone mid-analysis.
+// Canary end to end through faults: the operator killed mid-analysis, primary deleted mid-analysis,
+// Prometheus gone mid-analysis.
 import { describe, expect, it } from 'vitest';
+import { RESOURCES } from '../sandbox/kube/client.ts';
 import { eventsOf, observe, routeWeights, track, waitFor } from '../sandbox/demo/rollout.ts';
 import { changeImage, deploy, imageService, INTERVAL_MS, ROLLOUT_TIMEOUT_MS, startLoad, STEPS, useLab } from './canary-harness.ts';
 
@@ -32,6 +34,40 @@ describe('canary through faults (Prometheus)', () => {
     expect(routed[0] === 0 ? routed.slice(1) : routed).toEqual([...STEPS, 0]);
     expect(done.status.primary?.image).toBe('imageops/image-service:1.1.0');
     expect(load.counts().failed, JSON.stringify(load.counts().byStatus)).toBe(0);
+  });
+
+  it('(i) primary deleted mid-analysis comes back on the promoted revision, never the canary\'s; the rollout goes on to Succeeded', async () => {
+    const client = ctx.lab.sandbox.client;
+    const ref = await deploy(ctx.lab, imageService('orphan'));
+    const load = startLoad(ctx.lab, ref);
+    ctx.loads.push(load);
+    const rollout = await changeImage(ctx.lab, ref, 'imageops/image-service:1.1.0');
+    await rollout.until([], ROLLOUT_TIMEOUT_MS, (o) => o.status.phase === 'Progressing' && (o.status.canaryWeight ?? 0) > 0);
+    await client.delete(RESOURCES.deployments, ref.namespace, `${ref.name}-primary`);
+
+    // Until promotion, whenever primary exists it runs the promoted image.
+    const seen = new Set<string>();
+    const back = await waitFor(
+      'primary to be recreated and ready',
+      async () => {
+        const primary = await track(client, ref, 'primary');
+        if (primary?.image !== undefined) seen.add(primary.image);
+        return primary !== undefined && primary.ready > 0 ? primary : undefined;
+      },
+      ROLLOUT_TIMEOUT_MS,
+      100,
+    );
+    expect(back.image).toBe('imageops/image-service:1.0.0');
+    expect([...seen]).toEqual(['imageops/image-service:1.0.0']);
+    const warnings = (await eventsOf(client, ref)).filter((e) => e.type === 'Warning');
+    expect(warnings.map((e) => e.reason)).toContain('PrimaryRecreated');
+
+    const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
+    await load.stop();
+    expect(done.status.phase, done.status.message).toBe('Succeeded');
+    expect(done.status.primary?.image).toBe('imageops/image-service:1.1.0');
+    // The promotion went through every step after primary came back.
+    expect(Math.max(...rollout.routedWeights())).toBe(100);
   });
 
   it('(e) Prometheus stopped mid-analysis: the checks fail, the canary is rolled back, never promoted', async () => {
