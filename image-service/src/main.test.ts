@@ -34,7 +34,7 @@ interface Started {
 
 function run(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> } {
   const vars: NodeJS.ProcessEnv = { ...process.env, ...env };
-  for (const name of ['UV_THREADPOOL_SIZE', 'VIPS_CONCURRENCY', 'MALLOC_ARENA_MAX', 'IMAGE_SERVICE_WORKERS']) if (!(name in env)) delete vars[name];
+  for (const name of ['UV_THREADPOOL_SIZE', 'VIPS_CONCURRENCY', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'IMAGE_SERVICE_WORKERS']) if (!(name in env)) delete vars[name];
   const child = spawn(process.execPath, [MAIN], { env: vars, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
@@ -87,7 +87,9 @@ describe('image-service process', () => {
     expect(settings.execArgv).toContain('--max-semi-space-size=4');
     // The process itself (same PID, after execve) runs with them, so glibc saw MALLOC_ARENA_MAX.
     const environ = readFileSync(`/proc/${svc.child.pid}/environ`, 'utf8').split('\0');
-    expect(environ).toEqual(expect.arrayContaining(['UV_THREADPOOL_SIZE=2', 'VIPS_CONCURRENCY=1', 'MALLOC_ARENA_MAX=1']));
+    expect(environ).toEqual(
+      expect.arrayContaining(['UV_THREADPOOL_SIZE=2', 'VIPS_CONCURRENCY=1', 'MALLOC_ARENA_MAX=1', 'MALLOC_MMAP_THRESHOLD_=33554432', 'MALLOC_TRIM_THRESHOLD_=33554432']),
+    );
     await Promise.all(Array.from({ length: 4 }, (_, i) => get(svc.port, `/image/files/slow.jpg?w=${300 + i}`)));
     const pool = readdirSync(`/proc/${svc.child.pid}/task`).filter((task) => {
       try {

@@ -3,7 +3,7 @@
  *
  * Thread settings must be in the environment before the runtimes that read them start: libuv
  * sizes its pool from UV_THREADPOOL_SIZE on the pool's first use, libvips reads VIPS_CONCURRENCY
- * when sharp loads, and glibc reads MALLOC_ARENA_MAX before any JavaScript runs. So when the
+ * when sharp loads, and glibc reads MALLOC_ARENA_MAX and its thresholds before any JavaScript runs. So when the
  * derived values are missing from the environment, the process replaces itself (execve: same PID,
  * so signals and the kubelet are unaffected) with the same command and the values set. Where
  * execve is unavailable it sets them in process.env before anything touches the pool or loads
@@ -93,6 +93,7 @@ logger.info(
     threadpoolSize: Number(process.env.UV_THREADPOOL_SIZE),
     vipsConcurrency,
     mallocArenaMax: process.env.MALLOC_ARENA_MAX,
+    mallocThresholds: { mmap: process.env.MALLOC_MMAP_THRESHOLD_, trim: process.env.MALLOC_TRIM_THRESHOLD_ },
     nodeOptions: process.env.NODE_OPTIONS ?? null,
     execArgv: process.execArgv,
     drainSeconds: env.IMAGE_SERVICE_DRAIN_SECONDS,

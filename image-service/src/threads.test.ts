@@ -52,17 +52,24 @@ describe('cgroup CPU limit', () => {
   });
 });
 
+/** glibc's thresholds as the service sets them unless told otherwise: 32 MiB. */
+const THRESHOLDS = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '33554432' };
+
 describe('resolveThreads', () => {
   it.each([
-    [{}, undefined, 1.5, 8, { workers: 1, workersFrom: 'cgroup', env: { UV_THREADPOOL_SIZE: '2', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '1' } }],
-    [{}, undefined, null, 2, { workers: 2, workersFrom: 'cpus', env: { UV_THREADPOOL_SIZE: '3', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '2' } }],
-    [{}, 4, 1, 2, { workers: 4, workersFrom: 'IMAGE_SERVICE_WORKERS', env: { UV_THREADPOOL_SIZE: '5', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '2' } }],
+    [{}, undefined, 1.5, 8, { workers: 1, workersFrom: 'cgroup', env: { UV_THREADPOOL_SIZE: '2', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '1', ...THRESHOLDS } }],
+    [{}, undefined, null, 2, { workers: 2, workersFrom: 'cpus', env: { UV_THREADPOOL_SIZE: '3', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '2', ...THRESHOLDS } }],
+    [{}, 4, 1, 2, { workers: 4, workersFrom: 'IMAGE_SERVICE_WORKERS', env: { UV_THREADPOOL_SIZE: '5', VIPS_CONCURRENCY: '1', MALLOC_ARENA_MAX: '2', ...THRESHOLDS } }],
     [
-      { UV_THREADPOOL_SIZE: '16', VIPS_CONCURRENCY: '2', MALLOC_ARENA_MAX: '4' },
+      { UV_THREADPOOL_SIZE: '16', VIPS_CONCURRENCY: '2', MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '' },
       undefined,
       3,
       8,
-      { workers: 3, workersFrom: 'cgroup', env: { UV_THREADPOOL_SIZE: '16', VIPS_CONCURRENCY: '2', MALLOC_ARENA_MAX: '4' } },
+      {
+        workers: 3,
+        workersFrom: 'cgroup',
+        env: { UV_THREADPOOL_SIZE: '16', VIPS_CONCURRENCY: '2', MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '33554432' },
+      },
     ],
   ])('env %j, workers %j, limit %j, cpus %j', (vars, workers, limit, cpus, expected) => {
     expect(resolveThreads(vars, workers, limit, cpus)).toEqual(expected);

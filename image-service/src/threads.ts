@@ -54,14 +54,24 @@ export interface Threads {
   /** Where `workers` came from, for the start-up log. */
   workersFrom: 'IMAGE_SERVICE_WORKERS' | 'cgroup' | 'cpus';
   /** The environment a process must start with (libuv, libvips and glibc read it once, at start). */
-  env: { UV_THREADPOOL_SIZE: string; VIPS_CONCURRENCY: string; MALLOC_ARENA_MAX: string };
+  env: { UV_THREADPOOL_SIZE: string; VIPS_CONCURRENCY: string; MALLOC_ARENA_MAX: string; MALLOC_MMAP_THRESHOLD_: string; MALLOC_TRIM_THRESHOLD_: string };
 }
+
+/**
+ * glibc's largest mmap threshold (32 MiB on 64-bit), used for both of its thresholds: allocations
+ * up to it come from the heap, and up to that much free heap stays mapped. By default glibc gives
+ * back and maps again the buffers of every image (about 1,000 page faults per 2560x1600 JPEG, 8
+ * with this); peak RSS stays the same, because a server's peak is its working set anyway, and
+ * larger allocations (a huge decode) are still returned (docs/benchmarks.md).
+ */
+const MALLOC_THRESHOLD = String(32 * 1024 * 1024);
 
 /**
  * DESIGN's "Threads from the CPU limit": variables already set win (the operator's `runtime`
  * overrides arrive that way); the rest default to workers + 1 libuv threads (a spare one keeps
  * file I/O from queueing behind resizes), one libvips thread per image, and one malloc arena for
- * one worker (20-30 MiB less peak RSS at the same throughput, docs/benchmarks.md), two for more.
+ * one worker (20-30 MiB less peak RSS at the same throughput, docs/benchmarks.md), two for more,
+ * and glibc's thresholds at MALLOC_THRESHOLD.
  */
 export function resolveThreads(vars: NodeJS.ProcessEnv, workersEnv: number | undefined, limit: number | null, parallelism: number): Threads {
   const workers = workersEnv ?? workersFor(limit, parallelism);
@@ -73,6 +83,8 @@ export function resolveThreads(vars: NodeJS.ProcessEnv, workersEnv: number | und
       UV_THREADPOOL_SIZE: nonEmpty(vars.UV_THREADPOOL_SIZE) ?? String(workers + 1),
       VIPS_CONCURRENCY: nonEmpty(vars.VIPS_CONCURRENCY) ?? '1',
       MALLOC_ARENA_MAX: nonEmpty(vars.MALLOC_ARENA_MAX) ?? (workers === 1 ? '1' : '2'),
+      MALLOC_MMAP_THRESHOLD_: nonEmpty(vars.MALLOC_MMAP_THRESHOLD_) ?? MALLOC_THRESHOLD,
+      MALLOC_TRIM_THRESHOLD_: nonEmpty(vars.MALLOC_TRIM_THRESHOLD_) ?? MALLOC_THRESHOLD,
     },
   };
 }
