@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { z } from 'zod';
+import { resolveThreads } from '../image-service/src/threads.ts';
 import { cpuBusySeconds } from './proc-stats.ts';
 
 export const CeilingPlanSchema = z.object({
@@ -77,7 +78,9 @@ if (import.meta.main) {
 /** Runs the loop as its own process pinned to cpus, one resize in flight per CPU. */
 export async function measureCeiling(plan: Omit<CeilingPlan, 'inflight' | 'cpuList'>, cpus: string, cpuCount: number): Promise<CeilingResult> {
   const full: CeilingPlan = { ...plan, inflight: cpuCount, cpuList: cpus.split(',').map(Number) };
-  const env = { ...process.env, VIPS_CONCURRENCY: '1', UV_THREADPOOL_SIZE: String(cpuCount + 1), MALLOC_ARENA_MAX: '2' };
+  // The thread and allocator settings the service gives itself for as many workers, so that the
+  // gap between the two is what HTTP and admission cost, not a different malloc.
+  const env = { ...process.env, ...resolveThreads({}, cpuCount, null, cpuCount).env };
   return new Promise((resolve, reject) => {
     execFile(
       'taskset',
