@@ -1,20 +1,26 @@
 import { openFileSource } from './file.ts';
 import type { HttpEnv, S3Env } from './env.ts';
-import { createHttpSource, httpOptionsFrom } from './http.ts';
-import { createS3Source, s3OptionsFrom } from './s3.ts';
 import type { Source } from './source.ts';
 
 /** IMAGE_SOURCE as config.ts validated it: the scheme picks the source. */
 export type SourceLocation = { kind: 'file'; root: string } | { kind: 's3' | 'http'; url: string };
 
-/** Opens the configured source; throws an Error with a one-line message on a bad setting. */
+/**
+ * Opens the configured source; throws an Error with a one-line message on a bad setting. The S3
+ * and HTTP sources are loaded only when configured: the AWS SDK alone is about 24 MiB of RSS and
+ * 7 MiB of heap that a file-backed service would carry for nothing (docs/benchmarks.md).
+ */
 export async function openSource(location: SourceLocation, env: S3Env & HttpEnv): Promise<Source> {
   switch (location.kind) {
     case 'file':
       return openFileSource(location.root);
-    case 's3':
+    case 's3': {
+      const { createS3Source, s3OptionsFrom } = await import('./s3.ts');
       return createS3Source(s3OptionsFrom(location.url, env));
-    case 'http':
+    }
+    case 'http': {
+      const { createHttpSource, httpOptionsFrom } = await import('./http.ts');
       return createHttpSource(httpOptionsFrom(location.url, env));
+    }
   }
 }
