@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -99,6 +99,17 @@ describe('image-service process', () => {
       }
     });
     expect(pool).toHaveLength(2);
+    svc.child.kill('SIGTERM');
+    expect(await svc.exit).toBe(0);
+  });
+
+  it('listens with a backlog as deep as its queue, so a burst of connections is not dropped by the kernel', async () => {
+    const svc = await start({ IMAGE_SERVICE_WORKERS: '2', IMAGE_SERVICE_QUEUE_LIMIT: '1500' });
+    // For a listening socket, ss reports the accept queue's limit as Send-Q (the kernel's own view).
+    const listening = execFileSync('ss', ['-Hltn', `sport = :${svc.port}`], { encoding: 'utf8' }).trim().split(/\s+/);
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    expect(Number(listening[2])).toBe(Math.min(1502, somaxconn));
+    expect(svc.logs.find((l) => l.msg === 'listening')).toMatchObject({ backlog: 1502 });
     svc.child.kill('SIGTERM');
     expect(await svc.exit).toBe(0);
   });

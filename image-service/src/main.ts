@@ -102,10 +102,15 @@ logger.info(
 );
 
 service.server.on('error', (error) => fail(`cannot listen on ${env.IMAGE_SERVICE_HOST}:${env.IMAGE_SERVICE_PORT}: ${error.message}`));
-service.server.listen(env.IMAGE_SERVICE_PORT, env.IMAGE_SERVICE_HOST, () => {
+// A backlog as deep as the work the service holds (Node's default is 511): a burst of connections
+// beyond it has its SYNs dropped and retried by the client after a second, which put the p99 of
+// admitted requests at 5.8-5.9 s for a 5 s queue timeout when 1000 clients connected at once.
+// The kernel caps it at net.core.somaxconn (4096 since Linux 5.4).
+const backlog = settings.queueLimit + settings.workers;
+service.server.listen({ port: env.IMAGE_SERVICE_PORT, host: env.IMAGE_SERVICE_HOST, backlog }, () => {
   const address = service.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : env.IMAGE_SERVICE_PORT;
-  logger.info({ host: env.IMAGE_SERVICE_HOST, port }, 'listening');
+  logger.info({ host: env.IMAGE_SERVICE_HOST, port, backlog }, 'listening');
 });
 
 function shutdown(signal: NodeJS.Signals): void {
