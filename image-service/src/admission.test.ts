@@ -93,11 +93,11 @@ describe('Admission', () => {
   });
 
   it.each([
-    ['admits', 8600, 'admitted'],
-    ['refuses, inside the reserve,', 8800, 'queue_timeout'],
+    ['admits', 8300, 'admitted'],
+    ['refuses, inside the reserve,', 8500, 'queue_timeout'],
   ])('%s a waiter whose remaining budget covers the hold with %i ms gone', async (_name, freedAt, outcome) => {
     let clock = 0;
-    // Timeout 10 s, so the reserve is 300 ms; every hold takes 1000 ms, so the expected hold is 1000 ms.
+    // Timeout 10 s, so the reserve is 600 ms; every hold takes 1000 ms, so the expected hold is 1000 ms.
     const { a } = admission(1, 10, 10_000, () => clock);
     const first = await a.acquire(never);
     clock = 1000;
