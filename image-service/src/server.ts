@@ -16,7 +16,7 @@ import { checkPixels, inspect, resize } from './transform.ts';
 
 // Not `import { createServer } from 'node:http'`: the ESM view of node:http reads every export,
 // and its lazy ones (fetch's and WebSocket's classes) load undici, which the service never uses
-// (1.5 MiB of resident heap at idle, measured).
+// (1.5 MiB of resident memory at idle, measured).
 const { createServer } = process.getBuiltinModule('node:http');
 
 /**
