@@ -60,8 +60,67 @@ export function validateCrd(crd: KubeObject): StatusCause[] {
     const schema = isObject(v['schema']) ? v['schema']['openAPIV3Schema'] : undefined;
     if (!isObject(schema)) out.push({ ...cause.required(`spec.versions[${i}].schema.openAPIV3Schema`), message: 'Required value: schemas are required' });
     else if (schema['type'] !== 'object') out.push(cause.invalid(`spec.versions[${i}].schema.openAPIV3Schema.type`, schema['type'] ?? '', 'must be object at the root'));
+    else out.push(...schemaCauses(schema, `spec.versions[${i}].schema.openAPIV3Schema`, true));
   });
   return out;
+}
+
+/**
+ * The rules kube-apiserver holds a CRD's schema to that a generator can get wrong: root
+ * metadata may constrain only name and generateName (and carries nothing else, not even a
+ * description), and every CEL rule's fieldPath must resolve through declared properties or
+ * additionalProperties.
+ */
+export function schemaCauses(schema: JsonObject, at: string, root: boolean): StatusCause[] {
+  const out: StatusCause[] = [];
+  const props = isObject(schema['properties']) ? schema['properties'] : {};
+  const metadata = props['metadata'];
+  if (root && isObject(metadata)) {
+    const where = `${at}.properties[metadata]`;
+    const names = isObject(metadata['properties']) ? Object.keys(metadata['properties']) : [];
+    const extra = Object.keys(metadata).filter((k) => k !== 'type' && k !== 'properties' && k !== 'default');
+    if (extra.length > 0 || names.some((n) => n !== 'name' && n !== 'generateName')) {
+      out.push(cause.forbidden(where, 'must not specify anything other than name and generateName, but metadata is implicitly specified'));
+    }
+  }
+  const rules = Array.isArray(schema['x-kubernetes-validations']) ? schema['x-kubernetes-validations'].filter(isObject) : [];
+  rules.forEach((r, i) => {
+    const fieldPath = str(r['fieldPath']);
+    const problem = fieldPath ? fieldPathProblem(schema, fieldPath) : undefined;
+    if (problem) {
+      out.push(cause.invalid(`${at}.x-kubernetes-validations[${i}].fieldPath`, fieldPath, `fieldPath must be a valid path: ${problem}`));
+    }
+  });
+  for (const [name, child] of Object.entries(props)) {
+    if (isObject(child) && !(root && name === 'metadata')) out.push(...schemaCauses(child, `${at}.properties[${name}]`, false));
+  }
+  for (const key of ['items', 'additionalProperties'] as const) {
+    const child = schema[key];
+    if (isObject(child)) out.push(...schemaCauses(child, `${at}.${key}`, false));
+  }
+  return out;
+}
+
+/** Why a CEL rule's fieldPath (`.a.b`, `['a'].b`) does not resolve in a schema, as kube-apiserver walks it. */
+export function fieldPathProblem(schema: JsonObject, fieldPath: string): string | undefined {
+  const steps = fieldPath.match(/\.[^.[\]]*|\['(?:[^'\\]|\\.)*'\]|./g) ?? [];
+  if (steps.join('') !== fieldPath) return 'cannot be parsed';
+  let node: JsonObject = schema;
+  for (const step of steps) {
+    let name: string;
+    if (step.startsWith('.')) name = step.slice(1);
+    else if (step.startsWith("['")) name = step.slice(2, -2).replace(/\\(.)/g, '$1');
+    else return `expected [ or . but got: ${step}`;
+    if (name === '') return 'unexpected end of JSON path';
+    const props = node['properties'];
+    const additional = node['additionalProperties'];
+    let next: unknown;
+    if (isObject(props)) next = props[name];
+    else if (isObject(additional)) next = additional;
+    if (!isObject(next)) return 'does not refer to a valid field';
+    node = next;
+  }
+  return undefined;
 }
 
 /** The status the apiextensions server reports once it serves the CRD. */

@@ -2,6 +2,8 @@ import { Environment } from "@marcbachmann/cel-js";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { withCrd } from "./crd-meta.ts";
+import { fieldPathProblem, schemaCauses } from "../../../sandbox/apiserver/crd.ts";
+import type { JsonObject } from "../../../sandbox/apiserver/types.ts";
 import { CrdSchemaError, imageServiceCrd, toOpenApi, type JSONSchemaProps } from "./crd.ts";
 import { exampleImageServices } from "./examples.ts";
 import { validateImageService, validateSpec } from "./image-service.ts";
@@ -53,6 +55,37 @@ describe("the generated CRD", () => {
       for (const key of Object.keys(s)) expect(ALLOWED.has(key), `${path}: ${key} is not allowed`).toBe(true);
       expect(s.properties && s.additionalProperties, `${path}: properties and additionalProperties`).toBeFalsy();
     }
+  });
+
+  it("holds every CEL rule's fieldPath and placement to kube-apiserver's rules", () => {
+    // The walk is the one the emulated API server applies to every CRD; it follows
+    // apiextensions-apiserver (ValidFieldPath, validateStructuralMetadataInvariants).
+    expect(schemaCauses(root as unknown as JsonObject, "openAPIV3Schema", true)).toEqual([]);
+    const withPath = [...nodes(root)].flatMap(([path, s]) =>
+      (s["x-kubernetes-validations"] ?? []).filter((r) => r.fieldPath).map((r) => [path, r.fieldPath!] as const),
+    );
+    expect(withPath.length).toBeGreaterThan(5);
+    expect(withPath).toContainEqual(["", ".metadata.name"]);
+    expect(Object.keys(root.properties!.metadata!.properties ?? {}).every((k) => k === "name" || k === "generateName")).toBe(true);
+  });
+
+  it.each([
+    ["declared property", { properties: { a: { type: "object", properties: { b: { type: "string" } } } } }, ".a.b", undefined],
+    ["bracketed key", { properties: { a: { type: "string" } } }, "['a']", undefined],
+    ["map key", { properties: { m: { type: "object", additionalProperties: { type: "string" } } } }, ".m.anything", undefined],
+    ["undeclared metadata field", { properties: { metadata: { type: "object" } } }, ".metadata.name", "does not refer to a valid field"],
+    ["into a list", { properties: { l: { type: "array", items: { type: "object", properties: { x: { type: "string" } } } } } }, ".l.x", "does not refer to a valid field"],
+    ["no leading dot", { properties: { a: { type: "string" } } }, "a", "expected [ or . but got: a"],
+  ])("fieldPath through a %s", (_, schema, path, problem) => {
+    expect(fieldPathProblem(schema as JsonObject, path)).toBe(problem);
+  });
+
+  it("refuses root metadata constraining more than name and generateName", () => {
+    const at = "s";
+    expect(schemaCauses({ type: "object", properties: { metadata: { type: "object", properties: { name: { type: "string" } } } } }, at, true)).toEqual([]);
+    expect(schemaCauses({ type: "object", properties: { metadata: { type: "object", properties: { labels: { type: "object" } } } } }, at, true)).toHaveLength(1);
+    expect(schemaCauses({ type: "object", properties: { metadata: { type: "object", description: "x" } } }, at, true)).toHaveLength(1);
+    expect(schemaCauses({ type: "object", properties: { spec: { type: "object", properties: { metadata: { type: "object", description: "x" } } } } }, at, true)).toEqual([]);
   });
 
   it("describes every field, so kubectl explain helps", () => {

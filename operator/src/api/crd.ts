@@ -265,7 +265,10 @@ export function imageServiceCrd() {
               properties: {
                 apiVersion: { type: "string", description: "Versioned schema of this representation of an object." },
                 kind: { type: "string", description: "The REST resource this object represents." },
-                metadata: { type: "object" },
+                // The root rule on metadata.name names it as its fieldPath, which kube-apiserver
+                // resolves only through declared properties; root metadata may declare nothing
+                // but name and generateName, and no description.
+                metadata: { type: "object", properties: { name: { type: "string" } } },
                 spec: toOpenApi(ImageServiceSpecSchema),
                 status: toOpenApi(ImageServiceStatusSchema),
               },
