@@ -1,7 +1,13 @@
-// A small Kubernetes REST client over fetch: what the sandbox's controllers and kubelet need and
-// nothing else. It speaks only the public API, like the real controllers, so it works against any
-// API server (the sandbox's emulator in tests, a real one in principle).
+// The sandbox's controllers, kubelet and mesh speak to the API server through the operator's
+// client (operator/src/kube), the one transport of the project: TLS, tokens and client
+// certificates, typed errors. This module keeps the sandbox's shape over it: resource types by
+// group and version, lists parsed with the caller's zod schema, watches as callbacks.
 import type { z } from 'zod';
+import { KubeClient as Transport } from '../../operator/src/kube/client.ts';
+import { ApiError } from '../../operator/src/kube/errors.ts';
+import type { Connection } from '../../operator/src/kube/kubeconfig.ts';
+
+export { ApiError };
 
 export interface ResourceType {
   group: string; // '' for the core group
@@ -24,17 +30,6 @@ export const RESOURCES = {
   virtualservices: { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true },
 } as const satisfies Record<string, ResourceType>;
 
-export class ApiError extends Error {
-  readonly status: number;
-  readonly reason: string;
-  constructor(status: number, reason: string, message: string) {
-    super(message);
-    this.name = 'ApiError';
-    this.status = status;
-    this.reason = reason;
-  }
-}
-
 export function resourcePath(type: ResourceType, namespace?: string, name?: string, subresource?: string): string {
   const base = type.group === '' ? `/api/${type.version}` : `/apis/${type.group}/${type.version}`;
   let path = base;
@@ -46,7 +41,7 @@ export function resourcePath(type: ResourceType, namespace?: string, name?: stri
 }
 
 export interface WatchEvent {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
   object: Record<string, unknown>;
 }
 
@@ -54,38 +49,23 @@ type Json = Record<string, unknown>;
 
 export class KubeClient {
   readonly baseUrl: string;
-  readonly #timeoutMs: number;
-  /** Accept, plus the bearer token when the API server authenticates (startApiServer's `rbac`). */
-  readonly #headers: Record<string, string>;
+  readonly #transport: Transport;
 
-  constructor(baseUrl: string, options: { timeoutMs?: number; token?: string } = {}) {
-    this.baseUrl = baseUrl.replace(/\/$/, '');
-    this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#headers = { accept: 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) };
+  /** A URL (plain HTTP, optionally a bearer token) or a whole connection (TLS, client certificates). */
+  constructor(server: string | Connection, options: { timeoutMs?: number; token?: string; userAgent?: string } = {}) {
+    const token = options.token;
+    const connection: Connection =
+      typeof server === 'string'
+        ? { server: new URL(server), credentials: async () => (token ? { authorization: `Bearer ${token}` } : {}) }
+        : server;
+    this.baseUrl = connection.server.href.replace(/\/$/, '');
+    this.#transport = new Transport(connection, { timeoutMs: options.timeoutMs ?? 10_000, userAgent: options.userAgent ?? 'imageops-sandbox' });
   }
 
   async request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Json> {
-    const init: RequestInit = { method, headers: this.#headers, signal: AbortSignal.timeout(this.#timeoutMs) };
-    if (body !== undefined) {
-      init.body = JSON.stringify(body);
-      init.headers = { ...this.#headers, 'content-type': contentType };
-    }
-    const res = await fetch(this.baseUrl + path, init);
-    const text = await res.text();
-    let parsed: unknown = undefined;
-    try {
-      parsed = text === '' ? {} : JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    if (!res.ok) {
-      const status = (parsed ?? {}) as { reason?: string; message?: string };
-      throw new ApiError(res.status, status.reason ?? res.statusText, `${method} ${path}: ${res.status} ${status.message ?? text.slice(0, 200)}`);
-    }
-    if (parsed === undefined || typeof parsed !== 'object' || parsed === null) {
-      throw new ApiError(res.status, 'InvalidResponse', `${method} ${path}: answer is not JSON`);
-    }
-    return parsed as Json;
+    const answer = await this.#transport.request(method, path, body, contentType);
+    if (typeof answer !== 'object' || answer === null) throw new ApiError(200, 'InvalidResponse', `${method} ${path}: answer is not a JSON object`);
+    return answer as Json;
   }
 
   async list<T>(type: ResourceType, schema: z.ZodType<T>, namespace?: string): Promise<{ items: T[]; invalid: string[]; resourceVersion: string }> {
@@ -139,26 +119,18 @@ export class KubeClient {
     }
   }
 
-  /** Streams watch events until the server ends the watch or the signal aborts. */
+  /**
+   * Streams watch events across namespaces until the server ends the watch or the signal aborts;
+   * a resourceVersion too old to resume from is a 410 ApiError.
+   */
   async watch(type: ResourceType, resourceVersion: string, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
-    const query = new URLSearchParams({ watch: '1', allowWatchBookmarks: 'true', timeoutSeconds: '300' });
-    if (resourceVersion !== '') query.set('resourceVersion', resourceVersion);
-    const res = await fetch(`${this.baseUrl}${resourcePath(type)}?${query}`, { signal, headers: this.#headers });
-    if (!res.ok || res.body === null) {
-      const text = await res.text().catch(() => '');
-      throw new ApiError(res.status, 'WatchFailed', `watch ${type.plural}: ${res.status} ${text.slice(0, 200)}`);
-    }
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for await (const chunk of res.body) {
-      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl).trim();
-        buffer = buffer.slice(nl + 1);
-        if (line !== '') onEvent(JSON.parse(line) as WatchEvent);
-      }
-    }
+    const apiVersion = type.group === '' ? type.version : `${type.group}/${type.version}`;
+    const events = this.#transport.watch({ apiVersion, kind: '', plural: type.plural, namespaced: type.namespaced }, { resourceVersion }, signal);
+    for await (const event of events) onEvent(event as WatchEvent);
+  }
+
+  close(): void {
+    this.#transport.close();
   }
 }
 

@@ -64,22 +64,20 @@ export class Informer<T extends Meta> {
         // Resume the watch from the last version seen until the server says it is too old.
         for (;;) {
           if (signal.aborted) return;
-          let gone = false;
           await this.#client.watch(
             this.#type,
             rv,
             (event) => {
-              const next = this.#apply(event);
-              if (next === 'gone') gone = true;
-              else if (next !== undefined) rv = next;
+              rv = this.#apply(event) ?? rv;
             },
             signal,
           );
-          if (gone) break;
         }
       } catch (err) {
         if (signal.aborted) return;
-        if (!(err instanceof ApiError && err.status === 410)) this.#onError(err);
+        // too old to resume from: relist at once
+        if (err instanceof ApiError && err.status === 410) continue;
+        this.#onError(err);
         await sleep(backoffMs, signal);
         backoffMs = Math.min(backoffMs * 2, 2000);
       }
@@ -103,14 +101,8 @@ export class Informer<T extends Meta> {
     return resourceVersion;
   }
 
-  /** Applies one event; returns the new resourceVersion, 'gone' on 410, undefined otherwise. */
-  #apply(event: WatchEvent): string | 'gone' | undefined {
-    if (event.type === 'ERROR') {
-      const code = (event.object as { code?: number }).code;
-      if (code === 410) return 'gone';
-      this.#onError(new Error(`watch ${this.#type.plural}: ${JSON.stringify(event.object).slice(0, 200)}`));
-      return 'gone';
-    }
+  /** Applies one event; returns the new resourceVersion when it carries one. */
+  #apply(event: WatchEvent): string | undefined {
     const rv = (event.object as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
     if (event.type === 'BOOKMARK') return rv;
     const parsed = this.#schema.safeParse(event.object);

@@ -83,3 +83,20 @@ describe('KubeClient errors', () => {
     client.close();
   });
 });
+
+describe('KubeClient watch', () => {
+  it('yields a bookmark as kube-apiserver sends it (a resourceVersion, no name) and goes on', async () => {
+    server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Deployment', apiVersion: 'apps/v1', metadata: { resourceVersion: '41', creationTimestamp: null } } })}\n`);
+      res.end(`${JSON.stringify({ type: 'ADDED', object: { kind: 'Deployment', apiVersion: 'apps/v1', metadata: { name: 'web', namespace: 'shop', resourceVersion: '42' } } })}\n`);
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const client = new KubeClient({ server: new URL(`http://127.0.0.1:${port}`), credentials: async () => ({}) });
+    const seen: string[] = [];
+    for await (const e of client.watch(resources.deployments, { resourceVersion: '40' })) seen.push(`${e.type} ${e.object.metadata.resourceVersion}`);
+    client.close();
+    expect(seen).toEqual(['BOOKMARK 41', 'ADDED 42']);
+  });
+});

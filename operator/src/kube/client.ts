@@ -49,12 +49,18 @@ const ListAnswer = z.looseObject({
   items: z.array(KubeObject).nullable().optional(),
 });
 
+// A bookmark carries only a resourceVersion: kube-apiserver sends no name with it.
+const Bookmark = z.looseObject({ metadata: z.looseObject({ resourceVersion: z.string() }) });
+
 const WatchLine = z.discriminatedUnion('type', [
-  z.object({ type: z.enum(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK']), object: KubeObject }),
+  z.object({ type: z.enum(['ADDED', 'MODIFIED', 'DELETED']), object: KubeObject }),
+  z.object({ type: z.literal('BOOKMARK'), object: Bookmark }),
   z.object({ type: z.literal('ERROR'), object: z.looseObject({ code: z.number().optional() }) }),
 ]);
 
-export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: KubeObject };
+export type WatchEvent =
+  | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject }
+  | { type: 'BOOKMARK'; object: z.infer<typeof Bookmark> };
 
 /** Where a kind is served. */
 export interface ResourceType {
@@ -95,6 +101,8 @@ export interface WatchOptions extends ListOptions {
 }
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
+
+const VERB_OF_METHOD: Record<string, Verb> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
 export interface KubeClientOptions {
   /** Longest wait for any request other than a watch. */
@@ -173,6 +181,14 @@ export class KubeClient {
       cont = page.metadata?.continue || undefined;
     } while (cont !== undefined);
     return { items, resourceVersion };
+  }
+
+  /**
+   * A request by path with a JSON answer, for what the typed verbs do not cover (subresources
+   * such as pods/binding, other kinds); the verb is the one the method stands for.
+   */
+  async request(method: string, path: string, body?: unknown, contentType = 'application/json', signal?: AbortSignal): Promise<unknown> {
+    return this.#json(VERB_OF_METHOD[method] ?? 'get', method, path, body, signal, contentType);
   }
 
   #wrote(verb: Verb, type: ResourceType, sub = ''): void {
