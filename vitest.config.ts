@@ -6,6 +6,7 @@ export default defineConfig({
     exclude: ['**/node_modules/**', '.sandbox/**'],
     // Tests spawn real processes (image service, Prometheus, kubectl); forks keep them isolated.
     pool: 'forks',
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

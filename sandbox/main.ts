@@ -1,12 +1,13 @@
-// `npm run sandbox`: the sandbox on loopback until SIGINT or SIGTERM. Writes .sandbox/kubeconfig
-// and .sandbox/sandbox.json ({apiServer, mesh, prometheus, ...}); cleans up what a previous run
-// left behind first. SANDBOX_DIR overrides the state directory.
+// `npm run sandbox [-- --control-plane real|emulated]`: the sandbox on loopback until SIGINT or
+// SIGTERM. Writes .sandbox/kubeconfig and .sandbox/sandbox.json ({apiServer, mesh, prometheus,
+// ...}); cleans up what a previous run left behind first. SANDBOX_DIR overrides the state directory.
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { operatorComponent } from './demo/operator.ts';
 import { isAlive, killRecorded } from './pids.ts';
-import { type SandboxComponent, startSandbox } from './sandbox.ts';
+import { defaultControlPlane, type SandboxComponent, startSandbox } from './sandbox.ts';
 
 const logger = pino({ level: process.env.SANDBOX_LOG_LEVEL ?? 'info' });
 const stateDir = path.resolve(process.env.SANDBOX_DIR ?? '.sandbox');
@@ -34,7 +35,8 @@ if (killed.length > 0) logger.warn({ pids: killed }, 'stopped processes left by 
 fs.rmSync(stateDir, { recursive: true, force: true });
 fs.mkdirSync(stateDir, { recursive: true });
 
-const sandbox = await startSandbox({ stateDir, components, logger });
+const { values: args } = parseArgs({ options: { 'control-plane': { type: 'string' } } });
+const sandbox = await startSandbox({ stateDir, components, logger, controlPlane: defaultControlPlane(args['control-plane']) });
 const info = {
   apiServer: sandbox.apiServer,
   mesh: sandbox.mesh,
@@ -48,7 +50,7 @@ const relative = path.relative(process.cwd(), sandbox.kubeconfigPath);
 const rel = relative.startsWith('..') ? sandbox.kubeconfigPath : relative;
 process.stdout.write(
   [
-    'sandbox ready',
+    `sandbox ready (${sandbox.controlPlane} control plane)`,
     `  API server  ${sandbox.apiServer}    export KUBECONFIG=${rel}`,
     `  mesh        ${sandbox.mesh}    curl -H 'Host: NAME.NAMESPACE' ${sandbox.mesh}/...`,
     `  prometheus  ${sandbox.prometheus ?? '(not installed: apt-get install -y prometheus)'}`,

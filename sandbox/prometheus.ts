@@ -1,15 +1,13 @@
 // Real Prometheus for the sandbox: found on PATH or at $PROMETHEUS_BIN, run with a generated
 // config that scrapes the mesh and every annotated pod each second. Pod targets go through a
 // file_sd file rewritten on every pod change, so Prometheus follows pods without a reload.
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { stringify } from 'yaml';
-import { type Informer, sleep } from './kube/informer.ts';
+import { Daemon, freePort } from './daemon.ts';
+import type { Informer } from './kube/informer.ts';
 import type { Pod } from './kube/types.ts';
-import { forgetPid, isAlive, recordPid } from './pids.ts';
 
 /** The prometheus binary: $PROMETHEUS_BIN, else the first `prometheus` on PATH. */
 export function findPrometheus(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -60,17 +58,6 @@ export function prometheusConfig(meshTarget: string, meshPath: string, podsFile:
   });
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 export interface PrometheusOptions {
   bin: string;
   /** The pods to scrape and their changes (the sandbox's pod informer). */
@@ -86,7 +73,7 @@ export class Prometheus {
   readonly #dir: string;
   readonly #podsFile: string;
   readonly #pods: Pick<Informer<Pod>, 'list' | 'on'>;
-  #child: ChildProcess | undefined;
+  #daemon: Daemon | undefined;
   #lastTargets = '';
   #started = false;
   url = '';
@@ -100,7 +87,7 @@ export class Prometheus {
   }
 
   get pid(): number | undefined {
-    return this.#child?.pid;
+    return this.#daemon?.pid;
   }
 
   #writeTargets(): void {
@@ -119,77 +106,38 @@ export class Prometheus {
     this.#writeTargets();
     const mesh = new URL(this.#o.meshMetricsUrl);
     fs.writeFileSync(path.join(this.#dir, 'prometheus.yml'), prometheusConfig(mesh.host, mesh.pathname, this.#podsFile));
-    let lastError = '';
+    let lastError: unknown;
+    // A free port can be taken between the probe and Prometheus binding it: try another.
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort();
-      const log = fs.openSync(path.join(this.#dir, 'prometheus.log'), 'a');
-      const child = spawn(
-        this.#o.bin,
-        [
-          `--config.file=${path.join(this.#dir, 'prometheus.yml')}`,
-          `--storage.tsdb.path=${path.join(this.#dir, 'data')}`,
-          `--web.listen-address=127.0.0.1:${port}`,
-          '--storage.tsdb.retention.time=1d',
-          '--log.level=warn',
-        ],
-        { detached: true, stdio: ['ignore', log, log] },
-      );
-      fs.closeSync(log);
-      this.#child = child;
-      const spawned = await new Promise<boolean>((resolve) => {
-        child.once('spawn', () => resolve(true));
-        child.once('error', (err) => {
-          lastError = err.message;
-          resolve(false);
-        });
-      });
-      if (!spawned) break;
-      if (child.pid !== undefined) recordPid(this.#o.stateDir, child.pid);
       const url = `http://127.0.0.1:${port}`;
-      const deadline = Date.now() + 20_000;
-      while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
-        try {
-          if ((await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })).ok) {
-            this.url = url;
-            return url;
-          }
-        } catch {
-          // not up yet
-        }
-        await sleep(100);
-      }
-      lastError = `exited with ${child.exitCode ?? child.signalCode ?? 'no answer in 20s'}; see ${path.join(this.#dir, 'prometheus.log')}`;
-      await this.#kill();
-    }
-    throw new Error(`Prometheus (${this.#o.bin}) did not start: ${lastError}`);
-  }
-
-  async #kill(): Promise<void> {
-    const child = this.#child;
-    if (child?.pid === undefined) return;
-    const pid = child.pid;
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
       try {
-        process.kill(-pid, 'SIGTERM');
-      } catch {
-        // gone
+        this.#daemon = await Daemon.start({
+          name: `Prometheus (${this.#o.bin})`,
+          bin: this.#o.bin,
+          args: [
+            `--config.file=${path.join(this.#dir, 'prometheus.yml')}`,
+            `--storage.tsdb.path=${path.join(this.#dir, 'data')}`,
+            `--web.listen-address=127.0.0.1:${port}`,
+            '--storage.tsdb.retention.time=1d',
+            '--log.level=warn',
+          ],
+          stateDir: this.#o.stateDir,
+          logFile: path.join(this.#dir, 'prometheus.log'),
+          ready: async () => (await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })).ok,
+          readyTimeoutMs: 20_000,
+        });
+        this.url = url;
+        return url;
+      } catch (err) {
+        lastError = err;
       }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }, 5000);
-      await exited;
-      clearTimeout(timer);
     }
-    if (!isAlive(pid)) forgetPid(this.#o.stateDir, pid);
+    throw lastError;
   }
 
   async stop(): Promise<void> {
     this.#started = false;
-    await this.#kill();
+    await this.#daemon?.stop();
   }
 }

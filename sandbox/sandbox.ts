@@ -1,19 +1,24 @@
-// The sandbox: an API server, the workload controllers, a kubelet running pods as processes, the
-// mesh, and Prometheus when installed, all on loopback, composed and stopped as one. Tests and
-// `npm run sandbox` start it the same way.
+// The sandbox: a control plane, kubelets running pods as processes, the mesh, and Prometheus
+// when installed, all on loopback, composed and stopped as one. Tests and `npm run sandbox` start
+// it the same way. The control plane is either the emulated API server with the sandbox's own
+// workload controllers (starts in a second, no build), or the real one: etcd, kube-apiserver,
+// kube-controller-manager and kube-scheduler built from upstream sources, with two Nodes.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
+import { z } from 'zod';
 import { ApiError as ApiServerError } from './apiserver/errors.ts';
 import type { LogProvider } from './apiserver/logs.ts';
-import { type ApiServer, startApiServer } from './apiserver/server.ts';
+import { type ApiServer, REPO_CRDS_DIR, startApiServer } from './apiserver/server.ts';
 import { ControllerManager } from './controllers/manager.ts';
+import { ADMIN_USER, type ControlPlane, nodeUser, startControlPlane } from './control-plane/control-plane.ts';
+import { installCrds, readCrds } from './control-plane/crds.ts';
 import { KubeClient, RESOURCES } from './kube/client.ts';
-import { Informer } from './kube/informer.ts';
+import { Informer, sleep } from './kube/informer.ts';
 import { type Pod, PodSchema } from './kube/types.ts';
 import { type CatalogueEntry, imageServiceEntry } from './kubelet/catalogue.ts';
-import { PodIpAllocator } from './kubelet/ip.ts';
+import { cleanupNetwork, LoopbackNetwork, NamespaceNetwork } from './kubelet/network.ts';
 import { Kubelet, LogError } from './kubelet/kubelet.ts';
 import { MeshRouter } from './mesh/router.ts';
 import { MeshWatcher } from './mesh/watch.ts';
@@ -21,6 +26,20 @@ import { isAlive, killRecorded } from './pids.ts';
 import { findPrometheus, Prometheus } from './prometheus.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export const CONTROL_PLANES = ['emulated', 'real'] as const;
+export type ControlPlaneKind = (typeof CONTROL_PLANES)[number];
+
+/** `--control-plane` as given, else $SANDBOX_CONTROL_PLANE, else the emulated one (it starts in a second on a fresh machine). */
+export function defaultControlPlane(flag?: string, env: NodeJS.ProcessEnv = process.env): ControlPlaneKind {
+  const v = flag ?? env['SANDBOX_CONTROL_PLANE'];
+  if (v === undefined || v === '') return 'emulated';
+  if ((CONTROL_PLANES as readonly string[]).includes(v)) return v as ControlPlaneKind;
+  throw new Error(`the control plane must be one of ${CONTROL_PLANES.join(', ')}, not "${v}" (--control-plane or SANDBOX_CONTROL_PLANE)`);
+}
+
+/** The nodes of the real control plane's cluster, each with its kubelet. */
+export const REAL_NODES = ['sandbox-1', 'sandbox-2'];
 
 /** What an extra component (the operator, a demo) gets to work with. */
 export interface SandboxContext {
@@ -49,8 +68,10 @@ export interface SandboxOptions {
   components?: SandboxComponent[];
   /** Fixed mesh port (default: a free one). */
   meshPort?: number;
-  /** Authenticate with bearer tokens and authorize with RBAC (the API server's `rbac`); the sandbox's parts and its kubeconfig use the admin token. */
+  /** Authenticate with bearer tokens and authorize with RBAC (the API server's `rbac`); the sandbox's parts and its kubeconfig use the admin token. Emulated only: the real control plane always does. */
   rbac?: boolean;
+  /** Default: defaultControlPlane(). */
+  controlPlane?: ControlPlaneKind;
   logger?: Logger;
 }
 
@@ -58,9 +79,12 @@ export interface Sandbox extends SandboxContext {
   /** The mesh's Istio metrics (Envoy's stats port). */
   meshMetrics: string;
   client: KubeClient;
-  /** The API server handle: fault injection, log provider. */
-  api: ApiServer;
-  kubelet: Kubelet;
+  controlPlane: ControlPlaneKind;
+  /** The emulated API server's handle (fault injection, tokens), when that is the control plane. */
+  emulator: ApiServer | undefined;
+  /** The real control plane's handle (identities, binaries), when that is the control plane. */
+  real: ControlPlane | undefined;
+  kubelets: Kubelet[];
   /** Processes the sandbox started that are alive now (containers and Prometheus). */
   pids(): number[];
   stop(): Promise<void>;
@@ -107,28 +131,60 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   };
   try {
     const kubeconfigPath = path.join(stateDir, 'kubeconfig');
-    const api = await startApiServer({ kubeconfigPath, rbac: options.rbac ?? false });
-    stops.push({ name: 'apiserver', stop: () => api.stop() });
-    const client = new KubeClient(api.url, { token: api.rbac?.adminToken });
-
+    const kind = options.controlPlane ?? defaultControlPlane();
     const router = new MeshRouter({ ...(options.meshPort !== undefined ? { port: options.meshPort } : {}), logger });
+    await cleanupNetwork(stateDir);
+    const network = kind === 'emulated' ? new LoopbackNetwork() : await NamespaceNetwork.create(stateDir);
+    stops.push({ name: 'pod network', stop: () => network.close() });
+    const kubeletOptions = {
+      catalogue: [imageServiceEntry(REPO_ROOT), ...(options.extraImages ?? [])],
+      network,
+      stateDir,
+      logger: logger.child({ component: 'kubelet' }),
+    };
+    let client: KubeClient;
+    let emulator: ApiServer | undefined;
+    let real: ControlPlane | undefined;
+    const kubelets: Kubelet[] = [];
+    if (kind === 'emulated') {
+      const api = await startApiServer({ kubeconfigPath, rbac: options.rbac ?? false });
+      emulator = api;
+      stops.push({ name: 'apiserver', stop: () => api.stop() });
+      client = new KubeClient(api.url, { ...(api.rbac ? { token: api.rbac.adminToken } : {}) });
+      kubelets.push(new Kubelet({ ...kubeletOptions, client }));
+      api.setLogProvider(kubeletLogProvider(kubelets[0]!));
+    } else {
+      const cp = await startControlPlane({ stateDir, nodes: REAL_NODES, logger });
+      real = cp;
+      stops.push({ name: 'control-plane', stop: () => cp.stop() });
+      fs.writeFileSync(kubeconfigPath, cp.kubeconfig(ADMIN_USER), { mode: 0o600 });
+      client = new KubeClient(cp.connection(ADMIN_USER));
+      await installCrds(client, readCrds([...fs.readdirSync(REPO_CRDS_DIR).filter((f) => f.endsWith('.yaml')).map((f) => path.join(REPO_CRDS_DIR, f)), cp.build.crd('istio')]));
+      for (const node of REAL_NODES) {
+        kubelets.push(new Kubelet({ ...kubeletOptions, client: new KubeClient(cp.connection(nodeUser(node))), nodeName: node, schedule: false, serving: cp.pki.kubelet }));
+      }
+    }
+
     const meshUrls = await router.start();
     stops.push({ name: 'mesh', stop: () => router.stop() });
 
-    const kubelet = new Kubelet({
-      client,
-      catalogue: [imageServiceEntry(REPO_ROOT), ...(options.extraImages ?? [])],
-      ips: new PodIpAllocator(),
-      stateDir,
-      logger: logger.child({ component: 'kubelet' }),
-    });
-    api.setLogProvider(kubeletLogProvider(kubelet));
-    await kubelet.start();
-    stops.push({ name: 'kubelet', stop: () => kubelet.stop() });
+    for (const kubelet of kubelets) {
+      await kubelet.start();
+      stops.push({ name: `kubelet ${kubelet.nodeName}`, stop: () => kubelet.stop() });
+    }
 
-    const controllers = new ControllerManager(client, logger.child({ component: 'controllers' }));
-    await controllers.start();
-    stops.push({ name: 'controllers', stop: () => controllers.stop() });
+    if (kind === 'emulated') {
+      const controllers = new ControllerManager(client, logger.child({ component: 'controllers' }));
+      await controllers.start();
+      stops.push({ name: 'controllers', stop: () => controllers.stop() });
+    } else {
+      // Pods of a namespace are refused until its default ServiceAccount exists.
+      const deadline = Date.now() + 30_000;
+      while ((await client.get(RESOURCES.serviceaccounts, z.unknown(), 'default', 'default')) === undefined) {
+        if (Date.now() > deadline) throw new Error('the controller manager created no default ServiceAccount within 30 s (see its log in the state dir)');
+        await sleep(100);
+      }
+    }
 
     const watcher = new MeshWatcher(client, router, logger.child({ component: 'mesh' }));
     await watcher.start();
@@ -150,7 +206,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       stops.push({ name: 'prometheus', stop: () => p.stop() });
     }
 
-    const ctx: SandboxContext = { apiServer: api.url, kubeconfigPath, mesh: meshUrls.url, prometheus: prometheus?.url, stateDir, logger };
+    const ctx: SandboxContext = { apiServer: client.baseUrl, kubeconfigPath, mesh: meshUrls.url, prometheus: prometheus?.url, stateDir, logger };
     for (const component of options.components ?? []) {
       const handle = await component.start(ctx);
       stops.push({ name: component.name, stop: () => handle.stop() });
@@ -161,9 +217,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       ...ctx,
       meshMetrics: meshUrls.metricsUrl,
       client,
-      api,
-      kubelet,
-      pids: () => [...kubelet.pids(), ...(prometheus?.pid !== undefined ? [prometheus.pid] : [])].filter(isAlive),
+      controlPlane: kind,
+      emulator,
+      real,
+      kubelets,
+      pids: () => [...kubelets.flatMap((k) => k.pids()), ...(prometheus?.pid !== undefined ? [prometheus.pid] : []), ...(real?.pids() ?? [])].filter(isAlive),
       stop: () => (stopped ??= stopAll()),
     };
   } catch (err) {

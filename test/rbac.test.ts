@@ -68,7 +68,11 @@ describe('the chart RBAC rules against the operator', () => {
   let ownerReferences: OwnerReference[] = [];
 
   const request = (method: string, p: string, body?: unknown) => sandbox.client.request(method, p, body);
-  const decisions = () => sandbox.api.rbac?.decisions(USER) ?? [];
+  const emulator = () => {
+    if (sandbox.emulator === undefined) throw new Error('this proof reads the emulated API server\'s recorded decisions');
+    return sandbox.emulator;
+  };
+  const decisions = () => emulator().rbac?.decisions(USER) ?? [];
 
   async function setRules(operatorRules: PolicyRule[], leaderRules: PolicyRule[]): Promise<void> {
     await request('PUT', `${RBAC_API}/clusterroles/${ACCOUNT}`, { metadata: { name: ACCOUNT }, rules: operatorRules });
@@ -80,7 +84,7 @@ describe('the chart RBAC rules against the operator', () => {
 
   beforeAll(async () => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imageops-rbac-'));
-    sandbox = await startSandbox({ stateDir, prometheus: 'off', rbac: true });
+    sandbox = await startSandbox({ stateDir, prometheus: 'off', rbac: true, controlPlane: 'emulated' });
     await writeSampleImages(claimDir(path.join(stateDir, 'claims'), 'default', CLAIM));
     // What `helm install` creates (templates/serviceaccount.yaml, templates/rbac.yaml), from the same files.
     await request('POST', '/api/v1/namespaces', { metadata: { name: RELEASE_NAMESPACE } });
@@ -92,8 +96,8 @@ describe('the chart RBAC rules against the operator', () => {
     const leader = { name: `${ACCOUNT}-leader-election`, namespace: RELEASE_NAMESPACE };
     await request('POST', `${RBAC_API}/namespaces/${RELEASE_NAMESPACE}/roles`, { metadata: leader, rules: LEADER_RULES });
     await request('POST', `${RBAC_API}/namespaces/${RELEASE_NAMESPACE}/rolebindings`, { metadata: leader, roleRef: roleRef('Role', leader.name), subjects });
-    const token = sandbox.api.rbac?.tokens.issueForServiceAccount(RELEASE_NAMESPACE, ACCOUNT);
-    kubeconfigPath = await sandbox.api.writeKubeconfig(path.join(stateDir, 'operator-kubeconfig'), { token: token ?? '', namespace: RELEASE_NAMESPACE });
+    const token = emulator().rbac?.tokens.issueForServiceAccount(RELEASE_NAMESPACE, ACCOUNT);
+    kubeconfigPath = await emulator().writeKubeconfig(path.join(stateDir, 'operator-kubeconfig'), { token: token ?? '', namespace: RELEASE_NAMESPACE });
   }, 60_000);
 
   afterAll(async () => {

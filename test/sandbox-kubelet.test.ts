@@ -177,7 +177,7 @@ describe('kubelet', () => {
     await sb.client.create(RESOURCES.pods, NS, pod('stubborn', { env: [...env, { name: 'IGNORE_SIGTERM', value: '1' }] }, { terminationGracePeriodSeconds: 1 }));
     await ready('polite');
     await ready('stubborn');
-    const pids = sb.kubelet.pids();
+    const pids = sb.kubelets.flatMap((k) => k.pids());
     const logs = await exec('kubectl', ['--kubeconfig', sb.kubeconfigPath, 'logs', 'polite']);
     expect(logs.stdout).toContain('listening on');
     // `logs -f` streams until the reader leaves.
@@ -198,7 +198,7 @@ describe('kubelet', () => {
     const [hook, term] = await Promise.all([fs.stat(path.join(markers, 'prestop-polite')), fs.stat(path.join(markers, 'sigterm-polite'))]);
     expect(hook.mtimeMs).toBeLessThanOrEqual(term.mtimeMs);
     expect(await fs.readFile(path.join(markers, 'sigterm-stubborn'), 'utf8')).toBe('SIGTERM');
-    const stillRunning = new Set(sb.kubelet.pids());
+    const stillRunning = new Set(sb.kubelets.flatMap((k) => k.pids()));
     expect(pids.filter((pid) => !stillRunning.has(pid)).filter(isAlive)).toEqual([]);
   });
 });

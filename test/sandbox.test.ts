@@ -12,13 +12,13 @@ import { RESOURCES } from '../sandbox/kube/client.ts';
 import { type Deployment, DeploymentSchema, PodSchema } from '../sandbox/kube/types.ts';
 import { SLOW_DELAY_MS } from '../sandbox/kubelet/catalogue.ts';
 import { isAlive } from '../sandbox/pids.ts';
-import { type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
+import { CONTROL_PLANES, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
 import { imageServiceDeployment, meshGet, service, waitFor } from './sandbox-helpers.ts';
 
 const NS = 'shop';
 const exec = promisify(execFile);
 
-describe('sandbox workloads', () => {
+describe.each(CONTROL_PLANES)('sandbox workloads on the %s control plane', (controlPlane) => {
   let sb: Sandbox;
   let dir: string;
   let imagesDir: string;
@@ -57,7 +57,7 @@ describe('sandbox workloads', () => {
     imagesDir = path.join(dir, 'photos');
     await fs.mkdir(imagesDir);
     await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 200, g: 80, b: 40 } } }).jpeg().toFile(path.join(imagesDir, 'photo.jpg'));
-    sb = await startSandbox({ stateDir: path.join(dir, 'state'), prometheus: 'required' });
+    sb = await startSandbox({ stateDir: path.join(dir, 'state'), prometheus: 'required', controlPlane });
     await sb.client.create(RESOURCES.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
     for (const [name, tag, replicas] of [['thumbs', '1.0.0', 2], ['slow', '1.0.0-slow', 1], ['broken', '1.0.0-broken', 1]] as const) {
       await sb.client.create(RESOURCES.deployments, NS, imageServiceDeployment(name, NS, `registry.example.com/imageops/image-service:${tag}`, replicas, imagesDir));
@@ -78,7 +78,8 @@ describe('sandbox workloads', () => {
     expect(running).toHaveLength(2);
     for (const p of running) {
       expect(p.status?.phase).toBe('Running');
-      expect(p.status?.podIP).toMatch(/^127\.\d+\.\d+\.\d+$/);
+      // the emulated control plane's pods bind loopback addresses; the real one's have namespaces
+      expect(p.status?.podIP).toMatch(controlPlane === 'emulated' ? /^127\.\d+\.\d+\.\d+$/ : /^10\.244\.\d+\.\d+$/);
       expect(p.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
       expect(p.metadata.labels?.['pod-template-hash']).toBeDefined();
       expect(p.metadata.ownerReferences?.[0]?.kind).toBe('ReplicaSet');

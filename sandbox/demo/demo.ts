@@ -9,7 +9,7 @@ import { ImageServiceSpecSchema, weightSchedule } from '../../operator/src/api/i
 import { parseDuration } from '../../operator/src/api/durations.ts';
 import { claimDir } from '../kubelet/volumes.ts';
 import { isAlive } from '../pids.ts';
-import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox.ts';
+import { defaultControlPlane, REPO_ROOT, type Sandbox, startSandbox } from '../sandbox.ts';
 import { samplePaths, writeSampleImages } from './images.ts';
 import { LoadGenerator } from './load.ts';
 import { operatorComponent } from './operator.ts';
@@ -29,6 +29,7 @@ const READY_TIMEOUT_MS = 180_000;
 const { values: args } = parseArgs({
   options: {
     exit: { type: 'boolean', default: false },
+    'control-plane': { type: 'string' },
     'state-dir': { type: 'string', default: path.join(REPO_ROOT, '.sandbox') },
   },
 });
@@ -113,7 +114,7 @@ async function main(): Promise<number> {
   out('Starting the sandbox (API server, controllers, kubelet, mesh, Prometheus if installed) and the operator...');
   // The sandbox's own log goes to a file: the terminal is the demo's.
   const logger = pino({ level: process.env['SANDBOX_LOG_LEVEL'] ?? 'info' }, pino.destination({ dest: path.join(stateDir, 'sandbox.log'), mkdir: true, sync: true }));
-  const sandbox = await startSandbox({ stateDir, components: [operatorComponent()], logger });
+  const sandbox = await startSandbox({ stateDir, components: [operatorComponent()], logger, controlPlane: defaultControlPlane(args['control-plane']) });
   let load: LoadGenerator | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>

@@ -24,6 +24,10 @@ export const RESOURCES = {
   configmaps: { group: '', version: 'v1', plural: 'configmaps', namespaced: true },
   events: { group: '', version: 'v1', plural: 'events', namespaced: true },
   namespaces: { group: '', version: 'v1', plural: 'namespaces', namespaced: false },
+  nodes: { group: '', version: 'v1', plural: 'nodes', namespaced: false },
+  serviceaccounts: { group: '', version: 'v1', plural: 'serviceaccounts', namespaced: true },
+  leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true },
+  customresourcedefinitions: { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false },
   deployments: { group: 'apps', version: 'v1', plural: 'deployments', namespaced: true },
   replicasets: { group: 'apps', version: 'v1', plural: 'replicasets', namespaced: true },
   endpointslices: { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true },
@@ -68,8 +72,9 @@ export class KubeClient {
     return answer as Json;
   }
 
-  async list<T>(type: ResourceType, schema: z.ZodType<T>, namespace?: string): Promise<{ items: T[]; invalid: string[]; resourceVersion: string }> {
-    const body = await this.request('GET', resourcePath(type, namespace));
+  async list<T>(type: ResourceType, schema: z.ZodType<T>, namespace?: string, fieldSelector?: string): Promise<{ items: T[]; invalid: string[]; resourceVersion: string }> {
+    const query = fieldSelector ? `?${new URLSearchParams({ fieldSelector })}` : '';
+    const body = await this.request('GET', resourcePath(type, namespace) + query);
     const items: T[] = [];
     const invalid: string[] = [];
     for (const raw of (body.items as unknown[] | undefined) ?? []) {
@@ -123,9 +128,9 @@ export class KubeClient {
    * Streams watch events across namespaces until the server ends the watch or the signal aborts;
    * a resourceVersion too old to resume from is a 410 ApiError.
    */
-  async watch(type: ResourceType, resourceVersion: string, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+  async watch(type: ResourceType, resourceVersion: string, onEvent: (e: WatchEvent) => void, signal: AbortSignal, fieldSelector?: string): Promise<void> {
     const apiVersion = type.group === '' ? type.version : `${type.group}/${type.version}`;
-    const events = this.#transport.watch({ apiVersion, kind: '', plural: type.plural, namespaced: type.namespaced }, { resourceVersion }, signal);
+    const events = this.#transport.watch({ apiVersion, kind: '', plural: type.plural, namespaced: type.namespaced }, { resourceVersion, ...(fieldSelector ? { fieldSelector } : {}) }, signal);
     for await (const event of events) onEvent(event as WatchEvent);
   }
 

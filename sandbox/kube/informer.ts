@@ -24,7 +24,11 @@ export class Informer<T extends Meta> {
   readonly synced: Promise<void>;
   #loop: Promise<void> | undefined;
 
-  constructor(client: KubeClient, type: ResourceType, schema: z.ZodType<T>, onError: (err: unknown) => void = () => {}) {
+  readonly #fieldSelector: string | undefined;
+
+  /** `fieldSelector` narrows the objects watched, e.g. a kubelet's `spec.nodeName=NODE`. */
+  constructor(client: KubeClient, type: ResourceType, schema: z.ZodType<T>, onError: (err: unknown) => void = () => {}, fieldSelector?: string) {
+    this.#fieldSelector = fieldSelector;
     this.#client = client;
     this.#type = type;
     this.#schema = schema;
@@ -71,6 +75,7 @@ export class Informer<T extends Meta> {
               rv = this.#apply(event) ?? rv;
             },
             signal,
+            this.#fieldSelector,
           );
         }
       } catch (err) {
@@ -85,7 +90,7 @@ export class Informer<T extends Meta> {
   }
 
   async #relist(): Promise<string> {
-    const { items, resourceVersion } = await this.#client.list(this.#type, this.#schema);
+    const { items, resourceVersion } = await this.#client.list(this.#type, this.#schema, undefined, this.#fieldSelector);
     const seen = new Set<string>();
     for (const item of items) {
       const key = keyOf(item.metadata);

@@ -1,6 +1,7 @@
-// The sandbox's node agent: watches pods through the API, runs each one with a PodWorker, finishes
-// graceful deletions (stop the containers, then delete with grace 0, as the real kubelet does) and
-// serves container logs.
+// The sandbox's node agent: registers its Node and keeps its Lease, watches pods through the API,
+// runs each one bound to its node with a PodWorker, finishes graceful deletions (stop the
+// containers, then delete with grace 0, as the real kubelet does) and serves container logs.
+// Where no scheduler runs (the emulated control plane) it binds every unbound pod to itself.
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Logger } from 'pino';
@@ -8,12 +9,18 @@ import { ApiError, type KubeClient, RESOURCES, resourcePath } from '../kube/clie
 import { EventRecorder } from '../kube/events.ts';
 import { Informer, sleep } from '../kube/informer.ts';
 import { type Pod, PodSchema } from '../kube/types.ts';
+import { NodeAgent } from './node.ts';
 import { type NodeContext, PodWorker } from './pod.ts';
+import { type KubeletServer, serveKubeletApi } from './server.ts';
 
 export interface KubeletOptions extends Omit<NodeContext, 'nodeAllocatable' | 'baseEnv' | 'hostIP' | 'nodeName' | 'events'> {
   nodeName?: string;
   /** Longest grace the kubelet waits when the sandbox stops (pods' own grace applies to deletions). */
   shutdownGraceMs?: number;
+  /** Bind unbound pods to this node (no scheduler runs). Default true. */
+  schedule?: boolean;
+  /** Serve the kubelet API (logs) over TLS with this certificate, for kube-apiserver to proxy to. */
+  serving?: { cert: Buffer; key: Buffer };
 }
 
 export interface LogRequest {
@@ -40,10 +47,16 @@ export class Kubelet {
   readonly #workers = new Map<string, PodWorker>();
   readonly #deleting = new Set<string>();
   readonly #shutdownGraceMs: number;
+  readonly #schedule: boolean;
+  readonly #serving: { cert: Buffer; key: Buffer } | undefined;
+  #server: KubeletServer | undefined;
+  #node: NodeAgent | undefined;
   #stopped = false;
 
   constructor(options: KubeletOptions) {
     this.#shutdownGraceMs = options.shutdownGraceMs ?? 5000;
+    this.#schedule = options.schedule ?? true;
+    this.#serving = options.serving;
     this.#ctx = {
       ...options,
       nodeName: options.nodeName ?? 'sandbox',
@@ -52,7 +65,10 @@ export class Kubelet {
       baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: process.env.LANG ?? 'C.UTF-8' },
       events: new EventRecorder(options.client, 'kubelet', options.logger),
     };
-    this.#informer = new Informer(options.client, RESOURCES.pods, PodSchema, (err) => options.logger.warn({ err: String(err) }, 'kubelet watch'));
+    // A kubelet may only list and watch the pods bound to its node (the Node authorizer); where
+    // it is also the scheduler it must see the unbound ones too.
+    const selector = this.#schedule ? undefined : `spec.nodeName=${this.#ctx.nodeName}`;
+    this.#informer = new Informer(options.client, RESOURCES.pods, PodSchema, (err) => options.logger.warn({ err: String(err) }, 'kubelet watch'), selector);
     this.#informer.on((change, pod) => this.#sync(change, pod));
   }
 
@@ -61,12 +77,17 @@ export class Kubelet {
   }
 
   async start(): Promise<void> {
+    if (this.#serving !== undefined) this.#server = await serveKubeletApi(this, this.#serving);
+    this.#node = new NodeAgent(this.#ctx.client, { name: this.#ctx.nodeName, capacity: { ...this.#ctx.nodeAllocatable, pods: '110' }, kubeletPort: this.#server?.port ?? 0 }, this.#ctx.logger);
+    await this.#node.start();
     this.#informer.start();
     await this.#informer.synced;
   }
 
   #sync(change: 'added' | 'modified' | 'deleted', pod: Pod): void {
     if (this.#stopped) return;
+    const bound = pod.spec.nodeName ?? '';
+    if (bound !== this.#ctx.nodeName && (bound !== '' || !this.#schedule)) return;
     const uid = pod.metadata.uid ?? `${pod.metadata.namespace}/${pod.metadata.name}`;
     let worker = this.#workers.get(uid);
     if (change === 'deleted') {
@@ -216,6 +237,8 @@ export class Kubelet {
   /** Stops every pod's containers (bounded grace) and the watch. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#node?.stop();
+    await this.#server?.close();
     await this.#informer.stop();
     await Promise.all([...this.#workers.values()].map((w) => w.terminate(this.#shutdownGraceMs, true)));
     this.#workers.clear();

@@ -9,14 +9,14 @@ import { type ConfigMap, ConfigMapSchema, type Pod, PodSchema, type Secret, Secr
 import { type CatalogueEntry, pull } from './catalogue.ts';
 import { type ContainerStatus, ContainerRunner } from './container.ts';
 import { ContainerConfigError, type EnvInputs, referencedObjects, resolveEnv } from './env.ts';
-import type { PodIpAllocator } from './ip.ts';
+import type { PodAddress, PodNetwork } from './network.ts';
 import { buildPodStatus, qosClass } from './status.ts';
 import { materialiseVolumes, mountsOf, translatePath } from './volumes.ts';
 
 export interface NodeContext {
   client: KubeClient;
   catalogue: readonly CatalogueEntry[];
-  ips: PodIpAllocator;
+  network: PodNetwork;
   stateDir: string;
   hostIP: string;
   nodeName: string;
@@ -33,6 +33,7 @@ export class PodWorker {
   readonly #ctx: NodeContext;
   #pod: Pod;
   readonly #dir: string;
+  #address: PodAddress | undefined;
   #podIP: string | undefined;
   readonly #startTime = new Date().toISOString();
   #runners: ContainerRunner[] = [];
@@ -79,7 +80,8 @@ export class PodWorker {
   }
 
   async start(): Promise<void> {
-    this.#podIP = await this.#ctx.ips.allocate(this.#pod.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort)));
+    this.#address = await this.#ctx.network.attach(this.#pod.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort)));
+    this.#podIP = this.#address.ip;
     for (const c of this.#pod.spec.containers) this.#waiting.set(c.name, { reason: 'ContainerCreating', message: '' });
     this.#markDirty();
     await this.#setup();
@@ -126,11 +128,13 @@ export class PodWorker {
           const own = resolveEnv({ pod: this.#pod, container, podIP, hostIP: this.#ctx.hostIP, nodeAllocatable: this.#ctx.nodeAllocatable, secrets, configMaps });
           const env: NodeJS.ProcessEnv = { ...this.#ctx.baseEnv, ...image.launch.env, ...own };
           for (const [k, v] of Object.entries(env)) if (v !== undefined) env[k] = translatePath(v, mounts);
-          // Sandbox artifact (docs/architecture.md): no network namespace, so the pod binds its own loopback address.
+          // Sandbox artifact (docs/architecture.md): on the loopback network the pod binds its own address.
           env.IMAGE_SERVICE_HOST = podIP;
+          const enter = this.#address?.enter ?? [];
+          const launch = enter.length === 0 ? image.launch : { ...image.launch, command: enter[0] ?? '', args: [...enter.slice(1), image.launch.command, ...image.launch.args] };
           const runner = new ContainerRunner({
             container,
-            launch: image.launch,
+            launch,
             env,
             podIP,
             logDir: path.join(this.#dir, 'logs', container.name),
@@ -240,7 +244,7 @@ export class PodWorker {
     this.#terminating = true;
     clearTimeout(this.#retry);
     await Promise.all(this.#runners.map((r) => r.stop(graceMs)));
-    if (this.#podIP !== undefined) this.#ctx.ips.release(this.#podIP);
+    await this.#address?.release();
     await fs.rm(path.join(this.#dir, 'volumes'), { recursive: true, force: true });
   }
 }

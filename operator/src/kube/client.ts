@@ -93,6 +93,7 @@ export const resources = {
 export interface ListOptions {
   namespace?: string;
   labelSelector?: string;
+  fieldSelector?: string;
 }
 
 export interface WatchOptions extends ListOptions {
@@ -173,6 +174,7 @@ export class KubeClient {
     do {
       const query = new URLSearchParams({ limit: '500' });
       if (options.labelSelector) query.set('labelSelector', options.labelSelector);
+      if (options.fieldSelector) query.set('fieldSelector', options.fieldSelector);
       if (cont) query.set('continue', cont);
       const path = `${this.path(type, options.namespace)}?${query}`;
       const page = ListAnswer.parse(await this.#json('list', 'GET', path, undefined, signal));
@@ -247,6 +249,7 @@ export class KubeClient {
       timeoutSeconds: String(options.timeoutSeconds ?? 300),
     });
     if (options.labelSelector) query.set('labelSelector', options.labelSelector);
+    if (options.fieldSelector) query.set('fieldSelector', options.fieldSelector);
     const res = await this.#send('watch', 'GET', `${this.path(type, options.namespace)}?${query}`, undefined, signal, false);
     if ((res.statusCode ?? 0) >= 400) throw await this.#failure(res);
     const lines = createInterface({ input: res, crlfDelay: Infinity });

@@ -1,0 +1,58 @@
+// The real control plane's start and its failures, each said in one line: no Go, a port taken.
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Daemon, DaemonError } from '../daemon.ts';
+import { buildControlPlane } from './control-plane.ts';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('the control plane build', () => {
+  it('fails with one line naming Go when Go is not on PATH', async () => {
+    const err = await buildControlPlane({ PATH: '/usr/bin:/bin', HOME: os.tmpdir() }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/^control-plane build: needs Go/);
+    expect((err as Error).message).not.toContain('\n');
+  });
+
+  it('finds the build the global setup made', async () => {
+    const build = await buildControlPlane();
+    expect(fs.existsSync(build.bin('kube-apiserver'))).toBe(true);
+    expect(fs.existsSync(build.crd('istio'))).toBe(true);
+  });
+});
+
+describe('a control-plane daemon that cannot start', () => {
+  it('says which one and why in one line: etcd on a port already taken', async () => {
+    const build = await buildControlPlane();
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imageops-daemon-'));
+    dirs.push(stateDir);
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const err = await Daemon.start({
+        name: 'etcd',
+        bin: build.bin('etcd'),
+        args: [`--data-dir=${path.join(stateDir, 'etcd')}`, `--listen-client-urls=${url}`, `--advertise-client-urls=${url}`, '--listen-peer-urls=http://127.0.0.1:0'],
+        stateDir,
+        logFile: path.join(stateDir, 'etcd.log'),
+        ready: async () => (await fetch(`${url}/health`)).ok,
+        readyTimeoutMs: 20_000,
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DaemonError);
+      const message = (err as Error).message;
+      expect(message).toMatch(/^etcd did not start: exited with 1: .*address already in use/);
+      expect(message).not.toContain('\n');
+      expect(fs.readdirSync(path.join(stateDir, 'pids'))).toEqual([]);
+    } finally {
+      taken.close();
+    }
+  });
+});

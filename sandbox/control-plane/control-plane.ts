@@ -1,0 +1,206 @@
+// The real Kubernetes control plane on loopback: etcd, kube-apiserver (RBAC and the Node
+// authorizer, service-account tokens, the default admission plugins and NodeRestriction),
+// kube-controller-manager (every default controller, each with its own service account) and
+// kube-scheduler, built from upstream sources by build.sh. What envtest runs, plus the two
+// components a cluster that runs pods needs.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { Connection } from '../../operator/src/kube/kubeconfig.ts';
+import { kubeconfigYaml } from '../apiserver/kubeconfig.ts';
+import { Daemon, freePort } from '../daemon.ts';
+import { type Identity, type Pki, SERVICE_CLUSTER_IP_RANGE, makePki } from './pki.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export interface ControlPlaneBuild {
+  /** Holds bin/ (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, helm) and crds/. */
+  dir: string;
+  bin(name: 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kubectl' | 'etcd' | 'helm'): string;
+  /** Upstream CRDs: istio.yaml, gateway-api.yaml, servicemonitor.yaml. */
+  crd(name: 'istio' | 'gateway-api' | 'servicemonitor'): string;
+}
+
+function built(dir: string): ControlPlaneBuild {
+  return { dir, bin: (name) => path.join(dir, 'bin', name), crd: (name) => path.join(dir, 'crds', `${name}.yaml`) };
+}
+
+/**
+ * Builds (or finds in the cache) the upstream binaries, its progress on stderr; a failure throws
+ * one line naming what failed. $IMAGEOPS_CONTROL_PLANE_DIR names a build already made (the tests'
+ * global setup sets it).
+ */
+export async function buildControlPlane(env: NodeJS.ProcessEnv = process.env): Promise<ControlPlaneBuild> {
+  const given = env['IMAGEOPS_CONTROL_PLANE_DIR'];
+  if (given) return built(given);
+  const child = spawn('bash', [path.join(here, 'build.sh')], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let stdout = '';
+  let last = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    process.stderr.write(`${line}\n`);
+    if (line.startsWith('control-plane build:')) last = line;
+  });
+  const code = await new Promise<number | string>((resolve) => {
+    child.once('error', (err) => resolve(err.message));
+    child.once('close', (c, signal) => resolve(c ?? signal ?? 'killed'));
+  });
+  if (code !== 0) throw new Error(last || `the control-plane build (sandbox/control-plane/build.sh) failed: ${code}`);
+  return built(stdout.trim().split('\n').at(-1) ?? '');
+}
+
+export const ADMIN_USER = 'imageops-admin';
+
+/** The user a node's kubelet authenticates as, which the Node authorizer recognises. */
+export const nodeUser = (node: string): string => `system:node:${node}`;
+
+export interface ControlPlaneOptions {
+  stateDir: string;
+  /** Nodes whose kubelets get an identity (the kubelet registers them itself). */
+  nodes: string[];
+  logger: Logger;
+  build?: ControlPlaneBuild;
+}
+
+export interface ControlPlane {
+  url: string;
+  build: ControlPlaneBuild;
+  pki: Pki;
+  /** A connection as a user: the admin (system:masters) or a node's kubelet. */
+  connection(user: string): Connection;
+  kubeconfig(user: string, namespace?: string): string;
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+/** The status of a GET; without a CA, the server's self-signed certificate is taken as it is. */
+function get(url: string, ca: Buffer | undefined, token?: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = https.get(url, { ...(ca ? { ca } : { rejectUnauthorized: false }), timeout: 2000, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const build = options.build ?? (await buildControlPlane());
+  const dir = path.join(options.stateDir, 'control-plane');
+  const logs = path.join(dir, 'logs');
+  fs.mkdirSync(logs, { recursive: true });
+  const identities: Identity[] = [
+    { user: ADMIN_USER, groups: ['system:masters'] },
+    { user: 'system:kube-controller-manager', groups: [] },
+    { user: 'system:kube-scheduler', groups: [] },
+    ...options.nodes.map((n) => ({ user: nodeUser(n), groups: ['system:nodes'] })),
+  ];
+  const pki = makePki(path.join(dir, 'pki'), identities);
+  const daemons: Daemon[] = [];
+  const stop = async (): Promise<void> => {
+    for (const d of daemons.splice(0).reverse()) await d.stop(d.name === 'etcd' ? 5000 : 10_000);
+  };
+  try {
+    const [etcdPort, peerPort, apiPort, kcmPort, schedulerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+    const etcdData = path.join(dir, 'etcd');
+    daemons.push(
+      await Daemon.start({
+        name: 'etcd',
+        bin: build.bin('etcd'),
+        args: [
+          `--data-dir=${etcdData}`, `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
+          `--listen-peer-urls=http://127.0.0.1:${peerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+          `--initial-cluster=default=http://127.0.0.1:${peerPort}`, '--unsafe-no-fsync=true', '--log-level=warn',
+        ],
+        stateDir: options.stateDir,
+        logFile: path.join(logs, 'etcd.log'),
+        ready: async () => (await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(1000) })).ok,
+      }),
+    );
+
+    const url = `https://127.0.0.1:${apiPort}`;
+    const admin = pki.tokens.get(ADMIN_USER) ?? '';
+    daemons.push(
+      await Daemon.start({
+        name: 'kube-apiserver',
+        bin: build.bin('kube-apiserver'),
+        args: [
+          `--etcd-servers=${etcdUrl}`, `--secure-port=${apiPort}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
+          `--cert-dir=${pki.dir}`, `--tls-cert-file=${pki.apiserver.certFile}`, `--tls-private-key-file=${pki.apiserver.keyFile}`,
+          `--client-ca-file=${pki.caFile}`, `--token-auth-file=${pki.tokenFile}`,
+          '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction', '--allow-privileged=true',
+          `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+          `--service-account-issuer=${url}`, `--service-account-key-file=${pki.serviceAccount.publicFile}`,
+          `--service-account-signing-key-file=${pki.serviceAccount.keyFile}`,
+          `--kubelet-certificate-authority=${pki.caFile}`, '--kubelet-preferred-address-types=InternalIP',
+          '--profiling=false', '--v=1',
+        ],
+        stateDir: options.stateDir,
+        logFile: path.join(logs, 'kube-apiserver.log'),
+        ready: async () => (await get(`${url}/readyz`, pki.ca, admin)) === 200,
+        readyTimeoutMs: 90_000,
+      }),
+    );
+
+    const kubeconfigOf = (user: string): string => {
+      const file = path.join(dir, `${user.replace(/[^a-z0-9-]/g, '-')}.kubeconfig`);
+      fs.writeFileSync(file, kubeconfigYaml(url, { token: pki.tokens.get(user) ?? '', ca: pki.ca }), { mode: 0o600 });
+      return file;
+    };
+    const kcm = kubeconfigOf('system:kube-controller-manager');
+    const scheduler = kubeconfigOf('system:kube-scheduler');
+    const delegated = (kubeconfig: string) => [`--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`];
+    const started = await Promise.all([
+      Daemon.start({
+        name: 'kube-controller-manager',
+        bin: build.bin('kube-controller-manager'),
+        args: [
+          ...delegated(kcm), '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`, '--leader-elect=false',
+          '--use-service-account-credentials=true', `--service-account-private-key-file=${pki.serviceAccount.keyFile}`,
+          `--root-ca-file=${pki.caFile}`, `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+          // The sandbox's nodes answer from one machine: an image service's Deployment scaled by
+          // an HPA must see metrics soon after its pods start.
+          '--horizontal-pod-autoscaler-sync-period=5s', '--profiling=false', '--v=1',
+        ],
+        stateDir: options.stateDir,
+        logFile: path.join(logs, 'kube-controller-manager.log'),
+        ready: async () => (await get(`https://127.0.0.1:${kcmPort}/healthz`, undefined)) === 200,
+        readyTimeoutMs: 60_000,
+      }),
+      Daemon.start({
+        name: 'kube-scheduler',
+        bin: build.bin('kube-scheduler'),
+        args: [...delegated(scheduler), '--bind-address=127.0.0.1', `--secure-port=${schedulerPort}`, '--leader-elect=false', '--profiling=false', '--v=1'],
+        stateDir: options.stateDir,
+        logFile: path.join(logs, 'kube-scheduler.log'),
+        ready: async () => (await get(`https://127.0.0.1:${schedulerPort}/healthz`, undefined)) === 200,
+        readyTimeoutMs: 60_000,
+      }),
+    ]);
+    daemons.push(...started);
+
+    const connection = (user: string): Connection => {
+      const token = pki.tokens.get(user);
+      if (token === undefined) throw new Error(`the sandbox's control plane has no identity ${user}`);
+      return { server: new URL(url), ca: pki.ca, credentials: async () => ({ authorization: `Bearer ${token}` }) };
+    };
+    return {
+      url,
+      build,
+      pki,
+      connection,
+      kubeconfig: (user, namespace) => kubeconfigYaml(url, { token: pki.tokens.get(user) ?? '', ca: pki.ca, ...(namespace ? { namespace } : {}) }),
+      pids: () => daemons.flatMap((d) => (d.pid !== undefined && !d.exited ? [d.pid] : [])),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
