@@ -14,11 +14,13 @@ import { type ApiServer, REPO_CRDS_DIR, startApiServer } from './apiserver/serve
 import { ControllerManager } from './controllers/manager.ts';
 import { ADMIN_USER, type ControlPlane, nodeUser, startControlPlane } from './control-plane/control-plane.ts';
 import { installCrds, readCrds } from './control-plane/crds.ts';
-import { KubeClient, RESOURCES } from './kube/client.ts';
+import { Provisioner } from './control-plane/provisioner.ts';
+import { ApiError, KubeClient, RESOURCES } from './kube/client.ts';
 import { Informer, sleep } from './kube/informer.ts';
 import { type Pod, PodSchema } from './kube/types.ts';
 import { type CatalogueEntry, imageServiceEntry } from './kubelet/catalogue.ts';
 import { cleanupNetwork, LoopbackNetwork, NamespaceNetwork } from './kubelet/network.ts';
+import { claimDir } from './kubelet/volumes.ts';
 import { Kubelet, LogError } from './kubelet/kubelet.ts';
 import { MeshRouter } from './mesh/router.ts';
 import { MeshWatcher } from './mesh/watch.ts';
@@ -85,6 +87,11 @@ export interface Sandbox extends SandboxContext {
   /** The real control plane's handle (identities, binaries), when that is the control plane. */
   real: ControlPlane | undefined;
   kubelets: Kubelet[];
+  /**
+   * The directory of a PersistentVolumeClaim's volume, to put originals in; on the real control
+   * plane the claim is created (as a user would) and bound before this returns.
+   */
+  claim(namespace: string, name: string): Promise<string>;
   /** Processes the sandbox started that are alive now (containers and Prometheus). */
   pids(): number[];
   stop(): Promise<void>;
@@ -160,6 +167,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       fs.writeFileSync(kubeconfigPath, cp.kubeconfig(ADMIN_USER), { mode: 0o600 });
       client = new KubeClient(cp.connection(ADMIN_USER));
       await installCrds(client, readCrds([...fs.readdirSync(REPO_CRDS_DIR).filter((f) => f.endsWith('.yaml')).map((f) => path.join(REPO_CRDS_DIR, f)), cp.build.crd('istio')]));
+      const provisioner = new Provisioner(client, path.join(stateDir, 'claims'), logger.child({ component: 'provisioner' }));
+      await provisioner.start();
+      stops.push({ name: 'provisioner', stop: () => provisioner.stop() });
       for (const node of REAL_NODES) {
         kubelets.push(new Kubelet({ ...kubeletOptions, client: new KubeClient(cp.connection(nodeUser(node))), nodeName: node, schedule: false, serving: cp.pki.kubelet }));
       }
@@ -212,6 +222,23 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       stops.push({ name: component.name, stop: () => handle.stop() });
     }
 
+    const claim = async (namespace: string, name: string): Promise<string> => {
+      const dir = claimDir(path.join(stateDir, 'claims'), namespace, name);
+      await fs.promises.mkdir(dir, { recursive: true });
+      if (kind === 'emulated') return dir;
+      const pvc = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace }, spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } } };
+      await client.create(RESOURCES.persistentvolumeclaims, namespace, pvc).catch((err: unknown) => {
+        if (!(err instanceof ApiError && err.status === 409)) throw err;
+      });
+      const Bound = z.looseObject({ status: z.looseObject({ phase: z.string().optional() }).optional() });
+      const deadline = Date.now() + 30_000;
+      while ((await client.get(RESOURCES.persistentvolumeclaims, Bound, namespace, name))?.status?.phase !== 'Bound') {
+        if (Date.now() > deadline) throw new Error(`PersistentVolumeClaim ${namespace}/${name} was not bound within 30 s`);
+        await sleep(100);
+      }
+      return dir;
+    };
+
     let stopped: Promise<void> | undefined;
     return {
       ...ctx,
@@ -221,6 +248,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       emulator,
       real,
       kubelets,
+      claim,
       pids: () => [...kubelets.flatMap((k) => k.pids()), ...(prometheus?.pid !== undefined ? [prometheus.pid] : []), ...(real?.pids() ?? [])].filter(isAlive),
       stop: () => (stopped ??= stopAll()),
     };

@@ -2,6 +2,7 @@
 // their assertions; the lab itself is sandbox/demo/lab.ts, shared with bench/canary.ts.
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { LoadGenerator } from '../sandbox/demo/load.ts';
+import type { ControlPlaneKind } from '../sandbox/sandbox.ts';
 import { changeImage, deploy, imageService, INTERVAL_MS, type Lab, startLab, LATENCY_SLO_MS, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, STEPS, THRESHOLD } from '../sandbox/demo/lab.ts';
 import { TRACK_LABEL } from '../operator/src/build/labels.ts';
 import { RESOURCES } from '../sandbox/kube/client.ts';
@@ -18,11 +19,11 @@ export interface LabFixture {
 }
 
 /** One lab for a describe block: started before its tests, each test's load and ImageServices cleaned up after it, stopped after all. */
-export function useLab(prometheus: 'required' | 'off'): LabFixture {
+export function useLab(prometheus: 'required' | 'off', controlPlane?: ControlPlaneKind): LabFixture {
   let lab: Lab | undefined;
   const loads: LoadGenerator[] = [];
   beforeAll(async () => {
-    lab = await startLab(prometheus);
+    lab = await startLab(prometheus, controlPlane);
   });
   afterEach(async () => {
     for (const l of loads.splice(0)) await l.stop();

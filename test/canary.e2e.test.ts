@@ -2,10 +2,11 @@
 // steady load through it, the operator in its own process. One sandbox, scenarios in sequence.
 import { describe, expect, it } from 'vitest';
 import { annotate, eventsOf, observe } from '../sandbox/demo/rollout.ts';
+import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
 import { changeImage, deploy, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, primaryPods, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary-harness.ts';
 
-describe('canary with Prometheus', () => {
-  const ctx = useLab('required');
+describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', (controlPlane) => {
+  const ctx = useLab('required', controlPlane);
 
   it('(a) promotes a healthy tag 10 -> 50 -> 100 and ends Succeeded with primary on it, without a failed request', async () => {
     await healthyPromotion(ctx.lab, 'healthy', ctx.loads);

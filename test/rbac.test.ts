@@ -16,7 +16,6 @@ import { samplePaths, writeSampleImages } from '../sandbox/demo/images.ts';
 import { LoadGenerator } from '../sandbox/demo/load.ts';
 import { type OperatorProcess, startOperatorProcess } from '../sandbox/demo/operator.ts';
 import { annotate, deleteImageService, type Manifest, mergePatch, observe, type Ref, setImage, settledIn, waitFor } from '../sandbox/demo/rollout.ts';
-import { claimDir } from '../sandbox/kubelet/volumes.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
 import { CLAIM, hostOf, imageService, LOAD } from './canary-harness.ts';
 import { meshGet } from './sandbox-helpers.ts';
@@ -85,7 +84,7 @@ describe('the chart RBAC rules against the operator', () => {
   beforeAll(async () => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imageops-rbac-'));
     sandbox = await startSandbox({ stateDir, prometheus: 'off', rbac: true, controlPlane: 'emulated' });
-    await writeSampleImages(claimDir(path.join(stateDir, 'claims'), 'default', CLAIM));
+    await writeSampleImages(await sandbox.claim('default', CLAIM));
     // What `helm install` creates (templates/serviceaccount.yaml, templates/rbac.yaml), from the same files.
     await request('POST', '/api/v1/namespaces', { metadata: { name: RELEASE_NAMESPACE } });
     await request('POST', `/api/v1/namespaces/${RELEASE_NAMESPACE}/serviceaccounts`, { metadata: { name: ACCOUNT } });

@@ -188,11 +188,11 @@ function validateScalar(value: unknown, s: StructuralSchema, path: string, out: 
     }
   }
   if (typeof value === 'string') {
+    // kube-openapi's string validator reports the first of maxLength, minLength, pattern that fails
     if (s.maxLength !== undefined && [...value].length > s.maxLength) out.push(cause.tooLong(path, s.maxLength));
-    if (s.minLength !== undefined && [...value].length < s.minLength) {
+    else if (s.minLength !== undefined && [...value].length < s.minLength) {
       out.push(cause.invalid(path, value, `${path} in body should be at least ${s.minLength} chars long`));
-    }
-    if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(value)) {
+    } else if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(value)) {
       out.push(cause.invalid(path, value, `${path} in body should match '${s.pattern}'`));
     }
     const format = s.format ? formats[s.format] : undefined;

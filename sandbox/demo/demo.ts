@@ -7,7 +7,6 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ImageServiceSpecSchema, weightSchedule } from '../../operator/src/api/image-service.ts';
 import { parseDuration } from '../../operator/src/api/durations.ts';
-import { claimDir } from '../kubelet/volumes.ts';
 import { isAlive } from '../pids.ts';
 import { defaultControlPlane, REPO_ROOT, type Sandbox, startSandbox } from '../sandbox.ts';
 import { samplePaths, writeSampleImages } from './images.ts';
@@ -141,7 +140,7 @@ async function main(): Promise<number> {
 
     const manifest = mergePatch(readManifest(EXAMPLE), { spec: DEMO_CANARY });
     const ref: Ref = { namespace: manifest.metadata.namespace ?? 'default', name: manifest.metadata.name };
-    const keys = await writeSampleImages(claimDir(path.join(stateDir, 'claims'), ref.namespace, CLAIM));
+    const keys = await writeSampleImages(await sandbox.claim(ref.namespace, CLAIM));
     out(`Sample images (${keys.join(', ')}) in the claim ${CLAIM}.`);
 
     out(`Applying ${relative(EXAMPLE)} (canary: check every ${DEMO_CANARY.canary.interval}, ${DEMO_CANARY.canary.stepWeight}% steps)...`);

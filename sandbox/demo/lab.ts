@@ -10,9 +10,8 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { RESOURCES } from '../kube/client.ts';
 import { PodSchema } from '../kube/types.ts';
-import { claimDir } from '../kubelet/volumes.ts';
 import { isAlive } from '../pids.ts';
-import { type Sandbox, startSandbox } from '../sandbox.ts';
+import { type ControlPlaneKind, type Sandbox, startSandbox } from '../sandbox.ts';
 import { samplePaths, writeSampleImages } from './images.ts';
 import { LoadGenerator } from './load.ts';
 import { type OperatorProcess, startOperatorProcess } from './operator.ts';
@@ -54,14 +53,14 @@ export interface Lab {
   stop(): Promise<void>;
 }
 
-export async function startLab(prometheus: 'required' | 'off'): Promise<Lab> {
+export async function startLab(prometheus: 'required' | 'off', controlPlane?: ControlPlaneKind): Promise<Lab> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imageops-canary-'));
   // The sandbox's own warnings go to stderr, so a benchmark's stdout is only its table.
   const logger = pino({ level: process.env['SANDBOX_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
-  const sandbox = await startSandbox({ stateDir, prometheus, logger });
+  const sandbox = await startSandbox({ stateDir, prometheus, logger, ...(controlPlane ? { controlPlane } : {}) });
   let operator: OperatorProcess | undefined;
   try {
-    await writeSampleImages(claimDir(path.join(stateDir, 'claims'), NAMESPACE, CLAIM));
+    await writeSampleImages(await sandbox.claim(NAMESPACE, CLAIM));
     operator = await startOperatorProcess(sandbox, { LOG_LEVEL: 'info' });
   } catch (err) {
     await sandbox.stop();

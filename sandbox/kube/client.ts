@@ -26,6 +26,8 @@ export const RESOURCES = {
   namespaces: { group: '', version: 'v1', plural: 'namespaces', namespaced: false },
   nodes: { group: '', version: 'v1', plural: 'nodes', namespaced: false },
   serviceaccounts: { group: '', version: 'v1', plural: 'serviceaccounts', namespaced: true },
+  persistentvolumeclaims: { group: '', version: 'v1', plural: 'persistentvolumeclaims', namespaced: true },
+  persistentvolumes: { group: '', version: 'v1', plural: 'persistentvolumes', namespaced: false },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true },
   customresourcedefinitions: { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false },
   deployments: { group: 'apps', version: 'v1', plural: 'deployments', namespaced: true },
