@@ -2,10 +2,11 @@
 // operator measures the canary pods' own /metrics. It must reach Prometheus's verdicts on the
 // same scenarios: promote the healthy tag, roll the -slow one back on p99.
 import { describe, expect, it } from 'vitest';
+import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
 import { healthyPromotion, slowRollback, useLab } from './canary-harness.ts';
 
-describe('canary with the direct provider (no Prometheus)', () => {
-  const ctx = useLab('off');
+describe.each(CONTROL_PLANES)('canary with the direct provider (no Prometheus) on the %s control plane', (controlPlane) => {
+  const ctx = useLab('off', controlPlane);
 
   it('runs without Prometheus, so the operator can only use the direct provider', () => {
     expect(ctx.lab.sandbox.prometheus).toBeUndefined();

@@ -1,12 +1,13 @@
 // Canary end to end through faults: the operator killed mid-analysis, primary deleted mid-analysis,
 // Prometheus gone mid-analysis.
 import { describe, expect, it } from 'vitest';
+import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
 import { RESOURCES } from '../sandbox/kube/client.ts';
 import { eventsOf, observe, routeWeights, track, waitFor } from '../sandbox/demo/rollout.ts';
 import { changeImage, deploy, imageService, INTERVAL_MS, ROLLOUT_TIMEOUT_MS, startLoad, STEPS, useLab } from './canary-harness.ts';
 
-describe('canary through faults (Prometheus)', () => {
-  const ctx = useLab('required');
+describe.each(CONTROL_PLANES)('canary through faults (Prometheus) on the %s control plane', (controlPlane) => {
+  const ctx = useLab('required', controlPlane);
 
   it('(d) an operator killed mid-analysis and started again resumes from status: no step is redone, none skipped', async () => {
     const ref = await deploy(ctx.lab, imageService('resume'));

@@ -91,6 +91,19 @@ describe('the CRD and examples through kubectl on both control planes', () => {
     }
   });
 
+  it.each([
+    ['watch=True', 'watch'],
+    ['watch=', 'watch'],
+    ['watch=0', 'list'],
+    ['watch=false', 'list'],
+  ])('reads %s as a %s, on both', async (query, expected) => {
+    for (const [kind, sb] of sandboxes) {
+      // a watch with nothing to say (kube-public holds no Secret) ends after timeoutSeconds with an empty body; a list is a SecretList
+      const answer = await sb.client.request('GET', `/api/v1/namespaces/kube-public/secrets?${query}&timeoutSeconds=1`);
+      expect(answer['kind'] === 'SecretList' ? 'list' : 'watch', kind).toBe(expected);
+    }
+  });
+
   it('gives the same answers on the emulated control plane as on kube-apiserver', () => {
     const differences: string[] = [];
     for (const [key, byKind] of answers) {

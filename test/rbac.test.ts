@@ -1,22 +1,24 @@
-// The chart's RBAC, proven: the operator process runs as a ServiceAccount of the sandbox's
-// authenticating API server (tokens, RBAC) holding exactly charts/imageops/files/*.yaml, the rules
-// the chart's templates read with .Files.Get. (a) it converges through a reconcile and a canary
-// with no 403; (b) without any one granted verb some step is refused with 403; (c) every granted
-// verb was used. The sandbox runs OwnerReferencesPermissionEnforcement as OpenShift does, so the
-// finalizers grant that blockOwnerDeletion needs is exercised too. Prometheus is off: the canary runs the direct provider, whose pod discovery is
-// the one permission only analysis needs.
+// The chart's RBAC, proven on both control planes: the operator process runs as a ServiceAccount
+// holding exactly charts/imageops/files/*.yaml, the rules the chart's templates read with
+// .Files.Get. (a) it converges through a reconcile and a canary with no 403; (b) without any one
+// granted verb some step is refused with 403; (c) every granted verb was used. What was allowed
+// and refused is read from the emulator's record of decisions, or from kube-apiserver's audit log
+// (the Node and RBAC authorizers). Both run OwnerReferencesPermissionEnforcement, as OpenShift
+// does, so the finalizers grant that blockOwnerDeletion needs is exercised too. Prometheus is off:
+// the canary runs the direct provider, whose pod discovery is the one permission only analysis needs.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Decision, PolicyRule } from '../sandbox/apiserver/rbac.ts';
+import type { PolicyRule } from '../sandbox/apiserver/rbac.ts';
+import type { AuditedDecision } from '../sandbox/control-plane/control-plane.ts';
 import { samplePaths, writeSampleImages } from '../sandbox/demo/images.ts';
 import { LoadGenerator } from '../sandbox/demo/load.ts';
 import { type OperatorProcess, startOperatorProcess } from '../sandbox/demo/operator.ts';
 import { annotate, deleteImageService, type Manifest, mergePatch, observe, type Ref, setImage, settledIn, waitFor } from '../sandbox/demo/rollout.ts';
-import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
+import { CONTROL_PLANES, REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
 import { CLAIM, hostOf, imageService, LOAD } from './canary-harness.ts';
 import { meshGet } from './sandbox-helpers.ts';
 
@@ -45,9 +47,12 @@ function permissions(rules: PolicyRule[]): Permission[] {
   return rules.flatMap((r) => (r.apiGroups ?? []).flatMap((group) => (r.resources ?? []).flatMap((resource) => r.verbs.map((verb) => ({ group, resource, verb })))));
 }
 
-function matches(d: Decision, p: Permission): boolean {
+function matches(d: AuditedDecision, p: Permission): boolean {
   return d.apiGroup === p.group && (d.subresource ? `${d.resource}/${d.subresource}` : d.resource) === p.resource && d.verb === p.verb;
 }
+
+/** OwnerReferencesPermissionEnforcement refused a child with blockOwnerDeletion: its owner's finalizers grant is missing (kube-apiserver's words). */
+const refusedBlockOwnerDeletion = (d: AuditedDecision) => d.admissionRefusal?.includes("can't set finalizers on") === true;
 
 /** The rules without one verb of one rule (a rule left with no verbs goes). */
 function without(rules: PolicyRule[], p: Permission): PolicyRule[] {
@@ -58,7 +63,7 @@ function without(rules: PolicyRule[], p: Permission): PolicyRule[] {
   });
 }
 
-describe('the chart RBAC rules against the operator', () => {
+describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the %s control plane', (controlPlane) => {
   let sandbox: Sandbox;
   let stateDir: string;
   let kubeconfigPath: string;
@@ -67,11 +72,9 @@ describe('the chart RBAC rules against the operator', () => {
   let ownerReferences: OwnerReference[] = [];
 
   const request = (method: string, p: string, body?: unknown) => sandbox.client.request(method, p, body);
-  const emulator = () => {
-    if (sandbox.emulator === undefined) throw new Error('this proof reads the emulated API server\'s recorded decisions');
-    return sandbox.emulator;
-  };
-  const decisions = () => emulator().rbac?.decisions(USER) ?? [];
+  /** What the authorizer decided for the operator's ServiceAccount: the emulator's record, or kube-apiserver's audit log. */
+  const decisions = (): AuditedDecision[] =>
+    sandbox.real?.decisions(USER) ?? sandbox.emulator?.rbac?.decisions(USER) ?? [];
 
   async function setRules(operatorRules: PolicyRule[], leaderRules: PolicyRule[]): Promise<void> {
     await request('PUT', `${RBAC_API}/clusterroles/${ACCOUNT}`, { metadata: { name: ACCOUNT }, rules: operatorRules });
@@ -83,7 +86,7 @@ describe('the chart RBAC rules against the operator', () => {
 
   beforeAll(async () => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imageops-rbac-'));
-    sandbox = await startSandbox({ stateDir, prometheus: 'off', rbac: true, controlPlane: 'emulated' });
+    sandbox = await startSandbox({ stateDir, prometheus: 'off', rbac: true, controlPlane });
     await writeSampleImages(await sandbox.claim('default', CLAIM));
     // What `helm install` creates (templates/serviceaccount.yaml, templates/rbac.yaml), from the same files.
     await request('POST', '/api/v1/namespaces', { metadata: { name: RELEASE_NAMESPACE } });
@@ -95,8 +98,16 @@ describe('the chart RBAC rules against the operator', () => {
     const leader = { name: `${ACCOUNT}-leader-election`, namespace: RELEASE_NAMESPACE };
     await request('POST', `${RBAC_API}/namespaces/${RELEASE_NAMESPACE}/roles`, { metadata: leader, rules: LEADER_RULES });
     await request('POST', `${RBAC_API}/namespaces/${RELEASE_NAMESPACE}/rolebindings`, { metadata: leader, roleRef: roleRef('Role', leader.name), subjects });
-    const token = emulator().rbac?.tokens.issueForServiceAccount(RELEASE_NAMESPACE, ACCOUNT);
-    kubeconfigPath = await emulator().writeKubeconfig(path.join(stateDir, 'operator-kubeconfig'), { token: token ?? '', namespace: RELEASE_NAMESPACE });
+    kubeconfigPath = path.join(stateDir, 'operator-kubeconfig');
+    if (sandbox.real !== undefined) {
+      // As a pod gets it: a token from the TokenRequest API.
+      const answer = await request('POST', `/api/v1/namespaces/${RELEASE_NAMESPACE}/serviceaccounts/${ACCOUNT}/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } });
+      const token = (answer['status'] as { token: string }).token;
+      fs.writeFileSync(kubeconfigPath, sandbox.real.kubeconfig({ token }, RELEASE_NAMESPACE), { mode: 0o600 });
+    } else {
+      const token = sandbox.emulator?.rbac?.tokens.issueForServiceAccount(RELEASE_NAMESPACE, ACCOUNT);
+      await sandbox.emulator?.writeKubeconfig(kubeconfigPath, { token: token ?? '', namespace: RELEASE_NAMESPACE });
+    }
   }, 60_000);
 
   afterAll(async () => {
@@ -180,7 +191,7 @@ describe('the chart RBAC rules against the operator', () => {
     }
   }
 
-  let fullRun: Decision[] = [];
+  let fullRun: AuditedDecision[] = [];
 
   it('(a) converges through a reconcile and a promoted canary with no 403', async () => {
     const before = decisions().length;
@@ -202,7 +213,11 @@ describe('the chart RBAC rules against the operator', () => {
   it('(c) uses every permission it is granted', async () => {
     expect(fullRun.length).toBeGreaterThan(0);
     const granted = [...permissions(OPERATOR_RULES), ...permissions(LEADER_RULES)];
-    const unused = granted.filter((p) => !fullRun.some((d) => d.allowed && matches(d, p))).map(key);
+    // kube-apiserver audits requests, not the checks an admission plugin makes itself: there the
+    // finalizers grant shows only when it is missing (b). The blockOwnerDeletion asserted below is
+    // what makes OwnerReferencesPermissionEnforcement check it.
+    const admissionOnly = sandbox.real ? ['update imageservices/finalizers.imageops.dev'] : [];
+    const unused = granted.filter((p) => !fullRun.some((d) => d.allowed && matches(d, p))).map(key).filter((k) => !admissionOnly.includes(k));
     expect(unused).toEqual([]);
     // imageservices/finalizers is used through OwnerReferencesPermissionEnforcement, because children block their owner's deletion.
     expect(ownerReferences).toEqual([
@@ -219,7 +234,7 @@ describe('the chart RBAC rules against the operator', () => {
     it.each(cases.map((c) => [key(c.p), c] as const))('%s', async (_name, { p, leader }) => {
       await setRules(leader ? OPERATOR_RULES : without(OPERATOR_RULES, p), leader ? without(LEADER_RULES, p) : LEADER_RULES);
       const before = decisions().length;
-      const refused = () => decisions().slice(before).some((d) => !d.allowed && matches(d, p));
+      const refused = () => decisions().slice(before).some((d) => (!d.allowed && matches(d, p)) || (p.resource.endsWith('/finalizers') && refusedBlockOwnerDeletion(d)));
       const { operator } = await startOperator();
       try {
         await scenario(`rbac-${runs}`, refused).catch((err: unknown) => {

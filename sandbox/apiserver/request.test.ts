@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { negotiate, parseResourcePath } from './request.ts';
+import { negotiate, parseResourcePath, queryBool } from './request.ts';
 
 describe('resource URLs', () => {
   it.each([
@@ -21,5 +21,14 @@ describe('resource URLs', () => {
   it('recognises kubectl table requests', () => {
     expect(negotiate('application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json').table).toBe(true);
     expect(negotiate('application/json').table).toBe(false);
+  });
+});
+
+describe('boolean query parameters', () => {
+  it.each([
+    ['watch=true', true], ['watch=True', true], ['watch=1', true], ['watch=yes', true], ['watch=', true],
+    ['watch=false', false], ['watch=FALSE', false], ['watch=0', false], ['', false],
+  ])('%s reads as %s, as kube-apiserver converts it', (query, expected) => {
+    expect(queryBool(new URLSearchParams(query), 'watch')).toBe(expected);
   });
 });

@@ -66,3 +66,12 @@ export function negotiate(accept: string | undefined): MediaRequest {
   }
   return { table: false, tableVersion: 'v1' };
 }
+
+/**
+ * A boolean query parameter as kube-apiserver converts it (runtime.Convert_Slice_string_To_bool):
+ * absent, `0` and `false` (any case) are false; anything else, the empty string included, is true.
+ */
+export function queryBool(q: URLSearchParams, name: string): boolean {
+  const v = q.get(name);
+  return v !== null && v !== '0' && v.toLowerCase() !== 'false';
+}

@@ -23,7 +23,7 @@ import { defaultWriteContext, Objects, type WriteContext } from './objects.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge } from './patch.ts';
 import { ownerReferencesAdmission } from './owner-references.ts';
 import { Rbac, storedPolicy } from './rbac.ts';
-import { negotiate, parseResourcePath, verbOf, type ResourceRequest } from './request.ts';
+import { negotiate, parseResourcePath, queryBool, verbOf, type ResourceRequest } from './request.ts';
 import { builtinTypes, ResourceRegistry, type ResourceType } from './resources.ts';
 import { Store } from './store.ts';
 import { bindPod, serveLog, serveScale } from './subresources.ts';
@@ -106,7 +106,7 @@ async function servePatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q:
     if (!q.get('fieldManager') || !wctx.fieldManager) throw badRequest('PATCH /apply requires fieldManager to be set');
     wctx.applying = true;
     const current = ctx.objects.current(t, rr.namespace, name);
-    const force = q.get('force') === 'true';
+    const force = queryBool(q, 'force');
     const applied = applyConfiguration(t, current, body, wctx.fieldManager, force, sub);
     if (applied.metadata.name !== name) {
       throw badRequest(`the name of the object (${applied.metadata.name ?? ''}) does not match the name on the URL (${name})`);
@@ -128,7 +128,7 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
   if (!t) throw pathNotFound();
   if (!t.namespaced && rr.namespace !== undefined) throw pathNotFound();
   const q = url.searchParams;
-  const watch = q.get('watch') === 'true' || q.get('watch') === '1';
+  const watch = queryBool(q, 'watch');
   const method = req.method ?? 'GET';
   const sub = rr.subresource;
   const binding = sub === 'binding' && t.storage === '/pods';

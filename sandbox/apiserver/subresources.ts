@@ -6,7 +6,7 @@ import { intParam, mediaType, parseBody, PATCH_TYPES, readBody } from './http.ts
 import { cloneJson } from './json.ts';
 import type { WriteContext } from './objects.ts';
 import { applyJsonPatch, applyMergePatch } from './patch.ts';
-import type { ResourceRequest } from './request.ts';
+import { queryBool, type ResourceRequest } from './request.ts';
 import type { ResourceType } from './resources.ts';
 import { scaleOf, withReplicas } from './scale.ts';
 import { isObject } from './types.ts';
@@ -66,7 +66,7 @@ export async function serveLog(ctx: Context, t: ResourceType, rr: ResourceReques
   req.on('close', () => abort.abort());
   const out = ctx.logProvider({
     namespace: rr.namespace ?? '', pod: rr.name ?? '', container,
-    follow: q.get('follow') === 'true', previous: q.get('previous') === 'true', timestamps: q.get('timestamps') === 'true',
+    follow: queryBool(q, 'follow'), previous: queryBool(q, 'previous'), timestamps: queryBool(q, 'timestamps'),
     tailLines: intParam(q, 'tailLines'), sinceSeconds: intParam(q, 'sinceSeconds'), limitBytes: intParam(q, 'limitBytes'),
     signal: abort.signal,
   });

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from './context.ts';
 import { badRequest, tooOldResourceVersion } from './errors.ts';
 import { includeObject, intParam } from './http.ts';
-import { negotiate, type ResourceRequest } from './request.ts';
+import { negotiate, queryBool, type ResourceRequest } from './request.ts';
 import { apiVersionOf, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { toTable } from './table.ts';
@@ -85,8 +85,8 @@ export function serveWatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q
       kind: t.kind, apiVersion: apiVersionOf(t),
       metadata: { resourceVersion: String(ctx.store.rv), ...(annotations ? { annotations } : {}) },
     });
-  const allowBookmarks = q.get('allowWatchBookmarks') === 'true';
-  if (q.get('sendInitialEvents') === 'true' && allowBookmarks) res.write(bookmark({ 'k8s.io/initial-events-end': 'true' }));
+  const allowBookmarks = queryBool(q, 'allowWatchBookmarks');
+  if (queryBool(q, 'sendInitialEvents') && allowBookmarks) res.write(bookmark({ 'k8s.io/initial-events-end': 'true' }));
   if (allowBookmarks) {
     const tick = () => {
       if (closed) return;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { Connection } from '../../operator/src/kube/kubeconfig.ts';
 import { kubeconfigYaml } from '../apiserver/kubeconfig.ts';
 import { Daemon, freePort } from '../daemon.ts';
@@ -55,6 +56,65 @@ export async function buildControlPlane(env: NodeJS.ProcessEnv = process.env): P
 
 export const ADMIN_USER = 'imageops-admin';
 
+/** One request as kube-apiserver's audit log records it, with the authorizer's verdict. */
+export interface AuditedDecision {
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  allowed: boolean;
+  /**
+   * The message of an admission plugin that refused a request the authorizer allowed. Checks an
+   * admission plugin makes itself (OwnerReferencesPermissionEnforcement's update on the owner's
+   * finalizers) are audited only through such a refusal.
+   */
+  admissionRefusal?: string;
+}
+
+const AuditEvent = z.looseObject({
+  auditID: z.string(),
+  verb: z.string(),
+  user: z.looseObject({ username: z.string().optional() }),
+  objectRef: z
+    .looseObject({ apiGroup: z.string().optional(), resource: z.string().optional(), subresource: z.string().optional(), namespace: z.string().optional(), name: z.string().optional() })
+    .optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  responseStatus: z.looseObject({ code: z.number().optional(), message: z.string().optional() }).optional(),
+});
+
+/** The audited decisions for `user` in an audit log (JSON lines; one per request, watches logged twice). */
+export function auditedDecisions(log: string, user: string): AuditedDecision[] {
+  const seen = new Set<string>();
+  const out: AuditedDecision[] = [];
+  for (const line of log.split('\n')) {
+    if (line === '') continue;
+    const e = AuditEvent.safeParse(JSON.parse(line));
+    if (!e.success || e.data.user.username !== user || e.data.objectRef?.resource === undefined || seen.has(e.data.auditID)) continue;
+    const decision = e.data.annotations?.['authorization.k8s.io/decision'];
+    if (decision === undefined) continue;
+    seen.add(e.data.auditID);
+    const r = e.data.objectRef;
+    const admissionRefusal = decision === 'allow' && e.data.responseStatus?.code === 403 ? e.data.responseStatus.message : undefined;
+    out.push({
+      verb: e.data.verb, apiGroup: r.apiGroup ?? '', resource: r.resource ?? '', subresource: r.subresource ?? '', namespace: r.namespace ?? '', name: r.name ?? '',
+      allowed: decision === 'allow', ...(admissionRefusal !== undefined ? { admissionRefusal } : {}),
+    });
+  }
+  return out;
+}
+
+// Requests of service accounts (the operator's, and the controller manager's), metadata only.
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+`;
+
 /** The user a node's kubelet authenticates as, which the Node authorizer recognises. */
 export const nodeUser = (node: string): string => `system:node:${node}`;
 
@@ -72,7 +132,10 @@ export interface ControlPlane {
   pki: Pki;
   /** A connection as a user: the admin (system:masters) or a node's kubelet. */
   connection(user: string): Connection;
-  kubeconfig(user: string, namespace?: string): string;
+  /** A kubeconfig as one of the identities, or with a bearer token (e.g. a ServiceAccount's from the TokenRequest API). */
+  kubeconfig(identity: string | { token: string }, namespace?: string): string;
+  /** The authorization decisions kube-apiserver audited for a ServiceAccount user, in order. */
+  decisions(user: string): AuditedDecision[];
   pids(): number[];
   stop(): Promise<void>;
 }
@@ -126,6 +189,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
     const url = `https://127.0.0.1:${apiPort}`;
     const admin = pki.tokens.get(ADMIN_USER) ?? '';
+    const auditPolicy = path.join(dir, 'audit-policy.yaml');
+    const auditLog = path.join(logs, 'audit.log');
+    fs.writeFileSync(auditPolicy, AUDIT_POLICY);
     daemons.push(
       await Daemon.start({
         name: 'kube-apiserver',
@@ -134,7 +200,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           `--etcd-servers=${etcdUrl}`, `--secure-port=${apiPort}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
           `--cert-dir=${pki.dir}`, `--tls-cert-file=${pki.apiserver.certFile}`, `--tls-private-key-file=${pki.apiserver.keyFile}`,
           `--client-ca-file=${pki.caFile}`, `--token-auth-file=${pki.tokenFile}`,
-          '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction', '--allow-privileged=true',
+          // OwnerReferencesPermissionEnforcement, as OpenShift runs it: blockOwnerDeletion needs
+          // update on the owner's finalizers, which the chart's RBAC grants.
+          '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement', '--allow-privileged=true',
+          `--audit-policy-file=${auditPolicy}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json', '--audit-log-mode=blocking', '--audit-log-maxsize=200',
           `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
           `--service-account-issuer=${url}`, `--service-account-key-file=${pki.serviceAccount.publicFile}`,
           `--service-account-signing-key-file=${pki.serviceAccount.keyFile}`,
@@ -195,7 +264,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       build,
       pki,
       connection,
-      kubeconfig: (user, namespace) => kubeconfigYaml(url, { token: pki.tokens.get(user) ?? '', ca: pki.ca, ...(namespace ? { namespace } : {}) }),
+      kubeconfig: (identity, namespace) =>
+        kubeconfigYaml(url, { token: typeof identity === 'string' ? (pki.tokens.get(identity) ?? '') : identity.token, ca: pki.ca, ...(namespace ? { namespace } : {}) }),
+      decisions: (user) => auditedDecisions(fs.existsSync(auditLog) ? fs.readFileSync(auditLog, 'utf8') : '', user),
       pids: () => daemons.flatMap((d) => (d.pid !== undefined && !d.exited ? [d.pid] : [])),
       stop,
     };
