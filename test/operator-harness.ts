@@ -1,6 +1,14 @@
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { pino } from 'pino';
 import { type ApiServer, type ApiServerOptions, startApiServer } from '../sandbox/apiserver/server.ts';
+import { ADMIN_USER, startControlPlane } from '../sandbox/control-plane/control-plane.ts';
+import { installCrds, startingCrds } from '../sandbox/control-plane/crds.ts';
+import { KubeClient as SandboxClient } from '../sandbox/kube/client.ts';
+import type { ControlPlaneKind } from '../sandbox/sandbox.ts';
+import type { Connection } from '../operator/src/kube/kubeconfig.ts';
 import { KubeClient, type KubeObject, resources } from '../operator/src/kube/client.ts';
 import { NotFoundError } from '../operator/src/kube/errors.ts';
 import { Manager, type ManagerOptions } from '../operator/src/manager.ts';
@@ -25,10 +33,41 @@ export async function apiServer(options: ApiServerOptions = {}): Promise<ApiServ
   return api;
 }
 
-export async function clientFor(url: string): Promise<KubeClient> {
-  const client = new KubeClient({ server: new URL(url), credentials: async () => ({}) }, { timeoutMs: 5_000 });
+export async function clientFor(url: string, connection: Omit<Connection, 'server'> = { credentials: async () => ({}) }): Promise<KubeClient> {
+  const client = new KubeClient({ ...connection, server: new URL(url) }, { timeoutMs: 5_000 });
   stoppers.push(async () => client.close());
   return client;
+}
+
+export interface Cluster {
+  /** The emulated API server's handle (faults, counts), on the emulated control plane. */
+  api: ApiServer | undefined;
+  url: string;
+  /** An admin client through `url` (default: the API server itself; a relay's, to cut it off). */
+  connect(url?: string): Promise<KubeClient>;
+}
+
+/**
+ * An API server for the operator alone, no nodes: the emulator in process, or the real control
+ * plane (etcd, kube-apiserver, the controller manager and the scheduler) with the repository's
+ * CRDs and, unless `istio: false`, Istio's.
+ */
+export async function cluster(kind: ControlPlaneKind, options: { istio?: boolean } = {}): Promise<Cluster> {
+  if (kind === 'emulated') {
+    const api = await apiServer(options);
+    return { api, url: api.url, connect: (url) => clientFor(url ?? api.url) };
+  }
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imageops-operator-real-'));
+  const cp = await startControlPlane({ stateDir, nodes: [], logger: pino({ level: 'silent' }) });
+  stoppers.push(async () => {
+    await cp.stop();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+  const admin = new SandboxClient(cp.connection(ADMIN_USER));
+  await installCrds(admin, startingCrds(options.istio === false ? undefined : cp.build.crd('istio')));
+  admin.close();
+  const { server: _server, ...connection } = cp.connection(ADMIN_USER);
+  return { api: undefined, url: cp.url, connect: (url) => clientFor(url ?? cp.url, connection) };
 }
 
 export async function namespace(client: KubeClient, name: string): Promise<void> {
@@ -130,5 +169,5 @@ export async function relay(target: string): Promise<{ url: string; cut(): void 
   };
   stoppers.push(async () => cut());
   const { port } = server.address() as net.AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, cut };
+  return { url: `${to.protocol}//127.0.0.1:${port}`, cut };
 }

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type KubeClient, resources } from '../operator/src/kube/client.ts';
 import type { Manager } from '../operator/src/manager.ts';
-import { apiServer, clientFor, eventually, imageService, namespace, operator, relay, settled, statusOf, stopAll } from './operator-harness.ts';
+import { CONTROL_PLANES, type ControlPlaneKind } from '../sandbox/sandbox.ts';
+import { cluster, eventually, imageService, namespace, operator, relay, settled, statusOf, stopAll } from './operator-harness.ts';
 
 afterEach(stopAll);
 
@@ -13,14 +14,14 @@ function workWrites(client: KubeClient): string[] {
   return [...client.writes.keys()].filter((k) => !k.endsWith(' leases'));
 }
 
-async function replicas(lease: Partial<typeof LEASE> = {}) {
-  const api = await apiServer();
-  const admin = await clientFor(api.url);
+async function replicas(controlPlane: ControlPlaneKind, lease: Partial<typeof LEASE> = {}) {
+  const c = await cluster(controlPlane);
+  const admin = await c.connect();
   await namespace(admin, NS);
-  const links = [await relay(api.url), await relay(api.url)];
+  const links = [await relay(c.url), await relay(c.url)];
   const members = await Promise.all(
     links.map(async (link, i) => {
-      const client = await clientFor(link.url);
+      const client = await c.connect(link.url);
       const manager = await operator(client, { leaderElection: { ...LEASE, ...lease, identity: `replica-${i}` } });
       return { link, client, manager };
     }),
@@ -30,7 +31,7 @@ async function replicas(lease: Partial<typeof LEASE> = {}) {
     return leading.length === 1 ? leading[0] : undefined;
   });
   const follower = members.find((m) => m !== leader)!;
-  return { api, admin, leader, follower };
+  return { admin, leader, follower };
 }
 
 /** Polls both replicas until the follower leads, noting when each stopped and started. */
@@ -50,9 +51,10 @@ async function handover(old: Manager, next: Manager, timeoutMs: number) {
   return { oldStopped, nextStarted, overlap, t0 };
 }
 
-describe('two operator replicas with a Lease', () => {
+// A real control plane takes about ten seconds to start, in each test.
+describe.each(CONTROL_PLANES)('two operator replicas with a Lease on the %s control plane', { timeout: 120_000 }, (controlPlane) => {
   it('exactly one writes; when the leader is cut off it stops at once and the other takes over within the lease duration', async () => {
-    const { admin, leader, follower } = await replicas();
+    const { admin, leader, follower } = await replicas(controlPlane);
     await admin.create(resources.imageServices, imageService('thumbs', NS));
     await admin.create(resources.imageServices, imageService('cards', NS));
     await settled(admin, leader.manager, NS, 'thumbs');
@@ -81,7 +83,7 @@ describe('two operator replicas with a Lease', () => {
   });
 
   it('a leader that shuts down releases the lease: the other takes over without waiting for it to expire', async () => {
-    const { leader, follower } = await replicas({ leaseDurationMs: 30_000, renewDeadlineMs: 20_000, retryPeriodMs: 200 });
+    const { leader, follower } = await replicas(controlPlane, { leaseDurationMs: 30_000, renewDeadlineMs: 20_000, retryPeriodMs: 200 });
     const t0 = Date.now();
     await leader.manager.stop();
     expect(leader.manager.leading()).toBe(false);

@@ -2,7 +2,9 @@
 // `kubectl apply -f` would: the repository's generated crds/ and Istio's own CRDs, unchanged, so
 // that what imageops writes is judged by Istio's schema and kube-apiserver's validation.
 import fs from 'node:fs';
+import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { REPO_CRDS_DIR } from '../apiserver/server.ts';
 import { sleep } from '../kube/informer.ts';
 import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
 
@@ -13,6 +15,12 @@ export function readCrds(files: string[]): Record<string, unknown>[] {
       .map((d) => d.toJS() as unknown)
       .filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null && (d as { kind?: unknown }).kind === 'CustomResourceDefinition'),
   );
+}
+
+/** The CRDs the real control plane starts with: the repository's crds/, and Istio's from this file unless undefined. */
+export function startingCrds(istioFile: string | undefined): Record<string, unknown>[] {
+  const repo = fs.readdirSync(REPO_CRDS_DIR).filter((f) => f.endsWith('.yaml')).map((f) => path.join(REPO_CRDS_DIR, f));
+  return readCrds([...repo, ...(istioFile === undefined ? [] : [istioFile])]);
 }
 
 /** Creates each CRD and waits until the API server serves it (Established); a refusal names the CRD and why. */
