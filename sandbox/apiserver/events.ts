@@ -26,10 +26,14 @@ function rename(obj: Record<string, unknown>, pairs: [string, string][], apiVers
 
 export const eventsV1Codec: Codec = {
   toStorage: (obj) => rename(obj, renames, 'v1'),
-  fromStorage: (obj) =>
-    rename(
+  // eventTime is a required field of events.k8s.io/v1: an Event written through core/v1 without
+  // one is served with `eventTime: null`, as kube-apiserver serves it.
+  fromStorage: (obj) => ({
+    eventTime: null,
+    ...rename(
       obj,
       renames.map(([a, b]) => [b, a]),
       'events.k8s.io/v1',
     ),
+  }),
 };
