@@ -6,7 +6,7 @@ import { RESOURCES } from '../sandbox/kube/client.ts';
 import { eventsOf, observe, routeWeights, track, waitFor } from '../sandbox/demo/rollout.ts';
 import { changeImage, deploy, imageService, INTERVAL_MS, ROLLOUT_TIMEOUT_MS, startLoad, STEPS, useLab } from './canary-harness.ts';
 
-describe.each(CONTROL_PLANES)('canary through faults (Prometheus) on the %s control plane', (controlPlane) => {
+describe.each(CONTROL_PLANES)('canary through faults (Prometheus) on the %s control plane', { timeout: ROLLOUT_TIMEOUT_MS + 30_000 }, (controlPlane) => {
   const ctx = useLab('required', controlPlane);
 
   it('(d) an operator killed mid-analysis and started again resumes from status: no step is redone, none skipped', async () => {

@@ -5,7 +5,7 @@ import { annotate, eventsOf, observe } from '../sandbox/demo/rollout.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
 import { changeImage, deploy, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, primaryPods, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary-harness.ts';
 
-describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', (controlPlane) => {
+describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', { timeout: ROLLOUT_TIMEOUT_MS + 30_000 }, (controlPlane) => {
   const ctx = useLab('required', controlPlane);
 
   it('(a) promotes a healthy tag 10 -> 50 -> 100 and ends Succeeded with primary on it, without a failed request', async () => {
