@@ -2,6 +2,7 @@
 // busy the (shared) machine was when the run began.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import sharp from 'sharp';
 import type { Machine } from './results.ts';
@@ -23,11 +24,17 @@ function packageVersion(path: string): string | undefined {
   }
 }
 
+/** The sharp ipx loads: package.json's overrides give it the project's own, so look it up as ipx would. */
+function sharpOfIpx(repoRoot: string): string | undefined {
+  const dirs = createRequire(`${repoRoot}/node_modules/ipx/package.json`).resolve.paths('sharp') ?? [];
+  return dirs.map((dir) => packageVersion(`${dir}/sharp/package.json`)).find((v) => v !== undefined);
+}
+
 export function describeMachine(repoRoot: string): Machine {
   const tools: Record<string, string> = {};
   const found: [string, string | undefined][] = [
     ['ipx', packageVersion(`${repoRoot}/node_modules/ipx/package.json`)],
-    ["ipx's sharp", packageVersion(`${repoRoot}/node_modules/ipx/node_modules/sharp/package.json`)],
+    ["ipx's sharp", sharpOfIpx(repoRoot)],
     ['autocannon', packageVersion(`${repoRoot}/node_modules/autocannon/package.json`)],
     ['vipsthumbnail', version('vipsthumbnail', ['--vips-version'], /libvips ([\d.]+)/)],
     ['PHP', version('php', ['-v'], /^PHP ([\d.]+)/)],
