@@ -1,6 +1,7 @@
 import { cause, type StatusCause } from './errors.ts';
 import { resourceType, type PrinterColumn, type ResourceType } from './resources.ts';
-import type { StructuralSchema } from './schema.ts';
+import { CelError } from './cel.ts';
+import { programOf, type StructuralSchema } from './schema.ts';
 import { isObject, type JsonObject, type KubeObject } from './types.ts';
 
 // CustomResourceDefinitions: what makes one acceptable, the status the real server reports, and
@@ -68,8 +69,8 @@ export function validateCrd(crd: KubeObject): StatusCause[] {
 /**
  * The rules kube-apiserver holds a CRD's schema to that a generator can get wrong: root
  * metadata may constrain only name and generateName (and carries nothing else, not even a
- * description), and every CEL rule's fieldPath must resolve through declared properties or
- * additionalProperties.
+ * description), every CEL rule compiles, and every rule's fieldPath resolves through declared
+ * properties or additionalProperties.
  */
 export function schemaCauses(schema: JsonObject, at: string, root: boolean): StatusCause[] {
   const out: StatusCause[] = [];
@@ -85,6 +86,10 @@ export function schemaCauses(schema: JsonObject, at: string, root: boolean): Sta
   }
   const rules = Array.isArray(schema['x-kubernetes-validations']) ? schema['x-kubernetes-validations'].filter(isObject) : [];
   rules.forEach((r, i) => {
+    const compiled = programOf(str(r['rule']));
+    if (compiled instanceof CelError) {
+      out.push(cause.invalid(`${at}.x-kubernetes-validations[${i}].rule`, str(r['rule']), `compilation failed: ${compiled.message}`));
+    }
     const fieldPath = str(r['fieldPath']);
     const problem = fieldPath ? fieldPathProblem(schema, fieldPath) : undefined;
     if (problem) {

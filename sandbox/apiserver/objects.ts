@@ -291,7 +291,7 @@ export class Objects {
     if (t.schema) {
       this.#pruneUnknown(t, obj, t.schema, ctx);
       applyDefaults(obj, t.schema);
-      causes.push(...validateSchema(obj, t.schema));
+      causes.push(...validateSchema(obj, t.schema, old));
     } else {
       // Built-in kinds: unknown fields go as in Go's decoder, and a wrong type fails decoding (400).
       const model = this.#builtinSchemas.get(t.storage);

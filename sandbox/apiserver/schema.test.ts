@@ -84,13 +84,19 @@ describe('x-kubernetes-validations (CEL)', () => {
           },
           window: {
             type: 'object',
-            'x-kubernetes-validations': [{ rule: 'self.min <= self.max' }, { rule: 'self.duration() > 0' }, { rule: 'oldSelf == self' }],
+            properties: { min: { type: 'integer' }, max: { type: 'integer' } },
+            'x-kubernetes-validations': [{ rule: 'self.min <= self.max' }, { rule: 'self.max >= oldSelf.max', message: 'max must not shrink' }],
+          },
+          requests: {
+            type: 'object',
+            properties: { cpu: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] }, limit: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] } },
+            'x-kubernetes-validations': [{ rule: 'quantity(string(self.cpu)).compareTo(quantity(string(self.limit))) <= 0', message: 'cpu must not exceed limit', fieldPath: '.cpu' }],
           },
         },
       },
     },
   };
-  const rules = (spec: unknown) => validate({ spec }, withRules).map((c) => `${c.field ?? ''}: ${c.message}`);
+  const rules = (spec: unknown, old?: unknown) => validate({ spec }, withRules, old === undefined ? undefined : { spec: old }).map((c) => `${c.field ?? ''}: ${c.message}`);
 
   it.each([
     [{ source: { file: {} } }, []],
@@ -99,8 +105,24 @@ describe('x-kubernetes-validations (CEL)', () => {
     [{ env: [{ name: 'A', value: 'x', valueFrom: {} }] }, ['spec.env[0].valueFrom: Invalid value: "object": value or valueFrom, not both']],
     [{ env: [{ name: 'PORT', value: '1' }] }, ['spec.env: Forbidden: PORT is reserved']],
     [{ window: { min: 2, max: 1 } }, ['spec.window: Invalid value: "object": failed rule: self.min <= self.max']],
-    [{ window: { min: 1 } }, ['spec.window: Invalid value: "object": failed rule: self.min <= self.max (evaluation error: no such key: max)']],
+    [{ window: { min: 1 } }, ['spec.window: Invalid value: "object": failed rule: self.min <= self.max (evaluation error: No such key: max)']],
+    [{ requests: { cpu: '500m', limit: 1 } }, []],
+    [{ requests: { cpu: 2, limit: '1' } }, ['spec.requests.cpu: Invalid value: "object": cpu must not exceed limit']],
   ])('%j', (spec, expected) => {
     expect(rules(spec)).toEqual(expected);
+  });
+
+  it('runs a transition rule on an update, against the old value at the same place', () => {
+    expect(rules({ window: { min: 1, max: 5 } })).toEqual([]);
+    expect(rules({ window: { min: 1, max: 5 } }, { window: { min: 1, max: 4 } })).toEqual([]);
+    expect(rules({ window: { min: 1, max: 3 } }, { window: { min: 1, max: 4 } })).toEqual(['spec.window: Invalid value: "object": max must not shrink']);
+    expect(rules({ window: { min: 1, max: 3 } }, { source: { file: {} } })).toEqual([]);
+  });
+
+  it('reports a rule that does not compile instead of skipping it', () => {
+    const schema: StructuralSchema = { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-validations': [{ rule: 'self.duration() > 0' }] } } };
+    expect(validate({ spec: {} }, schema).map((c) => c.message)).toEqual([
+      expect.stringMatching(/^Invalid value: "object": failed rule: self.duration\(\) > 0 \(compilation error: .*duration/),
+    ]);
   });
 });

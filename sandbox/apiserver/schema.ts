@@ -1,4 +1,4 @@
-import { CelError, compile, type Program } from './cel.ts';
+import { CelError, compile, toCel, type Program } from './cel.ts';
 import { cause, type StatusCause } from './errors.ts';
 import { cloneJson } from './json.ts';
 import { isObject, type JsonObject } from './types.ts';
@@ -6,8 +6,8 @@ import { isObject, type JsonObject } from './types.ts';
 // Structural OpenAPI v3 schemas of CRDs: pruning of unknown fields, defaulting, and validation
 // with apimachinery's field paths and wording
 // (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation),
-// including the CEL rules of x-kubernetes-validations that cel.ts can compile (transition rules,
-// which compare with oldSelf, are not evaluated).
+// including the CEL rules of x-kubernetes-validations (cel.ts); transition rules, which read
+// oldSelf, run on updates where the old value can be matched, as on a real server.
 
 export type StructuralSchema = {
   type?: string;
@@ -47,32 +47,40 @@ export type StructuralSchema = {
 
 export type ValidationRule = { rule: string; message?: string; fieldPath?: string; reason?: string };
 
-const programs = new Map<string, Program | undefined>();
+const programs = new Map<string, Program | CelError>();
 
-/** A rule's compiled form, or undefined when it is outside the supported CEL subset. */
-function programOf(rule: string): Program | undefined {
-  if (!programs.has(rule)) {
-    let program: Program | undefined;
+/** A rule's compiled form, or why it does not compile (a CRD carrying such a rule is refused). */
+export function programOf(rule: string): Program | CelError {
+  let program = programs.get(rule);
+  if (!program) {
     try {
       program = compile(rule);
     } catch (err) {
       if (!(err instanceof CelError)) throw err;
+      program = err;
     }
     programs.set(rule, program);
   }
-  return programs.get(rule);
+  return program;
 }
 
-function validateRules(value: unknown, s: StructuralSchema, path: string, out: StatusCause[]): void {
+/** The old value at the same place, where the API server can match it: object fields, map keys, list-map items. */
+type Old = { value: unknown } | undefined;
+
+function validateRules(value: unknown, s: StructuralSchema, path: string, old: Old, out: StatusCause[]): void {
   for (const r of s['x-kubernetes-validations'] ?? []) {
     const program = programOf(r.rule);
-    if (!program) continue;
     let message: string | undefined;
-    try {
-      if (program({ self: value }) !== true) message = r.message ?? `failed rule: ${r.rule}`;
-    } catch (err) {
-      if (!(err instanceof CelError)) throw err;
-      message = `${r.message ?? `failed rule: ${r.rule}`} (evaluation error: ${err.message})`;
+    if (program instanceof CelError) message = `${r.message ?? `failed rule: ${r.rule}`} (compilation error: ${program.message})`;
+    else if (program.transition && old === undefined) continue;
+    else {
+      try {
+        const vars = { self: toCel(s, value), ...(old ? { oldSelf: toCel(s, old.value) } : {}) };
+        if (program(vars) !== true) message = r.message ?? `failed rule: ${r.rule}`;
+      } catch (err) {
+        if (!(err instanceof CelError)) throw err;
+        message = `${r.message ?? `failed rule: ${r.rule}`} (evaluation error: ${err.message})`;
+      }
     }
     if (message === undefined) continue;
     const suffix = r.fieldPath ?? '';
@@ -202,7 +210,15 @@ function validateScalar(value: unknown, s: StructuralSchema, path: string, out: 
   }
 }
 
-function validateList(value: unknown[], s: StructuralSchema, path: string, out: StatusCause[]): void {
+/** The old item a list-map item is matched to by its keys; other lists' items have none. */
+function oldItem(item: unknown, s: StructuralSchema, old: Old): Old {
+  const keys = s['x-kubernetes-list-map-keys'] ?? [];
+  if (s['x-kubernetes-list-type'] !== 'map' || !isObject(item) || !Array.isArray(old?.value)) return undefined;
+  const match = old.value.find((o) => isObject(o) && keys.every((k) => JSON.stringify(o[k]) === JSON.stringify(item[k])));
+  return match === undefined ? undefined : { value: match };
+}
+
+function validateList(value: unknown[], s: StructuralSchema, path: string, old: Old, out: StatusCause[]): void {
   if (s.maxItems !== undefined && value.length > s.maxItems) out.push(cause.tooMany(path, value.length, s.maxItems));
   if (s.minItems !== undefined && value.length < s.minItems) {
     out.push(cause.invalid(path, value.length, `${path} in body should have at least ${s.minItems} items`));
@@ -217,10 +233,10 @@ function validateList(value: unknown[], s: StructuralSchema, path: string, out: 
       seen.add(id);
     });
   }
-  if (s.items) value.forEach((item, i) => validateValue(item, s.items as StructuralSchema, indexPath(path, i), out));
+  if (s.items) value.forEach((item, i) => validateValue(item, s.items as StructuralSchema, indexPath(path, i), oldItem(item, s, old), out));
 }
 
-function validateMap(value: JsonObject, s: StructuralSchema, path: string, out: StatusCause[]): void {
+function validateMap(value: JsonObject, s: StructuralSchema, path: string, old: Old, out: StatusCause[]): void {
   for (const name of s.required ?? []) {
     if (value[name] === undefined) out.push(cause.required(fieldPath(path, name)));
   }
@@ -231,11 +247,12 @@ function validateMap(value: JsonObject, s: StructuralSchema, path: string, out: 
   }
   for (const [key, child] of Object.entries(value)) {
     const childSchema = s.properties?.[key] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
-    if (childSchema && child !== undefined) validateValue(child, childSchema, fieldPath(path, key), out);
+    const oldChild = isObject(old?.value) && old.value[key] !== undefined ? { value: old.value[key] } : undefined;
+    if (childSchema && child !== undefined) validateValue(child, childSchema, fieldPath(path, key), oldChild, out);
   }
 }
 
-function validateValue(value: unknown, s: StructuralSchema, path: string, out: StatusCause[]): void {
+function validateValue(value: unknown, s: StructuralSchema, path: string, old: Old, out: StatusCause[]): void {
   if (value === null) {
     if (!s.nullable) out.push(cause.invalid(path, 'null', `${path} in body must be of type ${s.type ?? 'object'}: "null"`));
     return;
@@ -247,34 +264,39 @@ function validateValue(value: unknown, s: StructuralSchema, path: string, out: S
   }
   if (s.enum && !s.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) out.push(cause.notSupported(path, value, s.enum));
   validateScalar(value, s, path, out);
-  if (Array.isArray(value)) validateList(value, s, path, out);
-  else if (isObject(value)) validateMap(value, s, path, out);
-  for (const sub of s.allOf ?? []) validateValue(value, sub, path, out);
+  if (Array.isArray(value)) validateList(value, s, path, old, out);
+  else if (isObject(value)) validateMap(value, s, path, old, out);
+  for (const sub of s.allOf ?? []) validateValue(value, sub, path, undefined, out);
   const passes = (sub: StructuralSchema) => {
     const errs: StatusCause[] = [];
-    validateValue(value, sub, path, errs);
+    validateValue(value, sub, path, undefined, errs);
     return errs.length === 0;
   };
   if (s.anyOf && !s.anyOf.some(passes)) out.push(cause.invalid(path, value, `${path} in body must validate at least one schema (anyOf)`));
   if (s.oneOf && s.oneOf.filter(passes).length !== 1) out.push(cause.invalid(path, value, `${path} in body must validate one and only one schema (oneOf)`));
   if (s.not && passes(s.not)) out.push(cause.invalid(path, value, `${path} in body should not be valid against schema (not)`));
-  validateRules(value, s, path, out);
+  validateRules(value, s, path, old, out);
+}
+
+/** An object as root rules see it: metadata reduced to name and generateName, as on a real server. */
+function rootView(obj: JsonObject): JsonObject {
+  const { metadata, ...rest } = obj;
+  const meta = isObject(metadata) ? metadata : {};
+  return { ...rest, metadata: Object.fromEntries(['name', 'generateName'].filter((k) => meta[k] !== undefined).map((k) => [k, meta[k]])) };
 }
 
 /**
- * Validates an object against its CRD schema. Metadata is validated elsewhere; root-level rules
- * see `self.metadata.name` and `generateName` only, as on a real server.
+ * Validates an object against its CRD schema; `old` is the stored object on an update, for
+ * transition rules. Metadata is validated elsewhere.
  */
-export function validate(obj: JsonObject, schema: StructuralSchema): StatusCause[] {
+export function validate(obj: JsonObject, schema: StructuralSchema, old?: JsonObject): StatusCause[] {
   const out: StatusCause[] = [];
-  const { metadata, ...rest } = obj;
+  const { metadata: _, ...rest } = obj;
   const rootSchema: StructuralSchema = { ...schema, properties: { ...schema.properties } };
   delete rootSchema.properties?.['metadata'];
   delete rootSchema['x-kubernetes-validations'];
-  validateValue(rest, rootSchema, '', out);
-  const meta = isObject(metadata) ? metadata : {};
-  const visible = Object.fromEntries(['name', 'generateName'].filter((k) => meta[k] !== undefined).map((k) => [k, meta[k]]));
-  validateRules({ ...rest, metadata: visible }, schema, '', out);
+  validateValue(rest, rootSchema, '', old ? { value: old } : undefined, out);
+  validateRules(rootView(obj), schema, '', old ? { value: rootView(old) } : undefined, out);
   return out;
 }
 

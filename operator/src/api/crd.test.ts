@@ -1,8 +1,9 @@
-import { Environment } from "@marcbachmann/cel-js";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { withCrd } from "./crd-meta.ts";
+import { compile, toCel } from "../../../sandbox/apiserver/cel.ts";
 import { fieldPathProblem, schemaCauses } from "../../../sandbox/apiserver/crd.ts";
+import type { StructuralSchema } from "../../../sandbox/apiserver/schema.ts";
 import type { JsonObject } from "../../../sandbox/apiserver/types.ts";
 import { CrdSchemaError, imageServiceCrd, toOpenApi, type JSONSchemaProps } from "./crd.ts";
 import { exampleImageServices } from "./examples.ts";
@@ -80,6 +81,11 @@ describe("the generated CRD", () => {
     expect(fieldPathProblem(schema as JsonObject, path)).toBe(problem);
   });
 
+  it("refuses a rule that does not compile, as kube-apiserver does", () => {
+    const causes = schemaCauses({ type: "object", "x-kubernetes-validations": [{ rule: "self.size() > 0" }, { rule: "nope(self)" }] }, "s", true);
+    expect(causes).toEqual([expect.objectContaining({ field: "s.x-kubernetes-validations[1].rule", message: expect.stringMatching(/compilation failed: .*nope/) })]);
+  });
+
   it("refuses root metadata constraining more than name and generateName", () => {
     const at = "s";
     expect(schemaCauses({ type: "object", properties: { metadata: { type: "object", properties: { name: { type: "string" } } } } }, at, true)).toEqual([]);
@@ -154,26 +160,13 @@ describe("defaults in the CRD and in zod agree", () => {
 
 // ------------------------------------------------------------- CEL
 
-const cel = new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false })
-  // Kubernetes' list library (isSorted is what the real API server provides)
-  .registerFunction("list.isSorted(): bool", (l: unknown[]) => l.every((x, i) => i === 0 || (l[i - 1] as bigint) <= (x as bigint)));
-
-/** JSON to CEL values as the API server types them: integers as int (BigInt). */
-function toCel(s: JSONSchemaProps, v: unknown): unknown {
-  if (Array.isArray(v)) return v.map((e) => toCel(s.items ?? {}, e));
-  if (v !== null && typeof v === "object") {
-    return Object.fromEntries(
-      Object.entries(v).map(([k, e]) => [k, toCel(s.properties?.[k] ?? s.additionalProperties ?? {}, e)]),
-    );
-  }
-  return s.type === "integer" && typeof v === "number" ? BigInt(v) : v;
-}
-
+// The CRD's rules run in the emulated API server's CEL environment: cel-js with Kubernetes'
+// libraries (quantity(), the list functions) over the operator's own exact quantities.
 /** Messages of every CEL rule the (defaulted) spec breaks, evaluated at each node as the API server does. */
 function celViolations(s: JSONSchemaProps, v: unknown, out: string[] = []): string[] {
   if (v === undefined || v === null) return out;
   for (const rule of s["x-kubernetes-validations"] ?? []) {
-    if (cel.evaluate(rule.rule, { self: toCel(s, v) }) !== true) out.push(rule.message);
+    if (compile(rule.rule)({ self: toCel(s as StructuralSchema, v) }) !== true) out.push(rule.message);
   }
   if (Array.isArray(v)) for (const e of v) celViolations(s.items ?? {}, e, out);
   else if (typeof v === "object") {

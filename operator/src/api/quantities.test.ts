@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bytes, cpuCores, mebibytes, parseQuantity, QuantityError } from "./quantities.ts";
+import { bytes, compareQuantities, cpuCores, mebibytes, parseQuantity, QuantityError, QuantityValue, readQuantity } from "./quantities.ts";
 
 describe("parseQuantity", () => {
   it.each([
@@ -65,5 +65,54 @@ describe("helpers", () => {
     expect(bytes("1.5k")).toBe(1500);
     expect(mebibytes("1G")).toBe(953);
     expect(mebibytes("512Mi")).toBe(512);
+  });
+});
+
+describe("quantities as resource.ParseQuantity reads them", () => {
+  const value = (s: string) => {
+    const q = readQuantity(s);
+    if (typeof q === "string") throw new Error(q);
+    return q;
+  };
+  it.each([
+    ["1", "1000m", 0],
+    ["1Ki", "1024", 0],
+    ["1.5Gi", "1536Mi", 0],
+    ["1e3", "1k", 0],
+    ["12E6", "12M", 0],
+    ["0.1n", "1n", 0], // rounded up to the nanounit
+    ["-0.1n", "-1n", 0], // away from zero
+    ["1e-999999999", "1n", 0],
+    ["100Ei", "9223372036854775807", 0], // binary suffixes cap at 2^63-1
+    ["1e999999999", "9Ei", 1],
+    ["-1", "0", -1],
+    [".5", "500m", 0],
+    ["0.000000001", "1n", 0],
+  ])("%s compared to %s is %i", (a, b, cmp) => {
+    expect(value(a).compareTo(value(b))).toBe(cmp);
+    expect(value(b).compareTo(value(a))).toBe(0 - cmp);
+  });
+
+  it.each([[""], ["1 "], ["200K"], ["1e"], ["1Mi5"], ["Pi"], ["e-20"], ["1.2.3"], ["1e1.5"], ["1b"]])("refuses %j", (s) => {
+    expect(typeof readQuantity(s)).toBe("string");
+  });
+
+  it("keeps a huge exponent symbolic, and wraps it to 32 bits as apimachinery does", () => {
+    expect(value("1e2147483647")).toEqual(new QuantityValue(1n, 1n, 2147483647));
+    expect(value("1e2147483648")).toEqual(new QuantityValue(1n, 1n, -9)); // 1e-2147483648, rounded up to 1n
+  });
+
+  it("reads an empty numeral as zero where ParseQuantity takes its int64 path (Mi, not Pi)", () => {
+    expect(value("Mi").sign).toBe(0n);
+    expect(value("-").sign).toBe(0n);
+  });
+});
+
+describe("compareQuantities", () => {
+  it("compares exactly, as pod validation compares requests with limits", () => {
+    expect(compareQuantities("1.0002", "1.0001")).toBe(1);
+    expect(compareQuantities(2, "2000m")).toBe(0);
+    expect(compareQuantities("1Gi", "1G")).toBe(1);
+    expect(() => compareQuantities("1x", 1)).toThrow(QuantityError);
   });
 });
