@@ -42,7 +42,7 @@ function extreme(l: unknown[], fn: 'min' | 'max'): Comparable {
   return items.reduce((a, b) => ((fn === 'min' ? b < a : b > a) ? b : a));
 }
 
-const environment = new Environment({ homogeneousAggregateLiterals: false })
+const environment = new Environment()
   .registerVariable('self', 'dyn')
   .registerVariable('oldSelf', 'dyn')
   // Kubernetes' list library

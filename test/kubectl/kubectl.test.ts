@@ -75,6 +75,16 @@ spec:
         env: [{name: A, value: "1"}]
 `;
 
+/** An ImageService manifest; `spec` holds the spec's lines after its image. */
+const imageServiceYaml = (name: string, spec: string) => `apiVersion: imageops.dev/v1alpha1
+kind: ImageService
+metadata:
+  name: ${name}
+spec:
+  image: imageops/image-service:1.0.0
+${spec}
+`;
+
 beforeAll(async () => {
   kubectlPath = findKubectl();
   dir = await mkdtemp(join(tmpdir(), 'kubectl-compat-'));
@@ -256,29 +266,29 @@ spec:
 
   it('refuses an invalid ImageService, naming the field', async () => {
     const ns = await newNamespace();
-    const path = await file(`${ns}-bad.yaml`, `apiVersion: imageops.dev/v1alpha1
-kind: ImageService
-metadata:
-  name: bad
-spec:
-  image: imageops/image-service:1.0.0
-  replicas: 5000
-  source: {file: {claimName: originals}}
-`);
+    const path = await file(`${ns}-bad.yaml`, imageServiceYaml('bad', '  replicas: 5000\n  source: {file: {claimName: originals}}'));
     const r = await kubectl('apply', '-n', ns, '-f', path);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('The ImageService "bad" is invalid: spec.replicas: Invalid value: 5000: spec.replicas in body should be less than or equal to 1000');
     // The CRD's CEL rules hold too: exactly one source.
-    const twoSources = await file(`${ns}-two.yaml`, `apiVersion: imageops.dev/v1alpha1
-kind: ImageService
-metadata:
-  name: two
-spec:
-  image: imageops/image-service:1.0.0
-  source: {file: {claimName: originals}, s3: {bucket: originals}}
-`);
+    const twoSources = await file(`${ns}-two.yaml`, imageServiceYaml('two', '  source: {file: {claimName: originals}, s3: {bucket: originals}}'));
     const cel = await kubectl('apply', '-n', ns, '-f', twoSources);
     expect(cel.code).not.toBe(0);
     expect(cel.stderr).toMatch(/The ImageService "two" is invalid: spec\.source: Invalid value: "object": .*exactly one of file, s3, http/);
+  });
+
+  it('refuses requests above limits and a zero interval at apply, naming each field', async () => {
+    const ns = await newNamespace();
+    const spec = (requests: string, interval: string) =>
+      `  source: {file: {claimName: originals}}\n  resources: {requests: ${requests}, limits: {cpu: 1, memory: 1G}}\n  canary: {interval: ${interval}}`;
+    const r = await kubectl('apply', '-n', ns, '-f', await file(`${ns}-greedy.yaml`, imageServiceYaml('greedy', spec('{cpu: "2", memory: 1Gi}', '0s'))));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('The ImageService "greedy" is invalid: ');
+    expect(r.stderr).toContain('spec.resources.requests.cpu: Invalid value: "object": requests.cpu must not exceed limits.cpu');
+    expect(r.stderr).toContain('spec.resources.requests.memory: Invalid value: "object": requests.memory must not exceed limits.memory');
+    expect(r.stderr).toContain('spec.canary.interval: Invalid value: "string": must be longer than zero and at most 24h');
+    // Within its limits and with a positive interval, the same object is accepted.
+    const fixed = await file(`${ns}-fixed.yaml`, imageServiceYaml('greedy', spec('{cpu: 500m, memory: 512Mi}', '30s')));
+    expect(await ok('apply', '-n', ns, '-f', fixed)).toContain('imageservice.imageops.dev/greedy created');
   });
 });

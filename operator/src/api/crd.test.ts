@@ -197,6 +197,20 @@ describe("CEL rules agree with zod", () => {
     ["operator env", { ...base, env: [{ name: "IMAGE_SOURCE", value: "file:///x" }] }],
     ["empty thresholdRange", { ...base, canary: { analysis: { metrics: [{ name: "m", query: "q", thresholdRange: {} }] } } }],
     ["min above max", { ...base, canary: { analysis: { metrics: [{ name: "m", query: "q", thresholdRange: { min: 2.5, max: 1 } }] } } }],
+    ["cpu request above limit", { ...base, resources: { requests: { cpu: "2" }, limits: { cpu: "1" } } }],
+    ["cpu request above limit, as integers", { ...base, resources: { requests: { cpu: 2 }, limits: { cpu: 1 } } }],
+    ["cpu request at limit, written differently", { ...base, resources: { requests: { cpu: "1000m" }, limits: { cpu: 1 } } }],
+    ["cpu request a nanocore above limit", { ...base, resources: { requests: { cpu: "1.000000001" }, limits: { cpu: "1" } } }],
+    ["cpu request below a fractional limit", { ...base, resources: { requests: { cpu: "1.0001" }, limits: { cpu: "1.0002" } } }],
+    ["memory request above limit", { ...base, resources: { requests: { memory: "1Gi" }, limits: { memory: "1G" } } }],
+    ["memory request below limit", { ...base, resources: { requests: { memory: "1G" }, limits: { memory: "1Gi" } } }],
+    ["request without limit", { ...base, resources: { requests: { cpu: "64", memory: "1Ei" } } }],
+    ["unparsable request", { ...base, resources: { requests: { cpu: "2x" }, limits: { cpu: "1" } } }],
+    ["zero interval", { ...base, canary: { interval: "0s" } }],
+    ["interval over a day", { ...base, canary: { interval: "24h1s" } }],
+    ["interval of a day", { ...base, canary: { interval: "23h59m60s" } }],
+    ["timeout beyond Go's range", { ...base, traffic: { timeout: "100000000000000h" } }],
+    ["malformed timeout", { ...base, traffic: { timeout: "1d" } }],
   ];
   const object = (spec: unknown, name = "thumbs") => ({ apiVersion: "imageops.dev/v1alpha1", kind: "ImageService", metadata: { name }, spec });
   const objects: [string, unknown][] = [

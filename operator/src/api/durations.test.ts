@@ -13,6 +13,8 @@ describe("parseDuration", () => {
     ["1500us", 1.5],
     ["1500µs", 1.5],
     ["1000000ns", 1],
+    ["24h", 86_400_000],
+    ["1439m60s", 86_400_000],
   ])("%s is %d ms", (s, ms) => expect(parseDuration(s)).toBeCloseTo(ms, 9));
 
   it.each([
@@ -23,6 +25,9 @@ describe("parseDuration", () => {
     ["1 m", /not a duration/],
     ["0s", /longer than zero/],
     ["0h0m", /longer than zero/],
+    ["0.0000000005s", /longer than zero/], // half a nanosecond truncates to zero, as in Go
+    ["24h0m0.000000001s", /at most 24h/],
+    ["100000000000000h", /at most 24h/],
   ])("%j is refused", (s, message) => {
     expect(() => parseDuration(s)).toThrow(DurationError);
     expect(() => parseDuration(s)).toThrow(message);

@@ -1,48 +1,80 @@
 // Durations in Go's time.ParseDuration form ("30s", "1m", "1h30m", "500ms"), the
-// form Kubernetes and Flagger users write; always positive here.
+// form Kubernetes and Flagger users write; longer than zero and at most a day here.
 import { z } from "zod";
 import { withCrd } from "./crd-meta.ts";
 
-const UNIT_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  "µs": 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
+const UNIT_NS: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  "µs": 1_000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
 };
 
 /** The CRD pattern: one or more number+unit pairs. */
-export const DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$";
+export const DURATION_PATTERN = "^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$";
 const WHOLE_RE = new RegExp(DURATION_PATTERN);
-const PART_RE = /([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g;
+const PART_RE = /([0-9]+)(?:[.]([0-9]+))?(ns|us|µs|ms|s|m|h)/g;
+
+/**
+ * The longest duration a spec may hold. It bounds what the operator derives from one (a timer,
+ * a VirtualService timeout) and keeps every value within Go's time.Duration, whose overflow
+ * would make kube-apiserver's duration() fail rather than judge.
+ */
+export const MAX_DURATION = "24h";
+const MAX_NS = 24n * UNIT_NS["h"]!;
+/** What the CRD rule and zod both say of a duration out of range. */
+export const DURATION_RANGE_MESSAGE = `must be longer than zero and at most ${MAX_DURATION}`;
 
 export class DurationError extends Error {
   override name = "DurationError";
 }
 
-/** Milliseconds of a Go duration string. Throws DurationError naming the fault. */
-export function parseDuration(s: string): number {
-  if (!WHOLE_RE.test(s)) {
-    throw new DurationError(
-      `"${s}" is not a duration: write a number and a unit (ns, us, ms, s, m, h), e.g. 30s, 1m, 1h30m, 500ms`,
-    );
+/** Whole nanoseconds of a duration matching DURATION_PATTERN, fractions truncated as Go does. */
+function nanoseconds(s: string): bigint {
+  let ns = 0n;
+  for (const [, whole, frac = "", unit] of s.matchAll(PART_RE)) {
+    const u = UNIT_NS[unit as string] as bigint;
+    ns += BigInt(whole as string) * u + (BigInt(frac || "0") * u) / 10n ** BigInt(frac.length);
   }
-  let ms = 0;
-  for (const [, n, unit] of s.matchAll(PART_RE)) ms += Number(n) * (UNIT_MS[unit as string] as number);
-  if (ms <= 0) throw new DurationError(`"${s}" must be longer than zero`);
-  return ms;
+  return ns;
 }
 
-/** A positive duration string, kept as written. */
+const inRange = (s: string) => {
+  const ns = nanoseconds(s);
+  return ns > 0n && ns <= MAX_NS;
+};
+
+function syntaxError(s: string): DurationError {
+  return new DurationError(`"${s}" is not a duration: write a number and a unit (ns, us, ms, s, m, h), e.g. 30s, 1m, 1h30m, 500ms`);
+}
+
+/** Milliseconds of a Go duration string. Throws DurationError naming the fault. */
+export function parseDuration(s: string): number {
+  if (!WHOLE_RE.test(s)) throw syntaxError(s);
+  if (!inRange(s)) throw new DurationError(`"${s}" ${DURATION_RANGE_MESSAGE}`);
+  return Number(nanoseconds(s)) / 1e6;
+}
+
+/** A duration string in range, kept as written; the API server checks the range with CEL's duration(). */
 export function duration() {
-  const schema = z.string().superRefine((value, ctx) => {
-    try {
-      parseDuration(value);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: (err as Error).message });
-    }
+  const schema = z
+    .string()
+    .max(64)
+    .superRefine((value, ctx) => {
+      if (!WHOLE_RE.test(value)) ctx.addIssue({ code: "custom", message: syntaxError(value).message });
+      else if (!inRange(value)) ctx.addIssue({ code: "custom", message: DURATION_RANGE_MESSAGE });
+    });
+  return withCrd(schema, {
+    pattern: DURATION_PATTERN,
+    validations: [
+      {
+        // the pattern guard keeps a malformed value to the pattern's own error
+        rule: `!self.matches('${DURATION_PATTERN}') || (duration(self) > duration('0s') && duration(self) <= duration('${MAX_DURATION}'))`,
+        message: DURATION_RANGE_MESSAGE,
+      },
+    ],
   });
-  return withCrd(schema, { pattern: DURATION_PATTERN });
 }

@@ -1,9 +1,9 @@
 // The ImageService resource: the single source of truth for its validation, its
 // TypeScript types, its defaults and (through crd.ts) its CRD.
 import { z } from "zod";
-import { crossField, withCrd } from "./crd-meta.ts";
+import { crossField, withCrd, type CrossFieldRule } from "./crd-meta.ts";
 import { duration } from "./durations.ts";
-import { bytes, cpuCores, quantity } from "./quantities.ts";
+import { compareQuantities, quantity } from "./quantities.ts";
 
 export const GROUP = "imageops.dev";
 export const VERSION = "v1alpha1";
@@ -31,32 +31,27 @@ const ResourceList = z
   })
   .describe("CPU and memory.");
 
-// requests <= limits stays out of CEL: its quantity library needs Kubernetes 1.29+,
-// and a pod breaking it is refused anyway; the operator reports it as InvalidSpec.
-export const ResourcesSchema = crossField(
-  z.strictObject({
-    requests: ResourceList.describe("What the scheduler reserves for each pod.").optional(),
-    limits: ResourceList.describe(
-      "The most each pod may use. limits.cpu sizes the service's workers and threads; limits.memory sizes Node's heap.",
-    ).optional(),
-  }),
-  [
-    {
-      holds: (r) =>
-        r.requests?.cpu === undefined || r.limits?.cpu === undefined || cpuCores(r.requests.cpu) <= cpuCores(r.limits.cpu),
-      message: "requests.cpu must not exceed limits.cpu",
-      path: ["requests", "cpu"],
-    },
-    {
-      holds: (r) =>
-        r.requests?.memory === undefined ||
-        r.limits?.memory === undefined ||
-        bytes(r.requests.memory) <= bytes(r.limits.memory),
-      message: "requests.memory must not exceed limits.memory",
-      path: ["requests", "memory"],
-    },
-  ],
-);
+const ResourcesObject = z.strictObject({
+  requests: ResourceList.describe("What the scheduler reserves for each pod.").optional(),
+  limits: ResourceList.describe(
+    "The most each pod may use. limits.cpu sizes the service's workers and threads; limits.memory sizes Node's heap.",
+  ).optional(),
+});
+
+/** requests.<resource> <= limits.<resource>, compared exactly as pod validation does; an unparsable value has its own issue. */
+const requestWithinLimit = (resource: "cpu" | "memory"): CrossFieldRule<z.output<typeof ResourcesObject>> => {
+  const [req, lim] = [`self.requests.${resource}`, `self.limits.${resource}`];
+  return {
+    cel: `!has(self.requests) || !has(self.limits) || !has(${req}) || !has(${lim}) || !isQuantity(string(${req})) || !isQuantity(string(${lim})) || quantity(string(${req})).compareTo(quantity(string(${lim}))) <= 0`,
+    holds: (r) => r.requests?.[resource] === undefined || r.limits?.[resource] === undefined || compareQuantities(r.requests[resource], r.limits[resource]) <= 0,
+    message: `requests.${resource} must not exceed limits.${resource}`,
+    path: ["requests", resource],
+  };
+};
+
+// CEL's quantity library needs Kubernetes 1.29+; the operator keeps the same check for objects
+// stored before the rule existed, and reports it as InvalidSpec.
+export const ResourcesSchema = crossField(ResourcesObject, [requestWithinLimit("cpu"), requestWithinLimit("memory")]);
 
 // ---------------------------------------------------------------- runtime
 
