@@ -18,13 +18,19 @@ describe('ages as kubectl prints them', () => {
 });
 
 describe('printer column JSONPath', () => {
-  const obj = { spec: { hosts: ['a', 'b'], http: [{ route: [{ weight: 90 }, { weight: 10 }] }] }, status: { phase: 'Ok' } };
+  const conditions = [{ type: 'Ready', status: 'False', reason: 'InvalidSpec' }, { type: 'Progressing', status: 'True', n: 2 }];
+  const obj = { spec: { hosts: ['a', 'b'], http: [{ route: [{ weight: 90 }, { weight: 10 }] }] }, status: { phase: 'Ok', conditions } };
   it.each([
     ['.status.phase', ['Ok']],
     ['{.status.phase}', ['Ok']],
     ['.spec.hosts[1]', ['b']],
     ['.spec.http[0].route[*].weight', [90, 10]],
     ['.spec.missing', []],
+    ['.status.conditions[?(@.type=="Ready")].reason', ['InvalidSpec']],
+    [".status.conditions[?(@.type=='Progressing')].status", ['True']],
+    ['.status.conditions[?(@.type != "Ready")].type', ['Progressing']],
+    ['.status.conditions[?(@.n==2)].type', ['Progressing']],
+    ['.status.conditions[?(@.type=="Promoted")].status', []],
   ])('%s', (path, expected) => {
     expect(evalJsonPath(obj, path)).toEqual(expected);
   });

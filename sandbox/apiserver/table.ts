@@ -35,7 +35,22 @@ function age(timestamp: unknown, now: number): string {
   return humanDuration(now - Date.parse(timestamp));
 }
 
-/** A JSONPath subset (`.a.b`, `.a[0]`, `.a[*].b`, `{...}`): enough for printer columns. */
+// A filter `[?(@.a.b == "x")]` (or !=) with a string, number or boolean on the right.
+const FILTER_RE = /^\?\(@((?:\.[^.\s=!]+)+)\s*(==|!=)\s*(?:"([^"]*)"|'([^']*)'|(-?[0-9.]+|true|false))\s*\)$/;
+
+function filter(items: unknown[], inner: string): unknown[] {
+  const m = FILTER_RE.exec(inner);
+  if (!m) return [];
+  const [, path = '', op, dq, sq, bare] = m;
+  const want = dq ?? sq ?? JSON.parse(bare as string);
+  return items.filter((item) => {
+    const got = evalJsonPath(item, path);
+    const equal = got.length === 1 && got[0] === want;
+    return op === '==' ? equal : !equal;
+  });
+}
+
+/** A JSONPath subset (`.a.b`, `.a[0]`, `.a[*].b`, `.a[?(@.k=="v")].b`, `{...}`): enough for printer columns. */
 export function evalJsonPath(obj: unknown, path: string): unknown[] {
   const expr = path.trim().replace(/^\{/, '').replace(/\}$/, '');
   const tokens = expr.match(/[^.[\]]+|\[[^\]]*\]/g) ?? [];
@@ -47,6 +62,7 @@ export function evalJsonPath(obj: unknown, path: string): unknown[] {
         const inner = token.slice(1, -1);
         if (!Array.isArray(node)) continue;
         if (inner === '*') next.push(...node);
+        else if (inner.startsWith('?')) next.push(...filter(node, inner));
         else {
           const i = Number(inner);
           const v = node[i < 0 ? node.length + i : i];

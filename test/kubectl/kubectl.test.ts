@@ -138,7 +138,7 @@ spec:
     const ssa = await ok('apply', '--server-side', '-n', ssaNs, '-f', examples);
     expect(ssa).toMatch(/imageservice\.imageops\.dev\/\S+ serverside-applied/);
     const table = await ok('get', 'imgsvc', '-n', ssaNs);
-    expect(table.split('\n')[0]).toMatch(/^NAME\s+PHASE\s+WEIGHT\s+PRIMARY\s+CANARY\s+AGE$/);
+    expect(table.split('\n')[0]).toMatch(/^NAME\s+READY\s+REASON\s+PHASE\s+WEIGHT\s+PRIMARY\s+CANARY\s+AGE$/);
   });
 
   it('applies a Deployment (client-side, then server-side) and prints it as a table, YAML and JSONPath', async () => {
@@ -275,6 +275,22 @@ spec:
     const cel = await kubectl('apply', '-n', ns, '-f', twoSources);
     expect(cel.code).not.toBe(0);
     expect(cel.stderr).toMatch(/The ImageService "two" is invalid: spec\.source: Invalid value: "object": .*exactly one of file, s3, http/);
+  });
+
+  it('prints Ready and its reason, and with -o wide the message saying why', async () => {
+    const ns = await newNamespace();
+    await ok('apply', '-n', ns, '-f', await file(`${ns}-thumbs.yaml`, imageServiceYaml('thumbs', '  source: {file: {claimName: originals}}')));
+    // What the operator writes for a spec stored before the CRD could refuse it.
+    const message = 'spec.canary.interval: must be longer than zero and at most 24h';
+    const ready = { type: 'Ready', status: 'False', reason: 'InvalidSpec', message, lastTransitionTime: '2026-01-01T00:00:00Z' };
+    await ok('patch', 'imgsvc', 'thumbs', '-n', ns, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [ready] } }));
+    const [header, row] = (await ok('get', 'imgsvc', 'thumbs', '-n', ns)).split('\n');
+    expect(header).toMatch(/^NAME\s+READY\s+REASON\s+PHASE\s+WEIGHT\s+PRIMARY\s+CANARY\s+AGE$/);
+    expect(row).toMatch(/^thumbs\s+False\s+InvalidSpec\s+/);
+    expect(row).not.toContain('interval');
+    const [wideHeader, wideRow] = (await ok('get', 'imgsvc', 'thumbs', '-n', ns, '-o', 'wide')).split('\n');
+    expect(wideHeader).toMatch(/\sAGE\s+MESSAGE$/);
+    expect(wideRow).toMatch(/^thumbs\s+False\s+InvalidSpec\s+.*\sspec\.canary\.interval: must be longer than zero and at most 24h$/);
   });
 
   it('refuses requests above limits and a zero interval at apply, naming each field', async () => {

@@ -36,12 +36,16 @@ describe("the generated CRD", () => {
     expect(crd.spec.scope).toBe("Namespaced");
     expect(version).toMatchObject({ name: "v1alpha1", served: true, storage: true, subresources: { status: {} } });
     expect(version.additionalPrinterColumns.map((c) => [c.name, c.jsonPath])).toEqual([
+      ["Ready", '.status.conditions[?(@.type=="Ready")].status'],
+      ["Reason", '.status.conditions[?(@.type=="Ready")].reason'],
       ["Phase", ".status.phase"],
       ["Weight", ".status.canaryWeight"],
       ["Primary", ".status.primary.image"],
       ["Canary", ".status.canary.image"],
       ["Age", ".metadata.creationTimestamp"],
+      ["Message", '.status.conditions[?(@.type=="Ready")].message'],
     ]);
+    expect(version.additionalPrinterColumns.filter((c) => "priority" in c).map((c) => c.name)).toEqual(["Message"]);
   });
 
   it("is structural: a type on every node, int-or-string only in its one allowed form", () => {

@@ -222,12 +222,19 @@ function base(node: z.ZodType, at: string, meta: CrdMeta): JSONSchemaProps {
   }
 }
 
+const READY = '.status.conditions[?(@.type=="Ready")]';
+
+// Ready and its reason say at a glance what is wrong (InvalidSpec, PrimaryNotReady, ...);
+// `kubectl get -o wide` adds the condition's message, which says what to do.
 const printerColumns = [
+  { name: "Ready", type: "string", jsonPath: `${READY}.status`, description: "Whether the primary serves: True, False or Unknown." },
+  { name: "Reason", type: "string", jsonPath: `${READY}.reason`, description: "Why the ImageService is or is not ready." },
   { name: "Phase", type: "string", jsonPath: ".status.phase", description: "Where the rollout stands." },
   { name: "Weight", type: "integer", jsonPath: ".status.canaryWeight", description: "Percent of traffic on the canary." },
   { name: "Primary", type: "string", jsonPath: ".status.primary.image", description: "Image of the primary." },
   { name: "Canary", type: "string", jsonPath: ".status.canary.image", description: "Image of the canary under analysis." },
   { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+  { name: "Message", type: "string", jsonPath: `${READY}.message`, description: "What the Ready condition says.", priority: 1 },
 ];
 
 /** The ImageService CustomResourceDefinition, as an object ready to serialise. */
