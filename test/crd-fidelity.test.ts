@@ -25,6 +25,12 @@ const INVALID: { name: string; change: (o: ReturnType<typeof minimal>) => void; 
   { name: 'two-sources', change: (o) => void (o.spec['source'] = { file: { claimName: 'a' }, s3: { bucket: 'b' } }), field: /spec\.source: Invalid value: "object": .*exactly one of file, s3, http/ },
   { name: 'weights', change: (o) => void (o.spec['canary'] = { stepWeights: [50, 10] }), field: /spec\.canary\.stepWeights: Invalid value/ },
   { name: 'env-both', change: (o) => void (o.spec['env'] = [{ name: 'A', value: 'x', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]), field: /spec\.env\[0\]\.valueFrom: Invalid value: "object": set value or valueFrom, not both/ },
+  // CEL's quantity library, on an int-or-string written as a string and as an integer
+  { name: 'cpu-above-limit', change: (o) => void (o.spec['resources'] = { requests: { cpu: '2' }, limits: { cpu: 1 } }), field: /spec\.resources\.requests\.cpu: Invalid value: "object": requests\.cpu must not exceed limits\.cpu/ },
+  { name: 'memory-above-limit', change: (o) => void (o.spec['resources'] = { requests: { memory: '1Gi' }, limits: { memory: '1G' } }), field: /spec\.resources\.requests\.memory: Invalid value: "object": requests\.memory must not exceed limits\.memory/ },
+  // CEL's duration(), and a value beyond Go's time.Duration
+  { name: 'zero-interval', change: (o) => void (o.spec['canary'] = { interval: '0s' }), field: /spec\.canary\.interval: Invalid value: "string": must be longer than zero and at most 24h/ },
+  { name: 'huge-timeout', change: (o) => void (o.spec['traffic'] = { timeout: '3000000h' }), field: /spec\.traffic\.timeout: Invalid value: "string": must be longer than zero and at most 24h/ },
 ];
 
 describe('the CRD and examples through kubectl on both control planes', () => {

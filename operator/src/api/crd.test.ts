@@ -215,6 +215,9 @@ describe("CEL rules agree with zod", () => {
     ["interval of a day", { ...base, canary: { interval: "23h59m60s" } }],
     ["timeout beyond Go's range", { ...base, traffic: { timeout: "100000000000000h" } }],
     ["malformed timeout", { ...base, traffic: { timeout: "1d" } }],
+    ["timeout with a part over a day", { ...base, traffic: { timeout: "1m0100h" } }],
+    ["timeout over a day in small parts", { ...base, traffic: { timeout: "86399s999ms1000000ns" } }],
+    ["timeout of many digits in small units", { ...base, traffic: { timeout: "99999999ms99999999999us" } }],
   ];
   const object = (spec: unknown, name = "thumbs") => ({ apiVersion: "imageops.dev/v1alpha1", kind: "ImageService", metadata: { name }, spec });
   const objects: [string, unknown][] = [

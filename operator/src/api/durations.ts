@@ -28,6 +28,17 @@ const MAX_NS = 24n * UNIT_NS["h"]!;
 /** What the CRD rule and zod both say of a duration out of range. */
 export const DURATION_RANGE_MESSAGE = `must be longer than zero and at most ${MAX_DURATION}`;
 
+/**
+ * Matches a duration with a part that alone exceeds MAX_DURATION (100h, 10000m, 100000s, ...),
+ * read without parsing: each number has more digits than MAX_DURATION has in its unit. The
+ * CEL rule refuses those before calling duration(), which then only sees values far inside Go's
+ * time.Duration: beyond it, kube-apiserver would answer with a conversion error instead of the
+ * rule's message.
+ */
+const PART_TOO_LONG = `(^|[^0-9.])0*(${Object.entries(UNIT_NS)
+  .map(([unit, ns]) => `[1-9][0-9]{${String(MAX_NS / ns).length},}([.][0-9]+)?${unit}`)
+  .join("|")})([0-9]|$)`;
+
 export class DurationError extends Error {
   override name = "DurationError";
 }
@@ -72,7 +83,7 @@ export function duration() {
     validations: [
       {
         // the pattern guard keeps a malformed value to the pattern's own error
-        rule: `!self.matches('${DURATION_PATTERN}') || (duration(self) > duration('0s') && duration(self) <= duration('${MAX_DURATION}'))`,
+        rule: `!self.matches('${DURATION_PATTERN}') || (!self.matches('${PART_TOO_LONG}') && duration(self) > duration('0s') && duration(self) <= duration('${MAX_DURATION}'))`,
         message: DURATION_RANGE_MESSAGE,
       },
     ],
