@@ -128,6 +128,23 @@ describe('the CRD and examples through kubectl on both control planes', () => {
     expect(shapes.get('emulated')).toEqual(shapes.get('real'));
   });
 
+  it('prints the same table on both: Ready and Reason, and the Ready message under -o wide', async () => {
+    const ready = { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: 'spec.canary.interval: must be longer than zero and at most 24h', lastTransitionTime: '2026-01-01T00:00:00Z' };
+    const name = String(minimal().metadata['name']);
+    for (const sb of sandboxes.values()) {
+      const r = await kubectl(sb, 'patch', 'imgsvc', name, '-n', NS, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [ready] } }));
+      expect(r.stderr).toBe('');
+    }
+    for (const wide of [[], ['-o', 'wide']]) {
+      const tables = new Map<ControlPlaneKind, string>();
+      // ages differ by the moment each server created the object
+      for (const [kind, sb] of sandboxes) tables.set(kind, (await kubectl(sb, 'get', 'imgsvc', '-n', NS, ...wide)).stdout.replace(/\b\d+s\b/g, 'AGE'));
+      expect(tables.get('emulated')).toBe(tables.get('real'));
+      expect(tables.get('real')?.split('\n')[0]).toMatch(wide.length ? /^NAME\s+READY\s+REASON\s+PHASE\s+WEIGHT\s+PRIMARY\s+CANARY\s+AGE\s+MESSAGE$/ : /^NAME\s+READY\s+REASON\s+PHASE\s+WEIGHT\s+PRIMARY\s+CANARY\s+AGE$/);
+      expect(tables.get('real')).toMatch(new RegExp(`^${name}\\s+False\\s+InvalidSpec\\s`, 'm'));
+    }
+  });
+
   it('gives the same answers on the emulated control plane as on kube-apiserver', () => {
     const differences: string[] = [];
     for (const [key, byKind] of answers) {
