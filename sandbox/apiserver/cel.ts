@@ -1,19 +1,18 @@
-import { Environment, type ASTNode } from '@marcbachmann/cel-js';
+import { Environment, EvaluationError, ParseError, type ASTNode } from '@marcbachmann/cel-js';
 import { QuantityValue, readQuantity } from '../../operator/src/api/quantities.ts';
 import type { StructuralSchema } from './schema.ts';
 import { isObject } from './types.ts';
 
-// CEL for CRD validation rules (x-kubernetes-validations,
-// https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation-rules):
-// the language is @marcbachmann/cel-js; this module adds what kube-apiserver adds to it, with
-// Kubernetes' semantics: `self` and `oldSelf` as dyn, values typed by the structural schema, the
-// list library (isSorted, sum, min, max) and the quantity library, over the exact quantities of
-// operator/src/api/quantities.ts
-// (https://kubernetes.io/docs/reference/using-api/cel/#kubernetes-quantity-library) but for
-// isInteger/asInteger, which depend on how apimachinery happens to store a value, and the
-// arithmetic (add, sub, mul, div, divInt): a rule calling those does not compile here, so a CRD
-// carrying one is refused rather than its rule skipped. The operator's tests evaluate the CRD's
-// rules with this same environment.
+// CEL for CRD validation rules (x-kubernetes-validations, see
+// https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation-rules).
+// The language is @marcbachmann/cel-js; this module adds what kube-apiserver adds, with its
+// semantics: `self` and `oldSelf` as dyn, values typed by the structural schema, the list library
+// (isSorted, sum, min, max) and the quantity library
+// (https://kubernetes.io/docs/reference/using-api/cel/#kubernetes-quantity-library) over the
+// exact quantities of operator/src/api/quantities.ts. Left out: isInteger/asInteger, which depend
+// on how apimachinery happens to store a value, and the quantity arithmetic (add, sub, mul, div,
+// divInt); a rule calling them does not compile here, so a CRD carrying one is refused rather
+// than its rule skipped. The operator's tests evaluate the CRD's rules in this environment.
 
 export class CelError extends Error {
   override name = 'CelError';
@@ -24,8 +23,6 @@ function quantity(s: string): QuantityValue {
   if (typeof q === 'string') throw new CelError(q);
   return q;
 }
-
-// ------------------------------------------------------------------ the environment
 
 type Comparable = bigint | number | string;
 
@@ -88,7 +85,8 @@ export function compile(source: string): Program {
   try {
     parsed = environment.parse(source);
   } catch (err) {
-    throw new CelError((err as Error).message.split('\n')[0] ?? 'syntax error');
+    if (!(err instanceof ParseError)) throw err;
+    throw new CelError(err.message.split('\n')[0] ?? 'syntax error');
   }
   const checked = parsed.check();
   if (!checked.valid) throw new CelError(checked.error?.message.split('\n')[0] ?? 'type error');
@@ -97,7 +95,9 @@ export function compile(source: string): Program {
     try {
       return parsed(vars);
     } catch (err) {
-      throw err instanceof CelError ? err : new CelError((err as Error).message.split('\n')[0] ?? 'evaluation error');
+      if (err instanceof CelError) throw err;
+      if (!(err instanceof EvaluationError)) throw err;
+      throw new CelError(err.message.split('\n')[0] ?? 'evaluation error');
     }
   }) as Program;
   program.transition = reads(parsed.ast, 'oldSelf');
