@@ -1,9 +1,11 @@
-// Every process the sandbox starts is recorded in its state dir (pid and start time), so a
-// sandbox that died without cleaning up can be cleaned up by the next one: a recorded pid is killed
+// Every process the sandbox starts is recorded in its state dir (pid and start time), and so is
+// every cgroup (kubelet/cgroup.ts), so a sandbox that died without cleaning up can be cleaned up
+// by the next one (or by its own exit hook): a recorded pid is killed
 // only while /proc shows the same start time (pids are reused; a process that re-execs itself
 // keeps its start time but not its command line).
 import fs from 'node:fs';
 import path from 'node:path';
+import { removeRecordedCgroups } from './kubelet/cgroup.ts';
 
 function dir(stateDir: string): string {
   return path.join(stateDir, 'pids');
@@ -38,8 +40,17 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Kills (SIGKILL, with its process group) every recorded process still alive; returns their pids. */
+/**
+ * Kills (SIGKILL, with its process group) every recorded process still alive, then removes the
+ * recorded cgroups (killing what runs in them); returns the killed pids.
+ */
 export function killRecorded(stateDir: string): number[] {
+  const killed = killRecordedPids(stateDir);
+  removeRecordedCgroups(stateDir);
+  return killed;
+}
+
+function killRecordedPids(stateDir: string): number[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir(stateDir));

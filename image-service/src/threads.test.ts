@@ -22,11 +22,14 @@ describe('cgroup CPU limit', () => {
     [{ cpuMax: ['max 100000'] }, null],
     [{ cpuMax: ['250000 100000', 'max 100000'] }, 2.5],
     [{ cpuMax: ['max 100000', '150000 100000', '400000 100000'] }, 1.5], // the tightest ancestor binds
-    [{ cpuMax: [], cfsQuotaUs: '-1\n', cfsPeriodUs: '100000\n' }, null],
-    [{ cpuMax: [], cfsQuotaUs: '150000\n', cfsPeriodUs: '100000\n' }, 1.5],
-    [{ cpuMax: [], cfsQuotaUs: '50000', cfsPeriodUs: '100000' }, 0.5],
-    [{ cpuMax: [], cfsQuotaUs: '300000' }, 3],
-    [{ cpuMax: ['200000 100000'], cfsQuotaUs: '100000', cfsPeriodUs: '100000' }, 2], // v2 wins when present
+    [{ cpuMax: [], cfs: [{ quotaUs: '-1\n', periodUs: '100000\n' }] }, null],
+    [{ cpuMax: [], cfs: [{ quotaUs: '150000\n', periodUs: '100000\n' }] }, 1.5],
+    [{ cpuMax: [], cfs: [{ quotaUs: '50000', periodUs: '100000' }] }, 0.5],
+    [{ cpuMax: [], cfs: [{ quotaUs: '300000' }] }, 3],
+    // v1 also walks up: an unlimited own cgroup under a limited parent is limited
+    [{ cpuMax: [], cfs: [{ quotaUs: '-1', periodUs: '100000' }, { quotaUs: '100000', periodUs: '100000' }, { quotaUs: '-1' }] }, 1],
+    [{ cpuMax: [], cfs: [{ quotaUs: '50000', periodUs: '100000' }, { quotaUs: '300000', periodUs: '100000' }] }, 0.5],
+    [{ cpuMax: ['200000 100000'], cfs: [{ quotaUs: '100000', periodUs: '100000' }] }, 2], // v2 wins when present
   ])('cpuLimit(%j) = %j', (files, cpus) => {
     expect(cpuLimit(files)).toBe(cpus);
   });
@@ -44,11 +47,16 @@ describe('cgroup CPU limit', () => {
   });
 
   it('parses /proc/self/cgroup for v2 and v1', () => {
-    expect(parseProcCgroup('0::/kubepods/pod1/c1\n')).toEqual({ v2: '/kubepods/pod1/c1' });
+    expect(parseProcCgroup('0::/kubepods/pod1/c1\n')).toEqual({ v2: '/kubepods/pod1/c1', v1: {} });
     expect(parseProcCgroup('12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n1:name=systemd:/docker/abc\n')).toEqual({
-      v1Cpu: { controllers: 'cpu,cpuacct', path: '/docker/abc' },
+      v1: {
+        memory: { controllers: 'memory', path: '/docker/abc' },
+        cpu: { controllers: 'cpu,cpuacct', path: '/docker/abc' },
+        cpuacct: { controllers: 'cpu,cpuacct', path: '/docker/abc' },
+        'name=systemd': { controllers: 'name=systemd', path: '/docker/abc' },
+      },
     });
-    expect(parseProcCgroup('')).toEqual({});
+    expect(parseProcCgroup('')).toEqual({ v1: {} });
   });
 });
 

@@ -12,9 +12,9 @@ import { availableParallelism } from 'node:os';
 export interface CgroupFiles {
   /** cgroup v2 `cpu.max` of the process's cgroup and of each ancestor (any order). */
   cpuMax: string[];
-  /** cgroup v1 `cpu.cfs_quota_us` and `cpu.cfs_period_us`, when a v1 cpu controller is mounted. */
-  cfsQuotaUs?: string | undefined;
-  cfsPeriodUs?: string | undefined;
+  /** cgroup v1 `cpu.cfs_quota_us` and `cpu.cfs_period_us` of the process's cpu cgroup and of each
+   *  ancestor (any order), when a v1 cpu controller is mounted. */
+  cfs?: { quotaUs: string; periodUs?: string | undefined }[];
 }
 
 /** CPUs allowed by one v2 `cpu.max` ("max 100000" or "150000 100000"); null when unlimited or unreadable. */
@@ -31,15 +31,15 @@ function ratio(quotaText: string, periodText: string): number | null {
   return quota / period;
 }
 
+function tightest(limits: readonly (number | null)[]): number | null {
+  let limit: number | null = null;
+  for (const cpus of limits) if (cpus !== null && (limit === null || cpus < limit)) limit = cpus;
+  return limit;
+}
+
 /** The CPU limit in (possibly fractional) CPUs: the tightest v2 quota on the path, else v1's; null when none. */
 export function cpuLimit(files: CgroupFiles): number | null {
-  let limit: number | null = null;
-  for (const text of files.cpuMax) {
-    const cpus = parseCpuMax(text);
-    if (cpus !== null && (limit === null || cpus < limit)) limit = cpus;
-  }
-  if (limit === null && files.cfsQuotaUs !== undefined) limit = ratio(files.cfsQuotaUs, files.cfsPeriodUs ?? '100000');
-  return limit;
+  return tightest(files.cpuMax.map(parseCpuMax)) ?? tightest((files.cfs ?? []).map((f) => ratio(f.quotaUs, f.periodUs ?? '100000')));
 }
 
 /** Workers from a CPU limit: floor, at least 1, at most the CPUs available; the CPUs when no limit. */
@@ -93,23 +93,33 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
+/** A cgroup path, then each ancestor up to the root ("/a/b" -> "/a/b", "/a", ""). */
+function upwards(cgroupPath: string): string[] {
+  const parts = cgroupPath.split('/').filter(Boolean);
+  return parts.map((_, i) => `/${parts.slice(0, parts.length - i).join('/')}`).concat('');
+}
+
 /**
- * The cgroup path of this process from `/proc/self/cgroup`: the v2 entry (`0::/path`) and the v1
- * cpu controller's entry (`N:cpu,cpuacct:/path`).
+ * The cgroup paths of this process from `/proc/self/cgroup`: the v2 entry (`0::/path`) and each
+ * v1 controller's entry (`N:cpu,cpuacct:/path`), keyed by controller.
  */
-export function parseProcCgroup(text: string): { v2?: string; v1Cpu?: { controllers: string; path: string } } {
-  const out: { v2?: string; v1Cpu?: { controllers: string; path: string } } = {};
+export function parseProcCgroup(text: string): { v2?: string; v1: Record<string, { controllers: string; path: string }> } {
+  const out: { v2?: string; v1: Record<string, { controllers: string; path: string }> } = { v1: {} };
   for (const line of text.split('\n')) {
     const match = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
     if (!match) continue;
     const [, id, controllers = '', path = '/'] = match;
     if (id === '0' && controllers === '') out.v2 = path;
-    else if (controllers.split(',').includes('cpu')) out.v1Cpu = { controllers, path };
+    else for (const controller of controllers.split(',')) if (controller !== '') out.v1[controller] = { controllers, path };
   }
   return out;
 }
 
-/** Reads the cgroup files of this process (synchronously: it runs once, before any thread pool starts). */
+/**
+ * Reads the cgroup files of this process (synchronously: it runs once, before any thread pool
+ * starts): its own cgroup's and every ancestor's, since the tightest quota on the way binds.
+ * The v2 hierarchy is at the root, or at `unified/` beside the v1 controllers on a hybrid host.
+ */
 export function readCgroup(root = '/sys/fs/cgroup'): CgroupFiles {
   const read = (file: string): string | undefined => {
     try {
@@ -119,26 +129,24 @@ export function readCgroup(root = '/sys/fs/cgroup'): CgroupFiles {
     }
   };
   const self = parseProcCgroup(read('/proc/self/cgroup') ?? '');
-  const files: CgroupFiles = { cpuMax: [] };
+  const files: CgroupFiles = { cpuMax: [], cfs: [] };
   if (self.v2 !== undefined) {
-    // Walk from the process's cgroup up to the root: the tightest quota on the way binds.
     // Inside a cgroup namespace the path is "/" and the root's file is the container's own.
-    const parts = self.v2.split('/').filter(Boolean);
-    for (let i = parts.length; i >= 0; i--) {
-      const text = read(`${root}/${parts.slice(0, i).join('/')}/cpu.max`.replace(/\/+/g, '/'));
-      if (text !== undefined) files.cpuMax.push(text);
+    for (const mount of [root, `${root}/unified`]) {
+      for (const dir of upwards(self.v2)) {
+        const text = read(`${mount}${dir}/cpu.max`);
+        if (text !== undefined) files.cpuMax.push(text);
+      }
     }
   }
-  if (self.v1Cpu !== undefined) {
-    for (const mount of [`${root}/${self.v1Cpu.controllers}`, `${root}/cpu,cpuacct`, `${root}/cpu`]) {
-      for (const dir of [`${mount}${self.v1Cpu.path}`, mount]) {
-        const quota = read(`${dir}/cpu.cfs_quota_us`);
-        if (quota !== undefined) {
-          files.cfsQuotaUs = quota;
-          files.cfsPeriodUs = read(`${dir}/cpu.cfs_period_us`);
-          return files;
-        }
+  const v1 = self.v1.cpu;
+  if (v1 !== undefined) {
+    for (const mount of [`${root}/${v1.controllers}`, `${root}/cpu,cpuacct`, `${root}/cpu`]) {
+      for (const dir of upwards(v1.path)) {
+        const quotaUs = read(`${mount}${dir}/cpu.cfs_quota_us`);
+        if (quotaUs !== undefined) files.cfs?.push({ quotaUs, periodUs: read(`${mount}${dir}/cpu.cfs_period_us`) });
       }
+      if (files.cfs?.length) break;
     }
   }
   return files;

@@ -1,5 +1,6 @@
-// One container of a pod as a real process: its own process group, stdout and stderr to a log file
-// per run, probes, restarts with crash-loop back-off, and SIGTERM then SIGKILL on stop.
+// One container of a pod as a real process: its own process group and cgroup (the limits of
+// `resources.limits`), stdout and stderr to a log file per run, probes, restarts with crash-loop
+// back-off, OOMKilled when the kernel killed it for memory, and SIGTERM then SIGKILL on stop.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,9 @@ import type { Container, Probe } from '../kube/types.ts';
 import { forgetPid, recordPid } from '../pids.ts';
 import { type BackoffState, FRESH, restartDelay } from './backoff.ts';
 import type { Launch } from './catalogue.ts';
+import { CgroupError, type CgroupSupport, type ContainerCgroup, createCgroup, limitsOf, nodeCgroups } from './cgroup.ts';
 import { ProbeCounter, probeTiming, runProbe } from './probes.ts';
+import { QuantityError } from './quantity.ts';
 
 type State =
   | { waiting: { reason: string; message?: string } }
@@ -38,6 +41,10 @@ export interface ContainerOptions {
   stateDir: string;
   restartPolicy: string;
   graceMs: number;
+  /** Names the container's cgroups. */
+  podUID: string;
+  /** Where cgroups can be made, or why not; default: what this process can do (nodeCgroups()). */
+  cgroups?: CgroupSupport;
   onChange: () => void;
   /** Records a Kubernetes Event on the pod. */
   onEvent: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
@@ -89,15 +96,39 @@ export class ContainerRunner {
     return this.#child?.exitCode === null ? this.#child.pid : undefined;
   }
 
+  /**
+   * The cgroup of a new run, or undefined (with a Warning event) when none can be made: the sandbox
+   * then runs the container without its limits rather than not at all (docs/sandbox.md).
+   */
+  #cgroup(generation: number): ContainerCgroup | undefined {
+    const support = this.#o.cgroups ?? nodeCgroups();
+    let reason: string;
+    if (support.ok) {
+      try {
+        return createCgroup(support.layout, `imageops-${this.#o.podUID}-${this.name}-${generation}`, limitsOf(this.#o.container.resources?.limits), this.#o.stateDir);
+      } catch (err) {
+        if (!(err instanceof CgroupError || err instanceof QuantityError)) throw err;
+        reason = err.message;
+      }
+    } else reason = support.reason;
+    this.#o.onEvent('Warning', 'CgroupUnavailable', `resources.limits of container ${this.name} are not enforced: ${reason}`);
+    return undefined;
+  }
+
   start(): void {
     if (this.#stopping) return;
     const { launch } = this.#o;
     fs.mkdirSync(this.#o.logDir, { recursive: true });
     const log = fs.openSync(this.logFile(false), 'a');
     const generation = ++this.#generation;
+    const cgroup = this.#cgroup(generation);
+    const { command, args } = cgroup?.wrap(launch.command, launch.args) ?? launch;
     let child: ChildProcess;
     try {
-      child = spawn(launch.command, launch.args, { cwd: launch.cwd, env: this.#o.env, detached: true, stdio: ['ignore', log, log] });
+      child = spawn(command, args, { cwd: launch.cwd, env: this.#o.env, detached: true, stdio: ['ignore', log, log] });
+    } catch (err) {
+      this.#removeCgroup(cgroup);
+      throw err;
     } finally {
       fs.closeSync(log);
     }
@@ -108,6 +139,7 @@ export class ContainerRunner {
     let resolveExit!: () => void;
     this.#exited = new Promise((r) => (resolveExit = r));
     child.once('error', (err) => {
+      this.#removeCgroup(cgroup);
       this.#setState({ waiting: { reason: 'RunContainerError', message: err.message } });
       resolveExit();
     });
@@ -123,11 +155,20 @@ export class ContainerRunner {
       if (child.pid !== undefined) forgetPid(this.#o.stateDir, child.pid);
       this.#ready = false;
       const exitCode = code ?? 128 + (SIGNALS[signal ?? ''] ?? 0);
+      // As the runtime reports it: the kernel killed a process of the container for its memory limit.
+      let oomKilled = false;
+      try {
+        oomKilled = cgroup !== undefined && cgroup.oomKills() > 0;
+      } catch {
+        // removed under us (the process is exiting and its exit hook cleaned up)
+      }
+      // The container's leftovers (children outside its process group too) go with its cgroup.
+      this.#removeCgroup(cgroup);
       const terminated: State = {
         terminated: {
           exitCode,
           ...(signal !== null && SIGNALS[signal] !== undefined ? { signal: SIGNALS[signal] } : {}),
-          reason: exitCode === 0 ? 'Completed' : 'Error',
+          reason: oomKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error',
           startedAt,
           finishedAt: new Date().toISOString(),
         },
@@ -136,6 +177,16 @@ export class ContainerRunner {
       resolveExit();
       if (!this.#stopping && generation === this.#generation) this.#maybeRestart(exitCode);
     });
+  }
+
+  /** A cgroup that cannot be removed now stays recorded, for the next sandbox in this state dir. */
+  #removeCgroup(cgroup: ContainerCgroup | undefined): void {
+    try {
+      cgroup?.remove();
+    } catch (err) {
+      if (!(err instanceof CgroupError)) throw err;
+      this.#o.onEvent('Warning', 'CgroupUnavailable', err.message);
+    }
   }
 
   #maybeRestart(exitCode: number): void {

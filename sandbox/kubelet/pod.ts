@@ -141,6 +141,7 @@ export class PodWorker {
             stateDir: this.#ctx.stateDir,
             restartPolicy: this.#pod.spec.restartPolicy ?? 'Always',
             graceMs: (this.#pod.spec.terminationGracePeriodSeconds ?? 30) * 1000,
+            podUID: this.#pod.metadata.uid ?? this.#pod.metadata.name,
             onChange: () => this.#markDirty(),
             onEvent: (type, reason, message) => this.#event(type, reason, message),
           });

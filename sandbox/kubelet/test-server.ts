@@ -1,13 +1,26 @@
 // A tiny container for the kubelet's tests (catalogue image `sandbox/test-server`): shows its env,
-// reads files, fails on demand, and reports SIGTERM, so tests can see what the kubelet gave it.
+// reads files, fails on demand, reports SIGTERM, burns CPU and allocates memory on demand, so
+// tests can see what the kubelet gave it.
 import fs from 'node:fs';
 import http from 'node:http';
+import { Worker } from 'node:worker_threads';
 
 const env = process.env;
 if (env.CRASH === '1') {
   console.log('crashing on purpose');
   process.exit(3);
 }
+// ALLOCATE_MIB: touch that much memory at start, in the first run only (MARKER_DIR remembers it).
+const allocateMib = Number(env.ALLOCATE_MIB ?? 0);
+const allocated = `${env.MARKER_DIR ?? '.'}/allocated-${env.POD_NAME ?? 'pod'}`;
+if (allocateMib > 0 && !fs.existsSync(allocated)) {
+  fs.writeFileSync(allocated, String(allocateMib));
+  const held: Buffer[] = [];
+  for (let mib = 0; mib < allocateMib; mib += 8) held.push(Buffer.alloc(8 << 20, 1));
+  console.log(`allocated ${held.length * 8} MiB`);
+}
+// BURN_CPU=N: N threads that spin forever, beside a server that still answers.
+for (let i = 0; i < Number(env.BURN_CPU ?? 0); i++) new Worker('for (;;) {}', { eval: true });
 let healthy = true;
 const server = http.createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://x');
