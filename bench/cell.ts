@@ -2,6 +2,7 @@
 // read what the server tree cost (peak RSS, CPU seconds) over exactly the measured window.
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ContainerCgroup, CpuCounters } from '../sandbox/kubelet/cgroup.ts';
 import type { Contender } from './contenders.ts';
 import type { Corpus } from './corpus.ts';
 import type { LoadResult } from './load-generator.ts';
@@ -57,6 +58,8 @@ export interface ServerCell {
   runs?: number[];
   /** RSS every sample, for the soak's trend. */
   rssSamples: { atMs: number; rssBytes: number }[];
+  /** The server's cgroup over the measured window, when it ran in one (CellRequest.cgroup). */
+  cgroupCpu?: CpuCounters;
 }
 
 export interface CellRequest {
@@ -72,6 +75,24 @@ export interface CellRequest {
   /** Seconds the server stays up, unloaded, before and after the load (the soak reads its
    *  handles then). */
   idleSeconds?: number | undefined;
+  /** Run the server on these CPUs in a cgroup made for the cell (a CPU quota rather than
+   *  pinned cores), as a kubelet runs a container; removed when the cell ends. */
+  cgroup?: { cpus: string; create(name: string): ContainerCgroup } | undefined;
+}
+
+/** The server's log file of a cell. */
+export function cellLogFile(req: Pick<CellRequest, 'contender' | 'budget' | 'workload' | 'connections' | 'logDir'>): string {
+  const safeName = `${req.contender.id}-${req.budget}cpu-${req.workload.id}-${req.connections}`.replace(/[^\w.-]+/g, '_');
+  return join(req.logDir, `${safeName}.log`);
+}
+
+function delta(end: CpuCounters, start: CpuCounters): CpuCounters {
+  return {
+    usageSeconds: end.usageSeconds - start.usageSeconds,
+    periods: end.periods - start.periods,
+    throttledPeriods: end.throttledPeriods - start.throttledPeriods,
+    throttledSeconds: end.throttledSeconds - start.throttledSeconds,
+  };
 }
 
 function keysFor(corpus: Corpus, workload: Workload): string[] {
@@ -81,19 +102,22 @@ function keysFor(corpus: Corpus, workload: Workload): string[] {
 export async function runServerCell(req: CellRequest): Promise<ServerCell> {
   const host = '127.0.0.1';
   const port = await freePort(host);
-  const cpus = serverCpus(req.budget);
+  const cpus = req.cgroup?.cpus ?? serverCpus(req.budget);
   const paths = keysFor(req.corpus, req.workload).map((key) => req.contender.path(req.workload, key));
   const launch = req.contender.launch(
     { repoRoot: req.repoRoot, corpusRoot: req.corpus.root, host, port, cpus, cpuCount: req.budget },
     paths[0] as string,
   );
-  const safeName = `${req.contender.id}-${req.budget}cpu-${req.workload.id}-${req.connections}`.replace(/[^\w.-]+/g, '_');
   const origin = `http://${host}:${port}`;
-  const server = await startServer(
-    { command: launch.command, args: launch.args, env: launch.env, cpus, logFile: join(req.logDir, `${safeName}.log`) },
-    origin,
-    launch.readyPath,
-  );
+  const cgroup = req.cgroup?.create(`imageops-bench-${process.pid}-${port}`);
+  const { command, args } = cgroup?.wrap(launch.command, launch.args) ?? launch;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({ command, args, env: launch.env, cpus, logFile: cellLogFile(req) }, origin, launch.readyPath);
+  } catch (error) {
+    cgroup?.remove();
+    throw error;
+  }
   const sampler = new MemorySampler(server.pid, req.sampleIntervalMs ?? 200);
   const cpuList = cpuListOf(cpus);
   const sharesLoadCore = cpuList.includes(Number(LOAD_CPUS));
@@ -103,6 +127,7 @@ export async function runServerCell(req: CellRequest): Promise<ServerCell> {
     server: snapshotTree(server.pid).cpuSeconds,
     generator: sharesLoadCore ? snapshotTree(generatorPid).cpuSeconds : 0,
     cores: cpuBusySeconds(cpuList),
+    cgroup: cgroup?.cpu(),
   });
   let start: ReturnType<typeof read> | undefined;
   let end: ReturnType<typeof read> | undefined;
@@ -130,6 +155,7 @@ export async function runServerCell(req: CellRequest): Promise<ServerCell> {
   } finally {
     memory = sampler.stop();
     await server.stop();
+    cgroup?.remove();
   }
   if (start === undefined || end === undefined) throw new Error('the load generator never reported its measured window');
   const serverCpu = end.server - start.server;
@@ -155,6 +181,7 @@ export async function runServerCell(req: CellRequest): Promise<ServerCell> {
     loadStartedAt,
     attempts: 1,
     rssSamples: memory.samples,
+    ...(end.cgroup !== undefined && start.cgroup !== undefined ? { cgroupCpu: delta(end.cgroup, start.cgroup) } : {}),
   };
 }
 

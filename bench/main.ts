@@ -11,7 +11,8 @@ import { QUEUE_TIMEOUT_MS } from './contenders.ts';
 import { prepareCorpus } from './corpus.ts';
 import { describeMachine } from './machine.ts';
 import { parseOptions, type Options } from './options.ts';
-import { renderReport, renderSoak, renderThreadStudy } from './report.ts';
+import { runQuotaStudy } from './quota.ts';
+import { renderQuota, renderReport, renderSoak, renderThreadStudy } from './report.ts';
 import type { BenchRun, RunMeta } from './results.ts';
 import { runSoak } from './soak.ts';
 import { runThreadStudy } from './threads.ts';
@@ -67,6 +68,12 @@ async function main(): Promise<void> {
     const study = await runThreadStudy(options, corpus, progress);
     const run = { ...base, study, finishedAt: new Date().toISOString() };
     const markdown = renderThreadStudy(run);
+    save(options, run, markdown);
+    process.stdout.write(markdown);
+  } else if (options.scenario === 'quota') {
+    const quota = await runQuotaStudy(options, corpus, progress);
+    const run = { ...base, quota, finishedAt: new Date().toISOString() };
+    const markdown = renderQuota(run);
     save(options, run, markdown);
     process.stdout.write(markdown);
   } else {

@@ -28,7 +28,7 @@ describe('parseOptions', () => {
   });
 
   it.each([
-    [['--scenario', 'fast'], /--scenario: expected one of compare, threads, soak/],
+    [['--scenario', 'fast'], /--scenario: expected one of compare, threads, soak, quota/],
     [['--connections', '16,lots'], /--connections: .*whole numbers/],
     [['--workloads', 'gif'], /--workloads/],
     [['--corpus', '/nonexistent/corpus'], /--corpus: \/nonexistent\/corpus does not exist/],

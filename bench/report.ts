@@ -4,6 +4,7 @@
 import type { ServerCell } from './cell.ts';
 import type { BatchCell, BenchRun, RunMeta } from './results.ts';
 import { ratio } from './stats.ts';
+import { defaultSettings, quotaRatios, type QuotaCell, type QuotaStudy } from './quota.ts';
 import { RISE_MIB_PER_MINUTE, RISE_R2, type SoakResult } from './soak.ts';
 import {
   candidateLabel,
@@ -280,5 +281,44 @@ export function renderSoak(run: RunMeta & { soak: SoakResult }): string {
         ? 'No handle type has more active resources after the load than before it: nothing leaked.'
         : `**Leaked**: ${soak.handles.leaked.map((l) => `${l.type} ${l.before} -> ${l.after}`).join(', ')}.`,
   ];
+  return `${parts.join('\n')}\n`;
+}
+
+function effectiveLabel(c: QuotaCell): string {
+  const e = c.effective;
+  if (e === undefined) return '—';
+  return `w${e.workers} uv${e.threadpoolSize} vips${e.vipsConcurrency} arena${e.mallocArenaMax ?? '-'}${e.workersFrom === 'cgroup' ? ` (from quota ${num(e.cpuLimit ?? undefined, 1)})` : ''}`;
+}
+
+export function renderQuota(run: RunMeta & { quota: QuotaStudy }): string {
+  const q = run.quota;
+  const parts = renderMeta(run);
+  const d = defaultSettings(q.hostCores);
+  parts.push(
+    '',
+    `The service in a cgroup v${q.cgroupVersion} with a CPU quota, free to run on cores ${q.serverCpus} (the load generator on core 0): ` +
+      `the threads it derives from the quota against Node's and libvips' defaults (w${d.workers} uv${d.threadpool} vips${d.vipsConcurrency} arena${d.arenaMax ?? '-'}: ` +
+      `UV_THREADPOOL_SIZE 4, VIPS_CONCURRENCY and workers = host cores, glibc's arenas). JPEG 640; throttling over the measured window.`,
+  );
+  const header = ['quota', 'connections', 'settings', 'images/s (200)', 'p99 ms', 'peak RSS MiB', 'throttled periods', 'throttled s', 'CPU s used', 'answers', 'other CPU'];
+  const rows = q.cells.map((c) => {
+    const t = c.cell.cgroupCpu;
+    return [
+      `${c.budget} CPU`,
+      String(c.connections),
+      `${c.variant}: ${effectiveLabel(c)}`,
+      num(c.cell.okPerSecond),
+      num(c.cell.okP99Ms, 0),
+      num(c.cell.peakRssBytes / MiB, 0),
+      t === undefined ? '—' : `${t.throttledPeriods} / ${t.periods}`,
+      num(t?.throttledSeconds, 2),
+      num(t?.usageSeconds, 1),
+      answers(c.cell.statusCounts),
+      `${num(c.cell.foreignCpu * 100, 0)}%`,
+    ];
+  });
+  parts.push('', table(header, rows));
+  const ratioRows = quotaRatios(q).map((r) => [`${r.budget} CPU`, String(r.connections), times(r.throughput), times(r.p99), times(r.peakRss), times(r.throttledSeconds)]);
+  parts.push('', 'Derived / defaults:', '', table(['quota', 'connections', 'images/s', 'p99', 'peak RSS', 'throttled s'], ratioRows));
   return `${parts.join('\n')}\n`;
 }
