@@ -1,6 +1,7 @@
 // `npm run sandbox` as a user runs it: state files, kubectl against it, a clean stop on SIGTERM,
-// and the cleanup of what a killed run left behind.
+// and on Ctrl-C, and the cleanup of what a killed run left behind (processes and cgroups).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,7 +50,14 @@ describe('npm run sandbox', () => {
     return (await fs.readdir(path.join(stateDir, 'pids')).catch(() => [])).map(Number);
   }
 
-  it('serves kubectl, cleans up after a killed run, and stops cleanly on SIGTERM', { timeout: 90_000 }, async () => {
+  /** The directories of the containers' cgroups, as recorded in the state dir. */
+  async function recordedCgroups(stateDir: string): Promise<string[]> {
+    const names = await fs.readdir(path.join(stateDir, 'cgroups')).catch(() => []);
+    const lists = await Promise.all(names.map(async (n) => JSON.parse(await fs.readFile(path.join(stateDir, 'cgroups', n), 'utf8')) as string[]));
+    return lists.flat();
+  }
+
+  it('serves kubectl, cleans up after a killed run, and stops cleanly on SIGTERM and on Ctrl-C', { timeout: 90_000 }, async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandbox-main-'));
     const stateDir = path.join(dir, 'state');
     const photos = path.join(dir, 'photos');
@@ -68,22 +76,42 @@ describe('npm run sandbox', () => {
     // Killed without a chance to clean up: its pods and Prometheus live on...
     const leftovers = (await recordedPids(stateDir)).filter(isAlive);
     expect(leftovers.length).toBeGreaterThanOrEqual(first.info.prometheus === null ? 1 : 2);
+    const leftCgroups = await recordedCgroups(stateDir);
+    expect(leftCgroups.length).toBeGreaterThanOrEqual(1);
     first.child.kill('SIGKILL');
     await new Promise((r) => first.child.once('exit', r));
     expect(leftovers.filter(isAlive)).toEqual(leftovers);
+    expect(leftCgroups.filter((d) => existsSync(d))).toEqual(leftCgroups);
 
     // ...until the next run starts and removes them.
     const second = await start(stateDir);
     expect(leftovers.filter(isAlive)).toEqual([]);
+    expect(leftCgroups.filter((d) => existsSync(d))).toEqual([]);
     await exec('kubectl', ['--kubeconfig', second.info.kubeconfig, 'apply', '-f', manifest]);
     await exec('kubectl', ['--kubeconfig', second.info.kubeconfig, 'rollout', 'status', 'deployment/web', '--timeout=40s']);
     const running = (await recordedPids(stateDir)).filter(isAlive);
     expect(running.length).toBeGreaterThanOrEqual(1);
+    const cgroups = await recordedCgroups(stateDir);
+    expect(cgroups.length).toBeGreaterThanOrEqual(1);
 
     const exited = new Promise<number | null>((r) => second.child.once('exit', (code) => r(code)));
     second.child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(running.filter(isAlive)).toEqual([]);
+    expect(cgroups.filter((d) => existsSync(d))).toEqual([]);
+    expect(await recordedCgroups(stateDir)).toEqual([]);
     await expect(fs.access(path.join(stateDir, 'sandbox.json'))).rejects.toThrow();
+
+    // Ctrl-C stops it as cleanly.
+    const third = await start(stateDir);
+    await exec('kubectl', ['--kubeconfig', third.info.kubeconfig, 'apply', '-f', manifest]);
+    await exec('kubectl', ['--kubeconfig', third.info.kubeconfig, 'rollout', 'status', 'deployment/web', '--timeout=40s']);
+    const thirdCgroups = await recordedCgroups(stateDir);
+    expect(thirdCgroups.length).toBeGreaterThanOrEqual(1);
+    const interrupted = new Promise<number | null>((r) => third.child.once('exit', (code) => r(code)));
+    third.child.kill('SIGINT');
+    expect(await interrupted).toBe(0);
+    expect(thirdCgroups.filter((d) => existsSync(d))).toEqual([]);
+    expect((await recordedPids(stateDir)).filter(isAlive)).toEqual([]);
   });
 });
