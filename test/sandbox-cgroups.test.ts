@@ -87,22 +87,37 @@ describe('kubelet cgroups', () => {
     }, 20_000);
   }
 
-  it('holds a container with limits.cpu 500m to half a core: its cgroup is throttled', { timeout: 90_000 }, async () => {
-    await create('burn', { env: [{ name: 'BURN_CPU', value: '2' }], resources: { limits: { cpu: '500m', memory: '256Mi' } } });
-    const pid = await runningPid('burn');
-    expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toMatch(/imageops-[\w-]+-app-1/);
-    const first = cpuCounters(pid);
-    // Two spinning threads want 2 cores; the quota gives 50 ms per 100 ms period, so periods end
-    // throttled (at once on an idle machine; later on one whose other work starves the container).
-    const last = await waitFor('20 throttled CFS periods', async () => {
-      const now = cpuCounters(pid);
-      return now.throttled - first.throttled >= 20 ? now : undefined;
-    }, 60_000, 200);
-    const periods = last.periods - first.periods;
-    const share = (last.usage - first.usage) / (periods * 0.1);
-    expect(share).toBeLessThanOrEqual(0.55);
-    expect(share).toBeGreaterThan(0.1);
+  /** The cgroup's quota as "QUOTA PERIOD" microseconds (v2's cpu.max form, v1 read into it). */
+  function quotaOf(pid: number): string {
+    const dir = cgroupDirOf(pid, 'cpu');
+    if (existsSync(path.join(dir, 'cpu.max'))) return readFileSync(path.join(dir, 'cpu.max'), 'utf8').trim();
+    return `${readFileSync(path.join(dir, 'cpu.cfs_quota_us'), 'utf8').trim()} ${readFileSync(path.join(dir, 'cpu.cfs_period_us'), 'utf8').trim()}`;
+  }
+
+  it('holds containers to their limits.cpu by the kernel counters: 500m to half a core, 100m throttled', { timeout: 90_000 }, async () => {
+    // Two spinning threads each want 2 cores. The quota binds once the machine gives a container
+    // more than its quota: 500m needs half of this 2-core machine, which other processes may not
+    // leave it (its cgroup is one scheduling entity among theirs); 100m is throttled even then.
+    const burn = { name: 'BURN_CPU', value: '2' };
+    await create('burn', { env: [burn], resources: { limits: { cpu: '500m', memory: '256Mi' } } });
+    await create('crawl', { env: [burn], resources: { limits: { cpu: '100m', memory: '256Mi' } } });
+    const [half, tenth] = [await runningPid('burn'), await runningPid('crawl')];
+    expect(readFileSync(`/proc/${half}/cgroup`, 'utf8')).toMatch(/imageops-[\w-]+-app-1/);
+    expect(quotaOf(half)).toBe('50000 100000');
+    expect(quotaOf(tenth)).toBe('10000 100000');
+    const first = { half: cpuCounters(half), tenth: cpuCounters(tenth) };
+    const last = await waitFor('20 throttled CFS periods of the 100m container, and 50 periods of both', async () => {
+      const now = { half: cpuCounters(half), tenth: cpuCounters(tenth) };
+      const enough = now.tenth.throttled - first.tenth.throttled >= 20 && now.half.periods - first.half.periods >= 50 && now.tenth.periods - first.tenth.periods >= 50;
+      return enough ? now : undefined;
+    }, 75_000, 200);
+    // CPU seconds per 100 ms period: the quota allows 0.05 and 0.01.
+    const share = (k: 'half' | 'tenth'): number => (last[k].usage - first[k].usage) / ((last[k].periods - first[k].periods) * 0.1);
+    expect(share('half')).toBeLessThanOrEqual(0.55);
+    expect(share('tenth')).toBeLessThanOrEqual(0.12);
+    expect(share('tenth')).toBeGreaterThan(0.02);
     await client().delete(RESOURCES.pods, NS, 'burn');
+    await client().delete(RESOURCES.pods, NS, 'crawl');
   });
 
   it('OOMKills a container over its memory limit, with exit code 137, and restarts it', { timeout: 60_000 }, async () => {
@@ -145,7 +160,7 @@ describe('kubelet cgroups', () => {
   });
 
   it('removes every cgroup it made when the sandbox stops, and warned about none', { timeout: 60_000 }, async () => {
-    const events = [...(await eventsAbout(client(), NS, 'burn')), ...(await eventsAbout(client(), NS, 'hog')), ...(await eventsAbout(client(), NS, 'thumbs'))];
+    const events = (await Promise.all(['burn', 'crawl', 'hog', 'thumbs'].map((name) => eventsAbout(client(), NS, name)))).flat();
     expect(events.filter((e) => e.reason === 'CgroupUnavailable')).toEqual([]);
     const pid = await runningPid('thumbs');
     const dirs = (['cpu', 'cpuacct', 'memory'] as const).map((c) => cgroupDirOf(pid, c));
