@@ -170,7 +170,7 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
       await until('Initialized', () => phase(['Initialized']));
       const children = await request('GET', `/apis/apps/v1/namespaces/default/deployments?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${name}`)}`);
       ownerReferences = ((children['items'] as { metadata: { ownerReferences?: OwnerReference[] } }[] | undefined) ?? []).flatMap((d) => d.metadata.ownerReferences ?? []);
-      await until('the route to answer', async () => (await meshGet(sandbox.mesh, hostOf(ref), '/image/files/badge.png?w=32', agent)).status === 200, 30_000);
+      await until('the route to answer', async () => (await meshGet(sandbox.mesh, hostOf(ref), '/image/files/badge.png?w=32', agent)).status === 200, 60_000);
       if (stop()) return true;
       await sandbox.client.request('PATCH', `/api/v1/namespaces/default/services/${name}`, { metadata: { labels: { 'app.kubernetes.io/name': 'edited-by-hand' } } }, 'application/merge-patch+json');
       await until('the hand edit to be reverted', async () => (await service()).metadata.labels?.['app.kubernetes.io/name'] === 'image-service');
