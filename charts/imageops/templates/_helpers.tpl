@@ -1,10 +1,21 @@
-{{/* The release's base name, at most 63 characters (a DNS label). */}}
+{{/* The release's base name, at most 63 characters (a DNS label). Helm allows dots in release
+names; the API server warns on a Deployment named with one (it becomes pod hostnames). */}}
 {{- define "imageops.fullname" -}}
 {{- if contains .Chart.Name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- .Release.Name | replace "." "-" | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | replace "." "-" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* A Service's name is a DNS-1035 label: at most 63 characters, starting with a letter, which a
+release name (up to 53, may start with a digit) plus "-imageops-metrics" is not always. */}}
+{{- define "imageops.metricsServiceName" -}}
+{{- $base := include "imageops.fullname" . -}}
+{{- if not (regexMatch "^[a-z]" $base) -}}
+{{- $base = printf "%s-%s" .Chart.Name $base -}}
+{{- end -}}
+{{- printf "%s-metrics" ($base | trunc 55 | trimSuffix "-") -}}
 {{- end -}}
 
 {{- define "imageops.selectorLabels" -}}
