@@ -23,10 +23,10 @@ type Manifest = { apiVersion: string; kind: string; metadata: { name: string; na
 let sb: Sandbox;
 let dir: string;
 
-/** Runs a tool against the sandbox (KUBECONFIG), optionally feeding stdin; never throws on a non-zero exit. */
+/** Runs a tool against the sandbox (KUBECONFIG) from the repository root, as the README's commands are; never throws on a non-zero exit. */
 function run(command: string, args: string[], stdin = ''): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, KUBECONFIG: sb.kubeconfigPath } });
+    const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, KUBECONFIG: sb.kubeconfigPath } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => void (stdout += c.toString()));
@@ -271,17 +271,28 @@ describe('invalid values', () => {
   });
 });
 
-describe("the README's install on the real control plane", () => {
+describe("the README's install, upgrade and uninstall on the real control plane", () => {
   const RELEASE_NS = 'imageops-system';
   const SA = `system:serviceaccount:${RELEASE_NS}:imageops`;
 
-  /** A shell command of the README, backslash continuations joined, as the argv it runs. */
-  function readmeCommand(prefix: string): string[] {
+  /** Runs a shell command of the README (backslash continuations joined) as written, with the registry placeholder filled in; it must succeed. */
+  async function runReadme(prefix: string): Promise<{ args: string[]; stdout: string }> {
     const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8').replace(/\\\n/g, ' ');
     const line = readme.split('\n').find((l) => l.trim().startsWith(prefix));
     if (line === undefined) throw new Error(`README.md has no "${prefix}" command`);
-    // the README's placeholder for the user's registry
-    return line.trim().replaceAll('REGISTRY', 'registry.test').split(/\s+/);
+    const [tool = '', ...args] = line.trim().replaceAll('REGISTRY', 'registry.test').split(/\s+/);
+    expect(['helm', 'kubectl']).toContain(tool);
+    const r = await run(tool, args);
+    expect(r.code, r.stderr).toBe(0);
+    return { args, stdout: r.stdout };
+  }
+
+  /** What the README's --set values put into the Deployment. */
+  async function expectReadmeValues(): Promise<Manifest> {
+    const deployment = await getJson<Manifest>('deployment', 'imageops', '-n', RELEASE_NS);
+    expect(container(deployment).image).toBe('registry.test/imageops/operator:0.1.0');
+    expect(envOf(deployment)['PROMETHEUS_URL']).toBe('http://prometheus.monitoring:9090');
+    return deployment;
   }
 
   const canI = async (...args: string[]) => (await kubectl('auth', 'can-i', `--as=${SA}`, ...args)).stdout.trim();
@@ -290,20 +301,16 @@ describe("the README's install on the real control plane", () => {
     // The sandbox installs the CRD at start; without it, this install is the one that creates it, as on a new cluster.
     expect((await kubectl('delete', 'crd', 'imageservices.imageops.dev', '--wait')).code).toBe(0);
 
-    const [tool, ...args] = readmeCommand('helm install imageops');
-    expect(tool).toBe('helm');
-    expect(args).toEqual(expect.arrayContaining(['--create-namespace', 'image.repository=registry.test/imageops/operator']));
-    const r = await helm(...args);
-    expect(r.code, r.stderr).toBe(0);
+    const r = await runReadme('helm install imageops');
+    expect(r.args).toEqual(expect.arrayContaining(['--create-namespace', 'image.repository=registry.test/imageops/operator']));
     expect(r.stdout).toContain('STATUS: deployed');
     expect(r.stdout).toContain('imageops 0.1.0 is installed in imageops-system.');
     expect(r.stdout).toContain('http://prometheus.monitoring:9090');
 
     expect((await kubectl('wait', '--for=condition=Established', 'crd/imageservices.imageops.dev', '--timeout=30s')).code).toBe(0);
-    const deployment = await getJson<Manifest>('deployment', 'imageops', '-n', RELEASE_NS);
+    const deployment = await expectReadmeValues();
     expect((deployment.spec as { replicas: number }).replicas).toBe(2);
-    expect(container(deployment).image).toBe('registry.test/imageops/operator:0.1.0');
-    expect(envOf(deployment)).toMatchObject({ PROMETHEUS_URL: 'http://prometheus.monitoring:9090', LEADER_ELECTION: 'true', LEASE_NAME: 'imageops' });
+    expect(envOf(deployment)).toMatchObject({ LEADER_ELECTION: 'true', LEASE_NAME: 'imageops' });
     const named = await kubectl('get', 'serviceaccount/imageops', 'service/imageops-metrics', 'poddisruptionbudget/imageops', 'role/imageops-leader-election', 'rolebinding/imageops-leader-election', '-n', RELEASE_NS, '-o', 'name');
     expect(named.stdout.trim().split('\n')).toEqual([
       'serviceaccount/imageops',
@@ -335,16 +342,20 @@ describe("the README's install on the real control plane", () => {
     expect(pods.map((p) => p.spec.serviceAccountName)).toEqual(['imageops', 'imageops']);
   }, 120_000);
 
+  it('upgrades as the README says: the CRD applied first, then helm upgrade --reuse-values', async () => {
+    const applied = await runReadme('kubectl apply --server-side -f charts/imageops/crds/');
+    expect(applied.stdout).toContain('customresourcedefinition.apiextensions.k8s.io/imageservices.imageops.dev serverside-applied');
+    expect((await runReadme('helm upgrade imageops')).stdout).toContain('REVISION: 2');
+    // --reuse-values kept the install's --set values
+    await expectReadmeValues();
+  }, 60_000);
+
   it('uninstalls everything but the CRD, as the notes say', async () => {
     const notes = await helm('get', 'notes', 'imageops', '--namespace', RELEASE_NS);
     expect(notes.stdout).toContain('helm uninstall removes the operator and its RBAC but keeps the CRD');
     expect(notes.stdout).toContain('kubectl delete crd imageservices.imageops.dev');
 
-    const [tool, ...args] = readmeCommand('helm uninstall imageops');
-    expect(tool).toBe('helm');
-    const r = await helm(...args);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('release "imageops" uninstalled');
+    expect((await runReadme('helm uninstall imageops')).stdout).toContain('release "imageops" uninstalled');
 
     const left = await kubectl('get', 'deployment,serviceaccount,service,poddisruptionbudget,role,rolebinding', '-n', RELEASE_NS, '-l', 'app.kubernetes.io/instance=imageops', '-o', 'name');
     expect(left.stdout.trim()).toBe('');
