@@ -53,7 +53,7 @@ export interface BulkDeleted {
   failed_files: FailedFile[];
 }
 
-/** Reads the bearer token from its file (a mounted Secret): trimmed, never empty. */
+/** Reads the bearer token from its file (a mounted Secret): trimmed, never empty, no whitespace (a Bearer header cannot carry it). */
 export function readAdminToken(file: string): string {
   let text: string;
   try {
@@ -63,6 +63,7 @@ export function readAdminToken(file: string): string {
   }
   const token = text.trim();
   if (token === '') throw new Error(`IMAGE_SERVICE_ADMIN_TOKEN_FILE: ${file} is empty`);
+  if (/\s/.test(token)) throw new Error(`IMAGE_SERVICE_ADMIN_TOKEN_FILE: the token in ${file} contains whitespace, which an Authorization: Bearer header cannot carry; use a token without spaces or line breaks`);
   return token;
 }
 

@@ -10,7 +10,7 @@ import { CONTENT_TYPES, negotiateFormat, type AutoFormat, type OutputFormat } fr
 import { normalizeParams, parseKey, parseParams, type ImageParams } from './params.ts';
 import { expandPreset, type Presets } from './presets.ts';
 import { verifySignature } from './signing.ts';
-import type { Source, SourceObject } from './sources/source.ts';
+import { SourceError, type Source, type SourceObject } from './sources/source.ts';
 import { Stampede, type ImageResult } from './stampede.ts';
 import { checkPixels, inspect, resize } from './transform.ts';
 
@@ -116,6 +116,8 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
       httpError = new HttpError(500, 'internal_error', `internal error; request id ${reqId}`);
     }
     if (Admission.isRefusal(httpError)) refused.add(res);
+    // What the client may not see (an origin's URL) is logged for the operator.
+    if (error instanceof SourceError && error.detail !== undefined) logger.warn({ reqId, code: error.code, detail: error.detail }, 'source failure');
     const answer = errorAnswer(httpError);
     send(res, httpError.status, answer.headers, answer.body);
   }

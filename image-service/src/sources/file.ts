@@ -30,6 +30,7 @@ function mapError(error: unknown, key: string): SourceError {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return new SourceError('not_found', `no image at key ${JSON.stringify(key)}`);
   if (code === 'ELOOP') return new SourceError('invalid_key', 'key is a symbolic link loop');
+  if (code === 'ENAMETOOLONG') return new SourceError('invalid_key', 'a segment of the key is longer than the file system allows (255 bytes on most)');
   if (code === 'EACCES' || code === 'EPERM') return new SourceError('forbidden', `the service may not read key ${JSON.stringify(key)}`);
   if (code === 'ABORT_ERR') return new SourceError('timeout', 'the request was aborted while reading the source');
   return new SourceError('unavailable', `the file source failed: ${code ?? (error as Error).message}`);
@@ -84,14 +85,32 @@ class FileSource implements Source {
     }
   }
 
+  /**
+   * The key's folder, created one level at a time; each level, once it exists, must really be
+   * inside the root before anything is created in it, so a symlinked folder never gets a
+   * directory made through it.
+   */
+  async #folderOf(key: string): Promise<string> {
+    let folder = this.#root;
+    for (const segment of key.split('/').slice(0, -1)) {
+      const next = join(folder, segment);
+      try {
+        await mkdir(next);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      folder = await realpath(next);
+      if (!inside(this.#root, folder)) throw new SourceError('invalid_key', 'key resolves outside the source root');
+    }
+    return folder;
+  }
+
   /** Writes atomically (a temporary file renamed over the key), creating folders inside the root. */
   async put(key: string, bytes: Buffer, opts: { signal: AbortSignal }): Promise<void> {
     try {
       const path = resolve(this.#root, key);
       if (!inside(this.#root, path)) throw new SourceError('invalid_key', 'key leaves the source root');
-      await mkdir(dirname(path), { recursive: true });
-      const folder = await realpath(dirname(path));
-      if (folder !== this.#root && !inside(this.#root, folder)) throw new SourceError('invalid_key', 'key resolves outside the source root');
+      const folder = await this.#folderOf(key);
       const target = join(folder, key.slice(key.lastIndexOf('/') + 1));
       const temporary = `${target}.${process.pid}.${Date.now().toString(36)}.partial`;
       const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW);

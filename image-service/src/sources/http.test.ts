@@ -94,7 +94,11 @@ describe('HTTP source: SSRF', () => {
       const src = source(`http://images.example.test:${internal.port}/base/`, { resolve: resolverOf({ 'images.example.test': address }, calls) });
       const err = await failure(src.get('cat.jpg', { maxBytes: MAX, signal }));
       expect(err.status).toBe(403);
-      expect(err.message).toContain('refused');
+      // The client learns that the address was refused, not the origin's name or address.
+      expect(err.message).toContain('HTTP_SOURCE_ALLOW_PRIVATE');
+      expect(err.message).not.toContain('images.example.test');
+      expect(err.message).not.toContain(address);
+      expect(err.detail).toContain('images.example.test');
       expect(calls).toEqual(['images.example.test']);
       expect(internal.connections).toBe(before);
     },

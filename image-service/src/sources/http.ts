@@ -57,15 +57,15 @@ export function createHttpSource(opts: HttpSourceOptions): Source {
   const basePath = opts.base.pathname.endsWith('/') ? opts.base.pathname : `${opts.base.pathname}/`;
 
   /** Throws when this hop's URL may not be fetched, before any connection. */
-  function checkHop(url: URL): void {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SourceError('forbidden', `refused to follow ${url.protocol} URL ${url.href}`);
+  function checkHop(url: URL, key: string): void {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SourceError('forbidden', `${where(key)}: the origin redirected to a URL the service may not follow`, `refused ${url.href}`);
     if (!hostAllowed(url.hostname, opts.allowedHosts)) {
-      throw new SourceError('forbidden', `refused to fetch ${url.href}: host ${url.hostname} is not in HTTP_SOURCE_ALLOWED_HOSTS`);
+      throw new SourceError('forbidden', `${where(key)}: the origin redirected to a host not in HTTP_SOURCE_ALLOWED_HOSTS`, `refused ${url.href}`);
     }
     // An IP literal is never looked up, so the socket's lookup cannot check it: check it here.
     const literal = url.hostname.replace(/^\[|\]$/g, '');
     const refusal = isIP(literal) === 0 ? null : opts.policy(literal);
-    if (refusal !== null) throw new SourceError('forbidden', `refused to fetch ${url.href}: ${refusal}`);
+    if (refusal !== null) throw addressRefused(key, `refused ${url.href}: ${refusal}`);
   }
 
   function fetchOnce(url: URL, signal: AbortSignal): Promise<IncomingMessage> {
@@ -92,30 +92,30 @@ export function createHttpSource(opts: HttpSourceOptions): Source {
   async function get(key: string, maxBytes: number, signal: AbortSignal): Promise<SourceObject> {
     let url = new URL(basePath + key.split('/').map(encodeURIComponent).join('/'), opts.base);
     for (let hop = 0; ; hop += 1) {
-      checkHop(url);
+      checkHop(url, key);
       const res = await fetchOnce(url, signal);
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
       if (REDIRECTS.has(status) && location !== undefined) {
         res.resume();
-        if (hop >= opts.maxRedirects) throw new SourceError('unavailable', `${url.href}: more than ${opts.maxRedirects} redirects`);
+        if (hop >= opts.maxRedirects) throw new SourceError('unavailable', `${where(key)}: the origin redirected more than ${opts.maxRedirects} times`, url.href);
         url = new URL(location, url);
         continue;
       }
       if (status === 404 || status === 410) {
         res.resume();
-        throw new SourceError('not_found', `${url.href} does not exist (origin answered ${status})`);
+        throw new SourceError('not_found', `no image at ${where(key)} (the origin answered ${status})`, url.href);
       }
       if (status !== 200) {
         res.resume();
-        throw new SourceError('unavailable', `${url.href}: the origin answered ${status}`);
+        throw new SourceError('unavailable', `${where(key)}: the origin answered ${status}`, url.href);
       }
       const length = Number(res.headers['content-length']);
       if (Number.isFinite(length) && length > maxBytes) {
         res.destroy();
-        throw tooLarge(url.href, maxBytes);
+        throw tooLarge(where(key), maxBytes);
       }
-      const bytes = await readCapped(res, maxBytes, signal, url.href);
+      const bytes = await readCapped(res, maxBytes, signal, where(key));
       const validator = res.headers.etag ?? res.headers['last-modified'];
       return { bytes, version: validator ?? createHash('sha256').update(bytes).digest('base64url').slice(0, 27) };
     }
@@ -130,7 +130,7 @@ export function createHttpSource(opts: HttpSourceOptions): Source {
       } catch (err) {
         if (err instanceof SourceError) throw err;
         if (signal.aborted) throw signal.reason;
-        throw toSourceError(err, `${opts.base.host}: ${key}`, deadline);
+        throw toSourceError(err, key, deadline);
       }
     },
   };
@@ -143,10 +143,19 @@ class ConnectTimeout extends Error {
   }
 }
 
-function toSourceError(err: unknown, where: string, deadline: AbortSignal): SourceError {
-  if (err instanceof AddressRefused) return new SourceError('forbidden', `refused to fetch ${where}: ${err.message}`);
-  if (err instanceof ConnectTimeout) return new SourceError('timeout', `${where}: no connection to the origin in time`);
-  if (deadline.aborted) return new SourceError('timeout', `${where}: the origin did not answer in time`);
+/** How a message names the original: by its key, never by the origin's URL (the client must not learn it). */
+function where(key: string): string {
+  return `key ${JSON.stringify(key)}`;
+}
+
+function addressRefused(key: string, detail: string): SourceError {
+  return new SourceError('forbidden', `${where(key)}: the origin's address is not one the service may connect to (loopback, private and link-local addresses need HTTP_SOURCE_ALLOW_PRIVATE)`, detail);
+}
+
+function toSourceError(err: unknown, key: string, deadline: AbortSignal): SourceError {
+  if (err instanceof AddressRefused) return addressRefused(key, err.message);
+  if (err instanceof ConnectTimeout) return new SourceError('timeout', `${where(key)}: no connection to the origin in time`);
+  if (deadline.aborted) return new SourceError('timeout', `${where(key)}: the origin did not answer in time`);
   const code = (err as { code?: string }).code;
-  return new SourceError('unavailable', `${where}: the origin is unreachable (${code ?? (err as Error).message})`);
+  return new SourceError('unavailable', `${where(key)}: the origin is unreachable${code === undefined ? '' : ` (${code})`}`, (err as Error).message);
 }

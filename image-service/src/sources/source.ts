@@ -43,13 +43,18 @@ const STATUS: Record<SourceErrorKind, number> = {
   invalid_key: 400,
 };
 
-/** A source failure, already mapped to the HTTP answer the client gets. */
+/**
+ * A source failure, already mapped to the HTTP answer the client gets. `detail` is for the
+ * service's log only (an origin's URLs and addresses): the client never sees it.
+ */
 export class SourceError extends HttpError {
   readonly kind: SourceErrorKind;
+  readonly detail: string | undefined;
 
-  constructor(kind: SourceErrorKind, message: string) {
+  constructor(kind: SourceErrorKind, message: string, detail?: string) {
     super(STATUS[kind], kind, message);
     this.name = 'SourceError';
     this.kind = kind;
+    this.detail = detail;
   }
 }
