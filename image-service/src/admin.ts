@@ -1,13 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import sharp from 'sharp';
 import { z } from 'zod';
 import type { Admission } from './admission.ts';
 import { HttpError } from './errors.ts';
 import { parseKey } from './params.ts';
 import type { Source } from './sources/source.ts';
-import { checkPixels, inspect } from './transform.ts';
+import { admitWork, decodable, inspect, verifyDecodes, type WorkLimits } from './transform.ts';
 
 /**
  * The management API: `PUT /image/files/{key}` (upload) and `DELETE /image/files` (bulk delete),
@@ -27,7 +26,7 @@ export interface AdminOptions {
   source: Source;
   /** Largest upload (maxSourceBytes: what the service would agree to read back). */
   maxBodyBytes: number;
-  maxInputPixels: number;
+  limits: WorkLimits;
   /** Uploads are fully decoded to be verified: that is a transform's worth of work, so it takes a worker slot. */
   admission: Admission;
 }
@@ -105,15 +104,17 @@ export class Admin {
   async put(req: IncomingMessage, rawKey: string, signal: AbortSignal): Promise<AdminAnswer<Uploaded>> {
     this.authorize(req.headers.authorization);
     const key = parseKey(rawKey);
-    const { source, maxBodyBytes, maxInputPixels, admission } = this.#opts;
+    const { source, maxBodyBytes, limits, admission } = this.#opts;
     if (source.put === undefined) throw readOnly(source);
     const bytes = await readBody(req, maxBodyBytes, signal);
     if (bytes.length === 0) throw new HttpError(400, 'empty_body', 'the upload is empty; send the image as the request body');
-    const info = await inspect(bytes);
-    checkPixels(info, maxInputPixels);
+    // Checked as the service will read it back: a PNG's text chunks are never decoded.
+    const checked = decodable(bytes);
+    const info = await inspect(checked);
+    admitWork(info, bytes.length, null, undefined, limits);
     const release = await admission.acquire(signal);
     try {
-      await verifyDecodes(bytes, maxInputPixels);
+      await verifyDecodes(checked, limits);
     } finally {
       release();
     }
@@ -208,13 +209,4 @@ function readBody(req: IncomingMessage, maxBytes: number, signal: AbortSignal): 
     signal.addEventListener('abort', onAbort, { once: true });
     req.on('data', onData).on('end', onEnd).on('error', onError);
   });
-}
-
-/** Decodes every pixel (without keeping them): a truncated or corrupt image fails here, with 422. */
-async function verifyDecodes(bytes: Buffer, maxInputPixels: number): Promise<void> {
-  try {
-    await sharp(bytes, { limitInputPixels: maxInputPixels, failOn: 'error', sequentialRead: true }).stats();
-  } catch (err) {
-    throw new HttpError(422, 'undecodable_image', `the image could not be decoded: ${(err as Error).message}`);
-  }
 }

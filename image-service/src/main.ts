@@ -12,9 +12,12 @@
  */
 import { writeSync } from 'node:fs';
 import { ConfigError, defaultQueueLimit, parseEnv, type Env } from './config.ts';
-import { detectCpu, resolveThreads } from './threads.ts';
+import { workerShare } from './cost.ts';
+import { detectCpu, detectMemoryLimit, resolveThreads } from './threads.ts';
 
 const YOUNG_GENERATION = '--max-semi-space-size=4';
+/** Below this a worker could not resize even a small photograph. */
+const MIN_WORKER_BYTES = 16 * 1024 * 1024;
 
 function fail(message: string): never {
   writeSync(2, `image-service: ${message}\n`);
@@ -62,6 +65,16 @@ try {
   fail((error as Error).message);
 }
 
+// Each worker's share of the memory limit bounds what one image may cost (cost.ts): the limit of
+// the cgroup, as the CPU quota sizes the workers, unless the environment names one.
+const memoryLimit = env.IMAGE_SERVICE_MEMORY_LIMIT_BYTES ?? detectMemoryLimit();
+const memoryPerWorker = workerShare(memoryLimit, env.IMAGE_SERVICE_CACHE_BYTES, threads.workers);
+if (memoryPerWorker < MIN_WORKER_BYTES) {
+  fail(
+    `the memory limit (${memoryLimit} bytes${env.IMAGE_SERVICE_MEMORY_LIMIT_BYTES === undefined ? ', from the cgroup' : ', IMAGE_SERVICE_MEMORY_LIMIT_BYTES'}) leaves ${memoryPerWorker} bytes to each of ${threads.workers} workers after the result cache (IMAGE_SERVICE_CACHE_BYTES) and the process's own; at least ${MIN_WORKER_BYTES} are needed: raise the limit, or lower the cache or the workers`,
+  );
+}
+
 const settings = {
   version: env.IMAGE_SERVICE_VERSION,
   workers: threads.workers,
@@ -76,6 +89,10 @@ const settings = {
   presets: env.IMAGE_SERVICE_PRESETS,
   cacheBytes: env.IMAGE_SERVICE_CACHE_BYTES,
   coalesce: env.IMAGE_SERVICE_COALESCE,
+  memoryPerWorker,
+  // An answer later than the queue timeout is no use to its client: libvips' work is bounded by it.
+  transformSeconds: env.IMAGE_SERVICE_TRANSFORM_SECONDS ?? Math.max(1, Math.ceil(env.IMAGE_SERVICE_QUEUE_TIMEOUT_MS / 1000)),
+  sendTimeoutMs: env.IMAGE_SERVICE_SEND_TIMEOUT_MS,
 };
 // Secrets are passed on, never logged.
 const service = createImageService({ ...settings, signingKeys: env.IMAGE_SERVICE_SIGNING_KEYS, adminToken }, source, logger);
@@ -89,6 +106,7 @@ logger.info(
     managementApi: adminToken !== undefined,
     workersFrom: threads.workersFrom,
     cpuLimit: cpu.limit,
+    memoryLimit,
     cpus: cpu.parallelism,
     threadpoolSize: Number(process.env.UV_THREADPOOL_SIZE),
     vipsConcurrency,

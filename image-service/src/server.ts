@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Admin } from './admin.ts';
 import { Admission } from './admission.ts';
+import { ANSWER_BYTES } from './cost.ts';
 import { errorBody, HttpError } from './errors.ts';
 import { Metrics, type Route } from './metrics.ts';
 import { CONTENT_TYPES, negotiateFormat, type AutoFormat, type OutputFormat } from './negotiate.ts';
@@ -12,7 +13,7 @@ import { expandPreset, type Presets } from './presets.ts';
 import { verifySignature } from './signing.ts';
 import { SourceError, type Source, type SourceObject } from './sources/source.ts';
 import { Stampede, type ImageResult } from './stampede.ts';
-import { checkPixels, inspect, resize } from './transform.ts';
+import { admitWork, decodable, header, inspect, resize, type WorkLimits } from './transform.ts';
 
 // Not `import { createServer } from 'node:http'`: the ESM view of node:http reads every export,
 // and its lazy ones (fetch's and WebSocket's classes) load undici, which the service never uses
@@ -46,6 +47,12 @@ export interface ServiceSettings {
   coalesce?: boolean;
   /** The token of IMAGE_SERVICE_ADMIN_TOKEN_FILE; absent: PUT and DELETE do not exist (404). */
   adminToken?: string;
+  /** Bytes one worker may hold: the memory limit's share (cost.ts, workerShare). */
+  memoryPerWorker: number;
+  /** IMAGE_SERVICE_TRANSFORM_SECONDS: libvips stops a pipeline that runs longer. */
+  transformSeconds: number;
+  /** IMAGE_SERVICE_SEND_TIMEOUT_MS: an answer its client has not taken by then is dropped. */
+  sendTimeoutMs: number;
 }
 
 /** A rendered answer; `release` frees an original that no cache or other request shares. */
@@ -76,10 +83,8 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
   const presets = settings.presets ?? {};
   const stampede = new Stampede({ cacheBytes: settings.cacheBytes ?? 0, maxAgeMs: settings.cacheMaxAgeSeconds * 1000, coalesce: settings.coalesce ?? true });
   stampede.registerMetrics(metrics.registry);
-  const admin =
-    settings.adminToken === undefined
-      ? undefined
-      : new Admin({ token: settings.adminToken, source, maxBodyBytes: settings.maxSourceBytes, maxInputPixels: settings.maxInputPixels, admission });
+  const limits: WorkLimits = { maxInputPixels: settings.maxInputPixels, memoryPerWorker: settings.memoryPerWorker, timeoutSeconds: settings.transformSeconds };
+  const admin = settings.adminToken === undefined ? undefined : new Admin({ token: settings.adminToken, source, maxBodyBytes: settings.maxSourceBytes, limits, admission });
   const cacheControl = settings.cacheMaxAgeSeconds > 0 ? `public, max-age=${settings.cacheMaxAgeSeconds}` : 'no-cache';
   const health = JSON.stringify({ status: 'ok', version: settings.version });
   /** Answers that were admission refusals, until their log line is written. */
@@ -88,9 +93,39 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
   let open = 0;
   let onIdle: (() => void) | undefined;
 
+  /** Answers not yet taken by their clients, oldest first, with their bytes. */
+  const unsent = new Map<ServerResponse, number>();
+  let unsentBytes = 0;
+  const forget = (res: ServerResponse) => {
+    const bytes = unsent.get(res);
+    if (bytes === undefined) return;
+    unsent.delete(res);
+    unsentBytes -= bytes;
+  };
+
+  /**
+   * Writes an answer. One its client has not taken within the send timeout is dropped with its
+   * connection, which frees the body; so are the oldest unfinished answers when more than
+   * ANSWER_BYTES wait for their clients: readers that never read hold a bounded amount of
+   * memory, for a bounded time.
+   */
   function send(res: ServerResponse, status: number, headers: Readonly<Record<string, string | number>>, body?: Buffer | string, written?: () => void): void {
     res.writeHead(status, draining ? { ...headers, connection: 'close' } : headers);
     res.end(body, written);
+    if (res.writableFinished) return;
+    const bytes = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    for (const [oldest] of unsent) {
+      if (unsentBytes + bytes <= ANSWER_BYTES) break;
+      forget(oldest);
+      oldest.destroy();
+    }
+    unsent.set(res, bytes);
+    unsentBytes += bytes;
+    const timer = setTimeout(() => res.destroy(), settings.sendTimeoutMs);
+    res.once('close', () => {
+      clearTimeout(timer);
+      forget(res);
+    });
   }
 
   /** The answer to each admission refusal, built once: under a refusal storm the 503 path is a write. */
@@ -186,22 +221,23 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
     let original: SourceObject | undefined;
     try {
       original = await source.get(key, { maxBytes: settings.maxSourceBytes, signal });
+      // What libvips sees: a PNG without its text chunks, however the original is sent.
+      const bytes = decodable(original.bytes);
       if (params === null || formats === undefined) {
-        const info = await inspect(original.bytes);
+        const info = await inspect(bytes);
         const etag = entityTag(original.version, 'original');
         return { etag, contentType: info.contentType, body: matches(ifNoneMatch, etag) ? undefined : original.bytes, release: original.release?.bind(original) };
       }
-      // The header is read before the resize only when the format depends on it; resize() checks
-      // the pixel limit itself before decoding.
-      let format = formats.opaque;
-      if (formats.alpha !== formats.opaque) {
-        const info = await inspect(original.bytes);
-        checkPixels(info, settings.maxInputPixels);
-        if (info.hasAlpha) format = formats.alpha;
-      }
+      // The header decides what the work may cost before anything is decoded; JPEG's and PNG's
+      // are read without libvips.
+      const info = await header(bytes);
+      const format = info.hasAlpha ? formats.alpha : formats.opaque;
       const etag = entityTag(original.version, `${normalizeParams(params)}&fm=${format}`);
       if (matches(ifNoneMatch, etag)) return { etag, contentType: CONTENT_TYPES[format], body: undefined };
-      const body = await resize(original.bytes, params, format, settings.maxInputPixels);
+      admitWork(info, original.bytes.length, params, format, limits);
+      // A client gone by now has nobody to answer; libvips, once started, stops only at its time limit.
+      signal.throwIfAborted();
+      const body = await resize(bytes, params, format, limits);
       metrics.transformed();
       return { etag, contentType: CONTENT_TYPES[format], body };
     } catch (error) {

@@ -70,6 +70,9 @@ export const DEFAULT_SETTINGS: ServiceSettings = {
   cacheMaxAgeSeconds: 3600,
   injectDelayMs: 0,
   injectErrorPercent: 0,
+  memoryPerWorker: 512 * 1024 * 1024,
+  transformSeconds: 10,
+  sendTimeoutMs: 30_000,
 };
 
 export interface Running {

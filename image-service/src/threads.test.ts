@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cpuLimit, parseCpuMax, parseProcCgroup, resolveThreads, workersFor } from './threads.ts';
+import { cpuLimit, memoryLimit, parseCpuMax, parseProcCgroup, resolveThreads, workersFor } from './threads.ts';
 
 describe('cgroup CPU limit', () => {
   it.each([
@@ -44,6 +44,19 @@ describe('cgroup CPU limit', () => {
     [4, 4, 4],
   ])('workersFor(%j, %j) = %j', (limit, cpus, workers) => {
     expect(workersFor(limit, cpus)).toBe(workers);
+  });
+
+  it.each([
+    [{ cpuMax: [] }, null],
+    [{ cpuMax: [], memoryMax: ['max\n'] }, null],
+    [{ cpuMax: [], memoryMax: ['536870912\n', 'max'] }, 536870912],
+    [{ cpuMax: [], memoryMax: ['max', '1073741824', '536870912'] }, 536870912], // the tightest ancestor binds
+    [{ cpuMax: [], memoryLimitInBytes: ['268435456\n'] }, 268435456],
+    [{ cpuMax: [], memoryLimitInBytes: ['9223372036854771712\n'] }, null], // v1's "no limit"
+    [{ cpuMax: [], memoryMax: ['536870912'], memoryLimitInBytes: ['268435456'] }, 536870912], // v2 wins when present
+    [{ cpuMax: [], memoryMax: ['garbage'] }, null],
+  ])('memoryLimit(%j) = %j', (files, bytes) => {
+    expect(memoryLimit(files)).toBe(bytes);
   });
 
   it('parses /proc/self/cgroup for v2 and v1', () => {

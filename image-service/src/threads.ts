@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 
 /**
  * How many images the service resizes at once, and the thread settings that follow, derived from
@@ -15,6 +15,10 @@ export interface CgroupFiles {
   /** cgroup v1 `cpu.cfs_quota_us` and `cpu.cfs_period_us` of the process's cpu cgroup and of each
    *  ancestor (any order), when a v1 cpu controller is mounted. */
   cfs?: { quotaUs: string; periodUs?: string | undefined }[];
+  /** cgroup v2 `memory.max` of the process's cgroup and of each ancestor (any order). */
+  memoryMax?: string[];
+  /** cgroup v1 `memory.limit_in_bytes` of the process's memory cgroup and of each ancestor. */
+  memoryLimitInBytes?: string[];
 }
 
 /** CPUs allowed by one v2 `cpu.max` ("max 100000" or "150000 100000"); null when unlimited or unreadable. */
@@ -40,6 +44,17 @@ function tightest(limits: readonly (number | null)[]): number | null {
 /** The CPU limit in (possibly fractional) CPUs: the tightest v2 quota on the path, else v1's; null when none. */
 export function cpuLimit(files: CgroupFiles): number | null {
   return tightest(files.cpuMax.map(parseCpuMax)) ?? tightest((files.cfs ?? []).map((f) => ratio(f.quotaUs, f.periodUs ?? '100000')));
+}
+
+/** Bytes from a `memory.max` or `memory.limit_in_bytes`; null for "max" and for v1's "no limit" (a huge number). */
+function bytesOf(text: string): number | null {
+  const value = Number(text.trim());
+  return Number.isSafeInteger(value) && value > 0 ? value : null;
+}
+
+/** The memory limit in bytes: the tightest v2 `memory.max` on the path, else v1's; null when none. */
+export function memoryLimit(files: CgroupFiles): number | null {
+  return tightest((files.memoryMax ?? []).map(bytesOf)) ?? tightest((files.memoryLimitInBytes ?? []).map(bytesOf));
 }
 
 /** Workers from a CPU limit: floor, at least 1, at most the CPUs available; the CPUs when no limit. */
@@ -129,14 +144,26 @@ export function readCgroup(root = '/sys/fs/cgroup'): CgroupFiles {
     }
   };
   const self = parseProcCgroup(read('/proc/self/cgroup') ?? '');
-  const files: CgroupFiles = { cpuMax: [], cfs: [] };
+  const files: CgroupFiles = { cpuMax: [], cfs: [], memoryMax: [], memoryLimitInBytes: [] };
   if (self.v2 !== undefined) {
     // Inside a cgroup namespace the path is "/" and the root's file is the container's own.
     for (const mount of [root, `${root}/unified`]) {
       for (const dir of upwards(self.v2)) {
         const text = read(`${mount}${dir}/cpu.max`);
         if (text !== undefined) files.cpuMax.push(text);
+        const memory = read(`${mount}${dir}/memory.max`);
+        if (memory !== undefined) files.memoryMax?.push(memory);
       }
+    }
+  }
+  const v1Memory = self.v1.memory;
+  if (v1Memory !== undefined) {
+    for (const mount of [`${root}/${v1Memory.controllers}`, `${root}/memory`]) {
+      for (const dir of upwards(v1Memory.path)) {
+        const limit = read(`${mount}${dir}/memory.limit_in_bytes`);
+        if (limit !== undefined) files.memoryLimitInBytes?.push(limit);
+      }
+      if (files.memoryLimitInBytes?.length) break;
     }
   }
   const v1 = self.v1.cpu;
@@ -155,4 +182,9 @@ export function readCgroup(root = '/sys/fs/cgroup'): CgroupFiles {
 /** The process's own view: cgroup limit and available parallelism. */
 export function detectCpu(): { limit: number | null; parallelism: number } {
   return { limit: cpuLimit(readCgroup()), parallelism: availableParallelism() };
+}
+
+/** The memory this process may use: its cgroup's limit, never more than the machine's memory. */
+export function detectMemoryLimit(): number {
+  return Math.min(memoryLimit(readCgroup()) ?? Infinity, totalmem());
 }

@@ -1,5 +1,7 @@
 import sharp, { type Metadata } from 'sharp';
+import { AVIF_EFFORT, AVIF_MAX_PIXELS, decodeBytes, encodeBytes, MAX_JPEG_SCANS, mebibytes, outputSize, type Shape } from './cost.ts';
 import { HttpError } from './errors.ts';
+import { readRasterHeader, withoutPngText } from './headers.ts';
 import type { OutputFormat } from './negotiate.ts';
 import type { ImageParams } from './params.ts';
 
@@ -30,13 +32,21 @@ sharp.unblock({
   operation: ['VipsForeignLoadJpegBuffer', 'VipsForeignLoadPngBuffer', 'VipsForeignLoadWebpBuffer', 'VipsForeignLoadNsgifBuffer', 'VipsForeignLoadHeifBuffer', 'VipsForeignLoadTiffBuffer'],
 });
 
-export interface ImageInfo {
-  format: string;
+export interface ImageInfo extends Shape {
   /** The original's media type, for answers that send the original bytes. */
   contentType: string;
-  width: number;
-  height: number;
   hasAlpha: boolean;
+  /** Progressive JPEG: its scans (each a pass over the image); otherwise 1. */
+  scans: number;
+}
+
+/** What bounds one request's work: the pixel limit, the worker's memory share, libvips' time. */
+export interface WorkLimits {
+  maxInputPixels: number;
+  /** Bytes one worker may hold (cost.ts, workerShare). */
+  memoryPerWorker: number;
+  /** libvips stops a pipeline that runs longer (sharp's timeout, whole seconds). */
+  timeoutSeconds: number;
 }
 
 /** Once per process: no libvips operation cache (each request is a new image; the cache only holds memory), threads per image. */
@@ -45,7 +55,18 @@ export function configureSharp(vipsConcurrency: number): void {
   sharp.concurrency(vipsConcurrency);
 }
 
-/** The header of an image, read without decoding; 415 when it is not a supported image. */
+/**
+ * The bytes libvips may be given: a PNG loses its text chunks (libpng inflates every one as it
+ * reads the header, gigabytes from a few hundred KB), which no answer carries anyway.
+ */
+export function decodable(bytes: Buffer): Buffer {
+  return withoutPngText(bytes);
+}
+
+/**
+ * The header of an image, read without decoding; 415 when it is not a supported image. Give it
+ * `decodable()` bytes: libvips reads the header.
+ */
 export async function inspect(bytes: Buffer): Promise<ImageInfo> {
   let meta: Metadata;
   try {
@@ -57,7 +78,56 @@ export async function inspect(bytes: Buffer): Promise<ImageInfo> {
   const type = INPUT_TYPES[meta.format];
   if (type === undefined || meta.width === undefined || meta.height === undefined) throw unsupported();
   const contentType = meta.format === 'heif' && meta.compression === 'av1' ? 'image/avif' : type;
-  return { format: meta.format, contentType, width: meta.width, height: meta.height, hasAlpha: meta.hasAlpha };
+  const raster = meta.format === 'jpeg' || meta.format === 'png' ? readRasterHeader(bytes) : undefined;
+  return {
+    format: meta.format,
+    contentType,
+    width: meta.width,
+    height: meta.height,
+    hasAlpha: meta.hasAlpha,
+    channels: meta.channels,
+    bytesPerSample: (meta.bitsPerSample ?? 8) > 8 || meta.depth === 'ushort' ? 2 : 1,
+    progressive: meta.isProgressive,
+    scans: raster?.scans ?? 1,
+  };
+}
+
+/**
+ * The header a resize needs: JPEG and PNG from their own structure (microseconds: no libvips
+ * call, so the common resize still opens its image once), other formats from libvips.
+ */
+export async function header(bytes: Buffer): Promise<ImageInfo> {
+  const raster = readRasterHeader(bytes);
+  if (raster === undefined) return inspect(bytes);
+  const { textBytes: _text, ...shape } = raster;
+  return { ...shape, contentType: INPUT_TYPES[raster.format]!, hasAlpha: raster.channels === 2 || raster.channels === 4 };
+}
+
+/**
+ * Refuses, from the header alone, work a worker cannot afford: more pixels than allowed, a
+ * progressive JPEG with more scans than any encoder writes, an AVIF answer over its pixel bound,
+ * a decode and encode that need more memory than the worker's share (with `sourceBytes`, the
+ * original it holds). `format` undefined: only a decode (an upload's check).
+ */
+export function admitWork(info: ImageInfo, sourceBytes: number, params: ImageParams | null, format: OutputFormat | undefined, limits: WorkLimits): void {
+  checkPixels(info, limits.maxInputPixels);
+  if (info.format === 'jpeg' && info.scans > MAX_JPEG_SCANS) {
+    throw new HttpError(422, 'too_many_scans', `the progressive JPEG has ${info.scans} scans, over the limit of ${MAX_JPEG_SCANS}; each scan is another pass over the image`);
+  }
+  let encode = 0;
+  if (format !== undefined) {
+    const out = outputSize(info.width, info.height, params ?? { fit: 'inside' });
+    const pixels = out.width * out.height;
+    if (format === 'avif' && pixels > AVIF_MAX_PIXELS) {
+      throw new HttpError(422, 'avif_too_large', `an AVIF answer may have at most ${AVIF_MAX_PIXELS} pixels; this one would be ${out.width}x${out.height}: ask for a smaller w or h`);
+    }
+    encode = encodeBytes(format, pixels, info);
+  }
+  const needed = sourceBytes + decodeBytes(info) + encode;
+  if (needed > limits.memoryPerWorker) {
+    const what = `${info.width}x${info.height}${info.progressive ? ' progressive' : ''} ${info.format}, ${info.channels} channels of ${info.bytesPerSample * 8} bits`;
+    throw new HttpError(422, 'too_much_memory', `processing this image (${what}) needs about ${mebibytes(needed)}, over the ${mebibytes(limits.memoryPerWorker)} each worker of this service may use`);
+  }
 }
 
 function unsupported(): HttpError {
@@ -74,22 +144,39 @@ export function checkPixels(info: ImageInfo, maxInputPixels: number): void {
 
 /**
  * Decodes, resizes (never enlarging: an upscaled image holds more memory and no more detail) and
- * encodes. Refuses, before decoding, an image over the pixel limit (422) or not a supported
- * image (415); a decoding failure, including a truncated input, is the image's fault: 422.
+ * encodes `decodable()` bytes that admitWork() accepted. A decoding failure, including a
+ * truncated input, is the image's fault: 422; so is a pipeline libvips stopped at the time limit.
  */
-export async function resize(bytes: Buffer, params: ImageParams, format: OutputFormat, maxInputPixels: number): Promise<Buffer> {
-  // libvips checks the limit from the header as it opens the image, before decoding.
-  const image = sharp(bytes, { limitInputPixels: maxInputPixels, failOn: 'truncated', autoOrient: true });
+export async function resize(bytes: Buffer, params: ImageParams, format: OutputFormat, limits: WorkLimits): Promise<Buffer> {
+  // libvips checks the pixel limit again from the header as it opens the image.
+  const image = sharp(bytes, { limitInputPixels: limits.maxInputPixels, failOn: 'truncated', autoOrient: true });
   if (params.w !== undefined || params.h !== undefined) {
     image.resize({ width: params.w, height: params.h, fit: params.fit, withoutEnlargement: true });
   }
   if (format === 'png') image.png();
+  else if (format === 'avif') image.avif({ quality: params.q, effort: AVIF_EFFORT });
   else image[format]({ quality: params.q });
   try {
-    return await image.toBuffer();
+    return await image.timeout({ seconds: limits.timeoutSeconds }).toBuffer();
   } catch (error) {
-    // Only failures pay for a second look at the header, for an answer that names the problem.
-    checkPixels(await inspect(bytes), maxInputPixels);
-    throw new HttpError(422, 'undecodable_image', `the image could not be processed: ${(error as Error).message}`);
+    throw failed(error, limits);
   }
+}
+
+/** Decodes every pixel's data (a thumbnail is made and dropped): a truncated or corrupt image fails here, with 422. */
+export async function verifyDecodes(bytes: Buffer, limits: WorkLimits): Promise<void> {
+  try {
+    await sharp(bytes, { limitInputPixels: limits.maxInputPixels, failOn: 'error' }).resize(64, 64, { fit: 'inside' }).raw().timeout({ seconds: limits.timeoutSeconds }).toBuffer();
+  } catch (error) {
+    throw failed(error, limits);
+  }
+}
+
+function failed(error: unknown, limits: WorkLimits): HttpError {
+  const message = (error as Error).message;
+  // sharp's timeout: libvips' progress callback set the image's kill flag.
+  if (/^timeout/m.test(message)) {
+    return new HttpError(422, 'too_slow', `processing this image took longer than ${limits.timeoutSeconds} s (the service's limit), so it was stopped`);
+  }
+  return new HttpError(422, 'undecodable_image', `the image could not be processed: ${message}`);
 }

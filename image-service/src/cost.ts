@@ -1,0 +1,112 @@
+import type { OutputFormat } from './negotiate.ts';
+import type { ImageParams } from './params.ts';
+
+/**
+ * What one image costs the worker that decodes it, estimated from its header before a pixel is
+ * decoded, and the bounds a request must stay within. Pure: the numbers come from how each
+ * libvips loader and saver holds pixels (docs/benchmarks.md, "Hostile images", has the
+ * measurements behind the factors), the server refuses what does not fit.
+ */
+
+/** What a decode's memory follows from, read from the header. */
+export interface Shape {
+  format: string;
+  width: number;
+  height: number;
+  channels: number;
+  bytesPerSample: 1 | 2;
+  /** Progressive JPEG or interlaced PNG. */
+  progressive: boolean;
+}
+
+/**
+ * Scans a progressive JPEG may have. libjpeg passes over the whole image once per scan, before
+ * libvips can stop it, and the format allows 2688; real encoders write 10 or so (libjpeg's and
+ * mozjpeg's progressive scripts), jpegtran's most thorough scripts a few dozen.
+ */
+export const MAX_JPEG_SCANS = 100;
+/** AVIF encoder effort (sharp's default is 4): 7-9x less CPU for 5-25% larger files. */
+export const AVIF_EFFORT = 3;
+/**
+ * Largest AVIF answer in pixels. libaom encodes the whole frame in one call that libvips' time
+ * limit cannot stop; at effort 3 a megapixel of noise (the worst content) takes about 2 s of CPU,
+ * a photograph's a fraction of that.
+ */
+export const AVIF_MAX_PIXELS = 1024 * 1024;
+/** Memory of the process that is neither the workers' nor the answers': Node and libvips at rest, sockets. */
+export const RESERVED_BYTES = 96 * 1024 * 1024;
+/**
+ * Bytes of answers being written at once. A client that reads slowly keeps its answer in memory;
+ * beyond this the oldest unfinished answers are dropped. Above the default largest original
+ * (maxSourceBytes, 50 MiB), so one answer of any size is always sent.
+ */
+export const ANSWER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Bytes the loader holds at once beyond a streaming decode. Sequential JPEG, non-interlaced PNG
+ * and TIFF strips stream through the pipeline a few rows at a time; a progressive JPEG keeps
+ * every DCT coefficient (2 bytes per sample), an interlaced PNG the whole image, WebP and GIF
+ * decode whole 8-bit RGBA frames, and HEIF/AVIF keep libheif's planes beside libvips' copy (the
+ * 7071x7071 12-bit image with alpha measured 3.3 times its samples).
+ */
+export function decodeBytes(shape: Shape): number {
+  const samples = shape.width * shape.height * shape.channels;
+  switch (shape.format) {
+    case 'jpeg':
+      return shape.progressive ? samples * 2 : 0;
+    case 'png':
+      return shape.progressive ? samples * shape.bytesPerSample : 0;
+    case 'webp':
+    case 'gif':
+      return shape.width * shape.height * 4;
+    case 'heif':
+      return Math.ceil(samples * shape.bytesPerSample * 3.3);
+    default:
+      return samples * shape.bytesPerSample;
+  }
+}
+
+/**
+ * Bytes an encoder holds for an answer of `pixels` pixels: every one holds the whole frame. JPEG
+ * keeps its coefficients to optimise its Huffman tables (2 bytes per sample), PNG its samples,
+ * WebP its ARGB and YUV pictures, AVIF libaom's frames and a fixed 16 MiB.
+ */
+export function encodeBytes(format: OutputFormat, pixels: number, shape: Pick<Shape, 'channels' | 'bytesPerSample'>): number {
+  switch (format) {
+    case 'jpeg':
+      return pixels * 3 * 2;
+    case 'png':
+      return pixels * shape.channels * shape.bytesPerSample;
+    case 'webp':
+      return pixels * 8;
+    case 'avif':
+      return 16 * 1024 * 1024 + pixels * 48;
+  }
+}
+
+/** The size of the answer: sharp's fits, never enlarged. */
+export function outputSize(width: number, height: number, params: Pick<ImageParams, 'w' | 'h' | 'fit'>): { width: number; height: number } {
+  const { w, h, fit } = params;
+  if (w === undefined && h === undefined) return { width, height };
+  if (w !== undefined && h !== undefined && (fit === 'cover' || fit === 'contain' || fit === 'fill')) {
+    return { width: Math.min(w, width), height: Math.min(h, height) };
+  }
+  const sx = w === undefined ? Infinity : w / width;
+  const sy = h === undefined ? Infinity : h / height;
+  const wanted = w === undefined || h === undefined ? Math.min(sx, sy) : fit === 'outside' ? Math.max(sx, sy) : Math.min(sx, sy);
+  const scale = Math.min(1, wanted);
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+}
+
+/**
+ * The memory each worker may use: the limit less the reserve, the answers being written and the
+ * result cache, shared by the workers. With every slot held at its share, the process stays
+ * within the limit.
+ */
+export function workerShare(memoryLimit: number, cacheBytes: number, workers: number): number {
+  return Math.max(0, Math.floor((memoryLimit - RESERVED_BYTES - ANSWER_BYTES - cacheBytes) / workers));
+}
+
+export function mebibytes(bytes: number): string {
+  return `${Math.ceil(bytes / 1024 / 1024)} MiB`;
+}
