@@ -71,6 +71,9 @@ describe('image-service process', () => {
     [{ IMAGE_SERVICE_WORKERS: '0' }, 'IMAGE_SERVICE_WORKERS'],
     [{ IMAGE_SOURCE: 'file:///no/such/folder/anywhere' }, 'IMAGE_SOURCE'],
     [{ IMAGE_SOURCE: '' }, 'IMAGE_SOURCE'],
+    [{ IMAGE_SERVICE_MEMORY_LIMIT_BYTES: String(200 * 1024 * 1024), IMAGE_SERVICE_WORKERS: '4' }, 'IMAGE_SERVICE_MEMORY_LIMIT_BYTES'],
+    [{ IMAGE_SERVICE_TRANSFORM_SECONDS: '0' }, 'IMAGE_SERVICE_TRANSFORM_SECONDS'],
+    [{ IMAGE_SERVICE_SEND_TIMEOUT_MS: 'soon' }, 'IMAGE_SERVICE_SEND_TIMEOUT_MS'],
   ])('stops on a bad configuration %j with one line naming the variable', async (env, name) => {
     const proc = run({ IMAGE_SOURCE: pathToFileURL(fixture.root).href, IMAGE_SERVICE_HOST: '127.0.0.1', IMAGE_SERVICE_PORT: '0', ...env });
     const code = await proc.exit;

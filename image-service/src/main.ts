@@ -70,8 +70,9 @@ try {
 const memoryLimit = env.IMAGE_SERVICE_MEMORY_LIMIT_BYTES ?? detectMemoryLimit();
 const memoryPerWorker = workerShare(memoryLimit, env.IMAGE_SERVICE_CACHE_BYTES, threads.workers);
 if (memoryPerWorker < MIN_WORKER_BYTES) {
+  const from = env.IMAGE_SERVICE_MEMORY_LIMIT_BYTES === undefined ? `unset, so the cgroup's limit of ${memoryLimit} bytes applies` : `${memoryLimit} bytes`;
   fail(
-    `the memory limit (${memoryLimit} bytes${env.IMAGE_SERVICE_MEMORY_LIMIT_BYTES === undefined ? ', from the cgroup' : ', IMAGE_SERVICE_MEMORY_LIMIT_BYTES'}) leaves ${memoryPerWorker} bytes to each of ${threads.workers} workers after the result cache (IMAGE_SERVICE_CACHE_BYTES) and the process's own; at least ${MIN_WORKER_BYTES} are needed: raise the limit, or lower the cache or the workers`,
+    `IMAGE_SERVICE_MEMORY_LIMIT_BYTES: ${from}; after the process's own memory, its answers and the result cache (IMAGE_SERVICE_CACHE_BYTES) that leaves ${memoryPerWorker} bytes to each of ${threads.workers} workers, under the ${MIN_WORKER_BYTES} one needs: raise the limit, or lower the cache or the workers`,
   );
 }
 
