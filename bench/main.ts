@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderAttacks, runAttacks } from './attacks.ts';
 import { LOAD_CPUS } from './cell.ts';
 import { estimateSeconds, planComparison, runComparison } from './compare.ts';
 import { QUEUE_TIMEOUT_MS } from './contenders.ts';
@@ -74,6 +75,12 @@ async function main(): Promise<void> {
     const quota = await runQuotaStudy(options, corpus, progress);
     const run = { ...base, quota, finishedAt: new Date().toISOString() };
     const markdown = renderQuota(run);
+    save(options, run, markdown);
+    process.stdout.write(markdown);
+  } else if (options.scenario === 'attacks') {
+    const attacks = await runAttacks(options, corpus, progress);
+    const markdown = renderAttacks(attacks);
+    const run: RunMeta & { attacks: typeof attacks } = { ...base, attacks, finishedAt: new Date().toISOString() };
     save(options, run, markdown);
     process.stdout.write(markdown);
   } else {

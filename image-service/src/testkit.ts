@@ -71,7 +71,8 @@ export const DEFAULT_SETTINGS: ServiceSettings = {
   injectDelayMs: 0,
   injectErrorPercent: 0,
   memoryPerWorker: 512 * 1024 * 1024,
-  transformSeconds: 10,
+  // Far above any test image's work on a busy machine; the attack suite sets its own.
+  transformSeconds: 60,
   sendTimeoutMs: 30_000,
 };
 
