@@ -159,7 +159,7 @@ describe('DirectProvider errors', () => {
     await gone.close();
     const err = await kindOf(providerFor(() => [{ pod: 'thumbs-canary-x', url: gone.url }]).analyse(request));
     expect(err.kind).toBe('unreachable');
-    expect(err.message).toMatch(/thumbs-canary-x is unreachable .*ECONNREFUSED/);
+    expect(err.message).toMatch(/thumbs-canary-x at .* is unreachable: .*ECONNREFUSED/);
   });
 
   it('a pod that hangs: timeout', async () => {
@@ -172,7 +172,10 @@ describe('DirectProvider errors', () => {
   it.each([
     ['a 500', 500, 'oops', /HTTP 500/],
     ['garbage', 200, 'image_service_http_requests_total{route="image",code="200" 12', /unreadable metrics.*line 1/],
-    ['a bad value', 200, 'image_service_http_requests_total{route="image",code="200"} twelve', /unreadable metrics.*"twelve" is not a sample value/],
+    ['a bad value', 200, 'image_service_http_requests_total{route="image",code="200"} twelve', /unreadable metrics.*\(line 1\)$/],
+    ['a secret', 200, '{"SecretAccessKey":"AKIA-SECRET-0123"}', /unreadable metrics.*\(line 1\)$/],
+    ['a secret in a label', 200, 'image_service_http_request_duration_seconds_bucket{le="AKIA-SECRET-0123",route="image"} 1', /unreadable metrics/],
+    ['a secret with an error status', 500, 'AKIA-SECRET-0123', /HTTP 500$/],
   ])('a pod serving %s: bad-answer', async (_what, status, body, message) => {
     const odd = await serve((_q, r) => {
       r.statusCode = status;
@@ -182,6 +185,23 @@ describe('DirectProvider errors', () => {
     const err = await kindOf(providerFor(() => [{ pod: 'p', url: odd.url }]).analyse(request));
     expect(err.kind).toBe('bad-answer');
     expect(err.message).toMatch(message);
+    expect(err.message).not.toContain('SECRET');
+  });
+
+  it('a pod serving an endless page: cut at the byte cap', async () => {
+    const endless = await serve((_q, r) => {
+      const chunk = Buffer.from('# '.padEnd(64 * 1024, 'x') + '\n');
+      const pump = (): void => {
+        while (!r.destroyed && r.write(chunk));
+        if (!r.destroyed) r.once('drain', pump);
+      };
+      pump();
+    }, '127.0.0.26');
+    started.push(endless);
+    const provider = new DirectProvider({ endpoints: async () => [{ pod: 'p', url: endless.url }], timeoutMs: 20_000, maxBytes: 512 * 1024 });
+    const err = await kindOf(provider.analyse(request));
+    expect(err.kind).toBe('bad-answer');
+    expect(err.message).toMatch(/answered with more than 524288 bytes/);
   });
 
   it('endpoint lookup failing: unreachable, naming the Service', async () => {

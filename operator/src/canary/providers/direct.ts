@@ -2,6 +2,7 @@
 // pod's recent scrapes, and compute p99 and 5xx share from the deltas over the last interval,
 // with Prometheus' histogram_quantile semantics so that both providers judge the same traffic
 // alike.
+import { fetchBounded } from './bounded-fetch.ts';
 import { ExpositionError, parseExposition, type Sample } from './exposition.ts';
 import { AnalysisError, type AnalysisRequest, type AnalysisTarget, type MetricsProvider, type Observations } from './provider.ts';
 import { histogramQuantile } from './quantile.ts';
@@ -21,6 +22,8 @@ export interface DirectProviderOptions {
   endpoints: EndpointSource;
   /** Longest wait for one pod's /metrics. */
   timeoutMs?: number;
+  /** Largest /metrics page read from one pod. */
+  maxBytes?: number;
   /** The `route` label values that count as traffic (the image routes; not probes or /metrics). */
   routes?: readonly string[];
   /** The clock scrapes are stamped with (tests). */
@@ -31,6 +34,9 @@ export const DURATION_METRIC = 'image_service_http_request_duration_seconds';
 export const REQUESTS_METRIC = 'image_service_http_requests_total';
 const START_TIME_METRIC = 'process_start_time_seconds';
 export const DEFAULT_ROUTES: readonly string[] = ['image'];
+export const MAX_METRICS_PAGE_BYTES = 1024 * 1024;
+/** Pods scraped at once: with the page cap, what one analysis may hold in memory. */
+export const SCRAPE_CONCURRENCY = 8;
 
 /** What one scrape of one pod says, summed over the counted routes. */
 export interface PodCounters {
@@ -56,7 +62,7 @@ export function readCounters(text: string, routes: readonly string[]): PodCounte
       if (/^5\d\d$/.test(s.labels.code ?? '')) counters.errors += s.value;
     } else if (s.name === `${DURATION_METRIC}_bucket` && counted(s)) {
       const le = Number(s.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : s.labels.le);
-      if (Number.isNaN(le)) throw new ExpositionError(`${DURATION_METRIC}_bucket has le="${s.labels.le}", not a number`);
+      if (Number.isNaN(le)) throw new ExpositionError(`${DURATION_METRIC}_bucket has an le label that is not a number`);
       counters.buckets.set(le, (counters.buckets.get(le) ?? 0) + s.value);
     }
   }
@@ -125,6 +131,7 @@ export class DirectProvider implements MetricsProvider {
   readonly name = 'direct' as const;
   readonly #endpoints: EndpointSource;
   readonly #timeoutMs: number;
+  readonly #maxBytes: number;
   readonly #routes: readonly string[];
   /** Recent scrapes of each pod, per canary Service ("namespace/service"). */
   readonly #history = new Map<string, Map<string, Scrape[]>>();
@@ -133,6 +140,7 @@ export class DirectProvider implements MetricsProvider {
   constructor(options: DirectProviderOptions) {
     this.#endpoints = options.endpoints;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
+    this.#maxBytes = options.maxBytes ?? MAX_METRICS_PAGE_BYTES;
     this.#routes = options.routes ?? DEFAULT_ROUTES;
     this.#now = options.now ?? Date.now;
   }
@@ -152,7 +160,7 @@ export class DirectProvider implements MetricsProvider {
       throw new AnalysisError('unreachable', `cannot list the endpoints of Service ${target.namespace}/${target.service}: ${(error as Error).message}`, { cause: error });
     }
     if (pods.length === 0) throw new AnalysisError('no-targets', `Service ${target.namespace}/${target.service} has no ready endpoint to scrape`);
-    const scraped = await Promise.all(pods.map(async (p) => ({ pod: p.pod, counters: await this.#scrape(p, request.signal) })));
+    const scraped = await mapLimited(pods, SCRAPE_CONCURRENCY, async (p) => ({ pod: p.pod, counters: await this.#scrape(p, request.signal) }));
     const key = `${target.namespace}/${target.service}`;
     const now = this.#now();
     const before = this.#history.get(key);
@@ -169,23 +177,28 @@ export class DirectProvider implements MetricsProvider {
 
   async #scrape(pod: PodEndpoint, signal?: AbortSignal): Promise<PodCounters> {
     const url = `${pod.url.replace(/\/+$/, '')}/metrics`;
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    let text: string;
+    const answer = await fetchBounded(url, { timeoutMs: this.#timeoutMs, maxBytes: this.#maxBytes, accept: 'text/plain', who: `pod ${pod.pod} at ${url}`, signal });
+    if (answer.status < 200 || answer.status > 299) throw new AnalysisError('bad-answer', `pod ${pod.pod} answered ${url} with HTTP ${answer.status}`);
     try {
-      const response = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, headers: { accept: 'text/plain' } });
-      text = await response.text();
-      if (!response.ok) throw new AnalysisError('bad-answer', `pod ${pod.pod} answered ${url} with HTTP ${response.status}`);
+      return readCounters(answer.text, this.#routes);
     } catch (error) {
-      if (error instanceof AnalysisError) throw error;
-      if (timeout.aborted) throw new AnalysisError('timeout', `pod ${pod.pod} did not answer ${url} within ${this.#timeoutMs} ms`, { cause: error });
-      const code = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
-      throw new AnalysisError('unreachable', `pod ${pod.pod} is unreachable at ${url}${code ? ` (${code})` : ''}`, { cause: error });
-    }
-    try {
-      return readCounters(text, this.#routes);
-    } catch (error) {
-      if (error instanceof ExpositionError) throw new AnalysisError('bad-answer', `pod ${pod.pod} served unreadable metrics at ${url}: ${error.message}`);
+      // the line number only: the page's text is not repeated to whoever reads the status
+      if (error instanceof ExpositionError) throw new AnalysisError('bad-answer', `pod ${pod.pod} served unreadable metrics at ${url}${error.line === undefined ? '' : ` (line ${error.line})`}`);
       throw error;
     }
   }
+}
+
+/** fn over items, at most `limit` at a time, results in order; the first failure rejects. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }

@@ -9,6 +9,12 @@ export interface Sample {
 
 export class ExpositionError extends Error {
   override name = 'ExpositionError';
+  /** The line at fault, when one is. */
+  readonly line: number | undefined;
+  constructor(message: string, line?: number) {
+    super(message);
+    this.line = line;
+  }
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
@@ -43,7 +49,7 @@ export function parseExposition(text: string, only?: (name: string) => boolean):
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const nameMatch = NAME.exec(line);
-    if (!nameMatch) throw new ExpositionError(`line ${lineNo}: no metric name: ${line.slice(0, 120)}`);
+    if (!nameMatch) throw new ExpositionError(`line ${lineNo}: no metric name: ${line.slice(0, 120)}`, lineNo);
     const name = nameMatch[0];
     if (only && !only(name)) continue;
     let rest = line.slice(name.length);
@@ -55,12 +61,12 @@ export function parseExposition(text: string, only?: (name: string) => boolean):
     }
     // value [timestamp]
     const fields = rest.trim().split(/\s+/);
-    if (fields.length < 1 || fields.length > 2 || fields[0] === '') throw new ExpositionError(`line ${lineNo}: expected a value after ${name}: ${line.slice(0, 120)}`);
+    if (fields.length < 1 || fields.length > 2 || fields[0] === '') throw new ExpositionError(`line ${lineNo}: expected a value after ${name}: ${line.slice(0, 120)}`, lineNo);
     let value: number;
     try {
       value = parseValue(fields[0] as string);
     } catch (error) {
-      throw new ExpositionError(`line ${lineNo}: ${(error as Error).message}`);
+      throw new ExpositionError(`line ${lineNo}: ${(error as Error).message}`, lineNo);
     }
     samples.push({ name, labels, value });
   }
@@ -71,7 +77,7 @@ function parseLabels(text: string, lineNo: number): { labels: Record<string, str
   const labels: Record<string, string> = {};
   let i = 1; // past "{"
   const fail = (why: string): never => {
-    throw new ExpositionError(`line ${lineNo}: ${why}: ${text.slice(0, 120)}`);
+    throw new ExpositionError(`line ${lineNo}: ${why}: ${text.slice(0, 120)}`, lineNo);
   };
   for (;;) {
     while (text[i] === ' ') i++;

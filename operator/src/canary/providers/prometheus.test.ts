@@ -141,17 +141,17 @@ describe('PrometheusProvider when Prometheus misbehaves', () => {
       const p = new PrometheusProvider({ address: slow.url, timeoutMs: 200 });
       const err = await p.analyse(request('thumbs-canary')).catch((e: unknown) => e);
       expect((err as AnalysisError).kind).toBe('timeout');
-      expect((err as AnalysisError).message).toMatch(/did not answer .* within 200 ms/);
+      expect((err as AnalysisError).message).toMatch(/\(requests query\) did not answer within 200 ms/);
     } finally {
       await slow.close();
     }
   });
 
   it.each([
-    ['not JSON', 200, '<html>proxy error</html>', /no JSON/],
-    ['JSON of another shape', 200, '{"status":"success","data":{"resultType":"vector","result":[{"value":"1"}]}}', /unexpected shape/],
+    ['not JSON', 200, '<html>proxy error</html>', /HTTP 200 and no JSON/],
+    ['JSON of another shape', 200, '{"status":"success","data":{"resultType":"vector","result":[{"value":"1"}]}}', /HTTP 200 and JSON that is not a query result/],
     ['a matrix', 200, '{"status":"success","data":{"resultType":"matrix","result":[]}}', /returned a matrix/],
-    ['a sample that is no number', 200, '{"status":"success","data":{"resultType":"scalar","result":[1700000000,"many"]}}', /sample value "many"/],
+    ['a sample that is no number', 200, '{"status":"success","data":{"resultType":"scalar","result":[1700000000,"many"]}}', /a sample value that is not a number/],
   ])('answering %s: a typed error', async (_what, status, body, message) => {
     const odd = await serve((_q, r) => {
       r.statusCode = status;
@@ -163,6 +163,69 @@ describe('PrometheusProvider when Prometheus misbehaves', () => {
       expect((err as AnalysisError).message).toMatch(message);
     } finally {
       await odd.close();
+    }
+  });
+
+  // The address is the tenant's choice: what it answers must never reach status or Events.
+  it.each([
+    ['a secret that is not JSON', 200, 'aws_secret_access_key=AKIA-SECRET-0123'],
+    ['a secret in JSON of another shape', 200, '{"Code":"Success","SecretAccessKey":"AKIA-SECRET-0123"}'],
+    ['a secret as Prometheus\' error text', 400, '{"status":"error","errorType":"AKIA-SECRET-0123","error":"AKIA-SECRET-0123"}'],
+    ['a secret as a metric label of several series', 200, '{"status":"success","data":{"resultType":"vector","result":[{"metric":{"k":"AKIA-SECRET-0123"},"value":[1,"1"]},{"metric":{},"value":[1,"2"]}]}}'],
+    ['a secret as a sample value', 200, '{"status":"success","data":{"resultType":"scalar","result":[1700000000,"AKIA-SECRET-0123"]}}'],
+    ['a secret behind a redirect', 302, ''],
+  ])('answering %s: the error says HTTP status and a fixed reason, never the body', async (_what, status, body) => {
+    const secret = await serve((_q, r) => r.end('AKIA-SECRET-0123'));
+    const odd = await serve((_q, r) => {
+      r.statusCode = status;
+      if (status === 302) r.setHeader('location', secret.url);
+      r.end(body);
+    });
+    try {
+      const err = await new PrometheusProvider({ address: odd.url }).analyse(request('thumbs-canary', [{ name: 'm', query: 'x' }])).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AnalysisError);
+      expect((err as AnalysisError).message).not.toContain('SECRET');
+      expect((err as AnalysisError).message).toMatch(/HTTP \d{3}|not a number|series/);
+    } finally {
+      await odd.close();
+      await secret.close();
+    }
+  });
+
+  it('an endless answer: cut at the byte cap, long before the timeout', async () => {
+    let sent = 0;
+    const endless = await serve((_q, r) => {
+      r.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const pump = (): void => {
+        while (!r.destroyed && r.write(chunk)) sent += chunk.length;
+        if (!r.destroyed) r.once('drain', pump);
+      };
+      pump();
+    });
+    try {
+      const p = new PrometheusProvider({ address: endless.url, timeoutMs: 20_000, maxBytes: 256 * 1024 });
+      const err = await p.query('up', 'requests').catch((e: unknown) => e);
+      expect((err as AnalysisError).kind).toBe('bad-answer');
+      expect((err as AnalysisError).message).toMatch(/\(requests query\) answered with more than 262144 bytes/);
+      // the server could write only what the sockets buffer before the operator hung up
+      expect(sent).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      await endless.close();
+    }
+  });
+
+  it('an answer that drips: cut at the timeout, body included', async () => {
+    const drip = await serve((_q, r) => {
+      r.writeHead(200, { 'content-type': 'application/json' });
+      const timer = setInterval(() => r.write(' '), 20);
+      r.on('close', () => clearInterval(timer));
+    });
+    try {
+      const err = await new PrometheusProvider({ address: drip.url, timeoutMs: 300 }).query('up', 'requests').catch((e: unknown) => e);
+      expect((err as AnalysisError).kind).toBe('timeout');
+    } finally {
+      await drip.close();
     }
   });
 

@@ -1,6 +1,7 @@
 // The Prometheus provider: DESIGN's Istio queries (and custom ones) through the HTTP API.
 import { z } from 'zod';
 import { defaultQueries, QueryTemplateError, renderQuery, type QueryScope } from '../queries.ts';
+import { fetchBounded } from './bounded-fetch.ts';
 import { parseValue } from './exposition.ts';
 import { AnalysisError, type AnalysisRequest, type MetricsProvider, type Observations } from './provider.ts';
 
@@ -9,9 +10,15 @@ export interface PrometheusProviderOptions {
   address: string;
   /** Longest wait for one query's answer. */
   timeoutMs?: number;
+  /** Largest answer read; a query must return one number, which takes a few hundred bytes. */
+  maxBytes?: number;
 }
 
 export const DEFAULT_PROMETHEUS_TIMEOUT_MS = 10_000;
+export const MAX_PROMETHEUS_ANSWER_BYTES = 256 * 1024;
+
+// Prometheus' documented errorType values: the only part of an error answer repeated to the user.
+const ERROR_TYPES = new Set(['timeout', 'canceled', 'execution', 'bad_data', 'internal', 'unavailable', 'not_found', 'not_acceptable']);
 
 // Prometheus renders sample values as strings: "1.5", "NaN", "+Inf", "-Inf" (parseValue).
 const sampleValue = z.tuple([z.number(), z.string()]);
@@ -33,6 +40,7 @@ export class PrometheusProvider implements MetricsProvider {
   readonly name = 'prometheus' as const;
   readonly #base: string;
   readonly #timeoutMs: number;
+  readonly #maxBytes: number;
 
   constructor(options: PrometheusProviderOptions) {
     let url: URL;
@@ -46,6 +54,7 @@ export class PrometheusProvider implements MetricsProvider {
     }
     this.#base = url.href.replace(/\/+$/, '');
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_PROMETHEUS_TIMEOUT_MS;
+    this.#maxBytes = options.maxBytes ?? MAX_PROMETHEUS_ANSWER_BYTES;
   }
 
   get address(): string {
@@ -88,38 +97,30 @@ export class PrometheusProvider implements MetricsProvider {
    */
   async query(promql: string, what: string, signal?: AbortSignal): Promise<number> {
     const url = `${this.#base}/api/v1/query?${new URLSearchParams({ query: promql })}`;
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    let response: Response;
-    let text: string;
-    try {
-      response = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, headers: { accept: 'application/json' } });
-      text = await response.text();
-    } catch (error) {
-      if (timeout.aborted) {
-        throw new AnalysisError('timeout', `Prometheus at ${this.#base} did not answer the ${what} query within ${this.#timeoutMs} ms`, { cause: error });
-      }
-      throw new AnalysisError('unreachable', `Prometheus at ${this.#base} is unreachable (${what} query): ${causeText(error)}`, { cause: error });
-    }
+    const who = `Prometheus at ${this.#base} (${what} query)`;
+    const { status, text } = await fetchBounded(url, { timeoutMs: this.#timeoutMs, maxBytes: this.#maxBytes, accept: 'application/json', who, signal });
+    // What the answer said is not repeated (the address may not be a Prometheus): its status and a fixed reason.
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
-      throw new AnalysisError('bad-answer', `Prometheus at ${this.#base} answered the ${what} query with HTTP ${response.status} and no JSON: ${text.slice(0, 200)}`);
+      throw new AnalysisError('bad-answer', `${who} answered with HTTP ${status} and no JSON: is it the Prometheus HTTP API?`);
     }
     const parsed = queryAnswer.safeParse(body);
     if (!parsed.success) {
-      throw new AnalysisError('bad-answer', `Prometheus at ${this.#base} answered the ${what} query with HTTP ${response.status} in an unexpected shape: ${z.prettifyError(parsed.error)}`);
+      throw new AnalysisError('bad-answer', `${who} answered with HTTP ${status} and JSON that is not a query result: is it the Prometheus HTTP API?`);
     }
     const answer = parsed.data;
     if (answer.status === 'error') {
-      throw new AnalysisError('query', `Prometheus refused the ${what} query (${answer.errorType ?? `HTTP ${response.status}`}): ${answer.error}; query: ${promql}`);
+      const type = answer.errorType !== undefined && ERROR_TYPES.has(answer.errorType) ? answer.errorType : `HTTP ${status}`;
+      throw new AnalysisError('query', `Prometheus refused the ${what} query (${type}; its message is not repeated here: run the query in Prometheus to see it); query: ${promql}`);
     }
     const data = answer.data;
     const value = (text: string): number => {
       try {
         return parseValue(text);
       } catch {
-        throw new AnalysisError('bad-answer', `Prometheus answered the ${what} query with the sample value ${JSON.stringify(text)}`);
+        throw new AnalysisError('bad-answer', `Prometheus answered the ${what} query with a sample value that is not a number`);
       }
     };
     switch (data.resultType) {
@@ -136,11 +137,4 @@ export class PrometheusProvider implements MetricsProvider {
         throw new AnalysisError('query', `the ${what} query returned a ${data.resultType}; it must return an instant vector or a scalar; query: ${promql}`);
     }
   }
-}
-
-function causeText(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause;
-  if (cause instanceof Error) return `${error.message} (${(cause as NodeJS.ErrnoException).code ?? cause.message})`;
-  return error.message;
 }
