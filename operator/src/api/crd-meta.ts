@@ -17,6 +17,10 @@ export interface CrdMeta {
   pattern?: string;
   listType?: "atomic" | "set" | "map";
   listMapKeys?: string[];
+  /** Of a map (a zod record). */
+  maxProperties?: number;
+  /** Of an int-or-string, whose string form zod bounds inside a union. */
+  maxLength?: number;
 }
 
 export const crdMeta = z.registry<CrdMeta>();
@@ -27,6 +31,12 @@ export function withCrd<T extends z.ZodType>(schema: T, meta: CrdMeta): T {
   const validations = [...(prior.validations ?? []), ...(meta.validations ?? [])];
   crdMeta.add(schema, { ...prior, ...meta, ...(validations.length ? { validations } : {}) });
   return schema;
+}
+
+/** A map of at most `max` entries, in zod and as the CRD's maxProperties. */
+export function maxEntries<T extends z.ZodType<Record<string, unknown>>>(schema: T, max: number, what: string): T {
+  const bounded = schema.refine((r) => Object.keys(r).length <= max, `${what} must have at most ${max} entries`) as unknown as T;
+  return withCrd(bounded, { maxProperties: max });
 }
 
 export interface CrossFieldRule<T> {

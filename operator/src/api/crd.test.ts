@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { withCrd } from "./crd-meta.ts";
+import { maxEntries, withCrd } from "./crd-meta.ts";
 import { compile, toCel } from "../../../sandbox/apiserver/cel.ts";
 import { fieldPathProblem, schemaCauses } from "../../../sandbox/apiserver/crd.ts";
 import type { StructuralSchema } from "../../../sandbox/apiserver/schema.ts";
@@ -25,7 +25,7 @@ function* nodes(s: JSONSchemaProps, path = ""): Generator<[string, JSONSchemaPro
 const ALLOWED = new Set([
   "type", "description", "properties", "required", "additionalProperties", "items", "anyOf", "enum", "default",
   "nullable", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "minLength", "maxLength", "minItems",
-  "maxItems", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-list-type",
+  "maxItems", "maxProperties", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-list-type",
   "x-kubernetes-list-map-keys", "x-kubernetes-validations",
 ]);
 
@@ -124,12 +124,32 @@ describe("the generated CRD", () => {
     expect(specSchema.properties!.resources!.properties!.limits!.properties!.cpu!["x-kubernetes-int-or-string"]).toBe(true);
   });
 
-  it("the converter refuses a field without a description and a list without a bound", () => {
-    expect(() => toOpenApi(z.object({ a: z.string() }))).toThrow(CrdSchemaError);
-    expect(() => toOpenApi(z.object({ a: z.array(z.string().describe("s")).describe("a") }))).toThrow(/maximum length/);
+  // A spec too large for etcd or for status is refused at apply, naming the field; and the API
+  // server estimates each CEL rule's cost from these bounds.
+  it("bounds every string, list and map of spec and status", () => {
+    const unbounded = [...nodes(root)]
+      .filter(([path]) => path.startsWith(".spec") || path.startsWith(".status"))
+      .filter(([, s]) =>
+        (s.type === "string" && s.enum === undefined && s.maxLength === undefined) ||
+        (s["x-kubernetes-int-or-string"] && s.maxLength === undefined) ||
+        (s.type === "array" && s.maxItems === undefined) ||
+        (s.additionalProperties !== undefined && s.maxProperties === undefined),
+      )
+      .map(([path]) => path);
+    expect(unbounded).toEqual([]);
+  });
+
+  it("the converter refuses a field without a description and a list, string or map without a bound", () => {
+    expect(() => toOpenApi(z.object({ a: z.string().max(1) }))).toThrow(CrdSchemaError);
+    expect(() => toOpenApi(z.object({ a: z.array(z.string().max(1).describe("s")).describe("a") }))).toThrow(/maximum length/);
+    expect(() => toOpenApi(z.object({ a: z.string().describe("s") }))).toThrow(/^a has no maximum length/);
+    expect(() => toOpenApi(z.object({ a: z.record(z.string(), z.number().describe("n")).describe("m") }))).toThrow(/maximum number of entries/);
+    expect(toOpenApi(maxEntries(z.record(z.string(), z.number().describe("n")).describe("m"), 3, "m"))).toEqual({
+      type: "object", description: "m", additionalProperties: { type: "number", description: "n" }, maxProperties: 3,
+    });
     expect(() => toOpenApi(z.object({ a: z.date().describe("d") }))).toThrow(/no CRD mapping/);
-    expect(toOpenApi(withCrd(z.array(z.string().describe("s")).max(2).describe("l"), { listType: "set" }))).toEqual({
-      type: "array", description: "l", items: { type: "string", description: "s" }, maxItems: 2, "x-kubernetes-list-type": "set",
+    expect(toOpenApi(withCrd(z.array(z.string().max(9).describe("s")).max(2).describe("l"), { listType: "set" }))).toEqual({
+      type: "array", description: "l", items: { type: "string", description: "s", maxLength: 9 }, maxItems: 2, "x-kubernetes-list-type": "set",
     });
   });
 });

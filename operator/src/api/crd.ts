@@ -35,6 +35,7 @@ export interface JSONSchemaProps {
   maxLength?: number;
   minItems?: number;
   maxItems?: number;
+  maxProperties?: number;
   "x-kubernetes-int-or-string"?: boolean;
   "x-kubernetes-preserve-unknown-fields"?: boolean;
   "x-kubernetes-list-type"?: "atomic" | "set" | "map";
@@ -164,6 +165,7 @@ function base(node: z.ZodType, at: string, meta: CrdMeta): JSONSchemaProps {
     return {
       anyOf: [{ type: "integer" }, { type: "string" }],
       ...(meta.pattern ? { pattern: meta.pattern } : {}),
+      ...(meta.maxLength ? { maxLength: meta.maxLength } : {}),
       "x-kubernetes-int-or-string": true,
     };
   }
@@ -172,6 +174,7 @@ function base(node: z.ZodType, at: string, meta: CrdMeta): JSONSchemaProps {
       const out: JSONSchemaProps = { type: "string" };
       if (meaningful(bag.minimum)) out.minLength = bag.minimum as number;
       if (meaningful(bag.maximum)) out.maxLength = bag.maximum as number;
+      else throw new CrdSchemaError(`${at} has no maximum length: CEL cost and etcd size need one`);
       if (bag.format === "datetime") out.format = "date-time";
       const patterns = bag.patterns;
       if (patterns.length > 1) throw new CrdSchemaError(`${at} has ${patterns.length} patterns; OpenAPI allows one`);
@@ -203,7 +206,8 @@ function base(node: z.ZodType, at: string, meta: CrdMeta): JSONSchemaProps {
       return out;
     }
     case "record":
-      return { type: "object", additionalProperties: toOpenApi(def.valueType as z.ZodType, `${at}{}`) };
+      if (meta.maxProperties === undefined) throw new CrdSchemaError(`${at} has no maximum number of entries: CEL cost and etcd size need one (maxEntries)`);
+      return { type: "object", additionalProperties: toOpenApi(def.valueType as z.ZodType, `${at}{}`), maxProperties: meta.maxProperties };
     case "object": {
       const properties: Record<string, JSONSchemaProps> = {};
       const required: string[] = [];

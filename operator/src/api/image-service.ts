@@ -1,7 +1,7 @@
 // The ImageService resource: the single source of truth for its validation, its
 // TypeScript types, its defaults and (through crd.ts) its CRD.
 import { z } from "zod";
-import { crossField, withCrd, type CrossFieldRule } from "./crd-meta.ts";
+import { crossField, maxEntries, withCrd, type CrossFieldRule } from "./crd-meta.ts";
 import { duration } from "./durations.ts";
 import { compareQuantities, quantity } from "./quantities.ts";
 
@@ -10,6 +10,11 @@ export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = "ImageService";
 export const PLURAL = "imageservices";
+
+/** A longer env value belongs in a ConfigMap or Secret: with 64 of them the pod template still fits in status. */
+export const MAX_ENV_VALUE_LENGTH = 2048;
+/** Longest pod template status keeps (status.primary.template), in characters. */
+export const MAX_KEPT_TEMPLATE_LENGTH = 262_144;
 
 const DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -81,22 +86,22 @@ export const EnvVarSchema = crossField(
       .max(256)
       .regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, "env name must be letters, digits, '_', '-' or '.', not starting with a digit")
       .describe("Name of the environment variable."),
-    value: z.string().describe("Value of the variable. Exclusive with valueFrom.").optional(),
+    value: z.string().max(MAX_ENV_VALUE_LENGTH).describe("Value of the variable; a longer one belongs in a ConfigMap or Secret (valueFrom). Exclusive with valueFrom.").optional(),
     valueFrom: z
       .strictObject({
         secretKeyRef: KeyRef("Secret").describe("A key of a Secret in the ImageService's namespace.").optional(),
         configMapKeyRef: KeyRef("ConfigMap").describe("A key of a ConfigMap in the ImageService's namespace.").optional(),
         fieldRef: z
           .strictObject({
-            fieldPath: z.string().min(1).describe("Path of the pod field, e.g. metadata.name or status.podIP."),
-            apiVersion: z.string().describe("Schema version of fieldPath, v1 by default.").optional(),
+            fieldPath: z.string().min(1).max(256).describe("Path of the pod field, e.g. metadata.name or status.podIP."),
+            apiVersion: z.string().max(64).describe("Schema version of fieldPath, v1 by default.").optional(),
           })
           .describe("A field of the pod.")
           .optional(),
         resourceFieldRef: z
           .strictObject({
-            resource: z.string().min(1).describe("limits.cpu, limits.memory, requests.cpu or requests.memory."),
-            containerName: z.string().describe("Container whose resource is read; this one by default.").optional(),
+            resource: z.string().min(1).max(64).describe("limits.cpu, limits.memory, requests.cpu or requests.memory."),
+            containerName: z.string().max(63).describe("Container whose resource is read; this one by default.").optional(),
             divisor: quantity().describe("Unit of the exposed value, 1 by default.").optional(),
           })
           .describe("A resource of a container.")
@@ -224,6 +229,7 @@ const S3SourceSchema = z
     region: z.string().min(1).max(64).describe("Region of the bucket (S3_REGION).").default("us-east-1"),
     endpoint: z
       .string()
+      .max(2048)
       .regex(/^https?:\/\/[^\s/]+(\/.*)?$/, "s3.endpoint must be an http(s) URL")
       .describe("Endpoint of an S3-compatible store (S3_ENDPOINT). Unset: AWS.")
       .nullish(),
@@ -328,10 +334,13 @@ export const ServingSchema = z.strictObject({
     .min(0)
     .describe("Bytes of the in-memory result cache; 0 turns it off. Unset: the service's default.")
     .optional(),
-  presets: z
-    .record(z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "preset names must be 1-64 letters, digits, '_' or '-'"), PresetSchema)
-    .describe("Named presets, e.g. {thumb: {w: 200, h: 200, fit: cover}}.")
-    .default({}),
+  presets: maxEntries(
+    z
+      .record(z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "preset names must be 1-64 letters, digits, '_' or '-'"), PresetSchema)
+      .describe("Named presets, e.g. {thumb: {w: 200, h: 200, fit: cover}}."),
+    64,
+    "serving.presets",
+  ).default({}),
   signingKeysSecret: secretName("serving.signingKeysSecret")
     .describe("Secret whose key `keys` holds comma-separated HMAC keys (the first signs); set: only signed URLs are served.")
     .nullish(),
@@ -342,11 +351,14 @@ export const ServingSchema = z.strictObject({
 
 // ---------------------------------------------------------------- traffic
 
+// A route's host is one name: a wildcard or an address would take others' traffic.
+const ROUTE_HOST_RE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
 export const TrafficSchema = z.strictObject({
   port: z.number().int().min(1).max(65535).describe("Port of the Services and of the container.").default(8080),
   hosts: withCrd(
     z
-      .array(z.string().max(253).regex(HOST_RE, "traffic.hosts entries must be host names").describe("A host name."))
+      .array(z.string().max(253).regex(ROUTE_HOST_RE, "traffic.hosts entries must be host names: no wildcard, no IP address").describe("A host name."))
       .max(32)
       .describe("Extra hosts of the VirtualService, beside the ImageService's own name."),
     { listType: "set" },
@@ -370,6 +382,7 @@ export const TrafficSchema = z.strictObject({
 // ---------------------------------------------------------------- canary
 
 export const PROVIDERS = ["prometheus", "direct"] as const;
+export const MAX_METRICS = 10;
 export const ON_NO_DATA = ["fail", "hold"] as const;
 
 const weight = (what: string) => z.number().int().min(1).max(100).describe(what);
@@ -378,6 +391,7 @@ export const MetricSchema = z
   .strictObject({
   name: z
     .string()
+    .max(63)
     .regex(/^[a-zA-Z_][a-zA-Z0-9_-]{0,62}$/, "metric name must be letters, digits, '_' or '-'")
     .describe("Name of the check, shown in status and events."),
   query: z
@@ -417,6 +431,7 @@ export const AnalysisSchema = z.strictObject({
     .strictObject({
       address: z
         .string()
+        .max(2048)
         .regex(/^https?:\/\/[^\s/]+(\/.*)?$/, "prometheus.address must be an http(s) URL")
         .describe("Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."),
     })
@@ -444,7 +459,7 @@ export const AnalysisSchema = z.strictObject({
     .describe("No data: fail counts a failed check; hold keeps the weight and waits.")
     .default("fail"),
   metrics: crossField(
-    withCrd(z.array(MetricSchema).max(10).describe("Extra checks, each passing when its value lies in thresholdRange."), {
+    withCrd(z.array(MetricSchema).max(MAX_METRICS).describe("Extra checks, each passing when its value lies in thresholdRange."), {
       listType: "map",
       listMapKeys: ["name"],
     }),
@@ -548,22 +563,26 @@ export const PHASES = [
 ] as const;
 
 const time = (what: string) =>
-  z.iso.datetime({ offset: true }).describe(`${what} (RFC 3339).`);
+  z.iso.datetime({ offset: true }).max(64).describe(`${what} (RFC 3339).`);
+
+/** Longest message the operator writes to status (longer ones are cut); an Event's is shorter. */
+export const MAX_STATUS_MESSAGE_LENGTH = 4096;
+const message = (what: string) => z.string().max(MAX_STATUS_MESSAGE_LENGTH).describe(what);
 
 const TrackStatus = (what: string) =>
   z
     .object({
-      image: z.string().describe(`Image of the ${what}.`).optional(),
-      revision: z.string().describe(`Revision (pod template hash) of the ${what}.`).optional(),
+      image: z.string().max(1024).describe(`Image of the ${what}.`).optional(),
+      revision: z.string().max(64).describe(`Revision (pod template hash) of the ${what}.`).optional(),
     })
     .describe(`The ${what}'s image and revision.`);
 
 export const ConditionSchema = z
   .object({
-    type: z.string().min(1).describe("Ready, Progressing, Promoted or InvalidSpec."),
+    type: z.string().min(1).max(64).describe("Ready, Progressing, Promoted, InvalidSpec, PolicyViolation, ConflictingChild or VirtualServiceUnavailable."),
     status: z.enum(["True", "False", "Unknown"]).describe("True, False or Unknown."),
-    reason: z.string().describe("CamelCase reason of the last transition.").optional(),
-    message: z.string().describe("Human readable detail.").optional(),
+    reason: z.string().max(128).describe("CamelCase reason of the last transition.").optional(),
+    message: message("Human readable detail.").optional(),
     lastTransitionTime: time("When status last changed").optional(),
     observedGeneration: z.number().int().min(0).describe("Generation the condition was computed from.").optional(),
   })
@@ -575,10 +594,14 @@ export const AnalysisResultSchema = z
     latencyP99Ms: z.number().describe("Canary p99 latency in milliseconds; null without data.").nullish(),
     errorRatePercent: z.number().describe("Canary 5xx share in percent; null without data.").nullish(),
     requests: z.number().describe("Canary requests in the interval.").nullish(),
-    metrics: z.record(z.string(), z.number().nullable().describe("Value of the metric.")).describe("Values of the extra metrics by name.").optional(),
+    metrics: maxEntries(
+      z.record(z.string(), z.number().nullable().describe("Value of the metric.")).describe("Values of the extra metrics by name."),
+      MAX_METRICS,
+      "lastAnalysis.metrics",
+    ).optional(),
     passed: z.boolean().describe("Whether every check was within its SLO."),
     noData: z.boolean().describe("Whether the check had too few requests to judge.").optional(),
-    reason: z.string().describe("Why the check failed or held.").optional(),
+    reason: message("Why the check failed or held.").optional(),
   })
   .describe("The last check's measurements and verdict.");
 
@@ -591,7 +614,7 @@ export const ImageServiceStatusSchema = z
         ...TrackStatus("primary").shape,
         template: z
           .string()
-          .max(262144)
+          .max(MAX_KEPT_TEMPLATE_LENGTH)
           .describe(
             "The pod template the primary was last given from the spec (initialisation, promotion), as JSON. A primary Deployment deleted during a rollout is rebuilt from it, never from a spec that has not passed analysis. A string rather than an object: the operator caches every ImageService, and a parsed template costs several times its text in memory.",
           )
@@ -610,7 +633,7 @@ export const ImageServiceStatusSchema = z
       listType: "map",
       listMapKeys: ["type"],
     }).optional(),
-    message: z.string().describe("The last thing the operator did or found.").optional(),
+    message: message("The last thing the operator did or found.").optional(),
   })
   .describe("Observed state of the rollout, written by the operator; everything it needs to resume after a restart.");
 

@@ -148,10 +148,12 @@ export function mebibytes(q: Quantity): number {
   return Math.floor(bytes(q) / 2 ** 20);
 }
 
+const MAX_QUANTITY_LENGTH = 64;
+
 /** A non-negative quantity, kept in its original form (string or integer). */
 export function quantity() {
   const schema = z
-    .union([z.string(), z.number().int()])
+    .union([z.string().max(MAX_QUANTITY_LENGTH), z.number().int()])
     .superRefine((value, ctx) => {
       try {
         const n = parseQuantity(value);
@@ -161,5 +163,5 @@ export function quantity() {
       }
     });
   // the API server then refuses a negative quantity too
-  return withCrd(schema, { intOrString: true, pattern: QUANTITY_PATTERN.replace("^(\\+|-)?", "^\\+?") });
+  return withCrd(schema, { intOrString: true, pattern: QUANTITY_PATTERN.replace("^(\\+|-)?", "^\\+?"), maxLength: MAX_QUANTITY_LENGTH });
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { asRead } from "./fixtures.ts";
 import { ownerReference } from "./labels.ts";
-import { buildPodTemplate, imageVersion } from "./pod-template.ts";
+import { MAX_ENV_VALUE_LENGTH } from "../api/image-service.ts";
+import { buildPodTemplate, imageVersion, templateSizeIssue } from "./pod-template.ts";
 import { buildVirtualService } from "./virtual-service.ts";
 
 const isvc = (spec: Record<string, unknown>) =>
@@ -84,5 +85,32 @@ describe("guards", () => {
   it("an ImageService without a uid cannot own children", () => {
     const i = isvc({});
     expect(() => ownerReference({ ...i, metadata: { name: "thumbs" } })).toThrow(/no metadata.uid/);
+  });
+});
+
+describe("the pod template's size", () => {
+  const env = (value: string) => Array.from({ length: 64 }, (_, i) => ({ name: `${"V".repeat(250)}_${String(i).padStart(3, "0")}`, value }));
+  const preset = { w: 16384, h: 16384, fit: "outside", q: 100, fm: "avif" };
+  // every list, map and string of the spec at its bound (the largest source: an HTTP origin)
+  const largest = {
+    image: `registry.example.com/${"a".repeat(980)}:1.0.0`,
+    env: env("x".repeat(MAX_ENV_VALUE_LENGTH)),
+    source: { http: { baseUrl: `https://origin.example.com/${"p".repeat(2000)}`, allowedHosts: Array.from({ length: 64 }, (_, i) => `${"h".repeat(240)}${i}.example.com`.slice(-253)) } },
+    serving: {
+      presets: Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`${"p".repeat(60)}${String(i).padStart(4, "0")}`, preset])),
+      signingKeysSecret: "s".repeat(253),
+      adminTokenSecret: "t".repeat(253),
+    },
+  };
+
+  it("of the largest spec the CRD admits, in plain text, fits in status", () => {
+    const template = buildPodTemplate(isvc(largest));
+    expect(templateSizeIssue(template)).toBeUndefined();
+    expect(JSON.stringify(template).length).toBeGreaterThan(150_000); // the bounds were all reached
+  });
+
+  it("of a spec whose values JSON escapes is refused with the length, not written to fail", () => {
+    const issue = templateSizeIssue(buildPodTemplate(isvc({ ...largest, env: env('"'.repeat(MAX_ENV_VALUE_LENGTH)) })));
+    expect(issue).toMatch(/^spec: the pod template it makes is \d+ characters as JSON, more than the 262144 status keeps/);
   });
 });

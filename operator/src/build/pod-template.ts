@@ -2,7 +2,7 @@
 // tracks run the same template for the same spec; its hash is the revision.
 import { pathToFileURL } from "node:url";
 import type { V1Container, V1EnvVar, V1PodTemplateSpec, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
-import type { ImageService, ImageServiceSpec } from "../api/image-service.ts";
+import { type ImageService, type ImageServiceSpec, MAX_KEPT_TEMPLATE_LENGTH } from "../api/image-service.ts";
 import { parseDuration } from "../api/durations.ts";
 import { commonLabels, CONTAINER_NAME, PORT_NAME } from "./labels.ts";
 import { canonicalJson } from "./revision.ts";
@@ -203,4 +203,16 @@ export function buildPodTemplate(isvc: ImageService): V1PodTemplateSpec {
       volumes: [{ name: "tmp", emptyDir: {} }, ...source.volumes, ...serving.volumes],
     },
   };
+}
+
+/**
+ * Why status cannot keep this template (status.primary.template), or undefined when it can. The
+ * CRD's bounds keep a template of plain text within it; characters JSON escapes (quotes,
+ * control characters) can still take it over, and a status write refused for size would be
+ * retried forever, so the operator refuses such a spec instead.
+ */
+export function templateSizeIssue(template: V1PodTemplateSpec): string | undefined {
+  const length = JSON.stringify(template).length;
+  if (length <= MAX_KEPT_TEMPLATE_LENGTH) return undefined;
+  return `spec: the pod template it makes is ${length} characters as JSON, more than the ${MAX_KEPT_TEMPLATE_LENGTH} status keeps to recreate primary; move long env values into a ConfigMap or Secret (valueFrom)`;
 }
