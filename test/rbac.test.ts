@@ -128,7 +128,11 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
     return { operator, log: path.join(dir, 'operator.log') };
   }
 
-  /** Objects with the names of an ImageService's children, made by someone else (no ownerReference, not labelled). */
+  /**
+   * Objects with the names of an ImageService's children, made by someone else (no ownerReference,
+   * not labelled), and a Service its traffic.hosts names (its own name's Service would keep the
+   * VirtualService from being written at all).
+   */
   function squatters(name: string): [string, Record<string, unknown>][] {
     const labels = { app: 'squatter' };
     return [
@@ -136,7 +140,7 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
         metadata: { name: `${name}-primary` },
         spec: { replicas: 0, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'example/squatter:1' }] } } },
       }],
-      ['/api/v1/namespaces/default/services', { metadata: { name }, spec: { selector: labels, ports: [{ port: 8080 }] } }],
+      ['/api/v1/namespaces/default/services', { metadata: { name: `${name}-alias` }, spec: { selector: labels, ports: [{ port: 8080 }] } }],
       ['/apis/networking.istio.io/v1/namespaces/default/virtualservices', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name }, spec: { hosts: [name] } }],
     ];
   }
@@ -162,7 +166,7 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
         await request('POST', collection, object);
         made.push(`${collection}/${String((object['metadata'] as { name: string }).name)}`);
       }
-      await request('POST', '/apis/imageops.dev/v1alpha1/namespaces/default/imageservices', mergeSpec(imageService(taken.name), { replicas: 0 }));
+      await request('POST', '/apis/imageops.dev/v1alpha1/namespaces/default/imageservices', mergeSpec(imageService(taken.name), { replicas: 0, traffic: { hosts: [`${taken.name}-alias`] } }));
       await until('ConflictingChild', async () => (await observe(sandbox.client, taken))?.status.conditions?.some((c) => c.type === 'ConflictingChild' && c.status === 'True') === true);
       if (stop()) return true;
 

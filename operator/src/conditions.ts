@@ -36,3 +36,10 @@ export function removeCondition(conditions: readonly Condition[] | undefined, ty
 export function rfc3339(now: Date): string {
   return now.toISOString().replace(/\.\d+Z$/, 'Z');
 }
+
+/** `text` cut to at most `max` characters, saying so. */
+export function bounded(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const mark = ` ... (cut from ${text.length} characters)`;
+  return text.slice(0, max - mark.length) + mark;
+}

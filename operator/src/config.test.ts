@@ -11,6 +11,8 @@ describe('operator config', () => {
       prometheusUrl: undefined,
       logLevel: 'info',
       workers: 4,
+      // closed: nothing beyond what a Deployment could do
+      policy: { prometheusUrls: [], allowHostPath: false, allowCrossNamespaceHosts: false, allowedGateways: [], imageRegistries: [] },
     });
   });
 
@@ -26,6 +28,11 @@ describe('operator config', () => {
       PROMETHEUS_URL: 'http://prometheus.monitoring:9090',
       LOG_LEVEL: 'debug',
       WORKERS: '8',
+      PROMETHEUS_ALLOWED_URLS: 'http://thanos.monitoring:9090/, http://prometheus.monitoring:9090',
+      ALLOW_HOST_PATH: 'true',
+      ALLOW_CROSS_NAMESPACE_HOSTS: 'true',
+      ALLOWED_GATEWAYS: 'istio-system/public,edge/*',
+      ALLOWED_IMAGE_REGISTRIES: 'registry.example.com/imageops,localhost:5000',
     });
     expect(c).toMatchObject({
       watchNamespaces: ['shop', 'media'],
@@ -34,6 +41,14 @@ describe('operator config', () => {
       prometheusUrl: 'http://prometheus.monitoring:9090',
       logLevel: 'debug',
       workers: 8,
+      policy: {
+        // PROMETHEUS_URL always, each once, as compared
+        prometheusUrls: ['http://prometheus.monitoring:9090', 'http://thanos.monitoring:9090'],
+        allowHostPath: true,
+        allowCrossNamespaceHosts: true,
+        allowedGateways: ['istio-system/public', 'edge/*'],
+        imageRegistries: ['registry.example.com/imageops', 'localhost:5000'],
+      },
     });
   });
 
@@ -52,6 +67,10 @@ describe('operator config', () => {
     ['LOG_LEVEL', 'loud'],
     ['WORKERS', '0'],
     ['WORKERS', 'four'],
+    ['PROMETHEUS_ALLOWED_URLS', 'http://ok:9090,file:///etc/passwd'],
+    ['ALLOW_HOST_PATH', 'sure'],
+    ['ALLOWED_GATEWAYS', 'public'],
+    ['ALLOWED_IMAGE_REGISTRIES', 'https://registry.example.com'],
   ])('refuses %s=%s with one line naming it', (name, value) => {
     let error: unknown;
     try {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { normalizeUrl, type TenantPolicy } from './policy.ts';
 
 /**
  * The operator's configuration, from its environment (the Helm chart sets these). Every value is
@@ -19,13 +20,9 @@ const hostPort = z
   })
   .refine((a) => a.port <= 65535, 'port must be at most 65535');
 
-const dnsName = z
-  .string()
-  .max(253)
-  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase DNS name');
-
-export const ConfigSchema = z.object({
-  WATCH_NAMESPACES: z
+/** A comma-separated list, blanks dropped, each entry checked by `item`. */
+const list = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
     .string()
     .default('')
     .transform((v) =>
@@ -34,17 +31,30 @@ export const ConfigSchema = z.object({
         .map((s) => s.trim())
         .filter((s) => s !== ''),
     )
-    .pipe(z.array(dnsName)),
+    .pipe(z.array(item));
+
+const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' });
+
+const dnsName = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase DNS name');
+
+export const ConfigSchema = z.object({
+  WATCH_NAMESPACES: list(dnsName),
   LEADER_ELECTION: bool.default(false),
   LEASE_NAME: dnsName.default('imageops-operator'),
   LEASE_NAMESPACE: dnsName.optional(),
   LEASE_DURATION_SECONDS: z.coerce.number().int().min(2).max(3600).default(15),
   POD_NAME: z.string().min(1).optional(),
   METRICS_ADDRESS: hostPort.default({ host: '0.0.0.0', port: 8080 }),
-  PROMETHEUS_URL: z
-    .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
-    .optional()
-    .or(z.literal('').transform(() => undefined)),
+  PROMETHEUS_URL: httpUrl.optional().or(z.literal('').transform(() => undefined)),
+  /** Further Prometheus base URLs an ImageService may name; PROMETHEUS_URL always may. */
+  PROMETHEUS_ALLOWED_URLS: list(httpUrl),
+  ALLOW_HOST_PATH: bool.default(false),
+  ALLOW_CROSS_NAMESPACE_HOSTS: bool.default(false),
+  ALLOWED_GATEWAYS: list(z.string().regex(/^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?\/(\*|[a-z0-9]([-a-z0-9.]*[a-z0-9])?))$/, 'entries must be namespace/name, namespace/* or *')),
+  ALLOWED_IMAGE_REGISTRIES: list(z.string().regex(/^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?(\/[a-z0-9]([-a-z0-9._/]*[a-z0-9])?)?$/, 'entries must be a registry host, optionally with a path: registry.example.com/team')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKERS: z.coerce.number().int().min(1).max(64).default(4),
   /** How often every ImageService is reconciled even when nothing changed. */
@@ -56,6 +66,7 @@ export interface Config {
   leaderElection: false | { name: string; namespace: string; identity: string; leaseDurationMs: number };
   metrics: { host: string; port: number };
   prometheusUrl: string | undefined;
+  policy: TenantPolicy;
   logLevel: z.infer<typeof ConfigSchema>['LOG_LEVEL'];
   workers: number;
   resyncMs: number;
@@ -93,6 +104,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, podNamespace: NamespaceProbe 
     leaderElection,
     metrics: c.METRICS_ADDRESS,
     prometheusUrl: c.PROMETHEUS_URL,
+    policy: {
+      prometheusUrls: [...new Set([...(c.PROMETHEUS_URL === undefined ? [] : [c.PROMETHEUS_URL]), ...c.PROMETHEUS_ALLOWED_URLS].map(normalizeUrl))],
+      allowHostPath: c.ALLOW_HOST_PATH,
+      allowCrossNamespaceHosts: c.ALLOW_CROSS_NAMESPACE_HOSTS,
+      allowedGateways: c.ALLOWED_GATEWAYS,
+      imageRegistries: c.ALLOWED_IMAGE_REGISTRIES,
+    },
     logLevel: c.LOG_LEVEL,
     workers: c.WORKERS,
     resyncMs: c.RESYNC_SECONDS * 1000,

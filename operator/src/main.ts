@@ -45,6 +45,7 @@ export async function startOperator(config: Config, options: StartOptions = {}):
     workers: config.workers,
     resyncMs: config.resyncMs,
     leaderElection: config.leaderElection,
+    policy: config.policy,
     decide: options.decide ?? canaryDecide,
     analyse: options.analyse ?? canaryAnalyse(new Providers({ prometheusUrl: config.prometheusUrl, endpoints: kubeEndpoints(client) })),
   });

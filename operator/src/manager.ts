@@ -7,6 +7,7 @@ import { Informer, controllerOf, objectKey } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { WorkQueue } from './kube/work-queue.ts';
 import type { OperatorMetrics } from './metrics.ts';
+import { CLOSED_POLICY, type TenantPolicy } from './policy.ts';
 import { type Caches, MANAGED_BY_SELECTOR, Reconciler } from './reconcile.ts';
 import { type Analyse, type Decide, idleDecide, noAnalysis } from './rollout.ts';
 
@@ -28,6 +29,8 @@ export interface ManagerOptions {
   leaderElection?: false | { name: string; namespace: string; identity: string; leaseDurationMs: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   decide?: Decide;
   analyse?: Analyse;
+  /** What tenants may ask for beyond a Deployment's powers; closed by default. */
+  policy?: TenantPolicy;
   clock?: Clock;
   /** Retry backoff of the work queue. */
   backoff?: { baseMs: number; maxMs: number };
@@ -79,6 +82,7 @@ export class Manager {
       clock,
       decide: options.decide ?? idleDecide,
       analyse: options.analyse ?? noAnalysis,
+      policy: options.policy ?? CLOSED_POLICY,
     });
     this.elector = options.leaderElection
       ? new LeaderElector(client, { ...options.leaderElection, clock, logger })

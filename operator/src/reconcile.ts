@@ -5,16 +5,19 @@ import {
   type ImageService,
   type ImageServiceStatus,
   ImageServiceStatusSchema,
+  MAX_STATUS_MESSAGE_LENGTH,
   validateImageService,
 } from './api/image-service.ts';
+import { buildPodTemplate, templateSizeIssue } from './build/pod-template.ts';
 import { MANAGED_BY_LABEL, MANAGER, REVISION_LABEL, trackName } from './build/labels.ts';
-import { removeCondition, setCondition } from './conditions.ts';
+import { bounded, removeCondition, setCondition } from './conditions.ts';
 import type { Clock } from './kube/clock.ts';
 import { type KubeClient, type KubeObject, type ResourceType, resources } from './kube/client.ts';
 import { ConflictError, NotFoundError } from './kube/errors.ts';
 import type { EventRecorder } from './kube/events.ts';
 import { type Informer, controllerOf } from './kube/informer.ts';
 import type { OperatorMetrics } from './metrics.ts';
+import { hostNamespace, policyViolations, type TenantPolicy } from './policy.ts';
 import { type Analyse, type Decide, type Observations, type RolloutPlan, type TrackObservation } from './rollout.ts';
 import { type Desired, desiredChildren, mergeOwned, needsWrite, type PrimaryTemplate, primaryTemplate, templateRevision } from './children.ts';
 
@@ -50,6 +53,7 @@ export interface ReconcilerDeps {
   clock: Clock;
   decide: Decide;
   analyse: Analyse;
+  policy: TenantPolicy;
 }
 
 export interface ReconcileResult {
@@ -96,18 +100,15 @@ export class Reconciler {
     const current = readStatus(obj);
 
     const valid = validateImageService({ ...obj, status: undefined });
-    if (!valid.ok) {
-      const message = valid.issues.map((i) => i.message).join('; ');
-      let conditions = setCondition(current.conditions, { type: 'InvalidSpec', status: 'True', reason: 'InvalidSpec', message }, now, generation);
-      conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message }, now, generation);
-      const status = { ...current, observedGeneration: generation, message: `Invalid spec: ${message}`, conditions };
-      const writes = await this.#writeStatus(obj, current, status, signal);
-      if (changed(current.conditions, status.conditions, 'InvalidSpec')) {
-        d.recorder.record(obj, 'Warning', 'InvalidSpec', message);
-      }
-      return { writes };
-    }
+    if (!valid.ok) return this.#refuse(obj, current, { type: 'InvalidSpec', reason: 'InvalidSpec', message: valid.issues.map((i) => i.message).join('; ') }, now, signal);
     const isvc = valid.value;
+    const tooLarge = templateSizeIssue(buildPodTemplate(isvc));
+    if (tooLarge !== undefined) return this.#refuse(obj, current, { type: 'InvalidSpec', reason: 'InvalidSpec', message: tooLarge }, now, signal);
+    const violations = policyViolations(isvc, d.policy);
+    if (violations.length > 0) {
+      const message = violations.map((v) => v.message).join('; ');
+      return this.#refuse(obj, current, { type: 'PolicyViolation', reason: (violations[0] as { reason: string }).reason, message }, now, signal);
+    }
     const uid = obj.metadata.uid ?? '';
 
     const primaryLive = this.#owned(d.caches.deployments, namespace, trackName(isvc, 'primary'), uid);
@@ -135,7 +136,13 @@ export class Reconciler {
         d.recorder.record(obj, 'Warning', 'PrimaryRecreatedFromSpec', `Deployment ${name} was missing and status keeps no usable template of revision ${plan.status.primary.revision}: recreated from the spec (revision ${primary.revision}) without analysis`);
       }
     }
-    for (const child of desiredChildren(isvc, plan, primary)) {
+    for (const desired of desiredChildren(isvc, plan, primary)) {
+      let child: Desired | undefined = desired;
+      if (desired.type === resources.virtualServices) {
+        // after the Services: a route never takes the name of a Service that is not ours
+        child = await this.#routable(desired, isvc, uid, conflicts, signal);
+        if (child === undefined) continue;
+      }
       const outcome = await this.#apply(child, uid, signal);
       if (outcome === 'created' || outcome === 'updated') writes++;
       if (outcome === 'updated') d.recorder.record(obj, 'Normal', 'Updated', `Updated ${child.type.kind} ${child.object.metadata.name}`);
@@ -164,6 +171,57 @@ export class Reconciler {
     return Number.isFinite(requeueAfterMs) ? { writes, requeueAfterMs } : { writes };
   }
 
+  /** Status only, saying why nothing else is written: a spec the schema or the policy refuses. */
+  async #refuse(obj: KubeObject, current: ImageServiceStatus, why: { type: 'InvalidSpec' | 'PolicyViolation'; reason: string; message: string }, now: Date, signal: AbortSignal): Promise<ReconcileResult> {
+    const generation = obj.metadata.generation ?? 0;
+    const other = why.type === 'InvalidSpec' ? 'PolicyViolation' : 'InvalidSpec';
+    let conditions = removeCondition(current.conditions, other);
+    conditions = setCondition(conditions, { type: why.type, status: 'True', reason: why.reason, message: why.message }, now, generation);
+    conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: why.type, message: why.message }, now, generation);
+    const prefix = why.type === 'InvalidSpec' ? 'Invalid spec' : 'Not allowed';
+    const status = { ...current, observedGeneration: generation, message: `${prefix}: ${why.message}`, conditions };
+    const writes = await this.#writeStatus(obj, current, status, signal);
+    if (changed(current.conditions, status.conditions, why.type)) this.#d.recorder.record(obj, 'Warning', why.reason, why.message);
+    return { writes };
+  }
+
+  /**
+   * The VirtualService to write, or undefined when none may be: its destinations and the name it
+   * routes must be this ImageService's Services, and a host of traffic.hosts naming a Service of
+   * the namespace that is someone else's is left out (noted in `conflicts`).
+   */
+  async #routable(vs: Desired, isvc: ImageService, uid: string, conflicts: string[], signal: AbortSignal): Promise<Desired | undefined> {
+    const namespace = isvc.metadata.namespace ?? 'default';
+    if (conflicts.some((c) => c.startsWith('Service '))) {
+      conflicts.push(`VirtualService ${vs.object.metadata.name} (not written: it would route to or for them)`);
+      return undefined;
+    }
+    const spec = vs.object['spec'] as { hosts: string[] };
+    const hosts: string[] = [];
+    for (const host of spec.hosts) {
+      const service = hostNamespace(host, namespace) === namespace ? (host.split('.')[0] as string) : undefined;
+      if (service !== undefined && (await this.#foreignService(namespace, service, uid, signal))) {
+        conflicts.push(`Service ${service} (host ${host} of traffic.hosts, left out of the VirtualService)`);
+      } else hosts.push(host);
+    }
+    return { ...vs, object: { ...vs.object, spec: { ...spec, hosts } } };
+  }
+
+  /** Whether a Service of this name exists and is not controlled by this ImageService. */
+  async #foreignService(namespace: string, name: string, uid: string, signal: AbortSignal): Promise<boolean> {
+    // the cache holds only Services labelled as the operator's
+    let live = this.#d.caches.services.get(namespace, name);
+    if (live === undefined) {
+      try {
+        live = await this.#d.client.get(resources.services, namespace, name, signal);
+      } catch (err) {
+        if (err instanceof NotFoundError) return false;
+        throw err;
+      }
+    }
+    return controllerOf(live)?.uid !== uid;
+  }
+
   #finalStatus(
     plan: RolloutPlan,
     current: ImageServiceStatus,
@@ -172,7 +230,7 @@ export class Reconciler {
     seen: { conflicts: string[]; vsUnavailable: boolean; primary: TrackObservation; replicas: number },
     primary: PrimaryTemplate,
   ): ImageServiceStatus {
-    let conditions = removeCondition(plan.status.conditions ?? current.conditions, 'InvalidSpec');
+    let conditions = removeCondition(removeCondition(plan.status.conditions ?? current.conditions, 'InvalidSpec'), 'PolicyViolation');
     conditions = seen.conflicts.length > 0
       ? setCondition(conditions, { type: 'ConflictingChild', status: 'True', reason: 'NotOwned', message: conflictMessage(seen.conflicts) }, now, generation)
       : removeCondition(conditions, 'ConflictingChild');
@@ -229,7 +287,8 @@ export class Reconciler {
   }
 
   /** Writes status through /status when it differs; the ImageService's resourceVersion guards it. */
-  async #writeStatus(obj: KubeObject, current: ImageServiceStatus, next: ImageServiceStatus, signal: AbortSignal): Promise<number> {
+  async #writeStatus(obj: KubeObject, current: ImageServiceStatus, unbounded: ImageServiceStatus, signal: AbortSignal): Promise<number> {
+    const next = boundStatus(unbounded);
     const normal = (s: ImageServiceStatus) => JSON.parse(JSON.stringify(s)) as unknown;
     if (isDeepStrictEqual(normal(current), normal(next))) return 0;
     const written = await this.#d.client.replaceStatus(resources.imageServices, { ...obj, status: next }, signal);
@@ -240,6 +299,17 @@ export class Reconciler {
     }
     return 1;
   }
+}
+
+/** Messages cut to what the CRD admits, so that a status write never fails for their size. */
+function boundStatus(status: ImageServiceStatus): ImageServiceStatus {
+  const cut = (text: string | undefined) => (text === undefined ? undefined : bounded(text, MAX_STATUS_MESSAGE_LENGTH));
+  return {
+    ...status,
+    ...(status.message === undefined ? {} : { message: cut(status.message) }),
+    ...(status.conditions === undefined ? {} : { conditions: status.conditions.map((c) => (c.message === undefined ? c : { ...c, message: cut(c.message) })) }),
+    ...(status.lastAnalysis?.reason === undefined ? {} : { lastAnalysis: { ...status.lastAnalysis, reason: cut(status.lastAnalysis.reason) } }),
+  };
 }
 
 const VS_UNAVAILABLE =

@@ -3,6 +3,10 @@ import type { Logger } from 'pino';
 import { type Clock, realClock } from './clock.ts';
 import { type KubeClient, type KubeObject, resources } from './client.ts';
 import { NotFoundError } from './errors.ts';
+import { bounded } from '../conditions.ts';
+
+/** The limit of an Event's note in events.k8s.io/v1, the same objects as core/v1 Events. */
+export const MAX_EVENT_MESSAGE_LENGTH = 1024;
 
 /**
  * Kubernetes Events (core/v1, what `kubectl describe` shows) on the objects we act on. Like
@@ -49,7 +53,8 @@ export class EventRecorder {
     this.#cacheSize = options.cacheSize ?? 4096;
   }
 
-  record(about: KubeObject, type: EventType, reason: string, message: string): void {
+  record(about: KubeObject, type: EventType, reason: string, full: string): void {
+    const message = bounded(full, MAX_EVENT_MESSAGE_LENGTH);
     const involved = {
       apiVersion: about.apiVersion,
       kind: about.kind,

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { delta, DirectProvider, readCounters, type PodCounters, type PodEndpoint } from './direct.ts';
 import { AnalysisError, type AnalysisRequest } from './provider.ts';
 import { ISTIO_DURATION_BUCKETS_MS } from '../../../../sandbox/mesh/telemetry.ts';
-import { imageServiceMetrics, serve, times, type SeenRequest, type Served } from './testkit.ts';
+import { endlessAnswer, imageServiceMetrics, serve, times, type SeenRequest, type Served } from './testkit.ts';
 
 // The mesh's buckets in seconds, so that the p99 here is the one Prometheus computes over the mesh.
 const BUCKETS_S = ISTIO_DURATION_BUCKETS_MS.map((ms) => ms / 1000);
@@ -189,14 +189,7 @@ describe('DirectProvider errors', () => {
   });
 
   it('a pod serving an endless page: cut at the byte cap', async () => {
-    const endless = await serve((_q, r) => {
-      const chunk = Buffer.from('# '.padEnd(64 * 1024, 'x') + '\n');
-      const pump = (): void => {
-        while (!r.destroyed && r.write(chunk));
-        if (!r.destroyed) r.once('drain', pump);
-      };
-      pump();
-    }, '127.0.0.26');
+    const endless = await serve(endlessAnswer(Buffer.from('# '.padEnd(64 * 1024, 'x') + '\n')).listener, '127.0.0.26');
     started.push(endless);
     const provider = new DirectProvider({ endpoints: async () => [{ pod: 'p', url: endless.url }], timeoutMs: 20_000, maxBytes: 512 * 1024 });
     const err = await kindOf(provider.analyse(request));

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultQueries } from '../queries.ts';
 import { PrometheusProvider } from './prometheus.ts';
 import { AnalysisError, type AnalysisRequest, type Observations } from './provider.ts';
-import { eventually, istioExporter, serve, startPrometheus, times, type RunningPrometheus, type Served } from './testkit.ts';
+import { endlessAnswer, eventually, istioExporter, serve, startPrometheus, times, type RunningPrometheus, type Served } from './testkit.ts';
 
 // Per scrape interval: 100 requests, 50 at 5 ms, 40 at 30 ms, 8 at 80 ms, 2 at 200 ms that fail.
 // Cumulative over Istio's buckets: le=50: 90, le=100: 98, le=250: 100, so Prometheus' p99
@@ -193,23 +193,15 @@ describe('PrometheusProvider when Prometheus misbehaves', () => {
   });
 
   it('an endless answer: cut at the byte cap, long before the timeout', async () => {
-    let sent = 0;
-    const endless = await serve((_q, r) => {
-      r.writeHead(200, { 'content-type': 'application/json' });
-      const chunk = Buffer.alloc(64 * 1024, 'x');
-      const pump = (): void => {
-        while (!r.destroyed && r.write(chunk)) sent += chunk.length;
-        if (!r.destroyed) r.once('drain', pump);
-      };
-      pump();
-    });
+    const answer = endlessAnswer();
+    const endless = await serve(answer.listener);
     try {
       const p = new PrometheusProvider({ address: endless.url, timeoutMs: 20_000, maxBytes: 256 * 1024 });
       const err = await p.query('up', 'requests').catch((e: unknown) => e);
       expect((err as AnalysisError).kind).toBe('bad-answer');
       expect((err as AnalysisError).message).toMatch(/\(requests query\) answered with more than 262144 bytes/);
       // the server could write only what the sockets buffer before the operator hung up
-      expect(sent).toBeLessThan(64 * 1024 * 1024);
+      expect(answer.sent()).toBeLessThan(64 * 1024 * 1024);
     } finally {
       await endless.close();
     }

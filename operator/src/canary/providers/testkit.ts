@@ -1,5 +1,5 @@
 // Test helpers shared by the provider tests: a real Prometheus process scraping loopback
-// exporters, and a tiny HTTP server. Only tests import this file.
+// exporters, and a tiny HTTP server. Only tests and benchmarks import this file.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
@@ -28,6 +28,26 @@ export async function serve(handler: RequestListener, host = '127.0.0.1'): Promi
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * A listener answering 200 with a body that never ends, written as fast as the client reads;
+ * `sent()` is what it has written (what the client's hanging up bounded).
+ */
+export function endlessAnswer(chunk: Buffer = Buffer.alloc(64 * 1024, '[')): { listener: RequestListener; sent(): number } {
+  let sent = 0;
+  const listener: RequestListener = (_req, res) => {
+    res.writeHead(200);
+    const pump = (): void => {
+      while (!res.destroyed) {
+        sent += chunk.length;
+        if (!res.write(chunk)) break;
+      }
+      if (!res.destroyed) res.once('drain', pump);
+    };
+    pump();
+  };
+  return { listener, sent: () => sent };
 }
 
 async function freePort(): Promise<number> {
