@@ -105,9 +105,10 @@ export class Reconciler {
     const tooLarge = templateSizeIssue(buildPodTemplate(isvc));
     if (tooLarge !== undefined) return this.#refuse(obj, current, { type: 'InvalidSpec', reason: 'InvalidSpec', message: tooLarge }, now, signal);
     const violations = policyViolations(isvc, d.policy);
-    if (violations.length > 0) {
+    const [first] = violations;
+    if (first !== undefined) {
       const message = violations.map((v) => v.message).join('; ');
-      return this.#refuse(obj, current, { type: 'PolicyViolation', reason: (violations[0] as { reason: string }).reason, message }, now, signal);
+      return this.#refuse(obj, current, { type: 'PolicyViolation', reason: first.reason, message }, now, signal);
     }
     const uid = obj.metadata.uid ?? '';
 
