@@ -211,6 +211,22 @@ describe('5. specs larger than status', () => {
     expect((err as Error).message).toContain(field);
   });
 
+  it('a refusal longer than a status message may be: cut to the bound, the status and Event written', async () => {
+    const { client, ns } = await cluster();
+    const m = await operatorFor(client, ns, CLOSED_POLICY);
+    // 32 hosts of another namespace, each a refusal of some 400 characters
+    const hosts = Array.from({ length: 32 }, (_, i) => `${'a'.repeat(60)}${i}.billing.svc.cluster.local`);
+    await client.create(resources.imageServices, imageService('thumbs', ns, { traffic: { hosts } }));
+    await settled(client, m, ns, 'thumbs');
+    const status = await statusOf(client, ns, 'thumbs');
+    const message = String(condition(status, 'PolicyViolation')?.['message']);
+    expect(message.length).toBe(4096);
+    expect(message).toMatch(/^spec\.traffic\.hosts\[0\]: .* \.\.\. \(cut from \d+ characters\)$/);
+    expect(String(status['message']).length).toBe(4096);
+    const [event] = (await eventsOf(client, ns)).filter((e) => e['reason'] === 'HostNotAllowed');
+    expect(String(event?.['message']).length).toBe(1024);
+  });
+
   it('a spec within every bound whose template JSON still outgrows status: InvalidSpec, a status written, no child', async () => {
     const { client, ns } = await cluster();
     const m = await operatorFor(client, ns, CLOSED_POLICY);
