@@ -203,6 +203,31 @@ describe('4. taking mesh traffic', () => {
   });
 });
 
+describe('4. taking mesh traffic (continued)', () => {
+  it("another ImageService's external host is not taken: the later route leaves it out", async () => {
+    const { client, ns } = await cluster();
+    const m = await operatorFor(client, ns, CLOSED_POLICY);
+    await client.create(resources.imageServices, imageService('victim', ns, { traffic: { hosts: ['images.example.com'] } }));
+    await settled(client, m, ns, 'victim');
+    // creation times are whole seconds: the victim's route is older by one
+    await new Promise((r) => setTimeout(r, 1100));
+    await client.create(resources.imageServices, imageService('thief', ns, { traffic: { hosts: ['images.example.com', 'thief.example.com'] } }));
+    const hostsOf = async (name: string) => ((await client.get(resources.virtualServices, ns, name))['spec'] as { hosts: string[] }).hosts;
+    // level-triggered: should the cache not show the victim's route yet, the next look leaves the host out
+    await eventually("the thief's route without the host", async () => (await getOrUndefined(client, resources.virtualServices, ns, 'thief'))?.['spec'] !== undefined && !(await hostsOf('thief')).includes('images.example.com'));
+    await settled(client, m, ns, 'thief');
+    expect(await hostsOf('thief')).toEqual(['thief', 'thief.example.com']);
+    expect(await hostsOf('victim')).toEqual(['victim', 'images.example.com']);
+    const thief = await statusOf(client, ns, 'thief');
+    expect(String(condition(thief, 'ConflictingChild')?.['message'])).toContain(`VirtualService ${ns}/victim (routes host images.example.com since before this one; left out of the VirtualService)`);
+    // the victim, reconciled again, keeps its host: its route is the older
+    await client.mergePatch(resources.imageServices, ns, 'victim', { spec: { replicas: 3 } });
+    await settled(client, m, ns, 'victim');
+    expect(await hostsOf('victim')).toEqual(['victim', 'images.example.com']);
+    expect(condition(await statusOf(client, ns, 'victim'), 'ConflictingChild')).toBeUndefined();
+  });
+});
+
 describe('5. specs larger than status', () => {
   const cases: Array<[string, Record<string, unknown>, string]> = [
     ['65 env variables', { env: Array.from({ length: 65 }, (_, i) => ({ name: `V${i}`, value: 'x' })) }, 'spec.env'],

@@ -188,8 +188,9 @@ export class Reconciler {
 
   /**
    * The VirtualService to write, or undefined when none may be: its destinations and the name it
-   * routes must be this ImageService's Services, and a host of traffic.hosts naming a Service of
-   * the namespace that is someone else's is left out (noted in `conflicts`).
+   * routes must be this ImageService's Services; a host of traffic.hosts naming a Service of the
+   * namespace that is someone else's is left out, and so is an external host that another
+   * ImageService's VirtualService routed first (noted in `conflicts`).
    */
   async #routable(vs: Desired, isvc: ImageService, uid: string, conflicts: string[], signal: AbortSignal): Promise<Desired | undefined> {
     const namespace = isvc.metadata.namespace ?? 'default';
@@ -201,11 +202,31 @@ export class Reconciler {
     const hosts: string[] = [];
     for (const host of spec.hosts) {
       const service = hostNamespace(host, namespace) === namespace ? (host.split('.')[0] as string) : undefined;
+      const first = service === undefined ? this.#routedFirst(host, vs.object, uid) : undefined;
       if (service !== undefined && (await this.#foreignService(namespace, service, uid, signal))) {
         conflicts.push(`Service ${service} (host ${host} of traffic.hosts, left out of the VirtualService)`);
+      } else if (first !== undefined) {
+        conflicts.push(`VirtualService ${first.metadata.namespace ?? ''}/${first.metadata.name} (routes host ${host} since before this one; left out of the VirtualService)`);
       } else hosts.push(host);
     }
     return { ...vs, object: { ...vs.object, spec: { ...spec, hosts } } };
+  }
+
+  /**
+   * Another ImageService's VirtualService that routed `host` before ours existed, if any (Istio
+   * would merge the two, or keep the older, and either way one tenant would take another's
+   * traffic). Older is by creation, then by namespace/name; VirtualServices written by hand are
+   * not cached and not seen.
+   */
+  #routedFirst(host: string, ours: KubeObject, uid: string): KubeObject | undefined {
+    const { namespace = '', name } = ours.metadata;
+    const live = this.#d.caches.virtualServices.get(namespace, name);
+    const order = (o: KubeObject) => `${String(o.metadata['creationTimestamp'] ?? '')} ${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    return this.#d.caches.virtualServices.list().find((other) => {
+      if (controllerOf(other)?.uid === uid) return false;
+      const hosts = (other['spec'] as { hosts?: unknown } | undefined)?.hosts;
+      return Array.isArray(hosts) && hosts.includes(host) && (live === undefined || order(other) < order(live));
+    });
   }
 
   /** Whether a Service of this name exists and is not controlled by this ImageService. */
