@@ -238,14 +238,18 @@ describe('helm template, every object accepted by kube-apiserver', () => {
 describe('invalid values', () => {
   /** Each fixture, and what helm says of it: the key's path and the broken rule. */
   const REFUSED: Record<string, string> = {
+    'bad-gateway.yaml': "at '/tenancy/allowedGateways/0': 'public' does not match pattern",
+    'bad-image-registry.yaml': "at '/tenancy/allowedImageRegistries/0': 'https://registry.example.com' does not match pattern",
     'bad-interval.yaml': "at '/metrics/serviceMonitor/interval': 'soon' does not match pattern",
     'bad-log-level.yaml': "at '/logLevel': value must be one of 'trace', 'debug', 'info', 'warn', 'error', 'fatal'",
     'bad-namespace.yaml': "at '/watchNamespaces/0': 'Shop_Front' does not match pattern",
     'bad-port.yaml': "at '/metrics/port': maximum: got 70,000, want 65,535",
+    'bad-prometheus-allowed-url.yaml': "at '/prometheus/allowedUrls/0': 'prometheus.monitoring:9090' does not match pattern",
     'bad-prometheus-url.yaml': "at '/prometheus/url': 'prometheus:9090' does not match pattern '^https?://'",
     'bad-pull-policy.yaml': "at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'",
     'bad-quantity.yaml': "at '/resources/limits/cpu': 'one' does not match pattern",
     'duplicate-namespaces.yaml': "at '/watchNamespaces': items at 0 and 1 are equal",
+    'host-path-string.yaml': "at '/tenancy/allowHostPath': got string, want boolean",
     'lease-too-short.yaml': "at '/leaderElection/leaseDurationSeconds': minimum: got 1, want 5",
     'non-string-annotation.yaml': "at '/podAnnotations/prometheus.io~1scrape': got boolean, want string",
     'replicas-string.yaml': "at '/replicaCount': got string, want integer",
