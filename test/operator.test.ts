@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type KubeClient, type KubeObject, resources } from '../operator/src/kube/client.ts';
+import { ConflictError } from '../operator/src/kube/errors.ts';
 import { CONTROL_PLANES, type ControlPlaneKind } from '../sandbox/sandbox.ts';
 import { OperatorMetrics } from '../operator/src/metrics.ts';
 import {
@@ -136,10 +137,19 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     });
     expect(back.metadata.ownerReferences?.[0]?.name).toBe('thumbs');
 
-    const primary = await client.get(resources.deployments, NS, 'thumbs-primary');
-    containers(primary)[0]!.image = 'evil/image:latest';
-    (primary['spec'] as { replicas: number }).replicas = 7;
-    await client.replace(resources.deployments, primary);
+    // the hand edit, retried when another writer (kube-controller-manager's status) came first
+    await eventually('the hand edit to be written', async () => {
+      const primary = await client.get(resources.deployments, NS, 'thumbs-primary');
+      containers(primary)[0]!.image = 'evil/image:latest';
+      (primary['spec'] as { replicas: number }).replicas = 7;
+      return client.replace(resources.deployments, primary).then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof ConflictError) return false;
+          throw err;
+        },
+      );
+    });
     await eventually('the hand edit to be reverted', async () => {
       const d = await client.get(resources.deployments, NS, 'thumbs-primary');
       return containers(d)[0]?.image === 'imageops/image-service:1.0.0' && (d['spec'] as { replicas: number }).replicas === 2;
