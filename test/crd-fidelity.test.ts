@@ -26,6 +26,8 @@ const INVALID: { name: string; change: (o: ReturnType<typeof minimal>) => void; 
   { name: 'weights', change: (o) => void (o.spec['canary'] = { stepWeights: [50, 10] }), field: /spec\.canary\.stepWeights: Invalid value/ },
   // issue 22: a wildcard host would take others' traffic
   { name: 'wildcard-host', change: (o) => void (o.spec['traffic'] = { hosts: ['*.example.com'] }), field: /spec\.traffic\.hosts\[0\]: Invalid value: "\*\.example\.com"/ },
+  // a size bound broken: kube-apiserver runs no CEL rule then, and says so
+  { name: 'env-too-long', change: (o) => void (o.spec['env'] = [{ name: 'A', value: 'x'.repeat(5000), valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]), field: /spec\.env\[0\]\.value: Too long.*some validation rules were not checked/s },
   { name: 'env-both', change: (o) => void (o.spec['env'] = [{ name: 'A', value: 'x', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]), field: /spec\.env\[0\]\.valueFrom: Invalid value: "object": set value or valueFrom, not both/ },
   // CEL's quantity library, on an int-or-string written as a string and as an integer
   { name: 'cpu-above-limit', change: (o) => void (o.spec['resources'] = { requests: { cpu: '2' }, limits: { cpu: 1 } }), field: /spec\.resources\.requests\.cpu: Invalid value: "object": requests\.cpu must not exceed limits\.cpu/ },

@@ -67,7 +67,23 @@ export function programOf(rule: string): Program | CelError {
 /** The old value at the same place, where the API server can match it: object fields, map keys, list-map items. */
 type Old = { value: unknown } | undefined;
 
+/** Causes that CEL rules reported, told apart from the schema's own. */
+const ruleCauses = new WeakSet<StatusCause>();
+
+/**
+ * Schema causes after which kube-apiserver does not run the CEL rules at all (its
+ * customresource strategy's hasBlockingErr), saying so in one more cause.
+ */
+const BLOCKING = new Set(['FieldValueNotSupported', 'FieldValueRequired', 'FieldValueTooLong', 'FieldValueTooMany', 'FieldValueTypeInvalid']);
+const RULES_NOT_CHECKED = 'some validation rules were not checked because the object was invalid; correct the existing errors to complete validation';
+
 function validateRules(value: unknown, s: StructuralSchema, path: string, old: Old, out: StatusCause[]): void {
+  const before = out.length;
+  checkRules(value, s, path, old, out);
+  for (const c of out.slice(before)) ruleCauses.add(c);
+}
+
+function checkRules(value: unknown, s: StructuralSchema, path: string, old: Old, out: StatusCause[]): void {
   for (const r of s['x-kubernetes-validations'] ?? []) {
     const program = programOf(r.rule);
     let message: string | undefined;
@@ -297,7 +313,23 @@ export function validate(obj: JsonObject, schema: StructuralSchema, old?: JsonOb
   delete rootSchema['x-kubernetes-validations'];
   validateValue(rest, rootSchema, '', old ? { value: old } : undefined, out);
   validateRules(rootView(obj), schema, '', old ? { value: rootView(old) } : undefined, out);
+  const own = out.filter((c) => !ruleCauses.has(c));
+  if (hasRules(schema) && own.some((c) => BLOCKING.has(c.reason))) return [...own, cause.invalid('<nil>', null, RULES_NOT_CHECKED)];
   return out;
+}
+
+const withRules = new WeakMap<StructuralSchema, boolean>();
+
+/** Whether a schema holds any CEL rule: kube-apiserver makes a rule validator only then. */
+function hasRules(s: StructuralSchema): boolean {
+  let known = withRules.get(s);
+  if (known === undefined) {
+    withRules.set(s, false); // built-in schemas refer to themselves
+    const children = [...Object.values(s.properties ?? {}), ...(s.items ? [s.items] : []), ...(typeof s.additionalProperties === 'object' ? [s.additionalProperties] : []), ...(s.allOf ?? [])];
+    known = (s['x-kubernetes-validations']?.length ?? 0) > 0 || children.some((c) => hasRules(c as StructuralSchema));
+    withRules.set(s, known);
+  }
+  return known;
 }
 
 /** A list's merge behaviour under server-side apply and strategic merge, from the schema. */
