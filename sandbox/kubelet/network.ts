@@ -71,6 +71,8 @@ export class NamespaceNetwork implements PodNetwork {
   readonly #bridge: string;
   readonly #subnet: number;
   readonly #namespaces = new Map<number, string>();
+  /** Where the next address search starts: a freed address is the last to be reused, as host-local IPAM does. */
+  #next = 2;
 
   private constructor(stateDir: string, bridge: string, subnet: number) {
     this.#stateDir = stateDir;
@@ -103,14 +105,17 @@ export class NamespaceNetwork implements PodNetwork {
   }
 
   async attach(): Promise<PodAddress> {
-    let host = 2;
-    while (this.#namespaces.has(host)) host++;
-    if (host > 254) throw new NetworkError(`no free address left in 10.244.${this.#subnet}.0/24`);
+    let host = this.#next;
+    for (let tried = 0; this.#namespaces.has(host); tried++) {
+      if (tried === 253) throw new NetworkError(`no free address left in 10.244.${this.#subnet}.0/24`);
+      host = host === 254 ? 2 : host + 1;
+    }
+    this.#next = host === 254 ? 2 : host + 1;
     const ns = `${this.#bridge}-${host}`;
     this.#namespaces.set(host, ns);
     this.#record();
     const address = `10.244.${this.#subnet}.${host}`;
-    const veth = `ioh${this.#subnet}x${host}`;
+    const veth = this.#veth(host);
     try {
       await ip('netns', 'add', ns);
       await ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
@@ -126,11 +131,19 @@ export class NamespaceNetwork implements PodNetwork {
     return { ip: address, enter: ['nsenter', `--net=/run/netns/${ns}`, '--'], release: () => this.#free(host) };
   }
 
+  #veth(host: number): string {
+    return `ioh${this.#subnet}x${host}`;
+  }
+
   async #free(host: number): Promise<void> {
     const ns = this.#namespaces.get(host);
     if (ns === undefined) return;
-    // The veth pair goes with its end in the namespace.
+    // The veth first: the kernel destroys a deleted namespace later, and until then its address
+    // still answers. Then the host's neighbour entry: a stale one makes a connect to the gone
+    // address wait out TCP's retransmits instead of failing.
+    await ip('link', 'del', this.#veth(host)).catch(() => undefined);
     await ip('netns', 'del', ns).catch(() => undefined);
+    await ip('neigh', 'del', `10.244.${this.#subnet}.${host}`, 'dev', this.#bridge).catch(() => undefined);
     this.#namespaces.delete(host);
     this.#record();
   }

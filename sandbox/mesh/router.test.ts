@@ -140,4 +140,20 @@ describe('mesh router', () => {
       router.setTable(buildRoutingTable(snap));
     }
   });
+  it('closes its idle connections to an endpoint that left the table', async () => {
+    const gone = await backend('gone');
+    gone.server.keepAliveTimeout = 60_000;
+    const closed = new Promise<void>((resolve) => gone.server.on('connection', (socket) => socket.on('close', () => resolve())));
+    const withGone: Snapshot = { ...snap, endpointSlices: [slice('shop', 'primary', gone.port, [{ ip: '127.0.0.1', pod: 'primary-aaa-7' }])] };
+    router.setTable(buildRoutingTable(withGone));
+    try {
+      expect(await get(url, 'primary.shop')).toEqual({ status: 200, body: 'gone' });
+      router.setTable(buildRoutingTable(snap));
+      // Without the flush, the pooled connection stays open until the keep-alive timeout.
+      await closed;
+    } finally {
+      router.setTable(buildRoutingTable(snap));
+      await new Promise((r) => gone.server.close(r));
+    }
+  });
 });

@@ -4,13 +4,19 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { type Backend, backendsOf, buildRoutingTable, chooseDestination, resolveHost, type RoutingTable, selectRule } from './table.ts';
+import { type Backend, backendsOf, buildRoutingTable, chooseDestination, endpointsOf, resolveHost, type RoutingTable, selectRule } from './table.ts';
 import { MeshTelemetry, type RequestLabels } from './telemetry.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 /** Istio's default retry policy retries connection failures twice; we do so for requests without a body. */
 const MAX_ATTEMPTS = 3;
-const RETRIABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH']);
+const RETRIABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ETIMEDOUT']);
+/**
+ * Envoy's connect timeout (a DestinationRule's connectTimeout): a pod that went away between an
+ * EndpointSlice update and the mesh seeing it fails the attempt, which is retried elsewhere,
+ * instead of holding the request through TCP's retransmits.
+ */
+const CONNECT_TIMEOUT_MS = 2_000;
 
 export interface MeshRouterOptions {
   host?: string;
@@ -46,6 +52,13 @@ export class MeshRouter {
   /** Swap the table; requests already routed keep their backend. */
   setTable(table: RoutingTable): void {
     this.#table = table;
+    // As Envoy drains the connection pools of hosts that leave a cluster: an idle keep-alive
+    // connection to a gone pod would take the next request into silence.
+    const live = endpointsOf(table);
+    for (const [name, sockets] of Object.entries(this.#agent.freeSockets)) {
+      const [ip, port] = name.split(':');
+      if (!live.has(`${ip}:${port}`)) for (const socket of sockets ?? []) socket.destroy();
+    }
   }
 
   /** Inject the weighted-choice randomness (tests). */
@@ -131,6 +144,12 @@ export class MeshRouter {
       headers['x-forwarded-proto'] = 'http';
       const upstream = http.request({ agent: this.#agent, host: backend.ip, port: backend.port, method: req.method, path: req.url, headers });
       let responded = false;
+      upstream.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => upstream.destroy(Object.assign(new Error(`connect timeout after ${CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
       upstream.on('response', (ures) => {
         responded = true;
         const out: http.OutgoingHttpHeaders = {};

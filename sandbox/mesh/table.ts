@@ -267,3 +267,10 @@ export function backendsOf(table: RoutingTable, dest: Destination): { service: S
   const port = dest.port ?? service.ports[0]?.port;
   return { service, backends: port === undefined ? [] : (service.backends.get(port) ?? []) };
 }
+
+/** Every backend address (ip:port) the table can route to. */
+export function endpointsOf(table: RoutingTable): Set<string> {
+  const out = new Set<string>();
+  for (const service of table.services.values()) for (const backends of service.backends.values()) for (const b of backends) out.add(`${b.ip}:${b.port}`);
+  return out;
+}
