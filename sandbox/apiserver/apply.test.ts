@@ -62,6 +62,27 @@ describe('recording Update managers', () => {
     const forced = applyConfiguration(deployments, structuredClone(live), config, 'kubectl', true, undefined);
     expect(forced['spec']).toMatchObject({ replicas: 5, template: { spec: { containers: [{ name: 'web', image: 'a' }] } } });
     const agreeing = applyConfiguration(deployments, structuredClone(live), { ...config, spec: { replicas: 2 } }, 'kubectl', false, undefined);
-    expect(agreeing.metadata.managedFields?.map((e) => e.manager)).toEqual(['op', 'kubectl']);
+    expect(agreeing.metadata.managedFields?.map((e) => e.manager)).toEqual(['kubectl', 'op']); // Apply before Update
+  });
+  it('names conflicts as kube-apiserver does: appliers by name, updaters with apiVersion, grouped when several', () => {
+    const live = deployment([{ name: 'web', image: 'a' }], 2);
+    live.metadata.managedFields = recordUpdate(deployments, undefined, live, 'op', undefined);
+    const alice = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: { paused: true } };
+    const owned = applyConfiguration(deployments, structuredClone(live), alice, 'alice', false, undefined);
+    const conflict = (config: unknown): string => {
+      try {
+        applyConfiguration(deployments, structuredClone(owned), config, 'bob', false, undefined);
+      } catch (e) {
+        return (e as ApiError).message;
+      }
+      return 'no conflict';
+    };
+    expect(conflict({ ...alice, spec: { paused: false } })).toBe('Apply failed with 1 conflict: conflict with "alice": .spec.paused');
+    expect(conflict({ ...alice, spec: { template: { spec: { containers: [{ name: 'web', image: 'b' }] } } } })).toBe(
+      'Apply failed with 1 conflict: conflict with "op" using apps/v1: .spec.template.spec.containers[name="web"].image',
+    );
+    expect(conflict({ ...alice, spec: { paused: false, replicas: 3 } })).toBe(
+      'Apply failed with 2 conflicts: conflicts with "alice":\n- .spec.paused\nconflicts with "op" using apps/v1:\n- .spec.replicas',
+    );
   });
 });

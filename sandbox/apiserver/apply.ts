@@ -116,16 +116,56 @@ function fromFieldsV1(fields: unknown, segs: Segment[] = [], out = new Set<strin
   return out;
 }
 
-function conflictError(conflicts: { manager: string; apiVersion: string; field: string }[]): ApiError {
-  const described = conflicts.map((c) => `conflict with "${c.manager}" using ${c.apiVersion}: ${c.field}`);
-  const message = `Apply failed with ${conflicts.length} conflict${conflicts.length === 1 ? '' : 's'}: ${described.join('\n')}`;
+interface Conflict {
+  manager: string;
+  operation: string;
+  apiVersion: string;
+  subresource: string;
+  field: string;
+}
+
+/** How kube-apiserver names a manager in a conflict: an applier by name, an updater with its apiVersion. */
+function printManager(c: Conflict): string {
+  const named = c.subresource === '' ? JSON.stringify(c.manager) : `${JSON.stringify(c.manager)} with subresource ${JSON.stringify(c.subresource)}`;
+  return c.operation === 'Update' ? `${named} using ${c.apiVersion}` : named;
+}
+
+/** kube-apiserver's grouping: one conflict inline; several by manager, managers sorted by identity. */
+function conflictError(conflicts: Conflict[]): ApiError {
+  let message: string;
+  if (conflicts.length === 1) {
+    const [c] = conflicts as [Conflict];
+    message = `Apply failed with 1 conflict: conflict with ${printManager(c)}: ${c.field}`;
+  } else {
+    // The identity kube-apiserver sorts by: the entry as JSON without time and fields.
+    const identity = (c: Conflict) => JSON.stringify({ manager: c.manager, operation: c.operation, ...(c.operation === 'Update' ? { apiVersion: c.apiVersion } : {}), ...(c.subresource === '' ? {} : { subresource: c.subresource }) });
+    const byManager = new Map<string, Conflict[]>();
+    for (const c of conflicts) byManager.set(identity(c), [...(byManager.get(identity(c)) ?? []), c]);
+    const lines = [...byManager.keys()].sort().flatMap((key) => {
+      const group = byManager.get(key) ?? [];
+      return [`conflicts with ${printManager(group[0] as Conflict)}:`, ...group.map((c) => `- ${c.field}`)];
+    });
+    message = `Apply failed with ${conflicts.length} conflicts: ${lines.join('\n')}`;
+  }
   return new ApiError(409, 'Conflict', message, {
-    causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}" using ${c.apiVersion}`, field: c.field })),
+    causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${printManager(c)}`, field: c.field })),
   });
 }
 
+/** A path as structured-merge-diff prints it: .field, [key="value",...], [=value], [index]. */
 function renderPath(segs: Segment[]): string {
-  return segs.map((s) => (s.startsWith('f:') ? `.${s.slice(2)}` : `[${s.slice(2)}]`)).join('');
+  return segs
+    .map((s) => {
+      const rest = s.slice(2);
+      if (s.startsWith('f:')) return `.${rest}`;
+      if (s.startsWith('k:')) {
+        const key = JSON.parse(rest) as Record<string, unknown>;
+        return `[${Object.keys(key).sort().map((k) => `${k}=${JSON.stringify(key[k])}`).join(',')}]`;
+      }
+      if (s.startsWith('v:')) return `[=${rest}]`;
+      return `[${rest}]`;
+    })
+    .join('');
 }
 
 /** The part of an object a write to the resource (or its status) may set. */
@@ -138,6 +178,15 @@ type Entry = ManagedFieldsEntry & { set: Set<string> };
 
 function entriesOf(obj: KubeObject | undefined): Entry[] {
   return (obj?.metadata.managedFields ?? []).map((e) => ({ ...e, set: fromFieldsV1(e.fieldsV1) }));
+}
+
+/** kube-apiserver's order: Apply before Update, then by time (whole seconds), manager, apiVersion, subresource. */
+function sorted(entries: ManagedFieldsEntry[]): ManagedFieldsEntry[] {
+  const seconds = (e: ManagedFieldsEntry) => (e.time === undefined ? 0 : Math.floor(Date.parse(e.time) / 1000));
+  const text = (a: string | undefined, b: string | undefined) => ((a ?? '') < (b ?? '') ? -1 : (a ?? '') > (b ?? '') ? 1 : 0);
+  return [...entries].sort(
+    (p, q) => text(p.operation, q.operation) || seconds(p) - seconds(q) || text(p.manager, q.manager) || text(p.apiVersion, q.apiVersion) || text(p.subresource, q.subresource),
+  );
 }
 
 function serialise(entries: Entry[]): ManagedFieldsEntry[] {
@@ -293,7 +342,7 @@ export function recordUpdate(
     manager, operation: 'Update', apiVersion: apiVersionOf(t), time: now(), fieldsType: 'FieldsV1', fieldsV1: mine,
     ...(subresource ? { subresource } : {}),
   });
-  return out;
+  return sorted(out);
 }
 
 /**
@@ -320,14 +369,15 @@ export function applyConfiguration(
   const mine = entries.find((e) => e.manager === manager && e.operation === 'Apply' && (e.subresource ?? '') === (subresource ?? ''));
   const others = entries.filter((e) => e !== mine);
 
-  const conflicts: { manager: string; apiVersion: string; field: string }[] = [];
+  const conflicts: Conflict[] = [];
   for (const path of applied) {
     const segs = JSON.parse(path) as Segment[];
     for (const other of others) {
       if (!other.set.has(path)) continue;
       if (force) other.set.delete(path);
-      else if (!deepEqual(valueAt(live, segs), valueAt(config, segs))) {
-        conflicts.push({ manager: other.manager ?? '', apiVersion: other.apiVersion ?? apiVersion, field: renderPath(segs) });
+      // A keyed item's own path marks its existence; its fields conflict one by one, as in structured-merge-diff.
+      else if (!segs.at(-1)?.startsWith('k:') && !deepEqual(valueAt(live, segs), valueAt(config, segs))) {
+        conflicts.push({ manager: other.manager ?? '', operation: other.operation ?? 'Update', apiVersion: other.apiVersion ?? apiVersion, subresource: other.subresource ?? '', field: renderPath(segs) });
       }
     }
   }
@@ -349,6 +399,6 @@ export function applyConfiguration(
     manager, operation: 'Apply', apiVersion, time: now(), fieldsType: 'FieldsV1', fieldsV1: toFieldsV1(applied),
     ...(subresource ? { subresource } : {}),
   };
-  result.metadata = { ...result.metadata, managedFields: [...serialise(others), entry] };
+  result.metadata = { ...result.metadata, managedFields: sorted([...serialise(others), entry]) };
   return result;
 }

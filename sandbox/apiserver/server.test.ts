@@ -248,7 +248,8 @@ describe('patch', () => {
     const same = await apply({ a: '1', b: '1' });
     expect(same.status).toBe(200);
     const managers = ((same.body['metadata'] as any).managedFields as { manager: string }[]).map((e) => e.manager);
-    expect(managers).toEqual(['operator', 'user']);
+    // kube-apiserver's order: Apply entries before Update ones
+    expect(managers).toEqual(['user', 'operator']);
     const unchanged = await http('PATCH', `/api/v1/namespaces/${ns}/configmaps/m?fieldManager=operator`, { data: { a: '1' } }, { 'Content-Type': 'application/merge-patch+json' });
     expect((unchanged.body['metadata'] as any).resourceVersion).toBe((same.body['metadata'] as any).resourceVersion);
   });

@@ -87,16 +87,23 @@ export function serveWatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q
     });
   const allowBookmarks = queryBool(q, 'allowWatchBookmarks');
   if (queryBool(q, 'sendInitialEvents') && allowBookmarks) res.write(bookmark({ 'k8s.io/initial-events-end': 'true' }));
+  const timeoutMs = Math.min(intParam(q, 'timeoutSeconds') ?? ctx.maxWatchSeconds, ctx.maxWatchSeconds) * 1000;
+  const deadline = Date.now() + timeoutMs;
   if (allowBookmarks) {
+    // kube-apiserver's watch cache: a bookmark every interval, and one 2 s before the watch's
+    // deadline so that a client resumes from a fresh resourceVersion.
+    const schedule = () => {
+      const delay = Math.min(ctx.bookmarkIntervalMs, deadline - 2000 - Date.now());
+      if (delay > 0) timers.push(setTimeout(tick, delay).unref());
+    };
     const tick = () => {
       if (closed) return;
       res.write(bookmark());
-      timers.push(setTimeout(tick, ctx.bookmarkIntervalMs).unref());
+      schedule();
     };
-    timers.push(setTimeout(tick, ctx.bookmarkIntervalMs).unref());
+    schedule();
   }
-  const timeout = intParam(q, 'timeoutSeconds') ?? ctx.maxWatchSeconds;
-  timers.push(setTimeout(close, Math.min(timeout, ctx.maxWatchSeconds) * 1000).unref());
+  timers.push(setTimeout(close, timeoutMs).unref());
   req.on('close', close);
   res.on('close', close);
 }

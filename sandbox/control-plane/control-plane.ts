@@ -137,7 +137,22 @@ export interface ControlPlane {
   /** The authorization decisions kube-apiserver audited for a ServiceAccount user, in order. */
   decisions(user: string): AuditedDecision[];
   pids(): number[];
+  /** Compacts etcd to its current revision, as kube-apiserver does every 5 minutes: older resourceVersions are gone. */
+  compact(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** etcd's JSON gateway: the current revision, then a physical compaction to it. */
+async function compactEtcd(etcdUrl: string): Promise<void> {
+  const post = async (rpc: string, body: unknown): Promise<Record<string, unknown>> => {
+    const res = await fetch(`${etcdUrl}/v3/kv/${rpc}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new Error(`etcd ${rpc}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const range = await post('range', { key: Buffer.from('/').toString('base64'), count_only: true });
+  const revision = (range['header'] as { revision?: string } | undefined)?.revision;
+  if (revision === undefined) throw new Error('etcd range: no revision in the answer');
+  await post('compaction', { revision, physical: true });
 }
 
 /** The status of a GET; without a CA, the server's self-signed certificate is taken as it is. */
@@ -268,6 +283,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         kubeconfigYaml(url, { token: typeof identity === 'string' ? (pki.tokens.get(identity) ?? '') : identity.token, ca: pki.ca, ...(namespace ? { namespace } : {}) }),
       decisions: (user) => auditedDecisions(fs.existsSync(auditLog) ? fs.readFileSync(auditLog, 'utf8') : '', user),
       pids: () => daemons.flatMap((d) => (d.pid !== undefined && !d.exited ? [d.pid] : [])),
+      compact: () => compactEtcd(etcdUrl),
       stop,
     };
   } catch (err) {

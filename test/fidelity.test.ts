@@ -1,6 +1,6 @@
-// The CRD and the examples as a user meets them, through kubectl with server-side apply, on both
-// control planes side by side: every example is accepted, every invalid spec is refused with the
-// field named, and the emulated API server answers what kube-apiserver answers.
+// The emulated API server held to kube-apiserver, side by side through kubectl: the CRD and the
+// examples (every example accepted, every invalid spec refused with the field named), watch
+// sequences, server-side apply conflicts, garbage collection, Nodes and Events.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -159,5 +159,143 @@ describe('the CRD and examples through kubectl on both control planes', () => {
     }
     expect(answers.size).toBe(EXAMPLES.length + INVALID.length);
     expect(differences).toEqual([]);
+  });
+  /** A watch through `kubectl get --raw` while `during` runs: its events as "TYPE name". */
+  async function watched(sb: Sandbox, query: string, during: () => Promise<void> = async () => {}): Promise<string[]> {
+    const stream = kubectl(sb, 'get', '--raw', `/api/v1/namespaces/${NS}/configmaps?watch=1&${query}`);
+    await new Promise((r) => setTimeout(r, 500));
+    await during();
+    const { stdout } = await stream;
+    return stdout
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => {
+        const e = JSON.parse(l) as { type: string; object: { kind?: string; code?: number; reason?: string; metadata?: { name?: string; annotations?: Record<string, string> } } };
+        if (e.type === 'ERROR') return `ERROR ${e.object.code} ${e.object.reason}`;
+        if (e.type === 'BOOKMARK') return `BOOKMARK ${e.object.kind}${e.object.metadata?.annotations?.['k8s.io/initial-events-end'] ? ' initial-events-end' : ''}`;
+        return `${e.type} ${e.object.metadata?.name}`;
+      });
+  }
+
+  const listRv = async (sb: Sandbox): Promise<string> => JSON.parse((await kubectl(sb, 'get', '--raw', `/api/v1/namespaces/${NS}/configmaps`)).stdout).metadata.resourceVersion as string;
+
+  it('sends the same watch sequence on both: changes in order, then a bookmark before the deadline', async () => {
+    const sequences = new Map<ControlPlaneKind, string[]>();
+    for (const [kind, sb] of sandboxes) {
+      const rv = await listRv(sb);
+      sequences.set(
+        kind,
+        await watched(sb, `resourceVersion=${rv}&allowWatchBookmarks=true&timeoutSeconds=4`, async () => {
+          for (const args of [['create', 'configmap', 'w', '--from-literal=x=1'], ['patch', 'configmap', 'w', '-p', '{"data":{"x":"2"}}'], ['delete', 'configmap', 'w']]) {
+            expect((await kubectl(sb, ...args, '-n', NS)).code, kind).toBe(0);
+          }
+        }),
+      );
+    }
+    // kube-apiserver may add a periodic bookmark; the one before the deadline both must send.
+    const changes = (kind: ControlPlaneKind) => (sequences.get(kind) ?? []).filter((e) => !e.startsWith('BOOKMARK'));
+    expect(changes('emulated')).toEqual(['ADDED w', 'MODIFIED w', 'DELETED w']);
+    expect(changes('real')).toEqual(changes('emulated'));
+    for (const kind of CONTROL_PLANES) expect(sequences.get(kind)?.at(-1), kind).toBe('BOOKMARK ConfigMap');
+  });
+
+  it('streams the initial state, then the initial-events-end bookmark, on both', async () => {
+    const sequences = new Map<ControlPlaneKind, string[]>();
+    for (const [kind, sb] of sandboxes) {
+      expect((await kubectl(sb, 'create', 'configmap', 'initial', '-n', NS)).code, kind).toBe(0);
+      // kube-controller-manager publishes kube-root-ca.crt in every namespace; the emulated plane has no CA to publish
+      const events = await watched(sb, 'sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1');
+      sequences.set(kind, events.filter((e) => e !== 'ADDED kube-root-ca.crt'));
+    }
+    expect(sequences.get('emulated')).toEqual(['ADDED initial', 'BOOKMARK ConfigMap initial-events-end']);
+    expect(sequences.get('real')).toEqual(sequences.get('emulated'));
+  });
+
+  it('after a compaction: the emulator ends an old watch with 410, kube-apiserver serves it from its watch cache', async () => {
+    const sequences = new Map<ControlPlaneKind, string[]>();
+    for (const [kind, sb] of sandboxes) {
+      const rv = await listRv(sb);
+      expect((await kubectl(sb, 'create', 'configmap', 'compacted', '-n', NS)).code, kind).toBe(0);
+      if (sb.emulator) sb.emulator.faults.compact();
+      else await sb.real?.compact();
+      sequences.set(kind, await watched(sb, `resourceVersion=${rv}&timeoutSeconds=2`));
+    }
+    // A listed difference (docs/sandbox.md): the emulator's compaction is its watch window, so
+    // clients meet the relist path sooner than on a cluster, never later.
+    expect(sequences.get('emulated')).toEqual(['ERROR 410 Expired']);
+    expect(sequences.get('real')).toEqual(['ADDED compacted']);
+  });
+
+  it('refuses a conflicting server-side apply with the same message on both, and takes it with --force-conflicts', async () => {
+    const file = (value: string) => {
+      const f = path.join(dir, `ssa-${value}.yaml`);
+      fs.writeFileSync(f, stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa', namespace: NS }, data: { a: value, b: value } }));
+      return f;
+    };
+    const outcomes = new Map<ControlPlaneKind, string[]>();
+    for (const [kind, sb] of sandboxes) {
+      const steps: string[] = [];
+      const run = async (...args: string[]) => {
+        const r = await kubectl(sb, ...args);
+        steps.push(`${r.code} ${r.stdout.trim()} ${r.stderr.split('\n')[0]}`);
+      };
+      await run('create', 'configmap', 'ssa', '-n', NS, '--from-literal=b=0');
+      await run('apply', '--server-side', '--field-manager=alice', '--force-conflicts', '-f', file('1'));
+      await run('apply', '--server-side', '--field-manager=bob', '-f', file('2'));
+      await run('patch', 'configmap', 'ssa', '-n', NS, '-p', '{"data":{"c":"3"}}');
+      await run('apply', '--server-side', '--field-manager=bob', '--force-conflicts', '-f', file('2'));
+      // kube-apiserver also keeps kubectl-create, for owning the data map itself: a listed difference
+      await run('get', 'configmap', 'ssa', '-n', NS, '--show-managed-fields', '-o', 'jsonpath={.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation} {.data}');
+      outcomes.set(kind, steps);
+    }
+    expect(outcomes.get('real')?.[2]).toMatch(/^1 {2}error: Apply failed with 2 conflicts: conflicts with "alice":$/);
+    expect(outcomes.get('emulated')).toEqual(outcomes.get('real'));
+  });
+
+  it('collects dependents as kube-apiserver does: background, orphan and foreground', async () => {
+    const outcomes = new Map<ControlPlaneKind, string[]>();
+    for (const [kind, sb] of sandboxes) {
+      const seen: string[] = [];
+      for (const policy of ['background', 'orphan', 'foreground']) {
+        const owner = (await sb.client.request('POST', `/api/v1/namespaces/${NS}/configmaps`, { metadata: { name: `owner-${policy}` } })) as { metadata: { uid: string } };
+        await sb.client.request('POST', `/api/v1/namespaces/${NS}/configmaps`, {
+          metadata: { name: `child-${policy}`, ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: `owner-${policy}`, uid: owner.metadata.uid, blockOwnerDeletion: true }] },
+        });
+        expect((await kubectl(sb, 'delete', 'configmap', `owner-${policy}`, '-n', NS, `--cascade=${policy}`, '--wait=true', '--timeout=60s')).code, kind).toBe(0);
+        // the garbage collector works on its own time: wait (bounded) for the child to settle
+        const state = async () => {
+          const r = await kubectl(sb, 'get', 'configmap', `child-${policy}`, '-n', NS, '--ignore-not-found', '-o', 'jsonpath={.metadata.name} {.metadata.ownerReferences[*].name}');
+          return r.stdout.trim() === '' ? 'deleted' : `kept, owners: ${r.stdout.trim().split(' ').slice(1).join(',') || 'none'}`;
+        };
+        let settled = await state();
+        for (let i = 0; i < 100 && settled !== (policy === 'orphan' ? 'kept, owners: none' : 'deleted'); i++) {
+          await new Promise((res) => setTimeout(res, 100));
+          settled = await state();
+        }
+        seen.push(`${policy}: child ${settled}`);
+      }
+      outcomes.set(kind, seen);
+    }
+    expect(outcomes.get('real')).toEqual(['background: child deleted', 'orphan: child kept, owners: none', 'foreground: child deleted']);
+    expect(outcomes.get('emulated')).toEqual(outcomes.get('real'));
+  });
+
+  it('serves Nodes with the same fields on both', async () => {
+    const shapes = new Map<ControlPlaneKind, string[]>();
+    for (const [kind, sb] of sandboxes) {
+      const nodes = JSON.parse((await kubectl(sb, 'get', 'nodes', '-o', 'json')).stdout) as { items: Record<string, unknown>[] };
+      expect(nodes.items.length, kind).toBeGreaterThan(0);
+      const paths = (o: unknown, at = ''): string[] =>
+        o !== null && typeof o === 'object' && !Array.isArray(o)
+          ? Object.entries(o).flatMap(([k, v]) => (at === 'metadata.' && (k === 'managedFields' || k === 'labels' || k === 'annotations') ? [`${at}${k}`] : paths(v, `${at}${k}.`)))
+          : Array.isArray(o)
+            ? [...new Set(o.flatMap((v) => paths(v, `${at}[].`)))]
+            : [at.slice(0, -1)];
+      // kube-controller-manager's TTL controller annotates Nodes; the emulated plane runs none (docs/sandbox.md)
+      shapes.set(kind, [...new Set(paths(nodes.items[0]))].filter((p) => p !== 'metadata.annotations').sort());
+      const ready = (nodes.items[0]?.['status'] as { conditions?: { type: string; status: string }[] }).conditions?.find((c) => c.type === 'Ready');
+      expect(ready?.status, kind).toBe('True');
+    }
+    expect(shapes.get('emulated')).toEqual(shapes.get('real'));
   });
 });
