@@ -37,6 +37,8 @@ export interface ContainerOptions {
   launch: Launch;
   env: NodeJS.ProcessEnv;
   podIP: string;
+  /** The command prefix that enters the pod's network (empty: the host's); exec probes and hooks run in it too. */
+  enter?: string[];
   logDir: string;
   stateDir: string;
   restartPolicy: string;
@@ -237,7 +239,7 @@ export class ContainerRunner {
       const t = probeTiming(readiness);
       const tick = async (): Promise<void> => {
         if (!alive()) return;
-        const r = await runProbe(readiness, container, podIP, env, launch.cwd);
+        const r = await runProbe(readiness, container, podIP, env, launch.cwd, this.#o.enter);
         if (!alive()) return;
         if (!r.ok) this.#o.onEvent('Warning', 'Unhealthy', `Readiness probe failed: ${r.message}`);
         const ready = counter.record(r.ok);
@@ -255,7 +257,7 @@ export class ContainerRunner {
       const t = probeTiming(liveness);
       const tick = async (): Promise<void> => {
         if (!alive()) return;
-        const r = await runProbe(liveness, container, podIP, env, launch.cwd);
+        const r = await runProbe(liveness, container, podIP, env, launch.cwd, this.#o.enter);
         if (!alive()) return;
         if (!r.ok) this.#o.onEvent('Warning', 'Unhealthy', `Liveness probe failed: ${r.message}`);
         if (!counter.record(r.ok)) {
@@ -301,7 +303,7 @@ export class ContainerRunner {
       // A hook that outlasts the grace period is cut short, as the kubelet does.
       const hook: Probe = { ...preStop, timeoutSeconds: Math.max(1, Math.ceil(graceMs / 1000)) };
       await Promise.race([
-        preStop.sleep !== undefined ? sleep(Math.min(preStop.sleep.seconds * 1000, graceMs)) : runProbe(hook, this.#o.container, this.#o.podIP, this.#o.env, this.#o.launch.cwd),
+        preStop.sleep !== undefined ? sleep(Math.min(preStop.sleep.seconds * 1000, graceMs)) : runProbe(hook, this.#o.container, this.#o.podIP, this.#o.env, this.#o.launch.cwd, this.#o.enter),
         this.#exited,
       ]);
     }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NamespaceNetwork } from './network.ts';
+import { runProbe } from './probes.ts';
 
 const exec = promisify(execFile);
 
@@ -61,5 +62,16 @@ describe('pod network namespaces on this machine (needs root and iproute2)', () 
     expect(neighbours).not.toContain(`${pod.ip} `);
     const attempt = await connect(pod.ip);
     expect(attempt).toBe('EHOSTUNREACH');
+  });
+  it('runs an exec probe in the pod network, where the pod address is its own', async () => {
+    const pod = await network.attach();
+    try {
+      const owns = { exec: { command: ['sh', '-c', `ip -o addr show | grep -q ' ${pod.ip}/'`] } };
+      const container = { name: 'app' };
+      expect((await runProbe(owns, container, pod.ip, process.env, '/', pod.enter)).ok).toBe(true);
+      expect((await runProbe(owns, container, pod.ip, process.env, '/')).ok).toBe(false);
+    } finally {
+      await pod.release();
+    }
   });
 });

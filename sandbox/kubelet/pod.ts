@@ -137,6 +137,7 @@ export class PodWorker {
             launch,
             env,
             podIP,
+            enter,
             logDir: path.join(this.#dir, 'logs', container.name),
             stateDir: this.#ctx.stateDir,
             restartPolicy: this.#pod.spec.restartPolicy ?? 'Always',

@@ -28,7 +28,8 @@ function resolvePort(port: string | number, container: Container): number {
   throw new Error(`probe port "${port}" names no containerPort`);
 }
 
-export async function runProbe(probe: Probe, container: Container, podIP: string, env: NodeJS.ProcessEnv, cwd: string): Promise<ProbeResult> {
+/** One check; an exec runs behind `enter`, the prefix that puts it in the pod's network. */
+export async function runProbe(probe: Probe, container: Container, podIP: string, env: NodeJS.ProcessEnv, cwd: string, enter: readonly string[] = []): Promise<ProbeResult> {
   const { timeoutMs } = probeTiming(probe);
   try {
     if (probe.httpGet !== undefined) {
@@ -54,8 +55,8 @@ export async function runProbe(probe: Probe, container: Container, podIP: string
       return { ok: true, message: '' };
     }
     if (probe.exec !== undefined) {
-      const [cmd, ...args] = probe.exec.command;
-      if (cmd === undefined) return { ok: false, message: 'exec probe has no command' };
+      if (probe.exec.command[0] === undefined) return { ok: false, message: 'exec probe has no command' };
+      const [cmd, ...args] = [...enter, ...probe.exec.command] as [string, ...string[]];
       await new Promise<void>((resolve, reject) =>
         execFile(cmd, args, { env, cwd, timeout: timeoutMs }, (err) => (err === null ? resolve() : reject(err))),
       );
