@@ -104,7 +104,7 @@ export function kubeletLogProvider(kubelet: Kubelet): LogProvider {
     throw err;
   };
   return (req) => {
-    const r = { namespace: req.namespace, name: req.pod, container: req.container, previous: req.previous, tailLines: req.tailLines };
+    const r = { namespace: req.namespace, name: req.pod, container: req.container, previous: req.previous, tailLines: req.tailLines, timestamps: req.timestamps, sinceSeconds: req.sinceSeconds };
     if (!req.follow) return Promise.resolve().then(() => kubelet.logs(r)).catch(toApi);
     try {
       kubelet.logs(r); // refuses a bad request before streaming starts

@@ -102,6 +102,17 @@ describe.each(CONTROL_PLANES)('sandbox workloads on the %s control plane', (cont
     // The image request of the first test is in one of the two pods' JSON logs.
     const logs = await Promise.all(names.map(async (n) => (await exec('kubectl', ['--kubeconfig', kubeconfig, '-n', NS, 'logs', n])).stdout));
     expect(logs.join('').split('\n').some((line) => line.includes('"msg":"request"') && line.includes('/image/files/photo.jpg'))).toBe(true);
+    // --timestamps prefixes each line with its arrival time; --since keeps the recent ones
+    const [first] = names;
+    const plain = (await exec('kubectl', ['--kubeconfig', kubeconfig, '-n', NS, 'logs', first ?? ''])).stdout.trim().split('\n');
+    const stamped = (await exec('kubectl', ['--kubeconfig', kubeconfig, '-n', NS, 'logs', first ?? '', '--timestamps'])).stdout.trim().split('\n');
+    expect(stamped.length).toBe(plain.length);
+    for (const [i, line] of stamped.entries()) {
+      const [at, ...rest] = line.split(' ');
+      expect(Date.now() - Date.parse(at ?? '')).toBeLessThan(10 * 60_000);
+      expect(rest.join(' ')).toBe(plain[i]);
+    }
+    expect((await exec('kubectl', ['--kubeconfig', kubeconfig, '-n', NS, 'logs', first ?? '', '--since=1h'])).stdout.trim().split('\n')).toEqual(plain);
   });
 
   it('scales through the scale subresource (kubectl scale, then the API)', { timeout: 60_000 }, async () => {

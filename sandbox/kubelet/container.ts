@@ -10,6 +10,7 @@ import { forgetPid, recordPid } from '../pids.ts';
 import { type BackoffState, FRESH, restartDelay } from './backoff.ts';
 import type { Launch } from './catalogue.ts';
 import { CgroupError, type CgroupSupport, type ContainerCgroup, createCgroup, limitsOf, nodeCgroups } from './cgroup.ts';
+import { ContainerLogWriter } from './log.ts';
 import { ProbeCounter, probeTiming, runProbe } from './probes.ts';
 import { QuantityError } from './quantity.ts';
 
@@ -121,19 +122,19 @@ export class ContainerRunner {
     if (this.#stopping) return;
     const { launch } = this.#o;
     fs.mkdirSync(this.#o.logDir, { recursive: true });
-    const log = fs.openSync(this.logFile(false), 'a');
     const generation = ++this.#generation;
     const cgroup = this.#cgroup(generation);
     const { command, args } = cgroup?.wrap(launch.command, launch.args) ?? launch;
     let child: ChildProcess;
     try {
-      child = spawn(command, args, { cwd: launch.cwd, env: this.#o.env, detached: true, stdio: ['ignore', log, log] });
+      child = spawn(command, args, { cwd: launch.cwd, env: this.#o.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
       this.#removeCgroup(cgroup);
       throw err;
-    } finally {
-      fs.closeSync(log);
     }
+    const log = new ContainerLogWriter(this.logFile(false));
+    if (child.stdout) log.attach(child.stdout);
+    if (child.stderr) log.attach(child.stderr);
     this.#child = child;
     this.#startedAt = Date.now();
     const startedAt = new Date(this.#startedAt).toISOString();

@@ -9,6 +9,7 @@ import { ApiError, type KubeClient, RESOURCES, resourcePath } from '../kube/clie
 import { EventRecorder } from '../kube/events.ts';
 import { Informer, sleep } from '../kube/informer.ts';
 import { type Pod, PodSchema } from '../kube/types.ts';
+import { LineCutter, type LogView, viewLines } from './log.ts';
 import { NodeAgent } from './node.ts';
 import { type NodeContext, PodWorker } from './pod.ts';
 import { type KubeletServer, serveKubeletApi } from './server.ts';
@@ -29,7 +30,11 @@ export interface LogRequest {
   container?: string | undefined;
   previous?: boolean | undefined;
   tailLines?: number | undefined;
+  timestamps?: boolean | undefined;
+  sinceSeconds?: number | undefined;
 }
+
+const viewOf = (req: LogRequest): LogView => ({ timestamps: req.timestamps === true, since: req.sinceSeconds === undefined ? undefined : Date.now() - req.sinceSeconds * 1000 });
 
 /** Thrown for a log request the real API server would refuse (400/404). */
 export class LogError extends Error {
@@ -170,6 +175,8 @@ export class Kubelet {
   /** `kubectl logs -f`: the output so far, then what the container writes until it exits or the reader leaves. */
   async *follow(req: LogRequest, signal: AbortSignal): AsyncGenerator<Buffer> {
     const file = this.#runnerOf(req).logFile(false);
+    const view = viewOf(req);
+    const cutter = new LineCutter();
     let offset = 0;
     while (!signal.aborted) {
       let chunk: Buffer = Buffer.alloc(0);
@@ -188,7 +195,8 @@ export class Kubelet {
       } catch {
         // not written yet
       }
-      if (chunk.length > 0) yield chunk;
+      const lines = chunk.length > 0 ? viewLines(cutter.push(chunk), view) : [];
+      if (lines.length > 0) yield Buffer.from(lines.map((l) => `${l}\n`).join(''));
       const runner = this.#worker(req)?.runner(req.container);
       if (runner === undefined || runner.pid === undefined) {
         if (chunk.length === 0) return;
@@ -226,12 +234,11 @@ export class Kubelet {
       if (req.previous === true) throw new LogError(400, `previous terminated container "${runner.name}" in pod "${req.name}" not found`);
       text = '';
     }
-    if (req.tailLines !== undefined) {
-      const lines = text.split('\n');
-      if (lines.at(-1) === '') lines.pop();
-      text = lines.slice(Math.max(0, lines.length - req.tailLines)).map((l) => `${l}\n`).join('');
-    }
-    return text;
+    const lines = viewLines(text, viewOf(req));
+    return lines
+      .slice(req.tailLines === undefined ? 0 : Math.max(0, lines.length - req.tailLines))
+      .map((l) => `${l}\n`)
+      .join('');
   }
 
   /** Stops every pod's containers (bounded grace) and the watch. */

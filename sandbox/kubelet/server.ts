@@ -1,5 +1,5 @@
 // The kubelet's own API, the part kube-apiserver proxies to: container logs (`kubectl logs`,
-// with -f, --previous and --tail) at /containerLogs/{namespace}/{pod}/{container}, over TLS with
+// with -f, --previous, --tail, --timestamps and --since) at /containerLogs/{namespace}/{pod}/{container}, over TLS with
 // a certificate the API server verifies (--kubelet-certificate-authority). Loopback only.
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -21,11 +21,13 @@ export async function serveKubeletApi(kubelet: Kubelet, tls: { cert: Buffer; key
     const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (req.method !== 'GET' || m === null) return fail(404, 'not found');
     const [namespace, name, container] = [m[1], m[2], m[3]].map((s) => decodeURIComponent(s ?? ''));
-    const tail = url.searchParams.get('tailLines');
+    const int = (key: string) => (url.searchParams.get(key) === null ? undefined : Number(url.searchParams.get(key)));
     const r = {
       namespace: namespace ?? '', name: name ?? '', container,
       previous: url.searchParams.get('previous') === 'true',
-      tailLines: tail === null ? undefined : Number(tail),
+      timestamps: url.searchParams.get('timestamps') === 'true',
+      tailLines: int('tailLines'),
+      sinceSeconds: int('sinceSeconds'),
     };
     try {
       if (url.searchParams.get('follow') !== 'true') {
