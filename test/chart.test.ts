@@ -5,12 +5,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../operator/src/config.ts';
+import { isObject } from '../operator/src/json.ts';
 
 const chart = join(import.meta.dirname, '..', 'charts', 'imageops');
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 describe('values.schema.json', () => {
   it('forbids unknown keys at every level of the schema', () => {

@@ -10,6 +10,7 @@ import { buildServices } from './build/services.ts';
 import { buildVirtualService } from './build/virtual-service.ts';
 import { type KubeObject, type ResourceType, resources } from './kube/client.ts';
 import type { RolloutPlan } from './rollout.ts';
+import { isObject } from './json.ts';
 
 /**
  * From a rollout plan to the objects that should exist (DESIGN "What the operator creates"),
@@ -120,10 +121,6 @@ function merge(live: unknown, desired: unknown): unknown {
   const out: Record<string, unknown> = { ...live };
   for (const [k, v] of Object.entries(desired)) out[k] = merge(live[k], v);
   return out;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 function stripTypeMeta(obj: KubeObject): KubeObject {

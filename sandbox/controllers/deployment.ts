@@ -3,7 +3,7 @@
 // revisionHistoryLimit, and status with Available and Progressing conditions.
 import type { Logger } from 'pino';
 import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
-import { EventRecorder } from '../kube/events.ts';
+import { EventRecorder } from '../../operator/src/kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { Deployment, ReplicaSet } from '../kube/types.ts';
 import { podTemplateHash } from './hash.ts';
@@ -39,7 +39,7 @@ export class DeploymentController {
 
   constructor(client: KubeClient, deployments: Informer<Deployment>, rss: Informer<ReplicaSet>, logger: Logger) {
     this.#client = client;
-    this.#events = new EventRecorder(client, 'deployment-controller', logger);
+    this.#events = new EventRecorder(client.transport, { component: 'deployment-controller', logger });
     this.#deployments = deployments;
     this.#rss = rss;
     this.#logger = logger;
@@ -115,7 +115,7 @@ export class DeploymentController {
 
   #scaled(d: Deployment, rs: string, from: number, to: number): void {
     if (from === to) return;
-    this.#events.emit({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: d.metadata }, 'Normal', 'ScalingReplicaSet', `Scaled ${to > from ? 'up' : 'down'} replica set ${rs} from ${from} to ${to}`);
+    this.#events.record({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: d.metadata }, 'Normal', 'ScalingReplicaSet', `Scaled ${to > from ? 'up' : 'down'} replica set ${rs} from ${from} to ${to}`);
   }
 
   async #createReplicaSet(d: Deployment, hash: string, replicas: number, revision: number, maxSurge: number): Promise<ReplicaSet> {

@@ -2,7 +2,7 @@
 // replicas, readyReplicas and availableReplicas (ready for minReadySeconds).
 import type { Logger } from 'pino';
 import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
-import { EventRecorder } from '../kube/events.ts';
+import { EventRecorder } from '../../operator/src/kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import { matchesSelector } from '../kube/selector.ts';
 import type { Pod, ReplicaSet } from '../kube/types.ts';
@@ -33,7 +33,7 @@ export class ReplicaSetController {
 
   constructor(client: KubeClient, rss: Informer<ReplicaSet>, pods: Informer<Pod>, logger: Logger) {
     this.#client = client;
-    this.#events = new EventRecorder(client, 'replicaset-controller', logger);
+    this.#events = new EventRecorder(client.transport, { component: 'replicaset-controller', logger });
     this.#rss = rss;
     this.#pods = pods;
     this.#logger = logger;
@@ -78,7 +78,7 @@ export class ReplicaSetController {
       await Promise.all(
         victims.map(async (p) => {
           await this.#client.delete(RESOURCES.pods, ns, p.metadata.name);
-          this.#events.emit({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: rs.metadata }, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name}`);
+          this.#events.record({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: rs.metadata }, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name}`);
         }),
       );
     }
@@ -132,7 +132,7 @@ export class ReplicaSetController {
     try {
       const created = await this.#client.create(RESOURCES.pods, ns, pod);
       const name = (created.metadata as { name?: string } | undefined)?.name ?? '';
-      this.#events.emit({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: rs.metadata }, 'Normal', 'SuccessfulCreate', `Created pod: ${name}`);
+      this.#events.record({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: rs.metadata }, 'Normal', 'SuccessfulCreate', `Created pod: ${name}`);
     } catch (err) {
       const e = this.#expect.get(`${ns}/${rs.metadata.name}`);
       if (e !== undefined && e.creates > 0) e.creates -= 1;

@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { type ImageServiceStatus, ImageServiceStatusSchema, type Phase } from '../../operator/src/api/image-service.ts';
 import { ApiError, type KubeClient, RESOURCES, type ResourceType } from '../kube/client.ts';
+import { isObject } from '../../operator/src/json.ts';
 
 export const IMAGE_SERVICES: ResourceType = { group: 'imageops.dev', version: 'v1alpha1', plural: 'imageservices', namespaced: true };
 
@@ -32,10 +33,6 @@ const ManifestSchema = z.looseObject({
 
 export function readManifest(file: string): Manifest {
   return ManifestSchema.parse(parse(fs.readFileSync(file, 'utf8'))) as Manifest;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** JSON merge patch (RFC 7386) of `patch` over `target`, as kubectl patch --type merge does; returns a new object. */

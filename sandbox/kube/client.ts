@@ -68,6 +68,11 @@ export class KubeClient {
     this.#transport = new Transport(connection, { timeoutMs: options.timeoutMs ?? 10_000, userAgent: options.userAgent ?? 'imageops-sandbox' });
   }
 
+  /** The library's client underneath, for the library's other parts (e.g. its EventRecorder). */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
   async request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Json> {
     const answer = await this.#transport.request(method, path, body, contentType);
     if (typeof answer !== 'object' || answer === null) throw new ApiError(200, 'InvalidResponse', `${method} ${path}: answer is not a JSON object`);

@@ -1,32 +1,12 @@
 // The slices of Kubernetes objects the sandbox's workloads read. Loose objects: fields we do not
 // model are kept, so an object read and written back loses nothing.
 import { z } from 'zod';
+import { ObjectMeta as ClientObjectMeta, OwnerReference as ClientOwnerReference } from '../../operator/src/kube/client.ts';
 
-export const OwnerReferenceSchema = z.looseObject({
-  apiVersion: z.string(),
-  kind: z.string(),
-  name: z.string(),
-  uid: z.string(),
-  controller: z.boolean().optional(),
-  blockOwnerDeletion: z.boolean().optional(),
-});
+// Object metadata is the client library's (operator/src/kube/client.ts): one definition.
+export const OwnerReferenceSchema = ClientOwnerReference;
 export type OwnerReference = z.infer<typeof OwnerReferenceSchema>;
-
-export const ObjectMetaSchema = z.looseObject({
-  name: z.string(),
-  namespace: z.string().optional(),
-  uid: z.string().optional(),
-  resourceVersion: z.string().optional(),
-  generation: z.number().optional(),
-  generateName: z.string().optional(),
-  creationTimestamp: z.string().optional(),
-  deletionTimestamp: z.string().optional(),
-  deletionGracePeriodSeconds: z.number().optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-  ownerReferences: z.array(OwnerReferenceSchema).optional(),
-  finalizers: z.array(z.string()).optional(),
-});
+export const ObjectMetaSchema = ClientObjectMeta;
 export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
 
 export const LabelSelectorSchema = z.looseObject({

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseProcCgroup } from '../../image-service/src/threads.ts';
-import { toNano } from './quantity.ts';
+import { nanoUnits } from '../../operator/src/api/quantities.ts';
 
 /** The CFS period the kubelet uses (100 ms). */
 export const CFS_PERIOD_US = 100_000;
@@ -36,11 +36,11 @@ export function limitsOf(limits: Readonly<Record<string, string | number>> | und
   const out: Limits = {};
   const cpu = limits?.cpu;
   if (cpu !== undefined) {
-    const milli = (toNano(cpu) + 999_999n) / 1_000_000n;
+    const milli = (nanoUnits(cpu) + 999_999n) / 1_000_000n;
     out.cpuQuotaUs = Math.max(MIN_QUOTA_US, Number((milli * BigInt(CFS_PERIOD_US)) / 1000n));
   }
   const memory = limits?.memory;
-  if (memory !== undefined) out.memoryBytes = Number((toNano(memory) + 999_999_999n) / 1_000_000_000n);
+  if (memory !== undefined) out.memoryBytes = Number((nanoUnits(memory) + 999_999_999n) / 1_000_000_000n);
   return out;
 }
 

@@ -12,7 +12,7 @@ import type { Launch } from './catalogue.ts';
 import { CgroupError, type CgroupSupport, type ContainerCgroup, createCgroup, limitsOf, nodeCgroups } from './cgroup.ts';
 import { ContainerLogWriter } from './log.ts';
 import { ProbeCounter, probeTiming, runProbe } from './probes.ts';
-import { QuantityError } from './quantity.ts';
+import { QuantityError } from '../../operator/src/api/quantities.ts';
 
 type State =
   | { waiting: { reason: string; message?: string } }

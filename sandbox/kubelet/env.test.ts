@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Container, Pod } from '../kube/types.ts';
-import { ContainerConfigError, type EnvInputs, expand, referencedObjects, resolveEnv } from './env.ts';
+import { ContainerConfigError, divideCeil, type EnvInputs, expand, referencedObjects, resolveEnv } from './env.ts';
 
 function inputs(container: Omit<Container, 'name'>): EnvInputs {
   const c: Container = { name: 'app', ...container };
@@ -83,4 +83,18 @@ describe('container env', () => {
   });
 
   it('expands only defined names', () => expect(expand('$(A)$(B)', { A: '1' })).toBe('1$(B)'));
+});
+
+describe('resourceFieldRef division', () => {
+  it.each([
+    ['500m', '1', 1n], // rounds up, like the real Downward API
+    ['1500m', '1', 2n],
+    ['500m', '1m', 500n],
+    ['256Mi', '1Mi', 256n],
+    ['256Mi', '1', 268435456n],
+    ['1Gi', '1M', 1074n],
+    ['2', '1', 2n],
+  ])('ceil(%s / %s) = %s', (q, d, want) => expect(divideCeil(q, d)).toBe(want));
+
+  it('refuses a zero divisor', () => expect(() => divideCeil('1', '0')).toThrow(/must be positive/));
 });

@@ -2,7 +2,7 @@
 // $(VAR) expansion; the Downward API (fieldRef, resourceFieldRef with divisor and ceil);
 // Secret and ConfigMap keys, honouring `optional`. Pure: the objects it reads are passed in.
 import type { ConfigMap, Container, Pod, Secret } from '../kube/types.ts';
-import { divideCeil } from './quantity.ts';
+import { nanoUnits, QuantityError } from '../../operator/src/api/quantities.ts';
 
 export interface EnvInputs {
   pod: Pod;
@@ -162,4 +162,11 @@ export function resolveEnv(inputs: EnvInputs): Record<string, string> {
     if (value !== undefined) env[e.name] = value;
   }
   return env;
+}
+
+/** ceil(quantity / divisor), the value the Downward API's resourceFieldRef exposes. */
+export function divideCeil(value: string | number, divisor: string | number): bigint {
+  const [a, b] = [nanoUnits(value), nanoUnits(divisor)];
+  if (b <= 0n) throw new QuantityError(`divisor ${JSON.stringify(divisor)} must be positive`);
+  return (a + b - 1n) / b;
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import { ApiError, type KubeClient, RESOURCES, resourcePath } from '../kube/client.ts';
-import { EventRecorder } from '../kube/events.ts';
+import { EventRecorder } from '../../operator/src/kube/events.ts';
 import { Informer, sleep } from '../kube/informer.ts';
 import { type Pod, PodSchema } from '../kube/types.ts';
 import { LineCutter, type LogView, viewLines } from './log.ts';
@@ -53,6 +53,8 @@ export class Kubelet {
   readonly #deleting = new Set<string>();
   readonly #shutdownGraceMs: number;
   readonly #schedule: boolean;
+  /** Where this kubelet also schedules, the Events a scheduler records. */
+  readonly #scheduler: EventRecorder;
   readonly #serving: { cert: Buffer; key: Buffer } | undefined;
   #server: KubeletServer | undefined;
   #node: NodeAgent | undefined;
@@ -61,6 +63,7 @@ export class Kubelet {
   constructor(options: KubeletOptions) {
     this.#shutdownGraceMs = options.shutdownGraceMs ?? 5000;
     this.#schedule = options.schedule ?? true;
+    this.#scheduler = new EventRecorder(options.client.transport, { component: 'default-scheduler', logger: options.logger });
     this.#serving = options.serving;
     this.#ctx = {
       ...options,
@@ -68,7 +71,7 @@ export class Kubelet {
       hostIP: '127.0.0.1',
       nodeAllocatable: { cpu: String(os.availableParallelism()), memory: String(os.totalmem()), 'ephemeral-storage': '100Gi' },
       baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: process.env.LANG ?? 'C.UTF-8' },
-      events: new EventRecorder(options.client, 'kubelet', options.logger),
+      events: new EventRecorder(options.client.transport, { component: 'kubelet', logger: options.logger }),
     };
     // A kubelet may only list and watch the pods bound to its node (the Node authorizer); where
     // it is also the scheduler it must see the unbound ones too.
@@ -152,7 +155,7 @@ export class Kubelet {
     const name = pod.metadata.name;
     const binding = { apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace: ns }, target: { apiVersion: 'v1', kind: 'Node', name: this.#ctx.nodeName } };
     const scheduled = (): void =>
-      this.#ctx.events.emit({ apiVersion: 'v1', kind: 'Pod', metadata: pod.metadata }, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${name} to ${this.#ctx.nodeName}`, 'default-scheduler');
+      this.#scheduler.record({ apiVersion: 'v1', kind: 'Pod', metadata: pod.metadata }, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${name} to ${this.#ctx.nodeName}`);
     try {
       await this.#ctx.client.request('POST', `${resourcePath(RESOURCES.pods, ns, name)}/binding`, binding);
       scheduled();

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
-import type { EventRecorder } from '../kube/events.ts';
+import type { EventRecorder } from '../../operator/src/kube/events.ts';
 import { type ConfigMap, ConfigMapSchema, type Pod, PodSchema, type Secret, SecretSchema } from '../kube/types.ts';
 import { type CatalogueEntry, pull } from './catalogue.ts';
 import { type ContainerStatus, ContainerRunner } from './container.ts';
@@ -60,7 +60,7 @@ export class PodWorker {
   }
 
   #event(type: 'Normal' | 'Warning', reason: string, message: string): void {
-    this.#ctx.events.emit({ apiVersion: 'v1', kind: 'Pod', metadata: this.#pod.metadata }, type, reason, message);
+    this.#ctx.events.record({ apiVersion: 'v1', kind: 'Pod', metadata: this.#pod.metadata }, type, reason, message);
   }
 
   update(pod: Pod): void {

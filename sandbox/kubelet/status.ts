@@ -1,7 +1,7 @@
 // The pod status the kubelet reports, from its containers' states: phase, conditions (keeping
 // lastTransitionTime while a condition holds), IPs and containerStatuses. Pure.
 import type { Condition, Container } from '../kube/types.ts';
-import { toNano } from './quantity.ts';
+import { compareQuantities } from '../../operator/src/api/quantities.ts';
 import type { ContainerStatus } from './container.ts';
 
 /** The pod's QoS class from its containers' requests and limits (requests default to limits). */
@@ -15,7 +15,7 @@ export function qosClass(containers: Container[]): 'Guaranteed' | 'Burstable' | 
     for (const r of ['cpu', 'memory']) {
       const limit = limits[r];
       const request = requests[r] ?? limit;
-      if (limit === undefined || request === undefined || toNano(limit) !== toNano(request)) guaranteed = false;
+      if (limit === undefined || request === undefined || compareQuantities(limit, request) !== 0) guaranteed = false;
     }
   }
   if (!any) return 'BestEffort';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bytes, compareQuantities, cpuCores, mebibytes, parseQuantity, QuantityError, QuantityValue, readQuantity } from "./quantities.ts";
+import { bytes, compareQuantities, cpuCores, mebibytes, nanoUnits, parseQuantity, QuantityError, QuantityValue, readQuantity } from "./quantities.ts";
 
 describe("parseQuantity", () => {
   it.each([
@@ -114,5 +114,25 @@ describe("compareQuantities", () => {
     expect(compareQuantities(2, "2000m")).toBe(0);
     expect(compareQuantities("1Gi", "1G")).toBe(1);
     expect(() => compareQuantities("1x", 1)).toThrow(QuantityError);
+  });
+});
+
+describe("nanoUnits", () => {
+  it.each([
+    ["1", 1_000_000_000n],
+    ["500m", 500_000_000n],
+    ["1.5", 1_500_000_000n],
+    ["2k", 2_000_000_000_000n],
+    ["1Ki", 1024_000_000_000n],
+    ["1e3", 1000_000_000_000n],
+    ["1n", 1n],
+    ["0.1n", 1n], // rounded up to the nanounit
+    ["-2m", -2_000_000n],
+    [2, 2_000_000_000n],
+  ])("%s is %s nano-units", (q, nano) => expect(nanoUnits(q)).toBe(nano));
+
+  it("refuses what is not a quantity, and amounts no resource has, without expanding them", () => {
+    expect(() => nanoUnits("12 cores")).toThrow(QuantityError);
+    expect(() => nanoUnits("1e999999999")).toThrow(/too large/);
   });
 });

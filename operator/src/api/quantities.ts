@@ -111,6 +111,19 @@ export function compareQuantities(a: Quantity, b: Quantity): -1 | 0 | 1 {
   return x.compareTo(y);
 }
 
+/** Beyond any resource amount (10^30 nano-units is 10^21 cores or bytes): refused rather than expanded. */
+const MAX_NANO_DIGITS = 30;
+
+/** The value in nano-units, exactly, as apimachinery holds it (the kubelet's arithmetic). Throws QuantityError. */
+export function nanoUnits(q: Quantity): bigint {
+  const value = readQuantity(String(q));
+  if (typeof value === "string") throw new QuantityError(`${JSON.stringify(q)}: ${value}`);
+  const shift = value.exponent + 9;
+  if (digits(value.mantissa) + shift > MAX_NANO_DIGITS) throw new QuantityError(`${JSON.stringify(q)}: too large for a resource amount`);
+  // readQuantity rounds to the nanounit, so the shift is never negative for a non-zero value
+  return value.sign * (shift >= 0 ? value.mantissa * 10n ** BigInt(shift) : value.mantissa / 10n ** BigInt(-shift));
+}
+
 /**
  * The value of a quantity as a plain number (cores for CPU, bytes for memory).
  * Throws QuantityError with a message naming the fault.

@@ -16,6 +16,7 @@
 // - quantities under `requests`/`limits` compare by value ("1.5" equals "1500m",
 //   as the API server canonicalises them).
 import { parseQuantity } from "../api/quantities.ts";
+import { isObject } from "../json.ts";
 
 export interface Difference {
   /** Dotted path of the field, e.g. "spec.template.spec.containers[image-service].image". */
@@ -24,7 +25,6 @@ export interface Difference {
   live: unknown;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 const isEmpty = (v: unknown) => v === "" || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0);
 const isNamedList = (a: unknown[]) => a.length > 0 && a.every((e) => isObject(e) && typeof e.name === "string");
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key);

@@ -12,28 +12,31 @@ import { type Connection, type Credentials, fromKubeconfig, loadConnection } fro
  * errors.ts and a watch is an async iterator of validated events.
  */
 
+export const OwnerReference = z.looseObject({
+  apiVersion: z.string(),
+  kind: z.string(),
+  name: z.string(),
+  uid: z.string(),
+  controller: z.boolean().optional(),
+  blockOwnerDeletion: z.boolean().optional(),
+});
+export type OwnerReference = z.infer<typeof OwnerReference>;
+
+/** The metadata every client of this library reads; loose, so a read-modify-write loses nothing. */
 export const ObjectMeta = z.looseObject({
   name: z.string(),
   namespace: z.string().optional(),
   uid: z.string().optional(),
   resourceVersion: z.string().optional(),
   generation: z.number().optional(),
+  generateName: z.string().optional(),
   creationTimestamp: z.string().optional(),
   deletionTimestamp: z.string().optional(),
+  deletionGracePeriodSeconds: z.number().optional(),
   labels: z.record(z.string(), z.string()).optional(),
   annotations: z.record(z.string(), z.string()).optional(),
-  ownerReferences: z
-    .array(
-      z.looseObject({
-        apiVersion: z.string(),
-        kind: z.string(),
-        name: z.string(),
-        uid: z.string(),
-        controller: z.boolean().optional(),
-        blockOwnerDeletion: z.boolean().optional(),
-      }),
-    )
-    .optional(),
+  ownerReferences: z.array(OwnerReference).optional(),
+  finalizers: z.array(z.string()).optional(),
 });
 export type ObjectMeta = z.infer<typeof ObjectMeta>;
 
