@@ -250,6 +250,13 @@ export const EndpointSliceSchema = z.looseObject({
 export type EndpointSlice = z.infer<typeof EndpointSliceSchema>;
 
 const StringMatch = z.looseObject({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() });
+const IstioDestination = z.looseObject({
+  host: z.string(),
+  subset: z.string().optional(),
+  port: z.looseObject({ number: z.number().optional() }).optional(),
+});
+const IstioPercent = z.looseObject({ value: z.number().optional() });
+
 export const VirtualServiceSchema = z.looseObject({
   metadata: ObjectMetaSchema,
   spec: z.looseObject({
@@ -260,18 +267,10 @@ export const VirtualServiceSchema = z.looseObject({
         z.looseObject({
           name: z.string().optional(),
           match: z.array(z.looseObject({ uri: StringMatch.optional(), headers: z.record(z.string(), StringMatch).optional() })).optional(),
-          route: z
-            .array(
-              z.looseObject({
-                destination: z.looseObject({
-                  host: z.string(),
-                  subset: z.string().optional(),
-                  port: z.looseObject({ number: z.number().optional() }).optional(),
-                }),
-                weight: z.number().optional(),
-              }),
-            )
-            .optional(),
+          route: z.array(z.looseObject({ destination: IstioDestination, weight: z.number().optional() })).optional(),
+          mirror: IstioDestination.optional(),
+          mirrorPercentage: IstioPercent.optional(),
+          mirrors: z.array(z.looseObject({ destination: IstioDestination, percentage: IstioPercent.optional() })).optional(),
         }),
       )
       .optional(),

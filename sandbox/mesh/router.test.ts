@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpoints, getVia, pod, service, slice, virtualService } from './fixtures.test-helpers.ts';
-import { MeshRouter } from './router.ts';
+import { MeshRouter, shadowHost } from './router.ts';
 import { buildRoutingTable, type Snapshot } from './table.ts';
 
 // Real HTTP backends, one per "pod"; each answers with its own name, optionally after a delay.
@@ -156,4 +156,52 @@ describe('mesh router', () => {
       await new Promise((r) => gone.server.close(r));
     }
   });
+  it('mirrors a share of requests as Envoy shadows them: fire and forget, the user never waits', async () => {
+    const seen: { host: string; answered: boolean }[] = [];
+    // the mirror answers only when told to, so the user's answer provably did not wait for it
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const mirror = http.createServer((req, res) => {
+      const entry = { host: req.headers.host ?? '', answered: false };
+      seen.push(entry);
+      void released.then(() => {
+        entry.answered = true;
+        res.end('mirror');
+      });
+    });
+    await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', r));
+    const mirrorPort = (mirror.address() as AddressInfo).port;
+    const vs = virtualService('shop', 'mirrored', ['mirrored'], [{ host: 'primary', weight: 100 }]);
+    vs.spec.http = [{ route: [{ destination: { host: 'primary' } }], mirror: { host: 'shadow' }, mirrorPercentage: { value: 100 } }];
+    router.setTable(
+      buildRoutingTable({
+        ...snap,
+        services: [...snap.services, service('shop', 'shadow', 80)],
+        virtualServices: [...snap.virtualServices, vs],
+        endpoints: [...snap.endpoints, endpoints('shop', 'shadow', mirrorPort, [{ ip: '127.0.0.1', pod: 'shadow-ddd-1' }])],
+        pods: [...snap.pods, pod('shop', 'shadow-ddd-1', 'shadow', 'ddd')],
+      }),
+    );
+    try {
+      for (let i = 0; i < 3; i++) expect(await get(url, 'mirrored.shop:80')).toEqual({ status: 200, body: 'primary' });
+      expect(seen.map((s) => [s.host, s.answered])).toEqual(Array.from({ length: 3 }, () => ['mirrored.shop-shadow:80', false]));
+      release();
+      // the mirror's answers are reported as the destination's proxy reports them
+      const count = async () => {
+        const line = (await (await fetch(metricsUrl)).text()).split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('destination_workload="shadow"'));
+        return Number(line?.split(' ').at(-1) ?? 0);
+      };
+      for (let i = 0; i < 50 && (await count()) < 3; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await count()).toBe(3);
+    } finally {
+      router.setTable(buildRoutingTable(snap));
+      mirror.closeAllConnections();
+      await new Promise((r) => mirror.close(r));
+    }
+  });
+
+  it.each([
+    ['thumbs.shop', 'thumbs.shop-shadow'],
+    ['thumbs.shop:8080', 'thumbs.shop-shadow:8080'],
+  ])('names the shadow of %s %s', (host, shadow) => expect(shadowHost(host)).toBe(shadow));
 });

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { type Backend, backendsOf, buildRoutingTable, chooseDestination, endpointsOf, resolveHost, type RoutingTable, selectRule } from './table.ts';
+import { type Backend, backendsOf, buildRoutingTable, chooseDestination, endpointsOf, type Mirror, resolveHost, type RoutingTable, selectRule } from './table.ts';
 import { MeshTelemetry, type RequestLabels } from './telemetry.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -17,6 +17,45 @@ const RETRIABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH'
  * instead of holding the request through TCP's retransmits.
  */
 const CONNECT_TIMEOUT_MS = 2_000;
+/** Mirrored requests in flight at most, and how long one may take: a slow mirror costs nothing but these. */
+const MAX_SHADOWS = 256;
+const SHADOW_TIMEOUT_MS = 30_000;
+
+/** Envoy's shadow authority: `-shadow` after the host, before any port. */
+export function shadowHost(host: string): string {
+  const m = /^(.*?)(:\d+)?$/.exec(host);
+  return `${m?.[1] ?? host}-shadow${m?.[2] ?? ''}`;
+}
+
+function forwardHeaders(req: http.IncomingMessage): http.OutgoingHttpHeaders {
+  const headers: http.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
+  headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+  headers['x-forwarded-proto'] = 'http';
+  return headers;
+}
+
+/** Istio's standard labels for a request to `destHost`, as the destination's proxy reports it (the source's when no backend took it). */
+function labelsOf(destHost: string, b: Backend | undefined, code: number, flags: string): RequestLabels {
+  const [name = 'unknown', namespace = 'unknown'] = destHost.split('.');
+  return {
+    reporter: b === undefined ? 'source' : 'destination',
+    source_workload: 'unknown',
+    source_workload_namespace: 'unknown',
+    source_app: 'unknown',
+    destination_workload: b?.workload ?? 'unknown',
+    destination_workload_namespace: b?.namespace ?? namespace,
+    destination_app: b?.app ?? 'unknown',
+    destination_version: b?.version ?? 'unknown',
+    destination_service: destHost,
+    destination_service_name: name,
+    destination_service_namespace: namespace,
+    destination_canonical_service: b?.canonicalService ?? 'unknown',
+    request_protocol: 'http',
+    response_code: String(code),
+    response_flags: flags,
+  };
+}
 
 export interface MeshRouterOptions {
   host?: string;
@@ -33,6 +72,7 @@ export class MeshRouter {
   readonly #admin: http.Server;
   readonly #options: MeshRouterOptions;
   #random: () => number = Math.random;
+  #shadows = 0;
 
   constructor(options: MeshRouterOptions = {}) {
     this.#options = options;
@@ -100,27 +140,10 @@ export class MeshRouter {
       res.writeHead(503, { 'content-type': 'text/plain' }).end('no healthy upstream');
       return;
     }
-    const labelsFor = (b: Backend | undefined, code: number, flags: string): RequestLabels => {
-      const [name = 'unknown', namespace = 'unknown'] = dest.host.split('.');
-      return {
-        reporter: b === undefined ? 'source' : 'destination',
-        source_workload: 'unknown',
-        source_workload_namespace: 'unknown',
-        source_app: 'unknown',
-        destination_workload: b?.workload ?? 'unknown',
-        destination_workload_namespace: b?.namespace ?? namespace,
-        destination_app: b?.app ?? 'unknown',
-        destination_version: b?.version ?? 'unknown',
-        destination_service: dest.host,
-        destination_service_name: name,
-        destination_service_namespace: namespace,
-        destination_canonical_service: b?.canonicalService ?? 'unknown',
-        request_protocol: 'http',
-        response_code: String(code),
-        response_flags: flags,
-      };
-    };
+    const labelsFor = (b: Backend | undefined, code: number, flags: string): RequestLabels => labelsOf(dest.host, b, code, flags);
     const bodyless = req.method === 'GET' || req.method === 'HEAD';
+    // Envoy shadows a request as it forwards it; GET and HEAD only here (no body to copy).
+    if (bodyless) for (const mirror of rule.mirrors) if (this.#random() * 100 < mirror.percent) this.#shadow(req, mirror);
     let attempt = 0;
     const tried = new Set<string>();
     const tryOnce = (): void => {
@@ -138,10 +161,7 @@ export class MeshRouter {
       let backend = backends[n % backends.length] as Backend;
       for (let i = 0; i < backends.length && tried.has(`${backend.ip}:${backend.port}`); i++) backend = backends[(n + i + 1) % backends.length] as Backend;
       tried.add(`${backend.ip}:${backend.port}`);
-      const headers: http.OutgoingHttpHeaders = {};
-      for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
-      headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
-      headers['x-forwarded-proto'] = 'http';
+      const headers = forwardHeaders(req);
       const upstream = http.request({ agent: this.#agent, host: backend.ip, port: backend.port, method: req.method, path: req.url, headers });
       let responded = false;
       upstream.on('socket', (socket) => {
@@ -193,5 +213,28 @@ export class MeshRouter {
       else req.pipe(upstream);
     };
     tryOnce();
+  }
+
+  /** A copy of the request to the mirror's destination: fire and forget, its answer discarded. */
+  #shadow(req: http.IncomingMessage, mirror: Mirror): void {
+    if (this.#shadows >= MAX_SHADOWS) return; // as Envoy's circuit breaker drops what overflows
+    const { backends } = backendsOf(this.#table, { host: mirror.host, weight: 0, port: mirror.port });
+    if (backends.length === 0) return;
+    const n = this.#counters.get(mirror.host) ?? 0;
+    this.#counters.set(mirror.host, n + 1);
+    const backend = backends[n % backends.length] as Backend;
+    const headers = forwardHeaders(req);
+    headers['host'] = shadowHost(req.headers.host ?? '');
+    const started = performance.now();
+    this.#shadows += 1;
+    const shadow = http.request({ agent: this.#agent, host: backend.ip, port: backend.port, method: req.method, path: req.url, headers, timeout: SHADOW_TIMEOUT_MS });
+    shadow.on('response', (answer) => {
+      answer.resume();
+      answer.on('end', () => this.telemetry.record(labelsOf(mirror.host, backend, answer.statusCode ?? 0, '-'), performance.now() - started));
+    });
+    shadow.on('timeout', () => shadow.destroy());
+    shadow.on('error', () => undefined);
+    shadow.on('close', () => (this.#shadows -= 1));
+    shadow.end();
   }
 }

@@ -69,7 +69,7 @@ describe('routing table', () => {
     expect(chooseDestination(rule, 0.8999)?.host).toBe('a');
     expect(chooseDestination(rule, 0.9)?.host).toBe('b');
     expect(chooseDestination(rule, 0.99999)?.host).toBe('b');
-    expect(chooseDestination({ matches: [], destinations: [{ host: 'a', weight: 0, port: undefined }] }, 0.5)).toBeUndefined();
+    expect(chooseDestination({ destinations: [{ host: 'a', weight: 0, port: undefined }] }, 0.5)).toBeUndefined();
   });
 
   it('lists only ready endpoints, from EndpointSlices or else Endpoints, with the Deployment as workload', () => {
@@ -97,5 +97,19 @@ describe('routing table', () => {
     expect(selectRule(route, '/admin/x?y=1', {})?.destinations[0]?.host).toBe('canary.shop.svc.cluster.local');
     expect(selectRule(route, '/img', { 'x-canary': '1' })?.destinations[0]?.host).toBe('canary.shop.svc.cluster.local');
     expect(selectRule(route, '/img', {})?.destinations[0]?.host).toBe('primary.shop.svc.cluster.local');
+  });
+  it('reads mirror with mirrorPercentage, and mirrors, as shares of a rule', () => {
+    const vs = virtualService('shop', 'm', ['m'], [{ host: 'primary', weight: 100 }]);
+    vs.spec.http = [
+      { route: [{ destination: { host: 'primary' } }], mirror: { host: 'canary' }, mirrorPercentage: { value: 25 } },
+      { route: [{ destination: { host: 'primary' } }], mirror: { host: 'canary', port: { number: 8080 } } },
+      { route: [{ destination: { host: 'primary' } }], mirrors: [{ destination: { host: 'a.other' }, percentage: { value: 150 } }] },
+    ];
+    const rules = resolveHost(buildRoutingTable({ ...empty, virtualServices: [vs] }), 'm.shop')?.rules ?? [];
+    expect(rules.map((r) => r.mirrors)).toEqual([
+      [{ host: 'canary.shop.svc.cluster.local', port: undefined, percent: 25 }],
+      [{ host: 'canary.shop.svc.cluster.local', port: 8080, percent: 100 }],
+      [{ host: 'a.other', port: undefined, percent: 100 }],
+    ]);
   });
 });

@@ -38,9 +38,18 @@ export interface StringMatch {
   regex?: string | undefined;
 }
 
+/** A share of a rule's requests copied to another destination, as Envoy shadows them. */
+export interface Mirror {
+  host: string;
+  port: number | undefined;
+  /** 0-100: the share of requests copied. */
+  percent: number;
+}
+
 export interface Rule {
   matches: { uri?: StringMatch | undefined; headers?: Record<string, StringMatch> | undefined }[];
   destinations: Destination[];
+  mirrors: Mirror[];
 }
 
 export interface HostRoute {
@@ -162,7 +171,7 @@ export function buildRoutingTable(snap: Snapshot): RoutingTable {
     const fqdn = serviceFqdn(svc.metadata.name, ns);
     services.set(fqdn, { name: svc.metadata.name, namespace: ns, ports, backends });
     // A host without a VirtualService goes to the Service of that name, as in a mesh.
-    routes.set(fqdn, { virtualService: undefined, rules: [{ matches: [], destinations: [{ host: fqdn, weight: 100, port: undefined }] }] });
+    routes.set(fqdn, { virtualService: undefined, rules: [{ matches: [], destinations: [{ host: fqdn, weight: 100, port: undefined }], mirrors: [] }] });
     addShortName(shortNames, svc.metadata.name, ns);
   }
 
@@ -178,6 +187,11 @@ export function buildRoutingTable(snap: Snapshot): RoutingTable {
         weight: r.weight ?? (all.length === 1 ? 100 : 0),
         port: r.destination.port?.number,
       })),
+      // Istio's `mirror` (all requests unless `mirrorPercentage` says less) and its newer `mirrors` list
+      mirrors: [
+        ...(http.mirror ? [{ destination: http.mirror, percentage: http.mirrorPercentage }] : []),
+        ...(http.mirrors ?? []),
+      ].map((m) => ({ host: qualify(m.destination.host, ns), port: m.destination.port?.number, percent: Math.min(100, Math.max(0, m.percentage?.value ?? 100)) })),
     }));
     const route: HostRoute = { virtualService: `${ns}/${vs.metadata.name}`, rules };
     for (const host of vs.spec.hosts ?? []) {
@@ -248,7 +262,7 @@ export function selectRule(route: HostRoute, path: string, headers: Record<strin
 }
 
 /** Weighted choice: `r` uniform in [0, 1). Destinations of weight 0 are never chosen. */
-export function chooseDestination(rule: Rule, r: number): Destination | undefined {
+export function chooseDestination(rule: Pick<Rule, 'destinations'>, r: number): Destination | undefined {
   const total = rule.destinations.reduce((s, d) => s + Math.max(0, d.weight), 0);
   if (total <= 0) return undefined;
   let point = r * total;
