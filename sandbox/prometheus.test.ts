@@ -35,7 +35,7 @@ describe('prometheus targets and config', () => {
   });
 
   it('scrapes every second with a timeout Prometheus accepts', () => {
-    const cfg = prometheusConfig('127.0.0.1:1234', '/stats/prometheus', '/x/pods.json');
+    const cfg = prometheusConfig('127.0.0.1:1234', '/stats/prometheus', '/x/pods.json', '/x/components.json');
     expect(cfg).toContain('scrape_interval: 1s');
     expect(cfg).toContain('scrape_timeout: 1s');
     expect(cfg).toContain('- 127.0.0.1:1234');
@@ -103,6 +103,16 @@ describe('a real Prometheus', () => {
     expect(Number(requests[0]?.value[1])).toBeGreaterThanOrEqual(10);
     const demo = await eventually('demo_up', (r) => r.length > 0);
     expect(demo[0]?.metric).toMatchObject({ pod: 'web-abc-1', namespace: 'shop', job: 'pods' });
+  });
+
+  it("scrapes a sandbox process's metrics URL until it is withdrawn", async () => {
+    const port = (backend.address() as AddressInfo).port;
+    const withdraw = prom.scrape('operator', `http://127.0.0.1:${port}/metrics`);
+    const up = await eventually('up{job="components"}', (r) => r[0]?.value[1] === '1');
+    expect(up[0]?.metric).toMatchObject({ component: 'operator', instance: `127.0.0.1:${port}` });
+    withdraw();
+    const gone = await eventually('up{job="components"}', (r) => r.length === 0);
+    expect(gone).toEqual([]);
   });
 
   it('leaves no process behind when stopped', async () => {

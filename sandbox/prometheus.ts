@@ -1,6 +1,7 @@
 // Real Prometheus for the sandbox: found on PATH or at $PROMETHEUS_BIN, run with a generated
 // config that scrapes the mesh and every annotated pod each second. Pod targets go through a
-// file_sd file rewritten on every pod change, so Prometheus follows pods without a reload.
+// file_sd file rewritten on every pod change, so Prometheus follows pods without a reload; the
+// sandbox's own processes that serve metrics (the operator) go through a second one.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -48,12 +49,13 @@ export function podTargets(pods: Pod[]): TargetGroup[] {
   return groups.sort((x, y) => (x.targets[0] ?? '').localeCompare(y.targets[0] ?? ''));
 }
 
-export function prometheusConfig(meshTarget: string, meshPath: string, podsFile: string): string {
+export function prometheusConfig(meshTarget: string, meshPath: string, podsFile: string, componentsFile: string): string {
   return stringify({
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
     scrape_configs: [
       { job_name: 'mesh', metrics_path: meshPath, static_configs: [{ targets: [meshTarget] }] },
       { job_name: 'pods', file_sd_configs: [{ files: [podsFile], refresh_interval: '1s' }] },
+      { job_name: 'components', file_sd_configs: [{ files: [componentsFile], refresh_interval: '1s' }] },
     ],
   });
 }
@@ -72,6 +74,9 @@ export class Prometheus {
   readonly #o: PrometheusOptions;
   readonly #dir: string;
   readonly #podsFile: string;
+  readonly #componentsFile: string;
+  /** Targets of the sandbox's own processes, by component name. */
+  readonly #components = new Map<string, TargetGroup>();
   readonly #pods: Pick<Informer<Pod>, 'list' | 'on'>;
   #daemon: Daemon | undefined;
   #lastTargets = '';
@@ -82,6 +87,7 @@ export class Prometheus {
     this.#o = options;
     this.#dir = path.join(options.stateDir, 'prometheus');
     this.#podsFile = path.join(this.#dir, 'pods.json');
+    this.#componentsFile = path.join(this.#dir, 'components.json');
     this.#pods = options.pods;
     this.#pods.on(() => this.#writeTargets());
   }
@@ -95,17 +101,36 @@ export class Prometheus {
     const text = JSON.stringify(podTargets(this.#pods.list()), null, 1);
     if (text === this.#lastTargets) return;
     this.#lastTargets = text;
-    // Atomic replace: Prometheus never reads a half-written file.
-    fs.writeFileSync(`${this.#podsFile}.tmp`, text);
-    fs.renameSync(`${this.#podsFile}.tmp`, this.#podsFile);
+    writeAtomically(this.#podsFile, text);
+  }
+
+  /**
+   * Scrapes a process of the sandbox's at `url` (its metrics path included), labelled
+   * `component`, until the returned function is called.
+   */
+  scrape(component: string, url: string): () => void {
+    const u = new URL(url);
+    const group: TargetGroup = { targets: [u.host], labels: { component, __metrics_path__: u.pathname === '/' ? '/metrics' : u.pathname } };
+    this.#components.set(component, group);
+    this.#writeComponents();
+    return () => {
+      if (this.#components.get(component) !== group) return;
+      this.#components.delete(component);
+      this.#writeComponents();
+    };
+  }
+
+  #writeComponents(): void {
+    if (this.#started) writeAtomically(this.#componentsFile, JSON.stringify([...this.#components.values()], null, 1));
   }
 
   async start(): Promise<string> {
     fs.mkdirSync(path.join(this.#dir, 'data'), { recursive: true });
     this.#started = true;
     this.#writeTargets();
+    this.#writeComponents();
     const mesh = new URL(this.#o.meshMetricsUrl);
-    fs.writeFileSync(path.join(this.#dir, 'prometheus.yml'), prometheusConfig(mesh.host, mesh.pathname, this.#podsFile));
+    fs.writeFileSync(path.join(this.#dir, 'prometheus.yml'), prometheusConfig(mesh.host, mesh.pathname, this.#podsFile, this.#componentsFile));
     let lastError: unknown;
     // A free port can be taken between the probe and Prometheus binding it: try another.
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -140,4 +165,10 @@ export class Prometheus {
     this.#started = false;
     await this.#daemon?.stop();
   }
+}
+
+/** Prometheus never reads a half-written file. */
+function writeAtomically(file: string, text: string): void {
+  fs.writeFileSync(`${file}.tmp`, text);
+  fs.renameSync(`${file}.tmp`, file);
 }

@@ -51,6 +51,8 @@ export interface SandboxContext {
   prometheus: string | undefined;
   stateDir: string;
   logger: Logger;
+  /** Has the sandbox's Prometheus (when it runs) scrape a process's metrics URL until the returned function is called. */
+  scrape(component: string, url: string): () => void;
 }
 
 /** A part started after the core and stopped before it, e.g. the operator. */
@@ -216,7 +218,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       stops.push({ name: 'prometheus', stop: () => p.stop() });
     }
 
-    const ctx: SandboxContext = { apiServer: client.baseUrl, kubeconfigPath, mesh: meshUrls.url, prometheus: prometheus?.url, stateDir, logger };
+    const scrape = (component: string, url: string): (() => void) => prometheus?.scrape(component, url) ?? (() => undefined);
+    const ctx: SandboxContext = { apiServer: client.baseUrl, kubeconfigPath, mesh: meshUrls.url, prometheus: prometheus?.url, stateDir, logger, scrape };
     for (const component of options.components ?? []) {
       const handle = await component.start(ctx);
       stops.push({ name: component.name, stop: () => handle.stop() });

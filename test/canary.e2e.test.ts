@@ -1,9 +1,10 @@
 // Canary analysis end to end with real Prometheus: real image-service processes behind the mesh,
 // steady load through it, the operator in its own process. One sandbox, scenarios in sequence.
 import { describe, expect, it } from 'vitest';
-import { annotate, eventsOf, observe } from '../sandbox/demo/rollout.ts';
+import { dashboardTargets, RATE_INTERVAL } from '../operator/src/dashboard.ts';
+import { annotate, eventsOf, observe, waitFor } from '../sandbox/demo/rollout.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
-import { changeImage, deploy, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, primaryPods, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary-harness.ts';
+import { changeImage, deploy, NEW_IMAGE, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, primaryPods, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary-harness.ts';
 
 describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', { timeout: ROLLOUT_TIMEOUT_MS + 30_000 }, (controlPlane) => {
   const ctx = useLab('required', controlPlane);
@@ -82,6 +83,31 @@ describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', 
     expect((await observe(ctx.lab.sandbox.client, promoted))?.annotations['imageops.dev/promote']).toBeUndefined();
     expect((await observe(ctx.lab.sandbox.client, abort))?.annotations['imageops.dev/abort']).toBeUndefined();
     expect(loadA.counts().failed + loadB.counts().failed).toBe(0);
+  });
+
+  it("(i) every panel of the chart's Grafana dashboard shows data during a rollout", async () => {
+    const ref = await deploy(ctx.lab, imageService('panels', { canary: { stepWeights: [10, 20, 30, 40, 50, 100] } }));
+    const load = startLoad(ctx.lab, ref);
+    ctx.loads.push(load);
+    const rollout = await changeImage(ctx.lab, ref, NEW_IMAGE);
+    await rollout.until([], ROLLOUT_TIMEOUT_MS, (o) => o.status.phase === 'Progressing' && o.status.lastAnalysis !== undefined);
+    const prometheus = ctx.lab.sandbox.prometheus ?? '';
+    /** The series a target's query returns over the last minute, as Grafana asks for a panel (a range query). */
+    const seriesOf = async (expr: string): Promise<number> => {
+      const end = Date.now() / 1000;
+      const query = new URLSearchParams({ query: expr.replaceAll(RATE_INTERVAL, '10s'), start: String(end - 60), end: String(end), step: '1' });
+      const answer = (await (await fetch(`${prometheus}/api/v1/query_range?${query}`)).json()) as { status: string; error?: string; data?: { result: unknown[] } };
+      if (answer.status !== 'success') throw new Error(`Prometheus refused ${expr}: ${answer.error ?? ''}`);
+      return answer.data?.result.length ?? 0;
+    };
+    const empty = async () => {
+      const out: string[] = [];
+      for (const { panel, target } of dashboardTargets()) if ((await seriesOf(target.expr)) === 0) out.push(`${panel}: ${target.expr}`);
+      return out;
+    };
+    let last: string[] = [];
+    await waitFor('every dashboard query to return data', async () => (last = await empty()).length === 0, 30_000, 1_000, () => `empty:\n${last.join('\n')}`);
+    expect(last).toEqual([]);
   });
 
   it('(h) with no traffic and onNoData: hold, the canary holds and says why, then proceeds when traffic comes', async () => {

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dashboard } from '../operator/src/dashboard.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
 import { waitFor } from './sandbox-helpers.ts';
 
@@ -164,6 +165,19 @@ describe('helm template, every object accepted by kube-apiserver', () => {
       },
     },
     {
+      name: 'Grafana dashboards',
+      values: { grafana: { dashboards: { enabled: true, namespace: 'media', labels: { team: 'media' }, annotations: { grafana_folder: 'imageops' } } } },
+      objects: (r) => [...common(r), ...leaderElection(r), ...clusterRbac(r), ...pdb(r), `ConfigMap media/${r}-dashboards`],
+      check: (_d, objects) => {
+        const map = objects.find((o) => o.kind === 'ConfigMap') as (Manifest & { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; data: Record<string, string> }) | undefined;
+        expect(map?.metadata.labels).toMatchObject({ grafana_dashboard: '1', team: 'media' });
+        expect(map?.metadata.annotations).toEqual({ grafana_folder: 'imageops' });
+        // the chart ships the generated dashboard as it is
+        expect(Object.keys(map?.data ?? {})).toEqual(['imageops.json']);
+        expect(JSON.parse(map?.data['imageops.json'] ?? '')).toEqual(dashboard());
+      },
+    },
+    {
       name: 'one replica without leader election',
       values: { replicaCount: 1, leaderElection: { enabled: false } },
       // no PDB: with one replica minAvailable 1 would block every drain
@@ -240,6 +254,7 @@ describe('invalid values', () => {
   const REFUSED: Record<string, string> = {
     'bad-gateway.yaml': "at '/tenancy/allowedGateways/0': 'public' does not match pattern",
     'bad-image-registry.yaml': "at '/tenancy/allowedImageRegistries/0': 'https://registry.example.com' does not match pattern",
+    'bad-dashboard-namespace.yaml': "at '/grafana/dashboards/namespace': 'Monitoring' does not match pattern",
     'bad-interval.yaml': "at '/metrics/serviceMonitor/interval': 'soon' does not match pattern",
     'bad-log-level.yaml': "at '/logLevel': value must be one of 'trace', 'debug', 'info', 'warn', 'error', 'fatal'",
     'bad-namespace.yaml': "at '/watchNamespaces/0': 'Shop_Front' does not match pattern",

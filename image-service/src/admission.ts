@@ -34,7 +34,8 @@ export interface AdmissionOptions {
 }
 
 export type Release = () => void;
-export type RejectReason = 'queue_full' | 'queue_timeout';
+export const REJECT_REASONS = ['queue_full', 'queue_timeout'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 interface Waiter {
   resolve: (release: Release) => void;

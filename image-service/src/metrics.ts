@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import sharp from 'sharp';
-import type { Admission } from './admission.ts';
+import { type Admission, REJECT_REASONS } from './admission.ts';
 
 /**
  * The service's Prometheus metrics (names fixed by DESIGN.md; the operator's `direct` canary
@@ -67,6 +67,8 @@ export class Metrics {
       },
     });
     collectDefaultMetrics({ register: this.registry });
+    // Every reason exported from the start (at 0), so a dashboard's rate reads 0, not "no data".
+    for (const reason of REJECT_REASONS) this.#rejected.inc({ reason }, 0);
     admission.onReject = (reason) => this.#rejected.inc({ reason });
   }
 

@@ -5,6 +5,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { imageServiceCrd } from "./api/crd.ts";
+import { dashboard } from "./dashboard.ts";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -19,6 +20,7 @@ export function generatedFiles(): Map<string, string> {
   return new Map([
     ["crds/imageservices.imageops.dev.yaml", crd],
     ["charts/imageops/crds/imageservices.imageops.dev.yaml", crd],
+    ["charts/imageops/dashboards/imageops.json", `${JSON.stringify(dashboard(), null, 2)}\n`],
   ]);
 }
 

@@ -32,8 +32,11 @@ function startLine(line: string): string | undefined {
   }
 }
 
-/** Starts the operator process against the sandbox; resolves once it runs. Its log (JSON) is `<stateDir>/operator.log`. */
-export async function startOperatorProcess(ctx: Pick<SandboxContext, 'kubeconfigPath' | 'prometheus' | 'stateDir'>, env: NodeJS.ProcessEnv = {}): Promise<OperatorProcess> {
+/**
+ * Starts the operator process against the sandbox; resolves once it runs, scraped by the
+ * sandbox's Prometheus until it exits. Its log (JSON) is `<stateDir>/operator.log`.
+ */
+export async function startOperatorProcess(ctx: Pick<SandboxContext, 'kubeconfigPath' | 'prometheus' | 'stateDir'> & Partial<Pick<SandboxContext, 'scrape'>>, env: NodeJS.ProcessEnv = {}): Promise<OperatorProcess> {
   const logFile = path.join(ctx.stateDir, 'operator.log');
   const log = fs.createWriteStream(logFile, { flags: 'a' });
   const child: ChildProcess = spawn(process.execPath, [ENTRY], {
@@ -76,6 +79,9 @@ export async function startOperatorProcess(ctx: Pick<SandboxContext, 'kubeconfig
     await exited;
     throw err;
   });
+
+  const unscrape = ctx.scrape?.('operator', `${url}/metrics`);
+  if (unscrape !== undefined) void exited.then(unscrape);
 
   const signal = async (sig: NodeJS.Signals, graceMs: number): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
