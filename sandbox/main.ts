@@ -1,5 +1,5 @@
 // `npm run sandbox [-- --control-plane real|emulated]`: the sandbox on loopback until SIGINT or
-// SIGTERM. Writes .sandbox/kubeconfig and .sandbox/sandbox.json ({apiServer, mesh, prometheus,
+// SIGTERM. Writes .sandbox/kubeconfig and .sandbox/sandbox.json ({apiServer, view, mesh, prometheus,
 // ...}); cleans up what a previous run left behind first. SANDBOX_DIR overrides the state directory.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import pino from 'pino';
 import { operatorComponent } from './demo/operator.ts';
 import { isAlive, killRecorded } from './pids.ts';
 import { defaultControlPlane, type SandboxComponent, startSandbox } from './sandbox.ts';
+import { startView } from './view/server.ts';
 
 const logger = pino({ level: process.env.SANDBOX_LOG_LEVEL ?? 'info' });
 const stateDir = path.resolve(process.env.SANDBOX_DIR ?? '.sandbox');
@@ -37,8 +38,10 @@ fs.mkdirSync(stateDir, { recursive: true });
 
 const { values: args } = parseArgs({ options: { 'control-plane': { type: 'string' } } });
 const sandbox = await startSandbox({ stateDir, components, logger, controlPlane: defaultControlPlane(args['control-plane']) });
+const view = await startView({ kubeconfigPath: sandbox.kubeconfigPath, prometheus: sandbox.prometheus, logger });
 const info = {
   apiServer: sandbox.apiServer,
+  view: view.url,
   mesh: sandbox.mesh,
   prometheus: sandbox.prometheus ?? null,
   meshMetrics: sandbox.meshMetrics,
@@ -52,6 +55,7 @@ process.stdout.write(
   [
     `sandbox ready (${sandbox.controlPlane} control plane)`,
     `  API server  ${sandbox.apiServer}    export KUBECONFIG=${rel}`,
+    `  view        ${view.url}    rollouts live in a browser`,
     `  mesh        ${sandbox.mesh}    curl -H 'Host: NAME.NAMESPACE' ${sandbox.mesh}/...`,
     `  prometheus  ${sandbox.prometheus ?? '(not installed: apt-get install -y prometheus)'}`,
     'Ctrl-C stops it.',
@@ -68,6 +72,7 @@ async function shutdown(signal: string): Promise<void> {
   }
   stopping = true;
   logger.info({ signal }, 'stopping the sandbox');
+  await view.stop();
   await sandbox.stop();
   fs.rmSync(infoFile, { force: true });
   process.exit(0);

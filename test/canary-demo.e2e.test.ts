@@ -47,6 +47,7 @@ describe('npm start (the demo)', () => {
     expect(out).toMatch(/phase=Succeeded /);
     expect(out).toMatch(/Promoted imageops\/image-service:1\.1\.0\. During the rollout the load sent \d+ requests; 0 failed\./);
     expect(out).toMatch(/Canary analysis (reads Prometheus|uses the direct provider)/);
+    expect(out).toMatch(/The rollout, live in a browser: http:\/\/127\.0\.0\.1:\d+\//);
     expect(out).not.toContain('\x1b[');
     const alive = [...pids].filter((p) => p !== child.pid && isAlive(p));
     expect(alive).toEqual([]);

@@ -15,6 +15,7 @@ const node = path.resolve('node_modules/.bin/node');
 
 interface Info {
   apiServer: string;
+  view: string;
   mesh: string;
   prometheus: string | null;
   kubeconfig: string;
@@ -66,6 +67,8 @@ describe('npm run sandbox', () => {
     const first = await start(stateDir);
     expect(first.info.apiServer).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(first.info.mesh).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(first.info.view).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect((await fetch(new URL('/api/state', first.info.view))).status).toBe(200);
     const manifest = path.join(dir, 'deploy.json');
     await fs.writeFile(manifest, JSON.stringify(imageServiceDeployment('web', 'default', 'imageops/image-service:2.0.0', 1, photos)));
     await exec('kubectl', ['--kubeconfig', first.info.kubeconfig, 'apply', '-f', manifest]);

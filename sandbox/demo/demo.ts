@@ -14,6 +14,7 @@ import { LoadGenerator } from './load.ts';
 import { operatorComponent } from './operator.ts';
 import { applyImageService, eventsOf, type KubeEvent, mergePatch, observe, readManifest, type Ref, setImage, settledIn, waitForReady, waitForRoute } from './rollout.ts';
 import { LiveView } from './view.ts';
+import { startView, type View } from '../view/server.ts';
 
 const EXAMPLE = path.join(REPO_ROOT, 'examples', 'minimal.yaml');
 const CLAIM = 'image-originals';
@@ -71,10 +72,10 @@ async function follow(sandbox: Sandbox, ref: Ref, load: LoadGenerator, timeoutMs
   }
 }
 
-function howToReach(sandbox: Sandbox, ref: Ref, host: string): void {
+function howToReach(sandbox: Sandbox, ref: Ref, host: string, view: View): void {
   const kubeconfig = relative(sandbox.kubeconfigPath);
   out();
-  out('The sandbox is yours. In another terminal:');
+  out(`The sandbox is yours. Watch rollouts in a browser at ${view.url}; in another terminal:`);
   out(`  export KUBECONFIG=${kubeconfig}`);
   const ns = `-n ${ref.namespace}`;
   const commented: [string, string][] = [
@@ -115,10 +116,12 @@ async function main(): Promise<number> {
   const logger = pino({ level: process.env['SANDBOX_LOG_LEVEL'] ?? 'info' }, pino.destination({ dest: path.join(stateDir, 'sandbox.log'), mkdir: true, sync: true }));
   const sandbox = await startSandbox({ stateDir, components: [operatorComponent()], logger, controlPlane: defaultControlPlane(args['control-plane']) });
   let load: LoadGenerator | undefined;
+  let view: View | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       await load?.stop();
+      await view?.stop();
       await sandbox.stop();
     })());
   let interrupts = 0;
@@ -132,6 +135,8 @@ async function main(): Promise<number> {
 
   try {
     out(`API server ${sandbox.apiServer}, mesh ${sandbox.mesh}`);
+    view = await startView({ kubeconfigPath: sandbox.kubeconfigPath, prometheus: sandbox.prometheus, logger });
+    out(`The rollout, live in a browser: ${view.url}`);
     out(
       sandbox.prometheus !== undefined
         ? `Canary analysis reads Prometheus at ${sandbox.prometheus} (Istio's metrics from the mesh, scraped every second).`
@@ -174,7 +179,7 @@ async function main(): Promise<number> {
       await stop();
       return outcome === 'Succeeded' && during.failed === 0 ? 0 : 1;
     }
-    howToReach(sandbox, ref, host);
+    howToReach(sandbox, ref, host, view);
     return await new Promise<number>(() => undefined); // until a signal
   } catch (err) {
     process.stderr.write(`npm start: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -108,12 +108,16 @@ export function settledIn(o: Observed | undefined, phases: readonly Phase[]): bo
   return o !== undefined && o.status.observedGeneration === o.generation && o.status.phase !== undefined && phases.includes(o.status.phase);
 }
 
-const EventSchema = z.looseObject({
+/** A core/v1 Event, as far as the demo, the tests and the rollout view read one. */
+export const EventSchema = z.looseObject({
+  metadata: z.looseObject({ creationTimestamp: z.string().optional() }).optional(),
   type: z.string().optional(),
   reason: z.string().optional(),
   message: z.string().optional(),
   count: z.number().optional(),
-  involvedObject: z.looseObject({ kind: z.string().optional(), name: z.string().optional() }),
+  lastTimestamp: z.string().nullish(),
+  eventTime: z.string().nullish(),
+  involvedObject: z.looseObject({ kind: z.string().optional(), namespace: z.string().optional(), name: z.string().optional() }),
 });
 export type KubeEvent = z.infer<typeof EventSchema>;
 

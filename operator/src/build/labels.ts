@@ -17,7 +17,7 @@ export const CONTAINER_NAME = "image-service";
 export const PORT_NAME = "http";
 
 /** `<name>-primary` / `<name>-canary`: the Deployment and the Service of a track. */
-export const trackName = (isvc: ImageService, track: Track) => `${isvc.metadata.name}-${track}`;
+export const trackName = (isvc: { metadata: { name: string } }, track: Track) => `${isvc.metadata.name}-${track}`;
 
 /** The labels shared by every child. */
 export function commonLabels(isvc: ImageService): Record<string, string> {

@@ -24,6 +24,7 @@ export interface InformerOptions {
   /** Namespaces to watch; empty for all. */
   namespaces?: readonly string[];
   labelSelector?: string;
+  fieldSelector?: string;
   /** 0 turns the periodic resync off. */
   resyncMs?: number;
   clock?: Clock;
@@ -61,6 +62,7 @@ export class Informer {
   readonly #client: KubeClient;
   readonly #namespaces: readonly string[];
   readonly #labelSelector: string | undefined;
+  readonly #fieldSelector: string | undefined;
   readonly #resyncMs: number;
   readonly #clock: Clock;
   readonly #logger: Logger | undefined;
@@ -82,6 +84,7 @@ export class Informer {
     this.#client = client;
     this.#namespaces = options.namespaces?.length ? options.namespaces : [''];
     this.#labelSelector = options.labelSelector;
+    this.#fieldSelector = options.fieldSelector;
     this.#resyncMs = options.resyncMs ?? 0;
     this.#clock = options.clock ?? realClock;
     this.#logger = options.logger?.child({ informer: type.plural });
@@ -141,7 +144,7 @@ export class Informer {
         if (resourceVersion === '') {
           const listed = await this.#client.list(
             this.type,
-            { namespace, ...(this.#labelSelector ? { labelSelector: this.#labelSelector } : {}) },
+            { namespace, ...this.#selectors() },
             signal,
           );
           this.#replace(namespace, listed.items);
@@ -160,7 +163,7 @@ export class Informer {
             resourceVersion,
             // between the timeout and twice it, so that replicas do not reconnect in step
             timeoutSeconds: Math.round(this.#watchTimeoutSeconds * (1 + Math.random())),
-            ...(this.#labelSelector ? { labelSelector: this.#labelSelector } : {}),
+            ...this.#selectors(),
           },
           signal,
         );
@@ -196,6 +199,10 @@ export class Informer {
         await sleep(this.#clock, delay, signal).catch(() => undefined);
       }
     }
+  }
+
+  #selectors(): { labelSelector?: string; fieldSelector?: string } {
+    return { ...(this.#labelSelector ? { labelSelector: this.#labelSelector } : {}), ...(this.#fieldSelector ? { fieldSelector: this.#fieldSelector } : {}) };
   }
 
   #delay(failures: number, atLeastMs: number): number {
