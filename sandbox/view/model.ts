@@ -57,7 +57,7 @@ export interface ViewState {
   hidden: number;
 }
 
-export const cut = (s: string | undefined | null): string => {
+const cut = (s: string | undefined | null): string => {
   const v = s ?? '';
   return v.length > LIMITS.text ? `${v.slice(0, LIMITS.text - 1)}…` : v;
 };

@@ -43,10 +43,11 @@ export interface ViewOptions {
   prometheus: string | undefined;
   logger: Logger;
   port?: number;
-  /** How often each revision is measured, and over which window. */
-  sampleMs?: number;
-  windowMs?: number;
 }
+
+/** How often each revision is measured, and over which window. */
+const SAMPLE_MS = 1_000;
+const WINDOW_MS = 10_000;
 
 export interface View {
   url: string;
@@ -67,8 +68,6 @@ export async function startView(options: ViewOptions): Promise<View> {
   const events = new Informer(client, resources.events, { logger, fieldSelector: 'involvedObject.kind=ImageService' });
   const running = [imageServices.run(abort.signal), events.run(abort.signal)];
 
-  const sampleMs = options.sampleMs ?? 1_000;
-  const windowMs = options.windowMs ?? 10_000;
   const sampler = (async () => {
     while (!abort.signal.aborted) {
       const started = Date.now();
@@ -77,15 +76,15 @@ export async function startView(options: ViewOptions): Promise<View> {
           TRACKS.map(async (track) => {
             const workload = trackName({ metadata: { name } }, track);
             try {
-              const o = await provider.analyse({ target: { namespace, workload, service: workload }, intervalMs: windowMs, metrics: [], signal: abort.signal });
-              model.sample(namespace, name, track, { t: started / 1000, p99Ms: o.requests > 0 ? o.latencyP99Ms : null, errorPercent: o.requests > 0 ? o.errorRatePercent : null, rps: o.requests / (windowMs / 1000) });
+              const o = await provider.analyse({ target: { namespace, workload, service: workload }, intervalMs: WINDOW_MS, metrics: [], signal: abort.signal });
+              model.sample(namespace, name, track, { t: started / 1000, p99Ms: o.requests > 0 ? o.latencyP99Ms : null, errorPercent: o.requests > 0 ? o.errorRatePercent : null, rps: o.requests / (WINDOW_MS / 1000) });
             } catch {
               // a revision without pods (the idle canary) or a metrics source that failed: no point this second
             }
           }),
         ),
       );
-      await new Promise((r) => setTimeout(r, Math.max(0, sampleMs - (Date.now() - started))));
+      await new Promise((r) => setTimeout(r, Math.max(0, SAMPLE_MS - (Date.now() - started))));
     }
   })();
 
