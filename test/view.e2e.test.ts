@@ -16,8 +16,16 @@ const CHROMIUM = '/usr/bin/chromium';
 // Before any lab starts: without the browser there is nothing to test.
 if (!fs.existsSync(CHROMIUM)) throw new Error(`chromium is not installed at ${CHROMIUM}: apt-get install -y chromium`);
 
-describe.each(['required', 'off'] as const)('the rollout view in Chromium, Prometheus %s', { timeout: ROLLOUT_TIMEOUT_MS + 60_000 }, (prometheus) => {
-  const ctx = useLab(prometheus, 'emulated');
+// Prometheus or the direct provider on the emulated control plane; the real one with Prometheus
+// (the view's watches and field selector against kube-apiserver).
+const RUNS = [
+  ['emulated', 'required'],
+  ['emulated', 'off'],
+  ['real', 'required'],
+] as const;
+
+describe.each(RUNS)('the rollout view in Chromium, %s control plane, Prometheus %s', { timeout: ROLLOUT_TIMEOUT_MS + 60_000 }, (controlPlane, prometheus) => {
+  const ctx = useLab(prometheus, controlPlane);
   let view: View;
   let browser: Browser;
   let page: Page;
@@ -82,7 +90,7 @@ describe.each(['required', 'off'] as const)('the rollout view in Chromium, Prome
     const png = await page.screenshot({ fullPage: false });
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     const keep = process.env['VIEW_SCREENSHOT'];
-    if (prometheus === 'required' && keep !== undefined && keep !== '') fs.writeFileSync(keep, png);
+    if (controlPlane === 'emulated' && prometheus === 'required' && keep !== undefined && keep !== '') fs.writeFileSync(keep, png);
     expect(problems).toEqual([]);
   });
 
