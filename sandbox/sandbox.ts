@@ -18,7 +18,7 @@ import { Provisioner } from './control-plane/provisioner.ts';
 import { ApiError, KubeClient, RESOURCES } from './kube/client.ts';
 import { Informer, sleep } from './kube/informer.ts';
 import { type Pod, PodSchema } from './kube/types.ts';
-import { type CatalogueEntry, imageServiceEntry } from './kubelet/catalogue.ts';
+import { type CatalogueEntry, imageServiceEntry, operatorEntry } from './kubelet/catalogue.ts';
 import { cleanupNetwork, LoopbackNetwork, NamespaceNetwork } from './kubelet/network.ts';
 import { claimDir } from './kubelet/volumes.ts';
 import { Kubelet, LogError } from './kubelet/kubelet.ts';
@@ -89,6 +89,8 @@ export interface Sandbox extends SandboxContext {
   /** The real control plane's handle (identities, binaries), when that is the control plane. */
   real: ControlPlane | undefined;
   kubelets: Kubelet[];
+  /** Prometheus as pods reach it (the operator run by the chart): the pod network's gateway on the real control plane. */
+  podPrometheus: string | undefined;
   /**
    * The directory of a PersistentVolumeClaim's volume, to put originals in; on the real control
    * plane the claim is created (as a user would) and bound before this returns.
@@ -146,7 +148,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const network = kind === 'emulated' ? new LoopbackNetwork() : await NamespaceNetwork.create(stateDir);
     stops.push({ name: 'pod network', stop: () => network.close() });
     const kubeletOptions = {
-      catalogue: [imageServiceEntry(REPO_ROOT), ...(options.extraImages ?? [])],
+      catalogue: [imageServiceEntry(REPO_ROOT), operatorEntry(REPO_ROOT), ...(options.extraImages ?? [])],
       network,
       stateDir,
       logger: logger.child({ component: 'kubelet' }),
@@ -163,9 +165,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       kubelets.push(new Kubelet({ ...kubeletOptions, client }));
       api.setLogProvider(kubeletLogProvider(kubelets[0]!));
     } else {
-      const cp = await startControlPlane({ stateDir, nodes: REAL_NODES, logger });
+      const gateway = network instanceof NamespaceNetwork ? network.gateway : undefined;
+      const cp = await startControlPlane({ stateDir, nodes: REAL_NODES, logger, ...(gateway ? { advertiseAddress: gateway } : {}) });
       real = cp;
       stops.push({ name: 'control-plane', stop: () => cp.stop() });
+      // Pods reach kube-apiserver as in a cluster: the `kubernetes` Service's endpoint, with a token of their ServiceAccount.
+      const apiServer = network instanceof NamespaceNetwork ? await network.forward(cp.port) : undefined;
       fs.writeFileSync(kubeconfigPath, cp.kubeconfig(ADMIN_USER), { mode: 0o600 });
       client = new KubeClient(cp.connection(ADMIN_USER));
       await installCrds(client, startingCrds(cp.build.crd('istio')));
@@ -173,7 +178,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       await provisioner.start();
       stops.push({ name: 'provisioner', stop: () => provisioner.stop() });
       for (const node of REAL_NODES) {
-        kubelets.push(new Kubelet({ ...kubeletOptions, client: new KubeClient(cp.connection(nodeUser(node))), nodeName: node, schedule: false, serving: cp.pki.kubelet }));
+        kubelets.push(new Kubelet({ ...kubeletOptions, apiServer, client: new KubeClient(cp.connection(nodeUser(node))), nodeName: node, schedule: false, serving: cp.pki.kubelet }));
       }
     }
 
@@ -217,6 +222,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       prometheus = p;
       stops.push({ name: 'prometheus', stop: () => p.stop() });
     }
+    let podPrometheus = prometheus?.url;
+    if (prometheus !== undefined && network instanceof NamespaceNetwork) {
+      const port = Number(new URL(prometheus.url).port);
+      podPrometheus = `http://${(await network.forward(port)).host}:${port}`;
+    }
 
     const scrape = (component: string, url: string): (() => void) => prometheus?.scrape(component, url) ?? (() => undefined);
     const ctx: SandboxContext = { apiServer: client.baseUrl, kubeconfigPath, mesh: meshUrls.url, prometheus: prometheus?.url, stateDir, logger, scrape };
@@ -251,6 +261,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       emulator,
       real,
       kubelets,
+      podPrometheus,
       claim,
       pids: () => [...kubelets.flatMap((k) => k.pids()), ...(prometheus?.pid !== undefined ? [prometheus.pid] : []), ...(real?.pids() ?? [])].filter(isAlive),
       stop: () => (stopped ??= stopAll()),

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { canaryAnalyse } from './canary/analyse.ts';
 import { canaryDecide } from './canary/decide.ts';
@@ -8,6 +9,7 @@ import { kubeEndpoints } from './canary/providers/endpoints.ts';
 import { Providers } from './canary/providers/select.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { KubeClient } from './kube/client.ts';
+import { serviceAccountDir } from './kube/kubeconfig.ts';
 import { Manager } from './manager.ts';
 import { OperatorMetrics } from './metrics.ts';
 import type { Analyse, Decide } from './rollout.ts';
@@ -100,7 +102,7 @@ export async function startOperator(config: Config, options: StartOptions = {}):
 
 function inClusterNamespace(): string | undefined {
   try {
-    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined;
+    return readFileSync(join(serviceAccountDir(), 'namespace'), 'utf8').trim() || undefined;
   } catch {
     return undefined;
   }

@@ -124,10 +124,17 @@ export interface ControlPlaneOptions {
   nodes: string[];
   logger: Logger;
   build?: ControlPlaneBuild;
+  /**
+   * The address pods reach the API server at (the pod network's gateway, relayed to loopback):
+   * advertised, so the `kubernetes` Service's endpoint names it, and in the serving certificate.
+   */
+  advertiseAddress?: string;
 }
 
 export interface ControlPlane {
   url: string;
+  /** kube-apiserver's port (on 127.0.0.1, and on the advertised address through the pod network's relay). */
+  port: number;
   build: ControlPlaneBuild;
   pki: Pki;
   /** A connection as a user: the admin (system:masters) or a node's kubelet. */
@@ -178,7 +185,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     { user: 'system:kube-scheduler', groups: [] },
     ...options.nodes.map((n) => ({ user: nodeUser(n), groups: ['system:nodes'] })),
   ];
-  const pki = makePki(path.join(dir, 'pki'), identities);
+  const advertise = options.advertiseAddress ?? '127.0.0.1';
+  const pki = makePki(path.join(dir, 'pki'), identities, options.advertiseAddress ? [options.advertiseAddress] : []);
   const daemons: Daemon[] = [];
   const stop = async (): Promise<void> => {
     for (const d of daemons.splice(0).reverse()) await d.stop(d.name === 'etcd' ? 5000 : 10_000);
@@ -212,7 +220,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         name: 'kube-apiserver',
         bin: build.bin('kube-apiserver'),
         args: [
-          `--etcd-servers=${etcdUrl}`, `--secure-port=${apiPort}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
+          `--etcd-servers=${etcdUrl}`, `--secure-port=${apiPort}`, '--bind-address=127.0.0.1', `--advertise-address=${advertise}`,
           `--cert-dir=${pki.dir}`, `--tls-cert-file=${pki.apiserver.certFile}`, `--tls-private-key-file=${pki.apiserver.keyFile}`,
           `--client-ca-file=${pki.caFile}`, `--token-auth-file=${pki.tokenFile}`,
           // OwnerReferencesPermissionEnforcement, as OpenShift runs it: blockOwnerDeletion needs
@@ -276,6 +284,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     };
     return {
       url,
+      port: apiPort,
       build,
       pki,
       connection,

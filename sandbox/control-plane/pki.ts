@@ -50,13 +50,14 @@ function servingCert(dir: string, name: string, sans: string[]): { certFile: str
   return { certFile, keyFile };
 }
 
-export function makePki(dir: string, identities: Identity[]): Pki {
+/** `apiserverIPs`: more addresses the API server is reached at (the pods' gateway). */
+export function makePki(dir: string, identities: Identity[], apiserverIPs: string[] = []): Pki {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   openssl(['req', '-x509', '-new', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/CN=imageops-sandbox-ca',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
   const apiserver = servingCert(dir, 'kube-apiserver', [
-    'IP:127.0.0.1', `IP:${KUBERNETES_SERVICE_IP}`, 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default',
+    'IP:127.0.0.1', `IP:${KUBERNETES_SERVICE_IP}`, ...apiserverIPs.map((ip) => `IP:${ip}`), 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default',
     'DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local',
   ]);
   const kubelet = servingCert(dir, 'kubelet', ['IP:127.0.0.1', 'DNS:localhost']);

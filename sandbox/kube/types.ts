@@ -101,6 +101,20 @@ export const VolumeSchema = z.looseObject({
   secret: z.looseObject({ secretName: z.string(), items: KeyToPath.optional(), optional: z.boolean().optional() }).optional(),
   configMap: z.looseObject({ name: z.string(), items: KeyToPath.optional(), optional: z.boolean().optional() }).optional(),
   persistentVolumeClaim: z.looseObject({ claimName: z.string(), readOnly: z.boolean().optional() }).optional(),
+  projected: z
+    .looseObject({
+      sources: z
+        .array(
+          z.looseObject({
+            serviceAccountToken: z.looseObject({ path: z.string(), audience: z.string().optional(), expirationSeconds: z.number().optional() }).optional(),
+            configMap: z.looseObject({ name: z.string(), items: KeyToPath.optional(), optional: z.boolean().optional() }).optional(),
+            secret: z.looseObject({ name: z.string(), items: KeyToPath.optional(), optional: z.boolean().optional() }).optional(),
+            downwardAPI: z.looseObject({ items: z.array(z.looseObject({ path: z.string(), fieldRef: z.looseObject({ fieldPath: z.string() }).optional() })) }).optional(),
+          }),
+        )
+        .nullish(),
+    })
+    .optional(),
 });
 export type Volume = z.infer<typeof VolumeSchema>;
 
@@ -110,6 +124,7 @@ export const PodSpecSchema = z.looseObject({
   restartPolicy: z.string().optional(),
   terminationGracePeriodSeconds: z.number().optional(),
   nodeName: z.string().optional(),
+  serviceAccountName: z.string().optional(),
 });
 export type PodSpec = z.infer<typeof PodSpecSchema>;
 

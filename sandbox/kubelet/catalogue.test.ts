@@ -1,5 +1,7 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BROKEN_ERROR_PERCENT, imageServiceEntry, parseImage, pull, SLOW_DELAY_MS } from './catalogue.ts';
+import { BROKEN_ERROR_PERCENT, imageServiceEntry, operatorEntry, parseImage, pull, SERVICE_ACCOUNT_MOUNT, SLOW_DELAY_MS } from './catalogue.ts';
 
 const entries = [imageServiceEntry('/repo')];
 const c = { name: 'app' };
@@ -34,5 +36,15 @@ describe('image catalogue', () => {
     expect(pull(entries, 'nginx:1.27', c)).toMatchObject({ ok: false, reason: 'ErrImagePull' });
     expect(pull(entries, 'imageops/image-service@sha256:abc', c)).toMatchObject({ ok: false, reason: 'InvalidImageName' });
     expect(pull(entries, undefined, c)).toMatchObject({ ok: false, reason: 'InvalidImageName' });
+  });
+
+  it("runs the operator as operator/Dockerfile's ENTRYPOINT does, finding its service account where the pod mounts it", () => {
+    const p = pull([operatorEntry('/repo')], 'registry.example.com/imageops/operator:0.1.0', c);
+    if (!p.ok) throw new Error(p.message);
+    const dockerfile = fs.readFileSync(path.join(import.meta.dirname, '../../operator/Dockerfile'), 'utf8');
+    const entrypoint = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    expect(['node', ...p.launch.args.map((a) => a.replace('/repo/', ''))]).toEqual(entrypoint);
+    expect(dockerfile).toMatch(/NODE_ENV=production/);
+    expect(p.launch.env).toMatchObject({ NODE_ENV: 'production', HOME: '/', SERVICE_ACCOUNT_DIR: SERVICE_ACCOUNT_MOUNT });
   });
 });

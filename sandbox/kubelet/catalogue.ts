@@ -50,6 +50,27 @@ export function imageServiceEntry(repoRoot: string): CatalogueEntry {
   };
 }
 
+/**
+ * This checkout's operator, as operator/Dockerfile builds it: its ENTRYPOINT's flags, its ENV, and
+ * HOME `/` (a user without a passwd entry), so that its config lookup finds no kubeconfig and takes
+ * the in-cluster path. `SERVICE_ACCOUNT_DIR` names the in-cluster path, which the kubelet rewrites
+ * to the projected volume's directory.
+ */
+export function operatorEntry(repoRoot: string): CatalogueEntry {
+  return {
+    repository: 'imageops/operator',
+    launch: () => ({
+      command: path.join(repoRoot, 'node_modules/.bin/node'),
+      args: ['--max-semi-space-size=1', path.join(repoRoot, 'operator/src/main.ts')],
+      env: { NODE_ENV: 'production', HOME: '/', SERVICE_ACCOUNT_DIR: SERVICE_ACCOUNT_MOUNT },
+      cwd: repoRoot,
+    }),
+  };
+}
+
+/** Where a pod's service-account token, CA and namespace are mounted (ServiceAccount admission's projected volume). */
+export const SERVICE_ACCOUNT_MOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
+
 export function pull(entries: readonly CatalogueEntry[], image: string | undefined, container: Container): Pull {
   const parsed = parseImage(image ?? '');
   if (parsed === undefined) return { ok: false, reason: 'InvalidImageName', message: `couldn't parse image name "${image ?? ''}"` };

@@ -40,6 +40,10 @@ export function referencedObjects(pod: Pod): { secrets: string[]; configMaps: st
   for (const v of pod.spec.volumes ?? []) {
     if (v.secret) secrets.add(v.secret.secretName);
     if (v.configMap) configMaps.add(v.configMap.name);
+    for (const source of v.projected?.sources ?? []) {
+      if (source.secret) secrets.add(source.secret.name);
+      if (source.configMap) configMaps.add(source.configMap.name);
+    }
   }
   return { secrets: [...secrets], configMaps: [...configMaps] };
 }
@@ -68,7 +72,8 @@ export function expand(value: string, env: Readonly<Record<string, string>>): st
   });
 }
 
-function fieldValue(path: string, inputs: EnvInputs): string {
+/** A Downward API field of the pod, for env and projected volumes. */
+export function fieldValue(path: string, inputs: Pick<EnvInputs, 'pod' | 'podIP' | 'hostIP'>): string {
   const { pod } = inputs;
   const sub = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
   if (sub !== null) {
@@ -85,7 +90,7 @@ function fieldValue(path: string, inputs: EnvInputs): string {
     case 'spec.nodeName':
       return pod.spec.nodeName ?? '';
     case 'spec.serviceAccountName':
-      return String((pod.spec as { serviceAccountName?: unknown }).serviceAccountName ?? 'default');
+      return pod.spec.serviceAccountName ?? 'default';
     case 'status.podIP':
     case 'status.podIPs':
       return inputs.podIP;

@@ -7,6 +7,7 @@
 //   iproute2. Traffic stays on this machine: the bridge and the namespaces are the sandbox's.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PodIpAllocator } from './ip.ts';
@@ -73,6 +74,8 @@ export class NamespaceNetwork implements PodNetwork {
   readonly #namespaces = new Map<number, string>();
   /** Where the next address search starts: a freed address is the last to be reused, as host-local IPAM does. */
   #next = 2;
+  readonly #forwarders: net.Server[] = [];
+  readonly #relayed = new Set<net.Socket>();
 
   private constructor(stateDir: string, bridge: string, subnet: number) {
     this.#stateDir = stateDir;
@@ -98,6 +101,34 @@ export class NamespaceNetwork implements PodNetwork {
       return network;
     }
     throw new NetworkError('no free bridge imgops0-255 for the pod network');
+  }
+
+  /** The bridge's own address, the pods' default gateway: the host as the pods see it. */
+  get gateway(): string {
+    return `10.244.${this.#subnet}.1`;
+  }
+
+  /**
+   * Makes a host service on loopback (the API server, Prometheus) reachable from the pods at the
+   * gateway address and the same port, relaying each TCP connection as it is.
+   */
+  async forward(port: number): Promise<{ host: string; port: number }> {
+    const server = net.createServer((inbound) => {
+      const outbound = net.connect(port, '127.0.0.1');
+      for (const socket of [inbound, outbound]) {
+        this.#relayed.add(socket);
+        socket.once('close', () => this.#relayed.delete(socket));
+      }
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new NetworkError(`cannot forward ${this.gateway}:${port} to 127.0.0.1: ${err.message}`)));
+      server.listen(port, this.gateway, () => resolve());
+    });
+    this.#forwarders.push(server);
+    return { host: this.gateway, port };
   }
 
   #record(): void {
@@ -149,6 +180,8 @@ export class NamespaceNetwork implements PodNetwork {
   }
 
   async close(): Promise<void> {
+    for (const server of this.#forwarders.splice(0)) server.close();
+    for (const socket of this.#relayed) socket.destroy();
     for (const host of [...this.#namespaces.keys()]) await this.#free(host);
     await ip('link', 'del', this.#bridge).catch(() => undefined);
     fs.rmSync(recordFile(this.#stateDir), { force: true });

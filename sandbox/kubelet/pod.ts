@@ -3,15 +3,16 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
+import { z } from 'zod';
+import { ApiError, type KubeClient, RESOURCES, resourcePath } from '../kube/client.ts';
 import type { EventRecorder } from '../../operator/src/kube/events.ts';
 import { type ConfigMap, ConfigMapSchema, type Pod, PodSchema, type Secret, SecretSchema } from '../kube/types.ts';
 import { type CatalogueEntry, pull } from './catalogue.ts';
 import { type ContainerStatus, ContainerRunner } from './container.ts';
-import { ContainerConfigError, type EnvInputs, referencedObjects, resolveEnv } from './env.ts';
+import { ContainerConfigError, type EnvInputs, fieldValue, referencedObjects, resolveEnv } from './env.ts';
 import type { PodAddress, PodNetwork } from './network.ts';
 import { buildPodStatus, qosClass } from './status.ts';
-import { materialiseVolumes, mountsOf, translatePath } from './volumes.ts';
+import { materialiseVolumes, mountsOf, type Projection, projectedFiles, translatePath, writeAtomically } from './volumes.ts';
 
 export interface NodeContext {
   client: KubeClient;
@@ -25,9 +26,25 @@ export interface NodeContext {
   baseEnv: NodeJS.ProcessEnv;
   logger: Logger;
   events: EventRecorder;
+  /**
+   * Where pods reach the API server: the `kubernetes` Service's endpoint, given to every container
+   * as KUBERNETES_SERVICE_HOST/PORT (no kube-proxy makes its ClusterIP answer). Absent on the
+   * emulated control plane.
+   */
+  apiServer?: { host: string; port: number } | undefined;
 }
 
 const SETUP_RETRY_MS = 2000;
+/** The kubelet's token manager refreshes a projected token at 80% of its life, and at least daily. */
+const TOKEN_REFRESH_SHARE = 0.8;
+const TOKEN_MAX_AGE_MS = 24 * 3600_000;
+
+/** When a token issued at `issuedMs` that expires at `expiresMs` is refreshed. */
+export function tokenRefreshAt(issuedMs: number, expiresMs: number): number {
+  return issuedMs + Math.min((expiresMs - issuedMs) * TOKEN_REFRESH_SHARE, TOKEN_MAX_AGE_MS);
+}
+
+const TokenRequestStatus = z.looseObject({ status: z.looseObject({ token: z.string(), expirationTimestamp: z.string() }) });
 
 export class PodWorker {
   readonly #ctx: NodeContext;
@@ -47,6 +64,9 @@ export class PodWorker {
   #dirty = false;
   #lastWritten = '';
   #retry: NodeJS.Timeout | undefined;
+  #tokenRefresh: NodeJS.Timeout | undefined;
+  /** The earliest refresh time of the tokens written since the last refresh. */
+  #refreshAt = Infinity;
 
   constructor(pod: Pod, ctx: NodeContext) {
     this.#pod = pod;
@@ -110,7 +130,8 @@ export class PodWorker {
     let failed = false;
     try {
       const { secrets, configMaps } = await this.#fetch();
-      const volumes = await materialiseVolumes(this.#pod, this.#dir, secrets, configMaps, path.join(this.#ctx.stateDir, 'claims'));
+      const volumes = await materialiseVolumes(this.#pod, this.#dir, secrets, configMaps, path.join(this.#ctx.stateDir, 'claims'), this.#projection(podIP));
+      this.#scheduleTokenRefresh(podIP);
       this.#initialized = true;
       for (const container of this.#pod.spec.containers) {
         if (this.#runners.some((r) => r.name === container.name) || this.#terminating) continue;
@@ -126,7 +147,9 @@ export class PodWorker {
         try {
           const mounts = mountsOf(container, volumes);
           const own = resolveEnv({ pod: this.#pod, container, podIP, hostIP: this.#ctx.hostIP, nodeAllocatable: this.#ctx.nodeAllocatable, secrets, configMaps });
-          const env: NodeJS.ProcessEnv = { ...this.#ctx.baseEnv, ...image.launch.env, ...own };
+          const api = this.#ctx.apiServer;
+          const serviceEnv = api === undefined ? {} : { KUBERNETES_SERVICE_HOST: api.host, KUBERNETES_SERVICE_PORT: String(api.port), KUBERNETES_SERVICE_PORT_HTTPS: String(api.port) };
+          const env: NodeJS.ProcessEnv = { ...this.#ctx.baseEnv, ...image.launch.env, ...serviceEnv, ...own };
           for (const [k, v] of Object.entries(env)) if (v !== undefined) env[k] = translatePath(v, mounts);
           // Sandbox artifact (docs/architecture.md): on the loopback network the pod binds its own address.
           env.IMAGE_SERVICE_HOST = podIP;
@@ -165,6 +188,54 @@ export class PodWorker {
     }
     this.#markDirty();
     if (failed && !this.#terminating) this.#retry = setTimeout(() => void this.#setup(), SETUP_RETRY_MS);
+  }
+
+  /** Tokens from the TokenRequest API, bound to this pod, as the kubelet's token manager asks for them. */
+  #projection(podIP: string): Projection {
+    const pod = this.#pod;
+    const ns = pod.metadata.namespace ?? 'default';
+    return {
+      field: (fieldPath) => fieldValue(fieldPath, { pod, podIP, hostIP: this.#ctx.hostIP }),
+      token: async (source) => {
+        const request = {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: {
+            audiences: source.audience ? [source.audience] : [],
+            expirationSeconds: source.expirationSeconds ?? 3600,
+            boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
+          },
+        };
+        const sa = pod.spec.serviceAccountName ?? 'default';
+        const answer = TokenRequestStatus.parse(await this.#ctx.client.request('POST', `${resourcePath(RESOURCES.serviceaccounts, ns, sa)}/token`, request));
+        this.#refreshAt = Math.min(this.#refreshAt, tokenRefreshAt(Date.now(), Date.parse(answer.status.expirationTimestamp)));
+        return Buffer.from(answer.status.token);
+      },
+    };
+  }
+
+  #scheduleTokenRefresh(podIP: string): void {
+    clearTimeout(this.#tokenRefresh);
+    if (this.#refreshAt === Infinity || this.#terminating) return;
+    const due = this.#refreshAt;
+    this.#refreshAt = Infinity;
+    this.#tokenRefresh = setTimeout(() => void this.#refreshTokens(podIP), Math.min(Math.max(0, due - Date.now()), 2 ** 31 - 1));
+  }
+
+  /** Rewrites every projected token (each file replaced whole, so the container re-reads a complete one). */
+  async #refreshTokens(podIP: string): Promise<void> {
+    const ns = this.#pod.metadata.namespace ?? 'default';
+    try {
+      for (const v of this.#pod.spec.volumes ?? []) {
+        const sources = v.projected?.sources ?? [];
+        if (!sources.some((s) => s.serviceAccountToken !== undefined)) continue;
+        await writeAtomically(path.join(this.#dir, 'volumes', v.name), await projectedFiles(sources, ns, new Map(), new Map(), this.#projection(podIP), 'tokens'));
+      }
+    } catch (err) {
+      this.#ctx.logger.warn({ pod: this.#pod.metadata.name, err: String(err) }, 'token refresh failed');
+      this.#refreshAt = Math.min(this.#refreshAt, Date.now() + SETUP_RETRY_MS);
+    }
+    this.#scheduleTokenRefresh(podIP);
   }
 
   #containerStatuses(): ContainerStatus[] {
@@ -245,6 +316,7 @@ export class PodWorker {
     if (this.#terminating) return;
     this.#terminating = true;
     clearTimeout(this.#retry);
+    clearTimeout(this.#tokenRefresh);
     await Promise.all(this.#runners.map((r) => r.stop(graceMs)));
     await this.#address?.release();
     await fs.rm(path.join(this.#dir, 'volumes'), { recursive: true, force: true });

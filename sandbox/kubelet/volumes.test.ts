@@ -4,7 +4,15 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Pod } from '../kube/types.ts';
 import { ContainerConfigError } from './env.ts';
-import { claimDir, materialiseVolumes, mountsOf, translatePath } from './volumes.ts';
+import { claimDir, materialiseVolumes, mountsOf, type Projection, translatePath } from './volumes.ts';
+
+/** Volumes without a projected source never ask for a token. */
+const noProjection: Projection = {
+  token: () => Promise.reject(new Error('no token expected')),
+  field: () => {
+    throw new Error('no field expected');
+  },
+};
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -34,6 +42,7 @@ describe('volumes', () => {
       new Map([['admin', { metadata: { name: 'admin' }, data: { token: Buffer.from('t0k').toString('base64') } }]]),
       new Map([['cfg', { metadata: { name: 'cfg' }, data: { 'presets.json': '{}' } }]]),
       path.join(root, 'claims'),
+      noProjection,
     );
     expect(vols.get('src')).toBe(host);
     expect((await fs.stat(host)).isDirectory()).toBe(true);
@@ -55,8 +64,8 @@ describe('volumes', () => {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'kubelet-vol-'));
     dirs.push(root);
     const pod = (optional: boolean): Pod => ({ metadata: { name: 'p' }, spec: { containers: [], volumes: [{ name: 's', secret: { secretName: 'gone', optional } }] } });
-    await expect(materialiseVolumes(pod(false), root, new Map(), new Map(), root)).rejects.toThrow(ContainerConfigError);
-    await expect(materialiseVolumes(pod(true), root, new Map(), new Map(), root)).resolves.toBeInstanceOf(Map);
+    await expect(materialiseVolumes(pod(false), root, new Map(), new Map(), root, noProjection)).rejects.toThrow(ContainerConfigError);
+    await expect(materialiseVolumes(pod(true), root, new Map(), new Map(), root, noProjection)).resolves.toBeInstanceOf(Map);
   });
 
   it('maps a persistentVolumeClaim to one directory per namespace and claim, shared by pods and kept after them', async () => {
@@ -73,9 +82,9 @@ describe('volumes', () => {
         volumes: [{ name: 'src', persistentVolumeClaim: { claimName: 'originals', readOnly: true } }],
       },
     });
-    const one = await materialiseVolumes(pod('one', 'shop'), path.join(root, 'one'), new Map(), new Map(), claims);
-    const two = await materialiseVolumes(pod('two', 'shop'), path.join(root, 'two'), new Map(), new Map(), claims);
-    const other = await materialiseVolumes(pod('three', 'other'), path.join(root, 'three'), new Map(), new Map(), claims);
+    const one = await materialiseVolumes(pod('one', 'shop'), path.join(root, 'one'), new Map(), new Map(), claims, noProjection);
+    const two = await materialiseVolumes(pod('two', 'shop'), path.join(root, 'two'), new Map(), new Map(), claims, noProjection);
+    const other = await materialiseVolumes(pod('three', 'other'), path.join(root, 'three'), new Map(), new Map(), claims, noProjection);
     expect(one.get('src')).toBe(seeded);
     expect(two.get('src')).toBe(seeded);
     expect(other.get('src')).toBe(path.join(claims, 'other', 'originals'));
@@ -84,5 +93,55 @@ describe('volumes', () => {
     expect(translatePath('file:///srv/images', mountsOf(container, one))).toBe(`file://${seeded}`);
     expect(await fs.readFile(path.join(seeded, 'a.jpg'), 'utf8')).toBe('jpeg');
     expect(() => claimDir(claims, 'shop', '..')).toThrow(ContainerConfigError);
+  });
+
+  it('projects a service-account token, a ConfigMap key and the namespace into one directory, each file replaced whole', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'kubelet-vol-'));
+    dirs.push(root);
+    const asked: unknown[] = [];
+    let issued = 0;
+    const projection: Projection = {
+      token: async (source) => {
+        asked.push(source);
+        return Buffer.from(`token-${++issued}`);
+      },
+      field: (fieldPath) => (fieldPath === 'metadata.namespace' ? 'shop' : 'x'),
+    };
+    const mount = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const pod = (optional: boolean): Pod => ({
+      metadata: { name: 'p', namespace: 'shop' },
+      spec: {
+        containers: [{ name: 'c', volumeMounts: [{ name: 'kube-api-access', mountPath: mount, readOnly: true }] }],
+        volumes: [
+          {
+            name: 'kube-api-access',
+            projected: {
+              sources: [
+                { serviceAccountToken: { path: 'token', expirationSeconds: 3607 } },
+                { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }], optional } },
+                { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } },
+              ],
+            },
+          },
+        ],
+      },
+    });
+    const ca = new Map([['kube-root-ca.crt', { metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': 'PEM' } }]]);
+    const vols = await materialiseVolumes(pod(false), path.join(root, 'pod'), new Map(), ca, root, projection);
+    const dir = vols.get('kube-api-access') ?? '';
+    expect(await fs.readFile(path.join(dir, 'token'), 'utf8')).toBe('token-1');
+    expect(await fs.readFile(path.join(dir, 'ca.crt'), 'utf8')).toBe('PEM');
+    expect(await fs.readFile(path.join(dir, 'namespace'), 'utf8')).toBe('shop');
+    expect(asked).toEqual([{ path: 'token', expirationSeconds: 3607 }]);
+    const container = pod(false).spec.containers[0];
+    if (container === undefined) throw new Error('no container');
+    expect(translatePath(mount, mountsOf(container, vols))).toBe(dir);
+    // Again (the kubelet's retry): the token is replaced, nothing is left half-written.
+    await materialiseVolumes(pod(false), path.join(root, 'pod'), new Map(), ca, root, projection);
+    expect((await fs.readdir(dir)).sort()).toEqual(['ca.crt', 'namespace', 'token']);
+    expect(await fs.readFile(path.join(dir, 'token'), 'utf8')).toBe('token-2');
+    // The CA's ConfigMap not published yet: the container waits (CreateContainerConfigError).
+    await expect(materialiseVolumes(pod(false), path.join(root, 'other'), new Map(), new Map(), root, projection)).rejects.toThrow(/configmap "kube-root-ca.crt" not found/);
+    await expect(materialiseVolumes(pod(true), path.join(root, 'other'), new Map(), new Map(), root, projection)).resolves.toBeInstanceOf(Map);
   });
 });

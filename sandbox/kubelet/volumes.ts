@@ -14,18 +14,88 @@ export interface Mount {
   hostPath: string;
 }
 
-async function writeKeys(dir: string, data: Record<string, Buffer>, items: { key: string; path: string }[] | undefined, what: string): Promise<void> {
-  await fs.rm(dir, { recursive: true, force: true });
-  await fs.mkdir(dir, { recursive: true });
-  const files = items ?? Object.keys(data).map((key) => ({ key, path: key }));
-  for (const item of files) {
+/** The files a Secret's or ConfigMap's keys become: every key, or `items` (each key required). */
+function keyFiles(data: Record<string, Buffer>, items: { key: string; path: string }[] | undefined, what: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const item of items ?? Object.keys(data).map((key) => ({ key, path: key }))) {
     const value = data[item.key];
     if (value === undefined) throw new ContainerConfigError(`couldn't find key ${item.key} in ${what}`);
-    if (path.isAbsolute(item.path) || item.path.split('/').includes('..')) throw new ContainerConfigError(`invalid volume item path "${item.path}"`);
-    const file = path.join(dir, item.path);
+    out.set(item.path, value);
+  }
+  return out;
+}
+
+type ObjectRef = { name: string; items?: { key: string; path: string }[] | undefined; optional?: boolean | undefined };
+
+/** The files of a Secret or ConfigMap volume (or projected source); a missing object fails the container unless optional. */
+function objectFiles(
+  kind: 'Secret' | 'ConfigMap',
+  ref: ObjectRef,
+  ns: string,
+  secrets: ReadonlyMap<string, Secret>,
+  configMaps: ReadonlyMap<string, ConfigMap>,
+): Map<string, Buffer> {
+  const obj = kind === 'Secret' ? secrets.get(ref.name) : configMaps.get(ref.name);
+  if (obj === undefined) {
+    if (ref.optional === true) return new Map();
+    throw new ContainerConfigError(`${kind.toLowerCase()} "${ref.name}" not found`);
+  }
+  return keyFiles(kind === 'Secret' ? secretData(obj as Secret) : configMapData(obj as ConfigMap), ref.items, `${kind} ${ns}/${ref.name}`);
+}
+
+function safeFile(dir: string, item: string): string {
+  if (path.isAbsolute(item) || item.split('/').includes('..')) throw new ContainerConfigError(`invalid volume item path "${item}"`);
+  return path.join(dir, item);
+}
+
+async function writeKeys(dir: string, files: ReadonlyMap<string, Buffer>): Promise<void> {
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true });
+  for (const [item, value] of files) {
+    const file = safeFile(dir, item);
     await fs.mkdir(path.dirname(file), { recursive: true });
     await fs.writeFile(file, value, { mode: 0o644 });
   }
+}
+
+/** Replaces each file whole (write, then rename), as the kubelet's atomic writer does, so that a reader never sees half a token. */
+export async function writeAtomically(dir: string, files: ReadonlyMap<string, Buffer>): Promise<void> {
+  for (const [item, value] of files) {
+    const file = safeFile(dir, item);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(`${file}.tmp`, value, { mode: 0o644 });
+    await fs.rename(`${file}.tmp`, file);
+  }
+}
+
+/** What a projected volume needs beyond the fetched objects: a ServiceAccount token and the Downward API. */
+export interface Projection {
+  /** A token from the TokenRequest API, bound to the pod. */
+  token(source: { audience?: string | undefined; expirationSeconds?: number | undefined }): Promise<Buffer>;
+  /** A Downward API field (`metadata.namespace`, ...). */
+  field(fieldPath: string): string;
+}
+
+type ProjectedSources = NonNullable<NonNullable<Volume['projected']>['sources']>;
+
+/** The files of a projected volume's sources ([projected volumes](https://kubernetes.io/docs/concepts/storage/projected-volumes/)). */
+export async function projectedFiles(
+  sources: ProjectedSources,
+  ns: string,
+  secrets: ReadonlyMap<string, Secret>,
+  configMaps: ReadonlyMap<string, ConfigMap>,
+  projection: Projection,
+  only?: 'tokens',
+): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  for (const source of sources) {
+    if (source.serviceAccountToken !== undefined) out.set(source.serviceAccountToken.path, await projection.token(source.serviceAccountToken));
+    if (only === 'tokens') continue;
+    if (source.configMap !== undefined) for (const [k, v] of objectFiles('ConfigMap', source.configMap, ns, secrets, configMaps)) out.set(k, v);
+    if (source.secret !== undefined) for (const [k, v] of objectFiles('Secret', source.secret, ns, secrets, configMaps)) out.set(k, v);
+    for (const item of source.downwardAPI?.items ?? []) if (item.fieldRef !== undefined) out.set(item.path, Buffer.from(projection.field(item.fieldRef.fieldPath)));
+  }
+  return out;
 }
 
 /** Creates (or refreshes) every volume of the pod under `podDir/volumes`; returns volume name -> directory. */
@@ -35,12 +105,13 @@ export async function materialiseVolumes(
   secrets: ReadonlyMap<string, Secret>,
   configMaps: ReadonlyMap<string, ConfigMap>,
   claimsDir: string,
+  projection: Projection,
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const ns = pod.metadata.namespace ?? 'default';
   for (const v of pod.spec.volumes ?? []) {
     const dir = path.join(podDir, 'volumes', v.name);
-    out.set(v.name, await materialise(v, dir, ns, secrets, configMaps, claimsDir));
+    out.set(v.name, await materialise(v, dir, ns, secrets, configMaps, claimsDir, projection));
   }
   return out;
 }
@@ -60,6 +131,7 @@ async function materialise(
   secrets: ReadonlyMap<string, Secret>,
   configMaps: ReadonlyMap<string, ConfigMap>,
   claimsDir: string,
+  projection: Projection,
 ): Promise<string> {
   if (v.persistentVolumeClaim !== undefined) {
     const claim = claimDir(claimsDir, ns, v.persistentVolumeClaim.claimName);
@@ -71,15 +143,15 @@ async function materialise(
     return v.hostPath.path;
   }
   if (v.secret !== undefined) {
-    const s = secrets.get(v.secret.secretName);
-    if (s === undefined && v.secret.optional !== true) throw new ContainerConfigError(`secret "${v.secret.secretName}" not found`);
-    await writeKeys(dir, s === undefined ? {} : secretData(s), s === undefined ? [] : v.secret.items, `Secret ${ns}/${v.secret.secretName}`);
+    await writeKeys(dir, objectFiles('Secret', { ...v.secret, name: v.secret.secretName }, ns, secrets, configMaps));
     return dir;
   }
   if (v.configMap !== undefined) {
-    const cm = configMaps.get(v.configMap.name);
-    if (cm === undefined && v.configMap.optional !== true) throw new ContainerConfigError(`configmap "${v.configMap.name}" not found`);
-    await writeKeys(dir, cm === undefined ? {} : configMapData(cm), cm === undefined ? [] : v.configMap.items, `ConfigMap ${ns}/${v.configMap.name}`);
+    await writeKeys(dir, objectFiles('ConfigMap', v.configMap, ns, secrets, configMaps));
+    return dir;
+  }
+  if (v.projected !== undefined) {
+    await writeAtomically(dir, await projectedFiles(v.projected.sources ?? [], ns, secrets, configMaps, projection));
     return dir;
   }
   // emptyDir, and any other kind the sandbox does not model, is an empty directory kept for the pod's life.

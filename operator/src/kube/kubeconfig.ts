@@ -56,7 +56,13 @@ const KubeconfigSchema = z.looseObject({
 });
 type Kubeconfig = z.infer<typeof KubeconfigSchema>;
 
-const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
+/**
+ * The pod's service-account directory (token, ca.crt, namespace). $SERVICE_ACCOUNT_DIR moves it:
+ * the sandbox's kubelet, which has no mount namespaces, points it at the projected volume.
+ */
+export function serviceAccountDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env['SERVICE_ACCOUNT_DIR'] || '/var/run/secrets/kubernetes.io/serviceaccount';
+}
 
 export async function loadConnection(env: NodeJS.ProcessEnv = process.env): Promise<Connection> {
   const files = (env['KUBECONFIG'] ?? '').split(':').filter((f) => f !== '');
@@ -147,8 +153,8 @@ function inCluster(env: NodeJS.ProcessEnv): Connection {
   const host = env['KUBERNETES_SERVICE_HOST'] ?? '';
   return {
     server: new URL(`https://${host.includes(':') ? `[${host}]` : host}:${env['KUBERNETES_SERVICE_PORT']}`),
-    ca: readFileSync(join(SERVICE_ACCOUNT, 'ca.crt')),
-    credentials: rotatingToken(join(SERVICE_ACCOUNT, 'token')),
+    ca: readFileSync(join(serviceAccountDir(env), 'ca.crt')),
+    credentials: rotatingToken(join(serviceAccountDir(env), 'token')),
   };
 }
 
