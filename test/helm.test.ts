@@ -2,7 +2,6 @@
 // with the cluster's own capabilities and every object accepted by kube-apiserver (a server-side
 // dry run, in namespaces that enforce the restricted Pod Security level), invalid values refused
 // with the key named, and the README's install and uninstall commands run as written.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dashboard } from '../operator/src/dashboard.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
+import { readmeCommand, runTool } from './readme-commands.ts';
 import { waitFor } from './sandbox-helpers.ts';
 
 const CHART = path.join(REPO_ROOT, 'charts', 'imageops');
@@ -18,26 +18,12 @@ const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'chart-values');
 const NS = 'operators';
 const WATCHED = ['shop', 'media'];
 
-type Result = { code: number; stdout: string; stderr: string };
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; spec?: Record<string, unknown> };
 
 let sb: Sandbox;
 let dir: string;
 
-/** Runs a tool against the sandbox (KUBECONFIG) from the repository root, as the README's commands are; never throws on a non-zero exit. */
-function run(command: string, args: string[], stdin = ''): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, KUBECONFIG: sb.kubeconfigPath } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => void (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => void (stderr += c.toString()));
-    child.on('error', (err) => reject(new Error(`${command} could not run (${err.message}): is it on PATH?`)));
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
-
+const run = (command: string, args: string[], stdin = '') => runTool(sb.kubeconfigPath, command, args, stdin);
 const kubectl = (...args: string[]) => run('kubectl', args);
 const helm = (...args: string[]) => run('helm', args);
 
@@ -296,10 +282,7 @@ describe("the README's install, upgrade and uninstall on the real control plane"
 
   /** Runs a shell command of the README (backslash continuations joined) as written, with the registry placeholder filled in; it must succeed. */
   async function runReadme(prefix: string): Promise<{ args: string[]; stdout: string }> {
-    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8').replace(/\\\n/g, ' ');
-    const line = readme.split('\n').find((l) => l.trim().startsWith(prefix));
-    if (line === undefined) throw new Error(`README.md has no "${prefix}" command`);
-    const [tool = '', ...args] = line.trim().replaceAll('REGISTRY', 'registry.test').split(/\s+/);
+    const { tool, args } = readmeCommand(prefix, prefix.startsWith('helm install') ? { REGISTRY: 'registry.test' } : {});
     expect(['helm', 'kubectl']).toContain(tool);
     const r = await run(tool, args);
     expect(r.code, r.stderr).toBe(0);
@@ -351,9 +334,8 @@ describe("the README's install, upgrade and uninstall on the real control plane"
     expect(await canI('delete', 'deployments.apps', '-n', 'shop')).toBe('no');
     expect(await canI('get', 'secrets', '-n', RELEASE_NS)).toBe('no');
 
-    // kube-controller-manager makes the two pods and kube-scheduler places them. They do not become
-    // Ready: the sandbox's kubelet has no operator image in its catalogue, so this part checks the
-    // objects, not the operator running.
+    // kube-controller-manager makes the two pods and kube-scheduler places them under the chart's
+    // ServiceAccount; test/helm-install.e2e.test.ts follows the operator they run through a rollout.
     const pods = await waitFor('two operator pods scheduled', async () => {
       const list = await getJson<{ items: { spec: { nodeName?: string; serviceAccountName: string } }[] }>('pods', '-n', RELEASE_NS, '-l', 'app.kubernetes.io/instance=imageops');
       return list.items.length === 2 && list.items.every((p) => p.spec.nodeName !== undefined) ? list.items : undefined;

@@ -157,7 +157,7 @@ export async function deploy(lab: Lab, manifest: Manifest): Promise<Ref> {
 }
 
 /** Steady load on the ImageService's in-mesh host; stops by itself after `maxMs`. */
-export function startLoad(lab: Lab, ref: Ref, maxMs = 120_000, ratePerSecond = LOAD.ratePerSecond): LoadGenerator {
+export function startLoad(lab: Pick<Lab, 'sandbox'>, ref: Ref, maxMs = 120_000, ratePerSecond = LOAD.ratePerSecond): LoadGenerator {
   const load = new LoadGenerator({ target: lab.sandbox.mesh, host: hostOf(ref), paths: samplePaths(), concurrency: LOAD.concurrency, ratePerSecond, maxDurationMs: maxMs });
   load.start();
   return load;
@@ -174,11 +174,11 @@ export interface Sample {
 /** Records the rollout every 100 ms while `until` has not settled. */
 export class Recorder {
   readonly samples: Sample[] = [];
-  readonly #lab: Lab;
+  readonly #lab: Pick<Lab, 'sandbox'>;
   readonly #ref: Ref;
   #last: Observed | undefined;
 
-  constructor(lab: Lab, ref: Ref) {
+  constructor(lab: Pick<Lab, 'sandbox'>, ref: Ref) {
     this.#lab = lab;
     this.#ref = ref;
   }

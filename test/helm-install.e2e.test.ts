@@ -1,0 +1,150 @@
+// The README's install path on the real control plane, run for real: `helm install` as the README
+// writes it puts two operator pods on the sandbox's kubelets, where the operator runs under the
+// chart's ServiceAccount and RBAC with its pod's projected token (the in-cluster path of its config
+// lookup); `kubectl apply -f examples/minimal.yaml`, then a changed image, goes to Succeeded
+// through the canary under load through the mesh, while the leading pod is deleted mid-analysis.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RESOURCES } from '../sandbox/kube/client.ts';
+import { type Pod, PodSchema } from '../sandbox/kube/types.ts';
+import { writeSampleImages } from '../sandbox/demo/images.ts';
+import { CLAIM, hostOf, imageService, NEW_IMAGE, OLD_IMAGE, Recorder, ROLLOUT_TIMEOUT_MS, startLoad } from '../sandbox/demo/lab.ts';
+import type { LoadGenerator } from '../sandbox/demo/load.ts';
+import { patchSpec, readManifest, refOf, waitForReady, waitForRoute } from '../sandbox/demo/rollout.ts';
+import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
+import { readmeCommand, runTool } from './readme-commands.ts';
+import { waitFor } from './sandbox-helpers.ts';
+
+const RELEASE_NS = 'imageops-system';
+const SELECTOR = 'app.kubernetes.io/instance=imageops';
+const OPERATOR_USER = `system:serviceaccount:${RELEASE_NS}:imageops`;
+/** The placeholders of the README's install command, and what the sandbox puts there. */
+const README_PROMETHEUS = 'http://prometheus.monitoring:9090';
+
+let sb: Sandbox;
+let dir: string;
+const loads: LoadGenerator[] = [];
+/** What the scenarios measured, printed at the end (docs/benchmarks.md records them). */
+const measured: Record<string, number> = {};
+
+const LeaseSchema = z.looseObject({ spec: z.looseObject({ holderIdentity: z.string().optional() }) });
+
+async function runReadme(prefix: string, substitute: Record<string, string> = {}): Promise<string> {
+  const { tool, args } = readmeCommand(prefix, substitute);
+  expect(['helm', 'kubectl']).toContain(tool);
+  const r = await runTool(sb.kubeconfigPath, tool, args);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout;
+}
+
+/** The release's operator pods that are not being deleted. */
+async function operatorPods(): Promise<Pod[]> {
+  const { items } = await sb.client.list(RESOURCES.pods, PodSchema, RELEASE_NS);
+  return items.filter((p) => p.metadata.labels?.['app.kubernetes.io/instance'] === 'imageops' && p.metadata.deletionTimestamp === undefined);
+}
+
+const ready = (p: Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+
+async function leaseHolder(): Promise<string | undefined> {
+  return (await sb.client.get(RESOURCES.leases, LeaseSchema, RELEASE_NS, 'imageops'))?.spec.holderIdentity;
+}
+
+/** The operator's own /readyz, asked at the pod's address as kubelet's probe does. */
+async function readyz(pod: Pod): Promise<{ status: number; leader: boolean }> {
+  const res = await fetch(`http://${pod.status?.podIP}:8080/readyz`, { signal: AbortSignal.timeout(2_000) });
+  const body = z.looseObject({ leader: z.boolean() }).parse(await res.json());
+  return { status: res.status, leader: body.leader };
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imageops-helm-install-'));
+  sb = await startSandbox({ stateDir: path.join(dir, 'sandbox'), controlPlane: 'real', prometheus: 'required' });
+  // examples/minimal.yaml reads its originals from this claim in its namespace ("create it first").
+  await writeSampleImages(await sb.claim('default', CLAIM));
+}, 180_000);
+
+afterAll(async () => {
+  for (const l of loads.splice(0)) await l.stop();
+  await sb?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  process.stdout.write(`helm install e2e: ${JSON.stringify(measured)}\n`);
+}, 60_000);
+
+describe("the README's install path, run as a cluster runs it", () => {
+  it('helm install: two operator pods start under the chart\'s ServiceAccount, one leads on the Lease, both answer /readyz', async () => {
+    if (sb.podPrometheus === undefined) throw new Error('the sandbox runs no Prometheus');
+    const t0 = Date.now();
+    const out = await runReadme('helm install imageops', { REGISTRY: 'registry.test', [README_PROMETHEUS]: sb.podPrometheus });
+    expect(out).toContain('STATUS: deployed');
+
+    const pods = await waitFor(
+      'two Ready operator pods, one of them holding the Lease',
+      async () => {
+        const list = await operatorPods();
+        const holder = await leaseHolder();
+        return list.length === 2 && list.every(ready) && list.some((p) => p.metadata.name === holder) ? list : undefined;
+      },
+      120_000,
+      200,
+    );
+    measured['installToReadyMs'] = Date.now() - t0;
+    expect(new Set(pods.map((p) => p.spec.nodeName)).size, 'the chart spreads the replicas over both nodes').toBe(2);
+
+    const answers = await Promise.all(pods.map(readyz));
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    expect(answers.filter((a) => a.leader)).toHaveLength(1);
+    const leader = pods[answers.findIndex((a) => a.leader)];
+    expect(await leaseHolder()).toBe(leader?.metadata.name);
+
+    // The operator authenticated with its pod's projected token: kube-apiserver audited its
+    // requests as the chart's ServiceAccount, and its RBAC allowed them.
+    const decisions = sb.real?.decisions(OPERATOR_USER) ?? [];
+    expect(decisions.some((d) => d.resource === 'imageservices' && d.verb === 'watch' && d.allowed)).toBe(true);
+    expect(decisions.some((d) => d.resource === 'leases' && d.verb === 'update' && d.allowed)).toBe(true);
+    expect(decisions.filter((d) => !d.allowed)).toEqual([]);
+  }, 150_000);
+
+  it('kubectl apply -f examples/minimal.yaml, then a changed image: Succeeded through the canary, no failed request, the leader deleted mid-analysis', async () => {
+    const example = readManifest(path.join(REPO_ROOT, 'examples', 'minimal.yaml'));
+    expect(example.spec['image']).toBe(OLD_IMAGE);
+    const ref = refOf(example);
+    expect(await runReadme('kubectl apply -f examples/minimal.yaml')).toContain('imageservice.imageops.dev/thumbs created');
+    await waitForReady(sb.client, ref, ['Initialized'], 120_000);
+    await waitForRoute(sb.mesh, hostOf(ref), '/image/files/badge.png?w=32', 30_000);
+
+    const load = startLoad({ sandbox: sb }, ref, 240_000);
+    loads.push(load);
+    // The default schedule (a check a minute, 10% more at each) would take ten minutes; the lab's
+    // policy, with more steps than its own so that the handover falls mid-analysis.
+    const canary = { ...(imageService(ref.name).spec['canary'] as Record<string, unknown>), stepWeights: [10, 20, 30, 50, 100] };
+    const t0 = Date.now();
+    await patchSpec(sb.client, ref, { image: NEW_IMAGE, canary });
+    const rollout = new Recorder({ sandbox: sb }, ref);
+    await rollout.until([], ROLLOUT_TIMEOUT_MS, (o) => o.status.phase === 'Progressing' && (o.status.canaryWeight ?? 0) > 0);
+
+    const before = await operatorPods();
+    const leader = await leaseHolder();
+    const follower = before.find((p) => p.metadata.name !== leader)?.metadata.name;
+    expect(follower).toBeDefined();
+    const deleted = await runTool(sb.kubeconfigPath, 'kubectl', ['delete', 'pod', leader ?? '', '-n', RELEASE_NS, '--wait=false']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    const handover = Date.now();
+    await waitFor('the other operator pod to lead', async () => ((await leaseHolder()) === follower ? true : undefined), 30_000);
+    measured['handoverMs'] = Date.now() - handover;
+
+    const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
+    measured['imageChangeToSucceededMs'] = Date.now() - t0;
+    await load.stop();
+    expect(done.status.phase, done.status.message).toBe('Succeeded');
+    expect(done.status.primary?.image).toBe(NEW_IMAGE);
+    expect(rollout.phases()).toEqual(expect.arrayContaining(['Progressing', 'Promoting', 'Succeeded']));
+    const counts = load.counts();
+    expect(counts.requests).toBeGreaterThan(100);
+    expect(counts.failed, JSON.stringify(counts.byStatus)).toBe(0);
+    // The ReplicaSet replaced the deleted pod; the release is back to two ready replicas.
+    await waitFor('two Ready operator pods again', async () => ((await operatorPods()).filter(ready).length === 2 ? true : undefined), 60_000);
+  }, 300_000);
+});
