@@ -13,7 +13,7 @@ import { type Pod, PodSchema } from '../sandbox/kube/types.ts';
 import { writeSampleImages } from '../sandbox/demo/images.ts';
 import { CLAIM, hostOf, imageService, NEW_IMAGE, OLD_IMAGE, Recorder, ROLLOUT_TIMEOUT_MS, startLoad } from '../sandbox/demo/lab.ts';
 import type { LoadGenerator } from '../sandbox/demo/load.ts';
-import { patchSpec, readManifest, refOf, waitForReady, waitForRoute } from '../sandbox/demo/rollout.ts';
+import { IMAGE_SERVICES, patchSpec, readManifest, refOf, waitForReady, waitForRoute } from '../sandbox/demo/rollout.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
 import { readmeCommand, runTool } from './readme-commands.ts';
 import { waitFor } from './sandbox-helpers.ts';
@@ -147,4 +147,51 @@ describe("the README's install path, run as a cluster runs it", () => {
     // The ReplicaSet replaced the deleted pod; the release is back to two ready replicas.
     await waitFor('two Ready operator pods again', async () => ((await operatorPods()).filter(ready).length === 2 ? true : undefined), 60_000);
   }, 300_000);
+
+  it('helm upgrade with changed values rolls both operator pods while a rollout runs; the rollout still ends Succeeded', async () => {
+    const ref = { namespace: 'default', name: 'thumbs' };
+    const load = startLoad({ sandbox: sb }, ref, 240_000);
+    loads.push(load);
+    const oldPods = new Set((await operatorPods()).map((p) => p.metadata.name));
+    const t0 = Date.now();
+    await patchSpec(sb.client, ref, { image: 'imageops/image-service:1.2.0' });
+    const rollout = new Recorder({ sandbox: sb }, ref);
+    await rollout.until([], ROLLOUT_TIMEOUT_MS, (o) => o.status.phase === 'Progressing' && (o.status.canaryWeight ?? 0) > 0);
+
+    const { tool, args } = readmeCommand('helm upgrade imageops');
+    const upgraded = await runTool(sb.kubeconfigPath, tool, [...args, '--set', 'logLevel=debug']);
+    expect(upgraded.code, upgraded.stderr).toBe(0);
+    expect(upgraded.stdout).toContain('REVISION: 2');
+
+    const done = await rollout.until(['Succeeded', 'Failed'], 2 * ROLLOUT_TIMEOUT_MS);
+    measured['imageChangeToSucceededAcrossUpgradeMs'] = Date.now() - t0;
+    await load.stop();
+    expect(done.status.phase, done.status.message).toBe('Succeeded');
+    expect(done.status.primary?.image).toBe('imageops/image-service:1.2.0');
+    expect(load.counts().failed, JSON.stringify(load.counts().byStatus)).toBe(0);
+    const pods = await waitFor(
+      'two new Ready operator pods, one leading',
+      async () => {
+        const list = await operatorPods();
+        const holder = await leaseHolder();
+        return list.length === 2 && list.every(ready) && list.every((p) => !oldPods.has(p.metadata.name)) && list.some((p) => p.metadata.name === holder) ? list : undefined;
+      },
+      120_000,
+      200,
+    );
+    const env = pods[0]?.spec.containers[0]?.env ?? [];
+    expect(env.find((e) => e.name === 'LOG_LEVEL')?.value).toBe('debug');
+    // --reuse-values kept the install's values
+    expect(env.find((e) => e.name === 'PROMETHEUS_URL')?.value).toBe(sb.podPrometheus);
+  }, 300_000);
+
+  it('helm uninstall removes the operator and keeps the CRD, the ImageService and what it owns, as the notes say', async () => {
+    const notes = await runTool(sb.kubeconfigPath, 'helm', ['get', 'notes', 'imageops', '--namespace', RELEASE_NS]);
+    expect(notes.stdout).toContain('helm uninstall removes the operator and its RBAC but keeps the CRD');
+    expect(await runReadme('helm uninstall imageops')).toContain('release "imageops" uninstalled');
+    await waitFor('the operator pods gone', async () => ((await operatorPods()).length === 0 ? true : undefined), 60_000);
+    expect(await sb.client.get(IMAGE_SERVICES, z.unknown(), 'default', 'thumbs')).toBeDefined();
+    expect(await sb.client.get(RESOURCES.deployments, z.unknown(), 'default', 'thumbs-primary')).toBeDefined();
+    expect(await sb.client.get(RESOURCES.customresourcedefinitions, z.unknown(), undefined, 'imageservices.imageops.dev')).toBeDefined();
+  }, 120_000);
 });

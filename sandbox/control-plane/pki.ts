@@ -26,7 +26,7 @@ export interface Pki {
 
 /** The Service IP range's first address: the `kubernetes` Service, which in-cluster clients dial. */
 export const KUBERNETES_SERVICE_IP = '10.0.0.1';
-export const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
+export const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/16';
 
 function openssl(args: string[], cwd: string): void {
   try {
