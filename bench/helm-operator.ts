@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { buildControlPlane } from '../sandbox/control-plane/control-plane.ts';
 import { IMAGE_SERVICES } from '../sandbox/demo/rollout.ts';
 import { RESOURCES } from '../sandbox/kube/client.ts';
 import { PodSchema } from '../sandbox/kube/types.ts';
@@ -26,6 +27,9 @@ const NAMESPACES = Number(values.namespaces);
 const RELEASE_NS = 'imageops-system';
 const MiB = 1024 * 1024;
 
+// The control plane's own helm and kubectl, as the tests' global setup puts them on PATH.
+const build = await buildControlPlane();
+process.env['PATH'] = `${path.join(build.dir, 'bin')}${path.delimiter}${process.env['PATH'] ?? ''}`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imageops-bench-helm-'));
 const sb = await startSandbox({ stateDir: path.join(dir, 'sandbox'), controlPlane: 'real', prometheus: 'off' });
 try {

@@ -49,6 +49,20 @@ async function render(release: string, values: unknown): Promise<{ yaml: string;
 
 /** Server-side apply as a dry run: admission, validation (unknown fields refused) and Pod Security, nothing stored. */
 async function dryRun(yaml: string): Promise<Manifest[]> {
+  // ServiceAccount admission refuses a Pod whose ServiceAccount does not exist, and a dry run
+  // stores none: the test hook's is created first, as `helm test` does (hook weight -1).
+  const docs = parseAllDocuments(yaml).map((d) => d.toJS() as Manifest | null);
+  const accounts = docs.flatMap((o) => (o?.kind === 'Pod' ? [(o.spec as { serviceAccountName?: string }).serviceAccountName ?? 'default'] : []));
+  const created = docs.filter((o): o is Manifest => o?.kind === 'ServiceAccount' && accounts.includes(o.metadata.name));
+  for (const sa of created) expect((await kubectl('create', 'serviceaccount', sa.metadata.name, '-n', sa.metadata.namespace ?? NS)).code).toBe(0);
+  try {
+    return await dryRunAll(yaml);
+  } finally {
+    for (const sa of created) await kubectl('delete', 'serviceaccount', sa.metadata.name, '-n', sa.metadata.namespace ?? NS);
+  }
+}
+
+async function dryRunAll(yaml: string): Promise<Manifest[]> {
   const r = await run('kubectl', ['apply', '--server-side', '--dry-run=server', '--validate=strict', '-o', 'json', '-f', '-'], yaml);
   // No warning either: a restricted-level violation or a deprecated field is one.
   expect(r.stderr).toBe('');
@@ -109,10 +123,13 @@ describe('helm lint', () => {
 });
 
 describe('helm template, every object accepted by kube-apiserver', () => {
+  /** The `helm test` hook (`helm template` renders it too), with the metrics Service it checks. */
+  const testHook = (release: string) => ['ServiceAccount', 'Role', 'RoleBinding', 'Pod'].map((kind) => `${kind} ${NS}/${release}-test`);
   const common = (release: string) => [
     `ServiceAccount ${NS}/${release}`,
     `Deployment ${NS}/${release}`,
     `Service ${NS}/${release}-metrics`,
+    ...testHook(release),
   ];
   const leaderElection = (release: string) => [`Role ${NS}/${release}-leader-election`, `RoleBinding ${NS}/${release}-leader-election`];
   const clusterRbac = (release: string) => [`ClusterRole /${release}`, `ClusterRoleBinding /${release}`];
@@ -200,7 +217,7 @@ describe('helm template, every object accepted by kube-apiserver', () => {
         metrics: { port: 8080, service: { enabled: true, type: 'NodePort' } },
         podDisruptionBudget: { enabled: true, minAvailable: '50%' },
       },
-      objects: (r) => [`Deployment ${NS}/${r}`, `Service ${NS}/${r}-metrics`, ...leaderElection(r), ...clusterRbac(r), ...pdb(r)],
+      objects: (r) => [`Deployment ${NS}/${r}`, `Service ${NS}/${r}-metrics`, ...testHook(r), ...leaderElection(r), ...clusterRbac(r), ...pdb(r)],
       check: (d) => {
         expect(container(d).image).toBe('registry.example/imageops/operator:0.2.0');
         expect(envOf(d)).toMatchObject({ PROMETHEUS_URL: 'http://prometheus.monitoring:9090', LOG_LEVEL: 'debug', WORKERS: '8', RESYNC_SECONDS: '0' });

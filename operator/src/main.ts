@@ -7,6 +7,7 @@ import { canaryAnalyse } from './canary/analyse.ts';
 import { canaryDecide } from './canary/decide.ts';
 import { kubeEndpoints } from './canary/providers/endpoints.ts';
 import { Providers } from './canary/providers/select.ts';
+import { checkReady, parseTarget } from './check.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { KubeClient } from './kube/client.ts';
 import { serviceAccountDir } from './kube/kubeconfig.ts';
@@ -108,7 +109,21 @@ function inClusterNamespace(): string | undefined {
   }
 }
 
+/** `check-ready NAMESPACE/SERVICE` (the chart's `helm test` hook): exit 0 when the operator behind the Service is ready. */
+async function check(arg: string | undefined): Promise<void> {
+  const target = parseTarget(arg);
+  if (target === undefined) {
+    process.stderr.write(`imageops-operator: check-ready needs NAMESPACE/SERVICE, not "${arg ?? ''}"\n`);
+    process.exit(2);
+  }
+  const client = await KubeClient.fromDefault();
+  const result = await checkReady(target, kubeEndpoints(client)).finally(() => client.close());
+  process.stdout.write(`${result.lines.join('\n')}\n`);
+  process.exit(result.ok ? 0 : 1);
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'check-ready') return check(process.argv[3]);
   let config: Config;
   try {
     config = loadConfig(process.env, inClusterNamespace);

@@ -45,6 +45,10 @@ describe('image catalogue', () => {
     const entrypoint = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
     expect(['node', ...p.launch.args.map((a) => a.replace('/repo/', ''))]).toEqual(entrypoint);
     expect(dockerfile).toMatch(/NODE_ENV=production/);
-    expect(p.launch.env).toMatchObject({ NODE_ENV: 'production', HOME: '/', SERVICE_ACCOUNT_DIR: SERVICE_ACCOUNT_MOUNT });
+    expect(dockerfile).toMatch(/NODE_COMPILE_CACHE=/);
+    expect(p.launch.env).toMatchObject({ NODE_ENV: 'production', NODE_COMPILE_CACHE: '/repo/node_modules/.cache/imageops-operator', HOME: '/', SERVICE_ACCOUNT_DIR: SERVICE_ACCOUNT_MOUNT });
+    // the container's args follow the ENTRYPOINT
+    const check = pull([operatorEntry('/repo')], 'imageops/operator:0.1.0', { name: 'check', args: ['check-ready', 'ops/imageops-metrics'] });
+    expect(check.ok && check.launch.args.slice(-2)).toEqual(['check-ready', 'ops/imageops-metrics']);
   });
 });

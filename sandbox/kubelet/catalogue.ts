@@ -51,18 +51,21 @@ export function imageServiceEntry(repoRoot: string): CatalogueEntry {
 }
 
 /**
- * This checkout's operator, as operator/Dockerfile builds it: its ENTRYPOINT's flags, its ENV, and
+ * This checkout's operator, as operator/Dockerfile builds it: its ENTRYPOINT's flags, its ENV
+ * (NODE_COMPILE_CACHE under this checkout's node_modules/.cache), and
  * HOME `/` (a user without a passwd entry), so that its config lookup finds no kubeconfig and takes
  * the in-cluster path. `SERVICE_ACCOUNT_DIR` names the in-cluster path, which the kubelet rewrites
- * to the projected volume's directory.
+ * to the projected volume's directory. The container's `args` follow the ENTRYPOINT, as Docker
+ * appends them (`check-ready NS/SERVICE`, the chart's test hook).
  */
 export function operatorEntry(repoRoot: string): CatalogueEntry {
   return {
     repository: 'imageops/operator',
-    launch: () => ({
+    launch: (_tag, container) => ({
       command: path.join(repoRoot, 'node_modules/.bin/node'),
-      args: ['--max-semi-space-size=1', path.join(repoRoot, 'operator/src/main.ts')],
-      env: { NODE_ENV: 'production', HOME: '/', SERVICE_ACCOUNT_DIR: SERVICE_ACCOUNT_MOUNT },
+      args: ['--max-semi-space-size=1', path.join(repoRoot, 'operator/src/main.ts'), ...(container.args ?? [])],
+      // The image's compile cache, warmed by its first run here rather than at build time.
+      env: { NODE_ENV: 'production', NODE_COMPILE_CACHE: path.join(repoRoot, 'node_modules/.cache/imageops-operator'), HOME: '/', SERVICE_ACCOUNT_DIR: SERVICE_ACCOUNT_MOUNT },
       cwd: repoRoot,
     }),
   };
