@@ -38,7 +38,7 @@ try {
   const t0 = performance.now();
   const installed = await runTool(sb.kubeconfigPath, tool, args);
   if (installed.code !== 0) throw new Error(`helm install failed: ${installed.stderr}`);
-  const Lease = z.looseObject({ spec: z.looseObject({ holderIdentity: z.string().optional() }) });
+  const Lease = z.looseObject({ spec: z.looseObject({ holderIdentity: z.string().nullish() }) });
   const operatorPods = async () =>
     (await client.list(RESOURCES.pods, PodSchema, RELEASE_NS)).items.filter((p) => p.metadata.labels?.['app.kubernetes.io/instance'] === 'imageops');
   await until('two Ready operator pods, one leading', 120_000, async () => {

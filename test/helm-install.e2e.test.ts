@@ -19,9 +19,8 @@ import { readmeCommand, runTool } from './readme-commands.ts';
 import { waitFor } from './sandbox-helpers.ts';
 
 const RELEASE_NS = 'imageops-system';
-const SELECTOR = 'app.kubernetes.io/instance=imageops';
 const OPERATOR_USER = `system:serviceaccount:${RELEASE_NS}:imageops`;
-/** The placeholders of the README's install command, and what the sandbox puts there. */
+/** The README's Prometheus address, which the sandbox replaces with its own as pods reach it. */
 const README_PROMETHEUS = 'http://prometheus.monitoring:9090';
 
 let sb: Sandbox;
@@ -30,7 +29,8 @@ const loads: LoadGenerator[] = [];
 /** What the scenarios measured, printed at the end (docs/benchmarks.md records them). */
 const measured: Record<string, number> = {};
 
-const LeaseSchema = z.looseObject({ spec: z.looseObject({ holderIdentity: z.string().optional() }) });
+// a released Lease may hold a null holder
+const LeaseSchema = z.looseObject({ spec: z.looseObject({ holderIdentity: z.string().nullish() }) });
 
 async function runReadme(prefix: string, substitute: Record<string, string> = {}): Promise<string> {
   const { tool, args } = readmeCommand(prefix, substitute);
@@ -49,7 +49,7 @@ async function operatorPods(): Promise<Pod[]> {
 const ready = (p: Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
 
 async function leaseHolder(): Promise<string | undefined> {
-  return (await sb.client.get(RESOURCES.leases, LeaseSchema, RELEASE_NS, 'imageops'))?.spec.holderIdentity;
+  return (await sb.client.get(RESOURCES.leases, LeaseSchema, RELEASE_NS, 'imageops'))?.spec.holderIdentity ?? undefined;
 }
 
 /** The operator's own /readyz, asked at the pod's address as kubelet's probe does. */
