@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import { sleep } from './kube/informer.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { forgetPid, isAlive, recordPid } from './pids.ts';
 
 export interface DaemonOptions {

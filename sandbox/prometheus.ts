@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { stringify } from 'yaml';
 import { Daemon, freePort } from './daemon.ts';
-import type { Informer } from './kube/informer.ts';
+import type { Informer } from '../operator/src/kube/informer.ts';
 import type { Pod } from './kube/types.ts';
 
 /** The prometheus binary: $PROMETHEUS_BIN, else the first `prometheus` on PATH. */
@@ -89,7 +89,8 @@ export class Prometheus {
     this.#podsFile = path.join(this.#dir, 'pods.json');
     this.#componentsFile = path.join(this.#dir, 'components.json');
     this.#pods = options.pods;
-    this.#pods.on(() => this.#writeTargets());
+    const write = (): void => this.#writeTargets();
+    this.#pods.on({ add: write, update: write, delete: write });
   }
 
   get pid(): number | undefined {

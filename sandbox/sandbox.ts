@@ -15,8 +15,8 @@ import { ControllerManager } from './controllers/manager.ts';
 import { ADMIN_USER, type ControlPlane, nodeUser, startControlPlane } from './control-plane/control-plane.ts';
 import { installCrds, startingCrds } from './control-plane/crds.ts';
 import { Provisioner } from './control-plane/provisioner.ts';
-import { ApiError, KubeClient, RESOURCES } from './kube/client.ts';
-import { Informer, sleep } from './kube/informer.ts';
+import { ApiError, informer, KubeClient, RESOURCES, runInformers } from './kube/client.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Pod, PodSchema } from './kube/types.ts';
 import { type CatalogueEntry, imageServiceEntry, operatorEntry } from './kubelet/catalogue.ts';
 import { cleanupNetwork, LoopbackNetwork, NamespaceNetwork } from './kubelet/network.ts';
@@ -213,10 +213,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     if (bin === undefined && mode === 'required') throw new Error('Prometheus is required but not installed: apt-get install -y prometheus, or set PROMETHEUS_BIN');
     if (bin === undefined && mode === 'auto') logger.warn('prometheus not found on PATH or $PROMETHEUS_BIN: the sandbox runs without it (canary analysis falls back to the direct provider)');
     if (bin !== undefined) {
-      const pods = new Informer<Pod>(client, RESOURCES.pods, PodSchema, (err) => logger.warn({ err: String(err) }, 'prometheus pod watch'));
-      pods.start();
-      await pods.synced;
-      stops.push({ name: 'prometheus-pods', stop: () => pods.stop() });
+      const pods = informer<Pod>(client, RESOURCES.pods, PodSchema, logger);
+      stops.push({ name: 'prometheus-pods', stop: await runInformers([pods]) });
       const p = new Prometheus({ bin, pods, meshMetricsUrl: meshUrls.metricsUrl, stateDir, logger });
       await p.start();
       prometheus = p;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { REPO_CRDS_DIR } from '../apiserver/server.ts';
-import { sleep } from '../kube/informer.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
 
 /** The CRDs in YAML files (multi-document), in order. */

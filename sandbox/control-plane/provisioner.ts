@@ -4,8 +4,8 @@
 // kube-scheduler does not place its pods. The kubelet mounts the same directory for the claim.
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { ApiError, informer, type KubeClient, RESOURCES, runInformers } from '../kube/client.ts';
+import type { Informer } from '../../operator/src/kube/informer.ts';
 import { claimDir } from '../kubelet/volumes.ts';
 
 const ClaimSchema = z.looseObject({
@@ -39,23 +39,24 @@ export function volumeFor(claim: Claim, claimsDir: string): Record<string, unkno
 
 export class Provisioner {
   readonly #informer: Informer<Claim>;
+  #stop: (() => Promise<void>) | undefined;
 
   constructor(client: KubeClient, claimsDir: string, logger: Logger) {
-    this.#informer = new Informer(client, RESOURCES.persistentvolumeclaims, ClaimSchema, (err) => logger.warn({ err: String(err) }, 'provisioner watch'));
-    this.#informer.on((change, claim) => {
-      if (change === 'deleted' || claim.spec.volumeName) return;
+    this.#informer = informer(client, RESOURCES.persistentvolumeclaims, ClaimSchema, logger);
+    const provision = (claim: Claim): void => {
+      if (claim.spec.volumeName) return;
       client.create(RESOURCES.persistentvolumes, undefined, volumeFor(claim, claimsDir)).catch((err: unknown) => {
         if (!(err instanceof ApiError && err.status === 409)) logger.warn({ claim: claim.metadata.name, err: String(err) }, 'provisioning failed');
       });
-    });
+    };
+    this.#informer.on({ add: provision, update: provision });
   }
 
   async start(): Promise<void> {
-    this.#informer.start();
-    await this.#informer.synced;
+    this.#stop = await runInformers([this.#informer]);
   }
 
-  stop(): Promise<void> {
-    return this.#informer.stop();
+  async stop(): Promise<void> {
+    await this.#stop?.();
   }
 }

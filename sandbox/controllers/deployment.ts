@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
 import { EventRecorder } from '../../operator/src/kube/events.ts';
-import type { Informer } from '../kube/informer.ts';
+import type { Informer } from '../../operator/src/kube/informer.ts';
 import type { Deployment, ReplicaSet } from '../kube/types.ts';
 import { podTemplateHash } from './hash.ts';
 import { controllerOf } from './pods.ts';

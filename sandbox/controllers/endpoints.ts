@@ -2,7 +2,7 @@
 // addresses, the rest as notReadyAddresses (Endpoints) or ready=false (EndpointSlice, which also
 // keeps terminating pods with serving/terminating, as the real controller does since 1.26).
 import { type KubeClient, RESOURCES } from '../kube/client.ts';
-import type { Informer } from '../kube/informer.ts';
+import type { Informer } from '../../operator/src/kube/informer.ts';
 import { matchesMap } from '../kube/selector.ts';
 import type { Endpoints, EndpointSlice, Pod, Service } from '../kube/types.ts';
 import { fnv32a, stableJson } from './hash.ts';

@@ -2,8 +2,7 @@
 // ReplicaSets, Endpoints/EndpointSlices. Events map to the keys they concern; each controller has
 // its own work queue.
 import type { Logger } from 'pino';
-import { type KubeClient, RESOURCES } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { informer, type KubeClient, RESOURCES, runInformers } from '../kube/client.ts';
 import {
   type Deployment,
   DeploymentSchema,
@@ -25,17 +24,17 @@ import { WorkQueue } from './queue.ts';
 import { ReplicaSetController } from './replicaset.ts';
 
 export class ControllerManager {
-  readonly #informers: Pick<Informer<Pod>, 'start' | 'stop' | 'synced'>[];
+  readonly #informers: Parameters<typeof runInformers>[0];
   readonly #queues: WorkQueue[];
+  #stopInformers: (() => Promise<void>) | undefined;
 
   constructor(client: KubeClient, logger: Logger) {
-    const onWatchError = (err: unknown): void => logger.warn({ err: String(err) }, 'controller watch');
-    const deployments = new Informer<Deployment>(client, RESOURCES.deployments, DeploymentSchema, onWatchError);
-    const rss = new Informer<ReplicaSet>(client, RESOURCES.replicasets, ReplicaSetSchema, onWatchError);
-    const pods = new Informer<Pod>(client, RESOURCES.pods, PodSchema, onWatchError);
-    const services = new Informer<Service>(client, RESOURCES.services, ServiceSchema, onWatchError);
-    const endpoints = new Informer<Endpoints>(client, RESOURCES.endpoints, EndpointsSchema, onWatchError);
-    const slices = new Informer<EndpointSlice>(client, RESOURCES.endpointslices, EndpointSliceSchema, onWatchError);
+    const deployments = informer<Deployment>(client, RESOURCES.deployments, DeploymentSchema, logger);
+    const rss = informer<ReplicaSet>(client, RESOURCES.replicasets, ReplicaSetSchema, logger);
+    const pods = informer<Pod>(client, RESOURCES.pods, PodSchema, logger);
+    const services = informer<Service>(client, RESOURCES.services, ServiceSchema, logger);
+    const endpoints = informer<Endpoints>(client, RESOURCES.endpoints, EndpointsSchema, logger);
+    const slices = informer<EndpointSlice>(client, RESOURCES.endpointslices, EndpointSliceSchema, logger);
     this.#informers = [deployments, rss, pods, services, endpoints, slices];
 
     const onError = (what: string) => (key: string, err: unknown) => logger.debug({ key, err: String(err) }, `${what} reconcile failed; retrying`);
@@ -48,13 +47,16 @@ export class ControllerManager {
     this.#queues = [dq, rq, eq];
 
     const key = (m: { namespace?: string | undefined; name: string }): string => `${m.namespace ?? 'default'}/${m.name}`;
-    deployments.on((_c, d) => dq.add(key(d.metadata)));
-    rss.on((_c, rs) => {
-      rq.add(key(rs.metadata));
-      const owner = controllerOf(rs.metadata);
-      if (owner?.kind === 'Deployment') dq.add(key({ namespace: rs.metadata.namespace, name: owner.name }));
-    });
-    pods.on((change, pod, old) => {
+    const always = <T>(fn: (obj: T) => void) => ({ add: fn, update: fn, delete: fn });
+    deployments.on(always((d) => dq.add(key(d.metadata))));
+    rss.on(
+      always((rs) => {
+        rq.add(key(rs.metadata));
+        const owner = controllerOf(rs.metadata);
+        if (owner?.kind === 'Deployment') dq.add(key({ namespace: rs.metadata.namespace, name: owner.name }));
+      }),
+    );
+    const podChanged = (change: 'added' | 'modified' | 'deleted', pod: Pod, old?: Pod): void => {
       const rsKey = rsCtl.observePod(change, pod);
       if (rsKey !== undefined) rq.add(rsKey);
       // Every Service of the namespace whose selector matches the pod's old or new labels.
@@ -65,22 +67,24 @@ export class ControllerManager {
         const hit = (labels: Record<string, string> | undefined): boolean => sel.length > 0 && sel.every(([k, v]) => labels?.[k] === v);
         if (hit(pod.metadata.labels) || hit(old?.metadata.labels)) eq.add(key(svc.metadata));
       }
-    });
-    services.on((_c, svc) => eq.add(key(svc.metadata)));
-    endpoints.on((_c, ep) => eq.add(key(ep.metadata)));
-    slices.on((_c, s) => {
-      const svc = s.metadata.labels?.['kubernetes.io/service-name'];
-      if (svc !== undefined) eq.add(key({ namespace: s.metadata.namespace, name: svc }));
-    });
+    };
+    pods.on({ add: (p) => podChanged('added', p), update: (p, old) => podChanged('modified', p, old), delete: (p) => podChanged('deleted', p) });
+    services.on(always((svc) => eq.add(key(svc.metadata))));
+    endpoints.on(always((ep) => eq.add(key(ep.metadata))));
+    slices.on(
+      always((s) => {
+        const svc = s.metadata.labels?.['kubernetes.io/service-name'];
+        if (svc !== undefined) eq.add(key({ namespace: s.metadata.namespace, name: svc }));
+      }),
+    );
   }
 
   async start(): Promise<void> {
-    for (const i of this.#informers) i.start();
-    await Promise.all(this.#informers.map((i) => i.synced));
+    this.#stopInformers = await runInformers(this.#informers);
   }
 
   async stop(): Promise<void> {
     await Promise.all(this.#queues.map((q) => q.stop()));
-    await Promise.all(this.#informers.map((i) => i.stop()));
+    await this.#stopInformers?.();
   }
 }

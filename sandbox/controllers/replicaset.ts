@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
 import { EventRecorder } from '../../operator/src/kube/events.ts';
-import type { Informer } from '../kube/informer.ts';
+import type { Informer } from '../../operator/src/kube/informer.ts';
 import { matchesSelector } from '../kube/selector.ts';
 import type { Pod, ReplicaSet } from '../kube/types.ts';
 import { availability, controllerOf, isActive } from './pods.ts';

@@ -2,8 +2,10 @@
 // client (operator/src/kube), the one transport of the project: TLS, tokens and client
 // certificates, typed errors. This module keeps the sandbox's shape over it: resource types by
 // group and version, lists parsed with the caller's zod schema, watches as callbacks.
+import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { KubeClient as Transport } from '../../operator/src/kube/client.ts';
+import { type KubeObject, type ResourceType as LibraryType, KubeClient as Transport } from '../../operator/src/kube/client.ts';
+import { Informer } from '../../operator/src/kube/informer.ts';
 import { ApiError } from '../../operator/src/kube/errors.ts';
 import type { Connection } from '../../operator/src/kube/kubeconfig.ts';
 
@@ -44,11 +46,6 @@ export function resourcePath(type: ResourceType, namespace?: string, name?: stri
   if (name !== undefined) path += `/${encodeURIComponent(name)}`;
   if (subresource !== undefined) path += `/${subresource}`;
   return path;
-}
-
-export interface WatchEvent {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
-  object: Record<string, unknown>;
 }
 
 type Json = Record<string, unknown>;
@@ -131,16 +128,6 @@ export class KubeClient {
     }
   }
 
-  /**
-   * Streams watch events across namespaces until the server ends the watch or the signal aborts;
-   * a resourceVersion too old to resume from is a 410 ApiError.
-   */
-  async watch(type: ResourceType, resourceVersion: string, onEvent: (e: WatchEvent) => void, signal: AbortSignal, fieldSelector?: string): Promise<void> {
-    const apiVersion = type.group === '' ? type.version : `${type.group}/${type.version}`;
-    const events = this.#transport.watch({ apiVersion, kind: '', plural: type.plural, namespaced: type.namespaced }, { resourceVersion, ...(fieldSelector ? { fieldSelector } : {}) }, signal);
-    for await (const event of events) onEvent(event as WatchEvent);
-  }
-
   close(): void {
     this.#transport.close();
   }
@@ -149,4 +136,28 @@ export class KubeClient {
 function describe(raw: unknown): string {
   const meta = (raw as { metadata?: { namespace?: string; name?: string } } | null)?.metadata;
   return `${meta?.namespace ?? ''}/${meta?.name ?? '?'}`;
+}
+
+/** The library's name for a resource type: group and version as one apiVersion. */
+export function libraryType(type: ResourceType): LibraryType {
+  return { apiVersion: type.group === '' ? type.version : `${type.group}/${type.version}`, kind: '', plural: type.plural, namespaced: type.namespaced };
+}
+
+/** The sandbox's watchers retry fast: a local API server, or a CRD not served yet, is back in moments. */
+const BACKOFF = { baseMs: 100, maxMs: 2000 };
+
+/** The library's informer over this client for a sandbox component, its cache parsed with `schema`; run it with runInformers. */
+export function informer<T extends KubeObject>(client: KubeClient, type: ResourceType, schema: z.ZodType<T>, logger?: Logger, fieldSelector?: string): Informer<T> {
+  return new Informer<T>(client.transport, libraryType(type), { schema, backoff: BACKOFF, ...(logger ? { logger } : {}), ...(fieldSelector ? { fieldSelector } : {}) });
+}
+
+/** Runs informers until the returned stop is called; resolves once every one has listed. */
+export async function runInformers(informers: readonly { run(signal: AbortSignal): Promise<void>; waitForSync(): Promise<void> }[]): Promise<() => Promise<void>> {
+  const abort = new AbortController();
+  const running = Promise.all(informers.map((i) => i.run(abort.signal)));
+  await Promise.all(informers.map((i) => i.waitForSync()));
+  return async () => {
+    abort.abort();
+    await running;
+  };
 }

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sleep } from '../kube/informer.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Container, Probe } from '../kube/types.ts';
 import { forgetPid, recordPid } from '../pids.ts';
 import { type BackoffState, FRESH, restartDelay } from './backoff.ts';

@@ -5,9 +5,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import { ApiError, type KubeClient, RESOURCES, resourcePath } from '../kube/client.ts';
+import { ApiError, informer, type KubeClient, RESOURCES, resourcePath, runInformers } from '../kube/client.ts';
 import { EventRecorder } from '../../operator/src/kube/events.ts';
-import { Informer, sleep } from '../kube/informer.ts';
+import type { Informer } from '../../operator/src/kube/informer.ts';
+import { realClock, sleep } from '../../operator/src/kube/clock.ts';
 import { type Pod, PodSchema } from '../kube/types.ts';
 import { LineCutter, type LogView, viewLines } from './log.ts';
 import { NodeAgent } from './node.ts';
@@ -49,6 +50,7 @@ export class LogError extends Error {
 export class Kubelet {
   readonly #ctx: NodeContext;
   readonly #informer: Informer<Pod>;
+  #stopInformer: (() => Promise<void>) | undefined;
   readonly #workers = new Map<string, PodWorker>();
   readonly #deleting = new Set<string>();
   readonly #shutdownGraceMs: number;
@@ -76,8 +78,8 @@ export class Kubelet {
     // A kubelet may only list and watch the pods bound to its node (the Node authorizer); where
     // it is also the scheduler it must see the unbound ones too.
     const selector = this.#schedule ? undefined : `spec.nodeName=${this.#ctx.nodeName}`;
-    this.#informer = new Informer(options.client, RESOURCES.pods, PodSchema, (err) => options.logger.warn({ err: String(err) }, 'kubelet watch'), selector);
-    this.#informer.on((change, pod) => this.#sync(change, pod));
+    this.#informer = informer(options.client, RESOURCES.pods, PodSchema, options.logger, selector);
+    this.#informer.on({ add: (pod) => this.#sync('added', pod), update: (pod) => this.#sync('modified', pod), delete: (pod) => this.#sync('deleted', pod) });
   }
 
   get nodeName(): string {
@@ -88,8 +90,7 @@ export class Kubelet {
     if (this.#serving !== undefined) this.#server = await serveKubeletApi(this, this.#serving);
     this.#node = new NodeAgent(this.#ctx.client, { name: this.#ctx.nodeName, capacity: { ...this.#ctx.nodeAllocatable, pods: '110' }, kubeletPort: this.#server?.port ?? 0 }, this.#ctx.logger);
     await this.#node.start();
-    this.#informer.start();
-    await this.#informer.synced;
+    this.#stopInformer = await runInformers([this.#informer]);
   }
 
   #sync(change: 'added' | 'modified' | 'deleted', pod: Pod): void {
@@ -205,7 +206,7 @@ export class Kubelet {
         if (chunk.length === 0) return;
         continue;
       }
-      await sleep(200, signal);
+      await sleep(realClock, 200, signal).catch(() => undefined);
     }
   }
 
@@ -249,7 +250,7 @@ export class Kubelet {
     this.#stopped = true;
     this.#node?.stop();
     await this.#server?.close();
-    await this.#informer.stop();
+    await this.#stopInformer?.();
     await Promise.all([...this.#workers.values()].map((w) => w.terminate(this.#shutdownGraceMs, true)));
     this.#workers.clear();
   }

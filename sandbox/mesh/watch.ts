@@ -1,8 +1,8 @@
 // The mesh's control plane: watch VirtualServices, Services, endpoints and pods through the API and
 // rebuild the routing table on every change (coalesced), like istiod pushing to its proxies.
 import type { Logger } from 'pino';
-import { type KubeClient, RESOURCES } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import type { Informer } from '../../operator/src/kube/informer.ts';
+import { informer, type KubeClient, RESOURCES, runInformers } from '../kube/client.ts';
 import {
   type EndpointSlice,
   EndpointSliceSchema,
@@ -26,16 +26,17 @@ export class MeshWatcher {
   readonly #eps: Informer<EndpointSlice>;
   readonly #pods: Informer<Pod>;
   #scheduled = false;
+  #stopInformers: (() => Promise<void>) | undefined;
 
   constructor(client: KubeClient, router: MeshRouter, logger?: Logger) {
     this.#router = router;
-    const onError = (err: unknown): void => logger?.warn({ err: String(err) }, 'mesh watch');
-    this.#vs = new Informer(client, RESOURCES.virtualservices, VirtualServiceSchema, onError);
-    this.#svc = new Informer(client, RESOURCES.services, ServiceSchema, onError);
-    this.#ep = new Informer(client, RESOURCES.endpoints, EndpointsSchema, onError);
-    this.#eps = new Informer(client, RESOURCES.endpointslices, EndpointSliceSchema, onError);
-    this.#pods = new Informer(client, RESOURCES.pods, PodSchema, onError);
-    for (const inf of this.#all()) inf.on(() => this.#schedule());
+    this.#vs = informer(client, RESOURCES.virtualservices, VirtualServiceSchema, logger);
+    this.#svc = informer(client, RESOURCES.services, ServiceSchema, logger);
+    this.#ep = informer(client, RESOURCES.endpoints, EndpointsSchema, logger);
+    this.#eps = informer(client, RESOURCES.endpointslices, EndpointSliceSchema, logger);
+    this.#pods = informer(client, RESOURCES.pods, PodSchema, logger);
+    const schedule = (): void => this.#schedule();
+    for (const inf of this.#all()) inf.on({ add: schedule, update: schedule, delete: schedule });
   }
 
   #all() {
@@ -43,13 +44,12 @@ export class MeshWatcher {
   }
 
   async start(): Promise<void> {
-    for (const inf of this.#all()) inf.start();
-    await Promise.all(this.#all().map((i) => i.synced));
+    this.#stopInformers = await runInformers(this.#all());
     this.#rebuild();
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#all().map((i) => i.stop()));
+    await this.#stopInformers?.();
   }
 
   #schedule(): void {

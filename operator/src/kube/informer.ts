@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import { type Clock, realClock, sleep } from './clock.ts';
 import type { KubeClient, KubeObject, ResourceType } from './client.ts';
 import { GoneError, NotFoundError } from './errors.ts';
@@ -12,15 +13,15 @@ import { GoneError, NotFoundError } from './errors.ts';
  * every cached object to the handlers again, so a missed edge still reaches the reconciler.
  */
 
-export interface InformerHandlers {
-  add?(obj: KubeObject): void;
-  update?(obj: KubeObject, old: KubeObject): void;
-  delete?(obj: KubeObject): void;
+export interface InformerHandlers<T extends KubeObject = KubeObject> {
+  add?(obj: T): void;
+  update?(obj: T, old: T): void;
+  delete?(obj: T): void;
   /** Periodic resync: every cached object, unchanged. */
-  resync?(obj: KubeObject): void;
+  resync?(obj: T): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   /** Namespaces to watch; empty for all. */
   namespaces?: readonly string[];
   labelSelector?: string;
@@ -35,6 +36,8 @@ export interface InformerOptions {
   watchTimeoutSeconds?: number;
   /** Applied to every object before it is cached: drop what no reader needs, to save memory. */
   transform?: (obj: KubeObject) => KubeObject;
+  /** The shape every cached object must have (after the transform); one that does not parse is logged and left out. */
+  schema?: z.ZodType<T>;
 }
 
 /**
@@ -57,7 +60,7 @@ export function controllerOf(obj: KubeObject): { kind: string; name: string; uid
   return obj.metadata.ownerReferences?.find((r) => r.controller === true);
 }
 
-export class Informer {
+export class Informer<T extends KubeObject = KubeObject> {
   readonly type: ResourceType;
   readonly #client: KubeClient;
   readonly #namespaces: readonly string[];
@@ -68,10 +71,11 @@ export class Informer {
   readonly #logger: Logger | undefined;
   readonly #backoff: { baseMs: number; maxMs: number };
   readonly #watchTimeoutSeconds: number;
-  readonly #handlers: InformerHandlers[] = [];
+  readonly #handlers: InformerHandlers<T>[] = [];
   readonly #transform: (obj: KubeObject) => KubeObject;
+  readonly #schema: z.ZodType<T> | undefined;
 
-  readonly #store = new Map<string, KubeObject>();
+  readonly #store = new Map<string, T>();
   readonly #byNamespace = new Map<string, Set<string>>();
   readonly #byOwner = new Map<string, Set<string>>();
   #synced = 0;
@@ -79,7 +83,8 @@ export class Informer {
   /** Relists done, for tests and logs. */
   relists = 0;
 
-  constructor(client: KubeClient, type: ResourceType, options: InformerOptions = {}) {
+  constructor(client: KubeClient, type: ResourceType, options: InformerOptions<T> = {}) {
+    this.#schema = options.schema;
     this.type = type;
     this.#client = client;
     this.#namespaces = options.namespaces?.length ? options.namespaces : [''];
@@ -93,24 +98,24 @@ export class Informer {
     this.#transform = options.transform ?? withoutManagedFields;
   }
 
-  on(handlers: InformerHandlers): void {
+  on(handlers: InformerHandlers<T>): void {
     this.#handlers.push(handlers);
   }
 
-  get(namespace: string, name: string): KubeObject | undefined {
+  get(namespace: string, name: string): T | undefined {
     return this.#store.get(namespace ? `${namespace}/${name}` : name);
   }
 
-  list(): KubeObject[] {
+  list(): T[] {
     return [...this.#store.values()];
   }
 
-  byNamespace(namespace: string): KubeObject[] {
+  byNamespace(namespace: string): T[] {
     return this.#lookup(this.#byNamespace.get(namespace));
   }
 
   /** Objects whose controller ownerReference has this uid. */
-  byOwner(uid: string): KubeObject[] {
+  byOwner(uid: string): T[] {
     return this.#lookup(this.#byOwner.get(uid));
   }
 
@@ -237,7 +242,8 @@ export class Informer {
   }
 
   #upsert(received: KubeObject): void {
-    const obj = this.#transform(received);
+    const obj = this.#parse(this.#transform(received));
+    if (obj === undefined) return;
     const key = objectKey(obj);
     const old = this.#store.get(key);
     if (old !== undefined && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
@@ -248,6 +254,14 @@ export class Informer {
       if (old === undefined) h.add?.(obj);
       else h.update?.(obj, old);
     }
+  }
+
+  #parse(obj: KubeObject): T | undefined {
+    if (this.#schema === undefined) return obj as T;
+    const parsed = this.#schema.safeParse(obj);
+    if (parsed.success) return parsed.data;
+    this.#logger?.warn({ object: objectKey(obj), err: parsed.error.message.slice(0, 200) }, 'ignoring an object that does not parse');
+    return undefined;
   }
 
   #remove(obj: KubeObject): void {
@@ -271,8 +285,8 @@ export class Informer {
     if (owner !== undefined) removeFrom(this.#byOwner, owner.uid, key);
   }
 
-  #lookup(keys: Set<string> | undefined): KubeObject[] {
-    const out: KubeObject[] = [];
+  #lookup(keys: Set<string> | undefined): T[] {
+    const out: T[] = [];
     for (const key of keys ?? []) {
       const obj = this.#store.get(key);
       if (obj !== undefined) out.push(obj);
