@@ -12,6 +12,17 @@ export function noisyJpeg(width: number, height: number, options: { progressive?
     .toBuffer();
 }
 
+/**
+ * A large JPEG whose noise is `grain` pixels coarse, so that it survives a downscale by that
+ * factor: the costliest content an AVIF answer of a megapixel can be asked to encode.
+ */
+export async function grainyJpeg(width: number, height: number, grain: number): Promise<Buffer> {
+  const noise = await sharp({ create: { width: Math.ceil(width / grain), height: Math.ceil(height / grain), channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
+    .png()
+    .toBuffer();
+  return sharp(noise).resize(width, height, { kernel: 'nearest', fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+}
+
 function pngChunk(type: string, data: Buffer): Buffer {
   const head = Buffer.alloc(8);
   head.writeUInt32BE(data.length, 0);

@@ -10,14 +10,15 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAdminToken } from './admin.ts';
-import { avifClaiming12Bit, interlaced16BitPng, manyScanJpeg, noisyJpeg, pngTextBomb } from './attacks.fixture.ts';
+import { avifClaiming12Bit, grainyJpeg, interlaced16BitPng, manyScanJpeg, noisyJpeg, pngTextBomb } from './attacks.fixture.ts';
 import { DEFAULT_CACHE_BYTES } from './config.ts';
 import { AVIF_MAX_PIXELS, MAX_JPEG_SCANS, workerShare } from './cost.ts';
-import { memoryOf } from '../../bench/proc-stats.ts';
+import { memoryOf, snapshotTree } from '../../bench/proc-stats.ts';
 import { createHttpSource, httpOptionsFrom } from './sources/http.ts';
 import { errorOf, get, metric, scrape, send, startService, until, type Running } from './testkit.ts';
 
@@ -51,6 +52,7 @@ beforeAll(async () => {
   Object.assign(inputs, {
     'photo.jpg': await noisyJpeg(5120, 2880),
     'huge.jpg': await noisyJpeg(7000, 7000),
+    'grain.jpg': await grainyJpeg(5120, 2880, 3.75),
     'scans.jpg': manyScanJpeg(2048, 2048),
     'text-bomb.png': await pngTextBomb(12, 7_900_000),
     'itxt-bomb.png': await pngTextBomb(12, 7_900_000, true),
@@ -107,6 +109,48 @@ describe('6: one request cannot take a worker for long', () => {
     const next = await get(svc.port, '/image/files/photo.jpg?w=320');
     expect(next.status).toBe(200);
   });
+});
+
+describe('6: work stops when its client leaves', () => {
+  /** CPU seconds of this test process and all its children, the killed ones included (cutime). */
+  const cpuSeconds = () => snapshotTree(process.pid).cpuSeconds;
+  const gauge = async (svc: Running, name: string) => metric(await scrape(svc.port), name);
+
+  it.each(['costly', 'all'] as const)(
+    'isolate=%s: an AVIF answer abandoned after 200 ms frees its slot at once and its CPU stops',
+    { timeout: 60_000 },
+    async (isolate) => {
+      // One slot, no time limit in reach: only the client's leaving can stop this work (a 5120x2880
+      // photograph of coarse grain to a megapixel of AVIF: about 2.8 s of CPU, libaom's frame in one call).
+      const svc = await service({ workers: 1, isolate, transformSeconds: 60, queueTimeoutMs: 30_000 });
+      // A first AVIF answer starts the slot's child, so the abandoned one is surely inside it.
+      expect((await get(svc.port, '/image/files/photo.jpg?w=64&fm=avif')).status).toBe(200);
+      expect(await gauge(svc, 'image_service_transform_children')).toBe(1);
+      const client = new AbortController();
+      const abandoned = get(svc.port, '/image/files/grain.jpg?w=1365&fm=avif&q=90', {}, client.signal).catch(() => undefined);
+      await until(() => svc.service.admission.inflight === 1);
+      await sleep(200);
+      client.abort();
+      await abandoned;
+      const left = performance.now();
+      await until(async () => (await gauge(svc, 'image_service_inflight')) === 0, 10_000);
+      const freedMs = performance.now() - left;
+      const before = cpuSeconds();
+      await sleep(1000);
+      const spent = cpuSeconds() - before;
+      // Generous bounds: the kill takes milliseconds, the work left would take seconds of CPU.
+      expect(freedMs).toBeLessThan(1500);
+      expect(spent).toBeLessThan(0.35);
+      expect(await gauge(svc, 'image_service_transform_children_killed')).toBe(1);
+      await until(async () => metric(await scrape(svc.port), 'image_service_http_requests_total', 'route="image",code="499"') === 1);
+      // The one slot takes the next request, in a new child for the next AVIF answer.
+      const next = await get(svc.port, '/image/files/photo.jpg?w=320');
+      expect(next.status).toBe(200);
+      const avif = await get(svc.port, '/image/files/photo.jpg?w=128&fm=avif');
+      expect(avif.status).toBe(200);
+      expect(await gauge(svc, 'image_service_transform_children_started')).toBe(2);
+    },
+  );
 });
 
 describe('7: decompression bombs under the pixel limit', () => {

@@ -17,6 +17,7 @@ describe('parseEnv', () => {
       IMAGE_SERVICE_CACHE_MAX_AGE_SECONDS: 86_400,
       IMAGE_SERVICE_INJECT_DELAY_MS: 0,
       IMAGE_SERVICE_INJECT_ERROR_PERCENT: 0,
+      IMAGE_SERVICE_ISOLATE: 'costly',
     });
     expect(env.IMAGE_SERVICE_WORKERS).toBeUndefined();
     expect(env.IMAGE_SERVICE_VERSION).toMatch(/^\d+\.\d+\.\d+/);
@@ -31,8 +32,9 @@ describe('parseEnv', () => {
       IMAGE_SERVICE_AUTO_FORMATS: 'AVIF, webp',
       IMAGE_SERVICE_INJECT_ERROR_PERCENT: '12.5',
       IMAGE_SERVICE_VERSION: '1.5.0-slow',
+      IMAGE_SERVICE_ISOLATE: 'all',
     });
-    expect(env).toMatchObject({ IMAGE_SERVICE_PORT: 0, IMAGE_SERVICE_WORKERS: 3, IMAGE_SERVICE_QUEUE_LIMIT: 0, IMAGE_SERVICE_INJECT_ERROR_PERCENT: 12.5, IMAGE_SERVICE_VERSION: '1.5.0-slow' });
+    expect(env).toMatchObject({ IMAGE_SERVICE_ISOLATE: 'all', IMAGE_SERVICE_PORT: 0, IMAGE_SERVICE_WORKERS: 3, IMAGE_SERVICE_QUEUE_LIMIT: 0, IMAGE_SERVICE_INJECT_ERROR_PERCENT: 12.5, IMAGE_SERVICE_VERSION: '1.5.0-slow' });
     expect(env.IMAGE_SERVICE_AUTO_FORMATS).toEqual(['avif', 'webp']);
     expect(parseEnv({ ...base, IMAGE_SERVICE_AUTO_FORMATS: '' }).IMAGE_SERVICE_AUTO_FORMATS).toEqual([]);
     expect(parseEnv({ ...base, IMAGE_SERVICE_WORKERS: '' }).IMAGE_SERVICE_WORKERS).toBeUndefined();
@@ -51,6 +53,7 @@ describe('parseEnv', () => {
     [{ ...base, IMAGE_SERVICE_INJECT_ERROR_PERCENT: '101' }, 'IMAGE_SERVICE_INJECT_ERROR_PERCENT: expected a number from 0 to 100'],
     [{ ...base, IMAGE_SERVICE_LOG_LEVEL: 'loud' }, 'IMAGE_SERVICE_LOG_LEVEL'],
     [{ ...base, UV_THREADPOOL_SIZE: '2000' }, 'UV_THREADPOOL_SIZE'],
+    [{ ...base, IMAGE_SERVICE_ISOLATE: 'some' }, 'IMAGE_SERVICE_ISOLATE: expected one of costly, all, none'],
   ])('refuses %j with one line naming the variable', (vars, message) => {
     let error: unknown;
     try {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { ISOLATION_MODES } from './cost.ts';
 import { parsePresets } from './presets.ts';
 import { parseSigningKeys } from './signing.ts';
 import { httpEnvSchema, s3EnvSchema } from './sources/env.ts';
@@ -93,6 +94,7 @@ const env = z.object({
   IMAGE_SERVICE_MEMORY_LIMIT_BYTES: whole(1, 2 ** 50).optional(),
   IMAGE_SERVICE_TRANSFORM_SECONDS: whole(1, 600).optional(),
   IMAGE_SERVICE_SEND_TIMEOUT_MS: whole(1, 3_600_000).default(30_000),
+  IMAGE_SERVICE_ISOLATE: z.enum(ISOLATION_MODES, { error: `expected one of ${ISOLATION_MODES.join(', ')}` }).default('costly'),
   IMAGE_SERVICE_COALESCE: z.enum(['true', 'false'], { error: 'expected true or false' }).default('true').transform((v) => v === 'true'),
   ...s3EnvSchema.shape,
   ...httpEnvSchema.shape,

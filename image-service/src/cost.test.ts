@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ANSWER_BYTES, decodeBytes, encodeBytes, outputSize, RESERVED_BYTES, workerShare, type Shape } from './cost.ts';
+import { ANSWER_BYTES, decodeBytes, encodeBytes, isolated, ISOLATE_PIXELS, outputSize, RESERVED_BYTES, workerShare, type Shape } from './cost.ts';
 
 const MiB = 1024 * 1024;
 const shape = (over: Partial<Shape>): Shape => ({ format: 'jpeg', width: 1000, height: 1000, channels: 3, bytesPerSample: 1, progressive: false, ...over });
@@ -57,5 +57,25 @@ describe('workerShare', () => {
     [128 * MiB, 64 * MiB, 1, 0],
   ])('of %d bytes, a cache of %d, %d workers', (limit, cache, workers, share) => {
     expect(workerShare(limit, cache, workers)).toBe(share);
+  });
+});
+
+describe('isolated', () => {
+  const photo = { format: 'jpeg', width: 5120, height: 2880 };
+  it.each([
+    ['a JPEG photograph to JPEG stays in process', 'costly', photo, 'jpeg', false],
+    ['a JPEG photograph to WebP stays in process', 'costly', photo, 'webp', false],
+    ['any AVIF answer goes to a child', 'costly', { ...photo, width: 64, height: 64 }, 'avif', true],
+    ['any HEIF/AVIF original goes to a child', 'costly', { format: 'heif', width: 64, height: 64 }, 'jpeg', true],
+    ['a PNG at the pixel bound stays in process', 'costly', { format: 'png', width: 4096, height: 4096 }, 'png', false],
+    ['one pixel more goes to a child', 'costly', { format: 'png', width: 4096, height: 4097 }, 'png', true],
+    ['all: everything goes to a child', 'all', photo, 'jpeg', true],
+    ['none: nothing does', 'none', { format: 'heif', width: 8000, height: 6000 }, 'avif', false],
+  ] as const)('%s', (_, mode, shape, format, expected) => {
+    expect(isolated(mode, shape, format)).toBe(expected);
+  });
+
+  it('puts the bound above the normal workload largest photograph', () => {
+    expect(ISOLATE_PIXELS).toBeGreaterThan(5120 * 2880);
   });
 });

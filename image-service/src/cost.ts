@@ -33,6 +33,35 @@ export const AVIF_EFFORT = 3;
  * a photograph's a fraction of that.
  */
 export const AVIF_MAX_PIXELS = 1024 * 1024;
+/**
+ * Images above this many pixels are decoded in a child process that can be killed (see
+ * `isolated`): decoding and encoding them takes long enough that a client who leaves must not
+ * leave the work running. The normal workload's largest photograph is 5120x2880 (14.7 MP).
+ */
+export const ISOLATE_PIXELS = 4096 * 4096;
+/**
+ * Anonymous memory of a transform child at rest (Node and libvips; measured 15 MiB, its
+ * file-backed pages are the parent's): an isolated request's slot holds it beside its work.
+ */
+export const CHILD_BYTES = 24 * 1024 * 1024;
+
+/** Where libvips' work runs: `costly` isolates only what `isolated` names, `all` every resize, `none` nothing. */
+export const ISOLATION_MODES = ['costly', 'all', 'none'] as const;
+export type Isolation = (typeof ISOLATION_MODES)[number];
+
+/**
+ * Whether a resize must run where it can be stopped the moment its client leaves: libvips'
+ * kill flag is reachable only through sharp's timeout, and some work cannot see it at all
+ * (libaom encodes a frame, libheif decodes one, in one call). So work that runs for long is
+ * given to a child process, killed when its client leaves or its time is up: any AVIF answer,
+ * any HEIF/AVIF original, any image over ISOLATE_PIXELS. The rest ends within a fraction of a
+ * second in process, where a child would only add a copy of its bytes each way.
+ */
+export function isolated(mode: Isolation, shape: Pick<Shape, 'format' | 'width' | 'height'>, output: OutputFormat): boolean {
+  if (mode !== 'costly') return mode === 'all';
+  return output === 'avif' || shape.format === 'heif' || shape.width * shape.height > ISOLATE_PIXELS;
+}
+
 /** Memory of the process that is neither the workers' nor the answers': Node and libvips at rest, sockets. */
 export const RESERVED_BYTES = 96 * 1024 * 1024;
 /**

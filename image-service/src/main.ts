@@ -90,6 +90,7 @@ const settings = {
   presets: env.IMAGE_SERVICE_PRESETS,
   cacheBytes: env.IMAGE_SERVICE_CACHE_BYTES,
   coalesce: env.IMAGE_SERVICE_COALESCE,
+  isolate: env.IMAGE_SERVICE_ISOLATE,
   memoryPerWorker,
   // An answer later than the queue timeout is no use to its client: libvips' work is bounded by it.
   transformSeconds: env.IMAGE_SERVICE_TRANSFORM_SECONDS ?? Math.max(1, Math.ceil(env.IMAGE_SERVICE_QUEUE_TIMEOUT_MS / 1000)),

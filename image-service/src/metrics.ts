@@ -15,6 +15,18 @@ export type Route = 'image' | 'healthz' | 'readyz' | 'metrics' | 'other';
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30];
 const MIB = 1024 * 1024;
 
+/** A gauge read at each scrape. */
+export function readGauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly #requests: Counter<'route' | 'code'>;
@@ -39,15 +51,7 @@ export class Metrics {
     this.#cacheHits = new Counter({ name: 'image_service_cache_hits_total', help: 'Answers served from the result cache.', registers });
     this.#transforms = new Counter({ name: 'image_service_transforms_total', help: 'Resizes actually run by libvips (not coalesced, not cached, not 304).', registers });
     new Gauge({ name: 'image_service_build_info', help: 'The running version.', labelNames: ['version'], registers }).set({ version }, 1);
-    const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          this.set(read());
-        },
-      });
+    const gauge = (name: string, help: string, read: () => number) => readGauge(this.registry, name, help, read);
     gauge('image_service_inflight', 'Requests holding a worker slot.', () => admission.inflight);
     gauge('image_service_queue_length', 'Requests waiting for a worker slot.', () => admission.queued);
     gauge('image_service_inflight_peak', 'Most requests that held a worker slot at once since start.', () => admission.peakInflight);

@@ -4,10 +4,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Admin } from './admin.ts';
 import { Admission } from './admission.ts';
-import { ANSWER_BYTES } from './cost.ts';
+import { ANSWER_BYTES, isolated, type Isolation } from './cost.ts';
 import { errorBody, HttpError } from './errors.ts';
 import { Metrics, type Route } from './metrics.ts';
 import { CONTENT_TYPES, negotiateFormat, type AutoFormat, type OutputFormat } from './negotiate.ts';
+import { TransformPool } from './pool.ts';
 import { normalizeParams, parseKey, parseParams, type ImageParams } from './params.ts';
 import { expandPreset, type Presets } from './presets.ts';
 import { verifySignature } from './signing.ts';
@@ -53,6 +54,8 @@ export interface ServiceSettings {
   transformSeconds: number;
   /** IMAGE_SERVICE_SEND_TIMEOUT_MS: an answer its client has not taken by then is dropped. */
   sendTimeoutMs: number;
+  /** IMAGE_SERVICE_ISOLATE: which resizes run in a child process killed when their client leaves; absent: `costly`. */
+  isolate?: Isolation;
 }
 
 /** A rendered answer; `release` frees an original that no cache or other request shares. */
@@ -63,6 +66,8 @@ export interface ImageService {
   readonly metrics: Metrics;
   readonly admission: Admission;
   readonly ready: boolean;
+  /** The transform children (costly resizes). */
+  readonly pool: TransformPool;
   /**
    * SIGTERM: readiness false at once, stop accepting, let in-flight requests finish (their
    * connections close after the answer), then resolve; connections still open after
@@ -84,6 +89,9 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
   const stampede = new Stampede({ cacheBytes: settings.cacheBytes ?? 0, maxAgeMs: settings.cacheMaxAgeSeconds * 1000, coalesce: settings.coalesce ?? true });
   stampede.registerMetrics(metrics.registry);
   const limits: WorkLimits = { maxInputPixels: settings.maxInputPixels, memoryPerWorker: settings.memoryPerWorker, timeoutSeconds: settings.transformSeconds };
+  const isolation = settings.isolate ?? 'costly';
+  const pool = new TransformPool();
+  pool.registerMetrics(metrics.registry);
   const admin = settings.adminToken === undefined ? undefined : new Admin({ token: settings.adminToken, source, maxBodyBytes: settings.maxSourceBytes, limits, admission });
   const cacheControl = settings.cacheMaxAgeSeconds > 0 ? `public, max-age=${settings.cacheMaxAgeSeconds}` : 'no-cache';
   const health = JSON.stringify({ status: 'ok', version: settings.version });
@@ -234,10 +242,12 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
       const format = info.hasAlpha ? formats.alpha : formats.opaque;
       const etag = entityTag(original.version, `${normalizeParams(params)}&fm=${format}`);
       if (matches(ifNoneMatch, etag)) return { etag, contentType: CONTENT_TYPES[format], body: undefined };
-      admitWork(info, original.bytes.length, params, format, limits);
-      // A client gone by now has nobody to answer; libvips, once started, stops only at its time limit.
+      const inChild = isolated(isolation, info, format);
+      admitWork(info, original.bytes.length, params, format, limits, inChild);
+      // A client gone by now has nobody to answer. In process, libvips once started stops only at
+      // its time limit; a child is killed as soon as the client leaves.
       signal.throwIfAborted();
-      const body = await resize(bytes, params, format, limits);
+      const body = inChild ? await pool.run({ bytes, params, format, limits }, signal) : await resize(bytes, params, format, limits);
       metrics.transformed();
       return { etag, contentType: CONTENT_TYPES[format], body };
     } catch (error) {
@@ -342,6 +352,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
     server,
     metrics,
     admission,
+    pool,
     get ready() {
       return !draining;
     },
@@ -360,6 +371,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
         // Finished when every request has been answered and every connection is gone.
         void Promise.all([closed, idle]).then(() => {
           clearTimeout(deadline);
+          pool.close();
           resolve(true);
         });
       });

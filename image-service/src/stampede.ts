@@ -1,6 +1,7 @@
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { ByteLruCache } from './cache.ts';
 import { Coalescer } from './coalesce.ts';
+import { readGauge } from './metrics.ts';
 
 /**
  * Stampede protection for the GET path (a CDN's cache expiring sends the same few URLs at once):
@@ -86,15 +87,7 @@ export class Stampede {
 
   /** image_service_cache_bytes, _entries and _max_bytes on the service's registry. */
   registerMetrics(registry: Registry): void {
-    const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.set(read());
-        },
-      });
+    const gauge = (name: string, help: string, read: () => number) => readGauge(registry, name, help, read);
     gauge('image_service_cache_bytes', 'Bytes held by the result cache (bodies plus per-entry overhead).', () => this.#cache.bytes);
     gauge('image_service_cache_entries', 'Results held by the result cache.', () => this.#cache.entries);
     gauge('image_service_cache_max_bytes', 'The result cache bound (IMAGE_SERVICE_CACHE_BYTES; 0 = off).', () => this.#cache.maxBytes);

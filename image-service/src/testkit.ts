@@ -95,6 +95,7 @@ export async function startService(root: string | Source, overrides: Partial<Ser
     port: address.port,
     service,
     close: async () => {
+      service.pool.close();
       service.server.closeAllConnections();
       await new Promise((resolve) => service.server.close(resolve));
     },

@@ -1,5 +1,5 @@
 import sharp, { type Metadata } from 'sharp';
-import { AVIF_EFFORT, AVIF_MAX_PIXELS, decodeBytes, encodeBytes, MAX_JPEG_SCANS, mebibytes, outputSize, type Shape } from './cost.ts';
+import { AVIF_EFFORT, AVIF_MAX_PIXELS, CHILD_BYTES, decodeBytes, encodeBytes, MAX_JPEG_SCANS, mebibytes, outputSize, type Shape } from './cost.ts';
 import { HttpError } from './errors.ts';
 import { readRasterHeader, withoutPngText } from './headers.ts';
 import type { OutputFormat } from './negotiate.ts';
@@ -107,9 +107,10 @@ export async function header(bytes: Buffer): Promise<ImageInfo> {
  * Refuses, from the header alone, work a worker cannot afford: more pixels than allowed, a
  * progressive JPEG with more scans than any encoder writes, an AVIF answer over its pixel bound,
  * a decode and encode that need more memory than the worker's share (with `sourceBytes`, the
- * original it holds). `format` undefined: only a decode (an upload's check).
+ * original it holds). `format` undefined: only a decode (an upload's check). `inChild`: the work
+ * runs in a transform child, which holds a copy of the original and its own runtime.
  */
-export function admitWork(info: ImageInfo, sourceBytes: number, params: ImageParams | null, format: OutputFormat | undefined, limits: WorkLimits): void {
+export function admitWork(info: ImageInfo, sourceBytes: number, params: ImageParams | null, format: OutputFormat | undefined, limits: WorkLimits, inChild = false): void {
   checkPixels(info, limits.maxInputPixels);
   if (info.format === 'jpeg' && info.scans > MAX_JPEG_SCANS) {
     throw new HttpError(422, 'too_many_scans', `the progressive JPEG has ${info.scans} scans, over the limit of ${MAX_JPEG_SCANS}; each scan is another pass over the image`);
@@ -123,7 +124,7 @@ export function admitWork(info: ImageInfo, sourceBytes: number, params: ImagePar
     }
     encode = encodeBytes(format, pixels, info);
   }
-  const needed = sourceBytes + decodeBytes(info) + encode;
+  const needed = sourceBytes + decodeBytes(info) + encode + (inChild ? CHILD_BYTES + sourceBytes : 0);
   if (needed > limits.memoryPerWorker) {
     const what = `${info.width}x${info.height}${info.progressive ? ' progressive' : ''} ${info.format}, ${info.channels} channels of ${info.bytesPerSample * 8} bits`;
     throw new HttpError(422, 'too_much_memory', `processing this image (${what}) needs about ${mebibytes(needed)}, over the ${mebibytes(limits.memoryPerWorker)} each worker of this service may use`);

@@ -35,3 +35,9 @@ if (main.status !== 2 || !main.stderr.includes('IMAGE_SOURCE')) {
   process.stderr.write(`warm-compile-cache: main.ts did not stop at its configuration as expected (status ${main.status}): ${main.stderr}\n`);
   process.exit(1);
 }
+// The transform child (pool.ts) likewise: started without its parent's channel, it exits 2 once loaded.
+const child = spawnSync(process.execPath, [fileURLToPath(new URL('./transform-child.ts', import.meta.url))], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+if (child.status !== 2 || !child.stderr.includes('no IPC channel')) {
+  process.stderr.write(`warm-compile-cache: transform-child.ts did not stop as expected (status ${child.status}): ${child.stderr}\n`);
+  process.exit(1);
+}
