@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSource } from './sources/open.ts';
@@ -55,6 +56,29 @@ describe('S3-backed service', () => {
     const big = await get(svc.port, '/image/files/big.png?w=10');
     expect(big.status).toBe(413);
     expect(errorOf(big).code).toBe('too_large');
+  });
+
+  it('tells clients the key, never the bucket, prefix or endpoint; the log keeps them', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const endpoints = [s3.endpoint, `http://127.0.0.1:${await closedPort()}`];
+    for (const endpoint of endpoints) {
+      const hidden = await startService(await openSource({ kind: 's3', url: 's3://internal-bucket-7/tenant-a/' }, { S3_ENDPOINT: endpoint }), {}, logger);
+      try {
+        for (const path of ['/image/files/shoes/red.jpg?w=10', '/image/files/shoes/red.jpg']) {
+          const answer = await get(hidden.port, path);
+          expect([404, 502]).toContain(answer.status);
+          const text = answer.body.toString();
+          expect(text).toContain('shoes/red.jpg');
+          for (const secret of ['internal-bucket-7', 'tenant-a', '127.0.0.1', new URL(endpoint).port, 's3://', 'NoSuchBucket', 'ECONNREFUSED']) expect(text).not.toContain(secret);
+        }
+      } finally {
+        await hidden.close();
+      }
+    }
+    const failures = lines.map((line) => JSON.parse(line) as { msg: string }).filter((entry) => entry.msg === 'source failure');
+    expect(failures.length).toBe(4);
+    for (const entry of failures) expect(entry).toMatchObject({ detail: expect.stringContaining('s3://internal-bucket-7/tenant-a/shoes/red.jpg') });
   });
 
   it('answers 502 when the store is down, never 500', async () => {

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { AddressRefused, anyAddress, guardedLookup, hostAllowed, parseAllowedHosts, publicOnly, systemResolver, type AddressPolicy, type Resolver } from '../ssrf.ts';
 import { readCapped, tooLarge } from './capped.ts';
 import type { HttpEnv } from './env.ts';
-import { SourceError, type Source, type SourceObject } from './source.ts';
+import { keyName, SourceError, type Source, type SourceObject } from './source.ts';
 
 /**
  * Originals fetched from an HTTP origin (`IMAGE_SOURCE=https://host/base`), read-only. Every
@@ -58,9 +58,9 @@ export function createHttpSource(opts: HttpSourceOptions): Source {
 
   /** Throws when this hop's URL may not be fetched, before any connection. */
   function checkHop(url: URL, key: string): void {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SourceError('forbidden', `${where(key)}: the origin redirected to a URL the service may not follow`, `refused ${url.href}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SourceError('forbidden', `${keyName(key)}: the origin redirected to a URL the service may not follow`, `refused ${url.href}`);
     if (!hostAllowed(url.hostname, opts.allowedHosts)) {
-      throw new SourceError('forbidden', `${where(key)}: the origin redirected to a host not in HTTP_SOURCE_ALLOWED_HOSTS`, `refused ${url.href}`);
+      throw new SourceError('forbidden', `${keyName(key)}: the origin redirected to a host not in HTTP_SOURCE_ALLOWED_HOSTS`, `refused ${url.href}`);
     }
     // An IP literal is never looked up, so the socket's lookup cannot check it: check it here.
     const literal = url.hostname.replace(/^\[|\]$/g, '');
@@ -98,24 +98,24 @@ export function createHttpSource(opts: HttpSourceOptions): Source {
       const location = res.headers.location;
       if (REDIRECTS.has(status) && location !== undefined) {
         res.resume();
-        if (hop >= opts.maxRedirects) throw new SourceError('unavailable', `${where(key)}: the origin redirected more than ${opts.maxRedirects} times`, url.href);
+        if (hop >= opts.maxRedirects) throw new SourceError('unavailable', `${keyName(key)}: the origin redirected more than ${opts.maxRedirects} times`, url.href);
         url = new URL(location, url);
         continue;
       }
       if (status === 404 || status === 410) {
         res.resume();
-        throw new SourceError('not_found', `no image at ${where(key)} (the origin answered ${status})`, url.href);
+        throw new SourceError('not_found', `no image at ${keyName(key)} (the origin answered ${status})`, url.href);
       }
       if (status !== 200) {
         res.resume();
-        throw new SourceError('unavailable', `${where(key)}: the origin answered ${status}`, url.href);
+        throw new SourceError('unavailable', `${keyName(key)}: the origin answered ${status}`, url.href);
       }
       const length = Number(res.headers['content-length']);
       if (Number.isFinite(length) && length > maxBytes) {
         res.destroy();
-        throw tooLarge(where(key), maxBytes);
+        throw tooLarge(keyName(key), maxBytes);
       }
-      const bytes = await readCapped(res, maxBytes, signal, where(key));
+      const bytes = await readCapped(res, maxBytes, signal, keyName(key));
       const validator = res.headers.etag ?? res.headers['last-modified'];
       return { bytes, version: validator ?? createHash('sha256').update(bytes).digest('base64url').slice(0, 27) };
     }
@@ -143,19 +143,15 @@ class ConnectTimeout extends Error {
   }
 }
 
-/** How a message names the original: by its key, never by the origin's URL (the client must not learn it). */
-function where(key: string): string {
-  return `key ${JSON.stringify(key)}`;
-}
 
 function addressRefused(key: string, detail: string): SourceError {
-  return new SourceError('forbidden', `${where(key)}: the origin's address is not one the service may connect to (loopback, private and link-local addresses need HTTP_SOURCE_ALLOW_PRIVATE)`, detail);
+  return new SourceError('forbidden', `${keyName(key)}: the origin's address is not one the service may connect to (loopback, private and link-local addresses need HTTP_SOURCE_ALLOW_PRIVATE)`, detail);
 }
 
 function toSourceError(err: unknown, key: string, deadline: AbortSignal): SourceError {
   if (err instanceof AddressRefused) return addressRefused(key, err.message);
-  if (err instanceof ConnectTimeout) return new SourceError('timeout', `${where(key)}: no connection to the origin in time`);
-  if (deadline.aborted) return new SourceError('timeout', `${where(key)}: the origin did not answer in time`);
+  if (err instanceof ConnectTimeout) return new SourceError('timeout', `${keyName(key)}: no connection to the origin in time`);
+  if (deadline.aborted) return new SourceError('timeout', `${keyName(key)}: the origin did not answer in time`);
   const code = (err as { code?: string }).code;
-  return new SourceError('unavailable', `${where(key)}: the origin is unreachable${code === undefined ? '' : ` (${code})`}`, (err as Error).message);
+  return new SourceError('unavailable', `${keyName(key)}: the origin is unreachable${code === undefined ? '' : ` (${code})`}`, (err as Error).message);
 }

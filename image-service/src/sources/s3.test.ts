@@ -65,7 +65,8 @@ describe('S3 source against a local S3 server', () => {
     const src = source();
     const err = await failure(src.get('no/such.jpg', { maxBytes: 1 << 20, signal }));
     expect(err.status).toBe(404);
-    expect(err.message).toContain('products/no/such.jpg');
+    expect(err.message).toBe('no image at key "no/such.jpg"');
+    expect(err.detail).toContain('s3://originals/products/no/such.jpg');
     await expect(src.delete?.('no/such.jpg', { signal })).resolves.toBeUndefined();
   });
 
@@ -106,6 +107,32 @@ describe('S3 source against a local S3 server', () => {
       expect((await failure(src.get('shoes/red.jpg', { maxBytes: 1 << 20, signal }))).status).toBe(504);
     } finally {
       hanging.close();
+    }
+  });
+
+  it('names no bucket, prefix or endpoint in what a client sees, and keeps them in detail for the log', async () => {
+    const down = `http://127.0.0.1:${await closedPort()}`;
+    const cases = [
+      { src: source({ bucket: 'internal-bucket-7', prefix: 'tenant-a/' }), status: 404 },
+      { src: source({ endpoint: down, bucket: 'internal-bucket-7', prefix: 'tenant-a/' }), status: 502 },
+    ];
+    for (const { src, status } of cases) {
+      const err = await failure(src.get('shoes/red.jpg', { maxBytes: 1 << 20, signal }));
+      expect(err.status).toBe(status);
+      expect(err.message).toContain('"shoes/red.jpg"');
+      for (const secret of ['internal-bucket-7', 'tenant-a', '127.0.0.1', 's3://', 'NoSuchBucket', 'ECONNREFUSED']) expect(err.message).not.toContain(secret);
+      expect(err.detail).toContain('s3://internal-bucket-7/tenant-a/shoes/red.jpg');
+    }
+    // Credentials the store does not know: 502, without the store's error code.
+    const saved = process.env.AWS_ACCESS_KEY_ID;
+    process.env.AWS_ACCESS_KEY_ID = 'UNKNOWN-KEY';
+    try {
+      const err = await failure(source().get('shoes/red.jpg', { maxBytes: 1 << 20, signal }));
+      expect(err.status).toBe(502);
+      expect(err.message).toBe('key "shoes/red.jpg": the image store refused or failed the request');
+      expect(err.detail).toMatch(/InvalidAccessKeyId.*HTTP 403/);
+    } finally {
+      process.env.AWS_ACCESS_KEY_ID = saved;
     }
   });
 

@@ -2,13 +2,14 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, S3Se
 import type { Readable } from 'node:stream';
 import { readCapped, tooLarge } from './capped.ts';
 import type { S3Env } from './env.ts';
-import { SourceError, type Source, type SourceObject } from './source.ts';
+import { keyName, SourceError, type Source, type SourceObject } from './source.ts';
 
 /**
  * Originals in S3 or an S3-compatible store (`IMAGE_SOURCE=s3://bucket/prefix`), through the
  * AWS SDK v3 with its standard credential chain (env, shared files, web identity, ECS, IMDS).
  * Objects are streamed and the byte limit is enforced while reading: an object over it is
- * abandoned mid-stream, never buffered whole.
+ * abandoned mid-stream, never buffered whole. Errors name the key only; the bucket, the
+ * endpoint and what the store said travel in `SourceError.detail`, for the log.
  */
 
 export interface S3SourceOptions {
@@ -54,7 +55,7 @@ export function createS3Source(opts: S3SourceOptions): Source {
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 2,
   });
-  const where = (key: string) => `s3://${opts.bucket}/${opts.prefix}${key}`;
+  const location = (key: string) => `s3://${opts.bucket}/${opts.prefix}${key}`;
 
   /** Runs one SDK call with the total timeout and the caller's signal, mapping failures. */
   async function call<T>(key: string, signal: AbortSignal, fn: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
@@ -63,7 +64,7 @@ export function createS3Source(opts: S3SourceOptions): Source {
     try {
       return await fn(abortSignal);
     } catch (err) {
-      throw toSourceError(err, where(key), signal, deadline);
+      throw toSourceError(err, key, location(key), signal, deadline);
     }
   }
 
@@ -73,12 +74,12 @@ export function createS3Source(opts: S3SourceOptions): Source {
       return call(key, signal, async (abortSignal) => {
         const out = await client.send(new GetObjectCommand({ Bucket: opts.bucket, Key: opts.prefix + key }), { abortSignal });
         const body = out.Body as Readable | undefined;
-        if (body === undefined) throw new SourceError('unavailable', `${where(key)}: the store sent no body`);
+        if (body === undefined) throw new SourceError('unavailable', `${keyName(key)}: the image store sent no body`, location(key));
         if (out.ContentLength !== undefined && out.ContentLength > maxBytes) {
           body.destroy();
-          throw tooLarge(where(key), maxBytes);
+          throw tooLarge(keyName(key), maxBytes);
         }
-        const bytes = await readCapped(body, maxBytes, abortSignal, where(key));
+        const bytes = await readCapped(body, maxBytes, abortSignal, keyName(key));
         return { bytes, version: out.ETag ?? `${out.LastModified?.getTime() ?? 0}-${bytes.length}` };
       });
     },
@@ -101,24 +102,27 @@ const NETWORK_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENE
 
 /**
  * Maps whatever the SDK threw to the answer a client gets: 404 missing, 504 too slow, 502 store
- * unreachable or failing. A caller that went away gets its own abort reason back untouched.
+ * unreachable or failing. The answer names the key; the object's location and the SDK's words
+ * (endpoint addresses, bucket names, the store's error codes) go to `detail` only. A caller that
+ * went away gets its own abort reason back untouched.
  */
-function toSourceError(err: unknown, where: string, caller: AbortSignal, deadline: AbortSignal): unknown {
+function toSourceError(err: unknown, key: string, location: string, caller: AbortSignal, deadline: AbortSignal): unknown {
   if (err instanceof SourceError) return err;
   if (caller.aborted) return caller.reason;
   const e = err as { name?: string; code?: string; message?: string };
+  const detail = `${location}: ${e.name ?? 'Error'}${e.code === undefined ? '' : ` ${e.code}`}: ${e.message ?? String(err)}`;
   if (deadline.aborted || e.name === 'TimeoutError' || e.code === 'ETIMEDOUT' || e.name === 'AbortError') {
-    return new SourceError('timeout', `${where}: the store did not answer in time`);
+    return new SourceError('timeout', `${keyName(key)}: the image store did not answer in time`, detail);
   }
   if (err instanceof S3ServiceException) {
     if (NOT_FOUND.has(err.name) || err.$metadata.httpStatusCode === 404) {
-      return new SourceError('not_found', `${where} does not exist`);
+      return new SourceError('not_found', `no image at ${keyName(key)}`, detail);
     }
     // 403 on a missing key is also how S3 answers callers without s3:ListBucket.
-    return new SourceError('unavailable', `${where}: the store answered ${err.$metadata.httpStatusCode ?? '?'} ${err.name}`);
+    return new SourceError('unavailable', `${keyName(key)}: the image store refused or failed the request`, `${detail} (HTTP ${err.$metadata.httpStatusCode ?? '?'})`);
   }
   if (e.code !== undefined && NETWORK_DOWN.has(e.code)) {
-    return new SourceError('unavailable', `${where}: the store is unreachable (${e.code})`);
+    return new SourceError('unavailable', `${keyName(key)}: the image store is unreachable`, detail);
   }
-  return new SourceError('unavailable', `${where}: ${e.message ?? String(err)}`);
+  return new SourceError('unavailable', `${keyName(key)}: the image store failed`, detail);
 }

@@ -32,6 +32,11 @@ export interface SourceObject {
   release?(): void;
 }
 
+/** How a message to a client names an original: by its key, never by where the source keeps it (a bucket, an origin's URL). */
+export function keyName(key: string): string {
+  return `key ${JSON.stringify(key)}`;
+}
+
 export type SourceErrorKind = 'not_found' | 'too_large' | 'timeout' | 'unavailable' | 'forbidden' | 'invalid_key';
 
 const STATUS: Record<SourceErrorKind, number> = {
