@@ -8,12 +8,12 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
-import { interlaced16BitPng, manyScanJpeg, noisyJpeg, pngTextBomb } from '../image-service/src/attacks.fixture.ts';
+import { grainyJpeg, interlaced16BitPng, manyScanJpeg, noisyJpeg, pngTextBomb } from '../image-service/src/attacks.fixture.ts';
 import { serverCpus } from './cell.ts';
 import { imageService, operatorSettings } from './contenders.ts';
 import type { Corpus } from './corpus.ts';
 import type { Options } from './options.ts';
-import { memoryOf } from './proc-stats.ts';
+import { memoryOf, MemorySampler, snapshotTree } from './proc-stats.ts';
 import { freePort, startServer, type RunningServer } from './server.ts';
 
 const MiB = 2 ** 20;
@@ -23,6 +23,9 @@ const TOKEN = 'bench-attack-token';
 /** Slow readers: how many, and when their memory is looked at (the send timeout is 30 s). */
 const SLOW_READERS = 60;
 const HELD_AT_MS = [5_000, 40_000];
+/** Abandoned AVIF answers: when their clients leave, and how long the CPU is watched after. */
+const LEAVE_AFTER_MS = 200;
+const WATCH_MS = 8_000;
 
 export interface AttackResult {
   id: string;
@@ -33,6 +36,15 @@ export interface AttackResult {
   peakMiB: number;
   /** Slow readers: RSS at each of HELD_AT_MS. */
   heldMiB?: number[];
+  /** Abandoned work: what it cost after its clients left. */
+  abandoned?: Abandoned;
+}
+
+interface Abandoned {
+  /** CPU seconds of the service's process tree (killed children included) from the requests to WATCH_MS after the clients left. */
+  cpuSeconds: number;
+  /** Seconds from the clients leaving until no request holds a worker slot. */
+  slotFreeSeconds: number;
 }
 
 interface Attack {
@@ -66,6 +78,8 @@ async function materialize(dir: string, corpus: Corpus): Promise<Record<string, 
     'deep.avif': () => sharp({ create: { width: 7071, height: 7071, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 0.5 } } }).avif({ bitdepth: 12, effort: 0 }).toBuffer(),
     'interlaced16.png': () => interlaced16BitPng(7000, 7000),
     'big-original.jpg': () => noisyJpeg(7000, 5000),
+    // Grain that survives the downscale to a megapixel: the costliest AVIF answer allowed.
+    'grain.jpg': () => grainyJpeg(5120, 2880, 3.75),
   };
   const files: Record<string, string> = {};
   for (const [name, make] of Object.entries(made)) {
@@ -86,11 +100,17 @@ const ATTACKS: readonly Attack[] = [
   { id: 'avif-full', what: '5120x2880 photograph as AVIF (`?fm=avif`)', run: async (s) => ({ statuses: [await call(s.origin, '/image/files/large.jpg?fm=avif')] }) },
   {
     id: 'avif-abandoned',
-    what: 'two clients leave 2048w AVIF answers (`q=61`, `q=62`: no cache helps) after 1 s, then a 640w JPEG',
+    what: `two clients leave 1365w AVIF answers of a 5120x2880 grainy photograph (\`q=90\`, \`q=91\`: no cache helps) after ${LEAVE_AFTER_MS} ms, then a 640w JPEG`,
     run: async (s) => {
-      const gone = [61, 62].map((q) => call(s.origin, `/image/files/large.jpg?w=2048&fm=avif&q=${q}`, { signal: AbortSignal.timeout(1_000) }));
+      const cpuAtStart = snapshotTree(s.pid).cpuSeconds;
+      const gone = [90, 91].map((q) => call(s.origin, `/image/files/grain.jpg?w=1365&fm=avif&q=${q}`, { signal: AbortSignal.timeout(LEAVE_AFTER_MS) }));
       await Promise.all(gone);
-      return { statuses: [await call(s.origin, '/image/files/large.jpg?w=640&fm=jpeg')] };
+      const left = performance.now();
+      while ((await inflight(s.origin)) > 0) await sleep(20);
+      const slotFreeSeconds = (performance.now() - left) / 1000;
+      const statuses = [await call(s.origin, '/image/files/large.jpg?w=640&fm=jpeg')];
+      await sleep(Math.max(0, WATCH_MS - (performance.now() - left)));
+      return { statuses, abandoned: { cpuSeconds: snapshotTree(s.pid).cpuSeconds - cpuAtStart, slotFreeSeconds } };
     },
   },
   { id: 'scans', what: 'valid progressive JPEG, 5120x2880, 2688 scans, to 640w', run: async (s) => ({ statuses: [await call(s.origin, '/image/files/scans.jpg?w=640')] }) },
@@ -127,6 +147,14 @@ const ATTACKS: readonly Attack[] = [
   },
 ];
 
+/** The service's in-flight gauge: requests holding a worker slot. */
+async function inflight(origin: string): Promise<number> {
+  const text = await (await fetch(`${origin}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('image_service_inflight '));
+  if (line === undefined) throw new Error('the service exports no image_service_inflight');
+  return Number(line.split(' ')[1]);
+}
+
 export async function runAttacks(options: Options, corpus: Corpus, progress: (line: string) => void): Promise<AttackResult[]> {
   const dir = join(options.out, 'attacks');
   const files = await materialize(dir, corpus);
@@ -158,12 +186,15 @@ export async function runAttacks(options: Options, corpus: Corpus, progress: (li
       launch.readyPath,
     );
     try {
+      // The tree: costly resizes run in child processes.
+      const sampler = new MemorySampler(server.pid, 100);
       const started = performance.now();
       const outcome = await attack.run(server, files);
       const seconds = (performance.now() - started) / 1000;
-      const peakMiB = Math.round((memoryOf(server.pid)?.hwm ?? 0) / MiB);
+      const peakMiB = Math.round(Math.max(sampler.stop().peakRssBytes, memoryOf(server.pid)?.hwm ?? 0) / MiB);
       results.push({ id: attack.id, what: attack.what, ...outcome, seconds, peakMiB });
-      progress(`${attack.id}: ${outcome.statuses.join(',')} in ${seconds.toFixed(1)} s, peak ${peakMiB} MiB${outcome.heldMiB ? `, held ${outcome.heldMiB.join('/')} MiB` : ''}`);
+      const cost = outcome.abandoned ? `, ${outcome.abandoned.cpuSeconds.toFixed(2)} CPU s, slot free after ${outcome.abandoned.slotFreeSeconds.toFixed(2)} s` : '';
+      progress(`${attack.id}: ${outcome.statuses.join(',')} in ${seconds.toFixed(1)} s, peak ${peakMiB} MiB${outcome.heldMiB ? `, held ${outcome.heldMiB.join('/')} MiB` : ''}${cost}`);
     } finally {
       await server.stop();
     }
@@ -174,13 +205,14 @@ export async function runAttacks(options: Options, corpus: Corpus, progress: (li
 /** The markdown table of one run. */
 export function renderAttacks(results: readonly AttackResult[]): string {
   const rows = results.map(
-    (r) => `| ${r.id} | ${r.what} | ${r.statuses.join(', ') || '—'} | ${r.seconds.toFixed(1)} | ${r.peakMiB} | ${r.heldMiB?.join(' / ') ?? '—'} |`,
+    (r) =>
+      `| ${r.id} | ${r.what} | ${r.statuses.join(', ') || '—'} | ${r.seconds.toFixed(1)} | ${r.peakMiB} | ${r.heldMiB?.join(' / ') ?? '—'} | ${r.abandoned ? `${r.abandoned.cpuSeconds.toFixed(2)} / ${r.abandoned.slotFreeSeconds.toFixed(2)}` : '—'} |`,
   );
   return [
-    `Budget: IMAGE_SERVICE_MEMORY_LIMIT_BYTES=${ATTACK_LIMIT_BYTES} (512 MiB), ${WORKERS} workers; a fresh process per attack.`,
+    `Budget: IMAGE_SERVICE_MEMORY_LIMIT_BYTES=${ATTACK_LIMIT_BYTES} (512 MiB), ${WORKERS} workers; a fresh process per attack; IMAGE_SERVICE_ISOLATE=${process.env.IMAGE_SERVICE_ISOLATE ?? 'costly (default)'}.`,
     '',
-    `| attack | input | status | seconds | peak RSS MiB | RSS MiB at ${HELD_AT_MS.map((ms) => `${ms / 1000} s`).join(' / ')} |`,
-    '| --- | --- | --- | --- | --- | --- |',
+    `| attack | input | status | seconds | peak RSS MiB | RSS MiB at ${HELD_AT_MS.map((ms) => `${ms / 1000} s`).join(' / ')} | abandoned: CPU s in ${WATCH_MS / 1000} s / s until the slot is free |`,
+    '| --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
   ].join('\n');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ANSWER_BYTES, decodeBytes, encodeBytes, isolated, ISOLATE_PIXELS, outputSize, RESERVED_BYTES, workerShare, type Shape } from './cost.ts';
+import { ANSWER_BYTES, CHILD_BYTES, decodeBytes, encodeBytes, isolated, ISOLATE_PIXELS, outputSize, RESERVED_BYTES, workerShare, type Shape } from './cost.ts';
 
 const MiB = 1024 * 1024;
 const shape = (over: Partial<Shape>): Shape => ({ format: 'jpeg', width: 1000, height: 1000, channels: 3, bytesPerSample: 1, progressive: false, ...over });
@@ -52,8 +52,8 @@ describe('outputSize', () => {
 
 describe('workerShare', () => {
   it.each([
-    [512 * MiB, 64 * MiB, 2, (512 * MiB - RESERVED_BYTES - ANSWER_BYTES - 64 * MiB) / 2],
-    [512 * MiB, 0, 1, 512 * MiB - RESERVED_BYTES - ANSWER_BYTES],
+    [512 * MiB, 64 * MiB, 2, (512 * MiB - RESERVED_BYTES - ANSWER_BYTES - 64 * MiB) / 2 - CHILD_BYTES],
+    [512 * MiB, 0, 1, 512 * MiB - RESERVED_BYTES - ANSWER_BYTES - CHILD_BYTES],
     [128 * MiB, 64 * MiB, 1, 0],
   ])('of %d bytes, a cache of %d, %d workers', (limit, cache, workers, share) => {
     expect(workerShare(limit, cache, workers)).toBe(share);

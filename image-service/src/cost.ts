@@ -41,7 +41,8 @@ export const AVIF_MAX_PIXELS = 1024 * 1024;
 export const ISOLATE_PIXELS = 4096 * 4096;
 /**
  * Anonymous memory of a transform child at rest (Node and libvips; measured 15 MiB, its
- * file-backed pages are the parent's): an isolated request's slot holds it beside its work.
+ * file-backed pages are the service's): reserved once per worker slot, since each slot may have
+ * a child working or started ahead.
  */
 export const CHILD_BYTES = 24 * 1024 * 1024;
 
@@ -128,12 +129,12 @@ export function outputSize(width: number, height: number, params: Pick<ImagePara
 }
 
 /**
- * The memory each worker may use: the limit less the reserve, the answers being written and the
- * result cache, shared by the workers. With every slot held at its share, the process stays
- * within the limit.
+ * The memory each worker may use: the limit less the reserve, the answers being written, the
+ * result cache and a transform child's runtime per worker, shared by the workers. With every
+ * slot held at its share, the service and its children stay within the limit.
  */
 export function workerShare(memoryLimit: number, cacheBytes: number, workers: number): number {
-  return Math.max(0, Math.floor((memoryLimit - RESERVED_BYTES - ANSWER_BYTES - cacheBytes) / workers));
+  return Math.max(0, Math.floor((memoryLimit - RESERVED_BYTES - ANSWER_BYTES - cacheBytes) / workers - CHILD_BYTES));
 }
 
 export function mebibytes(bytes: number): string {

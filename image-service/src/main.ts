@@ -72,7 +72,7 @@ const memoryPerWorker = workerShare(memoryLimit, env.IMAGE_SERVICE_CACHE_BYTES, 
 if (memoryPerWorker < MIN_WORKER_BYTES) {
   const from = env.IMAGE_SERVICE_MEMORY_LIMIT_BYTES === undefined ? `unset, so the cgroup's limit of ${memoryLimit} bytes applies` : `${memoryLimit} bytes`;
   fail(
-    `IMAGE_SERVICE_MEMORY_LIMIT_BYTES: ${from}; after the process's own memory, its answers and the result cache (IMAGE_SERVICE_CACHE_BYTES) that leaves ${memoryPerWorker} bytes to each of ${threads.workers} workers, under the ${MIN_WORKER_BYTES} one needs: raise the limit, or lower the cache or the workers`,
+    `IMAGE_SERVICE_MEMORY_LIMIT_BYTES: ${from}; after the process's own memory, its answers, the result cache (IMAGE_SERVICE_CACHE_BYTES) and a transform child per worker that leaves ${memoryPerWorker} bytes to each of ${threads.workers} workers, under the ${MIN_WORKER_BYTES} one needs: raise the limit, or lower the cache or the workers`,
   );
 }
 

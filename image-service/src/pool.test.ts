@@ -15,8 +15,8 @@ let pool: TransformPool;
 afterEach(() => pool.close());
 
 describe('TransformPool', () => {
-  it('resizes in one child reused for each job, and passes a failed resize on as its HttpError', async () => {
-    pool = new TransformPool();
+  it('resizes each job in a fresh child, started ahead, and passes a failed resize on as its HttpError', async () => {
+    pool = new TransformPool(2);
     const job: TransformJob = { bytes: await noise(400, 300), params: params('w=100'), format: 'webp', limits };
     for (let i = 0; i < 3; i++) {
       expect(await sharp(await pool.run(job, new AbortController().signal)).metadata()).toMatchObject({ format: 'webp', width: 100, height: 75 });
@@ -25,12 +25,14 @@ describe('TransformPool', () => {
     await expect(broken).rejects.toBeInstanceOf(HttpError);
     await expect(broken).rejects.toMatchObject({ status: 422, code: 'undecodable_image' });
     expect(await pool.run(job, new AbortController().signal)).toBeInstanceOf(Buffer);
-    expect(pool.started).toBe(1);
+    // Five jobs, each child ended after its one: the first started on demand, each next one ahead.
+    expect(pool.started).toBe(6);
     expect(pool.alive).toBe(1);
+    expect(pool.killed).toBe(0);
   });
 
   it('kills the child when the signal aborts, rejects with its reason once the child is gone, and starts another for the next job', async () => {
-    pool = new TransformPool();
+    pool = new TransformPool(1);
     const job: TransformJob = { bytes: await noise(2048, 2048), params: params('fm=avif'), format: 'avif', limits };
     const client = new AbortController();
     const running = pool.run(job, client.signal);
@@ -44,7 +46,7 @@ describe('TransformPool', () => {
   });
 
   it('kills an encode that outlives the time limit (libaom does not look at it): 422 too_slow', { timeout: 60_000 }, async () => {
-    pool = new TransformPool();
+    pool = new TransformPool(1);
     // 4 MP of noise: seconds of CPU in one libaom call, far beyond 1 s.
     const job: TransformJob = { bytes: await noise(2048, 2048), params: params('fm=avif'), format: 'avif', limits: { ...limits, timeoutSeconds: 1 } };
     await expect(pool.run(job, new AbortController().signal)).rejects.toMatchObject({ status: 422, code: 'too_slow' });
@@ -52,7 +54,7 @@ describe('TransformPool', () => {
   });
 
   it('refuses a job whose signal has already aborted without starting a child', async () => {
-    pool = new TransformPool();
+    pool = new TransformPool(1);
     const job: TransformJob = { bytes: await noise(16, 16), params: params('w=8'), format: 'jpeg', limits };
     await expect(pool.run(job, AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
     expect(pool.started).toBe(0);

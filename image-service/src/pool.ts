@@ -12,10 +12,15 @@ import type { WorkLimits } from './transform.ts';
  * Resizes in child processes that can be stopped at any point. libvips' kill flag is reachable
  * from Node only through sharp's timeout, and libaom's and libheif's single calls do not look at
  * it; a process can always be killed. So a costly resize (cost.ts, `isolated`) is sent to a
- * child, which is killed (SIGKILL) the moment its client leaves or its time limit passes, and
- * the slot is released only once the child has exited, that is, once its CPU has stopped. At
- * most one child per worker slot exists (admission bounds the callers); an idle child is reused,
- * and exits after IDLE_MS without work, so a service that never gets costly work runs none.
+ * child, which is killed (SIGKILL) the moment its client leaves or its time limit passes.
+ *
+ * A child does one job and is then ended too: after one resize it holds 60-150 MiB of freed heap
+ * that glibc keeps, so a reused child would hold a worker's memory while the slot serves someone
+ * else. A job's promise settles only once its child has exited, so its slot is released with its
+ * CPU stopped and its memory returned. To keep the start (~60 ms of CPU) off the next costly
+ * request's path, a fresh child is started ahead when one is taken, up to one child per worker
+ * slot in all (their runtimes are in the workers' reserve, cost.ts); an unused one exits after
+ * IDLE_MS, so a service that gets no costly work runs none.
  */
 
 export interface TransformJob {
@@ -33,78 +38,75 @@ export const ChildAnswerSchema = z.discriminatedUnion('ok', [
 export type ChildAnswer = z.infer<typeof ChildAnswerSchema>;
 
 const CHILD = fileURLToPath(new URL('./transform-child.ts', import.meta.url));
-/** An idle child costs memory (cost.ts, CHILD_BYTES) and saves a start (~60 ms of CPU) per costly request. */
 const IDLE_MS = 10_000;
 
 export class TransformPool {
-  readonly #idle = new Map<ChildProcess, NodeJS.Timeout>();
+  readonly #size: number;
+  /** Fresh children waiting for a job, with their idle timers. */
+  readonly #ready = new Map<ChildProcess, NodeJS.Timeout>();
   readonly #busy = new Set<ChildProcess>();
   #started = 0;
   #killed = 0;
 
-  /** Children started since the pool was made (a metric and the tests' proof of reuse). */
+  /** `size`: the worker slots, so the most jobs at once. */
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  /** Children started since the pool was made. */
   get started(): number {
     return this.#started;
   }
 
-  /** Children killed because their client left or their time was up. */
+  /** Children killed mid-job because their client left or their time was up. */
   get killed(): number {
     return this.#killed;
   }
 
-  /** Children alive: busy or idle. */
+  /** Children alive: working or ready. */
   get alive(): number {
-    return this.#idle.size + this.#busy.size;
+    return this.#ready.size + this.#busy.size;
   }
 
   /**
-   * Runs `job` in a child. Rejects with `signal`'s reason once the child is dead when the signal
-   * aborts, with 422 `too_slow` (child killed) a second after the time limit libvips itself
-   * should have kept, with the child's HttpError when its resize failed.
+   * Runs `job` in a fresh child and settles once the child has exited: with the image, with the
+   * child's HttpError when the resize failed, with `signal`'s reason when it aborts (the child is
+   * killed at once), with 422 `too_slow` a second after the time limit libvips itself should
+   * have kept (the child is killed then).
    */
   run(job: TransformJob, signal: AbortSignal): Promise<Buffer> {
     if (signal.aborted) return Promise.reject(signal.reason as Error);
     const child = this.#take();
     return new Promise<Buffer>((resolve, reject) => {
       let settled = false;
-      const finish = (outcome: () => void, kill: boolean) => {
+      const finish = (outcome: () => void, midJob: boolean) => {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
         signal.removeEventListener('abort', onAbort);
         child.off('message', onMessage);
-        if (!kill) {
-          child.off('exit', onExit);
+        child.off('exit', onExit);
+        if (midJob) this.#killed++;
+        const gone = () => {
           this.#busy.delete(child);
-          if (child.exitCode === null && child.signalCode === null) this.#park(child);
           outcome();
-          return;
+        };
+        if (child.exitCode !== null || child.signalCode !== null) gone();
+        else {
+          child.once('exit', gone);
+          child.kill('SIGKILL');
         }
-        this.#killed++;
-        if (child.exitCode !== null || child.signalCode !== null) {
-          this.#busy.delete(child);
-          outcome();
-          return;
-        }
-        // The slot is freed when the child is gone: its CPU has stopped by then.
-        child.once('exit', () => {
-          this.#busy.delete(child);
-          outcome();
-        });
-        child.kill('SIGKILL');
       };
       const onAbort = () => finish(() => reject(signal.reason), true);
       const deadline = setTimeout(
         () => finish(() => reject(new HttpError(422, 'too_slow', `processing this image took longer than ${job.limits.timeoutSeconds} s (the service's limit), so it was stopped`)), true),
         (job.limits.timeoutSeconds + 1) * 1000,
       );
-      const onExit = (code: number | null, exitSignal: NodeJS.Signals | null) => {
-        this.#busy.delete(child);
+      const onExit = (code: number | null, exitSignal: NodeJS.Signals | null) =>
         finish(() => reject(new Error(`the transform process ended during a resize (${exitSignal ?? `exit ${code}`})`)), false);
-      };
       const onMessage = (message: unknown) => {
         const answer = ChildAnswerSchema.safeParse(message);
-        if (!answer.success) finish(() => reject(new Error(`the transform process answered something else: ${answer.error.message}`)), true);
+        if (!answer.success) finish(() => reject(new Error(`the transform process answered something else: ${answer.error.message}`)), false);
         else if (answer.data.ok) {
           const body = answer.data.body;
           finish(() => resolve(Buffer.from(body.buffer, body.byteOffset, body.byteLength)), false);
@@ -116,56 +118,65 @@ export class TransformPool {
       signal.addEventListener('abort', onAbort, { once: true });
       child.on('message', onMessage);
       child.once('exit', onExit);
-      child.once('error', (error) => finish(() => reject(error), true));
+      child.once('error', (error) => finish(() => reject(error), false));
       child.send(job);
     });
   }
 
   registerMetrics(registry: Registry): void {
     const gauge = (name: string, help: string, read: () => number) => readGauge(registry, name, help, read);
-    gauge('image_service_transform_children', 'Transform child processes alive (busy or idle).', () => this.alive);
+    gauge('image_service_transform_children', 'Transform child processes alive (working or ready).', () => this.alive);
     gauge('image_service_transform_children_started', 'Transform child processes started since start.', () => this.#started);
-    gauge('image_service_transform_children_killed', 'Transform children killed because their client left or their time limit passed, since start.', () => this.#killed);
+    gauge('image_service_transform_children_killed', 'Transform children killed mid-job because their client left or their time limit passed, since start.', () => this.#killed);
   }
 
   /** Kills every child (the service is stopping). */
   close(): void {
-    for (const child of [...this.#idle.keys(), ...this.#busy]) child.kill('SIGKILL');
-    for (const timer of this.#idle.values()) clearTimeout(timer);
-    this.#idle.clear();
+    for (const timer of this.#ready.values()) clearTimeout(timer);
+    for (const child of [...this.#ready.keys(), ...this.#busy]) child.kill('SIGKILL');
+    this.#ready.clear();
   }
 
   #take(): ChildProcess {
-    for (const [child, timer] of this.#idle) {
+    const [ready] = this.#ready;
+    let child: ChildProcess;
+    if (ready === undefined) child = this.#start();
+    else {
+      const [waiting, timer] = ready;
       clearTimeout(timer);
-      this.#idle.delete(child);
-      this.#busy.add(child);
-      child.ref();
-      child.channel?.ref();
-      return child;
+      this.#ready.delete(waiting);
+      child = waiting;
     }
+    this.#busy.add(child);
+    child.ref();
+    child.channel?.ref();
+    if (this.#ready.size === 0 && this.alive < this.#size) this.#startAhead();
+    return child;
+  }
+
+  #start(): ChildProcess {
     // Its environment is the service's: the same libvips threads and malloc settings.
     const child = fork(CHILD, [], { execArgv: ['--max-semi-space-size=1'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.#started++;
     child.on('error', () => child.kill('SIGKILL'));
-    // An idle child that dies (the OOM killer, a lost parent channel) is never handed out.
+    // A ready child that dies (the OOM killer) is never handed out.
     child.once('exit', () => {
-      clearTimeout(this.#idle.get(child));
-      this.#idle.delete(child);
+      clearTimeout(this.#ready.get(child));
+      this.#ready.delete(child);
     });
-    this.#busy.add(child);
     return child;
   }
 
-  /** An idle child does not keep the service's event loop alive. */
-  #park(child: ChildProcess): void {
+  /** A ready child does not keep the service's event loop alive. */
+  #startAhead(): void {
+    const child = this.#start();
     child.unref();
     child.channel?.unref();
     const timer = setTimeout(() => {
-      this.#idle.delete(child);
+      this.#ready.delete(child);
       child.kill('SIGKILL');
     }, IDLE_MS);
     timer.unref();
-    this.#idle.set(child, timer);
+    this.#ready.set(child, timer);
   }
 }

@@ -90,7 +90,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
   stampede.registerMetrics(metrics.registry);
   const limits: WorkLimits = { maxInputPixels: settings.maxInputPixels, memoryPerWorker: settings.memoryPerWorker, timeoutSeconds: settings.transformSeconds };
   const isolation = settings.isolate ?? 'costly';
-  const pool = new TransformPool();
+  const pool = new TransformPool(settings.workers);
   pool.registerMetrics(metrics.registry);
   const admin = settings.adminToken === undefined ? undefined : new Admin({ token: settings.adminToken, source, maxBodyBytes: settings.maxSourceBytes, limits, admission });
   const cacheControl = settings.cacheMaxAgeSeconds > 0 ? `public, max-age=${settings.cacheMaxAgeSeconds}` : 'no-cache';

@@ -1,5 +1,5 @@
 import sharp, { type Metadata } from 'sharp';
-import { AVIF_EFFORT, AVIF_MAX_PIXELS, CHILD_BYTES, decodeBytes, encodeBytes, MAX_JPEG_SCANS, mebibytes, outputSize, type Shape } from './cost.ts';
+import { AVIF_EFFORT, AVIF_MAX_PIXELS, decodeBytes, encodeBytes, MAX_JPEG_SCANS, mebibytes, outputSize, type Shape } from './cost.ts';
 import { HttpError } from './errors.ts';
 import { readRasterHeader, withoutPngText } from './headers.ts';
 import type { OutputFormat } from './negotiate.ts';
@@ -108,7 +108,7 @@ export async function header(bytes: Buffer): Promise<ImageInfo> {
  * progressive JPEG with more scans than any encoder writes, an AVIF answer over its pixel bound,
  * a decode and encode that need more memory than the worker's share (with `sourceBytes`, the
  * original it holds). `format` undefined: only a decode (an upload's check). `inChild`: the work
- * runs in a transform child, which holds a copy of the original and its own runtime.
+ * runs in a transform child, which holds a copy of the original (its runtime is in the share).
  */
 export function admitWork(info: ImageInfo, sourceBytes: number, params: ImageParams | null, format: OutputFormat | undefined, limits: WorkLimits, inChild = false): void {
   checkPixels(info, limits.maxInputPixels);
@@ -124,7 +124,7 @@ export function admitWork(info: ImageInfo, sourceBytes: number, params: ImagePar
     }
     encode = encodeBytes(format, pixels, info);
   }
-  const needed = sourceBytes + decodeBytes(info) + encode + (inChild ? CHILD_BYTES + sourceBytes : 0);
+  const needed = sourceBytes + decodeBytes(info) + encode + (inChild ? sourceBytes : 0);
   if (needed > limits.memoryPerWorker) {
     const what = `${info.width}x${info.height}${info.progressive ? ' progressive' : ''} ${info.format}, ${info.channels} channels of ${info.bytesPerSample * 8} bits`;
     throw new HttpError(422, 'too_much_memory', `processing this image (${what}) needs about ${mebibytes(needed)}, over the ${mebibytes(limits.memoryPerWorker)} each worker of this service may use`);
