@@ -1,8 +1,10 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpError } from './errors.ts';
 import { parseParams } from './params.ts';
 import { TransformPool, type TransformJob } from './pool.ts';
+import { until } from './testkit.ts';
 
 const limits = { maxInputPixels: 50_000_000, memoryPerWorker: 1024 ** 3, timeoutSeconds: 60 };
 const params = (query: string) => parseParams(query)!;
@@ -51,6 +53,27 @@ describe('TransformPool', () => {
     const job: TransformJob = { bytes: await noise(2048, 2048), params: params('fm=avif'), format: 'avif', limits: { ...limits, timeoutSeconds: 1 } };
     await expect(pool.run(job, new AbortController().signal)).rejects.toMatchObject({ status: 422, code: 'too_slow' });
     expect(pool.killed).toBe(1);
+  });
+
+  it('answers a child that dies mid-job (the OOM killer) with an error, not a hang, and goes on', { timeout: 60_000 }, async () => {
+    pool = new TransformPool(1);
+    const job: TransformJob = { bytes: await noise(2048, 2048), params: params('fm=avif'), format: 'avif', limits };
+    const running = pool.run(job, new AbortController().signal);
+    const children = () =>
+      readdirSync('/proc')
+        .filter((entry) => /^\d+$/.test(entry))
+        .filter((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('transform-child') && readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] === String(process.pid);
+          } catch {
+            return false;
+          }
+        });
+    await until(() => children().length === 1);
+    process.kill(Number(children()[0]), 'SIGKILL');
+    await expect(running).rejects.toThrow(/ended during a resize \(SIGKILL\)/);
+    expect(pool.killed).toBe(0);
+    expect(await pool.run({ ...job, bytes: await noise(32, 32) }, new AbortController().signal)).toBeInstanceOf(Buffer);
   });
 
   it('refuses a job whose signal has already aborted without starting a child', async () => {
