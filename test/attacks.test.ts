@@ -6,8 +6,7 @@
 // kube-apiserver is test/canary.e2e.test.ts's.
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { canaryAnalyse } from '../operator/src/canary/analyse.ts';
-import { canaryDecide } from '../operator/src/canary/decide.ts';
+import { canaryMeasure } from '../operator/src/canary/measure.ts';
 import { kubeEndpoints } from '../operator/src/canary/providers/endpoints.ts';
 import { Providers } from '../operator/src/canary/providers/select.ts';
 import { endlessAnswer, serve } from '../operator/src/canary/providers/testkit.ts';
@@ -33,7 +32,7 @@ async function tenant(kind: ControlPlaneKind): Promise<{ client: KubeClient; ns:
 /** The operator with the canary, watching `ns` only, under `policy`. */
 async function operatorFor(client: KubeClient, ns: string, policy: TenantPolicy, timeoutMs = 10_000) {
   const providers = new Providers({ prometheusUrl: undefined, endpoints: kubeEndpoints(client), timeoutMs });
-  return operator(client, { namespaces: [ns], policy, decide: canaryDecide, analyse: canaryAnalyse(providers) });
+  return operator(client, { namespaces: [ns], policy, measure: canaryMeasure(providers) });
 }
 
 /** Plays the Deployment controller: the Deployment has rolled out its current spec. */

@@ -158,7 +158,7 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     expect((await events(client, 'Updated')).map((e) => e['message'])).toContain('Updated Deployment thumbs-primary');
   });
 
-  it('shows a changed template in status and keeps primary on the promoted revision', async () => {
+  it('starts a canary of a changed template and keeps primary on the promoted revision', async () => {
     const { client } = await world(controlPlane);
     const m = await operator(client);
     await client.create(resources.imageServices, imageService('thumbs', NS));
@@ -173,13 +173,15 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     const status = await statusOf(client, NS, 'thumbs');
     expect(status['primary']).toEqual(before['primary']);
     expect(status['canary']).toMatchObject({ image: 'imageops/image-service:1.1.0' });
-    expect(condition(status, 'Progressing')).toMatchObject({ status: 'Unknown', reason: 'RevisionDetected' });
+    // No node runs the canary's pods: the analysis waits for them, with no traffic.
+    expect(status).toMatchObject({ phase: 'Progressing', canaryWeight: 0 });
+    expect(condition(status, 'Progressing')).toMatchObject({ status: 'True', reason: expect.stringMatching(/^(NewRevision|WaitingForCanary)$/) });
     const primary = await client.get(resources.deployments, NS, 'thumbs-primary');
     expect(containers(primary)[0]?.image).toBe('imageops/image-service:1.0.0');
     const canary = await client.get(resources.deployments, NS, 'thumbs-canary');
     expect(containers(canary)[0]?.image).toBe('imageops/image-service:1.1.0');
     expect(canary.metadata.labels?.['imageops.dev/revision']).toBe((status['canary'] as { revision: string }).revision);
-    expect((canary['spec'] as { replicas: number }).replicas).toBe(0);
+    expect((canary['spec'] as { replicas: number }).replicas).toBe(2);
   });
 
   it('recreates a deleted primary on the promoted revision while a newer one waits, never on the newer one', async () => {

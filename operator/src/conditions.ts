@@ -33,7 +33,7 @@ export function removeCondition(conditions: readonly Condition[] | undefined, ty
 }
 
 /** Kubernetes writes times to the second. */
-export function rfc3339(now: Date): string {
+function rfc3339(now: Date): string {
   return now.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 

@@ -3,8 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { canaryAnalyse } from './canary/analyse.ts';
-import { canaryDecide } from './canary/decide.ts';
+import { canaryMeasure } from './canary/measure.ts';
 import { kubeEndpoints } from './canary/providers/endpoints.ts';
 import { Providers } from './canary/providers/select.ts';
 import { checkReady, parseTarget } from './check.ts';
@@ -13,7 +12,7 @@ import { KubeClient } from './kube/client.ts';
 import { serviceAccountDir } from './kube/kubeconfig.ts';
 import { Manager } from './manager.ts';
 import { OperatorMetrics } from './metrics.ts';
-import type { Analyse, Decide } from './rollout.ts';
+import type { Measure } from './rollout.ts';
 
 /**
  * `npm run operator`: the operator against $KUBECONFIG or the in-cluster config, serving
@@ -32,8 +31,7 @@ export interface OperatorHandle {
 export interface StartOptions {
   client?: KubeClient;
   logger?: Logger;
-  decide?: Decide;
-  analyse?: Analyse;
+  measure?: Measure;
 }
 
 export async function startOperator(config: Config, options: StartOptions = {}): Promise<OperatorHandle> {
@@ -49,8 +47,7 @@ export async function startOperator(config: Config, options: StartOptions = {}):
     resyncMs: config.resyncMs,
     leaderElection: config.leaderElection,
     policy: config.policy,
-    decide: options.decide ?? canaryDecide,
-    analyse: options.analyse ?? canaryAnalyse(new Providers({ prometheusUrl: config.prometheusUrl, endpoints: kubeEndpoints(client) })),
+    measure: options.measure ?? canaryMeasure(new Providers({ prometheusUrl: config.prometheusUrl, endpoints: kubeEndpoints(client) })),
   });
 
   let stopping = false;

@@ -9,7 +9,10 @@ import { WorkQueue } from './kube/work-queue.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { CLOSED_POLICY, type TenantPolicy } from './policy.ts';
 import { type Caches, MANAGED_BY_SELECTOR, Reconciler } from './reconcile.ts';
-import { type Analyse, type Decide, idleDecide, noAnalysis } from './rollout.ts';
+import { canaryMeasure } from './canary/measure.ts';
+import { kubeEndpoints } from './canary/providers/endpoints.ts';
+import { Providers } from './canary/providers/select.ts';
+import type { Measure } from './rollout.ts';
 
 /**
  * Wires the operator together, controller-runtime style: shared informers fill the caches and
@@ -27,8 +30,8 @@ export interface ManagerOptions {
   workers?: number;
   resyncMs?: number;
   leaderElection?: false | { name: string; namespace: string; identity: string; leaseDurationMs: number; renewDeadlineMs?: number; retryPeriodMs?: number };
-  decide?: Decide;
-  analyse?: Analyse;
+  /** How a due canary check is measured; by default with the provider each ImageService names, no operator-wide Prometheus. */
+  measure?: Measure;
   /** What tenants may ask for beyond a Deployment's powers; closed by default. */
   policy?: TenantPolicy;
   clock?: Clock;
@@ -80,8 +83,7 @@ export class Manager {
       metrics: options.metrics,
       logger,
       clock,
-      decide: options.decide ?? idleDecide,
-      analyse: options.analyse ?? noAnalysis,
+      measure: options.measure ?? canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: kubeEndpoints(client) })),
       policy: options.policy ?? CLOSED_POLICY,
     });
     this.elector = options.leaderElection

@@ -10,6 +10,8 @@ import {
 } from './api/image-service.ts';
 import { buildPodTemplate, templateSizeIssue } from './build/pod-template.ts';
 import { MANAGED_BY_LABEL, MANAGER, REVISION_LABEL, trackName } from './build/labels.ts';
+import { revisionOf } from './build/revision.ts';
+import { checkDue, decide } from './canary/decide.ts';
 import { bounded, removeCondition, setCondition } from './conditions.ts';
 import type { Clock } from './kube/clock.ts';
 import { type KubeClient, type KubeObject, type ResourceType, resources } from './kube/client.ts';
@@ -18,15 +20,15 @@ import type { EventRecorder } from './kube/events.ts';
 import { type Informer, controllerOf } from './kube/informer.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { hostNamespace, policyViolations, type TenantPolicy } from './policy.ts';
-import { type Analyse, type Decide, type Observations, type RolloutPlan, type TrackObservation } from './rollout.ts';
-import { type Desired, desiredChildren, mergeOwned, needsWrite, type PrimaryTemplate, primaryTemplate, templateRevision } from './children.ts';
+import type { Measure, Observations, RolloutPlan, TrackObservation } from './rollout.ts';
+import { type Desired, desiredChildren, mergeOwned, needsWrite } from './children.ts';
 
 /**
  * One ImageService, level-triggered: observe (the ImageService and its children, from the
- * informer caches) -> decide (the rollout plan) -> build (the children the plan implies) ->
- * act (write only the children whose owned fields differ, then the status). Every write
- * carries a resourceVersion, so a stale cache ends in a 409 and a requeue, never in
- * overwriting someone else's change.
+ * informer caches) -> measure the canary when a check is due -> decide (the rollout plan) ->
+ * build (the children the plan implies) -> act (write only the children whose owned fields
+ * differ, then the status). Every write carries a resourceVersion, so a stale cache ends in a
+ * 409 and a requeue, never in overwriting someone else's change.
  */
 
 export const MANAGED_BY_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGER}`;
@@ -51,8 +53,7 @@ export interface ReconcilerDeps {
   metrics: OperatorMetrics;
   logger: Logger;
   clock: Clock;
-  decide: Decide;
-  analyse: Analyse;
+  measure: Measure;
   policy: TenantPolicy;
 }
 
@@ -102,7 +103,8 @@ export class Reconciler {
     const valid = validateImageService({ ...obj, status: undefined });
     if (!valid.ok) return this.#refuse(obj, current, { type: 'InvalidSpec', reason: 'InvalidSpec', message: valid.issues.map((i) => i.message).join('; ') }, now, signal);
     const isvc = valid.value;
-    const tooLarge = templateSizeIssue(buildPodTemplate(isvc));
+    const template = buildPodTemplate(isvc);
+    const tooLarge = templateSizeIssue(template);
     if (tooLarge !== undefined) return this.#refuse(obj, current, { type: 'InvalidSpec', reason: 'InvalidSpec', message: tooLarge }, now, signal);
     const violations = policyViolations(isvc, d.policy);
     const [first] = violations;
@@ -114,30 +116,24 @@ export class Reconciler {
 
     const primaryLive = this.#owned(d.caches.deployments, namespace, trackName(isvc, 'primary'), uid);
     const canaryLive = this.#owned(d.caches.deployments, namespace, trackName(isvc, 'canary'), uid);
-    const base: Omit<Observations, 'analysis'> = {
+    const observed: Omit<Observations, 'analysis'> = {
       generation,
-      revision: templateRevision(isvc),
+      revision: revisionOf(template),
       image: isvc.spec.image,
+      template: JSON.stringify(template),
       primary: observeTrack(primaryLive),
       canary: observeTrack(canaryLive),
       promote: obj.metadata.annotations?.['imageops.dev/promote'] === 'true',
       abort: obj.metadata.annotations?.['imageops.dev/abort'] === 'true',
     };
-    const analysis = await d.analyse(isvc, current, base, now, signal);
-    const plan = d.decide(isvc.spec, current, { ...base, analysis }, now);
+    const due = checkDue(isvc.spec, current, observed, now);
+    const analysis = due === undefined ? undefined : await d.measure(isvc, due, now, signal);
+    const plan = decide(isvc.spec, current, { ...observed, analysis }, now);
 
     let writes = 0;
     const conflicts: string[] = [];
     let vsUnavailable = false;
-    const primary = primaryTemplate(isvc, plan, primaryLive);
-    if (primaryLive === undefined && primary.kind === 'pod' && primary.revision !== undefined && plan.status.primary?.revision !== undefined) {
-      const name = trackName(isvc, 'primary');
-      if (!primary.fromSpec) d.recorder.record(obj, 'Warning', 'PrimaryRecreated', `Deployment ${name} was missing: recreated with the promoted revision ${primary.revision}`);
-      else if (plan.primaryTemplate !== 'spec' && plan.status.primary.revision !== primary.revision) {
-        d.recorder.record(obj, 'Warning', 'PrimaryRecreatedFromSpec', `Deployment ${name} was missing and status keeps no usable template of revision ${plan.status.primary.revision}: recreated from the spec (revision ${primary.revision}) without analysis`);
-      }
-    }
-    for (const desired of desiredChildren(isvc, plan, primary)) {
+    for (const desired of desiredChildren(isvc, plan, template, primaryLive)) {
       let child: Desired | undefined = desired;
       if (desired.type === resources.virtualServices) {
         // after the Services: a route never takes the name of a Service that is not ours
@@ -151,10 +147,10 @@ export class Reconciler {
       if (typeof outcome === 'object') conflicts.push(outcome.conflict);
     }
 
-    const status = this.#finalStatus(plan, current, generation, now, { conflicts, vsUnavailable, primary: base.primary, replicas: isvc.spec.replicas }, primary);
+    const status = this.#finalStatus(plan, current, generation, now, { conflicts, vsUnavailable, primary: observed.primary, replicas: isvc.spec.replicas });
     writes += await this.#writeStatus(obj, current, status, signal);
     for (const e of plan.events) d.recorder.record(obj, e.type, e.reason, e.message);
-    if (plan.removeAnnotations !== undefined && plan.removeAnnotations.length > 0) {
+    if (plan.removeAnnotations.length > 0) {
       const annotations = Object.fromEntries(plan.removeAnnotations.map((k) => [k, null]));
       await d.client.mergePatch(resources.imageServices, namespace, name, { metadata: { annotations } }, signal);
       writes++;
@@ -250,7 +246,6 @@ export class Reconciler {
     generation: number,
     now: Date,
     seen: { conflicts: string[]; vsUnavailable: boolean; primary: TrackObservation; replicas: number },
-    primary: PrimaryTemplate,
   ): ImageServiceStatus {
     let conditions = removeCondition(removeCondition(plan.status.conditions ?? current.conditions, 'InvalidSpec'), 'PolicyViolation');
     conditions = seen.conflicts.length > 0
@@ -267,9 +262,7 @@ export class Reconciler {
           ? { status: 'False', reason: 'PrimaryNotReady', message: `Primary has ${seen.primary.readyReplicas}/${seen.replicas} replicas ready` }
           : { status: 'True', reason: 'Available', message: `Primary serves with ${seen.primary.readyReplicas} ready replicas` };
     conditions = setCondition(conditions, { type: 'Ready', ...ready }, now, generation);
-    // The promoted template goes with the promoted revision, for a primary deleted later.
-    const kept = primary.kind === 'pod' && primary.fromSpec && plan.status.primary !== undefined ? { primary: { ...plan.status.primary, template: JSON.stringify(primary.template) } } : {};
-    return { ...plan.status, ...kept, observedGeneration: generation, conditions };
+    return { ...plan.status, observedGeneration: generation, conditions };
   }
 
   /** A child in the cache that this ImageService controls; undefined when absent or someone else's. */

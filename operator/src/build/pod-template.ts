@@ -2,6 +2,7 @@
 // tracks run the same template for the same spec; its hash is the revision.
 import { pathToFileURL } from "node:url";
 import type { V1Container, V1EnvVar, V1PodTemplateSpec, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import { z } from "zod";
 import { type ImageService, type ImageServiceSpec, MAX_KEPT_TEMPLATE_LENGTH } from "../api/image-service.ts";
 import { parseDuration } from "../api/durations.ts";
 import { commonLabels, CONTAINER_NAME, PORT_NAME } from "./labels.ts";
@@ -215,4 +216,22 @@ export function templateSizeIssue(template: V1PodTemplateSpec): string | undefin
   const length = JSON.stringify(template).length;
   if (length <= MAX_KEPT_TEMPLATE_LENGTH) return undefined;
   return `spec: the pod template it makes is ${length} characters as JSON, more than the ${MAX_KEPT_TEMPLATE_LENGTH} status keeps to recreate primary; move long env values into a ConfigMap or Secret (valueFrom)`;
+}
+
+/** Enough of a pod template to build a Deployment from; the API server validates the rest. */
+const KeptPodTemplateSchema = z.looseObject({
+  metadata: z.looseObject({}).optional(),
+  spec: z.looseObject({ containers: z.array(z.looseObject({ name: z.string(), image: z.string() })).min(1) }),
+});
+
+/** status.primary.template, or undefined when it is absent or not JSON of a pod template (then the spec is all there is). */
+export function parseKeptTemplate(text: string | undefined): V1PodTemplateSpec | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return KeptPodTemplateSchema.safeParse(value).success ? (value as V1PodTemplateSpec) : undefined;
 }

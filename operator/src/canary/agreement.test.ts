@@ -1,12 +1,12 @@
 // Both providers on the same traffic reach the same verdict: Prometheus over Istio's telemetry
 // (a real Prometheus scraping a mesh-like exporter) and direct over the image service's own
-// /metrics (the service's real Metrics class). Run through the reconciler's Analyse.
+// /metrics (the service's real Metrics class). Run through the reconciler's Measure.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admission } from '../../../image-service/src/admission.ts';
 import { Metrics } from '../../../image-service/src/metrics.ts';
-import { validateImageService, type ImageService, type ImageServiceStatus } from '../api/image-service.ts';
-import type { Observations, TrackObservation } from '../rollout.ts';
-import { canaryAnalyse } from './analyse.ts';
+import { validateImageService, type ImageService } from '../api/image-service.ts';
+import type { CheckDue } from '../rollout.ts';
+import { canaryMeasure } from './measure.ts';
 import type { PodEndpoint } from './providers/direct.ts';
 import { Providers } from './providers/select.ts';
 import { eventually, istioExporter, serve, startPrometheus, times, type RunningPrometheus, type SeenRequest, type Served } from './providers/testkit.ts';
@@ -35,20 +35,9 @@ function imageService(name: string, provider: 'prometheus' | 'direct'): ImageSer
   return v.value;
 }
 
-const ready: TrackObservation = { exists: true, revision: 'r2', image: 'img:2', replicas: 2, readyReplicas: 2, updatedReplicas: 2, rolledOut: true };
-const observations: Omit<Observations, 'analysis'> = { generation: 1, revision: 'r2', image: 'img:2', primary: { ...ready, revision: 'r1' }, canary: ready, promote: false, abort: false };
+// The check of an ImageService with interval 5s and no custom metrics.
+const due: CheckDue = { intervalMs: 5_000, metrics: [] };
 const now = new Date();
-// Analysing at 20%, the last check an interval ago: a check is due.
-const due: ImageServiceStatus = {
-  phase: 'Progressing',
-  primary: { image: 'img:1', revision: 'r1' },
-  canary: { image: 'img:2', revision: 'r2' },
-  canaryWeight: 20,
-  failedChecks: 0,
-  iterations: 1,
-  lastTransitionTime: new Date(now.getTime() - 60_000).toISOString(),
-  lastCheckTime: new Date(now.getTime() - 5_000).toISOString(),
-};
 
 beforeAll(async () => {
   const batches = Object.fromEntries(Object.entries(TRAFFIC).map(([name, t]) => [`${name}-canary`, t.requests]));
@@ -79,31 +68,25 @@ afterAll(async () => {
 
 describe('Prometheus and direct providers on the same traffic', () => {
   it.each(Object.keys(TRAFFIC))('%s canary: same verdict', async (name) => {
-    const analyse = canaryAnalyse(new Providers({ prometheusUrl: undefined, endpoints: async (target) => [pods.get(target.service) as PodEndpoint] }));
+    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: async (target) => [pods.get(target.service) as PodEndpoint] }));
     const signal = new AbortController().signal;
-    const viaPrometheus = await analyse(imageService(name, 'prometheus'), due, observations, now, signal);
-    const viaDirect = await analyse(imageService(name, 'direct'), due, observations, now, signal);
+    const viaPrometheus = await measure(imageService(name, 'prometheus'), due, now, signal);
+    const viaDirect = await measure(imageService(name, 'direct'), due, now, signal);
     const expected = TRAFFIC[name]?.passes;
-    expect({ prometheus: viaPrometheus?.passed, direct: viaDirect?.passed }).toEqual({ prometheus: expected, direct: expected });
-    expect(viaPrometheus?.requests).toBeGreaterThanOrEqual(20);
-    expect(viaDirect?.requests).toBe(5 * (TRAFFIC[name]?.requests.length ?? 0));
+    expect({ prometheus: viaPrometheus.passed, direct: viaDirect.passed }).toEqual({ prometheus: expected, direct: expected });
+    expect(viaPrometheus.requests).toBeGreaterThanOrEqual(20);
+    expect(viaDirect.requests).toBe(5 * (TRAFFIC[name]?.requests.length ?? 0));
     // Same error share exactly; p99 on either side of the same SLO bound (the buckets differ).
-    expect(viaDirect?.errorRatePercent).toBeCloseTo(viaPrometheus?.errorRatePercent ?? Number.NaN, 6);
-  });
-
-  it('no check when none is due: nothing is measured', async () => {
-    const analyse = canaryAnalyse(new Providers({ prometheusUrl: prometheus.url, endpoints: async () => Promise.reject(new Error('must not be called')) }));
-    const fresh = { ...due, lastCheckTime: now.toISOString() };
-    expect(await analyse(imageService('healthy', 'direct'), fresh, observations, now, new AbortController().signal)).toBeUndefined();
+    expect(viaDirect.errorRatePercent).toBeCloseTo(viaPrometheus.errorRatePercent ?? Number.NaN, 6);
   });
 
   it('Prometheus stopped: the check fails with the reason, never passes', async () => {
     const gone = await serve((_q, r) => r.end());
     await gone.close();
-    const analyse = canaryAnalyse(new Providers({ prometheusUrl: gone.url, endpoints: async () => [] }));
+    const measure = canaryMeasure(new Providers({ prometheusUrl: gone.url, endpoints: async () => [] }));
     const spec = imageService('healthy', 'direct');
     spec.spec.canary.analysis.provider = undefined; // unset: the operator's PROMETHEUS_URL is used
-    const result = await analyse(spec, due, observations, now, new AbortController().signal);
+    const result = await measure(spec, due, now, new AbortController().signal);
     expect(result).toMatchObject({ passed: false, reason: expect.stringMatching(/Prometheus at .* is unreachable/) });
   });
 });

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ImageServiceStatusSchema, validateSpec, weightSchedule, type AnalysisResult, type ImageServiceStatus } from '../api/image-service.ts';
 import type { Observations, TrackObservation } from '../rollout.ts';
-import { decide } from './decide.ts';
+import { checkDue, decide } from './decide.ts';
 
 const T0 = Date.parse('2026-11-22T00:00:00.000Z');
 
@@ -71,6 +71,7 @@ describe('decide over random histories', () => {
             generation: 1,
             revision: desired,
             image: `img:${desired}`,
+            template: `{"spec":{"containers":[{"name":"image-service","image":"img:${desired}"}]}}`,
             primary: deploy(primaryRevision, ready.primary, 2),
             canary: deploy(canaryRevision, ready.canary, canaryReplicas),
             promote: annotations.promote,
@@ -78,8 +79,13 @@ describe('decide over random histories', () => {
             analysis,
           });
           const before = status;
-          let plan = decide(spec, status, obs(), at);
-          if (plan.analyse && pending) plan = decide(spec, status, obs(result(pending, at.toISOString())), at);
+          // A check is measured only when one is due, and decide passes no due check unmeasured.
+          const due = checkDue(spec, status, obs(), at);
+          if (due === undefined) pending = undefined;
+          else expect(() => decide(spec, status, obs(), at)).toThrow(/is due and was not measured/);
+          // A due check whose measurement is not in yet: this reconcile has not happened.
+          if (due !== undefined && pending === undefined) continue;
+          const plan = decide(spec, status, obs(pending && result(pending, at.toISOString())), at);
           const after = plan.status;
 
           // The status is always valid for the CRD, and all an operator needs after a restart.
@@ -92,7 +98,7 @@ describe('decide over random histories', () => {
             expect(annotations.promote || (pending === 'pass' && wasLastStep)).toBe(true);
             cleared.add(after.canary?.revision ?? '');
           }
-          if (plan.primaryTemplate === 'spec') expect(cleared.has(desired) || before.phase === undefined).toBe(true);
+          if (plan.primary.from === 'spec') expect(cleared.has(desired) || before.phase === undefined).toBe(true);
           if (before.phase === undefined) cleared.add(desired);
           // A rollback only for a reason: threshold, abort or deadline.
           if (after.phase === 'Failed' && before.phase !== 'Failed') {
@@ -111,7 +117,7 @@ describe('decide over random histories', () => {
           for (const key of plan.removeAnnotations) annotations[key === 'imageops.dev/promote' ? 'promote' : 'abort'] = false;
 
           // The cluster follows the plan at once.
-          if (plan.primaryTemplate === 'spec') primaryRevision = desired;
+          if (plan.primary.from === 'spec') primaryRevision = desired;
           canaryRevision = desired;
           canaryReplicas = plan.canaryReplicas;
         }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ImageServiceStatusSchema, validateSpec, type AnalysisResult, type ImageServiceSpec, type ImageServiceStatus } from '../api/image-service.ts';
-import type { Observations, TrackObservation } from '../rollout.ts';
-import { ABORT_ANNOTATION, decide, PROMOTE_ANNOTATION, type CanaryPlan } from './decide.ts';
+import { revisionOf } from '../build/revision.ts';
+import type { Observations, RolloutPlan, TrackObservation } from '../rollout.ts';
+import { ABORT_ANNOTATION, checkDue, decide, PROMOTE_ANNOTATION } from './decide.ts';
 
 // Time in seconds from T0; statuses store RFC 3339.
 const T0 = Date.parse('2026-11-22T00:00:00.000Z');
@@ -19,6 +20,8 @@ function spec(canary: Record<string, unknown> = {}, image = 'img:2'): ImageServi
 
 const image = (revision: string) => `img:${revision.slice(1)}`;
 const track = (revision: string) => ({ image: image(revision), revision });
+/** The pod template of a revision, as JSON (what observations and status carry). */
+const templateOf = (revision: string) => JSON.stringify({ metadata: { labels: { app: 'thumbs' } }, spec: { containers: [{ name: 'image-service', image: image(revision) }] } });
 
 /** A live Deployment on a revision, rolled out (ready) or not. */
 function deploy(revision: string | undefined, ready = true, replicas = 2): TrackObservation {
@@ -41,6 +44,7 @@ function obs(w: World = {}): Observations {
     generation: 7,
     revision: desired,
     image: image(desired),
+    template: templateOf(desired),
     primary: w.primary ?? deploy('r1'),
     canary: w.canary ?? deploy(desired),
     promote: w.promote ?? false,
@@ -104,10 +108,11 @@ interface Row {
     phase: string;
     weight: number;
     canaryReplicas: number;
-    primaryTemplate?: 'spec' | 'current';
+    /** Where primary's template comes from (default: the live Deployment's). */
+    primary?: RolloutPlan['primary']['from'];
     events?: string[];
-    /** Plan fields that must be absent (no requeue, no analysis). */
-    absent?: (keyof CanaryPlan)[];
+    /** Plan fields that must be absent (no requeue). */
+    absent?: (keyof RolloutPlan)[];
     /** Any other fields of the plan or its status that must match. */
     plan?: Record<string, unknown>;
     status?: Record<string, unknown>;
@@ -121,7 +126,7 @@ function check(row: Row): void {
   expect(plan.status.phase).toBe(t.phase);
   expect(plan.status.canaryWeight).toBe(t.weight);
   expect(plan.canaryReplicas).toBe(t.canaryReplicas);
-  expect(plan.primaryTemplate).toBe(t.primaryTemplate ?? 'current');
+  expect(plan.primary.from).toBe(t.primary ?? 'live');
   expect(plan.events.map((e) => e.reason)).toEqual(t.events ?? []);
   if (t.plan) expect(plan).toMatchObject(t.plan);
   for (const key of t.absent ?? []) expect(plan).not.toHaveProperty(key);
@@ -137,12 +142,12 @@ describe('decide: Initializing', () => {
       when: 'a new ImageService: primary gets the spec and all traffic at once, no canary',
       status: {},
       world: { primary: deploy(undefined), canary: deploy(undefined) },
-      then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', events: ['Initialized'], status: { primary: track('r2'), lastTransitionTime: iso(0) }, absent: ['requeueAfterMs'] },
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, primary: 'spec', events: ['Initialized'], status: { primary: track('r2'), lastTransitionTime: iso(0) }, absent: ['requeueAfterMs'] },
     },
     {
       when: 'a status that lost its primary: initialised again from the spec',
       status: { phase: 'Succeeded' },
-      then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', events: ['Initialized'], status: { primary: track('r2') } },
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, primary: 'spec', events: ['Initialized'], status: { primary: track('r2') } },
     },
   ])('$when', check);
 });
@@ -153,7 +158,7 @@ describe('decide: idle (Initialized, Succeeded)', () => {
       when: 'steady: primary runs the spec, nothing to do, no requeue',
       status: idle(),
       world: { desired: 'r1', canary: deploy('r1', true, 0) },
-      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', plan: { removeAnnotations: [] }, absent: ['requeueAfterMs'] },
+      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primary: 'spec', plan: { removeAnnotations: [] }, absent: ['requeueAfterMs'] },
     },
     {
       when: 'a new template: Progressing, canary scaled up, no traffic yet',
@@ -171,7 +176,7 @@ describe('decide: idle (Initialized, Succeeded)', () => {
       when: 'a promote annotation with nothing to promote: removed, and said why',
       status: idle(),
       world: { desired: 'r1', promote: true },
-      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', events: ['AnnotationIgnored'], plan: { removeAnnotations: [PROMOTE_ANNOTATION] } },
+      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primary: 'spec', events: ['AnnotationIgnored'], plan: { removeAnnotations: [PROMOTE_ANNOTATION] } },
     },
   ])('$when', check);
 });
@@ -213,11 +218,6 @@ describe('decide: Progressing', () => {
       then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, plan: { requeueAfterMs: 6_000 } },
     },
     {
-      when: 'check due without an outcome: asks for the analysis, changes nothing',
-      status: progressing({ weight: 20, lastCheck: -10, iterations: 1 }),
-      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, plan: { analyse: { intervalMs: 10_000, metrics: [] } }, status: { iterations: 1, lastCheckTime: iso(-10) } },
-    },
-    {
       when: 'check passes: advances by stepWeight',
       status: progressing({ weight: 20, lastCheck: -10, iterations: 1 }),
       world: { analysis: passed },
@@ -234,14 +234,14 @@ describe('decide: Progressing', () => {
       when: 'check passes at maxWeight: Promoting, primary gets the canary template',
       status: progressing({ weight: 60, lastCheck: -10, iterations: 3 }),
       world: { analysis: passed },
-      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Promoting'], status: { lastTransitionTime: iso(0) } },
+      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primary: 'spec', events: ['Promoting'], status: { lastTransitionTime: iso(0) } },
     },
     {
       when: 'check passes at the last of stepWeights below maxWeight: Promoting',
       spec: spec({ stepWeight: undefined, stepWeights: [5, 30], maxWeight: 60 }),
       status: progressing({ weight: 30, lastCheck: -10 }),
       world: { analysis: passed },
-      then: { phase: 'Promoting', weight: 30, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Promoting'] },
+      then: { phase: 'Promoting', weight: 30, canaryReplicas: 2, primary: 'spec', events: ['Promoting'] },
     },
     {
       when: 'check fails below threshold: counts it, weight stays, Warning with the numbers',
@@ -320,7 +320,7 @@ describe('decide: Progressing', () => {
       when: 'the template is back to primary\'s: canary stopped, nothing rolled back',
       status: progressing({ weight: 40, lastCheck: -3 }),
       world: { desired: 'r1', canary: deploy('r2') },
-      then: { phase: 'Initialized', weight: 0, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Reverted'], plan: { requeueAfterMs: 5_000 } },
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 2, primary: 'spec', events: ['Reverted'], plan: { requeueAfterMs: 5_000 } },
     },
     {
       when: 'abort annotation: rolled back now, annotation removed',
@@ -332,7 +332,7 @@ describe('decide: Progressing', () => {
       when: 'promote annotation: remaining analysis skipped, annotation removed',
       status: progressing({ weight: 20, lastCheck: -3 }),
       world: { promote: true },
-      then: { phase: 'Promoting', weight: 20, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Promoting'], plan: { removeAnnotations: [PROMOTE_ANNOTATION] }, message: /requested by annotation imageops.dev\/promote at 20%/ },
+      then: { phase: 'Promoting', weight: 20, canaryReplicas: 2, primary: 'spec', events: ['Promoting'], plan: { removeAnnotations: [PROMOTE_ANNOTATION] }, message: /requested by annotation imageops.dev\/promote at 20%/ },
     },
     {
       when: 'both annotations: abort wins, both removed',
@@ -345,7 +345,7 @@ describe('decide: Progressing', () => {
       spec: spec({ paused: true }),
       status: progressing({ weight: 40, lastCheck: -30 }),
       world: { analysis: slow },
-      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, events: ['Paused'], status: { failedChecks: 0 }, absent: ['analyse', 'requeueAfterMs'], message: /Paused at 40%/ },
+      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, events: ['Paused'], status: { failedChecks: 0 }, absent: ['requeueAfterMs'], message: /Paused at 40%/ },
     },
     {
       when: 'paused and canary not ready past the deadline: no rollback while paused',
@@ -363,7 +363,7 @@ describe('decide: Progressing', () => {
       when: 'canary unready mid-analysis: no check, waits from the last check',
       status: progressing({ weight: 40, lastCheck: -30 }),
       world: { canary: deploy('r2', false) },
-      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, absent: ['analyse'], message: /deadline in 30s/ },
+      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, message: /deadline in 30s/ },
     },
     {
       when: 'canary unready mid-analysis past the deadline: rolled back',
@@ -380,19 +380,19 @@ describe('decide: Promoting', () => {
       when: 'primary rolling out the canary template: canary keeps its share',
       status: later('Promoting', -5, 60),
       world: { primary: deploy('r2', false) },
-      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primaryTemplate: 'spec', message: /Waiting for primary to roll out img:2/ },
+      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primary: 'spec', message: /Waiting for primary to roll out img:2/ },
     },
     {
       when: 'primary rolled out: Finalising, all traffic back to primary, canary kept until routes settle',
       status: later('Promoting', -5, 60),
       world: { primary: deploy('r2') },
-      then: { phase: 'Finalising', weight: 0, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Finalising'], status: { primary: track('r2') }, plan: { requeueAfterMs: 5_000 } },
+      then: { phase: 'Finalising', weight: 0, canaryReplicas: 2, primary: 'spec', events: ['Finalising'], status: { primary: track('r2') }, plan: { requeueAfterMs: 5_000 } },
     },
     {
       when: 'primary stuck past the deadline: canary keeps serving, Warning once',
       status: later('Promoting', -61, 60),
       world: { primary: deploy('r2', false) },
-      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primaryTemplate: 'spec', events: ['ProgressDeadlineExceeded'], message: /the canary keeps its share/ },
+      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primary: 'spec', events: ['ProgressDeadlineExceeded'], message: /the canary keeps its share/ },
     },
     {
       when: 'a newer template after primary took the promoted one: analysed against it',
@@ -410,7 +410,7 @@ describe('decide: Promoting', () => {
       when: 'abort annotation during the promotion: too late, removed, said why',
       status: later('Promoting', -5, 60),
       world: { primary: deploy('r2', false), abort: true },
-      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primaryTemplate: 'spec', events: ['AnnotationIgnored'], plan: { removeAnnotations: [ABORT_ANNOTATION] } },
+      then: { phase: 'Promoting', weight: 60, canaryReplicas: 2, primary: 'spec', events: ['AnnotationIgnored'], plan: { removeAnnotations: [ABORT_ANNOTATION] } },
     },
   ])('$when', check);
 });
@@ -421,7 +421,7 @@ describe('decide: Finalising', () => {
       when: 'routes settling: canary still up, no traffic',
       status: { ...later('Finalising', -2, 0), primary: track('r2') },
       world: { primary: deploy('r2') },
-      then: { phase: 'Finalising', weight: 0, canaryReplicas: 2, primaryTemplate: 'spec', plan: { requeueAfterMs: 3_000 } },
+      then: { phase: 'Finalising', weight: 0, canaryReplicas: 2, primary: 'spec', plan: { requeueAfterMs: 3_000 } },
     },
     {
       when: 'routes settled: canary to 0, Succeeded',
@@ -431,7 +431,7 @@ describe('decide: Finalising', () => {
         phase: 'Succeeded',
         weight: 0,
         canaryReplicas: 0,
-        primaryTemplate: 'spec',
+        primary: 'spec',
         events: ['Succeeded'],
         status: { conditions: expect.arrayContaining([expect.objectContaining({ type: 'Promoted', status: 'True', reason: 'Succeeded' })]) },
       },
@@ -440,7 +440,7 @@ describe('decide: Finalising', () => {
       when: 'then steady: nothing more',
       status: { ...later('Finalising', -5, 0), primary: track('r2'), phase: 'Succeeded' },
       world: { primary: deploy('r2'), canary: deploy('r2', true, 0) },
-      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primaryTemplate: 'spec', absent: ['requeueAfterMs'] },
+      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primary: 'spec', absent: ['requeueAfterMs'] },
     },
   ])('$when', check);
 });
@@ -473,7 +473,7 @@ describe('decide: Failed', () => {
       when: 'the template back to primary\'s: idle again',
       status: later('Failed', -3600, 0),
       world: { desired: 'r1', canary: deploy('r2', true, 0) },
-      then: { phase: 'Initialized', weight: 0, canaryReplicas: 2, primaryTemplate: 'spec', events: ['Reverted'] },
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 2, primary: 'spec', events: ['Reverted'] },
     },
   ])('$when', check);
 
@@ -484,6 +484,88 @@ describe('decide: Failed', () => {
     expect(settled.canaryReplicas).toBe(0);
     expect(settled.events).toEqual([]);
   });
+});
+
+describe('checkDue', () => {
+  const measure = { intervalMs: 10_000, metrics: [] };
+  it.each<{ when: string; spec?: ImageServiceSpec; status: ImageServiceStatus; world?: World; now?: number; due: boolean }>([
+    { when: 'analysing, an interval since the last check', status: progressing({ weight: 20, lastCheck: -10 }), due: true },
+    { when: 'analysing, within the interval', status: progressing({ weight: 20, lastCheck: -9 }), due: false },
+    { when: 'canary ready at 0%: routed first, measured an interval later', status: progressing({ weight: 0, since: -20 }), due: false },
+    { when: 'canary not ready', status: progressing({ weight: 20, lastCheck: -30 }), world: { canary: deploy('r2', false) }, due: false },
+    { when: 'paused', spec: spec({ paused: true }), status: progressing({ weight: 20, lastCheck: -30 }), due: false },
+    { when: 'resumed: the interval starts again', status: progressing({ weight: 20, lastCheck: -30, reason: 'Paused' }), due: false },
+    { when: 'an abort annotation', status: progressing({ weight: 20, lastCheck: -30 }), world: { abort: true }, due: false },
+    { when: 'a promote annotation', status: progressing({ weight: 20, lastCheck: -30 }), world: { promote: true }, due: false },
+    { when: 'a newer template', status: progressing({ weight: 20, lastCheck: -30 }), world: { desired: 'r3' }, due: false },
+    { when: 'the template back to primary\'s', status: progressing({ weight: 20, lastCheck: -30 }), world: { desired: 'r1' }, due: false },
+    { when: 'promoting', status: later('Promoting', -30, 60), due: false },
+    { when: 'idle', status: idle(), due: false },
+  ])('$when: due $due', (row) => {
+    const s = row.spec ?? spec();
+    const o = obs(row.world);
+    const got = checkDue(s, row.status, o, at(row.now ?? 0));
+    expect(got).toEqual(row.due ? measure : undefined);
+    // decide agrees: a due check needs its measurement, and then it is a check
+    if (row.due) {
+      expect(() => decide(s, row.status, o, at(row.now ?? 0))).toThrow(/is due and was not measured/);
+      expect(decide(s, row.status, { ...o, analysis: passed }, at(row.now ?? 0)).status.iterations).toBe((row.status.iterations ?? 0) + 1);
+    } else expect(decide(s, row.status, o, at(row.now ?? 0)).status.lastAnalysis).toBe(row.status.lastAnalysis);
+  });
+
+  it('names the custom metrics to measure', () => {
+    const s = spec({ analysis: { metrics: [{ name: 'queue', query: 'sum(q{pod=~"{{target}}-.*"})', thresholdRange: { max: 5 } }] } });
+    expect(checkDue(s, progressing({ weight: 20, lastCheck: -10 }), obs(), at(0))?.metrics).toEqual([{ name: 'queue', query: 'sum(q{pod=~"{{target}}-.*"})' }]);
+  });
+});
+
+describe('decide: the template primary runs', () => {
+  const kept = (revision: string, template = templateOf(revision)) => ({ ...track(revision), template });
+  // Analysing r2 while primary keeps r1.
+  const analysing = (primary: ImageServiceStatus['primary']): ImageServiceStatus => ({ ...progressing({ weight: 20, lastCheck: -4 }), primary });
+  it.each<Row>([
+    {
+      when: 'the first one: the spec\'s, kept in status beside its revision',
+      status: {},
+      world: { primary: deploy(undefined), canary: deploy(undefined) },
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, primary: 'spec', events: ['Initialized'], status: { primary: kept('r2') } },
+    },
+    {
+      when: 'the promoted revision: rebuilt from the spec (a hand edit reverts), kept in status',
+      status: idle(),
+      world: { desired: 'r1' },
+      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primary: 'spec', status: { primary: kept('r1') }, absent: ['requeueAfterMs'] },
+    },
+    {
+      when: 'a newer revision analysed: the one primary runs, status unchanged',
+      status: analysing(kept('r1')),
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, status: { primary: kept('r1') } },
+    },
+    {
+      when: 'primary deleted while a newer revision is analysed: the kept one, said',
+      status: analysing(kept('r1')),
+      world: { primary: deploy(undefined) },
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, primary: 'kept', events: ['PrimaryRecreated'], plan: { primary: { revision: revisionOf(JSON.parse(templateOf('r1'))) } }, status: { primary: kept('r1') } },
+    },
+    {
+      when: 'primary deleted and status keeps no template: the spec, said, and kept from now on',
+      status: analysing(track('r1')),
+      world: { primary: deploy(undefined) },
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, primary: 'spec', events: ['PrimaryRecreatedFromSpec'], status: { primary: kept('r1', templateOf('r2')) } },
+    },
+    {
+      when: 'primary deleted and the kept template is not JSON: the spec, said',
+      status: analysing(kept('r1', '{"spec":')),
+      world: { primary: deploy(undefined) },
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, primary: 'spec', events: ['PrimaryRecreatedFromSpec'] },
+    },
+    {
+      when: 'primary deleted and the kept template has no container: the spec, said',
+      status: analysing(kept('r1', '{"spec":{"containers":[]}}')),
+      world: { primary: deploy(undefined) },
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, primary: 'spec', events: ['PrimaryRecreatedFromSpec'] },
+    },
+  ])('$when', check);
 });
 
 /**
@@ -510,9 +592,9 @@ describe('decide: whole rollouts from status alone', () => {
     for (let step = 0; step < 200 && !(status.phase === 'Succeeded' && step > 0) && status.phase !== 'Failed'; step++) {
       const world = (analysis?: AnalysisResult): Observations =>
         obs({ primary: deploy(primaryRevision, now >= primaryReadyAt), ...(analysis ? { analysis } : {}) });
-      let plan = decide(sim.spec, status, world(), at(now));
-      if (plan.analyse) plan = decide(sim.spec, status, world(sim.analysis(status.iterations ?? 0)), at(now));
-      if (plan.primaryTemplate === 'spec' && primaryRevision !== 'r2') {
+      const due = checkDue(sim.spec, status, world(), at(now));
+      const plan = decide(sim.spec, status, world(due && sim.analysis(status.iterations ?? 0)), at(now));
+      if (plan.primary.from === 'spec' && primaryRevision !== 'r2') {
         if (!['Promoting'].includes(plan.status.phase ?? '')) primaryTemplateSpecBeforePromotion = true;
         primaryRevision = 'r2';
         primaryReadyAt = now + (sim.primaryRolloutS ?? 3);
@@ -532,7 +614,7 @@ describe('decide: whole rollouts from status alone', () => {
     expect(r.phases).toEqual(['Progressing', 'Promoting', 'Finalising', 'Succeeded']);
     expect(r.weights).toEqual([0, 20, 40, 60, 0]);
     expect(r.events).toEqual(['NewRevision', 'CanaryReady', 'Advanced', 'Advanced', 'Promoting', 'Finalising', 'Succeeded']);
-    expect(r.status.primary).toEqual(track('r2'));
+    expect(r.status.primary).toEqual({ ...track('r2'), template: templateOf('r2') });
     expect(r.primaryRevision).toBe('r2');
     expect(r.primaryTemplateSpecBeforePromotion).toBe(false);
     // the canary ready after 1 s, 3 checks 10 s apart, primary's rollout (3 s), the settle time (5 s)

@@ -1,10 +1,13 @@
-// The canary's decision: a pure function of (spec, status, what the cluster looks like,
-// the last analysis, now) returning the next status and the state the children should have. Everything it needs to resume lives in status, so an operator restarted at any point
-// picks up where the last one stopped. DESIGN "The canary"; the table is in docs/canary.md.
+// The canary's decision: pure functions of (spec, status, what the cluster looks like, the
+// measurement, now). `checkDue` says whether a check is due; `decide` returns the next status
+// and the state the children should have. Everything they need to resume lives in status, so an
+// operator restarted at any point picks up where the last one stopped. The table is in
+// docs/canary.md.
 import { parseDuration } from '../api/durations.ts';
 import { weightSchedule, type AnalysisResult, type Condition, type ImageServiceSpec, type ImageServiceStatus, type Phase } from '../api/image-service.ts';
-import type { Decide, Observations, RolloutEvent, RolloutPlan } from '../rollout.ts';
-import type { CustomMetric } from './providers/provider.ts';
+import { parseKeptTemplate } from '../build/pod-template.ts';
+import { revisionOf } from '../build/revision.ts';
+import type { CheckDue, Observations, PrimarySource, RolloutEvent, RolloutPlan } from '../rollout.ts';
 import { formatDuration, formatNumber } from './verdict.ts';
 
 export const PROMOTE_ANNOTATION = 'imageops.dev/promote';
@@ -17,23 +20,6 @@ export const ROUTE_SETTLE_MS = 5_000;
 export interface Track {
   image: string;
   revision: string;
-}
-
-/** The measurement a due check needs; the analysis runs it and decide is called again with the outcome. */
-export interface AnalysisWanted {
-  intervalMs: number;
-  metrics: CustomMetric[];
-}
-
-/**
- * The rollout plan of the reconciler's seam (rollout.ts), plus what only the canary asks for.
- * The weights are status.canaryWeight (primary gets the rest).
- */
-export interface CanaryPlan extends RolloutPlan {
-  /** A check is due and observations.analysis was not given: measure this, then decide again. */
-  analyse?: AnalysisWanted;
-  /** Annotations acted on (or not applicable) to remove from the ImageService, so they fire once. */
-  removeAnnotations: string[];
 }
 
 /** Reasons of the conditions this function owns (Progressing and Promoted). */
@@ -55,11 +41,11 @@ type Reason =
 /** The plan being built: a copy of status, the children's desired state, events, requeue. */
 class Next {
   readonly status: ImageServiceStatus;
-  primaryTemplate: 'spec' | 'current' = 'current';
+  /** The phase gives primary the spec's template (initialisation, promotion, revert). */
+  primaryFromSpec = false;
   canaryReplicas = 0;
   readonly events: RolloutEvent[] = [];
   readonly removeAnnotations: string[] = [];
-  analyse: AnalysisWanted | undefined;
   requeueAfterMs: number | undefined;
   readonly #now: Date;
   readonly #generation: number;
@@ -97,7 +83,7 @@ class Next {
   }
 
   reason(type: 'Progressing' | 'Promoted'): string | undefined {
-    return this.status.conditions?.find((c) => c.type === type)?.reason;
+    return reasonOf(this.status, type);
   }
 
   /** The routing (canary weight; primary gets the rest) and the canary's size to hold. */
@@ -115,16 +101,39 @@ class Next {
     this.status.message = text;
   }
 
-  plan(): CanaryPlan {
+  plan(obs: Observations): RolloutPlan {
     return {
+      primary: this.#primarySource(obs),
       status: this.status,
-      primaryTemplate: this.primaryTemplate,
       canaryReplicas: this.canaryReplicas,
       events: this.events,
       removeAnnotations: this.removeAnnotations,
-      ...(this.analyse ? { analyse: this.analyse } : {}),
       ...(this.requeueAfterMs === undefined ? {} : { requeueAfterMs: this.requeueAfterMs }),
     };
+  }
+
+  /**
+   * The template primary runs: the spec's when the phase says so (initialisation, promotion) or
+   * when it is the promoted revision already (so a hand edit of it is reverted), and then status
+   * keeps it beside the promoted revision; otherwise the one it runs, which no spec can rebuild,
+   * or, when primary was deleted, the promoted one status kept. Only a status without a usable
+   * kept template leaves nothing but the spec.
+   */
+  #primarySource(obs: Observations): PrimarySource {
+    const promoted = this.status.primary;
+    const fromSpec = this.primaryFromSpec || promoted?.revision === obs.revision;
+    if (!fromSpec && obs.primary.exists) return { from: 'live' };
+    const kept = fromSpec ? undefined : parseKeptTemplate(promoted?.template);
+    if (kept !== undefined) {
+      const revision = revisionOf(kept);
+      if (promoted?.revision !== undefined) this.event('Warning', 'PrimaryRecreated', `The primary Deployment was missing: recreated with the promoted revision ${revision}`);
+      return { from: 'kept', template: kept, revision };
+    }
+    if (!fromSpec && promoted?.revision !== undefined) {
+      this.event('Warning', 'PrimaryRecreatedFromSpec', `The primary Deployment was missing and status keeps no usable template of revision ${promoted.revision}: recreated from the spec (revision ${obs.revision}) without analysis`);
+    }
+    if (promoted !== undefined) this.status.primary = { ...promoted, template: obs.template };
+    return { from: 'spec' };
   }
 }
 
@@ -164,18 +173,56 @@ interface In {
 const describe = (t: Track | ImageServiceStatus['canary']): string => `${t?.image ?? '?'} (revision ${t?.revision ?? '?'})`;
 
 /**
- * The canary's decision (the reconciler's Decide). When a check is due and observations.analysis
- * is undefined, the plan asks for it (plan.analyse) and changes nothing else; the analysis
- * (analyse.ts) runs it and the reconciler decides again with the outcome.
+ * Whether the canary is due a check now, and what the check measures. The reconciler measures
+ * it and passes the result to `decide` as observations.analysis, in the same reconcile.
  */
-export function decide(spec: ImageServiceSpec, status: ImageServiceStatus, obs: Observations, now: Date): CanaryPlan {
-  const input: In = { spec, status, obs, now, desired: { image: obs.image, revision: obs.revision } };
+export function checkDue(spec: ImageServiceSpec, status: ImageServiceStatus, obs: Omit<Observations, 'analysis'>, now: Date): CheckDue | undefined {
+  const input = inputOf(spec, status, { ...obs, analysis: undefined }, now);
+  const set = settings(spec);
+  // Resuming from a pause restarts the interval: no check on the resume itself.
+  if (status.phase !== 'Progressing' || interruption(input) !== undefined || reasonOf(status, 'Progressing') === 'Paused') return undefined;
+  if (!canaryReady(input) || (status.canaryWeight ?? 0) === 0 || untilCheck(set, status, now) > 0) return undefined;
+  return { intervalMs: set.intervalMs, metrics: spec.canary.analysis.metrics.map((m) => ({ name: m.name, query: m.query })) };
+}
+
+/**
+ * The canary's decision, once per reconcile. observations.analysis is the measurement of the
+ * check `checkDue` asked for; a due check without it is a caller's error and throws.
+ */
+export function decide(spec: ImageServiceSpec, status: ImageServiceStatus, obs: Observations, now: Date): RolloutPlan {
+  const input = inputOf(spec, status, obs, now);
   const next = new Next(status, obs.generation, now);
   const set = settings(input.spec);
   const phase: Phase = input.status.phase ?? 'Initializing';
   BY_PHASE[phase](input, next, set);
-  return next.plan();
+  return next.plan(obs);
 }
+
+const inputOf = (spec: ImageServiceSpec, status: ImageServiceStatus, obs: Observations, now: Date): In => ({ spec, status, obs, now, desired: { image: obs.image, revision: obs.revision } });
+
+const reasonOf = (status: ImageServiceStatus, type: 'Progressing' | 'Promoted'): string | undefined => status.conditions?.find((c) => c.type === type)?.reason;
+
+/** What stops an analysis in Progressing before any check: a template change, an annotation, a pause. */
+type Interruption = 'revert' | 'newer' | 'abort' | 'promote' | 'paused';
+
+function interruption(input: In): Interruption | undefined {
+  const { desired, status: s, obs } = input;
+  if (desired.revision === s.primary?.revision) return 'revert';
+  if (desired.revision !== s.canary?.revision) return 'newer';
+  if (obs.abort) return 'abort';
+  if (obs.promote) return 'promote';
+  if (input.spec.canary.paused) return 'paused';
+  return undefined;
+}
+
+/** The canary Deployment runs the analysed revision with every replica updated and at least one ready. */
+function canaryReady(input: In): boolean {
+  const canary = input.obs.canary;
+  return canary.revision === input.status.canary?.revision && canary.rolledOut && canary.readyReplicas > 0;
+}
+
+/** Milliseconds until the next check is due (0 or less: due). */
+const untilCheck = (set: Settings, status: ImageServiceStatus, now: Date): number => set.intervalMs - since(status.lastCheckTime, now);
 
 // ------------------------------------------------------------------ phases
 
@@ -196,7 +243,7 @@ const BY_PHASE: Record<Phase, (input: In, next: Next, set: Settings) => void> = 
 function initializing(input: In, next: Next): void {
   const { desired } = input;
   next.phase('Initialized');
-  next.primaryTemplate = 'spec';
+  next.primaryFromSpec = true;
   next.route(0, 0);
   next.status.primary = { ...desired };
   next.status.failedChecks = 0;
@@ -219,7 +266,7 @@ function idle(input: In, next: Next, set: Settings): void {
   }
   ignoreAnnotations(input, next, 'no canary analysis is running');
   if (desired.revision === primary.revision) {
-    next.primaryTemplate = 'spec';
+    next.primaryFromSpec = true;
     // After a revert the canary still had pods; they go once the routes have settled.
     if (next.reason('Progressing') === 'Reverted') drainCanary(input, next, set);
     else next.route(0, 0);
@@ -234,32 +281,11 @@ function idle(input: In, next: Next, set: Settings): void {
 }
 
 function progressing(input: In, next: Next, set: Settings): void {
-  const { desired } = input;
-  const canary = input.obs.canary;
   const s = input.status;
   const weight = s.canaryWeight ?? 0;
-  if (desired.revision === s.primary?.revision) {
-    revert(input, next, set);
-    return;
-  }
-  if (desired.revision !== s.canary?.revision) {
-    startAnalysis(input, next, set, `Newer revision ${describe(desired)} replaces ${describe(s.canary)}; analysis restarted`);
-    return;
-  }
-  if (input.obs.abort) {
-    next.removeAnnotations.push(ABORT_ANNOTATION);
-    if (input.obs.promote) next.removeAnnotations.push(PROMOTE_ANNOTATION);
-    rollback(input, next, set, 'Aborted', `Canary ${describe(s.canary)} aborted by annotation ${ABORT_ANNOTATION} at ${weight}% of traffic`);
-    return;
-  }
-  if (input.obs.promote) {
-    next.removeAnnotations.push(PROMOTE_ANNOTATION);
-    startPromotion(input, next, set, `Promotion of ${describe(s.canary)} requested by annotation ${PROMOTE_ANNOTATION} at ${weight}%; remaining analysis skipped`);
-    return;
-  }
-  if (input.spec.canary.paused) {
-    next.route(weight, set.replicas);
-    pause(next, `Paused at ${weight}% of traffic to ${describe(s.canary)}: spec.canary.paused is true`);
+  const stop = interruption(input);
+  if (stop !== undefined) {
+    interrupt(input, next, set, stop);
     return;
   }
   if (next.reason('Progressing') === 'Paused') {
@@ -268,8 +294,7 @@ function progressing(input: In, next: Next, set: Settings): void {
     if (weight > 0) next.status.lastCheckTime = next.nowIso;
     next.event('Normal', 'Resumed', `Analysis of ${describe(s.canary)} resumed at ${weight}%`);
   }
-  const ready = canary.revision === s.canary?.revision && canary.rolledOut && canary.readyReplicas > 0;
-  if (!ready) {
+  if (!canaryReady(input)) {
     next.route(weight, set.replicas);
     // Counted from the phase start, or from the last check once the canary had been ready.
     const waited = since(next.status.lastCheckTime ?? next.status.lastTransitionTime, input.now);
@@ -297,19 +322,41 @@ function progressing(input: In, next: Next, set: Settings): void {
     return;
   }
   next.route(weight, set.replicas);
-  const due = set.intervalMs - since(next.status.lastCheckTime, input.now);
+  const due = untilCheck(set, next.status, input.now);
   if (due > 0) {
     next.requeue(due);
     return;
   }
   const outcome = input.obs.analysis;
-  if (outcome === undefined) {
-    next.analyse = { intervalMs: set.intervalMs, metrics: input.spec.canary.analysis.metrics.map((m) => ({ name: m.name, query: m.query })) };
-    // Normally decided again at once with the outcome; the requeue only bounds a shell that did not.
-    next.requeue(Math.min(set.intervalMs, 1_000));
-    return;
-  }
+  if (outcome === undefined) throw new Error(`decide: a check of canary ${describe(s.canary)} is due and was not measured (checkDue says what to measure)`);
   check(input, next, set, weight, outcome);
+}
+
+/** Progressing, interrupted before any check (see interruption). */
+function interrupt(input: In, next: Next, set: Settings, stop: Interruption): void {
+  const s = input.status;
+  const weight = s.canaryWeight ?? 0;
+  switch (stop) {
+    case 'revert':
+      revert(input, next, set);
+      return;
+    case 'newer':
+      startAnalysis(input, next, set, `Newer revision ${describe(input.desired)} replaces ${describe(s.canary)}; analysis restarted`);
+      return;
+    case 'abort':
+      next.removeAnnotations.push(ABORT_ANNOTATION);
+      if (input.obs.promote) next.removeAnnotations.push(PROMOTE_ANNOTATION);
+      rollback(input, next, set, 'Aborted', `Canary ${describe(s.canary)} aborted by annotation ${ABORT_ANNOTATION} at ${weight}% of traffic`);
+      return;
+    case 'promote':
+      next.removeAnnotations.push(PROMOTE_ANNOTATION);
+      startPromotion(input, next, set, `Promotion of ${describe(s.canary)} requested by annotation ${PROMOTE_ANNOTATION} at ${weight}%; remaining analysis skipped`);
+      return;
+    case 'paused':
+      next.route(weight, set.replicas);
+      pause(next, `Paused at ${weight}% of traffic to ${describe(s.canary)}: spec.canary.paused is true`);
+      return;
+  }
 }
 
 /** A check is due and its outcome is in: pass, fail or no data. */
@@ -367,7 +414,7 @@ function promoting(input: In, next: Next, set: Settings): void {
     return;
   }
   ignoreAnnotations(input, next, 'the promotion is already under way');
-  next.primaryTemplate = 'spec';
+  next.primaryFromSpec = true;
   if (primary.revision === promoted.revision && primary.rolledOut) {
     next.status.primary = { ...promoted };
     next.phase('Finalising');
@@ -391,7 +438,7 @@ function finalising(input: In, next: Next, set: Settings): void {
     return;
   }
   ignoreAnnotations(input, next, 'the promotion is already under way');
-  next.primaryTemplate = 'spec';
+  next.primaryFromSpec = true;
   if (drainCanary(input, next, set)) return;
   next.phase('Succeeded');
   next.condition('Progressing', 'False', 'Succeeded', `Promoted ${describe(desired)}`);
@@ -438,7 +485,7 @@ function startAnalysis(input: In, next: Next, set: Settings, why: string): void 
 function startPromotion(input: In, next: Next, set: Settings, why: string): void {
   const promoted = track(input.status.canary) as Track;
   next.phase('Promoting');
-  next.primaryTemplate = 'spec';
+  next.primaryFromSpec = true;
   next.route(input.status.canaryWeight ?? 0, set.replicas);
   next.condition('Progressing', 'True', 'Promoting', `Copying ${describe(promoted)} to primary`);
   next.message(why);
@@ -462,7 +509,7 @@ function revert(input: In, next: Next, set: Settings): void {
   const why = `Template is back to primary's ${describe(input.status.primary)}; canary ${describe(input.status.canary)} stopped`;
   next.phase('Initialized');
   next.route(0, set.replicas);
-  next.primaryTemplate = 'spec';
+  next.primaryFromSpec = true;
   // The canary Deployment now has primary's template; it is scaled down after the routes settle.
   next.condition('Progressing', 'False', 'Reverted', why);
   next.condition('Promoted', 'True', 'Reverted', `Primary runs ${describe(input.status.primary)}`);
@@ -525,5 +572,3 @@ function summary(r: AnalysisResult): string {
   return parts.join(', ');
 }
 
-/** decide, typed as the reconciler's seam. */
-export const canaryDecide: Decide = decide;

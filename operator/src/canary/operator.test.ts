@@ -10,10 +10,7 @@ import { startApiServer, type ApiServer } from '../../../sandbox/apiserver/serve
 import { KubeClient, resources, type KubeObject } from '../kube/client.ts';
 import { Manager } from '../manager.ts';
 import { OperatorMetrics } from '../metrics.ts';
-import { canaryAnalyse } from './analyse.ts';
-import { ABORT_ANNOTATION, canaryDecide } from './decide.ts';
-import { kubeEndpoints } from './providers/endpoints.ts';
-import { Providers } from './providers/select.ts';
+import { ABORT_ANNOTATION } from './decide.ts';
 import { eventually, serve, times, type Served } from './providers/testkit.ts';
 
 const NS = 'shop';
@@ -92,8 +89,6 @@ beforeAll(async () => {
     workers: 2,
     backoff: { baseMs: 10, maxMs: 500 },
     watchBackoff: { baseMs: 10, maxMs: 200 },
-    decide: canaryDecide,
-    analyse: canaryAnalyse(new Providers({ prometheusUrl: undefined, endpoints: kubeEndpoints(client) })),
   });
   await manager.start();
 });
