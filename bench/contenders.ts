@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { mallocArenaMax } from '../operator/src/build/threads.ts';
+import { threadDefaults, workersForLimit } from '../image-service/src/thread-rule.ts';
 import type { Workload } from './workloads.ts';
 
 export interface LaunchContext {
@@ -58,8 +58,9 @@ export interface ImageServiceSettings {
 
 /** What the operator derives for a CPU limit (DESIGN, "Threads from the CPU limit"). */
 export function operatorSettings(cpus: number): ImageServiceSettings {
-  const workers = Math.max(1, Math.floor(cpus));
-  return { workers, threadpool: workers + 1, vipsConcurrency: 1, arenaMax: Number(mallocArenaMax(workers)) };
+  const workers = workersForLimit(cpus);
+  const defaults = threadDefaults(workers);
+  return { workers, threadpool: defaults.threadpoolSize, vipsConcurrency: defaults.vipsConcurrency, arenaMax: defaults.mallocArenaMax };
 }
 
 export function settingsLabel(s: ImageServiceSettings): string {

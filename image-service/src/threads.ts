@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
+import { threadDefaults, workersForLimit } from './thread-rule.ts';
 
 /**
- * How many images the service resizes at once, and the thread settings that follow, derived from
- * the container's CPU limit the way automaxprocs sets GOMAXPROCS: floor of the cgroup quota, at
- * least 1, never above the CPUs the process may run on. The parsing and the decision are pure
- * functions of the cgroup files' contents; readCgroup() is the only I/O.
+ * How many images the service resizes at once, and the thread settings that follow, from the
+ * container's CPU limit by the thread rule (thread-rule.ts, which the operator applies too),
+ * never above the CPUs the process may run on. The parsing and the decision are pure functions
+ * of the cgroup files' contents; readCgroup() is the only I/O.
  */
 
 /** The contents of the cgroup files that bound this process's CPU, as found on disk. */
@@ -57,11 +58,11 @@ export function memoryLimit(files: CgroupFiles): number | null {
   return tightest((files.memoryMax ?? []).map(bytesOf)) ?? tightest((files.memoryLimitInBytes ?? []).map(bytesOf));
 }
 
-/** Workers from a CPU limit: floor, at least 1, at most the CPUs available; the CPUs when no limit. */
+/** Workers from a CPU limit (thread-rule.ts), at most the CPUs available; the CPUs when no limit. */
 export function workersFor(limit: number | null, parallelism: number): number {
-  const cpus = Math.max(1, Math.floor(parallelism));
+  const cpus = workersForLimit(parallelism);
   if (limit === null) return cpus;
-  return Math.min(cpus, Math.max(1, Math.floor(limit)));
+  return Math.min(cpus, workersForLimit(limit));
 }
 
 export interface Threads {
@@ -82,22 +83,21 @@ export interface Threads {
 const MALLOC_THRESHOLD = String(32 * 1024 * 1024);
 
 /**
- * DESIGN's "Threads from the CPU limit": variables already set win (the operator's `runtime`
- * overrides arrive that way); the rest default to workers + 1 libuv threads (a spare one keeps
- * file I/O from queueing behind resizes), one libvips thread per image, and one malloc arena for
- * one worker (20-30 MiB less peak RSS at the same throughput, docs/benchmarks.md), two for more,
- * and glibc's thresholds at MALLOC_THRESHOLD.
+ * Variables already set win (the operator's `runtime` overrides arrive that way); the rest
+ * follow from the workers by the thread rule (thread-rule.ts), and glibc's thresholds are
+ * MALLOC_THRESHOLD.
  */
 export function resolveThreads(vars: NodeJS.ProcessEnv, workersEnv: number | undefined, limit: number | null, parallelism: number): Threads {
   const workers = workersEnv ?? workersFor(limit, parallelism);
   const workersFrom = workersEnv !== undefined ? 'IMAGE_SERVICE_WORKERS' : limit !== null ? 'cgroup' : 'cpus';
+  const defaults = threadDefaults(workers);
   return {
     workers,
     workersFrom,
     env: {
-      UV_THREADPOOL_SIZE: nonEmpty(vars.UV_THREADPOOL_SIZE) ?? String(workers + 1),
-      VIPS_CONCURRENCY: nonEmpty(vars.VIPS_CONCURRENCY) ?? '1',
-      MALLOC_ARENA_MAX: nonEmpty(vars.MALLOC_ARENA_MAX) ?? (workers === 1 ? '1' : '2'),
+      UV_THREADPOOL_SIZE: nonEmpty(vars.UV_THREADPOOL_SIZE) ?? String(defaults.threadpoolSize),
+      VIPS_CONCURRENCY: nonEmpty(vars.VIPS_CONCURRENCY) ?? String(defaults.vipsConcurrency),
+      MALLOC_ARENA_MAX: nonEmpty(vars.MALLOC_ARENA_MAX) ?? String(defaults.mallocArenaMax),
       MALLOC_MMAP_THRESHOLD_: nonEmpty(vars.MALLOC_MMAP_THRESHOLD_) ?? MALLOC_THRESHOLD,
       MALLOC_TRIM_THRESHOLD_: nonEmpty(vars.MALLOC_TRIM_THRESHOLD_) ?? MALLOC_THRESHOLD,
     },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { resolveThreads } from "../../../image-service/src/threads.ts";
 import { validateSpec, type ImageServiceSpec } from "../api/image-service.ts";
 import { deriveThreads, threadEnv } from "./threads.ts";
 
@@ -43,5 +44,16 @@ describe("threads from the CPU limit", () => {
   ])("memory limit %s: NODE_OPTIONS %s", (_name, memory, nodeOptions) => {
     const e = env(memory === undefined ? { resources: { requests: { memory: "1Gi" } } } : { resources: { limits: { memory } } });
     expect(e.NODE_OPTIONS).toBe(nodeOptions);
+  });
+});
+
+describe("the operator and the image service apply one thread rule", () => {
+  it.each([100, 500, 1000, 1500, 2000, 2900, 3500, 8000, 64000])("a CPU limit of %dm: the env the operator writes is what the service derives itself", (millicores) => {
+    const cpus = millicores / 1000;
+    const written = env({ resources: { limits: { cpu: `${millicores}m` } } });
+    const { workers, env: derived } = resolveThreads({}, undefined, cpus, 64);
+    // glibc's thresholds are the service's alone; the operator does not write them.
+    const { UV_THREADPOOL_SIZE, VIPS_CONCURRENCY, MALLOC_ARENA_MAX } = derived;
+    expect(written).toMatchObject({ IMAGE_SERVICE_WORKERS: String(workers), UV_THREADPOOL_SIZE, VIPS_CONCURRENCY, MALLOC_ARENA_MAX });
   });
 });
