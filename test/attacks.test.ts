@@ -1,10 +1,4 @@
-// Issue 22's findings, one case each, replayed as a tenant who may only create ImageServices in
-// its own namespace: each case asserts the safe outcome, on both control planes (the emulator
-// validates the CRD's schema as kube-apiserver does). The cases that bring a canary to its first
-// check play the Deployment controller (they write Deployments' status, which a real control
-// plane's controller manager owns), so they run on the emulator; the canary with real pods on
-// kube-apiserver is test/canary.e2e.test.ts's.
-import { pino } from 'pino';
+
 import { afterEach, describe, expect, it } from 'vitest';
 import { canaryMeasure } from '../operator/src/canary/measure.ts';
 import { kubeEndpoints } from '../operator/src/canary/providers/endpoints.ts';

@@ -293,7 +293,7 @@ describe('the CRD and examples through kubectl on both control planes', () => {
             : [at.slice(0, -1)];
       // kube-controller-manager's TTL controller annotates Nodes; the emulated plane runs none (docs/sandbox.md)
       shapes.set(kind, [...new Set(paths(nodes.items[0]))].filter((p) => p !== 'metadata.annotations').sort());
-      const ready = (nodes.items[0]?.['status'] as { conditions?: { type: string; status: string }[] }).conditions?.find((c) => c.type === 'Ready');
+      const ready = (nodes.items[0]!['status'] as { conditions?: { type: string; status: string }[] }).conditions?.find((c) => c.type === 'Ready');
       expect(ready?.status, kind).toBe('True');
     }
     expect(shapes.get('emulated')).toEqual(shapes.get('real'));

@@ -142,7 +142,7 @@ describe('helm template, every object accepted by kube-apiserver', () => {
       objects: (r) => [...common(r), ...leaderElection(r), ...clusterRbac(r), ...pdb(r)],
       check: (d) => {
         expect(envOf(d)['WATCH_NAMESPACES']).toBe('');
-        expect((d?.spec as { replicas: number }).replicas).toBe(2);
+        expect((d!.spec as { replicas: number }).replicas).toBe(2);
       },
     },
     {
@@ -221,7 +221,7 @@ describe('helm template, every object accepted by kube-apiserver', () => {
       check: (d) => {
         expect(container(d).image).toBe('registry.example/imageops/operator:0.2.0');
         expect(envOf(d)).toMatchObject({ PROMETHEUS_URL: 'http://prometheus.monitoring:9090', LOG_LEVEL: 'debug', WORKERS: '8', RESYNC_SECONDS: '0' });
-        expect((d?.spec as { template: { spec: { serviceAccountName: string } } }).template.spec.serviceAccountName).toBe('existing');
+        expect((d!.spec as { template: { spec: { serviceAccountName: string } } }).template.spec.serviceAccountName).toBe('existing');
       },
     },
   ];

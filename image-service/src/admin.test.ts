@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readAdminToken } from './admin.ts';
 import { createHttpSource, httpOptionsFrom } from './sources/http.ts';
 import { closedPort } from './sources/testkit.ts';

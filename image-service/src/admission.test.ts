@@ -23,8 +23,14 @@ describe('Admission', () => {
     const { a, rejected } = admission(1, 2, 2500);
     const first = await a.acquire(never);
     const order: number[] = [];
-    const second = a.acquire(never).then((r) => (order.push(2), r));
-    const third = a.acquire(never).then((r) => (order.push(3), r));
+    const second = a.acquire(never).then((r) => {
+      order.push(2);
+      return r;
+    });
+    const third = a.acquire(never).then((r) => {
+      order.push(3);
+      return r;
+    });
     const fourth = await settle(a.acquire(never));
     expect(fourth).toBeInstanceOf(HttpError);
     expect(fourth).toMatchObject({ status: 503, code: 'queue_full', headers: { 'retry-after': '3' } });

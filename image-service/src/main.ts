@@ -56,7 +56,7 @@ const logger = pino({ level: env.IMAGE_SERVICE_LOG_LEVEL, base: { service: 'imag
 const vipsConcurrency = Number(threads.env.VIPS_CONCURRENCY);
 configureSharp(vipsConcurrency);
 
-let source;
+let source: Awaited<ReturnType<typeof openSource>>;
 let adminToken: string | undefined;
 try {
   source = await openSource(env.IMAGE_SOURCE, env);

@@ -82,7 +82,7 @@ export function parseKey(rawPath: string): string {
   }
   if (key === '') throw badKey('is empty');
   if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw badKey(`is longer than ${MAX_KEY_BYTES} bytes`);
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
   if (/[\u0000-\u001f\u007f]/.test(key)) throw badKey('must not contain NUL or control characters');
   if (key.startsWith('/')) throw badKey('must be relative (no leading slash)');
   for (const segment of key.split('/')) {

@@ -52,7 +52,7 @@ describe('desiredChildren', () => {
     ]);
     const vs = built[5]?.object as unknown as { spec: { http: Array<{ route: Array<{ weight: number }> }> } };
     expect(vs.spec.http[0]?.route.map((r) => r.weight)).toEqual([100, 0]);
-    expect((built[1]?.object['spec'] as { replicas: number }).replicas).toBe(0);
+    expect((built[1]!.object['spec'] as { replicas: number }).replicas).toBe(0);
   });
 
   it('keeps the template primary runs while a newer revision is analysed, with its revision label', () => {

@@ -26,7 +26,6 @@ export interface Desired {
  * when that is the live Deployment's own.
  */
 export function desiredChildren(isvc: ImageService, plan: RolloutPlan, template: V1PodTemplateSpec, livePrimary: KubeObject | undefined): Desired[] {
-  const replicas = isvc.spec.replicas;
   const canary = buildDeployment({ isvc, track: 'canary', template, replicas: plan.canaryReplicas });
   const weight = Math.round(plan.status.canaryWeight ?? 0);
   return [

@@ -140,6 +140,7 @@ export const SERVICE_PANELS: PanelSpec[] = [
   },
 ];
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a Grafana variable, substituted by Grafana
 const DATASOURCE = { type: "prometheus", uid: "${datasource}" };
 const WIDTH = 12;
 const HEIGHT = 8;
@@ -172,7 +173,7 @@ function panel(spec: PanelSpec, id: number, y: number, x: number): Record<string
 /** A row, then its panels two to a line. */
 function section(title: string, panels: PanelSpec[], firstId: number, y: number): { items: Record<string, unknown>[]; height: number } {
   const items: Record<string, unknown>[] = [{ id: firstId, type: "row", title, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y }, panels: [] }];
-  panels.forEach((p, i) => items.push(panel(p, firstId + 1 + i, y + 1 + Math.floor(i / 2) * HEIGHT, (i % 2) * WIDTH)));
+  for (const [i, p] of panels.entries()) items.push(panel(p, firstId + 1 + i, y + 1 + Math.floor(i / 2) * HEIGHT, (i % 2) * WIDTH));
   return { items, height: 1 + Math.ceil(panels.length / 2) * HEIGHT };
 }
 

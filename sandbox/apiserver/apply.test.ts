@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyConfiguration, recordUpdate } from './apply.ts';
-import { ApiError } from './errors.ts';
+import type { ApiError } from './errors.ts';
 import { builtinTypes } from './resources.ts';
 import { eventsV1Codec } from './events.ts';
 import type { KubeObject } from './types.ts';

@@ -215,10 +215,14 @@ function diff(a: unknown, b: unknown, names: string[], strategyOf: (p: string[])
   let changed: Tree | undefined;
   let removed: Tree | undefined;
   const add = (seg: string, t: Tree | undefined) => {
-    if (t) (changed ??= {})[seg] = t;
+    if (!t) return;
+    changed ??= {};
+    changed[seg] = t;
   };
   const drop = (seg: string, t: Tree | undefined) => {
-    if (t) (removed ??= {})[seg] = t;
+    if (!t) return;
+    removed ??= {};
+    removed[seg] = t;
   };
   if (isObject(b) && Object.keys(b).length > 0) {
     const old = isObject(a) ? a : undefined;

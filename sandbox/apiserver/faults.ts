@@ -1,4 +1,4 @@
-import { ApiError, internalError, tooManyRequests } from './errors.ts';
+import { type ApiError, internalError, tooManyRequests } from './errors.ts';
 
 // Fault injection for tests of the clients (operator, controllers): failed requests, dropped
 // watches, expired resourceVersions, latency; and request counts by verb, to prove a client

@@ -12,8 +12,12 @@ import type { KubeObject, OwnerReference } from './types.ts';
 export class GarbageCollector {
   readonly #store: Store;
   readonly #objects: Objects;
-  readonly #owners = new Deferred<string>((uids) => uids.forEach((uid) => this.#processOwner(uid)));
-  readonly #dependents = new Deferred<string>((uids) => uids.forEach((uid) => this.#processDependent(uid)));
+  readonly #owners = new Deferred<string>((uids) => {
+    for (const uid of uids) this.#processOwner(uid);
+  });
+  readonly #dependents = new Deferred<string>((uids) => {
+    for (const uid of uids) this.#processDependent(uid);
+  });
 
   constructor(store: Store, objects: Objects) {
     this.#store = store;
@@ -78,7 +82,7 @@ export class GarbageCollector {
 
   #processOwner(uid: string): void {
     const owner = this.#store.byUid(uid);
-    if (!owner || !owner.object.metadata.deletionTimestamp) return;
+    if (!owner?.object.metadata.deletionTimestamp) return;
     const finalizers = owner.object.metadata.finalizers ?? [];
     const { namespace, name = '' } = owner.object.metadata;
     if (finalizers.includes(ORPHAN_FINALIZER)) {

@@ -12,7 +12,9 @@ import { isObject } from './types.ts';
 export class NamespaceController {
   readonly #store: Store;
   readonly #objects: Objects;
-  readonly #terminating = new Deferred<string>((names) => names.forEach((ns) => this.#cleanup(ns)));
+  readonly #terminating = new Deferred<string>((names) => {
+    for (const ns of names) this.#cleanup(ns);
+  });
 
   constructor(store: Store, objects: Objects) {
     this.#store = store;

@@ -238,7 +238,7 @@ export class Objects {
     const ns = this.store.get('/namespaces', undefined, namespace);
     if (!ns) throw notFound({ group: '', resource: 'namespaces' }, namespace);
     if (ns.metadata.deletionTimestamp) {
-      throw forbidden(`${t.resource}${t.group ? '.' + t.group : ''} "" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`, {
+      throw forbidden(`${t.resource}${t.group ? `.${t.group}` : ''} "" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`, {
         causes: [{ reason: 'NamespaceTerminating', message: `namespace ${namespace} is being terminated`, field: 'metadata.namespace' }],
       });
     }
@@ -307,7 +307,7 @@ export class Objects {
     if (t.storage === CRD_STORAGE) causes.push(...validateCrd(obj));
     if (old?.metadata.deletionTimestamp) {
       const added = (obj.metadata.finalizers ?? []).filter((f) => !(old.metadata.finalizers ?? []).includes(f));
-      if (added.length > 0) causes.push(cause.forbidden('metadata.finalizers', 'no new finalizers can be added if the object is being deleted, found new finalizers ' + JSON.stringify(added)));
+      if (added.length > 0) causes.push(cause.forbidden('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`));
     }
     if (causes.length > 0) throw invalid(t.group, t.kind, obj.metadata.name ?? '', causes);
     ctx.admission?.(t, obj, old);

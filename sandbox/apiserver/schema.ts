@@ -122,7 +122,7 @@ function preserves(s: StructuralSchema): boolean {
 export function prune(value: unknown, schema: StructuralSchema, path = '', root = true): string[] {
   const unknown: string[] = [];
   if (Array.isArray(value)) {
-    if (schema.items) value.forEach((v, i) => unknown.push(...prune(v, schema.items as StructuralSchema, indexPath(path, i), false)));
+    if (schema.items) for (const [i, v] of value.entries()) unknown.push(...prune(v, schema.items as StructuralSchema, indexPath(path, i), false));
     return unknown;
   }
   if (!isObject(value)) return unknown;
@@ -249,7 +249,7 @@ function validateList(value: unknown[], s: StructuralSchema, path: string, old: 
       seen.add(id);
     });
   }
-  if (s.items) value.forEach((item, i) => validateValue(item, s.items as StructuralSchema, indexPath(path, i), oldItem(item, s, old), out));
+  if (s.items) for (const [i, item] of value.entries()) validateValue(item, s.items as StructuralSchema, indexPath(path, i), oldItem(item, s, old), out);
 }
 
 function validateMap(value: JsonObject, s: StructuralSchema, path: string, old: Old, out: StatusCause[]): void {

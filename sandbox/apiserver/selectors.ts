@@ -29,9 +29,9 @@ function splitTopLevel(text: string): string[] {
   return parts.map((p) => p.trim()).filter((p) => p.length > 0);
 }
 
-const setForm = /^([A-Za-z0-9._\/-]+)\s+(in|notin)\s*\(([^)]*)\)$/;
-const equalityForm = /^([A-Za-z0-9._\/-]+)\s*(==|=|!=)\s*([A-Za-z0-9._-]*)$/;
-const existsForm = /^(!?)\s*([A-Za-z0-9._\/-]+)$/;
+const setForm = /^([A-Za-z0-9._/-]+)\s+(in|notin)\s*\(([^)]*)\)$/;
+const equalityForm = /^([A-Za-z0-9._/-]+)\s*(==|=|!=)\s*([A-Za-z0-9._-]*)$/;
+const existsForm = /^(!?)\s*([A-Za-z0-9._/-]+)$/;
 
 function parseRequirement(part: string): Requirement {
   const set = setForm.exec(part);

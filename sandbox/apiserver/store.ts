@@ -240,7 +240,10 @@ export class Store {
     for (const ref of afterOwners) {
       if (!afterUid) continue;
       let set = this.#dependents.get(ref.uid);
-      if (!set) this.#dependents.set(ref.uid, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        this.#dependents.set(ref.uid, set);
+      }
       set.add(afterUid);
     }
   }

@@ -47,8 +47,7 @@ export async function watchStream(server: ApiServer, path: string, count: number
         break;
       }
       buffer += decoder.decode(value, { stream: true });
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
+      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
         if (line.trim()) events.push(JSON.parse(line) as { type: string; object: Record<string, unknown> });

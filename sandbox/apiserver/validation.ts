@@ -123,7 +123,7 @@ function service(obj: KubeObject, old: KubeObject | undefined): StatusCause[] {
     if (ports.length > 1 && !(isObject(p) && p['name'])) out.push(cause.required(`spec.ports[${i}].name`));
   });
   const oldSpec = old && isObject(old['spec']) ? old['spec'] : undefined;
-  if (oldSpec && oldSpec['clusterIP'] && spec['clusterIP'] !== oldSpec['clusterIP']) {
+  if (oldSpec?.['clusterIP'] && spec['clusterIP'] !== oldSpec['clusterIP']) {
     out.push(cause.invalid('spec.clusterIPs[0]', spec['clusterIP'], 'may not change once set'));
   }
   return out;

@@ -35,7 +35,10 @@ export class WatchHub {
 
   add(watcher: Watcher): () => void {
     let set = this.#byStorage.get(watcher.storage);
-    if (!set) this.#byStorage.set(watcher.storage, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.#byStorage.set(watcher.storage, set);
+    }
     set.add(watcher);
     return () => {
       set.delete(watcher);
@@ -62,7 +65,10 @@ export class WatchHub {
       }
       const cacheKey = `${w.encodingKey}\u0000${type}\u0000${obj === change.object ? 'n' : 'p'}`;
       let chunk = encoded.get(cacheKey);
-      if (chunk === undefined) encoded.set(cacheKey, (chunk = w.encode(type, obj)));
+      if (chunk === undefined) {
+        chunk = w.encode(type, obj);
+        encoded.set(cacheKey, chunk);
+      }
       w.write(chunk);
     }
   }

@@ -32,7 +32,7 @@ export function serveWatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q
       // The real server accepts the watch, then ends it with a 410 ERROR event.
       res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
       const status = tooOldResourceVersion(rvParam, ctx.store.oldestResumable(t.storage)).toStatus();
-      res.end(JSON.stringify({ type: 'ERROR', object: status }) + '\n');
+      res.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
       return;
     }
     for (const change of changes) {
@@ -54,7 +54,7 @@ export function serveWatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q
       object = toTable(t, [obj], { include, headers: !headersSent });
       headersSent = true;
     }
-    return JSON.stringify({ type, object }) + '\n';
+    return `${JSON.stringify({ type, object })}\n`;
   };
   let closed = false;
   const timers: NodeJS.Timeout[] = [];

@@ -45,7 +45,7 @@ export class DeploymentController {
     this.#logger = logger;
   }
 
-  async reconcile(key: string): Promise<{ requeueAfterMs?: number } | void> {
+  async reconcile(key: string): Promise<{ requeueAfterMs?: number } | undefined> {
     const [ns = 'default', name = ''] = key.split('/');
     const d = this.#deployments.get(ns, name);
     if (d === undefined || d.metadata.deletionTimestamp !== undefined) return;

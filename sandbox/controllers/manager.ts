@@ -43,7 +43,10 @@ export class ControllerManager {
     const epCtl = new EndpointsController(client, services, pods, endpoints, slices);
     const dq = new WorkQueue((k) => deploymentCtl.reconcile(k), onError('deployment'));
     const rq = new WorkQueue((k) => rsCtl.reconcile(k), onError('replicaset'));
-    const eq = new WorkQueue(async (k) => epCtl.reconcile(k), onError('endpoints'));
+    const eq = new WorkQueue(async (k) => {
+      await epCtl.reconcile(k);
+      return undefined;
+    }, onError('endpoints'));
     this.#queues = [dq, rq, eq];
 
     const key = (m: { namespace?: string | undefined; name: string }): string => `${m.namespace ?? 'default'}/${m.name}`;

@@ -1,7 +1,7 @@
 // A work queue like controller-runtime's: a key is queued once however often it is added, is never
 // handled by two workers at once, and a failed key comes back with per-key exponential back-off.
 
-export type Reconcile = (key: string) => Promise<{ requeueAfterMs?: number } | void>;
+export type Reconcile = (key: string) => Promise<{ requeueAfterMs?: number } | undefined>;
 
 export class WorkQueue {
   readonly #reconcile: Reconcile;

@@ -52,7 +52,7 @@ export class ReplicaSetController {
     return key;
   }
 
-  async reconcile(key: string): Promise<{ requeueAfterMs?: number } | void> {
+  async reconcile(key: string): Promise<{ requeueAfterMs?: number } | undefined> {
     const [ns = 'default', name = ''] = key.split('/');
     const rs = this.#rss.get(ns, name);
     if (rs === undefined || rs.metadata.deletionTimestamp !== undefined) {

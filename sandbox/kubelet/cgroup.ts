@@ -66,8 +66,8 @@ export function parseMountinfo(text: string): Mount[] {
     const fields = left.split(' ');
     const [fsType = '', , superOptions = ''] = right.split(' ');
     if (fsType !== 'cgroup' && fsType !== 'cgroup2') continue;
-    const unescape = (s: string): string => s.replace(/\\(\d{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-    out.push({ mountPoint: unescape(fields[4] ?? ''), root: unescape(fields[3] ?? '/'), fsType, superOptions: superOptions.split(',') });
+    const unoctal = (s: string): string => s.replace(/\\(\d{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+    out.push({ mountPoint: unoctal(fields[4] ?? ''), root: unoctal(fields[3] ?? '/'), fsType, superOptions: superOptions.split(',') });
   }
   return out;
 }

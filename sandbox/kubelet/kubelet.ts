@@ -4,8 +4,7 @@
 // Where no scheduler runs (the emulated control plane) it binds every unbound pod to itself.
 import fs from 'node:fs';
 import os from 'node:os';
-import type { Logger } from 'pino';
-import { ApiError, informer, type KubeClient, RESOURCES, resourcePath, runInformers } from '../kube/client.ts';
+import { ApiError, informer, RESOURCES, resourcePath, runInformers } from '../kube/client.ts';
 import { EventRecorder } from '../../operator/src/kube/events.ts';
 import type { Informer } from '../../operator/src/kube/informer.ts';
 import { realClock, sleep } from '../../operator/src/kube/clock.ts';

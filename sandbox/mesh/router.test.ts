@@ -7,7 +7,7 @@ import { buildRoutingTable, type Snapshot } from './table.ts';
 
 // Real HTTP backends, one per "pod"; each answers with its own name, optionally after a delay.
 async function backend(name: string, delayMs = 0): Promise<{ server: http.Server; port: number }> {
-  const server = http.createServer((req, res) => {
+  const server = http.createServer((_req, res) => {
     setTimeout(() => res.writeHead(name.includes('err') ? 500 : 200, { 'content-type': 'text/plain' }).end(name), delayMs);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -16,7 +16,6 @@ export const MAX_ENV_VALUE_LENGTH = 2048;
 /** Longest pod template status keeps (status.primary.template), in characters. */
 export const MAX_KEPT_TEMPLATE_LENGTH = 262_144;
 
-const DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
 const secretName = (what: string) =>

@@ -47,10 +47,19 @@ function compare(desired: unknown, live: unknown, path: string, out: Difference[
     return;
   }
   if (Array.isArray(desired)) {
-    if (!Array.isArray(live)) return void out.push({ path, desired, live });
-    if (isNamedList(desired)) return compareNamed(desired as Record<string, unknown>[], live, path, out);
-    if (desired.length !== live.length) return void out.push({ path, desired, live });
-    desired.forEach((d, i) => compare(d, live[i], `${path}[${i}]`, out));
+    if (!Array.isArray(live)) {
+      out.push({ path, desired, live });
+      return;
+    }
+    if (isNamedList(desired)) {
+      compareNamed(desired as Record<string, unknown>[], live, path, out);
+      return;
+    }
+    if (desired.length !== live.length) {
+      out.push({ path, desired, live });
+      return;
+    }
+    for (const [i, d] of desired.entries()) compare(d, live[i], `${path}[${i}]`, out);
     return;
   }
   if (isObject(desired)) {

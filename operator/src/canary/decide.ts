@@ -494,7 +494,7 @@ function startPromotion(input: In, next: Next, set: Settings, why: string): void
 }
 
 /** Back to 100% primary, primary untouched; the canary is scaled down after the routes settle. */
-function rollback(input: In, next: Next, set: Settings, reason: 'RolledBack' | 'Aborted' | 'ProgressDeadlineExceeded', why: string): void {
+function rollback(_input: In, next: Next, set: Settings, reason: 'RolledBack' | 'Aborted' | 'ProgressDeadlineExceeded', why: string): void {
   next.phase('Failed');
   next.route(0, set.replicas);
   next.condition('Progressing', 'False', reason, why);

@@ -296,9 +296,9 @@ export class Informer<T extends KubeObject = KubeObject> {
 }
 
 function addTo(index: Map<string, Set<string>>, at: string, key: string): void {
-  let set = index.get(at);
-  if (set === undefined) index.set(at, (set = new Set()));
+  const set = index.get(at) ?? new Set<string>();
   set.add(key);
+  index.set(at, set);
 }
 
 function removeFrom(index: Map<string, Set<string>>, at: string, key: string): void {

@@ -74,7 +74,10 @@ export class WorkQueue<K extends string = string> {
   /** Adds the key after `ms`; an earlier pending addAfter of the same key wins. */
   addAfter(key: K, ms: number): void {
     if (this.#shuttingDown) return;
-    if (ms <= 0) return this.add(key);
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
     const at = this.#clock.now() + ms;
     const pending = this.#waiting.get(key);
     if (pending !== undefined) {

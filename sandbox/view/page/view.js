@@ -1,6 +1,6 @@
 // The rollout view's page: polls /api/state every second and draws each ImageService. Every
 // string from the server goes into the DOM through textContent, never as markup.
-'use strict';
+
 
 const POLL_MS = 1000;
 const COLORS = { primary: '#2f6fdf', canary: '#e0762b', slo: '#b3261e', weight: '#7a3fb8' };
@@ -127,7 +127,10 @@ async function poll() {
       const key = `${s.namespace}/${s.name}`;
       seen.add(key);
       let c = cards.get(key);
-      if (c === undefined) cards.set(key, (c = card(s)));
+      if (c === undefined) {
+        c = card(s);
+        cards.set(key, c);
+      }
       draw(c, s);
     }
     for (const [key, c] of cards) {

@@ -189,7 +189,7 @@ describe('DirectProvider errors', () => {
   });
 
   it('a pod serving an endless page: cut at the byte cap', async () => {
-    const endless = await serve(endlessAnswer(Buffer.from('# '.padEnd(64 * 1024, 'x') + '\n')).listener, '127.0.0.26');
+    const endless = await serve(endlessAnswer(Buffer.from(`${'# '.padEnd(64 * 1024, 'x')}\n`)).listener, '127.0.0.26');
     started.push(endless);
     const provider = new DirectProvider({ endpoints: async () => [{ pod: 'p', url: endless.url }], timeoutMs: 20_000, maxBytes: 512 * 1024 });
     const err = await kindOf(provider.analyse(request));
