@@ -27,6 +27,7 @@ key="$( { go env GOVERSION GOARCH GOOS; cat "$0" "$here"/*/go.mod "$here"/*/go.s
 out="$cache_root/$KUBERNETES_VERSION-$key"
 
 if [[ -f "$out/.complete" ]]; then
+  touch "$out/.complete" # marks it in use, so that a build for other inputs does not prune it
   echo "$out"
   exit 0
 fi
@@ -84,7 +85,11 @@ touch "$work/.complete"
 rm -rf "$out"
 mv "$work" "$out"
 trap - EXIT
-# Builds for other inputs are dead weight (each is about 400 MB): keep only this one.
-find "$cache_root" -mindepth 1 -maxdepth 1 -name 'v*' ! -name "$(basename "$out")" -exec rm -rf {} +
+# Builds for other inputs are dead weight (each is about 400 MB) once nothing uses them: prune
+# those unused for a day, never one another checkout's tests may be running on now.
+for old in "$cache_root"/v*; do
+  [[ "$old" == "$out" || ! -d "$old" ]] && continue
+  if [[ ! -f "$old/.complete" ]] || [[ -n "$(find "$old/.complete" -mmin +1440)" ]]; then rm -rf "$old"; fi
+done
 log "built in $out"
 echo "$out"
