@@ -6,6 +6,7 @@ import { EventRecorder } from './kube/events.ts';
 import { Informer, controllerOf, objectKey } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { WorkQueue } from './kube/work-queue.ts';
+import { runWorkers } from './kube/workers.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { CLOSED_POLICY, type TenantPolicy } from './policy.ts';
 import { type Caches, MANAGED_BY_SELECTOR, Reconciler } from './reconcile.ts';
@@ -52,7 +53,7 @@ export class Manager {
   readonly #stop = new AbortController();
   #started: Promise<void> | undefined;
   #running: Promise<void> | undefined;
-  #workers: Promise<void>[] = [];
+  #workers: Promise<void> = Promise.resolve();
   #leading = false;
 
   constructor(options: ManagerOptions) {
@@ -156,42 +157,32 @@ export class Manager {
     this.#options.logger.info({ workers: this.#options.workers ?? 4 }, 'starting workers');
     // Keys queued by a previous term (or while standing by) are all still due.
     for (const obj of this.caches.imageServices.list()) this.queue.add(objectKey(obj));
-    const queue = this.queue;
-    const work = async () => {
-      while (!leading.aborted) {
-        const key = await queue.get(leading);
-        if (key === undefined) return;
-        await this.#process(key, leading);
-      }
-    };
-    this.#workers = Array.from({ length: this.#options.workers ?? 4 }, work);
+    const { metrics, logger } = this.#options;
+    this.#workers = runWorkers(
+      this.queue,
+      (key, signal) => {
+        const [namespace = '', name = ''] = key.split('/');
+        return this.reconciler.reconcile(namespace, name, signal);
+      },
+      this.#options.workers ?? 4,
+      leading,
+      {
+        failed: (key, err, retries) => {
+          const [namespace = '', name = ''] = key.split('/');
+          metrics.reconcileErrors.inc({ namespace, name, reason: err instanceof ApiError ? err.reason || String(err.status) : 'Error' });
+          logger[err instanceof ConflictError ? 'debug' : 'warn']({ key, err: String(err), retries }, 'reconcile failed; retrying');
+        },
+        finished: (key, seconds) => {
+          const [namespace = '', name = ''] = key.split('/');
+          metrics.reconcileDuration.observe({ namespace, name }, seconds);
+        },
+      },
+    );
   }
 
   async #stopWorkers(): Promise<void> {
     this.#leading = false;
     this.#options.metrics.leader.set(0);
-    await Promise.all(this.#workers);
-    this.#workers = [];
-  }
-
-  async #process(key: string, signal: AbortSignal): Promise<void> {
-    const [namespace = '', name = ''] = key.split('/');
-    const started = performance.now();
-    try {
-      const result = await this.reconciler.reconcile(namespace, name, signal);
-      this.queue.forget(key);
-      if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
-    } catch (err) {
-      if (signal.aborted) return;
-      const reason = err instanceof ApiError ? err.reason || String(err.status) : 'Error';
-      this.#options.metrics.reconcileErrors.inc({ namespace, name, reason });
-      const retryAfterMs = err instanceof ApiError && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : 0;
-      const log = err instanceof ConflictError ? 'debug' : 'warn';
-      this.#options.logger[log]({ key, err: String(err), retries: this.queue.retries(key) }, 'reconcile failed; retrying');
-      this.queue.addRateLimited(key, retryAfterMs);
-    } finally {
-      this.#options.metrics.reconcileDuration.observe({ namespace, name }, (performance.now() - started) / 1000);
-      this.queue.done(key);
-    }
+    await this.#workers;
   }
 }

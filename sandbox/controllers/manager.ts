@@ -17,15 +17,19 @@ import {
   type Service,
   ServiceSchema,
 } from '../kube/types.ts';
+import { WorkQueue } from '../../operator/src/kube/work-queue.ts';
+import { runWorkers } from '../../operator/src/kube/workers.ts';
 import { DeploymentController } from './deployment.ts';
 import { EndpointsController } from './endpoints.ts';
 import { controllerOf } from './pods.ts';
-import { WorkQueue } from './queue.ts';
 import { ReplicaSetController } from './replicaset.ts';
 
 export class ControllerManager {
   readonly #informers: Parameters<typeof runInformers>[0];
   readonly #queues: WorkQueue[];
+  readonly #controllers: { queue: WorkQueue; reconcile: (key: string) => Promise<{ requeueAfterMs?: number } | undefined>; hooks: { failed: (key: string, err: unknown) => void } }[];
+  readonly #abort = new AbortController();
+  #workers: Promise<void>[] = [];
   #stopInformers: (() => Promise<void>) | undefined;
 
   constructor(client: KubeClient, logger: Logger) {
@@ -37,17 +41,26 @@ export class ControllerManager {
     const slices = informer<EndpointSlice>(client, RESOURCES.endpointslices, EndpointSliceSchema, logger);
     this.#informers = [deployments, rss, pods, services, endpoints, slices];
 
-    const onError = (what: string) => (key: string, err: unknown) => logger.debug({ key, err: String(err) }, `${what} reconcile failed; retrying`);
+    const failed = (what: string) => ({ failed: (key: string, err: unknown) => logger.debug({ key, err: String(err) }, `${what} reconcile failed; retrying`) });
     const deploymentCtl = new DeploymentController(client, deployments, rss, logger);
     const rsCtl = new ReplicaSetController(client, rss, pods, logger);
     const epCtl = new EndpointsController(client, services, pods, endpoints, slices);
-    const dq = new WorkQueue((k) => deploymentCtl.reconcile(k), onError('deployment'));
-    const rq = new WorkQueue((k) => rsCtl.reconcile(k), onError('replicaset'));
-    const eq = new WorkQueue(async (k) => {
-      await epCtl.reconcile(k);
-      return undefined;
-    }, onError('endpoints'));
+    // Retries as kube-controller-manager's queues pace them, the library's work queue with its rate limit.
+    const queue = () => new WorkQueue({ baseDelayMs: 50, maxDelayMs: 10_000 });
+    const [dq, rq, eq] = [queue(), queue(), queue()];
     this.#queues = [dq, rq, eq];
+    this.#controllers = [
+      { queue: dq, reconcile: (k: string) => deploymentCtl.reconcile(k), hooks: failed('deployment') },
+      { queue: rq, reconcile: (k: string) => rsCtl.reconcile(k), hooks: failed('replicaset') },
+      {
+        queue: eq,
+        reconcile: async (k: string) => {
+          await epCtl.reconcile(k);
+          return undefined;
+        },
+        hooks: failed('endpoints'),
+      },
+    ];
 
     const key = (m: { namespace?: string | undefined; name: string }): string => `${m.namespace ?? 'default'}/${m.name}`;
     const always = <T>(fn: (obj: T) => void) => ({ add: fn, update: fn, delete: fn });
@@ -84,10 +97,13 @@ export class ControllerManager {
 
   async start(): Promise<void> {
     this.#stopInformers = await runInformers(this.#informers);
+    this.#workers = this.#controllers.map((c) => runWorkers(c.queue, c.reconcile, 2, this.#abort.signal, c.hooks));
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#queues.map((q) => q.stop()));
+    this.#abort.abort();
+    for (const q of this.#queues) q.shutdown();
+    await Promise.all(this.#workers);
     await this.#stopInformers?.();
   }
 }
