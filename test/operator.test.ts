@@ -3,6 +3,8 @@ import { type KubeClient, type KubeObject, resources } from '../operator/src/kub
 import { ConflictError } from '../operator/src/kube/errors.ts';
 import { CONTROL_PLANES, type ControlPlaneKind } from '../sandbox/sandbox.ts';
 import { OperatorMetrics } from '../operator/src/metrics.ts';
+import type { Manager } from '../operator/src/manager.ts';
+import type { ApiServer } from '../sandbox/apiserver/server.ts';
 import {
   cluster,
   condition,
@@ -29,6 +31,17 @@ async function world(controlPlane: ControlPlaneKind = 'emulated', options: { ist
 
 /** Every write the client has sent. */
 const writesOf = (client: KubeClient) => [...client.writes.values()].reduce((a, b) => a + b, 0);
+
+/** Once thumbs settled, a reconcile writes nothing (counted by the client and, emulated, by the server). */
+async function expectNoWriteAtRest(api: ApiServer | undefined, client: KubeClient, m: Manager): Promise<void> {
+  await settled(client, m, NS, 'thumbs');
+  api?.faults.resetCounts();
+  const before = writesOf(client);
+  const again = await m.reconciler.reconcile(NS, 'thumbs', new AbortController().signal);
+  expect(again.writes).toBe(0);
+  expect(writesOf(client)).toBe(before);
+  if (api) expect(api.faults.counts().writes).toBe(0);
+}
 
 type Container = { name: string; image: string; env?: Array<{ name: string; value?: string }> };
 const containers = (d: KubeObject) => (d['spec'] as { template: { spec: { containers: Container[] } } }).template.spec.containers;
@@ -120,14 +133,7 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     const { api, client } = await world(controlPlane);
     const m = await operator(client);
     await client.create(resources.imageServices, imageService('thumbs', NS));
-    await settled(client, m, NS, 'thumbs');
-
-    api?.faults.resetCounts();
-    const before = writesOf(client);
-    const again = await m.reconciler.reconcile(NS, 'thumbs', new AbortController().signal);
-    expect(again.writes).toBe(0);
-    expect(writesOf(client)).toBe(before);
-    if (api) expect(api.faults.counts().writes).toBe(0);
+    await expectNoWriteAtRest(api, client, m);
 
     const svc = await client.get(resources.services, NS, 'thumbs-canary');
     await client.delete(resources.services, NS, 'thumbs-canary');
@@ -156,6 +162,41 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     });
     await m.recorder.flush();
     expect((await events(client, 'Updated')).map((e) => e['message'])).toContain('Updated Deployment thumbs-primary');
+  });
+
+  it('with spec.autoscaling: an HPA owns primary\'s replicas, no write at rest, and goes when autoscaling does', async () => {
+    const { api, client } = await world(controlPlane);
+    const m = await operator(client);
+    const autoscaling = { minReplicas: 2, maxReplicas: 5, targetCPUUtilizationPercentage: 60, behavior: { scaleDown: { stabilizationWindowSeconds: 5 } } };
+    await client.create(resources.imageServices, imageService('thumbs', NS, { replicas: 3, autoscaling }));
+    await settled(client, m, NS, 'thumbs');
+    const replicasOf = async () => ((await client.get(resources.deployments, NS, 'thumbs-primary'))['spec'] as { replicas: number }).replicas;
+    const hpa = await client.get(resources.horizontalPodAutoscalers, NS, 'thumbs-primary');
+    expect(hpa.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'ImageService', name: 'thumbs', controller: true })]);
+    expect(hpa['spec']).toMatchObject({ scaleTargetRef: { kind: 'Deployment', name: 'thumbs-primary' }, minReplicas: 2, maxReplicas: 5 });
+    // created at minReplicas, not spec.replicas: the HPA decides from there
+    expect(await replicasOf()).toBe(2);
+
+    // The HPA scales primary (as it does, through the scale subresource); the operator keeps its choice.
+    await client.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/thumbs-primary/scale`, { spec: { replicas: 4 } }, 'application/merge-patch+json');
+    await eventually('the cache to see the HPA\'s choice', () => (m.caches.deployments.get(NS, 'thumbs-primary')?.['spec'] as { replicas?: number } | undefined)?.replicas === 4);
+    await expectNoWriteAtRest(api, client, m);
+    expect(await replicasOf()).toBe(4);
+
+    // a hand edit of the HPA is reverted like any child's
+    await eventually('the hand edit of the HPA to be written', async () => {
+      const live = await client.get(resources.horizontalPodAutoscalers, NS, 'thumbs-primary');
+      (live['spec'] as { maxReplicas: number }).maxReplicas = 50;
+      return client.replace(resources.horizontalPodAutoscalers, live).then(() => true, (err: unknown) => (err instanceof ConflictError ? false : Promise.reject(err)));
+    });
+    await eventually('the HPA to be reverted', async () => ((await client.get(resources.horizontalPodAutoscalers, NS, 'thumbs-primary'))['spec'] as { maxReplicas: number }).maxReplicas === 5);
+
+    // Without autoscaling the HPA goes (it would keep scaling primary) and spec.replicas applies again.
+    await client.mergePatch(resources.imageServices, NS, 'thumbs', { spec: { autoscaling: null } });
+    await eventually('the HPA to be deleted', async () => (await getOrUndefined(client, resources.horizontalPodAutoscalers, NS, 'thumbs-primary')) === undefined);
+    await eventually('primary back at spec.replicas', async () => (await replicasOf()) === 3);
+    await m.recorder.flush();
+    expect((await events(client, 'Deleted')).map((e) => e['message'])).toContain('Deleted HorizontalPodAutoscaler thumbs-primary');
   });
 
   it('starts a canary of a changed template and keeps primary on the promoted revision', async () => {

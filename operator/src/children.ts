@@ -1,7 +1,8 @@
 import type { V1PodTemplateSpec } from '@kubernetes/client-node';
 import type { ImageService } from './api/image-service.ts';
 import { buildDeployment } from './build/deployment.ts';
-import { REVISION_LABEL } from './build/labels.ts';
+import { buildHorizontalPodAutoscaler, replicasOf } from './build/hpa.ts';
+import { REVISION_LABEL, trackName } from './build/labels.ts';
 import { ownedEqual } from './build/owned.ts';
 import { buildServices } from './build/services.ts';
 import { buildVirtualService } from './build/virtual-service.ts';
@@ -26,18 +27,24 @@ export interface Desired {
  * when that is the live Deployment's own.
  */
 export function desiredChildren(isvc: ImageService, plan: RolloutPlan, template: V1PodTemplateSpec, livePrimary: KubeObject | undefined): Desired[] {
-  const canary = buildDeployment({ isvc, track: 'canary', template, replicas: plan.canaryReplicas });
+  // with autoscaling, the live count is the HPA's choice: primary keeps it and the canary follows it
+  const live = livePrimary === undefined ? undefined : ((livePrimary['spec'] as { replicas?: number } | undefined)?.replicas ?? 1);
+  const replicas = replicasOf({ isvc, track: 'primary', planned: isvc.spec.replicas, livePrimary: live });
+  const canaryReplicas = replicasOf({ isvc, track: 'canary', planned: plan.canaryReplicas, livePrimary: live });
+  const canary = buildDeployment({ isvc, track: 'canary', template, replicas: canaryReplicas });
   const weight = Math.round(plan.status.canaryWeight ?? 0);
+  const hpa = buildHorizontalPodAutoscaler(isvc);
   return [
-    { type: resources.deployments, object: primaryDeployment(isvc, plan.primary, template, livePrimary) },
+    { type: resources.deployments, object: primaryDeployment(isvc, plan.primary, template, livePrimary, replicas) },
+    // after primary: the HPA scales a Deployment that exists
+    ...(hpa === undefined ? [] : [{ type: resources.horizontalPodAutoscalers, object: hpa as unknown as KubeObject }]),
     { type: resources.deployments, object: canary as KubeObject },
     ...buildServices(isvc).map((s) => ({ type: resources.services, object: s as KubeObject })),
     { type: resources.virtualServices, object: buildVirtualService(isvc, weight) as unknown as KubeObject },
   ];
 }
 
-function primaryDeployment(isvc: ImageService, source: PrimarySource, template: V1PodTemplateSpec, livePrimary: KubeObject | undefined): KubeObject {
-  const replicas = isvc.spec.replicas;
+function primaryDeployment(isvc: ImageService, source: PrimarySource, template: V1PodTemplateSpec, livePrimary: KubeObject | undefined, replicas: number | undefined): KubeObject {
   if (source.from !== 'live') return buildDeployment({ isvc, track: 'primary', template: source.from === 'kept' ? source.template : template, replicas }) as KubeObject;
   if (livePrimary === undefined) throw new Error('the plan keeps the template of a primary Deployment that is not there');
   // The live template, which no spec can rebuild, under the owned fields of the spec's Deployment.
@@ -48,6 +55,11 @@ function primaryDeployment(isvc: ImageService, source: PrimarySource, template: 
     metadata: { ...built.metadata, labels: { ...built.metadata.labels, ...(revision ? { [REVISION_LABEL]: revision } : {}) } },
     spec: { ...(built['spec'] as object), template: (livePrimary['spec'] as { template?: unknown } | undefined)?.template },
   };
+}
+
+/** Children that must not exist for this spec, if the operator made them: primary's HPA without spec.autoscaling. */
+export function unwantedChildren(isvc: ImageService): { type: ResourceType; name: string }[] {
+  return isvc.spec.autoscaling === undefined ? [{ type: resources.horizontalPodAutoscalers, name: trackName(isvc, 'primary') }] : [];
 }
 
 /** Whether the live object lacks an owned field's value (C's subset comparison). */

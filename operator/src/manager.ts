@@ -72,6 +72,7 @@ export class Manager {
       deployments: new Informer(client, resources.deployments, owned),
       services: new Informer(client, resources.services, owned),
       virtualServices: new Informer(client, resources.virtualServices, owned),
+      horizontalPodAutoscalers: new Informer(client, resources.horizontalPodAutoscalers, owned),
     };
     this.#informers = Object.values(this.caches);
     this.queue = new WorkQueue({ clock, ...(options.backoff ? { baseDelayMs: options.backoff.baseMs, maxDelayMs: options.backoff.maxMs } : {}) });
@@ -99,7 +100,7 @@ export class Manager {
         this.queue.add(`${obj.metadata.namespace}/${owner.name}`);
       }
     };
-    for (const informer of [this.caches.deployments, this.caches.services, this.caches.virtualServices]) {
+    for (const informer of [this.caches.deployments, this.caches.services, this.caches.virtualServices, this.caches.horizontalPodAutoscalers]) {
       informer.on({ add: enqueueOwner, update: enqueueOwner, delete: enqueueOwner });
     }
   }

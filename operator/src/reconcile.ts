@@ -21,7 +21,7 @@ import { type Informer, controllerOf } from './kube/informer.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { hostNamespace, policyViolations, type TenantPolicy } from './policy.ts';
 import type { Measure, Observations, RolloutPlan, TrackObservation } from './rollout.ts';
-import { type Desired, desiredChildren, mergeOwned, needsWrite } from './children.ts';
+import { type Desired, desiredChildren, mergeOwned, needsWrite, unwantedChildren } from './children.ts';
 
 /**
  * One ImageService, level-triggered: observe (the ImageService and its children, from the
@@ -44,6 +44,7 @@ export interface Caches {
   deployments: Informer;
   services: Informer;
   virtualServices: Informer;
+  horizontalPodAutoscalers: Informer;
 }
 
 export interface ReconcilerDeps {
@@ -133,6 +134,17 @@ export class Reconciler {
     let writes = 0;
     const conflicts: string[] = [];
     let vsUnavailable = false;
+    // first: an HPA left from an earlier spec would scale primary against the replicas written below
+    for (const gone of unwantedChildren(isvc)) {
+      if (this.#owned(this.#cacheFor(gone.type), namespace, gone.name, uid) === undefined) continue;
+      try {
+        await d.client.delete(gone.type, namespace, gone.name, signal);
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err; // gone already: the cache lags
+      }
+      writes++;
+      d.recorder.record(obj, 'Normal', 'Deleted', `Deleted ${gone.type.kind} ${gone.name}`);
+    }
     for (const desired of desiredChildren(isvc, plan, template, primaryLive)) {
       let child: Desired | undefined = desired;
       if (desired.type === resources.virtualServices) {
@@ -147,7 +159,7 @@ export class Reconciler {
       if (typeof outcome === 'object') conflicts.push(outcome.conflict);
     }
 
-    const status = this.#finalStatus(plan, current, generation, now, { conflicts, vsUnavailable, primary: observed.primary, replicas: isvc.spec.replicas });
+    const status = this.#finalStatus(plan, current, generation, now, { conflicts, vsUnavailable, primary: observed.primary, replicas: isvc.spec.autoscaling === undefined ? isvc.spec.replicas : observed.primary.replicas });
     writes += await this.#writeStatus(obj, current, status, signal);
     for (const e of plan.events) d.recorder.record(obj, e.type, e.reason, e.message);
     if (plan.removeAnnotations.length > 0) {
@@ -298,6 +310,7 @@ export class Reconciler {
     const { caches } = this.#d;
     if (type === resources.deployments) return caches.deployments;
     if (type === resources.services) return caches.services;
+    if (type === resources.horizontalPodAutoscalers) return caches.horizontalPodAutoscalers;
     return caches.virtualServices;
   }
 

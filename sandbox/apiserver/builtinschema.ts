@@ -21,6 +21,7 @@ const MODELS: Record<string, string> = {
   'apps/replicasets': 'V1ReplicaSet',
   'discovery.k8s.io/endpointslices': 'V1EndpointSlice',
   'coordination.k8s.io/leases': 'V1Lease',
+  'autoscaling/horizontalpodautoscalers': 'V2HorizontalPodAutoscaler',
   'rbac.authorization.k8s.io/roles': 'V1Role',
   'rbac.authorization.k8s.io/rolebindings': 'V1RoleBinding',
   'rbac.authorization.k8s.io/clusterroles': 'V1ClusterRole',

@@ -117,6 +117,10 @@ export function builtinTypes(eventsCodec: Codec): ResourceType[] {
       fieldSelectors: ['status.replicas'],
     }),
     resourceType({ group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', kind: 'EndpointSlice' }),
+    resourceType({
+      group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', kind: 'HorizontalPodAutoscaler',
+      shortNames: ['hpa'], categories: ['all'], statusSubresource: true, generation: true,
+    }),
     resourceType({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease' }),
     resourceType({
       group: 'events.k8s.io', version: 'v1', resource: 'events', kind: 'Event', shortNames: ['ev'],

@@ -173,6 +173,7 @@ describe("defaults in the CRD and in zod agree", () => {
   const specs: [string, unknown][] = [
     ...[...exampleImageServices()].map(([f, o]) => [f, (o as { spec: unknown }).spec] as [string, unknown]),
     ["only image and source", { image: "i:1", source: { s3: { bucket: "abc" } } }],
+    ["autoscaling with a partial behavior", { image: "i:1", source: { file: {} }, resources: { limits: { cpu: "1" } }, autoscaling: { maxReplicas: 4, behavior: { scaleDown: { stabilizationWindowSeconds: 5 } } } }],
     ["partial nested objects", { image: "i:1", source: { file: {} }, canary: { analysis: { metrics: [{ name: "m", query: "q", thresholdRange: { max: 1 } }] } }, serving: { presets: { t: { w: 1 } } } }],
   ];
   it.each(specs)("%s", (_name, spec) => {
@@ -238,6 +239,10 @@ describe("CEL rules agree with zod", () => {
     ["timeout with a part over a day", { ...base, traffic: { timeout: "1m0100h" } }],
     ["timeout over a day in small parts", { ...base, traffic: { timeout: "86399s999ms1000000ns" } }],
     ["timeout of many digits in small units", { ...base, traffic: { timeout: "99999999ms99999999999us" } }],
+    ["autoscaling min above max", { ...base, resources: { limits: { cpu: "1" } }, autoscaling: { minReplicas: 3, maxReplicas: 2 } }],
+    ["autoscaling min at max", { ...base, resources: { requests: { cpu: "1" } }, autoscaling: { minReplicas: 2, maxReplicas: 2 } }],
+    ["autoscaling without a CPU request", { ...base, resources: { requests: { memory: "1Gi" } }, autoscaling: { maxReplicas: 2 } }],
+    ["autoscaling without resources", { ...base, autoscaling: { maxReplicas: 2 } }],
   ];
   const object = (spec: unknown, name = "thumbs") => ({ apiVersion: "imageops.dev/v1alpha1", kind: "ImageService", metadata: { name }, spec });
   const objects: [string, unknown][] = [

@@ -530,16 +530,77 @@ export const CanarySchema = crossField(
   ],
 );
 
+// ---------------------------------------------------------------- autoscaling
+
+export const MAX_REPLICAS = 1000;
+export const SCALING_POLICY_TYPES = ["Pods", "Percent"] as const;
+export const SELECT_POLICIES = ["Max", "Min", "Disabled"] as const;
+
+// autoscaling/v2's HPAScalingRules, with the API server's own bounds.
+const ScalingRulesSchema = z.strictObject({
+  stabilizationWindowSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(3600)
+    .describe("Seconds of past recommendations considered; scale-down takes the highest of them. Unset: 0 up, 300 down.")
+    .optional(),
+  selectPolicy: z.enum(SELECT_POLICIES).describe("Which policy applies when several do: Max, Min, or Disabled (no scaling this way).").optional(),
+  policies: withCrd(
+    z
+      .array(
+        z.strictObject({
+          type: z.enum(SCALING_POLICY_TYPES).describe("Pods (an absolute count) or Percent (of the current replicas)."),
+          value: z.number().int().min(1).max(MAX_REPLICAS * 100).describe("Pods or percent allowed per period."),
+          periodSeconds: z.number().int().min(1).max(1800).describe("The window the value applies to."),
+        }).describe("A limit on the change of replicas within a period."),
+      )
+      .min(1)
+      .max(10)
+      .describe("How fast replicas may change."),
+    { listType: "atomic" },
+  ).optional(),
+});
+
+export const AutoscalingSchema = crossField(
+  z.strictObject({
+    minReplicas: z.number().int().min(1).max(MAX_REPLICAS).describe("Fewest pods of the primary.").default(1),
+    maxReplicas: z.number().int().min(1).max(MAX_REPLICAS).describe("Most pods of the primary."),
+    targetCPUUtilizationPercentage: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .describe("Average CPU use of the pods, in percent of their CPU request, that the autoscaler aims at.")
+      .default(80),
+    behavior: z
+      .strictObject({
+        scaleUp: ScalingRulesSchema.describe("Rules for adding pods.").optional(),
+        scaleDown: ScalingRulesSchema.describe("Rules for removing pods.").optional(),
+      })
+      .describe("The HorizontalPodAutoscaler's behavior (autoscaling/v2), passed as written.")
+      .optional(),
+  }),
+  [
+    {
+      cel: "self.minReplicas <= self.maxReplicas",
+      holds: (a) => a.minReplicas <= a.maxReplicas,
+      message: "minReplicas must not exceed maxReplicas",
+      path: ["minReplicas"],
+    },
+  ],
+);
+
 // ---------------------------------------------------------------- spec
 
-export const ImageServiceSpecSchema = z.strictObject({
+export const ImageServiceSpecSchema = crossField(z.strictObject({
   image: z
     .string()
     .min(1)
     .max(1024)
     .regex(/^[^\s]+$/, "image must be an image reference without spaces")
     .describe("Container image of the image service; changing it starts a canary."),
-  replicas: z.number().int().min(0).max(1000).describe("Pods of the primary (and of the canary while one runs).").default(2),
+  replicas: z.number().int().min(0).max(1000).describe("Pods of the primary (and of the canary while one runs); with autoscaling the HorizontalPodAutoscaler decides instead.").default(2),
   resources: ResourcesSchema.describe("Requests and limits of the image-service container.").prefault({}),
   runtime: RuntimeSchema.describe("Overrides of the workers and threads derived from the CPU limit.").prefault({}),
   env: EnvListSchema,
@@ -547,7 +608,18 @@ export const ImageServiceSpecSchema = z.strictObject({
   serving: ServingSchema.describe("Limits and behaviour of the service.").prefault({}),
   traffic: TrafficSchema.describe("Routing: Services and the Istio VirtualService.").prefault({}),
   canary: CanarySchema.describe("How a new pod template is rolled out.").prefault({}),
-}).describe("Desired state: the image, its resources, its source of originals, serving limits, routing and the canary policy.");
+  autoscaling: AutoscalingSchema.describe(
+    "A HorizontalPodAutoscaler for the primary, which then owns its replicas (replicas is ignored); the canary runs as many pods as the primary while it takes traffic.",
+  ).optional(),
+}), [
+  {
+    // utilisation is usage over the request; without a CPU request (limits.cpu defaults it) the autoscaler has nothing to divide by
+    cel: "!has(self.autoscaling) || (has(self.resources) && ((has(self.resources.requests) && has(self.resources.requests.cpu)) || (has(self.resources.limits) && has(self.resources.limits.cpu))))",
+    holds: (s) => s.autoscaling === undefined || s.resources.requests?.cpu !== undefined || s.resources.limits?.cpu !== undefined,
+    message: "autoscaling needs resources.requests.cpu or resources.limits.cpu: the target utilisation is a share of the pods' CPU request",
+    path: ["autoscaling"],
+  },
+]).describe("Desired state: the image, its resources, its source of originals, serving limits, routing, the canary policy and autoscaling.");
 
 // ---------------------------------------------------------------- status
 
@@ -683,6 +755,7 @@ export type MetricSpec = z.infer<typeof MetricSchema>;
 export type SourceSpec = ImageServiceSpec["source"];
 export type EnvVar = z.infer<typeof EnvVarSchema>;
 export type Preset = z.infer<typeof PresetSchema>;
+export type AutoscalingSpec = z.infer<typeof AutoscalingSchema>;
 
 export interface SpecIssue {
   /** Dotted path from the object root, e.g. "spec.canary.stepWeights[1]". */

@@ -10,8 +10,8 @@ export interface DeploymentInput {
   track: Track;
   /** The track's template, from buildPodTemplate (possibly of an older spec, for primary). */
   template: V1PodTemplateSpec;
-  /** Pods to run: spec.replicas, or 0 for an idle canary. */
-  replicas: number;
+  /** Pods to run: spec.replicas, 0 for an idle canary, undefined where an HPA owns them (hpa.ts). */
+  replicas: number | undefined;
 }
 
 export function buildDeployment({ isvc, track, template, replicas }: DeploymentInput): V1Deployment {
@@ -22,7 +22,7 @@ export function buildDeployment({ isvc, track, template, replicas }: DeploymentI
     kind: "Deployment",
     metadata: childMeta(isvc, trackName(isvc, track), { [TRACK_LABEL]: track, [REVISION_LABEL]: revision }),
     spec: {
-      replicas,
+      ...(replicas === undefined ? {} : { replicas }),
       selector: { matchLabels: selector },
       // zero downtime: a new pod is ready before an old one goes
       strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },

@@ -79,6 +79,7 @@ export const resources = {
   services: { apiVersion: 'v1', kind: 'Service', plural: 'services', namespaced: true },
   events: { apiVersion: 'v1', kind: 'Event', plural: 'events', namespaced: true },
   leases: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
+  horizontalPodAutoscalers: { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', plural: 'horizontalpodautoscalers', namespaced: true },
   virtualServices: {
     apiVersion: 'networking.istio.io/v1',
     kind: 'VirtualService',
