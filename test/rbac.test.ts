@@ -37,6 +37,8 @@ const RUN_TIMEOUT_MS = 90_000;
 type OwnerReference = { kind: string; blockOwnerDeletion?: boolean };
 /** SLOs a busy machine always meets: the test is about permissions, not verdicts (the promotion skips the rest). */
 const LENIENT = { canary: { threshold: 10 }, analysis: { latencyP99Ms: 5_000, errorRatePercent: 50, minRequests: 1 } };
+/** Autoscaling needs a CPU request. */
+const AUTOSCALING = { resources: { requests: { cpu: '100m' } }, autoscaling: { minReplicas: 1, maxReplicas: 2 } };
 const mergeSpec = (m: Manifest, spec: Record<string, unknown>): Manifest => mergePatch(m, { spec });
 
 /** One granted permission: a verb on a group's resource (or subresource). */
@@ -142,6 +144,10 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
       }],
       ['/api/v1/namespaces/default/services', { metadata: { name: `${name}-alias` }, spec: { selector: labels, ports: [{ port: 8080 }] } }],
       ['/apis/networking.istio.io/v1/namespaces/default/virtualservices', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name }, spec: { hosts: [name] } }],
+      ['/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers', {
+        apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: `${name}-primary` },
+        spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: `${name}-primary` }, maxReplicas: 1 },
+      }],
     ];
   }
 
@@ -166,11 +172,12 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
         await request('POST', collection, object);
         made.push(`${collection}/${String((object['metadata'] as { name: string }).name)}`);
       }
-      await request('POST', '/apis/imageops.dev/v1alpha1/namespaces/default/imageservices', mergeSpec(imageService(taken.name), { replicas: 0, traffic: { hosts: [`${taken.name}-alias`] } }));
+      await request('POST', '/apis/imageops.dev/v1alpha1/namespaces/default/imageservices', mergeSpec(imageService(taken.name), { replicas: 0, traffic: { hosts: [`${taken.name}-alias`] }, ...AUTOSCALING }));
       await until('ConflictingChild', async () => (await observe(sandbox.client, taken))?.status.conditions?.some((c) => c.type === 'ConflictingChild' && c.status === 'True') === true);
       if (stop()) return true;
 
-      await request('POST', '/apis/imageops.dev/v1alpha1/namespaces/default/imageservices', imageService(name, LENIENT));
+      // a CPU request from the start, so that autoscaling (at the end) does not change the pod template
+      await request('POST', '/apis/imageops.dev/v1alpha1/namespaces/default/imageservices', mergeSpec(imageService(name, LENIENT), { resources: AUTOSCALING.resources }));
       await until('Initialized', () => phase(['Initialized']));
       const children = await request('GET', `/apis/apps/v1/namespaces/default/deployments?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${name}`)}`);
       ownerReferences = ((children['items'] as { metadata: { ownerReferences?: OwnerReference[] } }[] | undefined) ?? []).flatMap((d) => d.metadata.ownerReferences ?? []);
@@ -186,6 +193,18 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
       if (stop()) return true;
       await annotate(sandbox.client, ref, 'imageops.dev/promote', 'true');
       await until('Succeeded', () => phase(['Succeeded']));
+      if (stop()) return true;
+      // primary's HPA: created with autoscaling, replaced when it changes, deleted when it goes
+      const hpaMax = async () => {
+        const hpa = await request('GET', `/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/${name}-primary`).catch(() => undefined);
+        return (hpa?.['spec'] as { maxReplicas?: number } | undefined)?.maxReplicas;
+      };
+      for (const [maxReplicas, want] of [[2, 2], [3, 3], [null, undefined]] as const) {
+        const autoscaling = maxReplicas === null ? null : { ...AUTOSCALING.autoscaling, maxReplicas };
+        await sandbox.client.request('PATCH', `/apis/imageops.dev/v1alpha1/namespaces/default/imageservices/${name}`, { spec: { autoscaling } }, 'application/merge-patch+json');
+        await until(`the HPA's maxReplicas to be ${String(want)}`, async () => (await hpaMax()) === want);
+        if (stop()) return true;
+      }
       return stop();
     } finally {
       await load?.stop();
