@@ -22,6 +22,7 @@ import { type CatalogueEntry, imageServiceEntry, operatorEntry } from './kubelet
 import { cleanupNetwork, LoopbackNetwork, NamespaceNetwork } from './kubelet/network.ts';
 import { claimDir } from './kubelet/volumes.ts';
 import { Kubelet, LogError } from './kubelet/kubelet.ts';
+import { serveResourceMetrics } from './metrics/apiservice.ts';
 import { MeshRouter } from './mesh/router.ts';
 import { MeshWatcher } from './mesh/watch.ts';
 import { isAlive, killRecorded } from './pids.ts';
@@ -194,7 +195,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       const controllers = new ControllerManager(client, logger.child({ component: 'controllers' }));
       await controllers.start();
       stops.push({ name: 'controllers', stop: () => controllers.stop() });
-    } else {
+    } else if (real !== undefined) {
+      const metrics = await serveResourceMetrics(client, real.pki, () => kubelets.flatMap((k) => k.usage()), logger.child({ component: 'metrics-server' }));
+      stops.push({ name: 'metrics-server', stop: () => metrics.stop() });
       // Pods of a namespace are refused until its default ServiceAccount exists.
       const deadline = Date.now() + 30_000;
       while ((await client.get(RESOURCES.serviceaccounts, z.unknown(), 'default', 'default')) === undefined) {

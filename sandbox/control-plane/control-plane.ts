@@ -14,7 +14,7 @@ import { z } from 'zod';
 import type { Connection } from '../../operator/src/kube/kubeconfig.ts';
 import { kubeconfigYaml } from '../apiserver/kubeconfig.ts';
 import { Daemon, freePort } from '../daemon.ts';
-import { type Identity, type Pki, SERVICE_CLUSTER_IP_RANGE, makePki } from './pki.ts';
+import { FRONT_PROXY_CLIENT, type Identity, type Pki, SERVICE_CLUSTER_IP_RANGE, makePki } from './pki.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -231,6 +231,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           `--service-account-issuer=${url}`, `--service-account-key-file=${pki.serviceAccount.publicFile}`,
           `--service-account-signing-key-file=${pki.serviceAccount.keyFile}`,
           `--kubelet-certificate-authority=${pki.caFile}`, '--kubelet-preferred-address-types=InternalIP',
+          // The aggregation layer, for the resource metrics API (sandbox/metrics/): kube-apiserver
+          // authenticates to an APIService's server with this client certificate and names the
+          // user in these headers.
+          `--requestheader-client-ca-file=${pki.frontProxy.caFile}`, `--requestheader-allowed-names=${FRONT_PROXY_CLIENT}`,
+          '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group', '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+          `--proxy-client-cert-file=${pki.frontProxy.client.certFile}`, `--proxy-client-key-file=${pki.frontProxy.client.keyFile}`,
           '--profiling=false', '--v=1',
         ],
         stateDir: options.stateDir,

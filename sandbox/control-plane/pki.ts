@@ -18,6 +18,10 @@ export interface Pki {
   ca: Buffer;
   apiserver: { certFile: string; keyFile: string };
   kubelet: { certFile: string; keyFile: string; cert: Buffer; key: Buffer };
+  /** The aggregation layer: the CA of its client certificates, and kube-apiserver's (--proxy-client-cert-file). */
+  frontProxy: { caFile: string; ca: Buffer; client: { certFile: string; keyFile: string } };
+  /** The metrics APIService's serving certificate (sandbox/metrics/server.ts). */
+  metricsServer: { cert: Buffer; key: Buffer };
   serviceAccount: { keyFile: string; publicFile: string };
   tokenFile: string;
   /** Bearer token by user name. */
@@ -40,22 +44,41 @@ function openssl(args: string[], cwd: string): void {
 
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-function servingCert(dir: string, name: string, sans: string[]): { certFile: string; keyFile: string } {
+/** A key and a certificate for `name`, signed by the CA `ca` (ca.crt/ca.key, front-proxy-ca.crt/...). */
+function signedCert(dir: string, name: string, ca: string, ext: string[]): { certFile: string; keyFile: string } {
   const keyFile = path.join(dir, `${name}.key`);
   const certFile = path.join(dir, `${name}.crt`);
-  const ext = path.join(dir, `${name}.ext`);
-  fs.writeFileSync(ext, `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
+  const extFile = path.join(dir, `${name}.ext`);
+  fs.writeFileSync(extFile, `${ext.join('\n')}\n`);
   openssl(['req', '-new', ...EC, '-keyout', keyFile, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', certFile, '-days', '365', '-extfile', ext], dir);
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', certFile, '-days', '365', '-extfile', extFile], dir);
   return { certFile, keyFile };
 }
+
+function servingCert(dir: string, name: string, sans: string[]): { certFile: string; keyFile: string } {
+  return signedCert(dir, name, 'ca', [`subjectAltName=${sans.join(',')}`, 'extendedKeyUsage=serverAuth', 'keyUsage=critical,digitalSignature,keyEncipherment']);
+}
+
+function makeCa(dir: string, name: string): void {
+  openssl(['req', '-x509', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '3650', '-subj', `/CN=imageops-sandbox-${name}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+}
+
+/** The aggregator's client certificate's name (kube-apiserver's --requestheader-allowed-names). */
+export const FRONT_PROXY_CLIENT = 'front-proxy-client';
+/** The Service the metrics APIService names; its serving certificate is for `<name>.<namespace>.svc`, as the aggregator verifies it. */
+export const METRICS_SERVICE = { namespace: 'kube-system', name: 'metrics-server' };
 
 /** `apiserverIPs`: more addresses the API server is reached at (the pods' gateway). */
 export function makePki(dir: string, identities: Identity[], apiserverIPs: string[] = []): Pki {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  openssl(['req', '-x509', '-new', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/CN=imageops-sandbox-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  makeCa(dir, 'ca');
+  // The aggregation layer's own CA, apart from the cluster's, as kubeadm makes it: a certificate
+  // it signs lets kube-apiserver assert any user to the servers it proxies to.
+  makeCa(dir, 'front-proxy-ca');
+  const frontProxyClient = signedCert(dir, FRONT_PROXY_CLIENT, 'front-proxy-ca', ['extendedKeyUsage=clientAuth', 'keyUsage=critical,digitalSignature,keyEncipherment']);
+  const metrics = servingCert(dir, 'metrics-server', [`DNS:${METRICS_SERVICE.name}.${METRICS_SERVICE.namespace}.svc`, 'IP:127.0.0.1']);
   const apiserver = servingCert(dir, 'kube-apiserver', [
     'IP:127.0.0.1', `IP:${KUBERNETES_SERVICE_IP}`, ...apiserverIPs.map((ip) => `IP:${ip}`), 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default',
     'DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local',
@@ -82,6 +105,8 @@ export function makePki(dir: string, identities: Identity[], apiserverIPs: strin
     ca: fs.readFileSync(path.join(dir, 'ca.crt')),
     apiserver,
     kubelet: { ...kubelet, cert: fs.readFileSync(kubelet.certFile), key: fs.readFileSync(kubelet.keyFile) },
+    frontProxy: { caFile: path.join(dir, 'front-proxy-ca.crt'), ca: fs.readFileSync(path.join(dir, 'front-proxy-ca.crt')), client: frontProxyClient },
+    metricsServer: { cert: fs.readFileSync(metrics.certFile), key: fs.readFileSync(metrics.keyFile) },
     serviceAccount,
     tokenFile,
     tokens,

@@ -249,6 +249,17 @@ export class ContainerCgroup {
     return { usageSeconds: usageNs / 1e9, periods: stat.nr_periods ?? 0, throttledPeriods: stat.nr_throttled ?? 0, throttledSeconds: (stat.throttled_time ?? 0) / 1e9 };
   }
 
+  /**
+   * The working set, as cAdvisor and the resource metrics API count memory: usage less the
+   * inactive page cache, which the kernel reclaims before it kills.
+   */
+  memoryWorkingSetBytes(): number {
+    const [usageFile, inactive] = this.version === 2 ? ['memory.current', 'inactive_file'] : ['memory.usage_in_bytes', 'total_inactive_file'];
+    const usage = Number(readText(path.join(this.#dirs.memory, usageFile)).trim());
+    const stat = parseFlatKeyed(readText(path.join(this.#dirs.memory, 'memory.stat')));
+    return Math.max(0, usage - (stat[inactive] ?? 0));
+  }
+
   /** Kills what is left in it and removes it (and its record). */
   remove(): void {
     const failed = removeCgroupDirs(this.dirs);

@@ -53,6 +53,13 @@ export interface ContainerOptions {
   onEvent: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
 }
 
+/** A container's cumulative CPU time and its memory working set now. */
+export interface ContainerUsage {
+  name: string;
+  cpuSeconds: number;
+  memoryBytes: number;
+}
+
 export class ContainerRunner {
   readonly #o: ContainerOptions;
   #child: ChildProcess | undefined;
@@ -66,6 +73,8 @@ export class ContainerRunner {
   #timers = new Set<NodeJS.Timeout>();
   #exited: Promise<void> = Promise.resolve();
   #generation = 0;
+  /** The cgroup of the run under way, while it runs. */
+  #runCgroup: ContainerCgroup | undefined;
 
   constructor(options: ContainerOptions) {
     this.#o = options;
@@ -99,6 +108,18 @@ export class ContainerRunner {
     return this.#child?.exitCode === null ? this.#child.pid : undefined;
   }
 
+  /** What the running container has used, from its cgroup's counters; undefined when it runs without one or not at all. */
+  usage(): ContainerUsage | undefined {
+    const cgroup = this.#runCgroup;
+    if (cgroup === undefined || this.pid === undefined) return undefined;
+    try {
+      return { name: this.name, cpuSeconds: cgroup.cpu().usageSeconds, memoryBytes: cgroup.memoryWorkingSetBytes() };
+    } catch {
+      // the run ended and its cgroup went between the check and the read
+      return undefined;
+    }
+  }
+
   /**
    * The cgroup of a new run, or undefined (with a Warning event) when none can be made: the sandbox
    * then runs the container without its limits rather than not at all (docs/sandbox.md).
@@ -124,6 +145,7 @@ export class ContainerRunner {
     fs.mkdirSync(this.#o.logDir, { recursive: true });
     const generation = ++this.#generation;
     const cgroup = this.#cgroup(generation);
+    this.#runCgroup = cgroup;
     const { command, args } = cgroup?.wrap(launch.command, launch.args) ?? launch;
     let child: ChildProcess;
     try {
@@ -184,6 +206,7 @@ export class ContainerRunner {
 
   /** A cgroup that cannot be removed now stays recorded, for the next sandbox in this state dir. */
   #removeCgroup(cgroup: ContainerCgroup | undefined): void {
+    if (this.#runCgroup === cgroup) this.#runCgroup = undefined;
     try {
       cgroup?.remove();
     } catch (err) {

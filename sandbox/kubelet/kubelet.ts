@@ -11,6 +11,7 @@ import { realClock, sleep } from '../../operator/src/kube/clock.ts';
 import { type Pod, PodSchema } from '../kube/types.ts';
 import { LineCutter, type LogView, viewLines } from './log.ts';
 import { NodeAgent } from './node.ts';
+import type { ContainerUsage } from './container.ts';
 import { type NodeContext, PodWorker } from './pod.ts';
 import { type KubeletServer, serveKubeletApi } from './server.ts';
 
@@ -44,6 +45,14 @@ export class LogError extends Error {
     this.name = 'LogError';
     this.status = status;
   }
+}
+
+export interface PodUsage {
+  namespace: string;
+  name: string;
+  uid: string;
+  labels: Record<string, string>;
+  containers: ContainerUsage[];
 }
 
 export class Kubelet {
@@ -168,6 +177,15 @@ export class Kubelet {
         this.#ctx.logger.warn({ pod: name, err: String(e) }, 'binding failed');
       });
     }
+  }
+
+  /** The resource usage of the pods running here, for the resource metrics API (sandbox/metrics/). */
+  usage(): PodUsage[] {
+    return [...this.#workers.values()].flatMap((w) => {
+      const containers = w.usage();
+      const m = w.pod.metadata;
+      return containers === undefined ? [] : [{ namespace: m.namespace ?? 'default', name: m.name, uid: m.uid ?? '', labels: m.labels ?? {}, containers }];
+    });
   }
 
   /** pids of every container process running now. */

@@ -8,7 +8,7 @@ import { ApiError, type KubeClient, RESOURCES, resourcePath } from '../kube/clie
 import type { EventRecorder } from '../../operator/src/kube/events.ts';
 import { type ConfigMap, ConfigMapSchema, type Pod, PodSchema, type Secret, SecretSchema } from '../kube/types.ts';
 import { type CatalogueEntry, pull } from './catalogue.ts';
-import { type ContainerStatus, ContainerRunner } from './container.ts';
+import { type ContainerStatus, type ContainerUsage, ContainerRunner } from './container.ts';
 import { ContainerConfigError, type EnvInputs, fieldValue, referencedObjects, resolveEnv } from './env.ts';
 import type { PodAddress, PodNetwork } from './network.ts';
 import { buildPodStatus, qosClass } from './status.ts';
@@ -97,6 +97,13 @@ export class PodWorker {
 
   pids(): number[] {
     return this.#runners.flatMap((r) => (r.pid === undefined ? [] : [r.pid]));
+  }
+
+  /** Each running container's usage; undefined unless every container of the pod has it (a pod is measured whole). */
+  usage(): ContainerUsage[] | undefined {
+    const usage = this.#runners.map((r) => r.usage());
+    if (usage.length === 0 || usage.length < this.containerNames.length) return undefined;
+    return usage.every((u) => u !== undefined) ? usage : undefined;
   }
 
   async start(): Promise<void> {

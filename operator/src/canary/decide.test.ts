@@ -202,6 +202,18 @@ describe('decide: Progressing', () => {
       then: { phase: 'Failed', weight: 0, canaryReplicas: 2, events: ['ProgressDeadlineExceeded'], message: /not ready within progressDeadlineSeconds \(60s\)/ },
     },
     {
+      when: 'canary taking traffic and adding pods (following an autoscaled primary) past the deadline: analysed on',
+      status: progressing({ weight: 20, lastCheck: -65 }),
+      world: { canary: { ...deploy('r2', true, 4), readyReplicas: 2, rolledOut: false }, analysis: passed },
+      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, events: ['Advanced'] },
+    },
+    {
+      when: 'canary taking traffic with no pod ready past the deadline: rolled back',
+      status: progressing({ weight: 20, lastCheck: -65 }),
+      world: { canary: { ...deploy('r2', false, 4), updatedReplicas: 4 } },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 2, events: ['ProgressDeadlineExceeded'] },
+    },
+    {
       when: 'canary ready: routes stepWeight and starts the interval',
       status: progressing({ weight: 0, since: -20 }),
       then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, events: ['CanaryReady'], status: { lastCheckTime: iso(0) }, plan: { requeueAfterMs: 10_000 } },

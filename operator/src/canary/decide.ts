@@ -215,10 +215,15 @@ function interruption(input: In): Interruption | undefined {
   return undefined;
 }
 
-/** The canary Deployment runs the analysed revision with every replica updated and at least one ready. */
+/**
+ * The canary Deployment runs the analysed revision with every replica updated and at least one
+ * ready: rolled out, or, taking traffic, only adding pods (it follows primary's autoscaled count;
+ * pods still starting do not make a serving canary unready).
+ */
 function canaryReady(input: In): boolean {
   const canary = input.obs.canary;
-  return canary.revision === input.status.canary?.revision && canary.rolledOut && canary.readyReplicas > 0;
+  const scaling = (input.status.canaryWeight ?? 0) > 0 && canary.updatedReplicas >= canary.replicas;
+  return canary.revision === input.status.canary?.revision && (canary.rolledOut || scaling) && canary.readyReplicas > 0;
 }
 
 /** Milliseconds until the next check is due (0 or less: due). */

@@ -1,0 +1,99 @@
+// The sandbox's metrics-server: metrics.k8s.io/v1beta1 over TLS on loopback, behind kube-apiserver's
+// aggregation layer (an APIService, control-plane.ts). Only the aggregator may call it: a client
+// certificate from the front-proxy CA with an allowed name, as metrics-server checks through its
+// requestheader options. kube-apiserver has authorised the user before it proxies; the identity
+// headers it adds are not judged again here. Samples every pod the kubelets run each second.
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { parseLabelSelector } from '../apiserver/selectors.ts';
+import type { PodUsage } from '../kubelet/kubelet.ts';
+import { GROUP, GROUP_VERSION, ResourceMetrics, VERSION } from './resource-metrics.ts';
+
+export interface MetricsServerOptions {
+  /** Every running pod's usage now (the kubelets'). */
+  usage: () => PodUsage[];
+  tls: { cert: Buffer; key: Buffer; clientCa: Buffer };
+  /** Common names of the aggregator's client certificate (kube-apiserver's --requestheader-allowed-names). */
+  allowedNames: string[];
+  logger: Logger;
+  sampleMs?: number;
+}
+
+export interface MetricsServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+const status = (code: number, reason: string, message: string) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+
+const DISCOVERY: Record<string, unknown> = {
+  '/apis': {
+    kind: 'APIGroupList', apiVersion: 'v1',
+    groups: [{ name: GROUP, versions: [{ groupVersion: GROUP_VERSION, version: VERSION }], preferredVersion: { groupVersion: GROUP_VERSION, version: VERSION } }],
+  },
+  [`/apis/${GROUP}`]: {
+    kind: 'APIGroup', apiVersion: 'v1', name: GROUP,
+    versions: [{ groupVersion: GROUP_VERSION, version: VERSION }], preferredVersion: { groupVersion: GROUP_VERSION, version: VERSION },
+  },
+  // The aggregator merges every APIService's OpenAPI into kube-apiserver's; an empty one is enough.
+  '/openapi/v2': { swagger: '2.0', info: { title: 'sandbox metrics-server', version: VERSION }, paths: {} },
+  '/openapi/v3': { paths: {} },
+  [`/apis/${GROUP_VERSION}`]: {
+    kind: 'APIResourceList', apiVersion: 'v1', groupVersion: GROUP_VERSION,
+    resources: [{ name: 'pods', singularName: '', namespaced: true, kind: 'PodMetrics', verbs: ['get', 'list'] }],
+  },
+};
+
+const PODS = new RegExp(`^/apis/${GROUP_VERSION.replace('.', '\\.')}(?:/namespaces/([^/]+))?/pods(?:/([^/]+))?$`);
+
+export async function startMetricsServer(o: MetricsServerOptions): Promise<MetricsServer> {
+  const metrics = new ResourceMetrics();
+  const sample = () => {
+    try {
+      metrics.record(Date.now(), o.usage());
+    } catch (err) {
+      o.logger.warn({ err: String(err) }, 'metrics-server: sampling failed');
+    }
+  };
+  sample();
+  const timer = setInterval(sample, o.sampleMs ?? 1_000);
+  const server = https.createServer({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.clientCa, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    const send = (code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const socket = req.socket as TLSSocket;
+    const name = socket.authorized ? socket.getPeerCertificate().subject?.CN : undefined;
+    if (name === undefined || !o.allowedNames.includes(String(name))) return send(401, status(401, 'Unauthorized', 'Unauthorized'));
+    const url = new URL(req.url ?? '/', 'https://metrics-server');
+    if (['/healthz', '/readyz', '/livez'].includes(url.pathname)) return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    if (req.method !== 'GET') return send(405, status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
+    const doc = DISCOVERY[url.pathname];
+    if (doc !== undefined) return send(200, doc);
+    const m = PODS.exec(url.pathname);
+    if (m === null) return send(404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    const [namespace, podName] = [m[1], m[2]].map((s) => (s === undefined ? undefined : decodeURIComponent(s)));
+    let selector;
+    try {
+      selector = parseLabelSelector(url.searchParams.get('labelSelector'));
+    } catch (err) {
+      return send(400, status(400, 'BadRequest', `unable to parse requirements: ${err instanceof Error ? err.message : String(err)}`));
+    }
+    const items = metrics.list({ ...(namespace !== undefined ? { namespace } : {}), ...(podName !== undefined ? { name: podName } : {}), selector });
+    if (podName === undefined) return send(200, { kind: 'PodMetricsList', apiVersion: GROUP_VERSION, metadata: {}, items });
+    const [item] = items;
+    if (item === undefined) return send(404, { ...status(404, 'NotFound', `podmetrics.metrics.k8s.io "${podName}" not found`), details: { name: podName, group: GROUP, kind: 'pods' } });
+    return send(200, item);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    stop: async () => {
+      clearInterval(timer);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
