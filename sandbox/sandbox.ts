@@ -23,6 +23,8 @@ import { cleanupNetwork, LoopbackNetwork, NamespaceNetwork } from './kubelet/net
 import { claimDir } from './kubelet/volumes.ts';
 import { Kubelet, LogError } from './kubelet/kubelet.ts';
 import { serveResourceMetrics } from './metrics/apiservice.ts';
+import { GROUP, ResourceMetrics, startSampling, VERSION } from './metrics/resource-metrics.ts';
+import { parseLabelSelector } from './apiserver/selectors.ts';
 import { MeshRouter } from './mesh/router.ts';
 import { MeshWatcher } from './mesh/watch.ts';
 import { isAlive, killRecorded } from './pids.ts';
@@ -191,7 +193,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       stops.push({ name: `kubelet ${kubelet.nodeName}`, stop: () => kubelet.stop() });
     }
 
-    if (kind === 'emulated') {
+    if (emulator !== undefined) {
+      // The resource metrics API, served by the emulator itself (no aggregation layer), and the HPA controller that reads it.
+      const metrics = new ResourceMetrics();
+      const stopSampling = startSampling(metrics, () => kubelets.flatMap((k) => k.usage()), logger);
+      stops.push({ name: 'resource-metrics', stop: async () => stopSampling() });
+      emulator.provide({ group: GROUP, version: VERSION, resource: 'pods', kind: 'PodMetrics' }, { list: (namespace, selector) => metrics.list({ ...(namespace !== undefined ? { namespace } : {}), selector: parseLabelSelector(selector) }) });
       const controllers = new ControllerManager(client, logger.child({ component: 'controllers' }));
       await controllers.start();
       stops.push({ name: 'controllers', stop: () => controllers.stop() });

@@ -1,15 +1,16 @@
-// spec.autoscaling end to end on the real control plane: the operator's HorizontalPodAutoscaler,
-// kube-controller-manager's HPA controller reading the sandbox's resource metrics API (pods'
-// cgroup CPU, through kube-apiserver's aggregation layer), and CPU-heavy load through the mesh.
-// Load raises primary's replicas and they come back down after it, at rest and during a rollout,
-// where the canary runs as many pods as primary. The emulated plane runs no HPA controller and
-// serves no metrics API (docs/sandbox.md).
+// spec.autoscaling end to end on both control planes: the operator's HorizontalPodAutoscaler, an
+// HPA controller (kube-controller-manager's, or the emulated plane's sandbox/controllers/hpa.ts)
+// reading the resource metrics API (pods' cgroup CPU; on the real plane through kube-apiserver's
+// aggregation layer), and CPU-heavy load through the mesh. Load raises primary's replicas and
+// they come back down after it, at rest and during a rollout, where the canary runs as many pods
+// as primary.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { LoadGenerator } from '../sandbox/demo/load.ts';
 import { annotate, mergePatch, observe, type Ref, settledIn, track, waitFor } from '../sandbox/demo/rollout.ts';
 import { SAMPLE_IMAGES } from '../sandbox/demo/images.ts';
+import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
 import { changeImage, deploy, hostOf, imageService, NEW_IMAGE, useLab } from './canary-harness.ts';
 
 const run = promisify(execFile);
@@ -32,8 +33,8 @@ function autoscaled(name: string, canary: Record<string, unknown> = {}) {
   });
 }
 
-describe('autoscaling on the real control plane', { timeout: 6 * SCALE_TIMEOUT_MS }, () => {
-  const fixture = useLab('off', 'real');
+describe.each(CONTROL_PLANES)('autoscaling on the %s control plane', { timeout: 6 * SCALE_TIMEOUT_MS }, (controlPlane) => {
+  const fixture = useLab('off', controlPlane);
   const replicas = async (ref: Ref, which: 'primary' | 'canary') => (await track(fixture.lab.sandbox.client, ref, which))?.replicas ?? 0;
 
   function cpuLoad(ref: Ref): LoadGenerator {

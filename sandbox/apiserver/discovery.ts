@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { VERBS, type ResourceRegistry, type ResourceType } from './resources.ts';
+import { PROVIDED_VERBS, VERBS, type ResourceRegistry, type ResourceType } from './resources.ts';
 import type { JsonObject } from './types.ts';
 
 // Discovery (https://kubernetes.io/docs/concepts/overview/kubernetes-api/#discovery-api): the
@@ -27,7 +27,7 @@ function apiResource(t: ResourceType): JsonObject[] {
     singularName: t.singular,
     namespaced: t.namespaced,
     kind: t.kind,
-    verbs: VERBS,
+    verbs: t.provided ? PROVIDED_VERBS : VERBS,
     storageVersionHash: createHash('sha256').update(`${t.group}/${t.version}/${t.kind}`).digest('base64').slice(0, 11),
   };
   if (t.shortNames.length) base['shortNames'] = t.shortNames;
@@ -104,7 +104,7 @@ function aggregatedResource(t: ResourceType): JsonObject {
     responseKind,
     scope: t.namespaced ? 'Namespaced' : 'Cluster',
     singularResource: t.singular,
-    verbs: VERBS,
+    verbs: t.provided ? PROVIDED_VERBS : VERBS,
     ...(t.shortNames.length ? { shortNames: t.shortNames } : {}),
     ...(t.categories.length ? { categories: t.categories } : {}),
     ...(subresources.length ? { subresources } : {}),

@@ -45,7 +45,17 @@ export type ResourceType = {
   codec: Codec | undefined;
   /** The CRD that serves this type, if any. */
   crd: string | undefined;
+  /** Served by a function rather than the store (get and list only), as an aggregated API is. */
+  provided: Provided | undefined;
 };
+
+/** A read-only type whose objects come from elsewhere (the resource metrics API). */
+export interface Provided {
+  /** The objects of a namespace (all namespaces when undefined) whose labels match. */
+  list(namespace: string | undefined, labelSelector: string | undefined): Record<string, unknown>[];
+}
+
+export const PROVIDED_VERBS = ['get', 'list'];
 
 export const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
@@ -72,6 +82,7 @@ export function resourceType(spec: Spec): ResourceType {
     schema: undefined,
     codec: undefined,
     crd: undefined,
+    provided: undefined,
     ...spec,
   };
 }

@@ -24,7 +24,7 @@ import { applyJsonPatch, applyMergePatch, strategicMerge } from './patch.ts';
 import { ownerReferencesAdmission } from './owner-references.ts';
 import { Rbac, storedPolicy } from './rbac.ts';
 import { negotiate, parseResourcePath, queryBool, verbOf, type ResourceRequest } from './request.ts';
-import { builtinTypes, ResourceRegistry, type ResourceType } from './resources.ts';
+import { apiVersionOf, builtinTypes, type Provided, ResourceRegistry, resourceType, type ResourceType } from './resources.ts';
 import { Store } from './store.ts';
 import { bindPod, serveLog, serveScale } from './subresources.ts';
 import { toTable } from './table.ts';
@@ -83,6 +83,8 @@ export type ApiServer = {
   writeKubeconfig(path: string, options?: { token?: string; namespace?: string }): Promise<string>;
   faults: Faults;
   setLogProvider(provider: LogProvider | undefined): void;
+  /** Serves a read-only type from a function (get, list), as an APIService would: e.g. metrics.k8s.io PodMetrics. */
+  provide(type: { group: string; version: string; resource: string; kind: string }, provided: Provided): void;
   setAuth(auth: { authenticate?: Authenticator; authorize?: Authorizer }): void;
   /** With options.rbac: token minting, the admin token (also in the kubeconfig), recorded decisions. */
   rbac: Rbac | undefined;
@@ -154,6 +156,7 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
   ctx.faults.admit(verb, sub ? `${t.resource}/${sub}` : t.resource);
   const latency = ctx.faults.latencyFor(verb);
   if (latency > 0) await new Promise((r) => setTimeout(r, latency));
+  if (t.provided) return serveProvided(t, t.provided, rr, verb, q, res);
   const media = negotiate(req.headers.accept);
   const wctx = writeContext(q, req);
   wctx.admission = ownerReferencesAdmission(ctx.registry, ctx.authorize, user);
@@ -225,6 +228,25 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
       return send(res, 200, stillThere || t.storage === '/pods' || wctx.dryRun ? ctx.objects.present(t, obj) : deletedStatus(t, obj));
     }
   }
+}
+
+/** A provided type: get and list from its function, nothing stored, no other verb (an aggregated API's answers). */
+function serveProvided(t: ResourceType, provided: Provided, rr: ResourceRequest, verb: string, q: URLSearchParams, res: ServerResponse): void {
+  if (rr.subresource !== undefined) throw pathNotFound();
+  if (verb !== 'get' && verb !== 'list') throw methodNotAllowed();
+  let items: Record<string, unknown>[];
+  try {
+    items = provided.list(rr.namespace, verb === 'list' ? (q.get('labelSelector') ?? undefined) : undefined);
+  } catch (err) {
+    throw badRequest(err instanceof Error ? err.message : String(err));
+  }
+  if (verb === 'list') {
+    send(res, 200, { kind: t.listKind, apiVersion: apiVersionOf(t), metadata: {}, items });
+    return;
+  }
+  const obj = items.find((o) => (o['metadata'] as { name?: unknown } | undefined)?.name === rr.name);
+  if (obj === undefined) throw notFound({ group: t.group, resource: t.resource }, rr.name ?? '');
+  send(res, 200, obj);
 }
 
 // --- the server --------------------------------------------------------------------------------
@@ -331,6 +353,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     setLogProvider: (p) => {
       ctx.logProvider = p;
     },
+    provide: (type, provided) => registry.add(resourceType({ ...type, provided })),
     setAuth: (auth) => {
       if (auth.authenticate) ctx.authenticate = auth.authenticate;
       if (auth.authorize) ctx.authorize = auth.authorize;

@@ -1,6 +1,6 @@
 // The workload controllers a cluster's controller-manager runs, on shared informers: Deployments,
-// ReplicaSets, Endpoints/EndpointSlices. Events map to the keys they concern; each controller has
-// its own work queue.
+// ReplicaSets, Endpoints/EndpointSlices, HorizontalPodAutoscalers. Events map to the keys they
+// concern; each controller has its own work queue.
 import type { Logger } from 'pino';
 import { informer, type KubeClient, RESOURCES, runInformers } from '../kube/client.ts';
 import {
@@ -8,6 +8,8 @@ import {
   DeploymentSchema,
   type EndpointSlice,
   EndpointSliceSchema,
+  type HorizontalPodAutoscaler,
+  HorizontalPodAutoscalerSchema,
   type Endpoints,
   EndpointsSchema,
   type Pod,
@@ -21,6 +23,7 @@ import { WorkQueue } from '../../operator/src/kube/work-queue.ts';
 import { runWorkers } from '../../operator/src/kube/workers.ts';
 import { DeploymentController } from './deployment.ts';
 import { EndpointsController } from './endpoints.ts';
+import { HpaController } from './hpa.ts';
 import { controllerOf } from './pods.ts';
 import { ReplicaSetController } from './replicaset.ts';
 
@@ -39,16 +42,18 @@ export class ControllerManager {
     const services = informer<Service>(client, RESOURCES.services, ServiceSchema, logger);
     const endpoints = informer<Endpoints>(client, RESOURCES.endpoints, EndpointsSchema, logger);
     const slices = informer<EndpointSlice>(client, RESOURCES.endpointslices, EndpointSliceSchema, logger);
-    this.#informers = [deployments, rss, pods, services, endpoints, slices];
+    const hpas = informer<HorizontalPodAutoscaler>(client, RESOURCES.horizontalpodautoscalers, HorizontalPodAutoscalerSchema, logger);
+    this.#informers = [deployments, rss, pods, services, endpoints, slices, hpas];
 
     const failed = (what: string) => ({ failed: (key: string, err: unknown) => logger.debug({ key, err: String(err) }, `${what} reconcile failed; retrying`) });
     const deploymentCtl = new DeploymentController(client, deployments, rss, logger);
     const rsCtl = new ReplicaSetController(client, rss, pods, logger);
     const epCtl = new EndpointsController(client, services, pods, endpoints, slices);
+    const hpaCtl = new HpaController(client, hpas, deployments, pods, logger);
     // Retries as kube-controller-manager's queues pace them, the library's work queue with its rate limit.
     const queue = () => new WorkQueue({ baseDelayMs: 50, maxDelayMs: 10_000 });
-    const [dq, rq, eq] = [queue(), queue(), queue()];
-    this.#queues = [dq, rq, eq];
+    const [dq, rq, eq, hq] = [queue(), queue(), queue(), queue()];
+    this.#queues = [dq, rq, eq, hq];
     this.#controllers = [
       { queue: dq, reconcile: (k: string) => deploymentCtl.reconcile(k), hooks: failed('deployment') },
       { queue: rq, reconcile: (k: string) => rsCtl.reconcile(k), hooks: failed('replicaset') },
@@ -60,6 +65,8 @@ export class ControllerManager {
         },
         hooks: failed('endpoints'),
       },
+      // each HPA syncs every period (the reconcile asks to come back), and at once when it changes
+      { queue: hq, reconcile: (k: string) => hpaCtl.reconcile(k), hooks: failed('horizontal-pod-autoscaler') },
     ];
 
     const key = (m: { namespace?: string | undefined; name: string }): string => `${m.namespace ?? 'default'}/${m.name}`;
@@ -87,6 +94,14 @@ export class ControllerManager {
     pods.on({ add: (p) => podChanged('added', p), update: (p, old) => podChanged('modified', p, old), delete: (p) => podChanged('deleted', p) });
     services.on(always((svc) => eq.add(key(svc.metadata))));
     endpoints.on(always((ep) => eq.add(key(ep.metadata))));
+    // not on its own status writes: those would make a sync loop
+    hpas.on({
+      add: (h) => hq.add(key(h.metadata)),
+      update: (h, old) => {
+        if (old?.metadata.generation !== h.metadata.generation) hq.add(key(h.metadata));
+      },
+      delete: (h) => hq.add(key(h.metadata)),
+    });
     slices.on(
       always((s) => {
         const svc = s.metadata.labels?.['kubernetes.io/service-name'];

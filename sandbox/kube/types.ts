@@ -208,6 +208,32 @@ export const DeploymentSchema = z.looseObject({
 });
 export type Deployment = z.infer<typeof DeploymentSchema>;
 
+const ScalingRulesSchema = z.looseObject({
+  stabilizationWindowSeconds: z.number().optional(),
+  selectPolicy: z.enum(['Max', 'Min', 'Disabled']).optional(),
+  policies: z.array(z.looseObject({ type: z.enum(['Pods', 'Percent']), value: z.number(), periodSeconds: z.number() })).optional(),
+});
+
+export const HorizontalPodAutoscalerSchema = z.looseObject({
+  metadata: ObjectMetaSchema,
+  spec: z.looseObject({
+    scaleTargetRef: z.looseObject({ apiVersion: z.string().optional(), kind: z.string(), name: z.string() }),
+    minReplicas: z.number().optional(),
+    maxReplicas: z.number(),
+    metrics: z
+      .array(
+        z.looseObject({
+          type: z.string(),
+          resource: z.looseObject({ name: z.string(), target: z.looseObject({ type: z.string(), averageUtilization: z.number().optional() }) }).optional(),
+        }),
+      )
+      .optional(),
+    behavior: z.looseObject({ scaleUp: ScalingRulesSchema.optional(), scaleDown: ScalingRulesSchema.optional() }).optional(),
+  }),
+  status: z.looseObject({ conditions: z.array(ConditionSchema).optional() }).optional(),
+});
+export type HorizontalPodAutoscaler = z.infer<typeof HorizontalPodAutoscalerSchema>;
+
 export const ServicePortSchema = z.looseObject({
   name: z.string().optional(),
   port: z.number(),

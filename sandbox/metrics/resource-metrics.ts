@@ -2,6 +2,7 @@
 // container's CPU as a rate over a short window and its memory working set, from the cgroup
 // counters the kubelets read (sandbox/kubelet/cgroup.ts). The HPA controller and `kubectl top pods`
 // read it. Pure over the samples it is given; the clock and the sampling are the server's.
+import type { Logger } from 'pino';
 import type { PodUsage } from '../kubelet/kubelet.ts';
 import type { LabelSelector } from '../apiserver/selectors.ts';
 
@@ -17,14 +18,14 @@ interface Sample {
   pod: PodUsage;
 }
 
-export interface PodMetrics {
+export type PodMetrics = {
   kind: 'PodMetrics';
   apiVersion: typeof GROUP_VERSION;
   metadata: { name: string; namespace: string; labels: Record<string, string>; creationTimestamp: string };
   timestamp: string;
   window: string;
   containers: { name: string; usage: { cpu: string; memory: string } }[];
-}
+};
 
 /** CPU in nanocores and memory in KiB, the units metrics-server writes. */
 const cpuQuantity = (cores: number) => `${Math.max(0, Math.round(cores * 1e9))}n`;
@@ -82,4 +83,18 @@ export class ResourceMetrics {
     }
     return out.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
   }
+}
+
+/** Records `usage()` now and every `everyMs` (a failed read is logged and skipped); returns what stops it. */
+export function startSampling(metrics: ResourceMetrics, usage: () => PodUsage[], logger: Logger, everyMs = 1_000): () => void {
+  const sample = () => {
+    try {
+      metrics.record(Date.now(), usage());
+    } catch (err) {
+      logger.warn({ err: String(err) }, 'resource metrics: sampling failed');
+    }
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return () => clearInterval(timer);
 }

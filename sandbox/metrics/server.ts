@@ -7,9 +7,9 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { parseLabelSelector } from '../apiserver/selectors.ts';
+import { type LabelSelector, parseLabelSelector } from '../apiserver/selectors.ts';
 import type { PodUsage } from '../kubelet/kubelet.ts';
-import { GROUP, GROUP_VERSION, ResourceMetrics, VERSION } from './resource-metrics.ts';
+import { GROUP, GROUP_VERSION, ResourceMetrics, startSampling, VERSION } from './resource-metrics.ts';
 
 export interface MetricsServerOptions {
   /** Every running pod's usage now (the kubelets'). */
@@ -50,15 +50,7 @@ const PODS = new RegExp(`^/apis/${GROUP_VERSION.replace('.', '\\.')}(?:/namespac
 
 export async function startMetricsServer(o: MetricsServerOptions): Promise<MetricsServer> {
   const metrics = new ResourceMetrics();
-  const sample = () => {
-    try {
-      metrics.record(Date.now(), o.usage());
-    } catch (err) {
-      o.logger.warn({ err: String(err) }, 'metrics-server: sampling failed');
-    }
-  };
-  sample();
-  const timer = setInterval(sample, o.sampleMs ?? 1_000);
+  const stopSampling = startSampling(metrics, o.usage, o.logger, o.sampleMs);
   const server = https.createServer({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.clientCa, requestCert: true, rejectUnauthorized: false }, (req, res) => {
     const send = (code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     const socket = req.socket as TLSSocket;
@@ -72,7 +64,7 @@ export async function startMetricsServer(o: MetricsServerOptions): Promise<Metri
     const m = PODS.exec(url.pathname);
     if (m === null) return send(404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const [namespace, podName] = [m[1], m[2]].map((s) => (s === undefined ? undefined : decodeURIComponent(s)));
-    let selector;
+    let selector: LabelSelector;
     try {
       selector = parseLabelSelector(url.searchParams.get('labelSelector'));
     } catch (err) {
@@ -91,7 +83,7 @@ export async function startMetricsServer(o: MetricsServerOptions): Promise<Metri
   return {
     port: (server.address() as AddressInfo).port,
     stop: async () => {
-      clearInterval(timer);
+      stopSampling();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
