@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { LoadGenerator } from '../sandbox/demo/load.ts';
-import { annotate, mergePatch, observe, type Ref, settledIn, track, waitFor } from '../sandbox/demo/rollout.ts';
+import { annotate, eventsOf, mergePatch, observe, type Ref, settledIn, track, waitFor } from '../sandbox/demo/rollout.ts';
 import { SAMPLE_IMAGES } from '../sandbox/demo/images.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
 import { changeImage, deploy, hostOf, imageService, NEW_IMAGE, useLab } from './canary-harness.ts';
@@ -57,6 +57,14 @@ describe.each(CONTROL_PLANES)('autoscaling on the %s control plane', { timeout: 
     const load = cpuLoad(ref);
     await waitFor('the HPA to scale primary up', async () => (await replicas(ref, 'primary')) > 1, SCALE_TIMEOUT_MS, 1_000);
     await load.stop();
+    // as the HPA controller reports it: the utilisation it measured above the target, and the rescale
+    const hpa = (await fixture.lab.sandbox.client.request('GET', `/apis/autoscaling/v2/namespaces/${ref.namespace}/horizontalpodautoscalers/${ref.name}-primary`)) as {
+      status?: { currentMetrics?: { resource?: { current?: { averageUtilization?: number } } }[]; lastScaleTime?: string };
+    };
+    expect(hpa.status?.lastScaleTime).toBeDefined();
+    expect(hpa.status?.currentMetrics?.[0]?.resource?.current?.averageUtilization).toBeGreaterThanOrEqual(0);
+    const rescaled = (await eventsOf(fixture.lab.sandbox.client, { namespace: ref.namespace, name: `${ref.name}-primary` }, 'HorizontalPodAutoscaler')).map((e) => e.message ?? '');
+    expect(rescaled.join('\n')).toMatch(/New size: [23]; reason: cpu resource utilization \(percentage of request\) above target/);
     await waitFor('the HPA to scale primary back to 1', async () => (await replicas(ref, 'primary')) === 1, SCALE_TIMEOUT_MS, 1_000);
     const o = await observe(fixture.lab.sandbox.client, ref);
     expect(o?.status.phase).toBe('Initialized');

@@ -121,10 +121,10 @@ export const EventSchema = z.looseObject({
 });
 export type KubeEvent = z.infer<typeof EventSchema>;
 
-/** The Events recorded on the ImageService. */
-export async function eventsOf(client: KubeClient, ref: Ref): Promise<KubeEvent[]> {
+/** The Events recorded on the ImageService (or on an object of another kind, by name). */
+export async function eventsOf(client: KubeClient, ref: Ref, kind = 'ImageService'): Promise<KubeEvent[]> {
   const { items } = await client.list(RESOURCES.events, EventSchema, ref.namespace);
-  return items.filter((e) => e.involvedObject.kind === 'ImageService' && e.involvedObject.name === ref.name);
+  return items.filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === ref.name);
 }
 
 const VirtualServiceSchema = z.looseObject({
