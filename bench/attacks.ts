@@ -1,14 +1,14 @@
 // `npm run bench -- --scenario attacks`: the red team's hostile requests (issue 22, items 6-8)
 // against the image service under a 512 MiB budget with two workers, each attack on a fresh
 // process so that its peak RSS is its own: status, seconds until the answer and peak RSS. The
-// hostile inputs are made by image-service/src/attacks.fixture.ts (the attack suite's) and kept
+// hostile inputs are made by image-service/src/attacks.testkit.ts (the attack suite's) and kept
 // under the output directory; the large photograph is the corpus's.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
-import { grainyJpeg, interlaced16BitPng, manyScanJpeg, noisyJpeg, pngTextBomb } from '../image-service/src/attacks.fixture.ts';
+import { grainyJpeg, interlaced16BitPng, manyScanJpeg, noisyJpeg, pngTextBomb } from '../image-service/src/attacks.testkit.ts';
 import { serverCpus } from './cell.ts';
 import { imageService, operatorSettings } from './contenders.ts';
 import type { Corpus } from './corpus.ts';

@@ -18,7 +18,7 @@ import { IMAGE_SERVICES } from '../sandbox/demo/rollout.ts';
 import { RESOURCES } from '../sandbox/kube/client.ts';
 import { PodSchema } from '../sandbox/kube/types.ts';
 import { startSandbox } from '../sandbox/sandbox.ts';
-import { readmeCommand, runTool } from '../test/readme-commands.ts';
+import { readmeCommand, runTool } from '../test/readme-commands.testkit.ts';
 import { memoryOf } from './proc-stats.ts';
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '500' }, namespaces: { type: 'string', default: '10' } } });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pod } from './kube/types.ts';
-import { getVia, pod as podFixture, service, slice } from './mesh/fixtures.test-helpers.ts';
+import { getVia, pod as podFixture, service, slice } from './mesh/mesh.testkit.ts';
 import { MeshRouter } from './mesh/router.ts';
 import { buildRoutingTable } from './mesh/table.ts';
 import { isAlive } from './pids.ts';

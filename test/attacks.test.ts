@@ -9,7 +9,7 @@ import { resources } from '../operator/src/kube/client.ts';
 import { InvalidError } from '../operator/src/kube/errors.ts';
 import { CLOSED_POLICY, type TenantPolicy } from '../operator/src/policy.ts';
 import { CONTROL_PLANES, type ControlPlaneKind } from '../sandbox/sandbox.ts';
-import { cluster, condition, eventually, getOrUndefined, imageService, namespace, operator, settled, statusOf, stopAll } from './operator-harness.ts';
+import { cluster, condition, eventually, getOrUndefined, imageService, namespace, operator, settled, statusOf, stopAll } from './operator.testkit.ts';
 
 afterEach(stopAll);
 

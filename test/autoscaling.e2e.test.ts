@@ -11,7 +11,7 @@ import { LoadGenerator } from '../sandbox/demo/load.ts';
 import { annotate, eventsOf, mergePatch, observe, type Ref, settledIn, track, waitFor } from '../sandbox/demo/rollout.ts';
 import { SAMPLE_IMAGES } from '../sandbox/demo/images.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
-import { changeImage, deploy, hostOf, imageService, NEW_IMAGE, useLab } from './canary-harness.ts';
+import { changeImage, deploy, hostOf, imageService, NEW_IMAGE, useLab } from './canary.testkit.ts';
 
 const run = promisify(execFile);
 

@@ -3,7 +3,7 @@
 // same scenarios: promote the healthy tag, roll the -slow one back on p99.
 import { describe, expect, it } from 'vitest';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
-import { healthyPromotion, ROLLOUT_TIMEOUT_MS, slowRollback, useLab } from './canary-harness.ts';
+import { healthyPromotion, ROLLOUT_TIMEOUT_MS, slowRollback, useLab } from './canary.testkit.ts';
 
 describe.each(CONTROL_PLANES)('canary with the direct provider (no Prometheus) on the %s control plane', { timeout: ROLLOUT_TIMEOUT_MS + 30_000 }, (controlPlane) => {
   const ctx = useLab('off', controlPlane);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
 import { RESOURCES } from '../sandbox/kube/client.ts';
 import { eventsOf, observe, routeWeights, track, waitFor } from '../sandbox/demo/rollout.ts';
-import { changeImage, deploy, imageService, INTERVAL_MS, ROLLOUT_TIMEOUT_MS, startLoad, STEPS, useLab } from './canary-harness.ts';
+import { changeImage, deploy, imageService, INTERVAL_MS, ROLLOUT_TIMEOUT_MS, startLoad, STEPS, useLab } from './canary.testkit.ts';
 
 describe.each(CONTROL_PLANES)('canary through faults (Prometheus) on the %s control plane', { timeout: ROLLOUT_TIMEOUT_MS + 30_000 }, (controlPlane) => {
   const ctx = useLab('required', controlPlane);

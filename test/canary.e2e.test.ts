@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { dashboardTargets, RATE_INTERVAL } from '../operator/src/dashboard.ts';
 import { annotate, eventsOf, observe, waitFor } from '../sandbox/demo/rollout.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
-import { changeImage, deploy, NEW_IMAGE, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, primaryPods, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary-harness.ts';
+import { changeImage, deploy, NEW_IMAGE, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, primaryPods, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary.testkit.ts';
 
 describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', { timeout: ROLLOUT_TIMEOUT_MS + 30_000 }, (controlPlane) => {
   const ctx = useLab('required', controlPlane);

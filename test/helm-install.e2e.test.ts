@@ -15,8 +15,8 @@ import { CLAIM, hostOf, imageService, NEW_IMAGE, OLD_IMAGE, Recorder, ROLLOUT_TI
 import type { LoadGenerator } from '../sandbox/demo/load.ts';
 import { IMAGE_SERVICES, patchSpec, readManifest, refOf, waitForReady, waitForRoute } from '../sandbox/demo/rollout.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
-import { readmeCommand, runTool } from './readme-commands.ts';
-import { waitFor } from './sandbox-helpers.ts';
+import { readmeCommand, runTool } from './readme-commands.testkit.ts';
+import { waitFor } from './sandbox.testkit.ts';
 
 const RELEASE_NS = 'imageops-system';
 const OPERATOR_USER = `system:serviceaccount:${RELEASE_NS}:imageops`;

@@ -9,8 +9,8 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dashboard } from '../operator/src/dashboard.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
-import { readmeCommand, runTool } from './readme-commands.ts';
-import { waitFor } from './sandbox-helpers.ts';
+import { readmeCommand, runTool } from './readme-commands.testkit.ts';
+import { waitFor } from './sandbox.testkit.ts';
 
 const CHART = path.join(REPO_ROOT, 'charts', 'imageops');
 const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'chart-values');

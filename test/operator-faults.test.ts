@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { resources } from '../operator/src/kube/client.ts';
-import { apiServer, clientFor, eventually, getOrUndefined, imageService, namespace, operator, settled, statusOf, stopAll } from './operator-harness.ts';
+import { apiServer, clientFor, eventually, getOrUndefined, imageService, namespace, operator, settled, statusOf, stopAll } from './operator.testkit.ts';
 
 afterEach(stopAll);
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type KubeClient, resources } from '../operator/src/kube/client.ts';
 import type { Manager } from '../operator/src/manager.ts';
 import { CONTROL_PLANES, type ControlPlaneKind } from '../sandbox/sandbox.ts';
-import { cluster, eventually, imageService, namespace, operator, relay, settled, statusOf, stopAll } from './operator-harness.ts';
+import { cluster, eventually, imageService, namespace, operator, relay, settled, statusOf, stopAll } from './operator.testkit.ts';
 
 afterEach(stopAll);
 

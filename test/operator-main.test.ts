@@ -8,7 +8,7 @@ import { loadConfig } from '../operator/src/config.ts';
 import { resources } from '../operator/src/kube/client.ts';
 import { EventRecorder } from '../operator/src/kube/events.ts';
 import { startOperator } from '../operator/src/main.ts';
-import { apiServer, clientFor, eventually, getOrUndefined, imageService, namespace, stopAll } from './operator-harness.ts';
+import { apiServer, clientFor, eventually, getOrUndefined, imageService, namespace, stopAll } from './operator.testkit.ts';
 
 afterEach(stopAll);
 

@@ -16,7 +16,7 @@ import {
   settled,
   statusOf,
   stopAll,
-} from './operator-harness.ts';
+} from './operator.testkit.ts';
 
 afterEach(stopAll);
 

@@ -19,8 +19,8 @@ import { LoadGenerator } from '../sandbox/demo/load.ts';
 import { type OperatorProcess, startOperatorProcess } from '../sandbox/demo/operator.ts';
 import { annotate, deleteImageService, type Manifest, mergePatch, observe, type Ref, setImage, settledIn, waitFor } from '../sandbox/demo/rollout.ts';
 import { CONTROL_PLANES, REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
-import { CLAIM, hostOf, imageService, LOAD } from './canary-harness.ts';
-import { meshGet } from './sandbox-helpers.ts';
+import { CLAIM, hostOf, imageService, LOAD } from './canary.testkit.ts';
+import { meshGet } from './sandbox.testkit.ts';
 
 const FILES = path.join(REPO_ROOT, 'charts', 'imageops', 'files');
 const readRules = (file: string) => parse(fs.readFileSync(path.join(FILES, file), 'utf8')) as PolicyRule[];

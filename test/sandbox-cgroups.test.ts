@@ -13,7 +13,7 @@ import { testServerEntry } from '../sandbox/kubelet/catalogue.ts';
 import { detectCgroups, parseFlatKeyed, parseMountinfo } from '../sandbox/kubelet/cgroup.ts';
 import { parseProcCgroup } from '../image-service/src/threads.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
-import { eventsAbout, waitFor } from './sandbox-helpers.ts';
+import { eventsAbout, waitFor } from './sandbox.testkit.ts';
 
 const NS = 'default';
 

@@ -10,7 +10,7 @@ import { RESOURCES } from '../sandbox/kube/client.ts';
 import { DeploymentSchema, EndpointSliceSchema, PodSchema, ReplicaSetSchema } from '../sandbox/kube/types.ts';
 import { testServerEntry } from '../sandbox/kubelet/catalogue.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
-import { eventsAbout, waitFor } from './sandbox-helpers.ts';
+import { eventsAbout, waitFor } from './sandbox.testkit.ts';
 
 const exec = promisify(execFile);
 const NS = 'default';

@@ -11,7 +11,7 @@ import { type Pod, PodSchema } from '../sandbox/kube/types.ts';
 import { testServerEntry } from '../sandbox/kubelet/catalogue.ts';
 import { isAlive } from '../sandbox/pids.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
-import { eventsAbout, waitFor } from './sandbox-helpers.ts';
+import { eventsAbout, waitFor } from './sandbox.testkit.ts';
 
 const exec = promisify(execFile);
 const NS = 'default';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../sandbox/pids.ts';
-import { imageServiceDeployment, waitFor } from './sandbox-helpers.ts';
+import { imageServiceDeployment, waitFor } from './sandbox.testkit.ts';
 
 const exec = promisify(execFile);
 const node = path.resolve('node_modules/.bin/node');

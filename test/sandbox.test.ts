@@ -13,7 +13,7 @@ import { type Deployment, DeploymentSchema, PodSchema } from '../sandbox/kube/ty
 import { SLOW_DELAY_MS } from '../sandbox/kubelet/catalogue.ts';
 import { isAlive } from '../sandbox/pids.ts';
 import { CONTROL_PLANES, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
-import { imageServiceDeployment, meshGet, service, waitFor } from './sandbox-helpers.ts';
+import { imageServiceDeployment, meshGet, service, waitFor } from './sandbox.testkit.ts';
 
 const NS = 'shop';
 const exec = promisify(execFile);

@@ -10,7 +10,7 @@ import { RESOURCES } from '../sandbox/kube/client.ts';
 import { waitFor } from '../sandbox/demo/rollout.ts';
 import { TRACKS, type ViewState } from '../sandbox/view/model.ts';
 import { startView, type View } from '../sandbox/view/server.ts';
-import { changeImage, deploy, imageService, LATENCY_SLO_MS, NEW_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, useLab } from './canary-harness.ts';
+import { changeImage, deploy, imageService, LATENCY_SLO_MS, NEW_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, useLab } from './canary.testkit.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 // Before any lab starts: without the browser there is nothing to test.

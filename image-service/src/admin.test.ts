@@ -6,8 +6,8 @@ import sharp from 'sharp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readAdminToken } from './admin.ts';
 import { createHttpSource, httpOptionsFrom } from './sources/http.ts';
-import { closedPort } from './sources/testkit.ts';
-import { get, metric, pngClaiming, scrape, send as sendRaw, startService, type Answer, type Running } from './testkit.ts';
+import { closedPort } from './sources/sources.testkit.ts';
+import { get, metric, pngClaiming, scrape, send as sendRaw, startService, type Answer, type Running } from './service.testkit.ts';
 
 /** The management API through the real server, over a real file source. */
 

@@ -15,12 +15,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAdminToken } from './admin.ts';
-import { avifClaiming12Bit, grainyJpeg, interlaced16BitPng, manyScanJpeg, noisyJpeg, pngTextBomb } from './attacks.fixture.ts';
+import { avifClaiming12Bit, grainyJpeg, interlaced16BitPng, manyScanJpeg, noisyJpeg, pngTextBomb } from './attacks.testkit.ts';
 import { DEFAULT_CACHE_BYTES } from './config.ts';
 import { AVIF_MAX_PIXELS, MAX_JPEG_SCANS, workerShare } from './cost.ts';
 import { memoryOf, MemorySampler, snapshotTree } from '../../bench/proc-stats.ts';
 import { createHttpSource, httpOptionsFrom } from './sources/http.ts';
-import { errorOf, get, metric, scrape, send, startService, until, type Running } from './testkit.ts';
+import { errorOf, get, metric, scrape, send, startService, until, type Running } from './service.testkit.ts';
 
 const MiB = 1024 * 1024;
 /** The pod the budget is derived from: 512 MiB, two workers, the default result cache. */

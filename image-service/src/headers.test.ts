@@ -1,6 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { interlaced16BitPng, manyScanJpeg, noisyJpeg, pngTextBomb } from './attacks.fixture.ts';
+import { interlaced16BitPng, manyScanJpeg, noisyJpeg, pngTextBomb } from './attacks.testkit.ts';
 import { readRasterHeader, withoutPngText } from './headers.ts';
 
 describe('readRasterHeader', () => {

@@ -5,8 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { signUrl } from './signing.ts';
-import { LOCAL_S3_ENV, startLocalS3 } from './sources/local-s3.fixture.ts';
-import { type Fixture, get, makeFixture, metric, scrape, send, until } from './testkit.ts';
+import { LOCAL_S3_ENV, startLocalS3 } from './sources/local-s3.testkit.ts';
+import { type Fixture, get, makeFixture, metric, scrape, send, until } from './service.testkit.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSource } from './sources/open.ts';
-import { errorOf, get, makeFixture, startService, type Fixture, type Running } from './testkit.ts';
+import { errorOf, get, makeFixture, startService, type Fixture, type Running } from './service.testkit.ts';
 
 /** The service over an HTTP origin (IMAGE_SOURCE=http://...), the origin a real server on loopback. */
 

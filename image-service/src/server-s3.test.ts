@@ -3,9 +3,9 @@ import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSource } from './sources/open.ts';
-import { startLocalS3, type LocalS3 } from './sources/local-s3.fixture.ts';
-import { closedPort } from './sources/testkit.ts';
-import { errorOf, get, send, startService, type Running } from './testkit.ts';
+import { startLocalS3, type LocalS3 } from './sources/local-s3.testkit.ts';
+import { closedPort } from './sources/sources.testkit.ts';
+import { errorOf, get, send, startService, type Running } from './service.testkit.ts';
 
 /** The service over an S3 source (IMAGE_SOURCE=s3://..., S3_ENDPOINT) against a real S3-protocol server. */
 

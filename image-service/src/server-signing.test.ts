@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePresets } from './presets.ts';
 import { signUrl } from './signing.ts';
-import { errorOf, get, makeFixture, startService, type Fixture, type Running } from './testkit.ts';
+import { errorOf, get, makeFixture, startService, type Fixture, type Running } from './service.testkit.ts';
 
 /** Signed URLs and presets through the real server. */
 

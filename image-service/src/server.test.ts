@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorOf, get, makeFixture, metric, scrape, SECRET, startService, until, type Answer, type Fixture, type Running } from './testkit.ts';
+import { errorOf, get, makeFixture, metric, scrape, SECRET, startService, until, type Answer, type Fixture, type Running } from './service.testkit.ts';
 
 let fixture: Fixture;
 let svc: Running;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asRead } from './build/fixtures.ts';
+import { asRead } from './build/image-services.testkit.ts';
 import { CLOSED_POLICY, hostNamespace, imageAllowed, imageRepository, policyViolations, type TenantPolicy } from './policy.ts';
 
 const isvc = (spec: Record<string, unknown>) =>

@@ -4,7 +4,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiServer } from './server.ts';
-import { eventually, withServer } from './testing.ts';
+import { eventually, withServer } from './emulator.testkit.ts';
 
 // The emulator as @kubernetes/client-node (what the operator uses) sees it.
 

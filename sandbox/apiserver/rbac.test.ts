@@ -3,7 +3,7 @@ import type { RequestAttributes, UserInfo } from './auth.ts';
 import { serviceAccountUser } from './authn.ts';
 import { authorize, policyOf } from './rbac.ts';
 import type { Verb } from './faults.ts';
-import { withServer, type Http } from './testing.ts';
+import { withServer, type Http } from './emulator.testkit.ts';
 import type { ApiServer } from './server.ts';
 
 // The authorizer against the rules of https://kubernetes.io/docs/reference/access-authn-authz/rbac/

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiServer } from './server.ts';
-import { eventually, watchEvents, watchStream, withServer, type Http } from './testing.ts';
+import { eventually, watchEvents, watchStream, withServer, type Http } from './emulator.testkit.ts';
 
 // The emulator against the real API server's rules, over HTTP (docs/sandbox.md names the
 // Kubernetes documentation behind each).

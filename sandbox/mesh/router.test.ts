@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endpoints, getVia, pod, service, slice, virtualService } from './fixtures.test-helpers.ts';
+import { endpoints, getVia, pod, service, slice, virtualService } from './mesh.testkit.ts';
 import { MeshRouter, shadowHost } from './router.ts';
 import { buildRoutingTable, type Snapshot } from './table.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { endpoints, pod, service, slice, virtualService } from './fixtures.test-helpers.ts';
+import { endpoints, pod, service, slice, virtualService } from './mesh.testkit.ts';
 import { backendsOf, buildRoutingTable, chooseDestination, qualify, resolveHost, selectRule, workloadOf, type Snapshot } from './table.ts';
 
 const empty: Snapshot = { virtualServices: [], services: [], endpoints: [], endpointSlices: [], pods: [] };

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anyAddress, publicOnly, type Resolver } from '../ssrf.ts';
 import { createHttpSource, HTTP_SOURCE_DEFAULTS, httpOptionsFrom, type HttpSourceOptions } from './http.ts';
-import { closedPort, failure, hangingPort } from './testkit.ts';
+import { closedPort, failure, hangingPort } from './sources.testkit.ts';
 
 const signal = new AbortController().signal;
 const MAX = 1 << 20;

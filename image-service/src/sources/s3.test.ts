@@ -2,9 +2,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalS3, type LocalS3 } from './local-s3.fixture.ts';
+import { startLocalS3, type LocalS3 } from './local-s3.testkit.ts';
 import { createS3Source, S3_DEFAULT_TIMEOUTS, s3OptionsFrom, type S3SourceOptions } from './s3.ts';
-import { closedPort, failure, hangingPort } from './testkit.ts';
+import { closedPort, failure, hangingPort } from './sources.testkit.ts';
 
 const signal = new AbortController().signal;
 let s3: LocalS3;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { buildDeployment } from "./deployment.ts";
-import { exampleFixtures } from "./fixtures.ts";
+import { exampleFixtures } from "./image-services.testkit.ts";
 import { buildPodTemplate } from "./pod-template.ts";
 import { revisionOf } from "./revision.ts";
 import { buildServices } from "./services.ts";

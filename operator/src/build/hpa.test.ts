@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { validateSpec } from "../api/image-service.ts";
-import { asRead } from "./fixtures.ts";
+import { asRead } from "./image-services.testkit.ts";
 import { buildHorizontalPodAutoscaler, replicasOf } from "./hpa.ts";
 
 const isvc = (spec: Record<string, unknown>) =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildDeployment } from "./deployment.ts";
-import { exampleFixtures } from "./fixtures.ts";
+import { exampleFixtures } from "./image-services.testkit.ts";
 import { ownedDifferences, ownedEqual } from "./owned.ts";
 import { buildPodTemplate } from "./pod-template.ts";
 import { buildServices } from "./services.ts";

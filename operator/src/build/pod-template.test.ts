@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { asRead } from "./fixtures.ts";
+import { asRead } from "./image-services.testkit.ts";
 import { ownerReference } from "./labels.ts";
 import { MAX_ENV_VALUE_LENGTH } from "../api/image-service.ts";
 import { buildPodTemplate, imageVersion, templateSizeIssue } from "./pod-template.ts";
