@@ -56,7 +56,7 @@ export interface ImageServiceSettings {
   arenaMax: number | undefined;
 }
 
-/** What the operator derives for a CPU limit (DESIGN, "Threads from the CPU limit"). */
+/** What the operator derives for a CPU limit (the thread rule, docs/architecture.md "Threads from the CPU limit"). */
 export function operatorSettings(cpus: number): ImageServiceSettings {
   const workers = workersForLimit(cpus);
   const defaults = threadDefaults(workers);

@@ -110,17 +110,17 @@ describe('renderThreadStudy', () => {
     cell: cell('image-service', 256, okPerSecond, { peakRssBytes: peakMiB * MiB }),
   });
 
-  it("keeps DESIGN's derivation when it ties on throughput and is the leanest", () => {
+  it("keeps the thread rule's derivation when it ties on throughput and is the leanest", () => {
     const text = renderThreadStudy({ ...meta, study: { screen: [], confirm: [measured(1, 30, 150), measured(2, 30.5, 190)] } });
-    expect(text).toContain("At 1 CPU the data keeps DESIGN's derivation (w1 uv2 vips1 arena1)");
+    expect(text).toContain("At 1 CPU the data keeps the thread rule's derivation (w1 uv2 vips1 arena1)");
   });
 
-  it('names the better setting and the numbers when DESIGN loses, and tables allocators apart', () => {
+  it('names the better setting and the numbers when the thread rule loses, and tables allocators apart', () => {
     const text = renderThreadStudy({
       ...meta,
       study: { screen: [], confirm: [measured(1, 20, 150), measured(2, 30, 190), measured(1, 20, 140, { label: 'jemalloc', env: {} })] },
     });
-    expect(text).toContain("At 1 CPU the data prefers w2 uv3 vips1 arena2 to DESIGN's w1 uv2 vips1 arena1: 30.0 against 20.0 images/s, peak RSS 190 against 150 MiB");
+    expect(text).toContain("At 1 CPU the data prefers w2 uv3 vips1 arena2 to the thread rule's w1 uv2 vips1 arena1: 30.0 against 20.0 images/s, peak RSS 190 against 150 MiB");
     expect(text).toContain('| w1 uv2 vips1 arena1 jemalloc | 20.0 |');
   });
 });

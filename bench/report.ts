@@ -200,7 +200,7 @@ export function renderReport(run: BenchRun, queueTimeoutMs: number): string {
 
 function serverRow(m: Measured, design: ThreadCandidate): string[] {
   const c = m.cell;
-  const mark = sameCandidate(m.candidate, design) ? ' (DESIGN)' : '';
+  const mark = sameCandidate(m.candidate, design) ? ' (thread rule)' : '';
   return [
     `${candidateLabel(m.candidate)}${mark}`,
     num(c.okPerSecond),
@@ -213,7 +213,7 @@ function serverRow(m: Measured, design: ThreadCandidate): string[] {
   ];
 }
 
-/** The study's tables per budget and phase, and the verdict on DESIGN's derivation. */
+/** The study's tables per budget and phase, and the verdict on the thread rule's derivation. */
 export function renderThreadStudy(run: RunMeta & { study: ThreadStudy }): string {
   const parts = renderMeta(run);
   const header = ['settings', 'images/s (200)', 'p50 ms', 'p99 ms', 'peak RSS MiB', 'CPU s / 1000', 'answers', 'other CPU'];
@@ -236,15 +236,15 @@ export function renderThreadStudy(run: RunMeta & { study: ThreadStudy }): string
     parts.push(
       '',
       sameCandidate(winner.candidate, design)
-        ? `At ${budget} CPU the data keeps DESIGN's derivation (${candidateLabel(design)}): within ${TIE * 100}% of the best throughput at ${CONFIRM_CONNECTIONS} connections, and none of those is leaner by more than ${RSS_MARGIN * 100}%.`
-        : `At ${budget} CPU the data prefers ${candidateLabel(winner.candidate)} to DESIGN's ${candidateLabel(design)}: ` +
+        ? `At ${budget} CPU the data keeps the thread rule's derivation (${candidateLabel(design)}): within ${TIE * 100}% of the best throughput at ${CONFIRM_CONNECTIONS} connections, and none of those is leaner by more than ${RSS_MARGIN * 100}%.`
+        : `At ${budget} CPU the data prefers ${candidateLabel(winner.candidate)} to the thread rule's ${candidateLabel(design)}: ` +
             `${num(winner.cell.okPerSecond)} against ${num(ours.cell.okPerSecond)} images/s, peak RSS ${num(winner.cell.peakRssBytes / MiB, 0)} against ${num(ours.cell.peakRssBytes / MiB, 0)} MiB, ` +
             `p99 ${num(winner.cell.okP99Ms, 0)} against ${num(ours.cell.okP99Ms, 0)} ms (at ${CONFIRM_CONNECTIONS} connections).`,
     );
   }
   const allocators = run.study.confirm.filter((m) => m.candidate.allocator !== undefined || sameCandidate(m.candidate, designDefault(1)));
   if (allocators.length > 1) {
-    parts.push('', `### Allocators, 1 CPU, ${CONFIRM_CONNECTIONS} connections (DESIGN's threads)`, '', table(header, allocators.map((m) => serverRow(m, designDefault(1)))));
+    parts.push('', `### Allocators, 1 CPU, ${CONFIRM_CONNECTIONS} connections (the thread rule's threads)`, '', table(header, allocators.map((m) => serverRow(m, designDefault(1)))));
   }
   return `${parts.join('\n')}\n`;
 }

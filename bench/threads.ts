@@ -1,6 +1,6 @@
 // The thread-defaults study: at 1 and 2 CPUs, every combination of workers, libuv pool size,
 // libvips concurrency and malloc arenas (and one process per core against one process with
-// several workers), a short run each at 16 connections; then the best few and DESIGN's defaults
+// several workers), a short run each at 16 connections; then the best few and the thread rule's defaults
 // again at 256 connections, where memory and tail latency tell them apart. The grid and the
 // choice are pure; the runs reuse the comparison's cells.
 import { existsSync } from 'node:fs';
@@ -34,7 +34,7 @@ export interface Allocator {
 
 const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 
-/** Allocator settings tried on DESIGN's 1-CPU derivation, at 256 connections, for peak RSS:
+/** Allocator settings tried on the thread rule's 1-CPU derivation, at 256 connections, for peak RSS:
  *  one arena; a fixed mmap threshold (glibc otherwise raises it as large blocks are freed, and
  *  then keeps libvips' pixel buffers in the arenas); jemalloc, which sharp's docs suggest. */
 export const ALLOCATORS: readonly Allocator[] = [
@@ -86,7 +86,7 @@ export const RSS_MARGIN = 0.1;
 
 /**
  * The winner for a budget: among the candidates whose throughput is within TIE of the best, the
- * incumbent (DESIGN's derivation) unless another is leaner by more than RSS_MARGIN; without the
+ * incumbent (the thread rule's derivation) unless another is leaner by more than RSS_MARGIN; without the
  * incumbent among them, the one with the lowest peak RSS, then the lowest p99.
  */
 export function choose(measured: readonly Measured[], incumbent?: ThreadCandidate): Measured | undefined {
@@ -105,7 +105,7 @@ export function sameCandidate(a: ThreadCandidate, b: ThreadCandidate): boolean {
   return candidateLabel(a) === candidateLabel(b) && a.budget === b.budget;
 }
 
-/** DESIGN's derivation for a budget, as a candidate. */
+/** The thread rule's derivation for a budget, as a candidate. */
 export function designDefault(budget: number): ThreadCandidate {
   return { budget, settings: operatorSettings(budget), processes: 1 };
 }

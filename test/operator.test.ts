@@ -54,7 +54,7 @@ async function events(client: KubeClient, reason: string) {
 
 // A real control plane takes about ten seconds to start, in each test.
 describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout: 120_000 }, (controlPlane) => {
-  it('creates every child of DESIGN with owner, labels and the threads env; primary at 100%, Initialized', async () => {
+  it('creates every child (docs/architecture.md) with owner, labels and the threads env; primary at 100%, Initialized', async () => {
     const { client } = await world(controlPlane);
     const m = await operator(client);
     const created = await client.create(resources.imageServices, imageService('thumbs', NS));

@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { type Admission, REJECT_REASONS } from './admission.ts';
 
 /**
- * The service's Prometheus metrics (names fixed by DESIGN.md; the operator's `direct` canary
+ * The service's Prometheus metrics (names fixed in docs/architecture.md, "Image service metrics"; the operator's `direct` canary
  * provider reads the request counter and the duration histogram). One registry per server, so
  * tests can run several in one process. Per-request labels are resolved once and kept: the hot
  * path does a Map lookup, not prom-client's label hashing.

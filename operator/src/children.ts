@@ -11,7 +11,7 @@ import type { PrimarySource, RolloutPlan } from './rollout.ts';
 import { isObject } from './json.ts';
 
 /**
- * From a rollout plan to the objects that should exist (DESIGN "What the operator creates"),
+ * From a rollout plan to the objects that should exist (docs/architecture.md, "What the operator creates"),
  * and the two rules for writing them: write only when an owned field differs, and write the
  * owned fields over the live object so that what the API server added stays.
  */

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { PHASES, type ImageServiceStatus } from './api/image-service.ts';
 
 /**
- * The operator's metrics (DESIGN "The canary"): reconcile timing and errors, and the canary's
+ * The operator's metrics (docs/architecture.md, "Operator metrics"): reconcile timing and errors, and the canary's
  * state per ImageService, so dashboards and alerts see a rollout without reading status.
  * `imageops_canary_phase` is the index of the phase in PHASES (0 Initializing ... 6 Failed).
  */

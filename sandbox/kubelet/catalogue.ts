@@ -19,7 +19,7 @@ export interface CatalogueEntry {
 
 export type Pull = { ok: true; launch: Launch } | { ok: false; reason: 'ErrImagePull' | 'InvalidImageName'; message: string };
 
-/** Fault injection of the drill tags (DESIGN: at least 300 ms; at least half answered 5xx). */
+/** Fault injection of the drill tags (the drill contract, docs/sandbox.md "Kubelet": at least 300 ms; at least half answered 5xx). */
 export const SLOW_DELAY_MS = 400;
 export const BROKEN_ERROR_PERCENT = 75;
 

@@ -26,7 +26,7 @@ export function deriveThreads(spec: Pick<ImageServiceSpec, "resources" | "runtim
   return { workers, threadpoolSize, maxOldSpaceMiB };
 }
 
-/** The environment variables of DESIGN's table, in a fixed order. */
+/** The environment variables of the thread rule (docs/architecture.md), in a fixed order. */
 export function threadEnv(threads: Threads): { name: string; value: string }[] {
   const defaults = threadDefaults(threads.workers);
   return [

@@ -54,7 +54,7 @@ describe('renderQuery', () => {
 });
 
 describe('defaultQueries', () => {
-  it('are DESIGN\'s Istio queries for the canary workload', () => {
+  it('are the Istio queries of docs/canary.md for the canary workload', () => {
     const q = defaultQueries({ ...scope, intervalMs: 2_000 });
     const sel = 'reporter="destination",destination_workload_namespace="shop",destination_workload="thumbs-canary"';
     expect(q.latencyP99Ms).toBe(`histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{${sel}}[2s])) by (le))`);

@@ -1,4 +1,4 @@
-// The PromQL the Prometheus provider runs: DESIGN's defaults over Istio's standard telemetry
+// The PromQL the Prometheus provider runs: the defaults over Istio's standard telemetry
 // and the templating of users' custom metric queries. Pure.
 
 /** What a query is about: the canary workload and the analysis window. */
@@ -67,13 +67,13 @@ export class QueryTemplateError extends Error {
 
 const SELECTOR = 'reporter="destination",destination_workload_namespace="{{namespace}}",destination_workload="{{target}}"';
 
-/** DESIGN's default p99 latency query, in milliseconds. */
+/** The default p99 latency query, in milliseconds. */
 export const LATENCY_P99_QUERY = `histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{${SELECTOR}}[{{interval}}])) by (le))`;
 
 const SERVER_ERRORS = `istio_requests_total{${SELECTOR},response_code=~"5.*"}`;
 
 /**
- * DESIGN's default 5xx share, in percent. One change from Flagger's form: when the numerator's
+ * The default 5xx share, in percent. One change from Flagger's form: when the numerator's
  * rate is empty, it is 0 only if the canary has no 5xx series at all (`sum(0 * absent(...))`,
  * labelless like the denominator): a healthy canary that never answered a 5xx then measures
  * 0%, not "no data". A 5xx series too young for rate() (one sample in the window, as right after

@@ -1,4 +1,4 @@
-// The Prometheus provider: DESIGN's Istio queries (and custom ones) through the HTTP API.
+// The Prometheus provider: the default Istio queries (docs/canary.md) (and custom ones) through the HTTP API.
 import { z } from 'zod';
 import { defaultQueries, QueryTemplateError, renderQuery, type QueryScope } from '../queries.ts';
 import { fetchBounded } from './bounded-fetch.ts';
