@@ -1,4 +1,4 @@
-// `npm run bench -- --scenario attacks`: the red team's hostile requests (issue 22, items 6-8)
+// `npm run bench -- --scenario attacks`: the hostile requests (issue 22, items 6-8)
 // against the image service under a 512 MiB budget with two workers, each attack on a fresh
 // process so that its peak RSS is its own: status, seconds until the answer and peak RSS. The
 // hostile inputs are made by image-service/src/attacks.testkit.ts (the attack suite's) and kept

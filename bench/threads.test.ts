@@ -19,7 +19,7 @@ describe('threadGrid', () => {
     expect(grid.filter((c) => c.processes === 2).map(candidateLabel)).toEqual(['2x(w1 uv2 vips1 arena1) reusePort']);
   });
 
-  it.each([1, 2])('holds the thread rule's derivation at %d CPU', (budget) => {
+  it.each([1, 2])("holds the thread rule's derivation at %d CPU", (budget) => {
     expect(threadGrid(budget).some((c) => sameCandidate(c, designDefault(budget)))).toBe(true);
   });
 });

@@ -14,10 +14,10 @@ import { HttpError } from './errors.ts';
  * timeout from round trips) plus a reserve of 6% of the timeout is refused there
  * (`queue_timeout`) instead of being admitted to answer late. The reserve covers what the slot
  * does not see: the request's way in before its arrival is stamped, and the answer's way out
- * after the slot is freed. At 1000 steady connections the clients measured 30-180 ms more than
- * the server did, and up to 300 ms when all 1000 connected at once (3% left the p99 of admitted
- * requests at 5.1-5.15 s of a 5 s timeout there, 6% at 5.0 s). So admitted requests finish within
- * the queue timeout, as their clients see it, but for rare outliers.
+ * after the slot is freed; 6% is the smallest reserve that kept the p99 of admitted requests, as
+ * the clients measured it, within the timeout when 1000 clients connected at once
+ * (docs/benchmarks.md, "Results: runs of 2026-12-06"). So admitted requests finish within the
+ * queue timeout, as their clients see it, but for rare outliers.
  *
  * Waiters are not refused on arrival from an estimate of the wait ahead: clients in a closed loop
  * (load generators, retrying proxies) ask again at once after a 503, and an instant refusal turns

@@ -1,5 +1,5 @@
 /**
- * The red team's attacks on the service (issue 22, items 6-9), one case each, every hostile input
+ * Hostile-input attacks on the service (issue 22, items 6-9), one case each, every hostile input
  * made here: the in-process service for the answers, then the real process under a 512 MiB budget
  * for its peak RSS.
  */

@@ -25,7 +25,7 @@ export interface Shape {
  * mozjpeg's progressive scripts), jpegtran's most thorough scripts a few dozen.
  */
 export const MAX_JPEG_SCANS = 100;
-/** AVIF encoder effort (sharp's default is 4): 7-9x less CPU for 5-25% larger files. */
+/** AVIF encoder effort (sharp's default is 4): several times less CPU for slightly larger files (docs/benchmarks.md, "Image service: hostile images"). */
 export const AVIF_EFFORT = 3;
 /**
  * Largest AVIF answer in pixels. libaom encodes the whole frame in one call that libvips' time
@@ -40,8 +40,9 @@ export const AVIF_MAX_PIXELS = 1024 * 1024;
  */
 export const ISOLATE_PIXELS = 4096 * 4096;
 /**
- * Anonymous memory of a transform child at rest (Node and libvips; measured 15 MiB, its
- * file-backed pages are the service's): reserved once per worker slot, since each slot may have
+ * Anonymous memory of a transform child at rest (Node and libvips, with room to spare over the
+ * figure in docs/benchmarks.md, "The normal workload with children"; its file-backed pages are
+ * the service's): reserved once per worker slot, since each slot may have
  * a child working or started ahead.
  */
 export const CHILD_BYTES = 24 * 1024 * 1024;
@@ -77,7 +78,7 @@ export const ANSWER_BYTES = 64 * 1024 * 1024;
  * and TIFF strips stream through the pipeline a few rows at a time; a progressive JPEG keeps
  * every DCT coefficient (2 bytes per sample), an interlaced PNG the whole image, WebP and GIF
  * decode whole 8-bit RGBA frames, and HEIF/AVIF keep libheif's planes beside libvips' copy (the
- * 7071x7071 12-bit image with alpha measured 3.3 times its samples).
+ * factor is measured in docs/benchmarks.md, "Image service: hostile images").
  */
 export function decodeBytes(shape: Shape): number {
   const samples = shape.width * shape.height * shape.channels;

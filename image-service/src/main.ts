@@ -35,7 +35,7 @@ try {
 const cpu = detectCpu();
 const threads = resolveThreads(process.env, env.IMAGE_SERVICE_WORKERS, cpu.limit, cpu.parallelism);
 // V8's young generation grows to two 16 MiB semi-spaces under load; requests here allocate little that
-// survives, so 4 MiB semi-spaces cost no throughput and save ~10 MiB of RSS (docs/architecture.md).
+// survives, so smaller semi-spaces cost no throughput and save RSS (docs/benchmarks.md, "Image service: memory at rest").
 const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
 const execArgv = flags.some((flag) => flag.startsWith('--max-semi-space-size')) ? process.execArgv : [...process.execArgv, YOUNG_GENERATION];
 const envMissing = Object.entries(threads.env).some(([name, value]) => process.env[name] !== value);

@@ -14,10 +14,10 @@ import type { WorkLimits } from './transform.ts';
  * it; a process can always be killed. So a costly resize (cost.ts, `isolated`) is sent to a
  * child, which is killed (SIGKILL) the moment its client leaves or its time limit passes.
  *
- * A child does one job and is then ended too: after one resize it holds 60-150 MiB of freed heap
- * that glibc keeps, so a reused child would hold a worker's memory while the slot serves someone
+ * A child does one job and is then ended too: after one resize it holds tens of MiB of freed heap
+ * that glibc keeps (docs/benchmarks.md, "The normal workload with children"), so a reused child would hold a worker's memory while the slot serves someone
  * else. A job's promise settles only once its child has exited, so its slot is released with its
- * CPU stopped and its memory returned. To keep the start (~60 ms of CPU) off the next costly
+ * CPU stopped and its memory returned. To keep the start (a Node process's, in CPU) off the next costly
  * request's path, a fresh child is started ahead when one is taken, up to one child per worker
  * slot in all (their runtimes are in the workers' reserve, cost.ts); an unused one exits after
  * IDLE_MS, so a service that gets no costly work runs none.

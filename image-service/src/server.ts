@@ -18,7 +18,7 @@ import type { WorkLimits } from './transform.ts';
 
 // Not `import { createServer } from 'node:http'`: the ESM view of node:http reads every export,
 // and its lazy ones (fetch's and WebSocket's classes) load undici, which the service never uses
-// (1.5 MiB of resident memory at idle, measured).
+// (resident memory at idle for nothing: docs/benchmarks.md, "Results: runs of 2026-12-06").
 const { createServer } = process.getBuiltinModule('node:http');
 
 /**

@@ -76,8 +76,8 @@ export interface Threads {
 /**
  * glibc's largest mmap threshold (32 MiB on 64-bit), used for both of its thresholds: allocations
  * up to it come from the heap, and up to that much free heap stays mapped. By default glibc gives
- * back and maps again the buffers of every image (about 1,000 page faults per 2560x1600 JPEG, 8
- * with this); peak RSS stays the same, because a server's peak is its working set anyway, and
+ * back and maps again the buffers of every image, a page fault at a time (docs/benchmarks.md,
+ * "Results: runs of 2026-12-06", has the counts); peak RSS stays the same, because a server's peak is its working set anyway, and
  * larger allocations (a huge decode) are still returned (docs/benchmarks.md).
  */
 const MALLOC_THRESHOLD = String(32 * 1024 * 1024);

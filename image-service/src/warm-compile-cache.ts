@@ -2,7 +2,7 @@
  * Fills Node's compile cache (the directory in NODE_COMPILE_CACHE) with every module the service
  * loads, so that a service started with the same NODE_COMPILE_CACHE takes the stripped, compiled
  * code from the cache and never loads Node's TypeScript stripper, which otherwise stays resident
- * (about 20 MiB measured idle). Run once where the service will run: at image build time
+ * (docs/benchmarks.md, "Image service: memory at rest"). Run once where the service will run: at image build time
  * (image-service/Dockerfile) and by the benchmark before it starts the service.
  *
  *   NODE_COMPILE_CACHE=DIR node image-service/src/warm-compile-cache.ts

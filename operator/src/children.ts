@@ -62,7 +62,7 @@ export function unwantedChildren(isvc: ImageService): { type: ResourceType; name
   return isvc.spec.autoscaling === undefined ? [{ type: resources.horizontalPodAutoscalers, name: trackName(isvc, 'primary') }] : [];
 }
 
-/** Whether the live object lacks an owned field's value (C's subset comparison). */
+/** Whether the live object lacks an owned field's value (owned fields as a subset of the live object, build/owned.ts). */
 export function needsWrite(desired: KubeObject, live: KubeObject): boolean {
   return !ownedEqual(stripTypeMeta(desired), live);
 }

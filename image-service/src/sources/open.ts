@@ -7,9 +7,8 @@ export type SourceLocation = { kind: 'file'; root: string } | { kind: 's3' | 'ht
 
 /**
  * Opens the configured source; throws an Error with a one-line message on a bad setting. The S3
- * and HTTP sources are loaded only when configured: the AWS SDK is about 7 MiB of resident memory
- * (started from the compile cache) that a file-backed service would carry for nothing
- * (docs/benchmarks.md).
+ * and HTTP sources are loaded only when configured: the AWS SDK is resident memory that a
+ * file-backed service would carry for nothing (docs/benchmarks.md, "Results: runs of 2026-12-06").
  */
 export async function openSource(location: SourceLocation, env: S3Env & HttpEnv): Promise<Source> {
   switch (location.kind) {

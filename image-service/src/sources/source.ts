@@ -23,7 +23,7 @@ export interface SourceObject {
   bytes: Buffer;
   version: string;
   /**
-   * Optional (added by the core, backwards compatible): the server calls it once when it no longer
+   * Optional (a source without it leaves its bytes to the GC): the server calls it once when it no longer
    * needs `bytes` (after the resize, or once the original has been written). A source whose bytes
    * nobody else holds may free them at once instead of leaving them to the GC, which lets tens of
    * MiB of dead originals pile up as external memory between collections. A source whose bytes may

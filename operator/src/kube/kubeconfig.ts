@@ -9,7 +9,8 @@ import { z } from 'zod';
  * list of files, merged, first wins), else ~/.kube/config, else the pod's service account.
  * The common cases (certificates, tokens, token files, basic auth) are read here; only a user
  * with an `exec` or `auth-provider` plugin loads @kubernetes/client-node, which implements
- * them, because that library alone costs the process ~85 MiB of memory.
+ * them, because that library alone costs the process more memory than the rest of the operator
+ * (docs/benchmarks.md, "Operator: 500 ImageServices").
  */
 
 export interface Credentials {
