@@ -74,7 +74,8 @@ async function materialize(dir: string, corpus: Corpus): Promise<Record<string, 
   const made: Record<string, () => Promise<Buffer>> = {
     'scans.jpg': async () => manyScanJpeg(5120, 2880),
     'text-bomb.png': () => pngTextBomb(25, 7_900_000),
-    // The real thing, not a header: libaom takes ~15 s and 2.4 GiB to encode 50 MP of flat colour.
+    // The real thing, not a header, though libaom takes many seconds and gigabytes to encode 50 MP
+    // of flat colour (docs/benchmarks.md, "Image service: hostile images").
     'deep.avif': () => sharp({ create: { width: 7071, height: 7071, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 0.5 } } }).avif({ bitdepth: 12, effort: 0 }).toBuffer(),
     'interlaced16.png': () => interlaced16BitPng(7000, 7000),
     'big-original.jpg': () => noisyJpeg(7000, 5000),

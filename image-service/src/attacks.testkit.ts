@@ -133,8 +133,8 @@ export function manyScanJpeg(width: number, height: number): Buffer {
 /**
  * An AVIF whose header (`ispe`, `pixi`) claims `width` x `height` 12-bit samples with alpha, as a
  * 1.6 KB file of flat colour can: the header is all the service may look at before deciding.
- * Encoding such a file for real takes libaom ~15 s and 2.4 GiB, so the claim is written over a
- * small 12-bit image's header.
+ * Encoding such a file for real takes libaom many seconds and gigabytes (docs/benchmarks.md,
+ * "Image service: hostile images"), so the claim is written over a small 12-bit image's header.
  */
 export async function avifClaiming12Bit(width: number, height: number): Promise<Buffer> {
   const avif = Buffer.from(

@@ -29,8 +29,8 @@ export const MAX_JPEG_SCANS = 100;
 export const AVIF_EFFORT = 3;
 /**
  * Largest AVIF answer in pixels. libaom encodes the whole frame in one call that libvips' time
- * limit cannot stop; at effort 3 a megapixel of noise (the worst content) takes about 2 s of CPU,
- * a photograph's a fraction of that.
+ * limit cannot stop; at effort 3 a megapixel of noise (the worst content) takes seconds of CPU,
+ * a photograph's a fraction of that (docs/benchmarks.md, "Image service: hostile images").
  */
 export const AVIF_MAX_PIXELS = 1024 * 1024;
 /**
