@@ -17,6 +17,7 @@ describe('parseEnv', () => {
       IMAGE_SERVICE_CACHE_MAX_AGE_SECONDS: 86_400,
       IMAGE_SERVICE_INJECT_DELAY_MS: 0,
       IMAGE_SERVICE_INJECT_ERROR_PERCENT: 0,
+      IMAGE_SERVICE_INJECT_DRIFT: false,
       IMAGE_SERVICE_ISOLATE: 'costly',
     });
     expect(env.IMAGE_SERVICE_WORKERS).toBeUndefined();
@@ -51,6 +52,7 @@ describe('parseEnv', () => {
     [{ ...base, IMAGE_SERVICE_QUEUE_TIMEOUT_MS: '-1' }, 'IMAGE_SERVICE_QUEUE_TIMEOUT_MS'],
     [{ ...base, IMAGE_SERVICE_AUTO_FORMATS: 'webp,gif' }, 'IMAGE_SERVICE_AUTO_FORMATS: expected a comma-separated list'],
     [{ ...base, IMAGE_SERVICE_INJECT_ERROR_PERCENT: '101' }, 'IMAGE_SERVICE_INJECT_ERROR_PERCENT: expected a number from 0 to 100'],
+    [{ ...base, IMAGE_SERVICE_INJECT_DRIFT: 'yes' }, 'IMAGE_SERVICE_INJECT_DRIFT: expected true or false'],
     [{ ...base, IMAGE_SERVICE_LOG_LEVEL: 'loud' }, 'IMAGE_SERVICE_LOG_LEVEL'],
     [{ ...base, UV_THREADPOOL_SIZE: '2000' }, 'UV_THREADPOOL_SIZE'],
     [{ ...base, IMAGE_SERVICE_ISOLATE: 'some' }, 'IMAGE_SERVICE_ISOLATE: expected one of costly, all, none'],

@@ -87,6 +87,7 @@ const env = z.object({
     .transform(Number)
     .pipe(z.number().max(100, 'expected a number from 0 to 100'))
     .default(0),
+  IMAGE_SERVICE_INJECT_DRIFT: z.enum(['true', 'false'], { error: 'expected true or false' }).default('false').transform((v) => v === 'true'),
   IMAGE_SERVICE_SIGNING_KEYS: z.string().optional().transform(parseSigningKeys),
   IMAGE_SERVICE_PRESETS: presets,
   IMAGE_SERVICE_ADMIN_TOKEN_FILE: z.string().trim().min(1).optional(),

@@ -87,6 +87,7 @@ const settings = {
   cacheMaxAgeSeconds: env.IMAGE_SERVICE_CACHE_MAX_AGE_SECONDS,
   injectDelayMs: env.IMAGE_SERVICE_INJECT_DELAY_MS,
   injectErrorPercent: env.IMAGE_SERVICE_INJECT_ERROR_PERCENT,
+  injectDrift: env.IMAGE_SERVICE_INJECT_DRIFT,
   presets: env.IMAGE_SERVICE_PRESETS,
   cacheBytes: env.IMAGE_SERVICE_CACHE_BYTES,
   coalesce: env.IMAGE_SERVICE_COALESCE,

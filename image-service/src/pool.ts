@@ -28,6 +28,8 @@ export interface TransformJob {
   params: ImageParams;
   format: OutputFormat;
   limits: WorkLimits;
+  /** The `-drift` fault (IMAGE_SERVICE_INJECT_DRIFT); absent: off. */
+  drift?: boolean;
 }
 
 /** What a child answers: the encoded image, or the HttpError its resize threw. */

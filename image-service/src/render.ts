@@ -27,6 +27,8 @@ export interface RenderParts {
   isolation: Isolation;
   pool: TransformPool;
   metrics: Metrics;
+  /** The `-drift` fault (IMAGE_SERVICE_INJECT_DRIFT). */
+  drift: boolean;
 }
 
 /**
@@ -69,7 +71,7 @@ export async function render(
     // A client gone by now has nobody to answer. In process, libvips once started stops only at
     // its time limit; a child is killed as soon as the client leaves.
     signal.throwIfAborted();
-    const body = inChild ? await parts.pool.run({ bytes, params, format, limits: parts.limits }, signal) : await resize(bytes, params, format, parts.limits);
+    const body = inChild ? await parts.pool.run({ bytes, params, format, limits: parts.limits, drift: parts.drift }, signal) : await resize(bytes, params, format, parts.limits, parts.drift);
     parts.metrics.transformed();
     return { etag, contentType: CONTENT_TYPES[format], body };
   } finally {

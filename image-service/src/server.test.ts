@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorOf, get, makeFixture, metric, scrape, SECRET, startService, until, type Answer, type Fixture, type Running } from './service.testkit.ts';
+import { DRIFT_HUE_DEGREES } from './transform.ts';
 
 let fixture: Fixture;
 let svc: Running;
@@ -232,6 +233,35 @@ describe('limits and fault injection', () => {
       expect(metric(metrics, 'image_service_http_request_duration_seconds_bucket', 'le="0.3",route="image"')).toBe(0);
     } finally {
       await slow.close();
+    }
+  });
+
+  it('injects a colour drift: same size and type, lightness kept, the hue moved', async () => {
+    const plain = await startService(fixture.root);
+    const drifted = await startService(fixture.root, { injectDrift: true });
+    try {
+      const path = '/image/files/photo.jpg?w=64&fm=png';
+      const [a, b] = await Promise.all([get(plain.port, path), get(drifted.port, path)]);
+      expect([a.status, b.status, b.headers['content-type']]).toEqual([200, 200, a.headers['content-type']]);
+      const stats = (body: Buffer) => sharp(body).toColourspace('lch').raw({ depth: 'float' }).toBuffer({ resolveWithObject: true });
+      const [la, lb] = await Promise.all([stats(a.body), stats(b.body)]);
+      expect(lb.info).toMatchObject({ width: la.info.width, height: la.info.height });
+      const fa = new Float32Array(la.data.buffer, la.data.byteOffset, la.data.length / 4);
+      const fb = new Float32Array(lb.data.buffer, lb.data.byteOffset, lb.data.length / 4);
+      let lightness = 0;
+      let hue = 0;
+      let chromatic = 0;
+      for (let i = 0; i < fa.length; i += 3) {
+        lightness += Math.abs(fa[i]! - fb[i]!);
+        if (fa[i + 1]! < 5) continue; // a grey pixel has no hue to move
+        hue += Math.abs(((fb[i + 2]! - fa[i + 2]! + 540) % 360) - 180);
+        chromatic += 1;
+      }
+      expect(lightness / (fa.length / 3)).toBeLessThan(2);
+      expect(chromatic).toBeGreaterThan(0);
+      expect(hue / chromatic).toBeGreaterThan(DRIFT_HUE_DEGREES / 2);
+    } finally {
+      await Promise.all([plain.close(), drifted.close()]);
     }
   });
 

@@ -41,6 +41,8 @@ export interface ServiceSettings {
   cacheMaxAgeSeconds: number;
   injectDelayMs: number;
   injectErrorPercent: number;
+  /** IMAGE_SERVICE_INJECT_DRIFT: every resize's colours drift (the sandbox's `-drift` builds); absent: off. */
+  injectDrift?: boolean;
   /** IMAGE_SERVICE_SIGNING_KEYS: when any, every image URL must carry a valid `sig` (403). */
   signingKeys?: readonly string[];
   presets?: Presets;
@@ -98,7 +100,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
       injectDelayMs: settings.injectDelayMs,
       injectErrorPercent: settings.injectErrorPercent,
     },
-    { admission, source, maxSourceBytes: settings.maxSourceBytes, limits, isolation: settings.isolate ?? 'costly', pool, metrics },
+    { admission, source, maxSourceBytes: settings.maxSourceBytes, limits, isolation: settings.isolate ?? 'costly', pool, metrics, drift: settings.injectDrift ?? false },
     stampede,
     metrics,
     answers,

@@ -15,7 +15,7 @@ configureSharp(Number(process.env.VIPS_CONCURRENCY) || 1);
 const reply = (answer: ChildAnswer) => process.send!(answer);
 
 process.on('message', (job: TransformJob) => {
-  resize(Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength), job.params, job.format, job.limits).then(
+  resize(Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength), job.params, job.format, job.limits, job.drift).then(
     (body) => reply({ ok: true, body }),
     (error: unknown) => {
       if (error instanceof HttpError) reply({ ok: false, status: error.status, code: error.code, message: error.message });

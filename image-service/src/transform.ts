@@ -40,6 +40,9 @@ export interface ImageInfo extends Shape {
   scans: number;
 }
 
+/** The `-drift` fault's hue rotation: visible on skin and sky, invisible to a luminance metric. */
+export const DRIFT_HUE_DEGREES = 20;
+
 /** What bounds one request's work: the pixel limit, the worker's memory share, libvips' time. */
 export interface WorkLimits {
   maxInputPixels: number;
@@ -148,12 +151,15 @@ export function checkPixels(info: ImageInfo, maxInputPixels: number): void {
  * encodes `decodable()` bytes that admitWork() accepted. A decoding failure, including a
  * truncated input, is the image's fault: 422; so is a pipeline libvips stopped at the time limit.
  */
-export async function resize(bytes: Buffer, params: ImageParams, format: OutputFormat, limits: WorkLimits): Promise<Buffer> {
+export async function resize(bytes: Buffer, params: ImageParams, format: OutputFormat, limits: WorkLimits, drift = false): Promise<Buffer> {
   // libvips checks the pixel limit again from the header as it opens the image.
   const image = sharp(bytes, { limitInputPixels: limits.maxInputPixels, failOn: 'truncated', autoOrient: true });
   if (params.w !== undefined || params.h !== undefined) {
     image.resize({ width: params.w, height: params.h, fit: params.fit, withoutEnlargement: true });
   }
+  // A fault drill: what a changed colour default does (a hue rotation in LCh keeps lightness, so
+  // a luminance-only metric misses it); as fast as a plain resize and just as valid an image.
+  if (drift) image.modulate({ hue: DRIFT_HUE_DEGREES });
   if (format === 'png') image.png();
   else if (format === 'avif') image.avif({ quality: params.q, effort: AVIF_EFFORT });
   else image[format]({ quality: params.q });

@@ -23,11 +23,13 @@ describe('image catalogue', () => {
     });
   });
 
-  it('injects latency into -slow tags and errors into -broken tags', () => {
+  it('injects latency into -slow tags, errors into -broken tags, colour drift into -drift tags', () => {
     const slow = pull(entries, 'imageops/image-service:1.5.0-slow', c);
     const broken = pull(entries, 'imageops/image-service:1.5.0-broken', c);
     expect(slow.ok && slow.launch.env).toEqual({ IMAGE_SERVICE_VERSION: '1.5.0-slow', IMAGE_SERVICE_INJECT_DELAY_MS: String(SLOW_DELAY_MS) });
     expect(broken.ok && broken.launch.env.IMAGE_SERVICE_INJECT_ERROR_PERCENT).toBe(String(BROKEN_ERROR_PERCENT));
+    const drift = pull(entries, 'imageops/image-service:1.5.0-drift', c);
+    expect(drift.ok && drift.launch.env).toEqual({ IMAGE_SERVICE_VERSION: '1.5.0-drift', IMAGE_SERVICE_INJECT_DRIFT: 'true' });
     expect(SLOW_DELAY_MS).toBeGreaterThanOrEqual(300);
     expect(BROKEN_ERROR_PERCENT).toBeGreaterThanOrEqual(50);
   });

@@ -37,7 +37,7 @@ export function parseImage(ref: string): { repository: string; tag: string } | u
   return { repository: [...parts, name].join('/').replace(/^library\//, ''), tag };
 }
 
-/** This checkout's image service, reporting the tag as its version; `-slow` and `-broken` tags inject faults. */
+/** This checkout's image service, reporting the tag as its version; `-slow`, `-broken` and `-drift` tags inject faults. */
 export function imageServiceEntry(repoRoot: string): CatalogueEntry {
   return {
     repository: 'imageops/image-service',
@@ -45,6 +45,7 @@ export function imageServiceEntry(repoRoot: string): CatalogueEntry {
       const env: Record<string, string> = { IMAGE_SERVICE_VERSION: tag };
       if (tag.endsWith('-slow')) env.IMAGE_SERVICE_INJECT_DELAY_MS = String(SLOW_DELAY_MS);
       if (tag.endsWith('-broken')) env.IMAGE_SERVICE_INJECT_ERROR_PERCENT = String(BROKEN_ERROR_PERCENT);
+      if (tag.endsWith('-drift')) env.IMAGE_SERVICE_INJECT_DRIFT = 'true';
       return { command: path.join(repoRoot, 'node_modules/.bin/node'), args: [path.join(repoRoot, 'image-service/src/main.ts')], env, cwd: repoRoot };
     },
   };
