@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { DiffStore } from './canary/diffs.ts';
 import { canaryMeasure } from './canary/measure.ts';
 import { kubeEndpoints } from './canary/providers/endpoints.ts';
 import { Providers } from './canary/providers/select.ts';
@@ -16,7 +17,7 @@ import type { Measure } from './rollout.ts';
 
 /**
  * `npm run operator`: the operator against $KUBECONFIG or the in-cluster config, serving
- * /metrics, /healthz and /readyz on METRICS_ADDRESS. SIGTERM or SIGINT stops it gracefully:
+ * /metrics, /healthz, /readyz and the output check's diffs (canary/diffs.ts) on METRICS_ADDRESS. SIGTERM or SIGINT stops it gracefully:
  * readiness goes false, in-flight reconciles are cancelled, the lease is released.
  */
 
@@ -38,6 +39,7 @@ export async function startOperator(config: Config, options: StartOptions = {}):
   const logger = options.logger ?? pino({ level: config.logLevel, base: { component: 'imageops-operator' } });
   const client = options.client ?? (await KubeClient.fromDefault());
   const metrics = new OperatorMetrics();
+  const diffs = new DiffStore();
   const manager = new Manager({
     client,
     logger,
@@ -47,12 +49,13 @@ export async function startOperator(config: Config, options: StartOptions = {}):
     resyncMs: config.resyncMs,
     leaderElection: config.leaderElection,
     policy: config.policy,
-    measure: options.measure ?? canaryMeasure(new Providers({ prometheusUrl: config.prometheusUrl, endpoints: kubeEndpoints(client) })),
+    measure: options.measure ?? canaryMeasure(new Providers({ prometheusUrl: config.prometheusUrl, endpoints: kubeEndpoints(client) }), diffs),
   });
 
   let stopping = false;
   const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const diff = diffs.get(path);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
     } else if (path === '/metrics') {
@@ -60,6 +63,8 @@ export async function startOperator(config: Config, options: StartOptions = {}):
         (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
+    } else if (diff !== undefined) {
+      res.writeHead(200, { 'content-type': 'image/png', 'x-content-type-options': 'nosniff' }).end(diff);
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (path === '/readyz') {

@@ -45,6 +45,8 @@ export interface Observations {
 export interface CheckDue {
   intervalMs: number;
   metrics: CustomMetric[];
+  /** The check before the first weight: the canary has no traffic yet, only its output is compared. */
+  outputOnly: boolean;
 }
 
 /** Measures a due check of the canary and judges the numbers (canary/measure.ts). */

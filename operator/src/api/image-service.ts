@@ -419,6 +419,59 @@ export const MetricSchema = z
   })
   .describe("An extra check: a PromQL query and its passing range.");
 
+export const MAX_OUTPUT_SAMPLES = 20;
+/** Largest picture the output check decodes (each side's answer), and the bounds of its fetches. */
+export const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+
+export const OutputSampleSchema = z
+  .strictObject({
+    key: z
+      .string()
+      .min(1)
+      .max(1024)
+      .regex(/^[^\x00-\x1f?#]+$/, "key must be an image key without control characters, '?' or '#'")
+      .describe("Image key, as in /image/files/<key>."),
+    params: z
+      .string()
+      .max(512)
+      .regex(/^[A-Za-z0-9_.,=&-]*$/, "params must be a query string such as w=640&fm=webp")
+      .describe("Query parameters of the request, e.g. w=640&fm=webp.")
+      .default(""),
+    preset: z
+      .string()
+      .max(64)
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, "preset names use letters, digits, - and _")
+      .describe("A preset of serving.presets, by name.")
+      .optional(),
+  })
+  .describe("One request fetched from primary and from the canary and compared.");
+
+export const OutputCheckSchema = z
+  .strictObject({
+    samples: z.array(OutputSampleSchema).max(MAX_OUTPUT_SAMPLES).describe("Requests compared before the first weight and at each check; none: no output check.").default([]),
+    minSsim: z
+      .number()
+      .min(0)
+      .max(1)
+      .describe("Lowest passing SSIM of the two pictures' lightness (L*), 1 being identical.")
+      .default(0.92),
+    maxDeltaE: z
+      .number()
+      .min(0)
+      .max(100)
+      .describe("Highest passing mean colour difference (CIEDE2000) of the two pictures; averaged over 8x8 blocks; about 2 is where people start to see one.")
+      .default(1.5),
+    maxSizeRatio: z
+      .number()
+      .min(1)
+      .max(100)
+      .describe("Highest passing ratio of the larger answer's bytes to the smaller's.")
+      .default(1.5),
+    timeoutSeconds: z.number().int().min(1).max(60).describe("Longest wait for one answer, body included.").default(10),
+    maxBytes: z.number().int().min(1024).max(MAX_OUTPUT_BYTES).describe("Largest answer read; a larger one fails the sample.").default(16 * 1024 * 1024),
+  })
+  .describe("Compare the canary's pictures with primary's: status, content type, dimensions, size and a perceptual difference.");
+
 export const AnalysisSchema = z.strictObject({
   provider: z
     .enum(PROVIDERS)
@@ -470,6 +523,7 @@ export const AnalysisSchema = z.strictObject({
       },
     ],
   ).default([]),
+  output: OutputCheckSchema.prefault({}),
 });
 
 export const MAX_STEPS = 20;
@@ -672,6 +726,16 @@ export const AnalysisResultSchema = z
     ).optional(),
     passed: z.boolean().describe("Whether every check was within its SLO."),
     noData: z.boolean().describe("Whether the check had too few requests to judge.").optional(),
+    output: z
+      .object({
+        samples: z.number().int().min(0).describe("Samples compared."),
+        failed: z.number().int().min(0).describe("Samples that failed."),
+        worstSsim: z.number().describe("Lowest lightness SSIM of the samples compared.").nullish(),
+        worstDeltaE: z.number().describe("Highest mean CIEDE2000 of the samples compared.").nullish(),
+        diffs: z.array(z.string().max(512).describe("A path such as /canary/diffs/NAMESPACE/NAME/N.png.")).max(MAX_OUTPUT_SAMPLES).describe("Paths of the visual diffs of failed samples on the operator's metrics port.").optional(),
+      })
+      .describe("The output check: the canary's pictures against primary's.")
+      .optional(),
     reason: message("Why the check failed or held.").optional(),
   })
   .describe("The last check's measurements and verdict.");
@@ -751,6 +815,8 @@ export type Condition = z.infer<typeof ConditionSchema>;
 export type AnalysisResult = z.infer<typeof AnalysisResultSchema>;
 export type CanarySpec = ImageServiceSpec["canary"];
 export type AnalysisSpec = CanarySpec["analysis"];
+export type OutputCheckSpec = AnalysisSpec["output"];
+export type OutputSample = OutputCheckSpec["samples"][number];
 export type MetricSpec = z.infer<typeof MetricSchema>;
 export type SourceSpec = ImageServiceSpec["source"];
 export type EnvVar = z.infer<typeof EnvVarSchema>;

@@ -498,9 +498,55 @@ describe('decide: Failed', () => {
   });
 });
 
+describe('decide: the output check before the first weight', () => {
+  const gated = spec({ analysis: { output: { samples: [{ key: 'photo.jpg', params: 'w=640' }] } } });
+  const alike: AnalysisResult = { at: iso(0), passed: true, output: { samples: 1, failed: 0, worstSsim: 1, worstDeltaE: 0 } };
+  const drifted: AnalysisResult = {
+    at: iso(0),
+    passed: false,
+    output: { samples: 1, failed: 1, worstSsim: 0.99, worstDeltaE: 6.9, diffs: ['/canary/diffs/default/thumbs/0.png'] },
+    reason: 'output of photo.jpg?w=640: colour difference (mean CIEDE2000) primary 0, canary 6.9 (limit at most 1.5)',
+  };
+  it.each<Row>([
+    {
+      when: 'pictures alike: the first weight',
+      spec: gated,
+      status: progressing({ weight: 0, since: -20 }),
+      world: { analysis: alike },
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, events: ['Advanced'], status: { iterations: 1, lastAnalysis: alike, lastCheckTime: iso(0) } },
+    },
+    {
+      when: 'pictures differ: no traffic, a failed check naming the image and metric',
+      spec: gated,
+      status: progressing({ weight: 0, since: -20 }),
+      world: { analysis: drifted },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['CheckFailed'], status: { failedChecks: 1 }, message: /photo\.jpg\?w=640: colour difference \(mean CIEDE2000\) primary 0, canary 6\.9/ },
+    },
+    {
+      when: 'pictures differ at the threshold: rolled back without ever taking traffic',
+      spec: gated,
+      status: progressing({ weight: 0, since: -40, lastCheck: -10, failedChecks: 2 }),
+      world: { analysis: drifted },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 2, events: ['RolledBack'], message: /colour difference/ },
+    },
+    {
+      when: 'within the interval after a failed output check: waits at 0%',
+      spec: gated,
+      status: progressing({ weight: 0, since: -20, lastCheck: -5, failedChecks: 1 }),
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, plan: { requeueAfterMs: 5_000 } },
+    },
+  ])('$when', check);
+});
+
 describe('checkDue', () => {
-  const measure = { intervalMs: 10_000, metrics: [] };
-  it.each<{ when: string; spec?: ImageServiceSpec; status: ImageServiceStatus; world?: World; now?: number; due: boolean }>([
+  const measure = { intervalMs: 10_000, metrics: [], outputOnly: false };
+  const gated = spec({ analysis: { output: { samples: [{ key: 'photo.jpg', params: 'w=640' }] } } });
+  it.each<{ when: string; spec?: ImageServiceSpec; status: ImageServiceStatus; world?: World; now?: number; due: boolean; outputOnly?: boolean }>([
+    { when: 'output samples, canary ready at 0%: the output check before the first weight', spec: gated, status: progressing({ weight: 0, since: -20 }), due: true, outputOnly: true },
+    { when: 'output samples, at 0% within the interval of a failed output check', spec: gated, status: progressing({ weight: 0, since: -20, lastCheck: -5, failedChecks: 1 }), due: false },
+    { when: 'output samples, at 0%, canary not ready', spec: gated, status: progressing({ weight: 0, since: -20 }), world: { canary: deploy('r2', false) }, due: false },
+    { when: 'output samples, resumed at 0%: the interval starts again', spec: gated, status: progressing({ weight: 0, since: -20, reason: 'Paused' }), due: false },
+    { when: 'output samples, analysing: the check measures traffic too', spec: gated, status: progressing({ weight: 20, lastCheck: -10 }), due: true },
     { when: 'analysing, an interval since the last check', status: progressing({ weight: 20, lastCheck: -10 }), due: true },
     { when: 'analysing, within the interval', status: progressing({ weight: 20, lastCheck: -9 }), due: false },
     { when: 'canary ready at 0%: routed first, measured an interval later', status: progressing({ weight: 0, since: -20 }), due: false },
@@ -517,7 +563,7 @@ describe('checkDue', () => {
     const s = row.spec ?? spec();
     const o = obs(row.world);
     const got = checkDue(s, row.status, o, at(row.now ?? 0));
-    expect(got).toEqual(row.due ? measure : undefined);
+    expect(got).toEqual(row.due ? { ...measure, outputOnly: row.outputOnly ?? false } : undefined);
     // decide agrees: a due check needs its measurement, and then it is a check
     if (row.due) {
       expect(() => decide(s, row.status, o, at(row.now ?? 0))).toThrow(/is due and was not measured/);

@@ -181,9 +181,14 @@ export function checkDue(spec: ImageServiceSpec, status: ImageServiceStatus, obs
   const set = settings(spec);
   // Resuming from a pause restarts the interval: no check on the resume itself.
   if (status.phase !== 'Progressing' || interruption(input) !== undefined || reasonOf(status, 'Progressing') === 'Paused') return undefined;
-  if (!canaryReady(input) || (status.canaryWeight ?? 0) === 0 || untilCheck(set, status, now) > 0) return undefined;
-  return { intervalMs: set.intervalMs, metrics: spec.canary.analysis.metrics.map((m) => ({ name: m.name, query: m.query })) };
+  const weight = status.canaryWeight ?? 0;
+  if (!canaryReady(input) || (weight === 0 && !outputGated(spec)) || untilCheck(set, status, now) > 0) return undefined;
+  if (weight === 0) return { intervalMs: set.intervalMs, metrics: [], outputOnly: true };
+  return { intervalMs: set.intervalMs, metrics: spec.canary.analysis.metrics.map((m) => ({ name: m.name, query: m.query })), outputOnly: false };
 }
+
+/** With output samples, the canary's pictures are compared before it takes any traffic. */
+const outputGated = (spec: ImageServiceSpec): boolean => spec.canary.analysis.output.samples.length > 0;
 
 /**
  * The canary's decision, once per reconcile. observations.analysis is the measurement of the
@@ -296,7 +301,7 @@ function progressing(input: In, next: Next, set: Settings): void {
   if (next.reason('Progressing') === 'Paused') {
     // Waits and the interval start again from the resume, not from before the pause.
     next.restartClock();
-    if (weight > 0) next.status.lastCheckTime = next.nowIso;
+    if (weight > 0 || outputGated(input.spec)) next.status.lastCheckTime = next.nowIso;
     next.event('Normal', 'Resumed', `Analysis of ${describe(s.canary)} resumed at ${weight}%`);
   }
   if (!canaryReady(input)) {
@@ -316,7 +321,7 @@ function progressing(input: In, next: Next, set: Settings): void {
     next.condition('Progressing', 'True', 'Analysing', `Analysing ${describe(s.canary)}`);
     next.message(`Canary ready again at ${weight}%`);
   }
-  if (weight === 0) {
+  if (weight === 0 && !outputGated(input.spec)) {
     const first = set.schedule[0] as number;
     next.route(first, set.replicas);
     next.status.lastCheckTime = next.nowIso;
@@ -572,8 +577,10 @@ function ignoreAnnotations(input: In, next: Next, why: string): void {
 }
 
 function summary(r: AnalysisResult): string {
+  if (r.output !== undefined && r.requests == null) return `output of ${r.output.samples} samples as primary's`;
   const parts = [`p99 ${r.latencyP99Ms == null ? 'n/a' : `${formatNumber(r.latencyP99Ms)} ms`}`, `5xx ${r.errorRatePercent == null ? 'n/a' : `${formatNumber(r.errorRatePercent)}%`}`, `${r.requests ?? 0} requests`];
   for (const [name, value] of Object.entries(r.metrics ?? {})) parts.push(`${name} ${value == null ? 'n/a' : formatNumber(value)}`);
+  if (r.output !== undefined) parts.push(`output of ${r.output.samples} samples as primary's`);
   return parts.join(', ');
 }
 

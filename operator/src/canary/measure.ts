@@ -1,17 +1,32 @@
 // The reconciler's Measure: measure the canary with the ImageService's provider over the check's
-// window and judge the numbers. It runs only when checkDue says a check is due, and knows nothing
-// of the decision that follows.
+// window, compare its pictures with primary's (output.ts) when the spec lists samples, and judge
+// both. It runs only when checkDue says a check is due, and knows nothing of the decision that
+// follows.
 import type { AnalysisResult, ImageService } from '../api/image-service.ts';
 import { trackName } from '../build/labels.ts';
 import type { CheckDue, Measure } from '../rollout.ts';
+import { DiffStore } from './diffs.ts';
+import { checkOutput, describeFailure } from './output.ts';
+import type { EndpointSource } from './providers/direct.ts';
 import { AnalysisError } from './providers/provider.ts';
 import type { Providers } from './providers/select.ts';
-import { judge, type AnalysisOutcome } from './verdict.ts';
+import { judge, judgeOutput, type AnalysisOutcome, type OutputVerdict } from './verdict.ts';
 
-export function canaryMeasure(providers: Providers): Measure {
+interface MeasureOptions {
+  /** How the output check finds a primary and a canary pod: the direct provider's source. */
+  endpoints: EndpointSource;
+  diffs: DiffStore;
+}
+
+/** `diffs`: where the output check's visual diffs are kept (the operator serves its store). */
+export function canaryMeasure(providers: Providers, diffs: DiffStore = new DiffStore()): Measure {
+  const options: MeasureOptions = { endpoints: providers.endpoints, diffs };
   return async (isvc: ImageService, check: CheckDue, now: Date, signal: AbortSignal): Promise<AnalysisResult> => {
+    const namespace = isvc.metadata.namespace ?? 'default';
     const canary = trackName(isvc, 'canary');
-    const target = { namespace: isvc.metadata.namespace ?? 'default', workload: canary, service: canary };
+    const output = isvc.spec.canary.analysis.output.samples.length > 0 ? await compareOutput(isvc, options, signal) : undefined;
+    if (check.outputOnly) return judgeOutput(output ?? { samples: 0, failures: [], worstSsim: undefined, worstDeltaE: undefined, diffs: [] }, now).record;
+    const target = { namespace, workload: canary, service: canary };
     let outcome: AnalysisOutcome;
     try {
       const provider = providers.for(isvc.spec.canary.analysis);
@@ -19,11 +34,37 @@ export function canaryMeasure(providers: Providers): Measure {
     } catch (error) {
       // A cancelled reconcile (shutdown, lost lease) is not a failed check.
       if (signal.aborted) throw error;
-      outcome =
-        error instanceof AnalysisError
-          ? { ok: false, kind: error.kind, message: error.message }
-          : { ok: false, kind: 'bad-answer', message: `the analysis failed: ${error instanceof Error ? error.message : String(error)}` };
+      outcome = failure(error);
     }
-    return judge(isvc.spec.canary.analysis, outcome, check.intervalMs, now).record;
+    return judge(isvc.spec.canary.analysis, outcome, check.intervalMs, now, output).record;
   };
+}
+
+function failure(error: unknown): { ok: false; kind: AnalysisError['kind']; message: string } {
+  return error instanceof AnalysisError
+    ? { ok: false, kind: error.kind, message: error.message }
+    : { ok: false, kind: 'bad-answer', message: `the analysis failed: ${error instanceof Error ? error.message : String(error)}` };
+}
+
+/**
+ * Fetches every sample from one ready pod of each revision's Service (not through the mesh:
+ * the comparison is of two revisions, whatever the routes say, and needs no Istio) and keeps
+ * the failures' visual diffs.
+ */
+async function compareOutput(isvc: ImageService, options: MeasureOptions, signal: AbortSignal): Promise<OutputVerdict> {
+  const namespace = isvc.metadata.namespace ?? 'default';
+  const podOf = async (track: 'primary' | 'canary'): Promise<string> => {
+    const service = trackName(isvc, track);
+    const pods = await options.endpoints({ namespace, workload: service, service }, signal);
+    if (pods.length === 0) throw new AnalysisError('no-targets', `Service ${namespace}/${service} has no ready endpoint`);
+    return pods[0]!.url;
+  };
+  try {
+    const result = await checkOutput(isvc.spec.canary.analysis.output, { primary: await podOf('primary'), canary: await podOf('canary') }, signal);
+    const diffs = result.failures.flatMap((f) => (f.diff === undefined ? [] : [options.diffs.put(namespace, isvc.metadata.name, f.diff)]));
+    return { samples: result.samples, failures: result.failures.map(describeFailure), worstSsim: result.worstSsim, worstDeltaE: result.worstDeltaE, diffs };
+  } catch (error) {
+    if (signal.aborted) throw error;
+    return { samples: 0, failures: [`output check: ${failure(error).message}`], worstSsim: undefined, worstDeltaE: undefined, diffs: [] };
+  }
 }

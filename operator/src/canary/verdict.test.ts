@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateSpec, type AnalysisSpec } from '../api/image-service.ts';
 import type { Observations } from './providers/provider.ts';
-import { formatDuration, formatNumber, judge, type AnalysisOutcome } from './verdict.ts';
+import { formatDuration, formatNumber, judge, judgeOutput, type AnalysisOutcome, type OutputVerdict } from './verdict.ts';
 
 function analysis(overrides: Record<string, unknown> = {}): AnalysisSpec {
   const v = validateSpec({ image: 'img:1', source: { file: {} }, canary: { analysis: { latencyP99Ms: 500, errorRatePercent: 1, minRequests: 20, ...overrides } } });
@@ -12,6 +12,31 @@ function analysis(overrides: Record<string, unknown> = {}): AnalysisSpec {
 const at = new Date('2026-11-22T00:00:00.000Z');
 const seen = (o: Partial<Observations>): AnalysisOutcome => ({ ok: true, observations: { requests: 400, latencyP99Ms: 120, errorRatePercent: 0.2, metrics: {}, ...o } });
 const hits = [{ name: 'hit-ratio', query: 'x', thresholdRange: { min: 0.8 } }];
+
+describe('judge: the output check joins the verdict', () => {
+  const sentence = 'output of photo.jpg?w=640: colour difference (mean CIEDE2000) primary 0, canary 6.9 (limit at most 1.5)';
+  const differ: OutputVerdict = { samples: 2, failures: [sentence], worstSsim: 0.99, worstDeltaE: 6.9, diffs: ['/canary/diffs/ns/thumbs/0.png'] };
+  const alike: OutputVerdict = { samples: 2, failures: [], worstSsim: 1, worstDeltaE: 0, diffs: [] };
+
+  it.each<[string, AnalysisOutcome, OutputVerdict, 'pass' | 'fail' | 'no-data']>([
+    ['perfect latency and errors, pictures differ: fail', seen({}), differ, 'fail'],
+    ['pictures differ and too few requests: fail, not no data', seen({ requests: 3 }), differ, 'fail'],
+    ['the provider failed and pictures differ: both said', { ok: false, kind: 'timeout', message: 'Prometheus did not answer' }, differ, 'fail'],
+    ['pictures alike and SLOs met: pass', seen({}), alike, 'pass'],
+    ['pictures alike, p99 broken: fail', seen({ latencyP99Ms: 900 }), alike, 'fail'],
+  ])('%s', (_what, outcome, output, result) => {
+    const v = judge(analysis(), outcome, 60_000, at, output);
+    expect(v.result).toBe(result);
+    expect(v.record.output).toEqual({ samples: 2, failed: output.failures.length, worstSsim: output.worstSsim, worstDeltaE: output.worstDeltaE, ...(output.diffs.length > 0 ? { diffs: output.diffs } : {}) });
+    if (output.failures.length > 0) expect(v.record.reason).toContain(sentence);
+  });
+
+  it('before the first weight, judges the output alone', () => {
+    expect(judgeOutput(alike, at)).toMatchObject({ result: 'pass', record: { passed: true, output: { samples: 2, failed: 0 } } });
+    expect(judgeOutput(differ, at)).toMatchObject({ result: 'fail', record: { passed: false, reason: sentence } });
+    expect(judgeOutput(differ, at).record).not.toHaveProperty('requests');
+  });
+});
 
 describe('judge', () => {
   it.each<[string, AnalysisSpec, AnalysisOutcome, 'pass' | 'fail' | 'no-data', RegExp | undefined]>([

@@ -3,6 +3,17 @@
 import type { AnalysisResult, AnalysisSpec } from '../api/image-service.ts';
 import type { AnalysisErrorKind, Observations } from './providers/provider.ts';
 
+/** What the output check found (output.ts), as the verdict needs it: numbers and sentences, never bodies. */
+export interface OutputVerdict {
+  samples: number;
+  /** One sentence per failure, naming the sample, the metric and both values. */
+  failures: string[];
+  worstSsim: number | undefined;
+  worstDeltaE: number | undefined;
+  /** Where the failures' visual diffs can be read. */
+  diffs: string[];
+}
+
 /** What the shell got when it ran an analysis: observations, or why there are none. */
 export type AnalysisOutcome = { ok: true; observations: Observations } | { ok: false; kind: AnalysisErrorKind; message: string };
 
@@ -23,9 +34,26 @@ export function formatNumber(v: number): string {
   return String(Number(v.toFixed(Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 1 ? 2 : 3)));
 }
 
-export function judge(analysis: AnalysisSpec, outcome: AnalysisOutcome, intervalMs: number, at: Date): Verdict {
+/** The output check's part of the record; its failures fail the check whatever the traffic says. */
+function outputRecord(output: OutputVerdict | undefined): Pick<AnalysisResult, 'output'> {
+  if (output === undefined) return {};
+  const finiteOrNull = (v: number | undefined) => (v === undefined ? null : finite(v));
+  return {
+    output: {
+      samples: output.samples,
+      failed: output.failures.length,
+      worstSsim: finiteOrNull(output.worstSsim),
+      worstDeltaE: finiteOrNull(output.worstDeltaE),
+      ...(output.diffs.length > 0 ? { diffs: output.diffs } : {}),
+    },
+  };
+}
+
+export function judge(analysis: AnalysisSpec, outcome: AnalysisOutcome, intervalMs: number, at: Date, output?: OutputVerdict): Verdict {
+  const outputFailures = output?.failures ?? [];
   if (!outcome.ok) {
-    return { result: 'fail', reasons: [outcome.message], record: { at: at.toISOString(), passed: false, reason: outcome.message } };
+    const reasons = [outcome.message, ...outputFailures];
+    return { result: 'fail', reasons, record: { at: at.toISOString(), passed: false, ...outputRecord(output), reason: reasons.join('; ') } };
   }
   const o = outcome.observations;
   const metrics: Record<string, number | null> = {};
@@ -36,7 +64,11 @@ export function judge(analysis: AnalysisSpec, outcome: AnalysisOutcome, interval
     errorRatePercent: finite(o.errorRatePercent),
     requests: o.requests,
     ...(Object.keys(metrics).length > 0 ? { metrics } : {}),
+    ...outputRecord(output),
   };
+  if (outputFailures.length > 0 && o.requests < analysis.minRequests) {
+    return { result: 'fail', reasons: outputFailures, record: { ...base, passed: false, reason: outputFailures.join('; ') } };
+  }
   if (o.requests < analysis.minRequests) {
     const reason = `${o.requests} canary requests in the last ${formatDuration(intervalMs)}, fewer than minRequests ${analysis.minRequests}`;
     return { result: 'no-data', reasons: [reason], record: { ...base, passed: false, noData: true, reason } };
@@ -55,8 +87,16 @@ export function judge(analysis: AnalysisSpec, outcome: AnalysisOutcome, interval
     else if (min !== undefined && value < min) reasons.push(`metric ${m.name} ${formatNumber(value)} is below its minimum ${formatNumber(min)}`);
     else if (max !== undefined && value > max) reasons.push(`metric ${m.name} ${formatNumber(value)} is above its maximum ${formatNumber(max)}`);
   }
+  reasons.push(...outputFailures);
   if (reasons.length === 0) return { result: 'pass', reasons, record: { ...base, passed: true } };
   return { result: 'fail', reasons, record: { ...base, passed: false, reason: reasons.join('; ') } };
+}
+
+/** The check before the first weight: the output alone (the canary has no traffic to judge). */
+export function judgeOutput(output: OutputVerdict, at: Date): Verdict {
+  const base = { at: at.toISOString(), ...outputRecord(output) };
+  if (output.failures.length === 0) return { result: 'pass', reasons: [], record: { ...base, passed: true } };
+  return { result: 'fail', reasons: output.failures, record: { ...base, passed: false, reason: output.failures.join('; ') } };
 }
 
 /** 90000 -> "1m30s", 2000 -> "2s", 1500 -> "1.5s". */

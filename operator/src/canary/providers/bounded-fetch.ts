@@ -10,6 +10,12 @@ export interface Answer {
   text: string;
 }
 
+export interface BytesAnswer {
+  status: number;
+  contentType: string | undefined;
+  body: Buffer;
+}
+
 export interface FetchLimits {
   /** Longest wait for the whole answer, body included. */
   timeoutMs: number;
@@ -29,6 +35,12 @@ export interface FetchRequest extends FetchLimits {
  * AnalysisError: `timeout`, `unreachable`, or `bad-answer` for an answer over the cap.
  */
 export async function fetchBounded(url: string, limits: FetchRequest): Promise<Answer> {
+  const answer = await fetchBoundedBytes(url, limits);
+  return { status: answer.status, text: answer.body.toString('utf8') };
+}
+
+/** fetchBounded's answer as bytes, with its content type (an image's). */
+export async function fetchBoundedBytes(url: string, limits: FetchRequest): Promise<BytesAnswer> {
   const timeout = AbortSignal.timeout(limits.timeoutMs);
   const signal = limits.signal ? AbortSignal.any([limits.signal, timeout]) : timeout;
   const tooLarge = () => new AnalysisError('bad-answer', `${limits.who} answered with more than ${limits.maxBytes} bytes`);
@@ -52,7 +64,7 @@ export async function fetchBounded(url: string, limits: FetchRequest): Promise<A
       }
       chunks.push(chunk.value);
     }
-    return { status: response.status, text: Buffer.concat(chunks).toString('utf8') };
+    return { status: response.status, contentType: response.headers.get('content-type') ?? undefined, body: Buffer.concat(chunks) };
   } catch (error) {
     if (error instanceof AnalysisError) throw error;
     if (timeout.aborted) throw new AnalysisError('timeout', `${limits.who} did not answer within ${limits.timeoutMs} ms`, { cause: error });

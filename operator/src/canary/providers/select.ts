@@ -25,6 +25,11 @@ export class Providers {
     this.#direct = new DirectProvider({ endpoints: options.endpoints, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
   }
 
+  /** How pods are found behind a Service (the output check uses it too). */
+  get endpoints(): EndpointSource {
+    return this.#options.endpoints;
+  }
+
   /** The provider for an analysis spec; an AnalysisError when prometheus is asked for without an address. */
   for(analysis: AnalysisSpec): MetricsProvider {
     const address = analysis.prometheus?.address ?? this.#options.prometheusUrl;
