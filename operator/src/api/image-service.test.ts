@@ -45,7 +45,14 @@ describe("defaults", () => {
     expect(spec.serving).toMatchObject({ maxInputPixels: 50_000_000, maxSourceBytes: 52_428_800, autoFormats: ["webp"], cacheMaxAgeSeconds: 86_400 });
     expect(spec.traffic).toEqual({ port: 8080, hosts: [], gateways: [], timeout: "30s" });
     expect(spec.canary).toMatchObject({ maxWeight: 100, interval: "1m", threshold: 5, progressDeadlineSeconds: 600, paused: false });
-    expect(spec.canary.analysis).toEqual({ latencyP99Ms: 500, errorRatePercent: 1, minRequests: 20, onNoData: "fail", metrics: [] });
+    expect(spec.canary.analysis).toEqual({
+      latencyP99Ms: 500,
+      errorRatePercent: 1,
+      minRequests: 20,
+      onNoData: "fail",
+      metrics: [],
+      output: { samples: [], minSsim: 0.92, maxDeltaE: 1.5, maxSizeRatio: 1.5, timeoutSeconds: 10, maxBytes: 16 * 1024 * 1024 },
+    });
     expect(spec.canary.analysis.provider).toBeUndefined();
   });
   it("keep quantities as written", () => {

@@ -429,6 +429,7 @@ export const OutputSampleSchema = z
       .string()
       .min(1)
       .max(1024)
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
       .regex(/^[^\x00-\x1f?#]+$/, "key must be an image key without control characters, '?' or '#'")
       .describe("Image key, as in /image/files/<key>."),
     params: z
