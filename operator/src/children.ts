@@ -40,7 +40,7 @@ export function desiredChildren(isvc: ImageService, plan: RolloutPlan, template:
     ...(hpa === undefined ? [] : [{ type: resources.horizontalPodAutoscalers, object: hpa as unknown as KubeObject }]),
     { type: resources.deployments, object: canary as KubeObject },
     ...buildServices(isvc).map((s) => ({ type: resources.services, object: s as KubeObject })),
-    { type: resources.virtualServices, object: buildVirtualService(isvc, weight) as unknown as KubeObject },
+    { type: resources.virtualServices, object: buildVirtualService(isvc, { weight, canaryRunning: plan.canaryReplicas > 0, mirrorPercent: plan.mirrorPercent }) as unknown as KubeObject },
   ];
 }
 

@@ -555,6 +555,24 @@ export const CanarySchema = crossField(
       .describe("Longest wait for a Deployment to become ready before the rollout fails.")
       .default(600),
     paused: z.boolean().describe("Stop analysing and advancing; the weights stay as they are.").default(false),
+    preview: z
+      .strictObject({
+        header: z
+          .string()
+          .max(64)
+          .regex(/^[a-z0-9][a-z0-9-]*$/, "preview.header must be a lowercase HTTP header name")
+          .describe("Name of the request header, e.g. x-imageops-preview."),
+        value: z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, "preview.value must be visible ASCII without spaces").describe("Value the header must have, exactly.").default("true"),
+      })
+      .describe("Requests carrying this header and value always reach the canary while it runs, so people can look at its pictures before it takes traffic.")
+      .optional(),
+    mirror: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .describe("Percent of user requests copied to the canary before it takes any (responses discarded); the first check reads its latency and errors from them, and only then do weights move.")
+      .optional(),
     analysis: AnalysisSchema.describe("How each check measures the canary.").prefault({}),
   }),
   [

@@ -19,7 +19,7 @@ describe("golden children of each example", () => {
         buildDeployment({ isvc, track: "primary", template, replicas: isvc.spec.replicas }),
         buildDeployment({ isvc, track: "canary", template, replicas: 0 }),
         ...buildServices(isvc),
-        buildVirtualService(isvc, 0),
+        buildVirtualService(isvc, { weight: 0, canaryRunning: false, mirrorPercent: 0 }),
       ];
       const text = children.map((c) => stringify(c, { lineWidth: 0 })).join("---\n");
       await expect(`# revision ${revisionOf(template)}\n${text}`).toMatchFileSnapshot(`./__golden__/${file}`);

@@ -83,12 +83,12 @@ describe("owned-field comparison", () => {
     const live = asServerReturns(desired);
     live.spec.template.spec.containers[0].env.reverse();
     expect(ownedEqual(desired, live)).toBe(true);
-    const vs = buildVirtualService(isvc, 30);
+    const vs = buildVirtualService(isvc, { weight: 30, canaryRunning: false, mirrorPercent: 0 });
     const liveVs = clone(vs) as Obj;
     liveVs.spec.http[0].route.reverse();
     expect(ownedEqual(vs, liveVs)).toBe(false);
-    expect(ownedEqual(vs, buildVirtualService(isvc, 30))).toBe(true);
-    expect(ownedEqual(vs, buildVirtualService(isvc, 40))).toBe(false);
+    expect(ownedEqual(vs, buildVirtualService(isvc, { weight: 30, canaryRunning: false, mirrorPercent: 0 }))).toBe(true);
+    expect(ownedEqual(vs, buildVirtualService(isvc, { weight: 40, canaryRunning: false, mirrorPercent: 0 }))).toBe(false);
   });
 
   it("Services with a cluster IP and other server fields equal their desired form", () => {

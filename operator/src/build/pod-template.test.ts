@@ -77,9 +77,9 @@ describe("pod template", () => {
 
 describe("guards", () => {
   it("a VirtualService weight outside 0..100 is refused", () => {
-    expect(() => buildVirtualService(isvc({}), 101)).toThrow(/0 to 100/);
-    expect(() => buildVirtualService(isvc({}), 2.5)).toThrow(/whole number/);
-    const route = buildVirtualService(isvc({}), 35).spec.http[0]!.route;
+    expect(() => buildVirtualService(isvc({}), { weight: 101, canaryRunning: false, mirrorPercent: 0 })).toThrow(/0 to 100/);
+    expect(() => buildVirtualService(isvc({}), { weight: 2.5, canaryRunning: false, mirrorPercent: 0 })).toThrow(/whole number/);
+    const route = buildVirtualService(isvc({}), { weight: 35, canaryRunning: false, mirrorPercent: 0 }).spec.http[0]!.route;
     expect(route.map((r) => [r.destination.host, r.weight])).toEqual([["thumbs-primary", 65], ["thumbs-canary", 35]]);
   });
   it("an ImageService without a uid cannot own children", () => {

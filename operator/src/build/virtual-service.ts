@@ -1,5 +1,6 @@
 // The Istio VirtualService (networking.istio.io/v1) splitting traffic between the
-// primary and canary Services by weight.
+// primary and canary Services by weight; while a canary runs, a preview header reaches it
+// whatever the weights, and a share of user traffic may be mirrored to it before it takes any.
 import { parseDuration } from "../api/durations.ts";
 import type { ImageService } from "../api/image-service.ts";
 import { childMeta, trackName } from "./labels.ts";
@@ -9,6 +10,15 @@ export interface Destination {
   weight: number;
 }
 
+export interface HttpRoute {
+  name: string;
+  match?: { headers: Record<string, { exact: string }> }[];
+  route: Destination[];
+  timeout: string;
+  mirror?: { host: string; port: { number: number } };
+  mirrorPercentage?: { value: number };
+}
+
 export interface VirtualService {
   apiVersion: "networking.istio.io/v1";
   kind: "VirtualService";
@@ -16,35 +26,49 @@ export interface VirtualService {
   spec: {
     hosts: string[];
     gateways: string[];
-    http: { name: string; route: Destination[]; timeout: string }[];
+    http: HttpRoute[];
   };
 }
 
-/** canaryWeight in percent (0..100); primary gets the rest. */
-export function buildVirtualService(isvc: ImageService, canaryWeight: number): VirtualService {
-  if (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100) {
-    throw new RangeError(`canary weight must be a whole number from 0 to 100, got ${canaryWeight}`);
+/** What routes to the canary besides its weight. */
+export interface CanaryRouting {
+  /** Canary weight in percent (0..100); primary gets the rest. */
+  weight: number;
+  /** Whether canary pods run: only then do the preview route and the mirror exist. */
+  canaryRunning: boolean;
+  /** Percent of primary's requests copied to the canary (fire and forget); 0: none. */
+  mirrorPercent: number;
+}
+
+export function buildVirtualService(isvc: ImageService, routing: CanaryRouting): VirtualService {
+  const { weight, canaryRunning, mirrorPercent } = routing;
+  if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
+    throw new RangeError(`canary weight must be a whole number from 0 to 100, got ${weight}`);
   }
+  if (!(mirrorPercent >= 0 && mirrorPercent <= 100)) throw new RangeError(`mirror percentage must be from 0 to 100, got ${mirrorPercent}`);
   const { traffic } = isvc.spec;
-  const dest = (host: string, weight: number): Destination => ({
-    destination: { host, port: { number: traffic.port } },
-    weight,
+  const host = (name: string) => ({ host: name, port: { number: traffic.port } });
+  const dest = (name: string, w: number): Destination => ({ destination: host(name), weight: w });
+  // seconds: the one duration form every Istio version reads (protobuf Duration)
+  const timeout = `${parseDuration(traffic.timeout) / 1000}s`;
+  const primary = trackName(isvc, "primary");
+  const canary = trackName(isvc, "canary");
+  const preview = isvc.spec.canary.preview;
+  const http: HttpRoute[] = [];
+  // Istio takes the first rule that matches: the preview rule comes before the weighted one.
+  if (canaryRunning && preview !== undefined) {
+    http.push({ name: "preview", match: [{ headers: { [preview.header]: { exact: preview.value } } }], route: [dest(canary, 100)], timeout });
+  }
+  http.push({
+    name: "primary-canary",
+    route: [dest(primary, 100 - weight), dest(canary, weight)],
+    timeout,
+    ...(canaryRunning && mirrorPercent > 0 ? { mirror: host(canary), mirrorPercentage: { value: mirrorPercent } } : {}),
   });
   return {
     apiVersion: "networking.istio.io/v1",
     kind: "VirtualService",
     metadata: childMeta(isvc, isvc.metadata.name),
-    spec: {
-      hosts: [isvc.metadata.name, ...traffic.hosts],
-      gateways: ["mesh", ...traffic.gateways],
-      http: [
-        {
-          name: "primary-canary",
-          route: [dest(trackName(isvc, "primary"), 100 - canaryWeight), dest(trackName(isvc, "canary"), canaryWeight)],
-          // seconds: the one duration form every Istio version reads (protobuf Duration)
-          timeout: `${parseDuration(traffic.timeout) / 1000}s`,
-        },
-      ],
-    },
+    spec: { hosts: [isvc.metadata.name, ...traffic.hosts], gateways: ["mesh", ...traffic.gateways], http },
   };
 }
