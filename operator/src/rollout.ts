@@ -79,6 +79,8 @@ export interface RolloutPlan {
   primary: PrimarySource;
   /** Canary Deployment replicas; 0 when idle. The canary always runs the spec's template. */
   canaryReplicas: number;
+  /** Percent of user requests mirrored to the canary (spec.canary.mirror, at 0% only); 0: none. */
+  mirrorPercent: number;
   /** Events for the transitions this plan makes. */
   events: RolloutEvent[];
   /** Reconcile again after this long even if nothing changes (the next check, a deadline). */

@@ -36,7 +36,7 @@ const result = (r: 'pass' | 'fail' | 'no-data', at: string): AnalysisResult =>
 describe('decide over random histories', () => {
   it('keeps its promises', () => {
     fc.assert(
-      fc.property(fc.array(step, { minLength: 20, maxLength: 80 }), fc.constantFrom('fail' as const, 'hold' as const), fc.boolean(), (steps, onNoData, explicitSteps) => {
+      fc.property(fc.array(step, { minLength: 20, maxLength: 80 }), fc.constantFrom('fail' as const, 'hold' as const), fc.boolean(), fc.constantFrom('none' as const, 'output' as const, 'mirror' as const, 'both' as const), (steps, onNoData, explicitSteps, gate) => {
         let desired = 'r1';
         let paused = false;
         const annotations = { promote: false, abort: false };
@@ -59,7 +59,7 @@ describe('decide over random histories', () => {
           const v = validateSpec({
             image: `img:${desired}`,
             source: { file: {} },
-            canary: { interval: '10s', threshold: 3, progressDeadlineSeconds: 60, paused, ...(explicitSteps ? { stepWeights: [5, 30, 60] } : { stepWeight: 25 }), analysis: { onNoData } },
+            canary: { interval: '10s', threshold: 3, progressDeadlineSeconds: 60, paused, ...(explicitSteps ? { stepWeights: [5, 30, 60] } : { stepWeight: 25 }), analysis: { onNoData, ...(gate === 'output' || gate === 'both' ? { output: { samples: [{ key: 'a.jpg' }] } } : {}) }, ...(gate === 'mirror' || gate === 'both' ? { mirror: 10 } : {}) },
           });
           if (!v.ok) throw new Error(JSON.stringify(v.issues));
           const spec = v.value;
@@ -92,6 +92,8 @@ describe('decide over random histories', () => {
           status = ImageServiceStatusSchema.parse(JSON.parse(JSON.stringify(after)));
           // Weights: 0 or a step of the schedule; primary's share is the rest.
           expect([0, ...weightSchedule(spec.canary)]).toContain(after.canaryWeight);
+          // Mirroring only before the canary takes traffic, and only while it is analysed.
+          if (plan.mirrorPercent > 0) expect([after.phase, after.canaryWeight]).toEqual(['Progressing', 0]);
           // Primary only ever takes a template that cleared the analysis (or the first one).
           if (after.phase === 'Promoting' && before.phase === 'Progressing') {
             const wasLastStep = (before.canaryWeight ?? 0) >= Math.max(...weightSchedule(spec.canary));

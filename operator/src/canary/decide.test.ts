@@ -538,6 +538,50 @@ describe('decide: the output check before the first weight', () => {
   ])('$when', check);
 });
 
+describe('decide: mirroring before the first weight', () => {
+  const mirroring = spec({ mirror: 10 });
+  it.each<Row>([
+    {
+      when: 'canary ready: mirrors 10% at 0%, the interval clock starts',
+      spec: mirroring,
+      status: progressing({ weight: 0, since: -20 }),
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['Mirroring'], plan: { mirrorPercent: 10, requeueAfterMs: 10_000 }, status: { lastCheckTime: iso(0) } },
+    },
+    {
+      when: 'within the interval: keeps mirroring',
+      spec: mirroring,
+      status: progressing({ weight: 0, since: -20, lastCheck: -5 }),
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, plan: { mirrorPercent: 10, requeueAfterMs: 5_000 } },
+    },
+    {
+      when: 'the check on mirrored requests passes: the first weight, mirroring ends',
+      spec: mirroring,
+      status: progressing({ weight: 0, since: -20, lastCheck: -10 }),
+      world: { analysis: passed },
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, events: ['Advanced'], plan: { mirrorPercent: 0 } },
+    },
+    {
+      when: 'the check on mirrored requests fails: still 0%, still mirroring',
+      spec: mirroring,
+      status: progressing({ weight: 0, since: -20, lastCheck: -10 }),
+      world: { analysis: slow },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['CheckFailed'], plan: { mirrorPercent: 10 }, status: { failedChecks: 1 } },
+    },
+    {
+      when: 'failed at the threshold: rolled back without a user request, mirroring ends',
+      spec: mirroring,
+      status: progressing({ weight: 0, since: -40, lastCheck: -10, failedChecks: 2 }),
+      world: { analysis: slow },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 2, events: ['RolledBack'], plan: { mirrorPercent: 0 }, message: /p99 latency 812 ms/ },
+    },
+    {
+      when: 'no mirror set: no mirroring at any weight',
+      status: progressing({ weight: 20, lastCheck: -5 }),
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, plan: { mirrorPercent: 0 } },
+    },
+  ])('$when', check);
+});
+
 describe('checkDue', () => {
   const measure = { intervalMs: 10_000, metrics: [], outputOnly: false };
   const gated = spec({ analysis: { output: { samples: [{ key: 'photo.jpg', params: 'w=640' }] } } });
@@ -547,6 +591,8 @@ describe('checkDue', () => {
     { when: 'output samples, at 0%, canary not ready', spec: gated, status: progressing({ weight: 0, since: -20 }), world: { canary: deploy('r2', false) }, due: false },
     { when: 'output samples, resumed at 0%: the interval starts again', spec: gated, status: progressing({ weight: 0, since: -20, reason: 'Paused' }), due: false },
     { when: 'output samples, analysing: the check measures traffic too', spec: gated, status: progressing({ weight: 20, lastCheck: -10 }), due: true },
+    { when: 'mirror, ready at 0%: mirroring starts, measured an interval later', spec: spec({ mirror: 10 }), status: progressing({ weight: 0, since: -20 }), due: false },
+    { when: 'mirror, at 0% an interval after mirroring started: the mirrored requests are measured', spec: spec({ mirror: 10 }), status: progressing({ weight: 0, since: -20, lastCheck: -10 }), due: true },
     { when: 'analysing, an interval since the last check', status: progressing({ weight: 20, lastCheck: -10 }), due: true },
     { when: 'analysing, within the interval', status: progressing({ weight: 20, lastCheck: -9 }), due: false },
     { when: 'canary ready at 0%: routed first, measured an interval later', status: progressing({ weight: 0, since: -20 }), due: false },

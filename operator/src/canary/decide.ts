@@ -44,6 +44,7 @@ class Next {
   /** The phase gives primary the spec's template (initialisation, promotion, revert). */
   primaryFromSpec = false;
   canaryReplicas = 0;
+  mirrorPercent = 0;
   readonly events: RolloutEvent[] = [];
   readonly removeAnnotations: string[] = [];
   requeueAfterMs: number | undefined;
@@ -106,6 +107,7 @@ class Next {
       primary: this.#primarySource(obs),
       status: this.status,
       canaryReplicas: this.canaryReplicas,
+      mirrorPercent: this.mirrorPercent,
       events: this.events,
       removeAnnotations: this.removeAnnotations,
       ...(this.requeueAfterMs === undefined ? {} : { requeueAfterMs: this.requeueAfterMs }),
@@ -182,10 +184,16 @@ export function checkDue(spec: ImageServiceSpec, status: ImageServiceStatus, obs
   // Resuming from a pause restarts the interval: no check on the resume itself.
   if (status.phase !== 'Progressing' || interruption(input) !== undefined || reasonOf(status, 'Progressing') === 'Paused') return undefined;
   const weight = status.canaryWeight ?? 0;
-  if (!canaryReady(input) || (weight === 0 && !outputGated(spec)) || untilCheck(set, status, now) > 0) return undefined;
-  if (weight === 0) return { intervalMs: set.intervalMs, metrics: [], outputOnly: true };
-  return { intervalMs: set.intervalMs, metrics: spec.canary.analysis.metrics.map((m) => ({ name: m.name, query: m.query })), outputOnly: false };
+  if (!canaryReady(input) || untilCheck(set, status, now) > 0) return undefined;
+  const metrics = spec.canary.analysis.metrics.map((m) => ({ name: m.name, query: m.query }));
+  if (weight > 0) return { intervalMs: set.intervalMs, metrics, outputOnly: false };
+  // At 0%: mirrored requests are measured an interval after mirroring started (lastCheckTime).
+  if (mirrored(spec)) return status.lastCheckTime === undefined ? undefined : { intervalMs: set.intervalMs, metrics, outputOnly: false };
+  return outputGated(spec) ? { intervalMs: set.intervalMs, metrics: [], outputOnly: true } : undefined;
 }
+
+/** With mirror set, the canary is measured on copies of user requests before it takes any. */
+const mirrored = (spec: ImageServiceSpec): boolean => spec.canary.mirror !== undefined;
 
 /** With output samples, the canary's pictures are compared before it takes any traffic. */
 const outputGated = (spec: ImageServiceSpec): boolean => spec.canary.analysis.output.samples.length > 0;
@@ -301,7 +309,7 @@ function progressing(input: In, next: Next, set: Settings): void {
   if (next.reason('Progressing') === 'Paused') {
     // Waits and the interval start again from the resume, not from before the pause.
     next.restartClock();
-    if (weight > 0 || outputGated(input.spec)) next.status.lastCheckTime = next.nowIso;
+    if (weight > 0 || outputGated(input.spec) || mirrored(input.spec)) next.status.lastCheckTime = next.nowIso;
     next.event('Normal', 'Resumed', `Analysis of ${describe(s.canary)} resumed at ${weight}%`);
   }
   if (!canaryReady(input)) {
@@ -321,7 +329,19 @@ function progressing(input: In, next: Next, set: Settings): void {
     next.condition('Progressing', 'True', 'Analysing', `Analysing ${describe(s.canary)}`);
     next.message(`Canary ready again at ${weight}%`);
   }
-  if (weight === 0 && !outputGated(input.spec)) {
+  if (weight === 0 && mirrored(input.spec)) {
+    next.mirrorPercent = input.spec.canary.mirror ?? 0;
+    if (next.status.lastCheckTime === undefined) {
+      next.route(0, set.replicas);
+      next.status.lastCheckTime = next.nowIso;
+      const why = `Canary ready; mirroring ${next.mirrorPercent}% of user requests to it before it takes any`;
+      next.condition('Progressing', 'True', 'Analysing', `Analysing ${describe(s.canary)} on mirrored requests`);
+      next.message(why);
+      next.event('Normal', 'Mirroring', `${why} (canary ${describe(s.canary)})`);
+      next.requeue(set.intervalMs);
+      return;
+    }
+  } else if (weight === 0 && !outputGated(input.spec)) {
     const first = set.schedule[0] as number;
     next.route(first, set.replicas);
     next.status.lastCheckTime = next.nowIso;
@@ -340,6 +360,8 @@ function progressing(input: In, next: Next, set: Settings): void {
   const outcome = input.obs.analysis;
   if (outcome === undefined) throw new Error(`decide: a check of canary ${describe(s.canary)} is due and was not measured (checkDue says what to measure)`);
   check(input, next, set, weight, outcome);
+  // Mirroring ends when the canary takes traffic or leaves.
+  if (next.status.phase !== 'Progressing' || (next.status.canaryWeight ?? 0) > 0) next.mirrorPercent = 0;
 }
 
 /** Progressing, interrupted before any check (see interruption). */
