@@ -136,7 +136,8 @@ const VirtualServiceSchema = z.looseObject({
 /** The weights of the ImageService's VirtualService route: primary and canary, in percent. */
 export async function routeWeights(client: KubeClient, ref: Ref): Promise<{ primary: number; canary: number } | undefined> {
   const vs = await client.get(RESOURCES.virtualservices, VirtualServiceSchema, ref.namespace, ref.name);
-  const route = vs?.spec.http[0]?.route;
+  // The weighted rule is the one without a match (a preview rule, matching a header, comes first).
+  const route = vs?.spec.http?.find((h) => h.match === undefined)?.route;
   if (route === undefined) return undefined;
   const weightOf = (track: string) => route.find((r) => r.destination.host.startsWith(`${ref.name}-${track}`))?.weight ?? 0;
   return { primary: weightOf('primary'), canary: weightOf('canary') };

@@ -2,7 +2,7 @@
 // the two answers compared (status, content type, dimensions, byte size, then the decoded
 // pixels). Everything fetched is bounded (bytes, time, decoded pixels) and nothing fetched is
 // repeated: a failure names the sample, the metric and the two values, never a body.
-import sharp from 'sharp';
+import type { Sharp, SharpOptions } from 'sharp';
 import type { OutputCheckSpec, OutputSample } from '../api/image-service.ts';
 import { fetchBoundedBytes, type BytesAnswer } from './providers/bounded-fetch.ts';
 import { AnalysisError } from './providers/provider.ts';
@@ -17,6 +17,11 @@ export const MAX_DECODE_PIXELS = 8192 * 8192;
 export const DIFF_SIZE = 256;
 /** What the check asks for: what a browser sends, so `fm=auto` negotiates as for users. */
 const ACCEPT = 'image/webp,image/*;q=0.8';
+/** sharp loads libvips and its threads: only an operator whose ImageServices list samples pays for it. */
+async function sharp(input: Buffer, options: SharpOptions): Promise<Sharp> {
+  const { default: load } = await import('sharp');
+  return load(input, options);
+}
 const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/avif', 'image/gif']);
 
 export interface SampleFailure {
@@ -145,8 +150,8 @@ export interface Decoded {
 
 /** Decodes within MAX_DECODE_PIXELS, to Lab floats at most COMPARE_SIZE a side. */
 export async function decode(bytes: Buffer): Promise<Decoded> {
-  const meta = await sharp(bytes, { limitInputPixels: MAX_DECODE_PIXELS }).metadata();
-  const { data, info } = await sharp(bytes, { limitInputPixels: MAX_DECODE_PIXELS, failOn: 'error' })
+  const meta = await (await sharp(bytes, { limitInputPixels: MAX_DECODE_PIXELS })).metadata();
+  const { data, info } = await (await sharp(bytes, { limitInputPixels: MAX_DECODE_PIXELS, failOn: 'error' }))
     .resize(COMPARE_SIZE, COMPARE_SIZE, { fit: 'inside', withoutEnlargement: true })
     .flatten({ background: '#ffffff' })
     .toColourspace('lab')
@@ -162,5 +167,5 @@ export async function decode(bytes: Buffer): Promise<Decoded> {
 async function diffPng(map: Float32Array, width: number, height: number): Promise<Buffer> {
   const grey = Buffer.alloc(map.length);
   for (let i = 0; i < map.length; i++) grey[i] = Math.min(255, Math.round((map[i]! / 10) * 255));
-  return sharp(grey, { raw: { width, height, channels: 1 } }).resize(DIFF_SIZE, DIFF_SIZE, { fit: 'inside', withoutEnlargement: true }).png({ compressionLevel: 9 }).toBuffer();
+  return (await sharp(grey, { raw: { width, height, channels: 1 } })).resize(DIFF_SIZE, DIFF_SIZE, { fit: 'inside', withoutEnlargement: true }).png({ compressionLevel: 9 }).toBuffer();
 }
