@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DiffStore } from '../operator/src/canary/diffs.ts';
 import { loadConfig } from '../operator/src/config.ts';
 import { resources } from '../operator/src/kube/client.ts';
 import { EventRecorder } from '../operator/src/kube/events.ts';
@@ -16,13 +17,19 @@ const NODE = process.execPath;
 const MAIN = join(import.meta.dirname, '..', 'operator', 'src', 'main.ts');
 
 describe('the operator process', () => {
-  it('serves /healthz, /readyz and /metrics with the canary gauges, and stops cleanly in-process', async () => {
+  it('serves /healthz, /readyz, /metrics with the canary gauges and the output check\'s diffs, and stops cleanly in-process', async () => {
     const api = await apiServer();
     const client = await clientFor(api.url);
     await namespace(client, 'shop');
     const config = loadConfig({ METRICS_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'silent', WORKERS: '2' });
-    const op = await startOperator(config, { client });
+    const diffs = new DiffStore();
+    const png = Buffer.from('89504e470d0a1a0a', 'hex');
+    const diffPath = diffs.put('shop', 'thumbs', png);
+    const op = await startOperator(config, { client, diffs });
     try {
+      const diff = await fetch(`${op.url}${diffPath}`);
+      expect([diff.status, diff.headers.get('content-type'), Buffer.from(await diff.arrayBuffer())]).toEqual([200, 'image/png', png]);
+      expect((await fetch(`${op.url}/canary/diffs/shop/thumbs/999.png`)).status).toBe(404);
       expect((await fetch(`${op.url}/healthz`)).status).toBe(200);
       const ready = await eventually('/readyz', async () => {
         const r = await fetch(`${op.url}/readyz`);

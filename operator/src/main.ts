@@ -33,13 +33,15 @@ export interface StartOptions {
   client?: KubeClient;
   logger?: Logger;
   measure?: Measure;
+  /** Where the output check keeps its visual diffs, served on the metrics port. */
+  diffs?: DiffStore;
 }
 
 export async function startOperator(config: Config, options: StartOptions = {}): Promise<OperatorHandle> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { component: 'imageops-operator' } });
   const client = options.client ?? (await KubeClient.fromDefault());
   const metrics = new OperatorMetrics();
-  const diffs = new DiffStore();
+  const diffs = options.diffs ?? new DiffStore();
   const manager = new Manager({
     client,
     logger,
