@@ -45,6 +45,7 @@ describe('npm start (the demo)', () => {
     expect(out).toContain('Changed spec.image to imageops/image-service:1.1.0');
     expect(out).toMatch(/phase=Progressing weight=20 /);
     expect(out).toMatch(/phase=Succeeded /);
+    expect(out).toMatch(/Last output check: 2 samples, 0 differing; worst lightness SSIM 1, worst colour difference 0\./);
     expect(out).toMatch(/Promoted imageops\/image-service:1\.1\.0\. During the rollout the load sent \d+ requests; 0 failed\./);
     expect(out).toMatch(/Canary analysis (reads Prometheus|uses the direct provider)/);
     expect(out).toMatch(/The rollout, live in a browser: http:\/\/127\.0\.0\.1:\d+\//);

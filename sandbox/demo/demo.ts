@@ -19,8 +19,9 @@ import { startView, type View } from '../view/server.ts';
 const EXAMPLE = path.join(REPO_ROOT, 'examples', 'minimal.yaml');
 const CLAIM = 'image-originals';
 const NEW_IMAGE = 'imageops/image-service:1.1.0';
-/** The example's canary policy made demo-sized: a check every 5 s, 20% steps. */
-const DEMO_CANARY = { canary: { interval: '5s', stepWeight: 20 } };
+/** The example's canary policy made demo-sized: a check every 5 s, 20% steps, two sample pictures compared. */
+const OUTPUT_SAMPLES = [{ key: 'landscape.jpg', params: 'w=480' }, { key: 'badge.png', params: 'w=160' }];
+const DEMO_CANARY = { canary: { interval: '5s', stepWeight: 20, analysis: { output: { samples: OUTPUT_SAMPLES } } } };
 const LOAD = { concurrency: 4, ratePerSecond: 40 };
 /** After the rollout the load keeps going (so a second rollout can be watched) for this long at most. */
 const LINGER_LOAD_MS = 30 * 60_000;
@@ -149,6 +150,7 @@ async function main(): Promise<number> {
     out(`Sample images (${keys.join(', ')}) in the claim ${CLAIM}.`);
 
     out(`Applying ${relative(EXAMPLE)} (canary: check every ${DEMO_CANARY.canary.interval}, ${DEMO_CANARY.canary.stepWeight}% steps)...`);
+    out(`Output check: ${OUTPUT_SAMPLES.map((s) => `${s.key}?${s.params}`).join(', ')} compared between primary and canary before the first weight and at each check.`);
     await applyImageService(sandbox.client, manifest);
     const initial = await waitForReady(sandbox.client, ref, ['Initialized', 'Succeeded'], READY_TIMEOUT_MS);
     out(`${ref.name} is ${initial.status.phase}: ${initial.status.primary?.image ?? initial.image} serves 100%.`);
@@ -169,7 +171,9 @@ async function main(): Promise<number> {
     out();
     const outcome = await follow(sandbox, ref, load, READY_TIMEOUT_MS + steps * intervalMs * 4);
     const during = load.counts('rollout');
+    const output = (await observe(sandbox.client, ref))?.status.lastAnalysis?.output;
     out();
+    if (output) out(`Last output check: ${output.samples} samples, ${output.failed} differing; worst lightness SSIM ${output.worstSsim ?? 'n/a'}, worst colour difference ${output.worstDeltaE ?? 'n/a'}.`);
     out(
       outcome === 'Succeeded'
         ? `Promoted ${NEW_IMAGE}. During the rollout the load sent ${during.requests} requests; ${during.failed} failed.`
