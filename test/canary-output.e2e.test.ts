@@ -7,7 +7,7 @@ import { deltaE2000Map, type LabImage } from '../operator/src/canary/perceptual.
 import { eventsOf } from '../sandbox/demo/rollout.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
 import type { Manifest } from '../sandbox/demo/rollout.ts';
-import { changeImage, deploy, expectIdleOn, history, hostOf, imageService, type LabFixture, LATENCY_SLO_MS, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, useLab } from './canary-harness.ts';
+import { changeImage, deploy, expectIdleOn, history, hostOf, imageService, type LabFixture, LATENCY_SLO_MS, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, useLab } from './canary.testkit.ts';
 
 const SAMPLES = [{ key: 'landscape.jpg', params: 'w=480' }, { key: 'portrait.webp', params: 'w=320&fm=jpeg' }];
 const PREVIEW = { header: 'x-imageops-preview', value: 'yes' };

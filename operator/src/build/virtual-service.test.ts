@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { asRead } from "./fixtures.ts";
+import { asRead } from "./image-services.testkit.ts";
 import { buildVirtualService, type CanaryRouting, type HttpRoute } from "./virtual-service.ts";
 
 const isvc = (canary: Record<string, unknown>) =>

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { makeFixture, startService, type Fixture, type Running } from '../../../image-service/src/testkit.ts';
+import { makeFixture, startService, type Fixture, type Running } from '../../../image-service/src/service.testkit.ts';
 import { ImageServiceSchema, type ImageService } from '../api/image-service.ts';
 import { DiffStore, MAX_DIFFS } from './diffs.ts';
 import { canaryMeasure } from './measure.ts';

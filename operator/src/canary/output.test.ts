@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeFixture, startService, type Fixture, type Running } from '../../../image-service/src/testkit.ts';
+import { makeFixture, startService, type Fixture, type Running } from '../../../image-service/src/service.testkit.ts';
 import { OutputCheckSchema } from '../api/image-service.ts';
 import { checkOutput, describeFailure, samplePath } from './output.ts';
 import { deltaE2000, deltaE2000Map, ssimLightness, type LabImage } from './perceptual.ts';
