@@ -74,9 +74,8 @@ describe.each(CONTROL_PLANES)('two operator replicas with a Lease on the %s cont
     // (the follower notices the expiry on its next retry; allow for a loaded machine)
     expect(h.nextStarted! - h.t0).toBeLessThan(LEASE.leaseDurationMs + 3 * LEASE.retryPeriodMs + 300);
 
-    const obj = await admin.get(resources.imageServices, NS, 'thumbs');
-    (obj['spec'] as { image: string }).image = 'imageops/image-service:1.1.0';
-    await admin.replace(resources.imageServices, obj);
+    // a merge patch, as kubectl sends: the new leader may be writing status at this very moment
+    await admin.mergePatch(resources.imageServices, NS, 'thumbs', { spec: { image: 'imageops/image-service:1.1.0' } });
     await settled(admin, follower.manager, NS, 'thumbs');
     expect((await statusOf(admin, NS, 'thumbs'))['canary']).toMatchObject({ image: 'imageops/image-service:1.1.0' });
     expect(workWrites(follower.client)).toContain('update deployments');

@@ -209,9 +209,7 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     await settled(client, m, NS, 'thumbs');
     const before = await statusOf(client, NS, 'thumbs');
 
-    const obj = await client.get(resources.imageServices, NS, 'thumbs');
-    (obj['spec'] as { image: string }).image = 'imageops/image-service:1.1.0';
-    await client.replace(resources.imageServices, obj);
+    await client.mergePatch(resources.imageServices, NS, 'thumbs', { spec: { image: 'imageops/image-service:1.1.0' } });
     await settled(client, m, NS, 'thumbs');
 
     const status = await statusOf(client, NS, 'thumbs');
@@ -236,9 +234,7 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     const promoted = (await statusOf(client, NS, 'thumbs'))['primary'] as { revision: string; template: string };
     expect(promoted.template).toContain('imageops/image-service:1.0.0');
 
-    const obj = await client.get(resources.imageServices, NS, 'thumbs');
-    (obj['spec'] as { image: string }).image = 'imageops/image-service:1.1.0';
-    await client.replace(resources.imageServices, obj);
+    await client.mergePatch(resources.imageServices, NS, 'thumbs', { spec: { image: 'imageops/image-service:1.1.0' } });
     await settled(client, m, NS, 'thumbs');
 
     const gone = await client.get(resources.deployments, NS, 'thumbs-primary');
