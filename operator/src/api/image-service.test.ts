@@ -43,7 +43,8 @@ describe("defaults", () => {
     expect(spec.replicas).toBe(2);
     expect(spec.source.file?.path).toBe("/srv/images");
     expect(spec.serving).toMatchObject({ maxInputPixels: 50_000_000, maxSourceBytes: 52_428_800, autoFormats: ["webp"], cacheMaxAgeSeconds: 86_400 });
-    expect(spec.traffic).toEqual({ port: 8080, hosts: [], gateways: [], timeout: "30s" });
+    expect(spec.router).toBe("istio");
+    expect(spec.traffic).toEqual({ port: 8080, hosts: [], gateways: [], parentRefs: [], timeout: "30s" });
     expect(spec.canary).toMatchObject({ maxWeight: 100, interval: "1m", threshold: 5, progressDeadlineSeconds: 600, paused: false });
     expect(spec.canary.analysis).toEqual({
       latencyP99Ms: 500,

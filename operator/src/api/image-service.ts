@@ -16,6 +16,7 @@ export const MAX_ENV_VALUE_LENGTH = 2048;
 /** Longest pod template status keeps (status.primary.template), in characters. */
 export const MAX_KEPT_TEMPLATE_LENGTH = 262_144;
 
+const DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
 const secretName = (what: string) =>
@@ -359,7 +360,7 @@ export const TrafficSchema = z.strictObject({
     z
       .array(z.string().max(253).regex(ROUTE_HOST_RE, "traffic.hosts entries must be host names: no wildcard, no IP address").describe("A host name."))
       .max(32)
-      .describe("Extra hosts of the VirtualService, beside the ImageService's own name."),
+      .describe("Extra hosts of the route (VirtualService hosts, HTTPRoute hostnames), beside the ImageService's own name."),
     { listType: "set" },
   ).default([]),
   gateways: withCrd(
@@ -375,8 +376,25 @@ export const TrafficSchema = z.strictObject({
       .describe("Istio Gateways the VirtualService binds, beside mesh."),
     { listType: "set" },
   ).default([]),
+  parentRefs: withCrd(
+    z
+      .array(
+        z
+          .strictObject({
+            name: z.string().min(1).max(253).regex(new RegExp(DNS_SUBDOMAIN), "traffic.parentRefs[].name must be a Gateway name").describe("Name of the Gateway."),
+            namespace: z.string().max(63).regex(new RegExp(DNS_LABEL), "traffic.parentRefs[].namespace must be a namespace name").describe("Namespace of the Gateway; unset: the ImageService's.").optional(),
+            sectionName: z.string().min(1).max(253).regex(new RegExp(DNS_SUBDOMAIN), "traffic.parentRefs[].sectionName must be a listener name").describe("Listener of the Gateway.").optional(),
+          })
+          .describe("A Gateway API Gateway the HTTPRoute attaches to."),
+      )
+      .max(16)
+      .describe("With router gatewayapi: Gateways the HTTPRoute attaches to, beside the mesh (the ImageService's own Service)."),
+    { listType: "atomic" },
+  ).default([]),
   timeout: duration().describe("Request timeout of the route, e.g. 30s.").default("30s"),
 });
+
+export const ROUTERS = ["istio", "gatewayapi"] as const;
 
 // ---------------------------------------------------------------- canary
 
@@ -679,7 +697,11 @@ export const ImageServiceSpecSchema = crossField(z.strictObject({
   env: EnvListSchema,
   source: SourceSchema,
   serving: ServingSchema.describe("Limits and behaviour of the service.").prefault({}),
-  traffic: TrafficSchema.describe("Routing: Services and the Istio VirtualService.").prefault({}),
+  router: z
+    .enum(ROUTERS)
+    .describe("What carries the canary weights: istio writes an Istio VirtualService, gatewayapi a Gateway API HTTPRoute (gateway.networking.k8s.io/v1). Switching removes the other.")
+    .default("istio"),
+  traffic: TrafficSchema.describe("Routing: Services and the weighted route (VirtualService or HTTPRoute).").prefault({}),
   canary: CanarySchema.describe("How a new pod template is rolled out.").prefault({}),
   autoscaling: AutoscalingSchema.describe(
     "A HorizontalPodAutoscaler for the primary, which then owns its replicas (replicas is ignored); the canary runs as many pods as the primary while it takes traffic.",
@@ -723,7 +745,7 @@ const TrackStatus = (what: string) =>
 
 export const ConditionSchema = z
   .object({
-    type: z.string().min(1).max(64).describe("Ready, Progressing, Promoted, InvalidSpec, PolicyViolation, ConflictingChild or VirtualServiceUnavailable."),
+    type: z.string().min(1).max(64).describe("Ready, Progressing, Promoted, InvalidSpec, PolicyViolation, ConflictingChild, VirtualServiceUnavailable or HTTPRouteUnavailable."),
     status: z.enum(["True", "False", "Unknown"]).describe("True, False or Unknown."),
     reason: z.string().max(128).describe("CamelCase reason of the last transition.").optional(),
     message: message("Human readable detail.").optional(),
@@ -838,6 +860,7 @@ export type OutputCheckSpec = AnalysisSpec["output"];
 export type OutputSample = OutputCheckSpec["samples"][number];
 export type MetricSpec = z.infer<typeof MetricSchema>;
 export type SourceSpec = ImageServiceSpec["source"];
+export type Router = (typeof ROUTERS)[number];
 export type EnvVar = z.infer<typeof EnvVarSchema>;
 export type Preset = z.infer<typeof PresetSchema>;
 export type AutoscalingSpec = z.infer<typeof AutoscalingSchema>;

@@ -30,6 +30,14 @@ export interface VirtualService {
   };
 }
 
+/** The two tracks' shares of a route: canaryWeight in percent (0..100), primary the rest. */
+export function routeWeights(canaryWeight: number): { primary: number; canary: number } {
+  if (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100) {
+    throw new RangeError(`canary weight must be a whole number from 0 to 100, got ${canaryWeight}`);
+  }
+  return { primary: 100 - canaryWeight, canary: canaryWeight };
+}
+
 /** What routes to the canary besides its weight. */
 export interface CanaryRouting {
   /** Canary weight in percent (0..100); primary gets the rest. */
@@ -42,9 +50,7 @@ export interface CanaryRouting {
 
 export function buildVirtualService(isvc: ImageService, routing: CanaryRouting): VirtualService {
   const { weight, canaryRunning, mirrorPercent } = routing;
-  if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
-    throw new RangeError(`canary weight must be a whole number from 0 to 100, got ${weight}`);
-  }
+  const shares = routeWeights(weight);
   if (!(mirrorPercent >= 0 && mirrorPercent <= 100)) throw new RangeError(`mirror percentage must be from 0 to 100, got ${mirrorPercent}`);
   const { traffic } = isvc.spec;
   const host = (name: string) => ({ host: name, port: { number: traffic.port } });
@@ -61,7 +67,7 @@ export function buildVirtualService(isvc: ImageService, routing: CanaryRouting):
   }
   http.push({
     name: "primary-canary",
-    route: [dest(primary, 100 - weight), dest(canary, weight)],
+    route: [dest(primary, shares.primary), dest(canary, shares.canary)],
     timeout,
     ...(canaryRunning && mirrorPercent > 0 ? { mirror: host(canary), mirrorPercentage: { value: mirrorPercent } } : {}),
   });
