@@ -176,7 +176,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       const apiServer = network instanceof NamespaceNetwork ? await network.forward(cp.port) : undefined;
       fs.writeFileSync(kubeconfigPath, cp.kubeconfig(ADMIN_USER), { mode: 0o600 });
       client = new KubeClient(cp.connection(ADMIN_USER));
-      await installCrds(client, startingCrds(cp.build.crd('istio')));
+      await installCrds(client, startingCrds([cp.build.crd('istio'), cp.build.crd('gateway-api')]));
       const provisioner = new Provisioner(client, path.join(stateDir, 'claims'), logger.child({ component: 'provisioner' }));
       await provisioner.start();
       stops.push({ name: 'provisioner', stop: () => provisioner.stop() });

@@ -50,9 +50,9 @@ export interface Cluster {
 /**
  * An API server for the operator alone, no nodes: the emulator in process, or the real control
  * plane (etcd, kube-apiserver, the controller manager and the scheduler) with the repository's
- * CRDs and, unless `istio: false`, Istio's.
+ * CRDs and, unless `istio: false` or `gatewayApi: false`, Istio's and the Gateway API's.
  */
-export async function cluster(kind: ControlPlaneKind, options: { istio?: boolean } = {}): Promise<Cluster> {
+export async function cluster(kind: ControlPlaneKind, options: { istio?: boolean; gatewayApi?: boolean } = {}): Promise<Cluster> {
   if (kind === 'emulated') {
     const api = await apiServer(options);
     return { api, url: api.url, connect: (url) => clientFor(url ?? api.url) };
@@ -64,7 +64,8 @@ export async function cluster(kind: ControlPlaneKind, options: { istio?: boolean
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
   const admin = new SandboxClient(cp.connection(ADMIN_USER));
-  await installCrds(admin, startingCrds(options.istio === false ? undefined : cp.build.crd('istio')));
+  const upstream = [...(options.istio === false ? [] : [cp.build.crd('istio')]), ...(options.gatewayApi === false ? [] : [cp.build.crd('gateway-api')])];
+  await installCrds(admin, startingCrds(upstream));
   admin.close();
   const { server: _server, ...connection } = cp.connection(ADMIN_USER);
   return { api: undefined, url: cp.url, connect: (url) => clientFor(url ?? cp.url, connection) };

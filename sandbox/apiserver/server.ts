@@ -40,6 +40,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_CRDS_DIR = join(here, '..', '..', 'crds');
 /** The Istio VirtualService CRD a cluster with Istio has. */
 export const ISTIO_CRDS_DIR = join(here, '..', 'istio-crds');
+/** The Gateway API HTTPRoute CRD a cluster with the Gateway API has. */
+export const GATEWAY_API_CRDS_DIR = join(here, '..', 'gateway-api-crds');
 
 /**
  * A watch whose client reads slower than changes arrive is ended once this much is buffered,
@@ -56,6 +58,8 @@ export type ApiServerOptions = {
   crdPaths?: string[];
   /** Install the Istio VirtualService CRD (networking.istio.io/v1) at start. Default true. */
   istio?: boolean;
+  /** Install the Gateway API HTTPRoute CRD (gateway.networking.k8s.io/v1) at start. Default true. */
+  gatewayApi?: boolean;
   /** Changes retained per resource for watch resumption; older resourceVersions get 410. */
   historyLimit?: number;
   /** How often watches that allow bookmarks get one. Default 60 s, as the real server. */
@@ -314,7 +318,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     if (nsType) objects.create(nsType, undefined, { metadata: { name: ns } }, defaultWriteContext());
   }
-  const crdPaths = [...(options.crdPaths ?? [REPO_CRDS_DIR]), ...(options.istio === false ? [] : [ISTIO_CRDS_DIR])];
+  const crdPaths = [
+    ...(options.crdPaths ?? [REPO_CRDS_DIR]),
+    ...(options.istio === false ? [] : [ISTIO_CRDS_DIR]),
+    ...(options.gatewayApi === false ? [] : [GATEWAY_API_CRDS_DIR]),
+  ];
   await installCrdFiles(objects, registry, await crdFiles(crdPaths));
 
   const rbac = options.rbac ? new Rbac(() => storedPolicy(store)) : undefined;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Daemon, DaemonError } from '../daemon.ts';
 import { buildControlPlane } from './control-plane.ts';
+import { readCrds } from './crds.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -24,6 +25,12 @@ describe('the control plane build', () => {
     const build = await buildControlPlane();
     expect(fs.existsSync(build.bin('kube-apiserver'))).toBe(true);
     expect(fs.existsSync(build.crd('istio'))).toBe(true);
+  });
+
+  it("collects every CRD of the Gateway API's standard channel as its own document", async () => {
+    const build = await buildControlPlane();
+    const names = readCrds([build.crd('gateway-api')]).map((c) => (c['metadata'] as { name: string }).name);
+    expect(names).toEqual(expect.arrayContaining(['gateways.gateway.networking.k8s.io', 'httproutes.gateway.networking.k8s.io', 'referencegrants.gateway.networking.k8s.io']));
   });
 });
 

@@ -1,6 +1,7 @@
 // CustomResourceDefinitions installed into the real control plane at start, as a user's
-// `kubectl apply -f` would: the repository's generated crds/ and Istio's own CRDs, unchanged, so
-// that what imageops writes is judged by Istio's schema and kube-apiserver's validation.
+// `kubectl apply -f` would: the repository's generated crds/, Istio's and the Gateway API's own
+// CRDs, unchanged, so that what imageops writes is judged by their schemas and kube-apiserver's
+// validation.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -17,10 +18,10 @@ export function readCrds(files: string[]): Record<string, unknown>[] {
   );
 }
 
-/** The CRDs the real control plane starts with: the repository's crds/, and Istio's from this file unless undefined. */
-export function startingCrds(istioFile: string | undefined): Record<string, unknown>[] {
+/** The CRDs the real control plane starts with: the repository's crds/, then upstream files (Istio's, the Gateway API's). */
+export function startingCrds(upstreamFiles: string[]): Record<string, unknown>[] {
   const repo = fs.readdirSync(REPO_CRDS_DIR).filter((f) => f.endsWith('.yaml')).map((f) => path.join(REPO_CRDS_DIR, f));
-  return readCrds([...repo, ...(istioFile === undefined ? [] : [istioFile])]);
+  return readCrds([...repo, ...upstreamFiles]);
 }
 
 /** Creates each CRD and waits until the API server serves it (Established); a refusal names the CRD and why. */

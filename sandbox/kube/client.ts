@@ -37,6 +37,7 @@ export const RESOURCES = {
   endpointslices: { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true },
   horizontalpodautoscalers: { group: 'autoscaling', version: 'v2', plural: 'horizontalpodautoscalers', namespaced: true },
   virtualservices: { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true },
+  httproutes: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespaced: true },
 } as const satisfies Record<string, ResourceType>;
 
 export function resourcePath(type: ResourceType, namespace?: string, name?: string, subresource?: string): string {

@@ -319,6 +319,39 @@ export const VirtualServiceSchema = z.looseObject({
 });
 export type VirtualService = z.infer<typeof VirtualServiceSchema>;
 
+const GatewayRef = z.looseObject({
+  group: z.string().optional(),
+  kind: z.string().optional(),
+  name: z.string(),
+  namespace: z.string().optional(),
+  port: z.number().optional(),
+});
+
+/** The fields of a Gateway API HTTPRoute (gateway.networking.k8s.io/v1) the mesh routes by. */
+export const HTTPRouteSchema = z.looseObject({
+  metadata: ObjectMetaSchema,
+  spec: z.looseObject({
+    parentRefs: z.array(GatewayRef).optional(),
+    hostnames: z.array(z.string()).optional(),
+    rules: z
+      .array(
+        z.looseObject({
+          matches: z
+            .array(
+              z.looseObject({
+                path: z.looseObject({ type: z.string().optional(), value: z.string().optional() }).optional(),
+                headers: z.array(z.looseObject({ type: z.string().optional(), name: z.string(), value: z.string() })).optional(),
+              }),
+            )
+            .optional(),
+          backendRefs: z.array(GatewayRef.extend({ weight: z.number().optional() })).optional(),
+        }),
+      )
+      .optional(),
+  }),
+});
+export type HTTPRoute = z.infer<typeof HTTPRouteSchema>;
+
 export const SecretSchema = z.looseObject({
   metadata: ObjectMetaSchema,
   data: z.record(z.string(), z.string()).optional(),

@@ -1,6 +1,6 @@
 // Builders of the cluster objects the mesh reads, and a client that sets Host, for its tests.
 import http from 'node:http';
-import type { EndpointSlice, Endpoints, Pod, Service, VirtualService } from '../kube/types.ts';
+import type { EndpointSlice, Endpoints, HTTPRoute, Pod, Service, VirtualService } from '../kube/types.ts';
 
 export function pod(ns: string, name: string, deployment: string, hash: string, labels: Record<string, string> = {}): Pod {
   return {
@@ -38,6 +38,14 @@ export function virtualService(ns: string, name: string, hosts: string[], route:
   return {
     metadata: { name, namespace: ns, creationTimestamp: '2026-01-01T00:00:00Z' },
     spec: { hosts, gateways: ['mesh'], http: [{ route: route.map((r) => ({ destination: { host: r.host }, weight: r.weight })) }] },
+  };
+}
+
+/** An HTTPRoute attached to the mesh through the Service `parent`, weighted over `backends` on port 8080. */
+export function httpRoute(ns: string, name: string, parent: string, backends: { name: string; weight?: number }[], created = '2026-01-01T00:00:00Z'): HTTPRoute {
+  return {
+    metadata: { name, namespace: ns, creationTimestamp: created },
+    spec: { parentRefs: [{ group: '', kind: 'Service', name: parent, port: 8080 }], rules: [{ backendRefs: backends.map((b) => ({ ...b, port: 8080 })) }] },
   };
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { endpoints, pod, service, slice, virtualService } from './mesh.testkit.ts';
+import type { HTTPRoute, VirtualService } from '../kube/types.ts';
+import { endpoints, httpRoute, pod, service, slice, virtualService } from './mesh.testkit.ts';
 import { backendsOf, buildRoutingTable, chooseDestination, qualify, resolveHost, selectRule, workloadOf, type Snapshot } from './table.ts';
 
 const empty: Snapshot = { virtualServices: [], services: [], endpoints: [], endpointSlices: [], pods: [] };
@@ -44,14 +45,14 @@ describe('routing table', () => {
     ['images.example.com', 'shop/thumbs'],
     ['a.cdn.example.com', 'shop/thumbs'],
   ])('resolves host %s to the VirtualService %s', (host, vs) => {
-    expect(resolveHost(buildRoutingTable(snapshot()), host)?.virtualService).toBe(vs);
+    expect(resolveHost(buildRoutingTable(snapshot()), host)?.owner).toBe(`VirtualService ${vs}`);
   });
 
   it('sends a host without a VirtualService to the Service of that name', () => {
     const table = buildRoutingTable(snapshot());
     for (const host of ['thumbs-primary.shop', 'thumbs-primary', 'echo', 'echo.default.svc.cluster.local']) {
       const route = resolveHost(table, host);
-      expect(route?.virtualService).toBeUndefined();
+      expect(route?.owner).toBeUndefined();
       expect(route?.rules[0]?.destinations).toHaveLength(1);
     }
     expect(resolveHost(table, 'nothing.example.org')).toBeUndefined();
@@ -111,5 +112,70 @@ describe('routing table', () => {
       [{ host: 'canary.shop.svc.cluster.local', port: 8080, percent: 100 }],
       [{ host: 'a.other', port: undefined, percent: 100 }],
     ]);
+  });
+
+  describe('HTTPRoutes', () => {
+    const services = [service('shop', 'thumbs'), service('shop', 'thumbs-primary', 8080), service('shop', 'thumbs-canary', 8080)];
+    const weighted = httpRoute('shop', 'thumbs', 'thumbs', [{ name: 'thumbs-primary', weight: 70 }, { name: 'thumbs-canary', weight: 30 }]);
+    const table = (routes: HTTPRoute[], vss: VirtualService[] = []) => buildRoutingTable({ ...empty, services, httpRoutes: routes, virtualServices: vss });
+
+    it.each(['thumbs', 'thumbs.shop', 'thumbs.shop.svc.cluster.local'])('a Service parent claims that Service: %s', (host) => {
+      const route = resolveHost(table([weighted]), host);
+      expect(route?.owner).toBe('HTTPRoute shop/thumbs');
+      expect(route?.rules[0]?.destinations).toEqual([
+        { host: 'thumbs-primary.shop.svc.cluster.local', weight: 70, port: 8080 },
+        { host: 'thumbs-canary.shop.svc.cluster.local', weight: 30, port: 8080 },
+      ]);
+    });
+
+    it.each([
+      ['a Service parent ignores hostnames', [{ group: '', kind: 'Service', name: 'thumbs' }], 'img.example.com', undefined],
+      ['a Gateway parent claims hostnames', [{ name: 'public' }], 'img.example.com', 'HTTPRoute shop/thumbs'],
+      ['and their wildcards', [{ name: 'public' }], 'a.cdn.example.com', 'HTTPRoute shop/thumbs'],
+      ['a Gateway parent does not claim the Service', [{ name: 'public' }], 'thumbs.shop', undefined],
+    ])('%s', (_name, parentRefs, host, owner) => {
+      const route: HTTPRoute = { ...weighted, spec: { ...weighted.spec, parentRefs, hostnames: ['img.example.com', '*.cdn.example.com'] } };
+      expect(resolveHost(table([route]), host)?.owner).toBe(owner);
+    });
+
+    it('a backend without a weight has weight 1; a named port is kept', () => {
+      const route = httpRoute('shop', 'thumbs', 'thumbs', [{ name: 'thumbs-primary' }, { name: 'thumbs-canary', weight: 0 }]);
+      expect(resolveHost(table([route]), 'thumbs.shop')?.rules[0]?.destinations.map((d) => d.weight)).toEqual([1, 0]);
+    });
+
+    it('the oldest route wins a host, VirtualService or HTTPRoute', () => {
+      const vs = virtualService('shop', 'thumbs', ['thumbs'], [{ host: 'thumbs-primary', weight: 100 }]);
+      const newer = httpRoute('shop', 'thumbs', 'thumbs', [{ name: 'thumbs-canary' }], '2026-02-01T00:00:00Z');
+      const older = httpRoute('shop', 'thumbs', 'thumbs', [{ name: 'thumbs-canary' }], '2025-12-01T00:00:00Z');
+      expect(resolveHost(table([newer], [vs]), 'thumbs.shop')?.owner).toBe('VirtualService shop/thumbs');
+      expect(resolveHost(table([older], [vs]), 'thumbs.shop')?.owner).toBe('HTTPRoute shop/thumbs');
+    });
+
+    it('matches paths and headers with the Gateway API precedence', () => {
+      const route: HTTPRoute = {
+        ...weighted,
+        spec: {
+          ...weighted.spec,
+          rules: [
+            { backendRefs: [{ name: 'everything' }] },
+            { matches: [{ path: { type: 'PathPrefix', value: '/image' } }], backendRefs: [{ name: 'prefix' }] },
+            { matches: [{ path: { type: 'PathPrefix', value: '/image/' }, headers: [{ name: 'X-Canary', value: 'yes' }] }], backendRefs: [{ name: 'header' }] },
+            { matches: [{ path: { type: 'Exact', value: '/image/files/a.png' } }], backendRefs: [{ name: 'exact' }] },
+            { matches: [{ path: { type: 'RegularExpression', value: '/re/[0-9]+' } }], backendRefs: [{ name: 'regex' }] },
+          ],
+        },
+      };
+      const resolved = resolveHost(table([route]), 'thumbs.shop');
+      if (resolved === undefined) throw new Error('no route');
+      const to = (path: string, headers: Record<string, string> = {}) => selectRule(resolved, path, headers)?.destinations[0]?.host.split('.')[0];
+      expect(to('/image/files/a.png?w=1')).toBe('exact');
+      expect(to('/image/files/b.png', { 'x-canary': 'yes' })).toBe('header');
+      expect(to('/image/files/b.png')).toBe('prefix');
+      expect(to('/image')).toBe('prefix');
+      // a prefix matches whole path segments
+      expect(to('/images')).toBe('everything');
+      expect(to('/re/42')).toBe('regex');
+      expect(to('/re/x')).toBe('everything');
+    });
   });
 });

@@ -1,12 +1,14 @@
-// The mesh's routing table: a pure function of the cluster's VirtualServices, Services, endpoints
-// and pods. The router asks it where a request goes; the watcher rebuilds it on every change and
+// The mesh's routing table: a pure function of the cluster's VirtualServices, HTTPRoutes, Services,
+// endpoints and pods. The router asks it where a request goes; the watcher rebuilds it on every change and
 // swaps it whole, so a request in flight keeps the backend it was given.
-import type { Endpoints, EndpointSlice, Pod, Service, ServicePort, VirtualService } from '../kube/types.ts';
+import type { Endpoints, EndpointSlice, HTTPRoute, Pod, Service, ServicePort, VirtualService } from '../kube/types.ts';
 
 export const CLUSTER_DOMAIN = 'svc.cluster.local';
 
 export interface Snapshot {
   virtualServices: VirtualService[];
+  /** Gateway API routes; none when the cluster does not serve them. */
+  httpRoutes?: HTTPRoute[];
   services: Service[];
   endpoints: Endpoints[];
   endpointSlices: EndpointSlice[];
@@ -53,8 +55,8 @@ export interface Rule {
 }
 
 export interface HostRoute {
-  /** The VirtualService (namespace/name) that owns this host, or undefined for a plain Service. */
-  virtualService: string | undefined;
+  /** The route object (`VirtualService namespace/name` or `HTTPRoute namespace/name`) that owns this host, or undefined for a plain Service. */
+  owner: string | undefined;
   rules: Rule[];
 }
 
@@ -171,31 +173,18 @@ export function buildRoutingTable(snap: Snapshot): RoutingTable {
     const fqdn = serviceFqdn(svc.metadata.name, ns);
     services.set(fqdn, { name: svc.metadata.name, namespace: ns, ports, backends });
     // A host without a VirtualService goes to the Service of that name, as in a mesh.
-    routes.set(fqdn, { virtualService: undefined, rules: [{ matches: [], destinations: [{ host: fqdn, weight: 100, port: undefined }], mirrors: [] }] });
+    routes.set(fqdn, { owner: undefined, rules: [{ matches: [], destinations: [{ host: fqdn, weight: 100, port: undefined }], mirrors: [] }] });
     addShortName(shortNames, svc.metadata.name, ns);
   }
 
-  // VirtualServices override the Service default for their hosts; the oldest wins a conflict, as in Istio.
-  const vss = [...snap.virtualServices].sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''));
+  // Routes override the Service default for their hosts; the oldest wins a conflict, as in Istio
+  // (and as the Gateway API orders routes: by creation, then namespace/name).
+  const claims = [...snap.virtualServices.map(virtualServiceClaim), ...(snap.httpRoutes ?? []).map(httpRouteClaim)].sort(
+    (a, b) => a.created.localeCompare(b.created) || `${a.ns}/${a.name}`.localeCompare(`${b.ns}/${b.name}`),
+  );
   const claimed = new Set<string>();
-  for (const vs of vss) {
-    const ns = vs.metadata.namespace ?? 'default';
-    const rules: Rule[] = (vs.spec.http ?? []).map((http) => ({
-      matches: (http.match ?? []).map((m) => ({ uri: m.uri, headers: m.headers })),
-      destinations: (http.route ?? []).map((r, _i, all) => ({
-        host: qualify(r.destination.host, ns),
-        weight: r.weight ?? (all.length === 1 ? 100 : 0),
-        port: r.destination.port?.number,
-      })),
-      // Istio's `mirror` (all requests unless `mirrorPercentage` says less) and its newer `mirrors` list
-      mirrors: [
-        ...(http.mirror ? [{ destination: http.mirror, percentage: http.mirrorPercentage }] : []),
-        ...(http.mirrors ?? []),
-      ].map((m) => ({ host: qualify(m.destination.host, ns), port: m.destination.port?.number, percent: Math.min(100, Math.max(0, m.percentage?.value ?? 100)) })),
-    }));
-    const route: HostRoute = { virtualService: `${ns}/${vs.metadata.name}`, rules };
-    for (const host of vs.spec.hosts ?? []) {
-      const q = qualify(host, ns);
+  for (const { route, hosts, ns } of claims) {
+    for (const { host, q } of hosts) {
       if (claimed.has(q)) continue;
       claimed.add(q);
       if (q.startsWith('*')) wildcards.push({ suffix: q.slice(1), route });
@@ -205,6 +194,81 @@ export function buildRoutingTable(snap: Snapshot): RoutingTable {
   }
   for (const list of shortNames.values()) list.sort((a, b) => (a === 'default' ? -1 : b === 'default' ? 1 : a.localeCompare(b)));
   return { routes, wildcards, services, shortNames };
+}
+
+/** A route object's rules and the hosts it claims (as written, and qualified). */
+interface Claim {
+  created: string;
+  ns: string;
+  name: string;
+  route: HostRoute;
+  hosts: { host: string; q: string }[];
+}
+
+function virtualServiceClaim(vs: VirtualService): Claim {
+  const ns = vs.metadata.namespace ?? 'default';
+  const rules: Rule[] = (vs.spec.http ?? []).map((http) => ({
+    matches: (http.match ?? []).map((m) => ({ uri: m.uri, headers: m.headers })),
+    destinations: (http.route ?? []).map((r, _i, all) => ({
+      host: qualify(r.destination.host, ns),
+      weight: r.weight ?? (all.length === 1 ? 100 : 0),
+      port: r.destination.port?.number,
+    })),
+    // Istio's `mirror` (all requests unless `mirrorPercentage` says less) and its newer `mirrors` list
+    mirrors: [
+      ...(http.mirror ? [{ destination: http.mirror, percentage: http.mirrorPercentage }] : []),
+      ...(http.mirrors ?? []),
+    ].map((m) => ({ host: qualify(m.destination.host, ns), port: m.destination.port?.number, percent: Math.min(100, Math.max(0, m.percentage?.value ?? 100)) })),
+  }));
+  return {
+    created: vs.metadata.creationTimestamp ?? '',
+    ns,
+    name: vs.metadata.name,
+    route: { owner: `VirtualService ${ns}/${vs.metadata.name}`, rules },
+    hosts: (vs.spec.hosts ?? []).map((host) => ({ host, q: qualify(host, ns) })),
+  };
+}
+
+const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * An HTTPRoute as Istio reads it: a Service parent (GAMMA, the mesh) claims that Service's name;
+ * a Gateway parent (the mesh's router plays every Gateway) claims the hostnames. Matches follow
+ * the Gateway API's precedence (an exact path, then the longest prefix, then the most headers;
+ * a regular expression, whose rank the API leaves to the implementation, after exact paths as
+ * Istio orders it), a rule without matches matching every path; a backend without a weight has
+ * weight 1.
+ */
+function httpRouteClaim(route: HTTPRoute): Claim {
+  const ns = route.metadata.namespace ?? 'default';
+  const parents = route.spec.parentRefs ?? [];
+  const isService = (p: { group?: string | undefined; kind?: string | undefined }) => (p.group ?? 'gateway.networking.k8s.io') === '' && p.kind === 'Service';
+  const hosts = [
+    ...parents.filter(isService).map((p) => ({ host: p.name, q: serviceFqdn(p.name, p.namespace ?? ns) })),
+    ...(parents.some((p) => !isService(p)) ? (route.spec.hostnames ?? []).map((h) => ({ host: h, q: h.toLowerCase() })) : []),
+  ];
+  const ranked: { rule: Rule; kind: number; prefix: number; headers: number }[] = [];
+  for (const r of route.spec.rules ?? []) {
+    const destinations = (r.backendRefs ?? []).map((b) => ({ host: serviceFqdn(b.name, b.namespace ?? ns), weight: b.weight ?? 1, port: b.port }));
+    for (const m of r.matches?.length ? r.matches : [{}]) {
+      const type = m.path?.type ?? 'PathPrefix';
+      const value = m.path?.value ?? '/';
+      const trimmed = value.replace(/\/+$/, '');
+      const uri: StringMatch =
+        type === 'Exact' ? { exact: value } : type === 'RegularExpression' ? { regex: value } : trimmed === '' ? { prefix: '/' } : { regex: `${escapeRegex(trimmed)}(/.*)?` };
+      const headers = Object.fromEntries((m.headers ?? []).map((h) => [h.name.toLowerCase(), h.type === 'RegularExpression' ? { regex: h.value } : { exact: h.value }]));
+      const kind = type === 'Exact' ? 0 : type === 'RegularExpression' ? 1 : 2;
+      ranked.push({ rule: { matches: [{ uri, headers }], destinations, mirrors: [] }, kind, prefix: type === 'PathPrefix' ? trimmed.length : 0, headers: m.headers?.length ?? 0 });
+    }
+  }
+  ranked.sort((a, b) => a.kind - b.kind || b.prefix - a.prefix || b.headers - a.headers);
+  return {
+    created: route.metadata.creationTimestamp ?? '',
+    ns,
+    name: route.metadata.name,
+    route: { owner: `HTTPRoute ${ns}/${route.metadata.name}`, rules: ranked.map((r) => r.rule) },
+    hosts,
+  };
 }
 
 /**

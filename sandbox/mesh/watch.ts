@@ -1,4 +1,4 @@
-// The mesh's control plane: watch VirtualServices, Services, endpoints and pods through the API and
+// The mesh's control plane: watch VirtualServices, HTTPRoutes, Services, endpoints and pods through the API and
 // rebuild the routing table on every change (coalesced), like istiod pushing to its proxies.
 import type { Logger } from 'pino';
 import type { Informer } from '../../operator/src/kube/informer.ts';
@@ -6,6 +6,8 @@ import { informer, type KubeClient, RESOURCES, runInformers } from '../kube/clie
 import {
   type EndpointSlice,
   EndpointSliceSchema,
+  type HTTPRoute,
+  HTTPRouteSchema,
   type Endpoints,
   EndpointsSchema,
   type Pod,
@@ -21,6 +23,7 @@ import { buildRoutingTable } from './table.ts';
 export class MeshWatcher {
   readonly #router: MeshRouter;
   readonly #vs: Informer<VirtualService>;
+  readonly #routes: Informer<HTTPRoute>;
   readonly #svc: Informer<Service>;
   readonly #ep: Informer<Endpoints>;
   readonly #eps: Informer<EndpointSlice>;
@@ -31,6 +34,7 @@ export class MeshWatcher {
   constructor(client: KubeClient, router: MeshRouter, logger?: Logger) {
     this.#router = router;
     this.#vs = informer(client, RESOURCES.virtualservices, VirtualServiceSchema, logger);
+    this.#routes = informer(client, RESOURCES.httproutes, HTTPRouteSchema, logger);
     this.#svc = informer(client, RESOURCES.services, ServiceSchema, logger);
     this.#ep = informer(client, RESOURCES.endpoints, EndpointsSchema, logger);
     this.#eps = informer(client, RESOURCES.endpointslices, EndpointSliceSchema, logger);
@@ -40,7 +44,7 @@ export class MeshWatcher {
   }
 
   #all() {
-    return [this.#vs, this.#svc, this.#ep, this.#eps, this.#pods] as const;
+    return [this.#vs, this.#routes, this.#svc, this.#ep, this.#eps, this.#pods] as const;
   }
 
   async start(): Promise<void> {
@@ -65,6 +69,7 @@ export class MeshWatcher {
     this.#router.setTable(
       buildRoutingTable({
         virtualServices: this.#vs.list(),
+        httpRoutes: this.#routes.list(),
         services: this.#svc.list(),
         endpoints: this.#ep.list(),
         endpointSlices: this.#eps.list(),
