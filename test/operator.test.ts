@@ -22,7 +22,7 @@ afterEach(stopAll);
 
 const NS = 'shop';
 
-async function world(controlPlane: ControlPlaneKind = 'emulated', options: { istio?: boolean } = {}) {
+async function world(controlPlane: ControlPlaneKind = 'emulated', options: { istio?: boolean; gatewayApi?: boolean } = {}) {
   const c = await cluster(controlPlane, options);
   const client = await c.connect();
   await namespace(client, NS);
@@ -319,6 +319,60 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     const after = await client.get(resources.services, NS, 'thumbs');
     expect(after.metadata.resourceVersion).toBe(foreign.metadata.resourceVersion);
     expect(await getOrUndefined(client, resources.deployments, NS, 'thumbs-primary')).toBeDefined();
+  });
+
+  it('a router switch writes the other route and removes the old one, both ways', async () => {
+    const { client } = await world(controlPlane);
+    const m = await operator(client);
+    await client.create(resources.imageServices, imageService('thumbs', NS, { traffic: { hosts: ['img.example.com'], parentRefs: [{ name: 'public', namespace: 'ingress', sectionName: 'http' }] } }));
+    await settled(client, m, NS, 'thumbs');
+    expect(await getOrUndefined(client, resources.virtualServices, NS, 'thumbs')).toBeDefined();
+    expect(await getOrUndefined(client, resources.httpRoutes, NS, 'thumbs')).toBeUndefined();
+
+    const switchTo = async (router: string) => {
+      const obj = await client.get(resources.imageServices, NS, 'thumbs');
+      await client.replace(resources.imageServices, { ...obj, spec: { ...(obj['spec'] as object), router } });
+      await settled(client, m, NS, 'thumbs');
+    };
+    await switchTo('gatewayapi');
+    // the server's copy, as the upstream CRD (real plane) or its subset (emulated) admitted it
+    const route = await client.get(resources.httpRoutes, NS, 'thumbs');
+    expect(route['spec']).toMatchObject({
+      parentRefs: [
+        { group: '', kind: 'Service', name: 'thumbs', port: 8080 },
+        { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'public', namespace: 'ingress', sectionName: 'http' },
+      ],
+      hostnames: ['img.example.com'],
+      rules: [{ backendRefs: [{ name: 'thumbs-primary', port: 8080, weight: 100 }, { name: 'thumbs-canary', port: 8080, weight: 0 }], timeouts: { request: '30s' } }],
+    });
+    expect(route.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'ImageService', name: 'thumbs', controller: true })]);
+    await eventually('the VirtualService to go', async () => (await getOrUndefined(client, resources.virtualServices, NS, 'thumbs')) === undefined);
+    expect((await events(client, 'Deleted')).map((e) => e['message'])).toEqual(['Deleted VirtualService thumbs']);
+    // at rest: nothing more to write
+    const writes = writesOf(client);
+    await m.reconciler.reconcile(NS, 'thumbs', new AbortController().signal);
+    expect(writesOf(client)).toBe(writes);
+
+    await switchTo('istio');
+    expect(await getOrUndefined(client, resources.virtualServices, NS, 'thumbs')).toBeDefined();
+    await eventually('the HTTPRoute to go', async () => (await getOrUndefined(client, resources.httpRoutes, NS, 'thumbs')) === undefined);
+  });
+
+  it('without the Gateway API: HTTPRouteUnavailable, and the VirtualService stays', async () => {
+    const { client } = await world(controlPlane, { gatewayApi: false });
+    const m = await operator(client);
+    await client.create(resources.imageServices, imageService('thumbs', NS));
+    await settled(client, m, NS, 'thumbs');
+    const obj = await client.get(resources.imageServices, NS, 'thumbs');
+    await client.replace(resources.imageServices, { ...obj, spec: { ...(obj['spec'] as object), router: 'gatewayapi' } });
+    await settled(client, m, NS, 'thumbs');
+    const status = await statusOf(client, NS, 'thumbs');
+    expect(condition(status, 'HTTPRouteUnavailable')).toMatchObject({ status: 'True', reason: 'APINotServed' });
+    expect(String(condition(status, 'HTTPRouteUnavailable')?.['message'])).toContain('install the Gateway API CRDs');
+    expect(condition(status, 'Ready')).toMatchObject({ status: 'False', reason: 'HTTPRouteUnavailable' });
+    // traffic keeps its route until the new one can be written
+    expect(await getOrUndefined(client, resources.virtualServices, NS, 'thumbs')).toBeDefined();
+    expect(await events(client, 'HTTPRouteUnavailable')).toHaveLength(1);
   });
 
   it('without Istio: VirtualServiceUnavailable, Deployments and Services in place, no crash', async () => {

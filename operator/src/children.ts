@@ -1,11 +1,12 @@
 import type { V1PodTemplateSpec } from '@kubernetes/client-node';
-import type { ImageService } from './api/image-service.ts';
+import type { ImageService, Router } from './api/image-service.ts';
 import { buildDeployment } from './build/deployment.ts';
 import { buildHorizontalPodAutoscaler, replicasOf } from './build/hpa.ts';
 import { REVISION_LABEL, trackName } from './build/labels.ts';
 import { ownedEqual } from './build/owned.ts';
 import { buildServices } from './build/services.ts';
-import { buildVirtualService } from './build/virtual-service.ts';
+import { buildHTTPRoute } from './build/http-route.ts';
+import { buildVirtualService, type CanaryRouting } from './build/virtual-service.ts';
 import { type KubeObject, type ResourceType, resources } from './kube/client.ts';
 import type { PrimarySource, RolloutPlan } from './rollout.ts';
 import { isObject } from './json.ts';
@@ -40,8 +41,22 @@ export function desiredChildren(isvc: ImageService, plan: RolloutPlan, template:
     ...(hpa === undefined ? [] : [{ type: resources.horizontalPodAutoscalers, object: hpa as unknown as KubeObject }]),
     { type: resources.deployments, object: canary as KubeObject },
     ...buildServices(isvc).map((s) => ({ type: resources.services, object: s as KubeObject })),
-    { type: resources.virtualServices, object: buildVirtualService(isvc, { weight, canaryRunning: plan.canaryReplicas > 0, mirrorPercent: plan.mirrorPercent }) as unknown as KubeObject },
+    { type: ROUTES[isvc.spec.router], object: buildRoute(isvc, { weight, canaryRunning: plan.canaryReplicas > 0, mirrorPercent: plan.mirrorPercent }) },
   ];
+}
+
+/** The kind of route each router writes; the reconciler removes the others' (a router switch). */
+export const ROUTES = { istio: resources.virtualServices, gatewayapi: resources.httpRoutes } as const satisfies Record<Router, ResourceType>;
+
+/** The router's route; the HTTPRoute carries the weights only (no preview route, no mirror yet). */
+function buildRoute(isvc: ImageService, routing: CanaryRouting): KubeObject {
+  const route = isvc.spec.router === 'gatewayapi' ? buildHTTPRoute(isvc, routing.weight) : buildVirtualService(isvc, routing);
+  return route as unknown as KubeObject;
+}
+
+/** The field of a route listing the hosts it takes traffic for. */
+export function hostsField(type: ResourceType): 'hosts' | 'hostnames' {
+  return type === resources.httpRoutes ? 'hostnames' : 'hosts';
 }
 
 function primaryDeployment(isvc: ImageService, source: PrimarySource, template: V1PodTemplateSpec, livePrimary: KubeObject | undefined, replicas: number | undefined): KubeObject {
@@ -57,9 +72,16 @@ function primaryDeployment(isvc: ImageService, source: PrimarySource, template: 
   };
 }
 
-/** Children that must not exist for this spec, if the operator made them: primary's HPA without spec.autoscaling. */
+/**
+ * Children that must not exist for this spec, if the operator made them: primary's HPA without
+ * spec.autoscaling, and the route of each router the spec does not choose (a router switch).
+ */
 export function unwantedChildren(isvc: ImageService): { type: ResourceType; name: string }[] {
-  return isvc.spec.autoscaling === undefined ? [{ type: resources.horizontalPodAutoscalers, name: trackName(isvc, 'primary') }] : [];
+  const routes = Object.values(ROUTES).filter((type) => type !== ROUTES[isvc.spec.router]);
+  return [
+    ...(isvc.spec.autoscaling === undefined ? [{ type: resources.horizontalPodAutoscalers, name: trackName(isvc, 'primary') }] : []),
+    ...routes.map((type) => ({ type, name: isvc.metadata.name })),
+  ];
 }
 
 /** Whether the live object lacks an owned field's value (owned fields as a subset of the live object, build/owned.ts). */

@@ -73,6 +73,7 @@ export class Manager {
       services: new Informer(client, resources.services, owned),
       virtualServices: new Informer(client, resources.virtualServices, owned),
       horizontalPodAutoscalers: new Informer(client, resources.horizontalPodAutoscalers, owned),
+      httpRoutes: new Informer(client, resources.httpRoutes, owned),
     };
     this.#informers = Object.values(this.caches);
     this.queue = new WorkQueue({ clock, ...(options.backoff ? { baseDelayMs: options.backoff.baseMs, maxDelayMs: options.backoff.maxMs } : {}) });
@@ -100,14 +101,19 @@ export class Manager {
         this.queue.add(`${obj.metadata.namespace}/${owner.name}`);
       }
     };
-    for (const informer of [this.caches.deployments, this.caches.services, this.caches.virtualServices, this.caches.horizontalPodAutoscalers]) {
+    for (const informer of [this.caches.deployments, this.caches.services, this.caches.virtualServices, this.caches.httpRoutes, this.caches.horizontalPodAutoscalers]) {
       informer.on({ add: enqueueOwner, update: enqueueOwner, delete: enqueueOwner });
     }
   }
 
+  /** A route API a cluster may not serve (no Istio, no Gateway API): its cache is not waited for. */
+  #optional(informer: Informer): boolean {
+    return informer === this.caches.virtualServices || informer === this.caches.httpRoutes;
+  }
+
   /** Caches filled (what /readyz reports). */
   ready(): boolean {
-    return !this.#stop.signal.aborted && this.#informers.every((i) => i.hasSynced() || i === this.caches.virtualServices);
+    return !this.#stop.signal.aborted && this.#informers.every((i) => i.hasSynced() || this.#optional(i));
   }
 
   /** Whether this replica is acting (the leader, or leader election is off). */
@@ -127,7 +133,7 @@ export class Manager {
   async #start(): Promise<void> {
     const signal = this.#stop.signal;
     const informers = this.#informers.map((i) => i.run(signal));
-    const syncs = this.#informers.filter((i) => i !== this.caches.virtualServices).map((i) => i.waitForSync());
+    const syncs = this.#informers.filter((i) => !this.#optional(i)).map((i) => i.waitForSync());
     await Promise.race([Promise.all(syncs), new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
     let election: Promise<void> = Promise.resolve();
     if (signal.aborted) {

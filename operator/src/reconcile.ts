@@ -21,7 +21,7 @@ import { type Informer, controllerOf } from './kube/informer.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { hostNamespace, policyViolations, type TenantPolicy } from './policy.ts';
 import type { Measure, Observations, RolloutPlan, TrackObservation } from './rollout.ts';
-import { type Desired, desiredChildren, mergeOwned, needsWrite, unwantedChildren } from './children.ts';
+import { type Desired, desiredChildren, hostsField, mergeOwned, needsWrite, ROUTES, unwantedChildren } from './children.ts';
 
 /**
  * One ImageService, level-triggered: observe (the ImageService and its children, from the
@@ -45,6 +45,7 @@ export interface Caches {
   services: Informer;
   virtualServices: Informer;
   horizontalPodAutoscalers: Informer;
+  httpRoutes: Informer;
 }
 
 export interface ReconcilerDeps {
@@ -65,6 +66,8 @@ export interface ReconcileResult {
 }
 
 type ApplyOutcome = 'created' | 'updated' | 'unchanged' | 'unavailable' | { conflict: string };
+
+const ROUTE_TYPES: ResourceType[] = Object.values(ROUTES);
 
 export class Reconciler {
   readonly #d: ReconcilerDeps;
@@ -133,21 +136,16 @@ export class Reconciler {
 
     let writes = 0;
     const conflicts: string[] = [];
-    let vsUnavailable = false;
+    let unavailable: ResourceType | undefined;
+    let routed = false;
+    const routeType = ROUTES[isvc.spec.router];
+    const unwanted = unwantedChildren(isvc);
+    const isRoute = (type: ResourceType) => ROUTE_TYPES.includes(type);
     // first: an HPA left from an earlier spec would scale primary against the replicas written below
-    for (const gone of unwantedChildren(isvc)) {
-      if (this.#owned(this.#cacheFor(gone.type), namespace, gone.name, uid) === undefined) continue;
-      try {
-        await d.client.delete(gone.type, namespace, gone.name, signal);
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err; // gone already: the cache lags
-      }
-      writes++;
-      d.recorder.record(obj, 'Normal', 'Deleted', `Deleted ${gone.type.kind} ${gone.name}`);
-    }
+    for (const gone of unwanted.filter((g) => !isRoute(g.type))) writes += await this.#remove(obj, gone, uid, signal);
     for (const desired of desiredChildren(isvc, plan, template, primaryLive)) {
       let child: Desired | undefined = desired;
-      if (desired.type === resources.virtualServices) {
+      if (desired.type === routeType) {
         // after the Services: a route never takes the name of a Service that is not ours
         child = await this.#routable(desired, isvc, uid, conflicts, signal);
         if (child === undefined) continue;
@@ -155,11 +153,15 @@ export class Reconciler {
       const outcome = await this.#apply(child, uid, signal);
       if (outcome === 'created' || outcome === 'updated') writes++;
       if (outcome === 'updated') d.recorder.record(obj, 'Normal', 'Updated', `Updated ${child.type.kind} ${child.object.metadata.name}`);
-      if (outcome === 'unavailable') vsUnavailable = true;
+      if (outcome === 'unavailable') unavailable = child.type;
       if (typeof outcome === 'object') conflicts.push(outcome.conflict);
+      if (child.type === routeType && typeof outcome === 'string' && outcome !== 'unavailable') routed = true;
     }
+    // A router switch: the other router's route goes once the new one is in place, so the
+    // mesh always has one of them.
+    if (routed) for (const gone of unwanted.filter((g) => isRoute(g.type))) writes += await this.#remove(obj, gone, uid, signal);
 
-    const status = this.#finalStatus(plan, current, generation, now, { conflicts, vsUnavailable, primary: observed.primary, replicas: isvc.spec.autoscaling === undefined ? isvc.spec.replicas : observed.primary.replicas });
+    const status = this.#finalStatus(plan, current, generation, now, { conflicts, unavailable, primary: observed.primary, replicas: isvc.spec.autoscaling === undefined ? isvc.spec.replicas : observed.primary.replicas });
     writes += await this.#writeStatus(obj, current, status, signal);
     for (const e of plan.events) d.recorder.record(obj, e.type, e.reason, e.message);
     if (plan.removeAnnotations.length > 0) {
@@ -170,12 +172,12 @@ export class Reconciler {
     if (changed(current.conditions, status.conditions, 'ConflictingChild') && conflicts.length > 0) {
       d.recorder.record(obj, 'Warning', 'ConflictingChild', conflictMessage(conflicts));
     }
-    if (changed(current.conditions, status.conditions, 'VirtualServiceUnavailable') && vsUnavailable) {
-      d.recorder.record(obj, 'Warning', 'VirtualServiceUnavailable', VS_UNAVAILABLE);
+    if (unavailable !== undefined && changed(current.conditions, status.conditions, unavailableCondition(unavailable))) {
+      d.recorder.record(obj, 'Warning', unavailableCondition(unavailable), unavailableMessage(unavailable));
     }
     d.metrics.observeStatus(namespace, name, status);
 
-    const waits = [plan.requeueAfterMs, conflicts.length > 0 || vsUnavailable ? SLOW_RETRY_MS : undefined];
+    const waits = [plan.requeueAfterMs, conflicts.length > 0 || unavailable !== undefined ? SLOW_RETRY_MS : undefined];
     const requeueAfterMs = Math.min(...waits.filter((w): w is number => w !== undefined));
     return Number.isFinite(requeueAfterMs) ? { writes, requeueAfterMs } : { writes };
   }
@@ -195,46 +197,64 @@ export class Reconciler {
   }
 
   /**
-   * The VirtualService to write, or undefined when none may be: its destinations and the name it
-   * routes must be this ImageService's Services; a host of traffic.hosts naming a Service of the
-   * namespace that is someone else's is left out, and so is an external host that another
-   * ImageService's VirtualService routed first (noted in `conflicts`).
+   * The route (VirtualService or HTTPRoute) to write, or undefined when none may be: its
+   * destinations and the name it routes must be this ImageService's Services; a host of
+   * traffic.hosts naming a Service of the namespace that is someone else's is left out, and so
+   * is an external host that another ImageService's route of the same kind routed first (noted
+   * in `conflicts`).
    */
-  async #routable(vs: Desired, isvc: ImageService, uid: string, conflicts: string[], signal: AbortSignal): Promise<Desired | undefined> {
+  async #routable(route: Desired, isvc: ImageService, uid: string, conflicts: string[], signal: AbortSignal): Promise<Desired | undefined> {
     const namespace = isvc.metadata.namespace ?? 'default';
+    const { kind } = route.type;
     if (conflicts.some((c) => c.startsWith('Service '))) {
-      conflicts.push(`VirtualService ${vs.object.metadata.name} (not written: it would route to or for them)`);
+      conflicts.push(`${kind} ${route.object.metadata.name} (not written: it would route to or for them)`);
       return undefined;
     }
-    const spec = vs.object['spec'] as { hosts: string[] };
+    const field = hostsField(route.type);
+    const spec = route.object['spec'] as Record<typeof field, string[]>;
     const hosts: string[] = [];
-    for (const host of spec.hosts) {
+    for (const host of spec[field]) {
       const service = hostNamespace(host, namespace) === namespace ? (host.split('.')[0] as string) : undefined;
-      const first = service === undefined ? this.#routedFirst(host, vs.object, uid) : undefined;
+      const first = service === undefined ? this.#routedFirst(host, route, uid) : undefined;
       if (service !== undefined && (await this.#foreignService(namespace, service, uid, signal))) {
-        conflicts.push(`Service ${service} (host ${host} of traffic.hosts, left out of the VirtualService)`);
+        conflicts.push(`Service ${service} (host ${host} of traffic.hosts, left out of the ${kind})`);
       } else if (first !== undefined) {
-        conflicts.push(`VirtualService ${first.metadata.namespace ?? ''}/${first.metadata.name} (routes host ${host} since before this one; left out of the VirtualService)`);
+        conflicts.push(`${kind} ${first.metadata.namespace ?? ''}/${first.metadata.name} (routes host ${host} since before this one; left out of the ${kind})`);
       } else hosts.push(host);
     }
-    return { ...vs, object: { ...vs.object, spec: { ...spec, hosts } } };
+    return { ...route, object: { ...route.object, spec: { ...spec, [field]: hosts } } };
   }
 
   /**
-   * Another ImageService's VirtualService that routed `host` before ours existed, if any (Istio
-   * would merge the two, or keep the older, and either way one tenant would take another's
-   * traffic). Older is by creation, then by namespace/name; VirtualServices written by hand are
+   * Another ImageService's route of the same kind that routed `host` before ours existed, if any
+   * (the mesh would merge the two, or keep the older, and either way one tenant would take
+   * another's traffic). Older is by creation, then by namespace/name; routes written by hand are
    * not cached and not seen.
    */
-  #routedFirst(host: string, ours: KubeObject, uid: string): KubeObject | undefined {
-    const { namespace = '', name } = ours.metadata;
-    const live = this.#d.caches.virtualServices.get(namespace, name);
+  #routedFirst(host: string, ours: Desired, uid: string): KubeObject | undefined {
+    const { namespace = '', name } = ours.object.metadata;
+    const cache = this.#cacheFor(ours.type);
+    const field = hostsField(ours.type);
+    const live = cache.get(namespace, name);
     const order = (o: KubeObject) => `${String(o.metadata['creationTimestamp'] ?? '')} ${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-    return this.#d.caches.virtualServices.list().find((other) => {
+    return cache.list().find((other) => {
       if (controllerOf(other)?.uid === uid) return false;
-      const hosts = (other['spec'] as { hosts?: unknown } | undefined)?.hosts;
+      const hosts = (other['spec'] as Record<string, unknown> | undefined)?.[field];
       return Array.isArray(hosts) && hosts.includes(host) && (live === undefined || order(other) < order(live));
     });
+  }
+
+  /** Deletes a child this ImageService controls and its spec no longer wants; the number of writes. */
+  async #remove(obj: KubeObject, gone: { type: ResourceType; name: string }, uid: string, signal: AbortSignal): Promise<number> {
+    const namespace = obj.metadata.namespace ?? '';
+    if (this.#owned(this.#cacheFor(gone.type), namespace, gone.name, uid) === undefined) return 0;
+    try {
+      await this.#d.client.delete(gone.type, namespace, gone.name, signal);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err; // gone already: the cache lags
+    }
+    this.#d.recorder.record(obj, 'Normal', 'Deleted', `Deleted ${gone.type.kind} ${gone.name}`);
+    return 1;
   }
 
   /** Whether a Service of this name exists and is not controlled by this ImageService. */
@@ -257,19 +277,21 @@ export class Reconciler {
     current: ImageServiceStatus,
     generation: number,
     now: Date,
-    seen: { conflicts: string[]; vsUnavailable: boolean; primary: TrackObservation; replicas: number },
+    seen: { conflicts: string[]; unavailable: ResourceType | undefined; primary: TrackObservation; replicas: number },
   ): ImageServiceStatus {
     let conditions = removeCondition(removeCondition(plan.status.conditions ?? current.conditions, 'InvalidSpec'), 'PolicyViolation');
     conditions = seen.conflicts.length > 0
       ? setCondition(conditions, { type: 'ConflictingChild', status: 'True', reason: 'NotOwned', message: conflictMessage(seen.conflicts) }, now, generation)
       : removeCondition(conditions, 'ConflictingChild');
-    conditions = seen.vsUnavailable
-      ? setCondition(conditions, { type: 'VirtualServiceUnavailable', status: 'True', reason: 'APINotServed', message: VS_UNAVAILABLE }, now, generation)
-      : removeCondition(conditions, 'VirtualServiceUnavailable');
+    for (const type of ROUTE_TYPES) {
+      conditions = seen.unavailable === type
+        ? setCondition(conditions, { type: unavailableCondition(type), status: 'True', reason: 'APINotServed', message: unavailableMessage(type) }, now, generation)
+        : removeCondition(conditions, unavailableCondition(type));
+    }
     const ready: Pick<Condition, 'status' | 'reason' | 'message'> = seen.conflicts.length > 0
       ? { status: 'False', reason: 'ConflictingChild', message: conflictMessage(seen.conflicts) }
-      : seen.vsUnavailable
-        ? { status: 'False', reason: 'VirtualServiceUnavailable', message: VS_UNAVAILABLE }
+      : seen.unavailable !== undefined
+        ? { status: 'False', reason: unavailableCondition(seen.unavailable), message: unavailableMessage(seen.unavailable) }
         : !seen.primary.rolledOut
           ? { status: 'False', reason: 'PrimaryNotReady', message: `Primary has ${seen.primary.readyReplicas}/${seen.replicas} replicas ready` }
           : { status: 'True', reason: 'Available', message: `Primary serves with ${seen.primary.readyReplicas} ready replicas` };
@@ -311,6 +333,7 @@ export class Reconciler {
     if (type === resources.deployments) return caches.deployments;
     if (type === resources.services) return caches.services;
     if (type === resources.horizontalPodAutoscalers) return caches.horizontalPodAutoscalers;
+    if (type === resources.httpRoutes) return caches.httpRoutes;
     return caches.virtualServices;
   }
 
@@ -340,8 +363,13 @@ function boundStatus(status: ImageServiceStatus): ImageServiceStatus {
   };
 }
 
-const VS_UNAVAILABLE =
-  'networking.istio.io/v1 VirtualService is not served by this cluster: install Istio; the Deployments and Services are in place, traffic is not weighted';
+/** VirtualServiceUnavailable or HTTPRouteUnavailable: the router's API is not served. */
+const unavailableCondition = (type: ResourceType) => `${type.kind}Unavailable`;
+
+function unavailableMessage(type: ResourceType): string {
+  const install = type === resources.httpRoutes ? "install the Gateway API CRDs (and an implementation such as Istio's)" : 'install Istio';
+  return `${type.apiVersion} ${type.kind} is not served by this cluster: ${install}; the Deployments and Services are in place, traffic is not weighted`;
+}
 
 function conflictMessage(conflicts: string[]): string {
   return `${conflicts.join(', ')} exist${conflicts.length === 1 ? 's' : ''} and ${conflicts.length === 1 ? 'is' : 'are'} not controlled by this ImageService: delete or rename, or give the ImageService another name`;

@@ -86,6 +86,12 @@ export const resources = {
     plural: 'virtualservices',
     namespaced: true,
   },
+  httpRoutes: {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    plural: 'httproutes',
+    namespaced: true,
+  },
   imageServices: {
     apiVersion: 'imageops.dev/v1alpha1',
     kind: 'ImageService',
