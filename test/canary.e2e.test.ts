@@ -2,15 +2,28 @@
 // steady load through it, the operator in its own process. One sandbox, scenarios in sequence.
 import { describe, expect, it } from 'vitest';
 import { dashboardTargets, RATE_INTERVAL } from '../operator/src/dashboard.ts';
-import { annotate, eventsOf, observe, waitFor } from '../sandbox/demo/rollout.ts';
+import { annotate, eventsOf, observe, patchSpec, waitFor } from '../sandbox/demo/rollout.ts';
+import { RESOURCES } from '../sandbox/kube/client.ts';
+import { HTTPRouteSchema, VirtualServiceSchema } from '../sandbox/kube/types.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
-import { changeImage, deploy, NEW_IMAGE, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, primaryPods, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary.testkit.ts';
+import { changeImage, deploy, NEW_IMAGE, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, primaryPods, promotesHealthy, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary.testkit.ts';
 
 describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', { timeout: ROLLOUT_TIMEOUT_MS + 30_000 }, (controlPlane) => {
   const ctx = useLab('required', controlPlane);
 
   it('(a) promotes a healthy tag 10 -> 50 -> 100 and ends Succeeded with primary on it, without a failed request', async () => {
     await healthyPromotion(ctx.lab, 'healthy', ctx.loads);
+  });
+
+  it('(j) a switch to router gatewayapi removes the VirtualService; a rollout through the HTTPRoute promotes', async () => {
+    const ref = await deploy(ctx.lab, imageService('gateway'));
+    const { client } = ctx.lab.sandbox;
+    await patchSpec(client, ref, { router: 'gatewayapi' });
+    const route = () => client.get(RESOURCES.httproutes, HTTPRouteSchema, ref.namespace, ref.name);
+    await waitFor('the VirtualService to give way to an HTTPRoute', async () => (await route()) !== undefined && (await client.get(RESOURCES.virtualservices, VirtualServiceSchema, ref.namespace, ref.name)) === undefined, 30_000, 100);
+    // Only the HTTPRoute carries the weights now: the canary's share, and so its analysis, comes through it.
+    await promotesHealthy(ctx.lab, ref, ctx.loads);
+    expect((await route())?.spec.rules?.[0]?.backendRefs?.map((b) => [b.name, b.weight])).toEqual([['gateway-primary', 100], ['gateway-canary', 0]]);
   });
 
   it('(b) rolls a -slow tag back on p99: Failed, primary untouched at 100%, canary at 0, a Warning with the measured value', async () => {

@@ -64,7 +64,11 @@ export async function history(lab: Lab, ref: Ref): Promise<string> {
 
 /** Scenario (a): a healthy tag under steady load goes 10 -> 50 -> 100 -> Succeeded, primary on it, no request failed. */
 export async function healthyPromotion(lab: Lab, name: string, loads: LoadGenerator[]): Promise<void> {
-  const ref = await deploy(lab, imageService(name));
+  await promotesHealthy(lab, await deploy(lab, imageService(name)), loads);
+}
+
+/** Scenario (a) on an ImageService already deployed. */
+export async function promotesHealthy(lab: Lab, ref: Ref, loads: LoadGenerator[]): Promise<void> {
   const load = startLoad(lab, ref);
   loads.push(load);
   load.mark('start');

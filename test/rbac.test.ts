@@ -17,7 +17,7 @@ import type { AuditedDecision } from '../sandbox/control-plane/control-plane.ts'
 import { samplePaths, writeSampleImages } from '../sandbox/demo/images.ts';
 import { LoadGenerator } from '../sandbox/demo/load.ts';
 import { type OperatorProcess, startOperatorProcess } from '../sandbox/demo/operator.ts';
-import { annotate, deleteImageService, type Manifest, mergePatch, observe, type Ref, setImage, settledIn, waitFor } from '../sandbox/demo/rollout.ts';
+import { annotate, deleteImageService, type Manifest, mergePatch, observe, patchSpec, type Ref, setImage, settledIn, waitFor } from '../sandbox/demo/rollout.ts';
 import { CONTROL_PLANES, REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
 import { CLAIM, hostOf, imageService, LOAD } from './canary.testkit.ts';
 import { meshGet } from './sandbox.testkit.ts';
@@ -33,6 +33,9 @@ const USER = `system:serviceaccount:${RELEASE_NAMESPACE}:${ACCOUNT}`;
 const LEASE = 'imageops';
 const RBAC_API = '/apis/rbac.authorization.k8s.io/v1';
 const RUN_TIMEOUT_MS = 90_000;
+const IMAGE_SERVICES = '/apis/imageops.dev/v1alpha1/namespaces/default/imageservices';
+const HTTP_ROUTES = '/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes';
+const VIRTUAL_SERVICES = '/apis/networking.istio.io/v1/namespaces/default/virtualservices';
 
 type OwnerReference = { kind: string; blockOwnerDeletion?: boolean };
 /** SLOs a busy machine always meets: the test is about permissions, not verdicts (the promotion skips the rest). */
@@ -148,14 +151,17 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
         apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: `${name}-primary` },
         spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: `${name}-primary` }, maxReplicas: 1 },
       }],
+      [HTTP_ROUTES, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name }, spec: { parentRefs: [{ group: '', kind: 'Service', name }] } }],
     ];
   }
 
   /**
    * What the operator does in a cluster, in order: reports children it does not own
-   * (ConflictingChild), creates a new ImageService's children to Initialized, reverts a hand edit
-   * of a child, runs a canary analysed at least once and promoted by annotation to Succeeded.
-   * `stop` ends it early (true), checked at every poll.
+   * (ConflictingChild, a VirtualService then an HTTPRoute), creates a new ImageService's children
+   * to Initialized, reverts a hand edit of a child, runs a canary analysed at least once and
+   * promoted by annotation to Succeeded, gives primary an HPA, changes and removes it, switches
+   * the router to gatewayapi (the VirtualService goes), reverts a hand edit of the HTTPRoute, and
+   * switches back (the HTTPRoute goes). `stop` ends it early (true), checked at every poll.
    */
   async function scenario(name: string, stop: () => boolean): Promise<boolean> {
     const ref: Ref = { namespace: 'default', name };
@@ -164,6 +170,10 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
       waitFor(what, async () => stop() || (await done()), timeoutMs, 100);
     const phase = async (phases: Parameters<typeof settledIn>[1]) => settledIn(await observe(sandbox.client, ref), phases);
     const service = () => request('GET', `/api/v1/namespaces/default/services/${name}`) as Promise<{ metadata: { labels?: Record<string, string> } }>;
+    const conflicting = async (r: Ref, what: string) =>
+      (await observe(sandbox.client, r))?.status.conditions?.some((c) => c.type === 'ConflictingChild' && c.status === 'True' && (c.message ?? '').includes(what)) === true;
+    const router = (r: Ref, value: string) => patchSpec(sandbox.client, r, { router: value });
+    const exists = (collection: string) => request('GET', `${collection}/${name}`).then(() => true, () => false);
     const agent = new http.Agent({ keepAlive: true });
     let load: LoadGenerator | undefined;
     const made: string[] = [];
@@ -172,12 +182,15 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
         await request('POST', collection, object);
         made.push(`${collection}/${String((object['metadata'] as { name: string }).name)}`);
       }
-      await request('POST', '/apis/imageops.dev/v1alpha1/namespaces/default/imageservices', mergeSpec(imageService(taken.name), { replicas: 0, traffic: { hosts: [`${taken.name}-alias`] }, ...AUTOSCALING }));
-      await until('ConflictingChild', async () => (await observe(sandbox.client, taken))?.status.conditions?.some((c) => c.type === 'ConflictingChild' && c.status === 'True') === true);
+      await request('POST', IMAGE_SERVICES, mergeSpec(imageService(taken.name), { replicas: 0, traffic: { hosts: [`${taken.name}-alias`] }, ...AUTOSCALING }));
+      await until('ConflictingChild on the VirtualService', () => conflicting(taken, `VirtualService ${taken.name}`));
+      if (stop()) return true;
+      await router(taken, 'gatewayapi');
+      await until('ConflictingChild on the HTTPRoute', () => conflicting(taken, `HTTPRoute ${taken.name}`));
       if (stop()) return true;
 
       // a CPU request from the start, so that autoscaling (at the end) does not change the pod template
-      await request('POST', '/apis/imageops.dev/v1alpha1/namespaces/default/imageservices', mergeSpec(imageService(name, LENIENT), { resources: AUTOSCALING.resources }));
+      await request('POST', IMAGE_SERVICES, mergeSpec(imageService(name, LENIENT), { resources: AUTOSCALING.resources }));
       await until('Initialized', () => phase(['Initialized']));
       const children = await request('GET', `/apis/apps/v1/namespaces/default/deployments?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${name}`)}`);
       ownerReferences = ((children['items'] as { metadata: { ownerReferences?: OwnerReference[] } }[] | undefined) ?? []).flatMap((d) => d.metadata.ownerReferences ?? []);
@@ -201,10 +214,20 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
       };
       for (const [maxReplicas, want] of [[2, 2], [3, 3], [null, undefined]] as const) {
         const autoscaling = maxReplicas === null ? null : { ...AUTOSCALING.autoscaling, maxReplicas };
-        await sandbox.client.request('PATCH', `/apis/imageops.dev/v1alpha1/namespaces/default/imageservices/${name}`, { spec: { autoscaling } }, 'application/merge-patch+json');
+        await sandbox.client.request('PATCH', `${IMAGE_SERVICES}/${name}`, { spec: { autoscaling } }, 'application/merge-patch+json');
         await until(`the HPA's maxReplicas to be ${String(want)}`, async () => (await hpaMax()) === want);
         if (stop()) return true;
       }
+      await load.stop();
+      await router(ref, 'gatewayapi');
+      await until('the VirtualService to give way to an HTTPRoute', async () => (await exists(HTTP_ROUTES)) && !(await exists(VIRTUAL_SERVICES)));
+      if (stop()) return true;
+      await sandbox.client.request('PATCH', `${HTTP_ROUTES}/${name}`, { spec: { hostnames: ['edited.example.com'] } }, 'application/merge-patch+json');
+      await until('the HTTPRoute edit to be reverted', async () => ((await request('GET', `${HTTP_ROUTES}/${name}`))['spec'] as { hostnames?: string[] }).hostnames?.length === 0);
+      await until('the route through the HTTPRoute to answer', async () => (await meshGet(sandbox.mesh, hostOf(ref), '/image/files/badge.png?w=32', agent)).status === 200, 60_000);
+      if (stop()) return true;
+      await router(ref, 'istio');
+      await until('the HTTPRoute to give way to a VirtualService', async () => (await exists(VIRTUAL_SERVICES)) && !(await exists(HTTP_ROUTES)));
       return stop();
     } finally {
       await load?.stop();

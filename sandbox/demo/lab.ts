@@ -205,7 +205,7 @@ export class Recorder {
     );
   }
 
-  /** The distinct canary weights the VirtualService routed, in order. */
+  /** The distinct canary weights the route (VirtualService or HTTPRoute) carried, in order. */
   routedWeights(): number[] {
     const out: number[] = [];
     for (const s of this.samples) {

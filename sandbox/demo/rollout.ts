@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { type ImageServiceStatus, ImageServiceStatusSchema, type Phase } from '../../operator/src/api/image-service.ts';
 import { ApiError, type KubeClient, RESOURCES, type ResourceType } from '../kube/client.ts';
 import { isObject } from '../../operator/src/json.ts';
+import { HTTPRouteSchema } from '../kube/types.ts';
 
 export const IMAGE_SERVICES: ResourceType = { group: 'imageops.dev', version: 'v1alpha1', plural: 'imageservices', namespaced: true };
 
@@ -133,13 +134,15 @@ const VirtualServiceSchema = z.looseObject({
   }),
 });
 
-/** The weights of the ImageService's VirtualService route: primary and canary, in percent. */
+/** The weights of the ImageService's route, its VirtualService or else its HTTPRoute: primary and canary, in percent. */
 export async function routeWeights(client: KubeClient, ref: Ref): Promise<{ primary: number; canary: number } | undefined> {
   const vs = await client.get(RESOURCES.virtualservices, VirtualServiceSchema, ref.namespace, ref.name);
   // The weighted rule is the one without a match (a preview rule, matching a header, comes first).
-  const route = vs?.spec.http?.find((h) => h.match === undefined)?.route;
+  const route =
+    vs?.spec.http?.find((h) => h.match === undefined)?.route?.map((r) => ({ name: r.destination.host, weight: r.weight })) ??
+    (await client.get(RESOURCES.httproutes, HTTPRouteSchema, ref.namespace, ref.name))?.spec.rules?.[0]?.backendRefs;
   if (route === undefined) return undefined;
-  const weightOf = (track: string) => route.find((r) => r.destination.host.startsWith(`${ref.name}-${track}`))?.weight ?? 0;
+  const weightOf = (track: string) => route.find((r) => r.name.startsWith(`${ref.name}-${track}`))?.weight ?? 0;
   return { primary: weightOf('primary'), canary: weightOf('canary') };
 }
 
