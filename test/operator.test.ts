@@ -324,7 +324,7 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
   it('a router switch writes the other route and removes the old one, both ways', async () => {
     const { client } = await world(controlPlane);
     const m = await operator(client);
-    await client.create(resources.imageServices, imageService('thumbs', NS, { traffic: { hosts: ['img.example.com'], parentRefs: [{ name: 'public', namespace: 'ingress', sectionName: 'http' }] } }));
+    await client.create(resources.imageServices, imageService('thumbs', NS, { traffic: { hosts: ['img.example.com'], parentRefs: [{ name: 'public', namespace: NS, sectionName: 'http' }] } }));
     await settled(client, m, NS, 'thumbs');
     expect(await getOrUndefined(client, resources.virtualServices, NS, 'thumbs')).toBeDefined();
     expect(await getOrUndefined(client, resources.httpRoutes, NS, 'thumbs')).toBeUndefined();
@@ -340,7 +340,7 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     expect(route['spec']).toMatchObject({
       parentRefs: [
         { group: '', kind: 'Service', name: 'thumbs', port: 8080 },
-        { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'public', namespace: 'ingress', sectionName: 'http' },
+        { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'public', namespace: NS, sectionName: 'http' },
       ],
       hostnames: ['img.example.com'],
       rules: [{ backendRefs: [{ name: 'thumbs-primary', port: 8080, weight: 100 }, { name: 'thumbs-canary', port: 8080, weight: 0 }], timeouts: { request: '30s' } }],

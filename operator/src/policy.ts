@@ -14,7 +14,7 @@ export interface TenantPolicy {
   allowHostPath: boolean;
   /** Whether traffic.hosts may name Services of other namespaces (`name.namespace[.svc...]`). */
   allowCrossNamespaceHosts: boolean;
-  /** Gateways of other namespaces an ImageService may bind: `namespace/name`, `namespace/*`, or `*`. */
+  /** Gateways of other namespaces an ImageService may bind (traffic.gateways) or attach to (traffic.parentRefs): `namespace/name`, `namespace/*`, or `*`. */
   allowedGateways: readonly string[];
   /** Image name prefixes (`registry.example.com`, `registry.example.com/team`); empty: any image. */
   imageRegistries: readonly string[];
@@ -127,6 +127,16 @@ export function policyViolations(isvc: ImageService, policy: TenantPolicy): Poli
       out.push({
         reason: 'GatewayNotAllowed',
         message: `spec.traffic.gateways[${i}]: ${gateway} is a Gateway of another namespace that this operator does not let ImageServices bind (the chart's tenancy.allowedGateways)`,
+      });
+    }
+  });
+  // The same rule for the Gateway API: the Gateway's allowedRoutes is its owner's say, this the installer's.
+  spec.traffic.parentRefs.forEach((ref, i) => {
+    const gateway = ref.namespace === undefined ? ref.name : `${ref.namespace}/${ref.name}`;
+    if (!gatewayAllowed(gateway, own, policy.allowedGateways)) {
+      out.push({
+        reason: 'GatewayNotAllowed',
+        message: `spec.traffic.parentRefs[${i}]: ${gateway} is a Gateway of another namespace that this operator does not let ImageServices attach to (the chart's tenancy.allowedGateways)`,
       });
     }
   });
