@@ -161,7 +161,12 @@ async function main(): Promise<void> {
     record('server RSS / heap used after the watch run', `${mib(after.memory.rss)} / ${mib(after.memory.heapUsed)}`);
 
     // The machine may be shared: its load says how far to trust the numbers.
-    record('machine', `${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' / ')} (1/5/15 min)`);
+    record(
+      'machine',
+      `${cpus().length} CPUs, load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' / ')} (1/5/15 min)`,
+    );
     console.log('\n| measurement | result |\n| --- | --- |');
     for (const [what, value] of rows) console.log(`| ${what} | ${value} |`);
   } finally {

@@ -13,8 +13,8 @@ import { serverCpus } from './cell.ts';
 import { imageService, operatorSettings } from './contenders.ts';
 import type { Corpus } from './corpus.ts';
 import type { Options } from './options.ts';
-import { memoryOf, MemorySampler, snapshotTree } from './proc-stats.ts';
-import { freePort, startServer, type RunningServer } from './server.ts';
+import { MemorySampler, memoryOf, snapshotTree } from './proc-stats.ts';
+import { freePort, type RunningServer, startServer } from './server.ts';
 
 const MiB = 2 ** 20;
 export const ATTACK_LIMIT_BYTES = 512 * MiB;
@@ -76,7 +76,10 @@ async function materialize(dir: string, corpus: Corpus): Promise<Record<string, 
     'text-bomb.png': () => pngTextBomb(25, 7_900_000),
     // The real thing, not a header, though libaom takes many seconds and gigabytes to encode 50 MP
     // of flat colour (docs/benchmarks.md, "Image service: hostile images").
-    'deep.avif': () => sharp({ create: { width: 7071, height: 7071, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 0.5 } } }).avif({ bitdepth: 12, effort: 0 }).toBuffer(),
+    'deep.avif': () =>
+      sharp({ create: { width: 7071, height: 7071, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 0.5 } } })
+        .avif({ bitdepth: 12, effort: 0 })
+        .toBuffer(),
     'interlaced16.png': () => interlaced16BitPng(7000, 7000),
     'big-original.jpg': () => noisyJpeg(7000, 5000),
     // Grain that survives the downscale to a megapixel: the costliest AVIF answer allowed.

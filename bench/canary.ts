@@ -6,21 +6,7 @@
 // Usage: npx node bench/canary.ts [--runs 3] [--provider prometheus|direct|both]
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import {
-  changeImage,
-  deploy,
-  imageService,
-  INTERVAL_MS,
-  type Lab,
-  LOAD,
-  NEW_IMAGE,
-  type Recorder,
-  ROLLOUT_TIMEOUT_MS,
-  startLab,
-  startLoad,
-  STEPS,
-  THRESHOLD,
-} from '../sandbox/demo/lab.ts';
+import { changeImage, deploy, INTERVAL_MS, imageService, type Lab, LOAD, NEW_IMAGE, type Recorder, ROLLOUT_TIMEOUT_MS, STEPS, startLab, startLoad, THRESHOLD } from '../sandbox/demo/lab.ts';
 import { eventsOf, type Ref, track, waitFor } from '../sandbox/demo/rollout.ts';
 
 const Options = z.object({

@@ -82,9 +82,7 @@ async function runMode(mode: string, env: Record<string, string>, root: string, 
   try {
     const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
     const started = performance.now();
-    const statuses = await Promise.all(
-      Array.from({ length: clients }, (_, i) => fetchStatus(agent, origin, `/image/files/thumb-${String(i % thumbnails).padStart(2, '0')}.jpg?${THUMBNAIL_QUERY}`)),
-    );
+    const statuses = await Promise.all(Array.from({ length: clients }, (_, i) => fetchStatus(agent, origin, `/image/files/thumb-${String(i % thumbnails).padStart(2, '0')}.jpg?${THUMBNAIL_QUERY}`)));
     const seconds = (performance.now() - started) / 1000;
     agent.destroy();
     const counts: Record<string, number> = {};

@@ -5,9 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerCgroup, CpuCounters } from '../sandbox/kubelet/cgroup.ts';
 import type { Contender } from './contenders.ts';
 import type { Corpus } from './corpus.ts';
-import type { LoadResult } from './load-generator.ts';
 import { runLoad } from './load.ts';
-import { cpuBusySeconds, MemorySampler, snapshotTree, type MemorySeries } from './proc-stats.ts';
+import type { LoadResult } from './load-generator.ts';
+import { cpuBusySeconds, MemorySampler, type MemorySeries, snapshotTree } from './proc-stats.ts';
 import { freePort, startServer } from './server.ts';
 import type { Workload } from './workloads.ts';
 
@@ -104,10 +104,7 @@ export async function runServerCell(req: CellRequest): Promise<ServerCell> {
   const port = await freePort(host);
   const cpus = req.cgroup?.cpus ?? serverCpus(req.budget);
   const paths = keysFor(req.corpus, req.workload).map((key) => req.contender.path(req.workload, key));
-  const launch = req.contender.launch(
-    { repoRoot: req.repoRoot, corpusRoot: req.corpus.root, host, port, cpus, cpuCount: req.budget },
-    paths[0] as string,
-  );
+  const launch = req.contender.launch({ repoRoot: req.repoRoot, corpusRoot: req.corpus.root, host, port, cpus, cpuCount: req.budget }, paths[0] as string);
   const origin = `http://${host}:${port}`;
   const cgroup = req.cgroup?.create(`imageops-bench-${process.pid}-${port}`);
   const { command, args } = cgroup?.wrap(launch.command, launch.args) ?? launch;

@@ -1,8 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { estimateSeconds, planComparison, runsOf, SERVER_CONTENDERS, serverContender } from './compare.ts';
 import { medianBy } from './cell.ts';
+import { estimateSeconds, planComparison, runsOf, SERVER_CONTENDERS, serverContender } from './compare.ts';
 
 const defaults = { quick: false, avif: false, connections: undefined, duration: undefined, workloads: undefined, contenders: undefined, repeats: undefined };
 
@@ -40,9 +40,7 @@ describe('planComparison', () => {
     expect(planComparison(defaults).steps.some((s) => s.workload === 'avif640')).toBe(false);
     expect(planComparison({ ...defaults, avif: true }).steps.some((s) => s.workload === 'avif640')).toBe(true);
     const plan = planComparison({ ...defaults, contenders: ['naive'], connections: [8], duration: 3, workloads: ['webp640'] });
-    expect(plan.steps).toEqual([
-      { kind: 'server', contender: 'naive', budget: 1, workload: 'webp640', connections: 8 },
-    ]);
+    expect(plan.steps).toEqual([{ kind: 'server', contender: 'naive', budget: 1, workload: 'webp640', connections: 8 }]);
     expect(plan.timing.durationSeconds).toBe(3);
   });
 

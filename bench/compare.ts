@@ -2,8 +2,8 @@
 // be checked), and running them one after the other on the pinned cores.
 import { join } from 'node:path';
 import { measureCeiling } from './ceiling.ts';
-import { measureRepeated, medianBy, NOISY, serverCpus, type ServerCell, type Timing } from './cell.ts';
-import { imageService, ipx, naive, operatorSettings, phpImagick, phpImagickHint, type Contender } from './contenders.ts';
+import { measureRepeated, medianBy, NOISY, type ServerCell, serverCpus, type Timing } from './cell.ts';
+import { type Contender, imageService, ipx, naive, operatorSettings, phpImagick, phpImagickHint } from './contenders.ts';
 import type { Corpus } from './corpus.ts';
 import type { Options } from './options.ts';
 import { SERVICE, TARGET_WORKLOAD } from './report.ts';
@@ -82,8 +82,7 @@ export function planComparison(o: PlanOptions): Plan {
     durationSeconds: o.duration ?? (o.quick ? 4 : 10),
     timeoutSeconds: 10,
   };
-  const workloads =
-    o.workloads ?? (o.quick ? [PRIMARY] : WORKLOADS.filter((w) => !w.optIn || (w.id === 'avif640' && o.avif)).map((w) => w.id));
+  const workloads = o.workloads ?? (o.quick ? [PRIMARY] : WORKLOADS.filter((w) => !w.optIn || (w.id === 'avif640' && o.avif)).map((w) => w.id));
   const wanted = (id: string): boolean => o.contenders === undefined || o.contenders.includes(id);
   const steps: Step[] = [];
   for (const workload of workloads) {
@@ -127,12 +126,7 @@ export interface ComparisonResults {
   skipped: Skipped[];
 }
 
-export async function runComparison(
-  plan: Plan,
-  corpus: Corpus,
-  options: Pick<Options, 'repoRoot' | 'out'>,
-  progress: (line: string) => void,
-): Promise<ComparisonResults> {
+export async function runComparison(plan: Plan, corpus: Corpus, options: Pick<Options, 'repoRoot' | 'out'>, progress: (line: string) => void): Promise<ComparisonResults> {
   const results: ComparisonResults = { batches: [], servers: [], skipped: [] };
   const missing = new Map<string, string | undefined>();
   const skip = (contender: string, reason: string | undefined): boolean => {
@@ -148,7 +142,15 @@ export async function runComparison(
     const keys = workload.source === 'large' ? corpus.large : corpus.photos;
     const at = `[${i + 1}/${plan.steps.length}]`;
     if (step.kind === 'sharp') {
-      const ceilingPlan = { root: corpus.root, keys, width: workload.width, format: workload.format, quality: workload.quality, warmupSeconds: plan.timing.warmupSeconds, seconds: plan.ceilingSeconds };
+      const ceilingPlan = {
+        root: corpus.root,
+        keys,
+        width: workload.width,
+        format: workload.format,
+        quality: workload.quality,
+        warmupSeconds: plan.timing.warmupSeconds,
+        seconds: plan.ceilingSeconds,
+      };
       const quiet = async () => {
         let r = await measureCeiling(ceilingPlan, serverCpus(step.budget), step.budget);
         // As for the servers: a noisy measurement is taken again and the quieter kept.
@@ -162,7 +164,16 @@ export async function runComparison(
       for (let i = 0; i < runsOf(plan, step); i++) all.push(await quiet());
       const r = medianBy(all, (x) => x.imagesPerSecond);
       const runs = all.length > 1 ? { runs: all.map((x) => x.imagesPerSecond) } : {};
-      results.batches.push({ contender: 'sharp in-process', budget: step.budget, workload: step.workload, imagesPerSecond: r.imagesPerSecond, cpuSecondsPer1000: r.cpuSecondsPer1000, peakRssBytes: r.peakRssBytes, foreignCpu: r.foreignCpu, ...runs });
+      results.batches.push({
+        contender: 'sharp in-process',
+        budget: step.budget,
+        workload: step.workload,
+        imagesPerSecond: r.imagesPerSecond,
+        cpuSecondsPer1000: r.cpuSecondsPer1000,
+        peakRssBytes: r.peakRssBytes,
+        foreignCpu: r.foreignCpu,
+        ...runs,
+      });
       progress(`${at} sharp in-process ${step.workload} ${step.budget} CPU: ${r.imagesPerSecond.toFixed(1)} images/s${spread(runs.runs)}, other CPU ${(r.foreignCpu * 100).toFixed(0)}%`);
     } else if (step.kind === 'vipsthumbnail') {
       if (!missing.has('vipsthumbnail')) missing.set('vipsthumbnail', vipsthumbnailMissing());
@@ -170,22 +181,34 @@ export async function runComparison(
       const files = keys.slice(0, workload.source === 'large' ? plan.batchFiles.large : plan.batchFiles.photos);
       const cpuList = step.budget === 1 ? [1] : [0, 1];
       const r = await runVipsthumbnail(corpus.root, files, workload, cpuList, join(options.out, 'vipsthumbnail-out'));
-      results.batches.push({ contender: 'vipsthumbnail', budget: step.budget, workload: step.workload, imagesPerSecond: r.imagesPerSecond, cpuSecondsPer1000: r.cpuSecondsPer1000, peakRssBytes: r.peakRssBytes, foreignCpu: undefined });
+      results.batches.push({
+        contender: 'vipsthumbnail',
+        budget: step.budget,
+        workload: step.workload,
+        imagesPerSecond: r.imagesPerSecond,
+        cpuSecondsPer1000: r.cpuSecondsPer1000,
+        peakRssBytes: r.peakRssBytes,
+        foreignCpu: undefined,
+      });
       progress(`${at} vipsthumbnail (${r.version}) ${step.workload} ${step.budget} CPU: ${r.imagesPerSecond.toFixed(1)} images/s`);
     } else {
       const contender = serverContender(step.contender, step.budget);
       if (!missing.has(step.contender)) missing.set(step.contender, contender.missing(options.repoRoot));
       if (skip(step.contender, missing.get(step.contender))) continue;
-      const cell = await measureRepeated({
-        contender,
-        budget: step.budget,
-        workload,
-        connections: step.connections,
-        timing: { ...plan.timing, durationSeconds: plan.timing.durationSeconds * workload.durationScale },
-        corpus,
-        repoRoot: options.repoRoot,
-        logDir: join(options.out, 'logs'),
-      }, plan.attempts, runsOf(plan, step));
+      const cell = await measureRepeated(
+        {
+          contender,
+          budget: step.budget,
+          workload,
+          connections: step.connections,
+          timing: { ...plan.timing, durationSeconds: plan.timing.durationSeconds * workload.durationScale },
+          corpus,
+          repoRoot: options.repoRoot,
+          logDir: join(options.out, 'logs'),
+        },
+        plan.attempts,
+        runsOf(plan, step),
+      );
       results.servers.push(cell);
       progress(
         `${at} ${step.contender} ${step.workload} ${step.budget} CPU ${step.connections} conns: ${cell.okPerSecond.toFixed(1)} images/s${spread(cell.runs)}, ` +

@@ -107,8 +107,7 @@ export function imageService(s: ImageServiceSettings, id = `image-service ${sett
   return {
     id,
     label: `image service (${settingsLabel(s)})`,
-    missing: (repoRoot) =>
-      existsSync(join(repoRoot, 'image-service/src/main.ts')) ? undefined : 'image-service/src/main.ts is not in this checkout',
+    missing: (repoRoot) => (existsSync(join(repoRoot, 'image-service/src/main.ts')) ? undefined : 'image-service/src/main.ts is not in this checkout'),
     launch: (ctx) => ({
       command: process.execPath,
       args: [join(ctx.repoRoot, 'image-service/src/main.ts')],
@@ -135,8 +134,7 @@ export const naive: Contender = {
 export const ipx: Contender = {
   id: 'ipx',
   label: 'ipx 3 (node adapter)',
-  missing: (repoRoot) =>
-    existsSync(join(repoRoot, 'node_modules/ipx/package.json')) ? undefined : 'ipx is not installed: run npm install (it is a devDependency)',
+  missing: (repoRoot) => (existsSync(join(repoRoot, 'node_modules/ipx/package.json')) ? undefined : 'ipx is not installed: run npm install (it is a devDependency)'),
   launch: (ctx, firstPath) => ({
     command: process.execPath,
     args: [join(ctx.repoRoot, 'bench/ipx-server.ts')],
@@ -187,8 +185,7 @@ export function imageServicePerCore(s: ImageServiceSettings, cores: readonly num
     label: `image service, ${cores.length} processes (${settingsLabel(s)} each), reusePort`,
     missing: imageService(s).missing,
     launch: (ctx) => {
-      const node = (core: number): string =>
-        `taskset -c ${core} "$0" --import "$1" "$2" &`;
+      const node = (core: number): string => `taskset -c ${core} "$0" --import "$1" "$2" &`;
       return {
         command: 'bash',
         args: ['-c', `${cores.map(node).join(' ')} wait`, process.execPath, join(ctx.repoRoot, 'bench/reuse-port.ts'), join(ctx.repoRoot, 'image-service/src/main.ts')],

@@ -9,7 +9,12 @@ const work = mkdtempSync(join(tmpdir(), 'bench-corpus-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 async function jpeg(file: string, width: number, height: number): Promise<void> {
-  writeFileSync(file, await sharp({ create: { width, height, channels: 3, background: '#456' } }).jpeg().toBuffer());
+  writeFileSync(
+    file,
+    await sharp({ create: { width, height, channels: 3, background: '#456' } })
+      .jpeg()
+      .toBuffer(),
+  );
 }
 
 describe('prepareCorpus', () => {

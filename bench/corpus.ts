@@ -71,7 +71,9 @@ export async function prepareCorpus(options: CorpusOptions): Promise<Corpus> {
   const synthetic = options.source === undefined;
   const sourceDir = options.source ?? join(options.workDir, 'synthetic');
   if (synthetic) await generateSynthetic(sourceDir);
-  const jpegs = readdirSync(sourceDir).filter((f) => /\.jpe?g$/i.test(f)).sort();
+  const jpegs = readdirSync(sourceDir)
+    .filter((f) => /\.jpe?g$/i.test(f))
+    .sort();
   if (jpegs.length === 0) throw new Error(`no JPEG photographs in ${sourceDir}`);
 
   const root = join(options.workDir, 'corpus');

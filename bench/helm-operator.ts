@@ -39,8 +39,7 @@ try {
   const installed = await runTool(sb.kubeconfigPath, tool, args);
   if (installed.code !== 0) throw new Error(`helm install failed: ${installed.stderr}`);
   const Lease = z.looseObject({ spec: z.looseObject({ holderIdentity: z.string().nullish() }) });
-  const operatorPods = async () =>
-    (await client.list(RESOURCES.pods, PodSchema, RELEASE_NS)).items.filter((p) => p.metadata.labels?.['app.kubernetes.io/instance'] === 'imageops');
+  const operatorPods = async () => (await client.list(RESOURCES.pods, PodSchema, RELEASE_NS)).items.filter((p) => p.metadata.labels?.['app.kubernetes.io/instance'] === 'imageops');
   await until('two Ready operator pods, one leading', 120_000, async () => {
     const pods = await operatorPods();
     const holder = (await client.get(RESOURCES.leases, Lease, RELEASE_NS, 'imageops'))?.spec.holderIdentity;
@@ -82,7 +81,10 @@ try {
       }
     }),
   );
-  const Status = z.looseObject({ metadata: z.looseObject({ generation: z.number().optional() }), status: z.looseObject({ phase: z.string().optional(), observedGeneration: z.number().optional() }).optional() });
+  const Status = z.looseObject({
+    metadata: z.looseObject({ generation: z.number().optional() }),
+    status: z.looseObject({ phase: z.string().optional(), observedGeneration: z.number().optional() }).optional(),
+  });
   await until(`${COUNT} ImageServices Initialized`, 900_000, async () => {
     const { items } = await client.list(IMAGE_SERVICES, Status);
     return items.filter((o) => o.status?.phase === 'Initialized' && o.status.observedGeneration === o.metadata.generation).length === COUNT;

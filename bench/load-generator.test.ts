@@ -24,10 +24,7 @@ describe('generateLoad', () => {
   it('spreads all connections over the paths, and counts answers and latencies per status', async () => {
     const paths = ['/a', '/b', '/c', '/busy1'];
     let measuring = false;
-    const result = await generateLoad(
-      { origin, paths, connections: 4, durationSeconds: 1, warmupSeconds: 0.2, timeoutSeconds: 5 },
-      () => (measuring = true),
-    );
+    const result = await generateLoad({ origin, paths, connections: 4, durationSeconds: 1, warmupSeconds: 0.2, timeoutSeconds: 5 }, () => (measuring = true));
     expect(measuring).toBe(true);
     // Every path was asked for, about equally: the connections did not all start from the first.
     for (const path of paths) expect(seen.filter((p) => p === path).length).toBeGreaterThan(seen.length / 8);
@@ -47,10 +44,7 @@ describe('generateLoad', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const result = await generateLoad(
-      { origin: `http://127.0.0.1:${port}`, paths: ['/a'], connections: 1, durationSeconds: 0.5, warmupSeconds: 0, timeoutSeconds: 1 },
-      () => {},
-    );
+    const result = await generateLoad({ origin: `http://127.0.0.1:${port}`, paths: ['/a'], connections: 1, durationSeconds: 0.5, warmupSeconds: 0, timeoutSeconds: 1 }, () => {});
     expect(result.statusCounts).toEqual({});
     expect(result.errors.ECONNREFUSED).toBeGreaterThan(0);
   });

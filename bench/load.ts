@@ -2,9 +2,9 @@
 // told when the measured phase begins (after the warm-up) and when it ends, with the generator's
 // pid, so that it can read the CPU time of the server and of the generator over that window.
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { LoadResultSchema, MEASURING, type LoadPlan, type LoadResult } from './load-generator.ts';
+import { fileURLToPath } from 'node:url';
+import { type LoadPlan, type LoadResult, LoadResultSchema, MEASURING } from './load-generator.ts';
 
 const generator = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
 

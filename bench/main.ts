@@ -11,7 +11,7 @@ import { estimateSeconds, planComparison, runComparison } from './compare.ts';
 import { QUEUE_TIMEOUT_MS } from './contenders.ts';
 import { prepareCorpus } from './corpus.ts';
 import { describeMachine } from './machine.ts';
-import { parseOptions, type Options } from './options.ts';
+import { type Options, parseOptions } from './options.ts';
 import { runQuotaStudy } from './quota.ts';
 import { renderQuota, renderReport, renderSoak, renderThreadStudy } from './report.ts';
 import type { BenchRun, RunMeta } from './results.ts';

@@ -20,7 +20,10 @@ try {
   console.log('| window | requests | p50 ms | p99 ms | failed |');
   console.log('| --- | --- | --- | --- | --- |');
   for (let i = 0; i < windows; i++) {
-    for (const [name, ref] of [['no mirror', plain], ['100% mirrored to a -slow canary', mirrored]] as const) {
+    for (const [name, ref] of [
+      ['no mirror', plain],
+      ['100% mirrored to a -slow canary', mirrored],
+    ] as const) {
       const load = startLoad(lab, ref, ms + 5_000);
       await new Promise((r) => setTimeout(r, ms));
       const c = await load.stop();

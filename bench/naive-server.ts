@@ -26,10 +26,7 @@ const server = createServer(async (req, res) => {
   }
   try {
     const input = await readFile(join(env.BENCH_IMAGE_ROOT, normalize(key)));
-    const output = await sharp(input)
-      .resize({ width: query.data.w, withoutEnlargement: true })
-      .toFormat(query.data.fm, { quality: query.data.q })
-      .toBuffer();
+    const output = await sharp(input).resize({ width: query.data.w, withoutEnlargement: true }).toFormat(query.data.fm, { quality: query.data.q }).toBuffer();
     res.writeHead(200, { 'content-type': `image/${query.data.fm}` }).end(output);
   } catch (error) {
     res.writeHead((error as NodeJS.ErrnoException).code === 'ENOENT' ? 404 : 500).end();

@@ -13,15 +13,15 @@
  * the same scenario. A run whose operator passes 2 GiB is stopped there and says so.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { endlessAnswer } from '../operator/src/canary/providers/testkit.ts';
 import { KubeClient, resources } from '../operator/src/kube/client.ts';
 import { startApiServer } from '../sandbox/apiserver/server.ts';
-import { endlessAnswer } from '../operator/src/canary/providers/testkit.ts';
 import { memoryOf } from './proc-stats.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, root: { type: 'string', default: join(import.meta.dirname, '..') } } });

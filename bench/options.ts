@@ -7,14 +7,19 @@ import { WORKLOADS } from './workloads.ts';
 
 export const SCENARIOS = ['compare', 'threads', 'soak', 'quota', 'attacks'] as const;
 
-const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== ''));
+const csv = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== ''),
+);
 
 const Flags = z.object({
   scenario: z.enum(SCENARIOS, { error: `--scenario: expected one of ${SCENARIOS.join(', ')}` }).default('compare'),
   corpus: z.string().optional(),
   quick: z.boolean().default(false),
   avif: z.boolean().default(false),
-  connections: csv.pipe(z.array(z.string().regex(/^\d+$/, "expected whole numbers, comma-separated").transform(Number).pipe(z.number().int().positive())).min(1)).optional(),
+  connections: csv.pipe(z.array(z.string().regex(/^\d+$/, 'expected whole numbers, comma-separated').transform(Number).pipe(z.number().int().positive())).min(1)).optional(),
   duration: z.coerce.number().positive().max(3600).optional(),
   workloads: csv.pipe(z.array(z.enum(WORKLOADS.map((w) => w.id) as [string, ...string[]])).min(1)).optional(),
   contenders: csv.pipe(z.array(z.string()).min(1)).optional(),

@@ -6,17 +6,17 @@
 //    this checkout's service, a -drift canary and a rebuild): its duration and the memory of the
 //    process running it.
 // Usage: npx node bench/output-check.ts [--corpus DIR]
+
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { OutputCheckSchema } from '../operator/src/api/image-service.ts';
 import { checkOutput, decode } from '../operator/src/canary/output.ts';
 import { deltaE2000Map, ssimLightness } from '../operator/src/canary/perceptual.ts';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 const { values } = parseArgs({ options: { corpus: { type: 'string', default: '../shared/corpus' } } });
 const files = (await readdir(values.corpus)).filter((f) => f.endsWith('-2560x1600.jpg')).sort();
@@ -35,7 +35,17 @@ const variants: Record<string, (file: string) => Promise<Buffer>> = {
   'hue +20 degrees (-drift)': (f) => base(f).modulate({ hue: 20 }).jpeg({ quality: 80 }).toBuffer(),
   'saturation x1.2': (f) => base(f).modulate({ saturation: 1.2 }).jpeg({ quality: 80 }).toBuffer(),
   'blur sigma 1': (f) => base(f).blur(1).jpeg({ quality: 80 }).toBuffer(),
-  'sRGB -> Display P3 untagged': (f) => base(f).pipelineColourspace('rgb16').toColourspace('srgb').recomb([[0.82, 0.18, 0], [0.03, 0.97, 0], [0.02, 0.07, 0.91]]).jpeg({ quality: 80 }).toBuffer(),
+  'sRGB -> Display P3 untagged': (f) =>
+    base(f)
+      .pipelineColourspace('rgb16')
+      .toColourspace('srgb')
+      .recomb([
+        [0.82, 0.18, 0],
+        [0.03, 0.97, 0],
+        [0.02, 0.07, 0.91],
+      ])
+      .jpeg({ quality: 80 })
+      .toBuffer(),
 };
 
 console.log('| change | lightness SSIM (worst / mean) | mean CIEDE2000 (worst / mean) | size ratio (worst) |');
@@ -58,7 +68,10 @@ for (const [name, make] of Object.entries(variants)) {
 
 // One check of 20 samples: the 8 photographs at three sizes, the first 4 also as WebP.
 const samples = [
-  ...files.flatMap((key) => [{ key, params: '' }, { key, params: 'w=1280' }]),
+  ...files.flatMap((key) => [
+    { key, params: '' },
+    { key, params: 'w=1280' },
+  ]),
   ...files.slice(0, 4).map((key) => ({ key, params: 'w=640&fm=webp' })),
 ].slice(0, 20);
 const spec = OutputCheckSchema.parse({ samples });
@@ -78,7 +91,10 @@ async function startService(drift: boolean): Promise<{ base: string; child: Chil
 const services = await Promise.all([startService(false), startService(false), startService(true)]);
 try {
   const [primary, rebuild, drift] = services;
-  for (const [name, canary] of [['rebuild', rebuild!], ['-drift', drift!]] as const) {
+  for (const [name, canary] of [
+    ['rebuild', rebuild!],
+    ['-drift', drift!],
+  ] as const) {
     // Warm both services' caches so that the check's own cost is measured.
     await checkOutput(spec, { primary: primary!.base, canary: canary.base }, AbortSignal.timeout(600_000));
     global.gc?.();

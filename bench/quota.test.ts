@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ServerCell } from './cell.ts';
-import { contenderFor, defaultSettings, effectiveSettings, quotaRatios, type QuotaCell, type QuotaStudy } from './quota.ts';
+import { contenderFor, defaultSettings, effectiveSettings, type QuotaCell, type QuotaStudy, quotaRatios } from './quota.ts';
 import { renderQuota } from './report.ts';
 
 const MiB = 2 ** 20;
@@ -33,7 +33,13 @@ function cell(okPerSecond: number, p99: number, rssMiB: number, throttledSeconds
 const effective = { workers: 1, workersFrom: 'cgroup', cpuLimit: 1, threadpoolSize: 2, vipsConcurrency: 1, mallocArenaMax: '1' };
 const cells: QuotaCell[] = [
   { budget: 1, variant: 'derived', connections: 16, effective, cell: cell(30, 800, 120, 2) },
-  { budget: 1, variant: 'defaults', connections: 16, effective: { ...effective, workers: 2, workersFrom: 'IMAGE_SERVICE_WORKERS', threadpoolSize: 4, vipsConcurrency: 2, mallocArenaMax: '16' }, cell: cell(25, 1000, 240, 4) },
+  {
+    budget: 1,
+    variant: 'defaults',
+    connections: 16,
+    effective: { ...effective, workers: 2, workersFrom: 'IMAGE_SERVICE_WORKERS', threadpoolSize: 4, vipsConcurrency: 2, mallocArenaMax: '16' },
+    cell: cell(25, 1000, 240, 4),
+  },
 ];
 const study: QuotaStudy = { hostCores: 2, serverCpus: '0,1', cgroupVersion: 1, cells };
 

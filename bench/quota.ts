@@ -7,7 +7,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createCgroup, detectCgroups, limitsOf, removeRecordedCgroups } from '../sandbox/kubelet/cgroup.ts';
 import { cellLogFile, measureCell, type ServerCell, type Timing } from './cell.ts';
-import { imageService, type Contender, type ImageServiceSettings } from './contenders.ts';
+import { type Contender, type ImageServiceSettings, imageService } from './contenders.ts';
 import type { Corpus } from './corpus.ts';
 import type { Options } from './options.ts';
 import { GLIBC_DEFAULT_ARENAS } from './threads.ts';
@@ -80,11 +80,7 @@ export interface QuotaStudy {
   cells: QuotaCell[];
 }
 
-export async function runQuotaStudy(
-  options: Pick<Options, 'quick' | 'duration' | 'repoRoot' | 'out' | 'connections'>,
-  corpus: Corpus,
-  progress: (line: string) => void,
-): Promise<QuotaStudy> {
+export async function runQuotaStudy(options: Pick<Options, 'quick' | 'duration' | 'repoRoot' | 'out' | 'connections'>, corpus: Corpus, progress: (line: string) => void): Promise<QuotaStudy> {
   const support = detectCgroups();
   if (!support.ok) throw new Error(`the quota scenario runs the service in a cgroup: ${support.reason}`);
   const stateDir = join(options.out, 'cgroups-state');

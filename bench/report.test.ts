@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ServerCell } from './cell.ts';
-import { answers, checkTargets, ratioTable, renderReport, renderThreadStudy, workloadTable, type TargetCheck } from './report.ts';
+import { answers, checkTargets, ratioTable, renderReport, renderThreadStudy, type TargetCheck, workloadTable } from './report.ts';
 import type { BenchRun } from './results.ts';
 
 const MiB = 2 ** 20;

@@ -2,23 +2,11 @@
 // ratios against sharp's in-process ceiling, the image service against each baseline, and the
 // targets of issues 2 and 10 with whether they are met. Pure: a run in, text out.
 import type { ServerCell } from './cell.ts';
+import { defaultSettings, type QuotaCell, type QuotaStudy, quotaRatios } from './quota.ts';
 import type { BatchCell, BenchRun, RunMeta } from './results.ts';
-import { ratio } from './stats.ts';
-import { defaultSettings, quotaRatios, type QuotaCell, type QuotaStudy } from './quota.ts';
 import { RISE_MIB_PER_MINUTE, RISE_R2, type SoakResult } from './soak.ts';
-import {
-  candidateLabel,
-  choose,
-  CONFIRM_CONNECTIONS,
-  designDefault,
-  sameCandidate,
-  RSS_MARGIN,
-  SCREEN_CONNECTIONS,
-  TIE,
-  type Measured,
-  type ThreadCandidate,
-  type ThreadStudy,
-} from './threads.ts';
+import { ratio } from './stats.ts';
+import { CONFIRM_CONNECTIONS, candidateLabel, choose, designDefault, type Measured, RSS_MARGIN, SCREEN_CONNECTIONS, sameCandidate, type ThreadCandidate, type ThreadStudy, TIE } from './threads.ts';
 import { WORKLOADS } from './workloads.ts';
 
 /** The contender id of the image service as the operator configures it. */
@@ -70,7 +58,20 @@ export function workloadTable(run: BenchRun, workload: string): string {
   const rows: string[][] = [];
   for (const b of run.batches.filter((b) => b.workload === workload)) {
     const ceiling = ceilingOf(run, b.budget, workload);
-    rows.push([b.contender, String(b.budget), '—', rate(b.imagesPerSecond, b.runs), times(ratio(b.imagesPerSecond, ceiling?.imagesPerSecond)), '—', '—', '—', '—', num(b.peakRssBytes / MiB, 0), num(b.cpuSecondsPer1000), b.foreignCpu === undefined ? '—' : `${(b.foreignCpu * 100).toFixed(0)}%`]);
+    rows.push([
+      b.contender,
+      String(b.budget),
+      '—',
+      rate(b.imagesPerSecond, b.runs),
+      times(ratio(b.imagesPerSecond, ceiling?.imagesPerSecond)),
+      '—',
+      '—',
+      '—',
+      '—',
+      num(b.peakRssBytes / MiB, 0),
+      num(b.cpuSecondsPer1000),
+      b.foreignCpu === undefined ? '—' : `${(b.foreignCpu * 100).toFixed(0)}%`,
+    ]);
   }
   for (const s of run.servers.filter((s) => s.workload === workload)) {
     const ceiling = ceilingOf(run, s.budget, workload);
@@ -167,7 +168,10 @@ function mibOf(cell: ServerCell | undefined): number | undefined {
 
 export function targetsTable(checks: readonly TargetCheck[]): string {
   const verdict = (met: boolean | undefined): string => (met === undefined ? 'not measured' : met ? 'met' : '**not met**');
-  return table(['target (1 CPU, JPEG 640)', 'measured', 'verdict'], checks.map((c) => [c.target, c.measured, verdict(c.met)]));
+  return table(
+    ['target (1 CPU, JPEG 640)', 'measured', 'verdict'],
+    checks.map((c) => [c.target, c.measured, verdict(c.met)]),
+  );
 }
 
 /** The heading and conditions of a run: when, the command, the machine, the corpus. */
@@ -177,7 +181,9 @@ export function renderMeta(run: RunMeta): string[] {
     `## Run of ${run.startedAt} (${run.scenario})`,
     '',
     `Command: \`${run.command}\`. Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}; load average at start ${m.loadAverage.map((l) => l.toFixed(2)).join(' ')}. ` +
-      `Node ${m.node}, sharp ${m.sharp} (libvips ${m.libvips})${Object.entries(m.tools).map(([k, v]) => `, ${k} ${v}`).join('')}. ` +
+      `Node ${m.node}, sharp ${m.sharp} (libvips ${m.libvips})${Object.entries(m.tools)
+        .map(([k, v]) => `, ${k} ${v}`)
+        .join('')}. ` +
       `Corpus: ${run.corpus.synthetic ? 'synthetic photographs' : 'photographs'} (${run.corpus.photographs} files).`,
   ];
 }
@@ -227,7 +233,15 @@ export function renderThreadStudy(run: RunMeta & { study: ThreadStudy }): string
     ] as const) {
       const rows = threads(list, budget);
       if (rows.length === 0) continue;
-      parts.push('', `### ${budget} CPU, ${connections} connections (${phase})`, '', table(header, rows.map((m) => serverRow(m, design))));
+      parts.push(
+        '',
+        `### ${budget} CPU, ${connections} connections (${phase})`,
+        '',
+        table(
+          header,
+          rows.map((m) => serverRow(m, design)),
+        ),
+      );
     }
     const confirmed = threads(run.study.confirm, budget);
     const winner = choose(confirmed, design);
@@ -244,7 +258,15 @@ export function renderThreadStudy(run: RunMeta & { study: ThreadStudy }): string
   }
   const allocators = run.study.confirm.filter((m) => m.candidate.allocator !== undefined || sameCandidate(m.candidate, designDefault(1)));
   if (allocators.length > 1) {
-    parts.push('', `### Allocators, 1 CPU, ${CONFIRM_CONNECTIONS} connections (the thread rule's threads)`, '', table(header, allocators.map((m) => serverRow(m, designDefault(1)))));
+    parts.push(
+      '',
+      `### Allocators, 1 CPU, ${CONFIRM_CONNECTIONS} connections (the thread rule's threads)`,
+      '',
+      table(
+        header,
+        allocators.map((m) => serverRow(m, designDefault(1))),
+      ),
+    );
   }
   return `${parts.join('\n')}\n`;
 }
@@ -264,16 +286,33 @@ export function renderSoak(run: RunMeta & { soak: SoakResult }): string {
     '',
     table(
       ['images/s (200)', 'answers', 'errors', 'p50 ms', 'p99 ms (200)', 'p99 ms (503)', 'CPU s / 1000', 'other CPU'],
-      [[num(c.okPerSecond), answers(c.statusCounts), answers(c.errors) === 'none' ? '0' : answers(c.errors), num(c.okP50Ms, 0), num(c.okP99Ms, 0), num(c.otherP99Ms, 0), num(c.cpuSecondsPer1000), `${(c.foreignCpu * 100).toFixed(0)}%`]],
+      [
+        [
+          num(c.okPerSecond),
+          answers(c.statusCounts),
+          answers(c.errors) === 'none' ? '0' : answers(c.errors),
+          num(c.okP50Ms, 0),
+          num(c.okP99Ms, 0),
+          num(c.otherP99Ms, 0),
+          num(c.cpuSecondsPer1000),
+          `${(c.foreignCpu * 100).toFixed(0)}%`,
+        ],
+      ],
     ),
     '',
     `RSS after the first minute: ${num(t.firstMinuteMiB, 0)} MiB in its first minute, ${num(t.lastMinuteMiB, 0)} MiB in its last, peak ${num(t.peakMiB, 0)} MiB; ` +
       `least-squares slope ${t.slopeMiBPerMinute.toFixed(2)} MiB/min (r2 ${t.r2.toFixed(2)}): ${t.upward ? '**an upward trend**' : 'no upward trend'} ` +
       `(upward means over ${RISE_MIB_PER_MINUTE} MiB/min with r2 over ${RISE_R2}).`,
     '',
-    table(['minute of load', 'RSS min MiB', 'mean', 'max'], soak.minutes.map((m) => [String(m.minute + 1), num(m.minMiB, 0), num(m.meanMiB, 0), num(m.maxMiB, 0)])),
+    table(
+      ['minute of load', 'RSS min MiB', 'mean', 'max'],
+      soak.minutes.map((m) => [String(m.minute + 1), num(m.minMiB, 0), num(m.meanMiB, 0), num(m.maxMiB, 0)]),
+    ),
     '',
-    table(['active resource', 'before the load', 'peak', 'after the load and a cooldown'], types.map((type) => [type, String(soak.handles.before?.resources[type] ?? 0), String(soak.handles.peak[type] ?? 0), String(soak.handles.after?.resources[type] ?? 0)])),
+    table(
+      ['active resource', 'before the load', 'peak', 'after the load and a cooldown'],
+      types.map((type) => [type, String(soak.handles.before?.resources[type] ?? 0), String(soak.handles.peak[type] ?? 0), String(soak.handles.after?.resources[type] ?? 0)]),
+    ),
     '',
     soak.handles.before === undefined || soak.handles.after === undefined
       ? '**No handle baseline** was recorded (the probe wrote nothing before or after the load).'

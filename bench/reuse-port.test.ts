@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,10 +20,7 @@ async function start(port: number, withPreload: boolean): Promise<{ child: Child
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
-  const listening = await Promise.race([
-    once(child.stdout!, 'data').then(() => true),
-    once(child, 'exit').then(() => false),
-  ]);
+  const listening = await Promise.race([once(child.stdout!, 'data').then(() => true), once(child, 'exit').then(() => false)]);
   return { child, listening };
 }
 

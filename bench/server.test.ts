@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imagePath, ipx, naive, type Contender } from './contenders.ts';
+import { type Contender, imagePath, ipx, naive } from './contenders.ts';
 import { snapshotTree } from './proc-stats.ts';
-import { freePort, mergeEnv, startServer, type RunningServer } from './server.ts';
+import { freePort, mergeEnv, type RunningServer, startServer } from './server.ts';
 import { workloadById } from './workloads.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));

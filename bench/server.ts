@@ -1,7 +1,7 @@
 // Starting and stopping one pinned server process for a benchmark cell: taskset pins it (and the
 // threads and children it creates) to the cell's cores; its output goes to a log file so that a
 // failed start can be explained, and a stop takes the whole process tree down.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
@@ -67,10 +67,7 @@ function killTree(root: number, signal: NodeJS.Signals): void {
 
 async function exited(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return true;
-  return Promise.race([
-    new Promise<boolean>((resolve) => child.once('exit', () => resolve(true))),
-    sleep(ms).then(() => false),
-  ]);
+  return Promise.race([new Promise<boolean>((resolve) => child.once('exit', () => resolve(true))), sleep(ms).then(() => false)]);
 }
 
 /** Starts the server and waits until readyPath answers 200 (at most timeoutMs). */

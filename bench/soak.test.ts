@@ -2,38 +2,51 @@ import { describe, expect, it } from 'vitest';
 import { leakedHandles, rssByMinute, rssTrend, soakConnections } from './soak.ts';
 
 const MiB = 2 ** 20;
-const minutes = (n: number, rssMiB: (m: number) => number) =>
-  Array.from({ length: n * 12 }, (_, i) => ({ atMs: i * 5_000, rssBytes: rssMiB(i / 12) * MiB }));
+const minutes = (n: number, rssMiB: (m: number) => number) => Array.from({ length: n * 12 }, (_, i) => ({ atMs: i * 5_000, rssBytes: rssMiB(i / 12) * MiB }));
 
 describe('rssTrend', () => {
   it('finds no trend in RSS that wobbles around a level', () => {
-    const t = rssTrend(minutes(10, (m) => 150 + 8 * Math.sin(m * 7)), 60_000);
+    const t = rssTrend(
+      minutes(10, (m) => 150 + 8 * Math.sin(m * 7)),
+      60_000,
+    );
     expect(t.upward).toBe(false);
     expect(Math.abs(t.slopeMiBPerMinute)).toBeLessThan(0.5);
     expect(t.peakMiB).toBeCloseTo(158, 0);
   });
 
   it('calls a steady climb an upward trend, and measures it', () => {
-    const t = rssTrend(minutes(10, (m) => 150 + 2 * m + Math.sin(m * 7)), 60_000);
+    const t = rssTrend(
+      minutes(10, (m) => 150 + 2 * m + Math.sin(m * 7)),
+      60_000,
+    );
     expect(t.upward).toBe(true);
     expect(t.slopeMiBPerMinute).toBeCloseTo(2, 0);
     expect(t.lastMinuteMiB - t.firstMinuteMiB).toBeGreaterThan(14);
   });
 
   it('ignores the warm-up: a first minute of growth to the working size is no trend', () => {
-    expect(rssTrend(minutes(10, (m) => (m < 1 ? 60 + 90 * m : 150)), 60_000).upward).toBe(false);
+    expect(
+      rssTrend(
+        minutes(10, (m) => (m < 1 ? 60 + 90 * m : 150)),
+        60_000,
+      ).upward,
+    ).toBe(false);
   });
 
   it('needs samples after the warm-up', () => {
-    expect(() => rssTrend(minutes(1, () => 100), 60_000)).toThrow(/at least 3 samples/);
+    expect(() =>
+      rssTrend(
+        minutes(1, () => 100),
+        60_000,
+      ),
+    ).toThrow(/at least 3 samples/);
   });
 });
 
 describe('leakedHandles', () => {
   it('lists the resource types with more active after the load than before, and only those', () => {
-    expect(
-      leakedHandles({ TCPServerWrap: 1, TCPSocketWrap: 1, Timeout: 2 }, { TCPServerWrap: 1, TCPSocketWrap: 3, Timeout: 1, FSReqCallback: 1 }),
-    ).toEqual([
+    expect(leakedHandles({ TCPServerWrap: 1, TCPSocketWrap: 1, Timeout: 2 }, { TCPServerWrap: 1, TCPSocketWrap: 3, Timeout: 1, FSReqCallback: 1 })).toEqual([
       { type: 'FSReqCallback', before: 0, after: 1 },
       { type: 'TCPSocketWrap', before: 1, after: 3 },
     ]);

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { measureCell, runServerCell, type ServerCell } from './cell.ts';
-import { imageService, operatorSettings, QUEUE_TIMEOUT_MS, type Contender } from './contenders.ts';
+import { type Contender, imageService, operatorSettings, QUEUE_TIMEOUT_MS } from './contenders.ts';
 import type { Corpus } from './corpus.ts';
 import type { Options } from './options.ts';
 import { linearRegression } from './stats.ts';
@@ -59,9 +59,7 @@ export function rssByMinute(samples: readonly { atMs: number; rssBytes: number }
     const minute = Math.floor(s.atMs / 60_000);
     minutes.set(minute, [...(minutes.get(minute) ?? []), s.rssBytes / MiB]);
   }
-  return [...minutes.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([minute, values]) => ({ minute, minMiB: Math.min(...values), meanMiB: mean(values), maxMiB: Math.max(...values) }));
+  return [...minutes.entries()].sort(([a], [b]) => a - b).map(([minute, values]) => ({ minute, minMiB: Math.min(...values), meanMiB: mean(values), maxMiB: Math.max(...values) }));
 }
 
 export const ProbeLineSchema = z.object({
@@ -138,11 +136,7 @@ export function soakConnections(capacityPerSecond: number, queueTimeoutMs: numbe
   return Math.max(1, Math.round(factor * capacityPerSecond * (queueTimeoutMs / 1000)));
 }
 
-export async function runSoak(
-  options: Pick<Options, 'quick' | 'duration' | 'repoRoot' | 'out'>,
-  corpus: Corpus,
-  progress: (line: string) => void,
-): Promise<SoakResult> {
+export async function runSoak(options: Pick<Options, 'quick' | 'duration' | 'repoRoot' | 'out'>, corpus: Corpus, progress: (line: string) => void): Promise<SoakResult> {
   const workload = workloadById('jpeg640');
   const service = imageService(operatorSettings(1), 'image-service');
   const common = { budget: 1, workload, corpus, repoRoot: options.repoRoot, logDir: join(options.out, 'logs') };

@@ -34,14 +34,25 @@ describe('linearRegression', () => {
 
   it('finds no trend in a flat series and a weak one in noise around it', () => {
     expect(linearRegression([0, 1, 2].map((x) => [x, 7] as const))).toEqual({ slope: 0, intercept: 7, r2: 0 });
-    const noisy = linearRegression([[0, 10], [1, 12], [2, 9], [3, 11], [4, 10]]);
+    const noisy = linearRegression([
+      [0, 10],
+      [1, 12],
+      [2, 9],
+      [3, 11],
+      [4, 10],
+    ]);
     expect(Math.abs(noisy.slope)).toBeLessThan(0.5);
     expect(noisy.r2).toBeLessThan(0.2);
   });
 
   it('needs two distinct x values', () => {
     expect(() => linearRegression([[1, 1]])).toThrow(/at least 2 points/);
-    expect(() => linearRegression([[1, 1], [1, 2]])).toThrow(/distinct/);
+    expect(() =>
+      linearRegression([
+        [1, 1],
+        [1, 2],
+      ]),
+    ).toThrow(/distinct/);
   });
 });
 

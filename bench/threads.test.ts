@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ServerCell } from './cell.ts';
-import { candidateLabel, choose, designDefault, sameCandidate, threadGrid, type Measured, type ThreadCandidate } from './threads.ts';
+import { candidateLabel, choose, designDefault, type Measured, sameCandidate, type ThreadCandidate, threadGrid } from './threads.ts';
 
 describe('threadGrid', () => {
   it('spans issue 10 grid at 1 CPU: workers x pool sizes x arenas, VIPS_CONCURRENCY 1 only', () => {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { measureCell, type ServerCell, type Timing } from './cell.ts';
-import { imageService, imageServicePerCore, operatorSettings, settingsLabel, type Contender, type ImageServiceSettings } from './contenders.ts';
+import { type Contender, type ImageServiceSettings, imageService, imageServicePerCore, operatorSettings, settingsLabel } from './contenders.ts';
 import type { Corpus } from './corpus.ts';
 import type { Options } from './options.ts';
 import { workloadById } from './workloads.ts';
@@ -93,9 +93,7 @@ export function choose(measured: readonly Measured[], incumbent?: ThreadCandidat
   if (measured.length === 0) return undefined;
   const best = Math.max(...measured.map((m) => m.cell.okPerSecond));
   const close = measured.filter((m) => m.cell.okPerSecond >= best * (1 - TIE));
-  const leanest = [...close].sort(
-    (a, b) => a.cell.peakRssBytes - b.cell.peakRssBytes || (a.cell.okP99Ms ?? Infinity) - (b.cell.okP99Ms ?? Infinity),
-  )[0];
+  const leanest = [...close].sort((a, b) => a.cell.peakRssBytes - b.cell.peakRssBytes || (a.cell.okP99Ms ?? Infinity) - (b.cell.okP99Ms ?? Infinity))[0];
   const held = incumbent === undefined ? undefined : close.find((m) => sameCandidate(m.candidate, incumbent));
   if (held !== undefined && leanest !== undefined && leanest.cell.peakRssBytes >= held.cell.peakRssBytes * (1 - RSS_MARGIN)) return held;
   return leanest;
@@ -111,7 +109,13 @@ export function designDefault(budget: number): ThreadCandidate {
 }
 
 function contenderOf(c: ThreadCandidate): Contender {
-  const base = c.processes === 1 ? imageService(c.settings) : imageServicePerCore(c.settings, Array.from({ length: c.processes }, (_, i) => i));
+  const base =
+    c.processes === 1
+      ? imageService(c.settings)
+      : imageServicePerCore(
+          c.settings,
+          Array.from({ length: c.processes }, (_, i) => i),
+        );
   const allocator = c.allocator;
   if (allocator === undefined) return base;
   return {
@@ -133,11 +137,7 @@ export interface ThreadStudy {
 export const SCREEN_CONNECTIONS = 16;
 export const CONFIRM_CONNECTIONS = 256;
 
-export async function runThreadStudy(
-  options: Pick<Options, 'quick' | 'duration' | 'repoRoot' | 'out'>,
-  corpus: Corpus,
-  progress: (line: string) => void,
-): Promise<ThreadStudy> {
+export async function runThreadStudy(options: Pick<Options, 'quick' | 'duration' | 'repoRoot' | 'out'>, corpus: Corpus, progress: (line: string) => void): Promise<ThreadStudy> {
   const workload = workloadById('jpeg640');
   const screenTiming: Timing = { warmupSeconds: 1.5, durationSeconds: options.duration ?? (options.quick ? 2 : 6), timeoutSeconds: 10 };
   const confirmTiming: Timing = { warmupSeconds: 2, durationSeconds: options.duration ?? (options.quick ? 3 : 10), timeoutSeconds: 10 };
@@ -146,16 +146,19 @@ export async function runThreadStudy(
   // --quick screens a slice of the grid: the defaults and their nearest neighbours.
   const screened = options.quick ? grid.filter((c) => c.settings.workers <= 2 && c.settings.vipsConcurrency === 1) : grid;
   const run = async (candidate: ThreadCandidate, connections: number, timing: Timing, step: string): Promise<Measured> => {
-    const cell = await measureCell({
-      contender: contenderOf(candidate),
-      budget: candidate.budget,
-      workload,
-      connections,
-      timing,
-      corpus,
-      repoRoot: options.repoRoot,
-      logDir: join(options.out, 'logs'),
-    }, options.quick ? 1 : 2);
+    const cell = await measureCell(
+      {
+        contender: contenderOf(candidate),
+        budget: candidate.budget,
+        workload,
+        connections,
+        timing,
+        corpus,
+        repoRoot: options.repoRoot,
+        logDir: join(options.out, 'logs'),
+      },
+      options.quick ? 1 : 2,
+    );
     progress(
       `${step} ${candidate.budget} CPU ${candidateLabel(candidate)} ${connections} conns: ${cell.okPerSecond.toFixed(1)} images/s, ` +
         `p99 ${cell.okP99Ms?.toFixed(0) ?? '—'} ms, peak ${(cell.peakRssBytes / 2 ** 20).toFixed(0)} MiB, other CPU ${(cell.foreignCpu * 100).toFixed(0)}%${cell.attempts > 1 ? ` (quietest of ${cell.attempts})` : ''}`,

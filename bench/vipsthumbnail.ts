@@ -48,13 +48,7 @@ function runOne(cpu: string, args: string[]): { done: Promise<number>; pid: numb
   return { done, pid: child.pid ?? 0 };
 }
 
-export async function runVipsthumbnail(
-  root: string,
-  keys: readonly string[],
-  workload: Workload,
-  cpuList: readonly number[],
-  outDir: string,
-): Promise<BatchResult> {
+export async function runVipsthumbnail(root: string, keys: readonly string[], workload: Workload, cpuList: readonly number[], outDir: string): Promise<BatchResult> {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   const ext = workload.format === 'jpeg' ? 'jpg' : workload.format;

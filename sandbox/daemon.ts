@@ -41,7 +41,10 @@ export async function freePort(): Promise<number> {
 export function lastLogLine(file: string): string {
   try {
     const text = fs.readFileSync(file, 'utf8');
-    const lines = text.slice(-8192).split('\n').filter((l) => l.trim() !== '');
+    const lines = text
+      .slice(-8192)
+      .split('\n')
+      .filter((l) => l.trim() !== '');
     return lines.at(-1)?.trim() ?? '';
   } catch {
     return '';

@@ -67,7 +67,15 @@ describe('a real Prometheus', () => {
     const port = (backend.address() as AddressInfo).port;
     const pods = [annotated('web-abc-1', '127.0.0.1', { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port) })];
     router = new MeshRouter();
-    router.setTable(buildRoutingTable({ services: [service('shop', 'web', 80)], virtualServices: [], endpoints: [], endpointSlices: [slice('shop', 'web', port, [{ ip: '127.0.0.1', pod: 'web-abc-1' }])], pods: [...pods, podFixture('shop', 'web-abc-1', 'web', 'abc')] }));
+    router.setTable(
+      buildRoutingTable({
+        services: [service('shop', 'web', 80)],
+        virtualServices: [],
+        endpoints: [],
+        endpointSlices: [slice('shop', 'web', port, [{ ip: '127.0.0.1', pod: 'web-abc-1' }])],
+        pods: [...pods, podFixture('shop', 'web-abc-1', 'web', 'abc')],
+      }),
+    );
     const started = await router.start();
     meshUrl = started.url;
     prom = new Prometheus({ bin, pods: { list: () => pods, on: () => {} }, meshMetricsUrl: started.metricsUrl, stateDir: dir, logger: pino({ level: 'silent' }) });

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { stringify } from 'yaml';
-import { Daemon, freePort } from './daemon.ts';
 import type { Informer } from '../operator/src/kube/informer.ts';
+import { Daemon, freePort } from './daemon.ts';
 import type { Pod } from './kube/types.ts';
 
 /** The prometheus binary: $PROMETHEUS_BIN, else the first `prometheus` on PATH. */

@@ -5,28 +5,28 @@
 // kube-controller-manager and kube-scheduler built from upstream sources, with two Nodes.
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import { z } from 'zod';
 import { ApiError as ApiServerError } from './apiserver/errors.ts';
 import type { LogProvider } from './apiserver/logs.ts';
+import { parseLabelSelector } from './apiserver/selectors.ts';
 import { type ApiServer, startApiServer } from './apiserver/server.ts';
-import { ControllerManager } from './controllers/manager.ts';
 import { ADMIN_USER, type ControlPlane, nodeUser, startControlPlane } from './control-plane/control-plane.ts';
 import { installCrds, startingCrds } from './control-plane/crds.ts';
 import { Provisioner } from './control-plane/provisioner.ts';
+import { ControllerManager } from './controllers/manager.ts';
 import { ApiError, informer, KubeClient, RESOURCES, runInformers } from './kube/client.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Pod, PodSchema } from './kube/types.ts';
 import { type CatalogueEntry, imageServiceEntry, operatorEntry } from './kubelet/catalogue.ts';
+import { Kubelet, LogError } from './kubelet/kubelet.ts';
 import { cleanupNetwork, LoopbackNetwork, NamespaceNetwork } from './kubelet/network.ts';
 import { claimDir } from './kubelet/volumes.ts';
-import { Kubelet, LogError } from './kubelet/kubelet.ts';
-import { serveResourceMetrics } from './metrics/apiservice.ts';
-import { GROUP, ResourceMetrics, startSampling, VERSION } from './metrics/resource-metrics.ts';
-import { parseLabelSelector } from './apiserver/selectors.ts';
 import { MeshRouter } from './mesh/router.ts';
 import { MeshWatcher } from './mesh/watch.ts';
+import { serveResourceMetrics } from './metrics/apiservice.ts';
+import { GROUP, ResourceMetrics, startSampling, VERSION } from './metrics/resource-metrics.ts';
 import { isAlive, killRecorded } from './pids.ts';
 import { findPrometheus, Prometheus } from './prometheus.ts';
 
@@ -112,7 +112,10 @@ export function kubeletLogProvider(kubelet: Kubelet): LogProvider {
   };
   return (req) => {
     const r = { namespace: req.namespace, name: req.pod, container: req.container, previous: req.previous, tailLines: req.tailLines, timestamps: req.timestamps, sinceSeconds: req.sinceSeconds };
-    if (!req.follow) return Promise.resolve().then(() => kubelet.logs(r)).catch(toApi);
+    if (!req.follow)
+      return Promise.resolve()
+        .then(() => kubelet.logs(r))
+        .catch(toApi);
     try {
       kubelet.logs(r); // refuses a bad request before streaming starts
     } catch (err) {
@@ -198,7 +201,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       const metrics = new ResourceMetrics();
       const stopSampling = startSampling(metrics, () => kubelets.flatMap((k) => k.usage()), logger);
       stops.push({ name: 'resource-metrics', stop: async () => stopSampling() });
-      emulator.provide({ group: GROUP, version: VERSION, resource: 'pods', kind: 'PodMetrics' }, { list: (namespace, selector) => metrics.list({ ...(namespace !== undefined ? { namespace } : {}), selector: parseLabelSelector(selector) }) });
+      emulator.provide(
+        { group: GROUP, version: VERSION, resource: 'pods', kind: 'PodMetrics' },
+        { list: (namespace, selector) => metrics.list({ ...(namespace !== undefined ? { namespace } : {}), selector: parseLabelSelector(selector) }) },
+      );
       const controllers = new ControllerManager(client, logger.child({ component: 'controllers' }));
       await controllers.start();
       stops.push({ name: 'controllers', stop: () => controllers.stop() });

@@ -1,4 +1,3 @@
-
 import { afterEach, describe, expect, it } from 'vitest';
 import { canaryMeasure } from '../operator/src/canary/measure.ts';
 import { kubeEndpoints } from '../operator/src/canary/providers/endpoints.ts';
@@ -48,10 +47,14 @@ async function firstCheck(client: KubeClient, ns: string, name: string, address:
   await client.mergePatch(resources.imageServices, ns, name, { spec: { image: 'imageops/image-service:1.1.0' } });
   await eventually('the canary scaled up', async () => ((await client.get(resources.deployments, ns, `${name}-canary`))['spec'] as { replicas: number }).replicas === 1);
   await rolledOut(client, ns, `${name}-canary`);
-  return eventually('the check to fail', async () => {
-    const s = await statusOf(client, ns, name);
-    return s['phase'] === 'Failed' ? s : undefined;
-  }, 20_000);
+  return eventually(
+    'the check to fail',
+    async () => {
+      const s = await statusOf(client, ns, name);
+      return s['phase'] === 'Failed' ? s : undefined;
+    },
+    20_000,
+  );
 }
 
 async function eventsOf(client: KubeClient, ns: string): Promise<KubeObject[]> {
@@ -72,7 +75,9 @@ describe.each(CONTROL_PLANES)('on the %s control plane', { timeout: 120_000 }, (
       await settled(client, m, ns, 'thumbs');
       const status = await statusOf(client, ns, 'thumbs');
       expect(condition(status, 'PolicyViolation')).toMatchObject({ status: 'True', reason: 'PrometheusNotAllowed' });
-      expect(String(condition(status, 'PolicyViolation')?.['message'])).toMatch(/^spec\.canary\.analysis\.prometheus\.address: http:\/\/127\.0\.0\.1:\d+ is not a Prometheus this operator may query \(none is allowed/);
+      expect(String(condition(status, 'PolicyViolation')?.['message'])).toMatch(
+        /^spec\.canary\.analysis\.prometheus\.address: http:\/\/127\.0\.0\.1:\d+ is not a Prometheus this operator may query \(none is allowed/,
+      );
       expect(condition(status, 'Ready')).toMatchObject({ status: 'False', reason: 'PolicyViolation' });
       expect(await getOrUndefined(client, resources.deployments, ns, 'thumbs-primary')).toBeUndefined();
       expect((await eventsOf(client, ns)).map((e) => e['reason'])).toContain('PrometheusNotAllowed');
@@ -166,7 +171,10 @@ describe.each(CONTROL_PLANES)('on the %s control plane', { timeout: 120_000 }, (
       await client.create(resources.imageServices, imageService('thief', ns, { traffic: { hosts: ['images.example.com', 'thief.example.com'] } }));
       const hostsOf = async (name: string) => ((await client.get(resources.virtualServices, ns, name))['spec'] as { hosts: string[] }).hosts;
       // level-triggered: should the cache not show the victim's route yet, the next look leaves the host out
-      await eventually("the thief's route without the host", async () => (await getOrUndefined(client, resources.virtualServices, ns, 'thief'))?.['spec'] !== undefined && !(await hostsOf('thief')).includes('images.example.com'));
+      await eventually(
+        "the thief's route without the host",
+        async () => (await getOrUndefined(client, resources.virtualServices, ns, 'thief'))?.['spec'] !== undefined && !(await hostsOf('thief')).includes('images.example.com'),
+      );
       await settled(client, m, ns, 'thief');
       expect(await hostsOf('thief')).toEqual(['thief', 'thief.example.com']);
       expect(await hostsOf('victim')).toEqual(['victim', 'images.example.com']);
@@ -245,7 +253,7 @@ describe('on the emulated control plane, playing the Deployment controller', () 
     });
   });
 
-  describe('2. an endless answer against the operator\'s memory', () => {
+  describe("2. an endless answer against the operator's memory", () => {
     it('is cut at the byte cap long before the timeout; the check fails saying so', async () => {
       const { client, ns } = await tenant('emulated');
       const answer = endlessAnswer();

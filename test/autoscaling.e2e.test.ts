@@ -7,9 +7,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { SAMPLE_IMAGES } from '../sandbox/demo/images.ts';
 import { LoadGenerator } from '../sandbox/demo/load.ts';
 import { annotate, eventsOf, mergePatch, observe, type Ref, settledIn, track, waitFor } from '../sandbox/demo/rollout.ts';
-import { SAMPLE_IMAGES } from '../sandbox/demo/images.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
 import { changeImage, deploy, hostOf, imageService, NEW_IMAGE, useLab } from './canary.testkit.ts';
 
@@ -44,14 +44,21 @@ describe.each(CONTROL_PLANES)('autoscaling on the %s control plane', { timeout: 
     return load;
   }
 
-  it('load raises primary\'s replicas through the HPA and they come back down after it; kubectl top pods reads the metrics API', async () => {
+  it("load raises primary's replicas through the HPA and they come back down after it; kubectl top pods reads the metrics API", async () => {
     const ref = await deploy(fixture.lab, autoscaled('scaled'));
     expect(await replicas(ref, 'primary')).toBe(1);
 
-    const top = await waitFor('kubectl top pods to list primary\'s pod', async () => {
-      const { stdout } = await run('kubectl', ['--kubeconfig', fixture.lab.sandbox.kubeconfigPath, 'top', 'pods', '-n', ref.namespace, '-l', `app.kubernetes.io/instance=${ref.name}`]).catch((err: { stderr?: string }) => ({ stdout: String(err.stderr) }));
-      return /scaled-primary-\S+\s+\d+m\s+\d+Mi/.test(stdout) ? stdout : undefined;
-    }, 30_000, 1_000);
+    const top = await waitFor(
+      "kubectl top pods to list primary's pod",
+      async () => {
+        const { stdout } = await run('kubectl', ['--kubeconfig', fixture.lab.sandbox.kubeconfigPath, 'top', 'pods', '-n', ref.namespace, '-l', `app.kubernetes.io/instance=${ref.name}`]).catch(
+          (err: { stderr?: string }) => ({ stdout: String(err.stderr) }),
+        );
+        return /scaled-primary-\S+\s+\d+m\s+\d+Mi/.test(stdout) ? stdout : undefined;
+      },
+      30_000,
+      1_000,
+    );
     expect(top).toMatch(/NAME\s+CPU\(cores\)\s+MEMORY\(bytes\)/);
 
     const load = cpuLoad(ref);
@@ -70,7 +77,7 @@ describe.each(CONTROL_PLANES)('autoscaling on the %s control plane', { timeout: 
     expect(o?.status.phase).toBe('Initialized');
   });
 
-  it('during a rollout the canary follows primary\'s count up and down, and the promotion completes', async () => {
+  it("during a rollout the canary follows primary's count up and down, and the promotion completes", async () => {
     // a long interval: the rollout waits at its first step while the load comes and goes
     const ref = await deploy(fixture.lab, autoscaled('rolling', { interval: '10m', stepWeights: [50] }));
     const rollout = await changeImage(fixture.lab, ref, NEW_IMAGE);
@@ -78,10 +85,15 @@ describe.each(CONTROL_PLANES)('autoscaling on the %s control plane', { timeout: 
     expect(await replicas(ref, 'canary')).toBe(await replicas(ref, 'primary'));
 
     const load = cpuLoad(ref);
-    const up = await waitFor('the HPA to scale primary up, and the canary to follow', async () => {
-      const [p, c] = [await replicas(ref, 'primary'), await replicas(ref, 'canary')];
-      return p > 1 && c === p ? p : undefined;
-    }, SCALE_TIMEOUT_MS, 1_000);
+    const up = await waitFor(
+      'the HPA to scale primary up, and the canary to follow',
+      async () => {
+        const [p, c] = [await replicas(ref, 'primary'), await replicas(ref, 'canary')];
+        return p > 1 && c === p ? p : undefined;
+      },
+      SCALE_TIMEOUT_MS,
+      1_000,
+    );
     expect(up).toBeGreaterThan(1);
     await load.stop();
     await waitFor('primary and the canary back at 1', async () => (await replicas(ref, 'primary')) === 1 && (await replicas(ref, 'canary')) === 1, SCALE_TIMEOUT_MS, 1_000);

@@ -1,10 +1,10 @@
 // Canary end to end through faults: the operator killed mid-analysis, primary deleted mid-analysis,
 // Prometheus gone mid-analysis.
 import { describe, expect, it } from 'vitest';
-import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
-import { RESOURCES } from '../sandbox/kube/client.ts';
 import { eventsOf, observe, routeWeights, track, waitFor } from '../sandbox/demo/rollout.ts';
-import { changeImage, deploy, imageService, INTERVAL_MS, ROLLOUT_TIMEOUT_MS, startLoad, STEPS, useLab } from './canary.testkit.ts';
+import { RESOURCES } from '../sandbox/kube/client.ts';
+import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
+import { changeImage, deploy, INTERVAL_MS, imageService, ROLLOUT_TIMEOUT_MS, STEPS, startLoad, useLab } from './canary.testkit.ts';
 
 describe.each(CONTROL_PLANES)('canary through faults (Prometheus) on the %s control plane', { timeout: ROLLOUT_TIMEOUT_MS + 30_000 }, (controlPlane) => {
   const ctx = useLab('required', controlPlane);
@@ -37,7 +37,7 @@ describe.each(CONTROL_PLANES)('canary through faults (Prometheus) on the %s cont
     expect(load.counts().failed, JSON.stringify(load.counts().byStatus)).toBe(0);
   });
 
-  it('(i) primary deleted mid-analysis comes back on the promoted revision, never the canary\'s; the rollout goes on to Succeeded', async () => {
+  it("(i) primary deleted mid-analysis comes back on the promoted revision, never the canary's; the rollout goes on to Succeeded", async () => {
     const client = ctx.lab.sandbox.client;
     const ref = await deploy(ctx.lab, imageService('orphan'));
     const load = startLoad(ctx.lab, ref);

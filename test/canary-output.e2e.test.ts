@@ -4,12 +4,15 @@ import http from 'node:http';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { deltaE2000Map, type LabImage } from '../operator/src/canary/perceptual.ts';
+import type { Manifest } from '../sandbox/demo/rollout.ts';
 import { eventsOf } from '../sandbox/demo/rollout.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
-import type { Manifest } from '../sandbox/demo/rollout.ts';
-import { changeImage, deploy, expectIdleOn, history, hostOf, imageService, type LabFixture, LATENCY_SLO_MS, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, useLab } from './canary.testkit.ts';
+import { changeImage, deploy, expectIdleOn, history, hostOf, imageService, LATENCY_SLO_MS, type LabFixture, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, useLab } from './canary.testkit.ts';
 
-const SAMPLES = [{ key: 'landscape.jpg', params: 'w=480' }, { key: 'portrait.webp', params: 'w=320&fm=jpeg' }];
+const SAMPLES = [
+  { key: 'landscape.jpg', params: 'w=480' },
+  { key: 'portrait.webp', params: 'w=320&fm=jpeg' },
+];
 const PREVIEW = { header: 'x-imageops-preview', value: 'yes' };
 
 /** GET through the mesh as a client in the mesh would, with extra headers. */
@@ -63,7 +66,7 @@ describe.each(CONTROL_PLANES)('image-aware canary on the %s control plane', { ti
     expect(load.counts().failed).toBe(0);
   });
 
-  it('(o3) the preview header shows the canary\'s pictures while users get primary\'s', async () => {
+  it("(o3) the preview header shows the canary's pictures while users get primary's", async () => {
     // A long interval keeps the drifted canary at 0% after its first failed output check, long
     // enough to look at it.
     const ref = await deploy(ctx.lab, imageService('preview', { canary: { preview: PREVIEW, interval: '30s' }, analysis: { output: { samples: SAMPLES } } }));
@@ -81,7 +84,7 @@ describe.each(CONTROL_PLANES)('image-aware canary on the %s control plane', { ti
       if (a.status === 200 && b.status === 200 && !a.body.equals(b.body)) previewed = a.body;
       else await new Promise((r) => setTimeout(r, 200));
     }
-    expect(previewed, 'a preview answer different from the users\' one').toBeDefined();
+    expect(previewed, "a preview answer different from the users' one").toBeDefined();
     const users = await Promise.all(Array.from({ length: 10 }, () => meshGet(mesh, host, path)));
     const distinct = new Set(users.map((u) => u.body.toString('base64')));
     expect(distinct.size).toBe(1);

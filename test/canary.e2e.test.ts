@@ -6,7 +6,23 @@ import { annotate, eventsOf, observe, patchSpec, waitFor } from '../sandbox/demo
 import { RESOURCES } from '../sandbox/kube/client.ts';
 import { HTTPRouteSchema, VirtualServiceSchema } from '../sandbox/kube/types.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
-import { changeImage, deploy, NEW_IMAGE, ERROR_SLO_PERCENT, expectIdleOn, healthyPromotion, imageService, OLD_IMAGE, primaryPods, promotesHealthy, ROLLOUT_TIMEOUT_MS, slowRollback, startLoad, STEPS, useLab } from './canary.testkit.ts';
+import {
+  changeImage,
+  deploy,
+  ERROR_SLO_PERCENT,
+  expectIdleOn,
+  healthyPromotion,
+  imageService,
+  NEW_IMAGE,
+  OLD_IMAGE,
+  primaryPods,
+  promotesHealthy,
+  ROLLOUT_TIMEOUT_MS,
+  STEPS,
+  slowRollback,
+  startLoad,
+  useLab,
+} from './canary.testkit.ts';
 
 describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', { timeout: ROLLOUT_TIMEOUT_MS + 30_000 }, (controlPlane) => {
   const ctx = useLab('required', controlPlane);
@@ -20,10 +36,18 @@ describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', 
     const { client } = ctx.lab.sandbox;
     await patchSpec(client, ref, { router: 'gatewayapi' });
     const route = () => client.get(RESOURCES.httproutes, HTTPRouteSchema, ref.namespace, ref.name);
-    await waitFor('the VirtualService to give way to an HTTPRoute', async () => (await route()) !== undefined && (await client.get(RESOURCES.virtualservices, VirtualServiceSchema, ref.namespace, ref.name)) === undefined, 30_000, 100);
+    await waitFor(
+      'the VirtualService to give way to an HTTPRoute',
+      async () => (await route()) !== undefined && (await client.get(RESOURCES.virtualservices, VirtualServiceSchema, ref.namespace, ref.name)) === undefined,
+      30_000,
+      100,
+    );
     // Only the HTTPRoute carries the weights now: the canary's share, and so its analysis, comes through it.
     await promotesHealthy(ctx.lab, ref, ctx.loads);
-    expect((await route())?.spec.rules?.[0]?.backendRefs?.map((b) => [b.name, b.weight])).toEqual([['gateway-primary', 100], ['gateway-canary', 0]]);
+    expect((await route())?.spec.rules?.[0]?.backendRefs?.map((b) => [b.name, b.weight])).toEqual([
+      ['gateway-primary', 100],
+      ['gateway-canary', 0],
+    ]);
   });
 
   it('(b) rolls a -slow tag back on p99: Failed, primary untouched at 100%, canary at 0, a Warning with the measured value', async () => {
@@ -119,7 +143,13 @@ describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', 
       return out;
     };
     let last: string[] = [];
-    await waitFor('every dashboard query to return data', async () => (last = await empty()).length === 0, 30_000, 1_000, () => `empty:\n${last.join('\n')}`);
+    await waitFor(
+      'every dashboard query to return data',
+      async () => (last = await empty()).length === 0,
+      30_000,
+      1_000,
+      () => `empty:\n${last.join('\n')}`,
+    );
     expect(last).toEqual([]);
   });
 

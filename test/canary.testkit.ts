@@ -1,13 +1,13 @@
 // The canary end-to-end scenarios that run against more than one lab (Prometheus, direct), with
 // their assertions; the lab itself is sandbox/demo/lab.ts, shared with bench/canary.ts.
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import type { LoadGenerator } from '../sandbox/demo/load.ts';
-import type { ControlPlaneKind } from '../sandbox/sandbox.ts';
-import { changeImage, deploy, imageService, INTERVAL_MS, type Lab, startLab, LATENCY_SLO_MS, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, STEPS, THRESHOLD } from '../sandbox/demo/lab.ts';
 import { TRACK_LABEL } from '../operator/src/build/labels.ts';
+import { changeImage, deploy, INTERVAL_MS, imageService, LATENCY_SLO_MS, type Lab, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, STEPS, startLab, startLoad, THRESHOLD } from '../sandbox/demo/lab.ts';
+import type { LoadGenerator } from '../sandbox/demo/load.ts';
+import { eventsOf, type Ref, routeWeights, track, waitFor } from '../sandbox/demo/rollout.ts';
 import { RESOURCES } from '../sandbox/kube/client.ts';
 import { PodSchema } from '../sandbox/kube/types.ts';
-import { eventsOf, type Ref, routeWeights, track, waitFor } from '../sandbox/demo/rollout.ts';
+import type { ControlPlaneKind } from '../sandbox/sandbox.ts';
 
 export * from '../sandbox/demo/lab.ts';
 

@@ -71,10 +71,9 @@ function inContext(file: string, rules: { negate: boolean; pattern: string }[]):
 /** Local modules and packages a module loads at run time (type-only imports are erased by type stripping). */
 function importsOf(file: string): { local: string[]; packages: string[] } {
   const source = fs.readFileSync(path.join(ROOT, file), 'utf8');
-  const specifiers = [
-    ...source.matchAll(/^\s*(?:import|export)\s+(?!type\s)(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm),
-    ...source.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g),
-  ].map((m) => m[1] ?? '');
+  const specifiers = [...source.matchAll(/^\s*(?:import|export)\s+(?!type\s)(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm), ...source.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)].map(
+    (m) => m[1] ?? '',
+  );
   const local = specifiers.filter((s) => s.startsWith('.')).map((s) => path.posix.normalize(path.posix.join(path.posix.dirname(file), s)));
   const packages = specifiers.filter((s) => !s.startsWith('.') && !s.startsWith('node:')).map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : (s.split('/')[0] ?? s)));
   return { local, packages };

@@ -6,12 +6,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { CONTROL_PLANES, type ControlPlaneKind, REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
 
 const exec = promisify(execFile);
-const EXAMPLES = fs.readdirSync(path.join(REPO_ROOT, 'examples')).filter((f) => f.endsWith('.yaml')).sort();
+const EXAMPLES = fs
+  .readdirSync(path.join(REPO_ROOT, 'examples'))
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const NS = 'fidelity';
 
 type Result = { code: number; stdout: string; stderr: string };
@@ -27,11 +30,27 @@ const INVALID: { name: string; change: (o: ReturnType<typeof minimal>) => void; 
   // issue 22: a wildcard host would take others' traffic
   { name: 'wildcard-host', change: (o) => void (o.spec['traffic'] = { hosts: ['*.example.com'] }), field: /spec\.traffic\.hosts\[0\]: Invalid value: "\*\.example\.com"/ },
   // a size bound broken: kube-apiserver runs no CEL rule then, and says so
-  { name: 'env-too-long', change: (o) => void (o.spec['env'] = [{ name: 'A', value: 'x'.repeat(5000), valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]), field: /spec\.env\[0\]\.value: Too long.*some validation rules were not checked/s },
-  { name: 'env-both', change: (o) => void (o.spec['env'] = [{ name: 'A', value: 'x', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]), field: /spec\.env\[0\]\.valueFrom: Invalid value: "object": set value or valueFrom, not both/ },
+  {
+    name: 'env-too-long',
+    change: (o) => void (o.spec['env'] = [{ name: 'A', value: 'x'.repeat(5000), valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]),
+    field: /spec\.env\[0\]\.value: Too long.*some validation rules were not checked/s,
+  },
+  {
+    name: 'env-both',
+    change: (o) => void (o.spec['env'] = [{ name: 'A', value: 'x', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]),
+    field: /spec\.env\[0\]\.valueFrom: Invalid value: "object": set value or valueFrom, not both/,
+  },
   // CEL's quantity library, on an int-or-string written as a string and as an integer
-  { name: 'cpu-above-limit', change: (o) => void (o.spec['resources'] = { requests: { cpu: '2' }, limits: { cpu: 1 } }), field: /spec\.resources\.requests\.cpu: Invalid value: "object": requests\.cpu must not exceed limits\.cpu/ },
-  { name: 'memory-above-limit', change: (o) => void (o.spec['resources'] = { requests: { memory: '1Gi' }, limits: { memory: '1G' } }), field: /spec\.resources\.requests\.memory: Invalid value: "object": requests\.memory must not exceed limits\.memory/ },
+  {
+    name: 'cpu-above-limit',
+    change: (o) => void (o.spec['resources'] = { requests: { cpu: '2' }, limits: { cpu: 1 } }),
+    field: /spec\.resources\.requests\.cpu: Invalid value: "object": requests\.cpu must not exceed limits\.cpu/,
+  },
+  {
+    name: 'memory-above-limit',
+    change: (o) => void (o.spec['resources'] = { requests: { memory: '1Gi' }, limits: { memory: '1G' } }),
+    field: /spec\.resources\.requests\.memory: Invalid value: "object": requests\.memory must not exceed limits\.memory/,
+  },
   // CEL's duration(), and a value beyond Go's time.Duration
   { name: 'zero-interval', change: (o) => void (o.spec['canary'] = { interval: '0s' }), field: /spec\.canary\.interval: Invalid value: "string": must be longer than zero and at most 24h/ },
   { name: 'huge-timeout', change: (o) => void (o.spec['traffic'] = { timeout: '3000000h' }), field: /spec\.traffic\.timeout: Invalid value: "string": must be longer than zero and at most 24h/ },
@@ -119,15 +138,31 @@ describe('the CRD and examples through kubectl on both control planes', () => {
     for (const [kind, sb] of sandboxes) {
       const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       await sb.client.request('POST', `/api/v1/namespaces/${NS}/events`, {
-        apiVersion: 'v1', kind: 'Event', metadata: { name: 'thumbs.1', namespace: NS },
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: 'thumbs.1', namespace: NS },
         involvedObject: { apiVersion: 'imageops.dev/v1alpha1', kind: 'ImageService', name: 'thumbs', namespace: NS },
-        reason: 'Initialized', message: 'hello', type: 'Normal', count: 1, firstTimestamp: now, lastTimestamp: now,
-        source: { component: 'imageops' }, reportingComponent: 'imageops', reportingInstance: 'imageops-1',
+        reason: 'Initialized',
+        message: 'hello',
+        type: 'Normal',
+        count: 1,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        source: { component: 'imageops' },
+        reportingComponent: 'imageops',
+        reportingInstance: 'imageops-1',
       });
       const e = await sb.client.request('GET', `/apis/events.k8s.io/v1/namespaces/${NS}/events/thumbs.1`);
       const paths = (o: Record<string, unknown>, at = ''): string[] =>
-        Object.entries(o).flatMap(([k, v]) => (v !== null && typeof v === 'object' && !Array.isArray(v) && k !== 'managedFields' ? paths(v as Record<string, unknown>, `${at}${k}.`) : [`${at}${k}${v === null ? '=null' : ''}`]));
-      shapes.set(kind, paths(e).filter((p) => !p.startsWith('metadata.managedFields')).sort());
+        Object.entries(o).flatMap(([k, v]) =>
+          v !== null && typeof v === 'object' && !Array.isArray(v) && k !== 'managedFields' ? paths(v as Record<string, unknown>, `${at}${k}.`) : [`${at}${k}${v === null ? '=null' : ''}`],
+        );
+      shapes.set(
+        kind,
+        paths(e)
+          .filter((p) => !p.startsWith('metadata.managedFields'))
+          .sort(),
+      );
     }
     expect(shapes.get('emulated')).toEqual(shapes.get('real'));
   });
@@ -144,7 +179,9 @@ describe('the CRD and examples through kubectl on both control planes', () => {
       // ages differ by the moment each server created the object
       for (const [kind, sb] of sandboxes) tables.set(kind, (await kubectl(sb, 'get', 'imgsvc', '-n', NS, ...wide)).stdout.replace(/\b\d+s\b/g, 'AGE'));
       expect(tables.get('emulated')).toBe(tables.get('real'));
-      expect(tables.get('real')?.split('\n')[0]).toMatch(wide.length ? /^NAME\s+READY\s+REASON\s+PHASE\s+WEIGHT\s+PRIMARY\s+CANARY\s+AGE\s+MESSAGE$/ : /^NAME\s+READY\s+REASON\s+PHASE\s+WEIGHT\s+PRIMARY\s+CANARY\s+AGE$/);
+      expect(tables.get('real')?.split('\n')[0]).toMatch(
+        wide.length ? /^NAME\s+READY\s+REASON\s+PHASE\s+WEIGHT\s+PRIMARY\s+CANARY\s+AGE\s+MESSAGE$/ : /^NAME\s+READY\s+REASON\s+PHASE\s+WEIGHT\s+PRIMARY\s+CANARY\s+AGE$/,
+      );
       expect(tables.get('real')).toMatch(new RegExp(`^${name}\\s+False\\s+InvalidSpec\\s`, 'm'));
     }
   });
@@ -186,7 +223,11 @@ describe('the CRD and examples through kubectl on both control planes', () => {
       sequences.set(
         kind,
         await watched(sb, `resourceVersion=${rv}&allowWatchBookmarks=true&timeoutSeconds=4`, async () => {
-          for (const args of [['create', 'configmap', 'w', '--from-literal=x=1'], ['patch', 'configmap', 'w', '-p', '{"data":{"x":"2"}}'], ['delete', 'configmap', 'w']]) {
+          for (const args of [
+            ['create', 'configmap', 'w', '--from-literal=x=1'],
+            ['patch', 'configmap', 'w', '-p', '{"data":{"x":"2"}}'],
+            ['delete', 'configmap', 'w'],
+          ]) {
             expect((await kubectl(sb, ...args, '-n', NS)).code, kind).toBe(0);
           }
         }),
@@ -205,7 +246,10 @@ describe('the CRD and examples through kubectl on both control planes', () => {
       expect((await kubectl(sb, 'create', 'configmap', 'initial', '-n', NS)).code, kind).toBe(0);
       // kube-controller-manager publishes kube-root-ca.crt in every namespace; the emulated plane has no CA to publish
       const events = await watched(sb, 'sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1');
-      sequences.set(kind, events.filter((e) => e !== 'ADDED kube-root-ca.crt'));
+      sequences.set(
+        kind,
+        events.filter((e) => e !== 'ADDED kube-root-ca.crt'),
+      );
     }
     expect(sequences.get('emulated')).toEqual(['ADDED initial', 'BOOKMARK ConfigMap initial-events-end']);
     expect(sequences.get('real')).toEqual(sequences.get('emulated'));

@@ -6,14 +6,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RESOURCES } from '../sandbox/kube/client.ts';
-import { type Pod, PodSchema } from '../sandbox/kube/types.ts';
+import { z } from 'zod';
 import { writeSampleImages } from '../sandbox/demo/images.ts';
 import { CLAIM, hostOf, imageService, NEW_IMAGE, OLD_IMAGE, Recorder, ROLLOUT_TIMEOUT_MS, startLoad } from '../sandbox/demo/lab.ts';
 import type { LoadGenerator } from '../sandbox/demo/load.ts';
 import { IMAGE_SERVICES, patchSpec, readManifest, refOf, waitForReady, waitForRoute } from '../sandbox/demo/rollout.ts';
+import { RESOURCES } from '../sandbox/kube/client.ts';
+import { type Pod, PodSchema } from '../sandbox/kube/types.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
 import { readmeCommand, runTool } from './readme-commands.testkit.ts';
 import { waitFor } from './sandbox.testkit.ts';
@@ -74,7 +74,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe("the README's install path, run as a cluster runs it", () => {
-  it('helm install: two operator pods start under the chart\'s ServiceAccount, one leads on the Lease, both answer /readyz', async () => {
+  it("helm install: two operator pods start under the chart's ServiceAccount, one leads on the Lease, both answer /readyz", async () => {
     if (sb.podPrometheus === undefined) throw new Error('the sandbox runs no Prometheus');
     const t0 = Date.now();
     const out = await runReadme('helm install imageops', { REGISTRY: 'registry.test', [README_PROMETHEUS]: sb.podPrometheus });
@@ -134,10 +134,14 @@ describe("the README's install path, run as a cluster runs it", () => {
     const handover = Date.now();
     // The deleted leader releases the Lease on SIGTERM; the standby, or the ReplicaSet's
     // replacement if it asks first, takes it, as leader election allows.
-    const next = await waitFor('another operator pod to lead', async () => {
-      const holder = await leaseHolder();
-      return holder !== undefined && holder !== '' && holder !== leader ? holder : undefined;
-    }, 30_000);
+    const next = await waitFor(
+      'another operator pod to lead',
+      async () => {
+        const holder = await leaseHolder();
+        return holder !== undefined && holder !== '' && holder !== leader ? holder : undefined;
+      },
+      30_000,
+    );
     measured['handoverMs'] = Date.now() - handover;
     measured['standbyTookOver'] = next === follower ? 1 : 0;
     expect((await operatorPods()).map((p) => p.metadata.name)).toContain(next);

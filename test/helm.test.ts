@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { dashboard } from '../operator/src/dashboard.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
 import { readmeCommand, runTool } from './readme-commands.testkit.ts';
@@ -43,7 +43,9 @@ function valuesFile(name: string, values: unknown): string {
 async function render(release: string, values: unknown): Promise<{ yaml: string; objects: Manifest[] }> {
   const r = await helm('template', release, CHART, '--namespace', NS, '--dry-run=server', '-f', valuesFile(release, values));
   expect(r.code, r.stderr).toBe(0);
-  const objects = parseAllDocuments(r.stdout).map((d) => d.toJS() as Manifest | null).filter((o): o is Manifest => o !== null);
+  const objects = parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as Manifest | null)
+    .filter((o): o is Manifest => o !== null);
   return { yaml: r.stdout, objects };
 }
 
@@ -125,12 +127,7 @@ describe('helm lint', () => {
 describe('helm template, every object accepted by kube-apiserver', () => {
   /** The `helm test` hook (`helm template` renders it too), with the metrics Service it checks. */
   const testHook = (release: string) => ['ServiceAccount', 'Role', 'RoleBinding', 'Pod'].map((kind) => `${kind} ${NS}/${release}-test`);
-  const common = (release: string) => [
-    `ServiceAccount ${NS}/${release}`,
-    `Deployment ${NS}/${release}`,
-    `Service ${NS}/${release}-metrics`,
-    ...testHook(release),
-  ];
+  const common = (release: string) => [`ServiceAccount ${NS}/${release}`, `Deployment ${NS}/${release}`, `Service ${NS}/${release}-metrics`, ...testHook(release)];
   const leaderElection = (release: string) => [`Role ${NS}/${release}-leader-election`, `RoleBinding ${NS}/${release}-leader-election`];
   const clusterRbac = (release: string) => [`ClusterRole /${release}`, `ClusterRoleBinding /${release}`];
   const pdb = (release: string) => [`PodDisruptionBudget ${NS}/${release}`];
@@ -172,7 +169,9 @@ describe('helm template, every object accepted by kube-apiserver', () => {
       values: { grafana: { dashboards: { enabled: true, namespace: 'media', labels: { team: 'media' }, annotations: { grafana_folder: 'imageops' } } } },
       objects: (r) => [...common(r), ...leaderElection(r), ...clusterRbac(r), ...pdb(r), `ConfigMap media/${r}-dashboards`],
       check: (_d, objects) => {
-        const map = objects.find((o) => o.kind === 'ConfigMap') as (Manifest & { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; data: Record<string, string> }) | undefined;
+        const map = objects.find((o) => o.kind === 'ConfigMap') as
+          | (Manifest & { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; data: Record<string, string> })
+          | undefined;
         expect(map?.metadata.labels).toMatchObject({ grafana_dashboard: '1', team: 'media' });
         expect(map?.metadata.annotations).toEqual({ grafana_folder: 'imageops' });
         // the chart ships the generated dashboard as it is
@@ -281,7 +280,12 @@ describe('invalid values', () => {
   };
 
   it('has an expected answer for every fixture', () => {
-    expect(fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.yaml')).sort()).toEqual(Object.keys(REFUSED).sort());
+    expect(
+      fs
+        .readdirSync(FIXTURES)
+        .filter((f) => f.endsWith('.yaml'))
+        .sort(),
+    ).toEqual(Object.keys(REFUSED).sort());
   });
 
   it.each(Object.entries(REFUSED))('helm install refuses %s, naming the key, and installs nothing', async (file, message) => {
@@ -330,7 +334,18 @@ describe("the README's install, upgrade and uninstall on the real control plane"
     const deployment = await expectReadmeValues();
     expect((deployment.spec as { replicas: number }).replicas).toBe(2);
     expect(envOf(deployment)).toMatchObject({ LEADER_ELECTION: 'true', LEASE_NAME: 'imageops' });
-    const named = await kubectl('get', 'serviceaccount/imageops', 'service/imageops-metrics', 'poddisruptionbudget/imageops', 'role/imageops-leader-election', 'rolebinding/imageops-leader-election', '-n', RELEASE_NS, '-o', 'name');
+    const named = await kubectl(
+      'get',
+      'serviceaccount/imageops',
+      'service/imageops-metrics',
+      'poddisruptionbudget/imageops',
+      'role/imageops-leader-election',
+      'rolebinding/imageops-leader-election',
+      '-n',
+      RELEASE_NS,
+      '-o',
+      'name',
+    );
     expect(named.stdout.trim().split('\n')).toEqual([
       'serviceaccount/imageops',
       'service/imageops-metrics',

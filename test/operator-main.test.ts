@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ const NODE = process.execPath;
 const MAIN = join(import.meta.dirname, '..', 'operator', 'src', 'main.ts');
 
 describe('the operator process', () => {
-  it('serves /healthz, /readyz, /metrics with the canary gauges and the output check\'s diffs, and stops cleanly in-process', async () => {
+  it("serves /healthz, /readyz, /metrics with the canary gauges and the output check's diffs, and stops cleanly in-process", async () => {
     const api = await apiServer();
     const client = await clientFor(api.url);
     await namespace(client, 'shop');

@@ -1,22 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type KubeClient, type KubeObject, resources } from '../operator/src/kube/client.ts';
 import { ConflictError } from '../operator/src/kube/errors.ts';
-import { CONTROL_PLANES, type ControlPlaneKind } from '../sandbox/sandbox.ts';
-import { OperatorMetrics } from '../operator/src/metrics.ts';
 import type { Manager } from '../operator/src/manager.ts';
+import { OperatorMetrics } from '../operator/src/metrics.ts';
 import type { ApiServer } from '../sandbox/apiserver/server.ts';
-import {
-  cluster,
-  condition,
-  eventually,
-  getOrUndefined,
-  imageService,
-  namespace,
-  operator,
-  settled,
-  statusOf,
-  stopAll,
-} from './operator.testkit.ts';
+import { CONTROL_PLANES, type ControlPlaneKind } from '../sandbox/sandbox.ts';
+import { cluster, condition, eventually, getOrUndefined, imageService, namespace, operator, settled, statusOf, stopAll } from './operator.testkit.ts';
 
 afterEach(stopAll);
 
@@ -70,9 +59,7 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     ] as const;
     for (const [type, name, track] of children) {
       const child = await client.get(type, NS, name);
-      expect(child.metadata.ownerReferences, `${type.kind} ${name}`).toEqual([
-        expect.objectContaining({ kind: 'ImageService', name: 'thumbs', uid: created.metadata.uid, controller: true }),
-      ]);
+      expect(child.metadata.ownerReferences, `${type.kind} ${name}`).toEqual([expect.objectContaining({ kind: 'ImageService', name: 'thumbs', uid: created.metadata.uid, controller: true })]);
       expect(child.metadata.labels).toMatchObject({
         'app.kubernetes.io/name': 'image-service',
         'app.kubernetes.io/instance': 'thumbs',
@@ -82,7 +69,12 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     }
     // the caches index children by their controller and by namespace
     const uid = created.metadata.uid ?? '';
-    expect(m.caches.deployments.byOwner(uid).map((d) => d.metadata.name).sort()).toEqual(['thumbs-canary', 'thumbs-primary']);
+    expect(
+      m.caches.deployments
+        .byOwner(uid)
+        .map((d) => d.metadata.name)
+        .sort(),
+    ).toEqual(['thumbs-canary', 'thumbs-primary']);
     expect(m.caches.services.byOwner(uid)).toHaveLength(3);
     expect(m.caches.virtualServices.byNamespace(NS).map((v) => v.metadata.name)).toEqual(['thumbs']);
     expect(m.caches.virtualServices.byNamespace('elsewhere')).toEqual([]);
@@ -167,7 +159,7 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     });
   });
 
-  it('with spec.autoscaling: an HPA owns primary\'s replicas, no write at rest, and goes when autoscaling does', async () => {
+  it("with spec.autoscaling: an HPA owns primary's replicas, no write at rest, and goes when autoscaling does", async () => {
     const { api, client } = await world(controlPlane);
     const m = await operator(client);
     const autoscaling = { minReplicas: 2, maxReplicas: 5, targetCPUUtilizationPercentage: 60, behavior: { scaleDown: { stabilizationWindowSeconds: 5 } } };
@@ -182,7 +174,7 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
 
     // The HPA scales primary (as it does, through the scale subresource); the operator keeps its choice.
     await client.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/thumbs-primary/scale`, { spec: { replicas: 4 } }, 'application/merge-patch+json');
-    await eventually('the cache to see the HPA\'s choice', () => (m.caches.deployments.get(NS, 'thumbs-primary')?.['spec'] as { replicas?: number } | undefined)?.replicas === 4);
+    await eventually("the cache to see the HPA's choice", () => (m.caches.deployments.get(NS, 'thumbs-primary')?.['spec'] as { replicas?: number } | undefined)?.replicas === 4);
     await expectNoWriteAtRest(api, client, m);
     expect(await replicasOf()).toBe(4);
 
@@ -190,7 +182,10 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     await eventually('the hand edit of the HPA to be written', async () => {
       const live = await client.get(resources.horizontalPodAutoscalers, NS, 'thumbs-primary');
       (live['spec'] as { maxReplicas: number }).maxReplicas = 50;
-      return client.replace(resources.horizontalPodAutoscalers, live).then(() => true, (err: unknown) => (err instanceof ConflictError ? false : Promise.reject(err)));
+      return client.replace(resources.horizontalPodAutoscalers, live).then(
+        () => true,
+        (err: unknown) => (err instanceof ConflictError ? false : Promise.reject(err)),
+      );
     });
     await eventually('the HPA to be reverted', async () => ((await client.get(resources.horizontalPodAutoscalers, NS, 'thumbs-primary'))['spec'] as { maxReplicas: number }).maxReplicas === 5);
 
@@ -257,17 +252,17 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     await client.create(resources.imageServices, imageService('thumbs', NS));
     await settled(client, m, NS, 'thumbs');
     await client.delete(resources.imageServices, NS, 'thumbs');
-    await eventually('children to be collected', async () => {
-      const owned = { namespace: NS, labelSelector: 'app.kubernetes.io/instance=thumbs' };
-      const [d, s, v] = await Promise.all([
-        client.list(resources.deployments, owned),
-        client.list(resources.services, owned),
-        client.list(resources.virtualServices, owned),
-      ]);
-      return d.items.length + s.items.length + v.items.length === 0;
-      // kube-controller-manager's garbage collector learns a new CRD's kind at its next
-      // discovery resync (every 30 s), and only then collects what such an owner had
-    }, 60_000);
+    await eventually(
+      'children to be collected',
+      async () => {
+        const owned = { namespace: NS, labelSelector: 'app.kubernetes.io/instance=thumbs' };
+        const [d, s, v] = await Promise.all([client.list(resources.deployments, owned), client.list(resources.services, owned), client.list(resources.virtualServices, owned)]);
+        return d.items.length + s.items.length + v.items.length === 0;
+        // kube-controller-manager's garbage collector learns a new CRD's kind at its next
+        // discovery resync (every 30 s), and only then collects what such an owner had
+      },
+      60_000,
+    );
     // and the operator does not bring them back
     await eventually('the queue to drain', () => m.queue.length === 0 && m.queue.inFlight === 0);
     expect(await getOrUndefined(client, resources.deployments, NS, 'thumbs-primary')).toBeUndefined();
@@ -343,7 +338,15 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
         { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'public', namespace: NS, sectionName: 'http' },
       ],
       hostnames: ['img.example.com'],
-      rules: [{ backendRefs: [{ name: 'thumbs-primary', port: 8080, weight: 100 }, { name: 'thumbs-canary', port: 8080, weight: 0 }], timeouts: { request: '30s' } }],
+      rules: [
+        {
+          backendRefs: [
+            { name: 'thumbs-primary', port: 8080, weight: 100 },
+            { name: 'thumbs-canary', port: 8080, weight: 0 },
+          ],
+          timeouts: { request: '30s' },
+        },
+      ],
     });
     expect(route.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'ImageService', name: 'thumbs', controller: true })]);
     await eventually('the VirtualService to go', async () => (await getOrUndefined(client, resources.virtualServices, NS, 'thumbs')) === undefined);

@@ -3,17 +3,17 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
+import { KubeClient, type KubeObject, resources } from '../operator/src/kube/client.ts';
+import { NotFoundError } from '../operator/src/kube/errors.ts';
+import type { Connection } from '../operator/src/kube/kubeconfig.ts';
+import { Manager, type ManagerOptions } from '../operator/src/manager.ts';
+import { OperatorMetrics } from '../operator/src/metrics.ts';
 import { type ApiServer, type ApiServerOptions, startApiServer } from '../sandbox/apiserver/server.ts';
 import { ADMIN_USER, startControlPlane } from '../sandbox/control-plane/control-plane.ts';
 import { installCrds, startingCrds } from '../sandbox/control-plane/crds.ts';
+import { waitFor } from '../sandbox/demo/rollout.ts';
 import { KubeClient as SandboxClient } from '../sandbox/kube/client.ts';
 import type { ControlPlaneKind } from '../sandbox/sandbox.ts';
-import type { Connection } from '../operator/src/kube/kubeconfig.ts';
-import { KubeClient, type KubeObject, resources } from '../operator/src/kube/client.ts';
-import { NotFoundError } from '../operator/src/kube/errors.ts';
-import { Manager, type ManagerOptions } from '../operator/src/manager.ts';
-import { OperatorMetrics } from '../operator/src/metrics.ts';
-import { waitFor } from '../sandbox/demo/rollout.ts';
 
 /**
  * The operator's integration tests run the sandbox's API server in-process (port 0) and one or

@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import type { PolicyRule } from '../sandbox/apiserver/rbac.ts';
 import type { AuditedDecision } from '../sandbox/control-plane/control-plane.ts';
 import { samplePaths, writeSampleImages } from '../sandbox/demo/images.ts';
@@ -78,8 +78,7 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
 
   const request = (method: string, p: string, body?: unknown) => sandbox.client.request(method, p, body);
   /** What the authorizer decided for the operator's ServiceAccount: the emulator's record, or kube-apiserver's audit log. */
-  const decisions = (): AuditedDecision[] =>
-    sandbox.real?.decisions(USER) ?? sandbox.emulator?.rbac?.decisions(USER) ?? [];
+  const decisions = (): AuditedDecision[] => sandbox.real?.decisions(USER) ?? sandbox.emulator?.rbac?.decisions(USER) ?? [];
 
   async function setRules(operatorRules: PolicyRule[], leaderRules: PolicyRule[]): Promise<void> {
     await request('PUT', `${RBAC_API}/clusterroles/${ACCOUNT}`, { metadata: { name: ACCOUNT }, rules: operatorRules });
@@ -106,7 +105,11 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
     kubeconfigPath = path.join(stateDir, 'operator-kubeconfig');
     if (sandbox.real !== undefined) {
       // As a pod gets it: a token from the TokenRequest API.
-      const answer = await request('POST', `/api/v1/namespaces/${RELEASE_NAMESPACE}/serviceaccounts/${ACCOUNT}/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } });
+      const answer = await request('POST', `/api/v1/namespaces/${RELEASE_NAMESPACE}/serviceaccounts/${ACCOUNT}/token`, {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { expirationSeconds: 3600 },
+      });
       const token = (answer['status'] as { token: string }).token;
       fs.writeFileSync(kubeconfigPath, sandbox.real.kubeconfig({ token }, RELEASE_NAMESPACE), { mode: 0o600 });
     } else {
@@ -141,16 +144,24 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
   function squatters(name: string): [string, Record<string, unknown>][] {
     const labels = { app: 'squatter' };
     return [
-      ['/apis/apps/v1/namespaces/default/deployments', {
-        metadata: { name: `${name}-primary` },
-        spec: { replicas: 0, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'example/squatter:1' }] } } },
-      }],
+      [
+        '/apis/apps/v1/namespaces/default/deployments',
+        {
+          metadata: { name: `${name}-primary` },
+          spec: { replicas: 0, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'example/squatter:1' }] } } },
+        },
+      ],
       ['/api/v1/namespaces/default/services', { metadata: { name: `${name}-alias` }, spec: { selector: labels, ports: [{ port: 8080 }] } }],
       ['/apis/networking.istio.io/v1/namespaces/default/virtualservices', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name }, spec: { hosts: [name] } }],
-      ['/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers', {
-        apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: `${name}-primary` },
-        spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: `${name}-primary` }, maxReplicas: 1 },
-      }],
+      [
+        '/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers',
+        {
+          apiVersion: 'autoscaling/v2',
+          kind: 'HorizontalPodAutoscaler',
+          metadata: { name: `${name}-primary` },
+          spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: `${name}-primary` }, maxReplicas: 1 },
+        },
+      ],
       [HTTP_ROUTES, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name }, spec: { parentRefs: [{ group: '', kind: 'Service', name }] } }],
     ];
   }
@@ -166,14 +177,17 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
   async function scenario(name: string, stop: () => boolean): Promise<boolean> {
     const ref: Ref = { namespace: 'default', name };
     const taken: Ref = { namespace: 'default', name: `${name}-taken` };
-    const until = async (what: string, done: () => Promise<boolean>, timeoutMs = RUN_TIMEOUT_MS) =>
-      waitFor(what, async () => stop() || (await done()), timeoutMs, 100);
+    const until = async (what: string, done: () => Promise<boolean>, timeoutMs = RUN_TIMEOUT_MS) => waitFor(what, async () => stop() || (await done()), timeoutMs, 100);
     const phase = async (phases: Parameters<typeof settledIn>[1]) => settledIn(await observe(sandbox.client, ref), phases);
     const service = () => request('GET', `/api/v1/namespaces/default/services/${name}`) as Promise<{ metadata: { labels?: Record<string, string> } }>;
     const conflicting = async (r: Ref, what: string) =>
       (await observe(sandbox.client, r))?.status.conditions?.some((c) => c.type === 'ConflictingChild' && c.status === 'True' && (c.message ?? '').includes(what)) === true;
     const router = (r: Ref, value: string) => patchSpec(sandbox.client, r, { router: value });
-    const exists = (collection: string) => request('GET', `${collection}/${name}`).then(() => true, () => false);
+    const exists = (collection: string) =>
+      request('GET', `${collection}/${name}`).then(
+        () => true,
+        () => false,
+      );
     const agent = new http.Agent({ keepAlive: true });
     let load: LoadGenerator | undefined;
     const made: string[] = [];
@@ -212,7 +226,11 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
         const hpa = await request('GET', `/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/${name}-primary`).catch(() => undefined);
         return (hpa?.['spec'] as { maxReplicas?: number } | undefined)?.maxReplicas;
       };
-      for (const [maxReplicas, want] of [[2, 2], [3, 3], [null, undefined]] as const) {
+      for (const [maxReplicas, want] of [
+        [2, 2],
+        [3, 3],
+        [null, undefined],
+      ] as const) {
         const autoscaling = maxReplicas === null ? null : { ...AUTOSCALING.autoscaling, maxReplicas };
         await sandbox.client.request('PATCH', `${IMAGE_SERVICES}/${name}`, { spec: { autoscaling } }, 'application/merge-patch+json');
         await until(`the HPA's maxReplicas to be ${String(want)}`, async () => (await hpaMax()) === want);
@@ -239,22 +257,27 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
 
   let fullRun: AuditedDecision[] = [];
 
-  it('(a) converges through a reconcile and a promoted canary with no 403', async () => {
-    const before = decisions().length;
-    const { operator, log } = await startOperator();
-    const denied = () => fullRun.filter((d) => !d.allowed).map((d) => `${d.verb} ${d.resource}${d.subresource ? `/${d.subresource}` : ''}${d.apiGroup ? `.${d.apiGroup}` : ''} in ${d.namespace || 'cluster'}`);
-    try {
-      await scenario('rbac-full', () => false);
-    } catch (err) {
+  it(
+    '(a) converges through a reconcile and a promoted canary with no 403',
+    async () => {
+      const before = decisions().length;
+      const { operator, log } = await startOperator();
+      const denied = () =>
+        fullRun.filter((d) => !d.allowed).map((d) => `${d.verb} ${d.resource}${d.subresource ? `/${d.subresource}` : ''}${d.apiGroup ? `.${d.apiGroup}` : ''} in ${d.namespace || 'cluster'}`);
+      try {
+        await scenario('rbac-full', () => false);
+      } catch (err) {
+        fullRun = decisions().slice(before);
+        throw new Error(`${String(err)}; refused: ${[...new Set(denied())].join(', ') || 'nothing'}`);
+      } finally {
+        await operator.stop();
+      }
       fullRun = decisions().slice(before);
-      throw new Error(`${String(err)}; refused: ${[...new Set(denied())].join(', ') || 'nothing'}`);
-    } finally {
-      await operator.stop();
-    }
-    fullRun = decisions().slice(before);
-    expect(denied()).toEqual([]);
-    expect(fs.readFileSync(log, 'utf8')).not.toMatch(/forbidden|\b403\b/i);
-  }, 2 * RUN_TIMEOUT_MS);
+      expect(denied()).toEqual([]);
+      expect(fs.readFileSync(log, 'utf8')).not.toMatch(/forbidden|\b403\b/i);
+    },
+    2 * RUN_TIMEOUT_MS,
+  );
 
   it('(c) uses every permission it is granted', async () => {
     expect(fullRun.length).toBeGreaterThan(0);
@@ -263,34 +286,38 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
     // finalizers grant shows only when it is missing (b). The blockOwnerDeletion asserted below is
     // what makes OwnerReferencesPermissionEnforcement check it.
     const admissionOnly = sandbox.real ? ['update imageservices/finalizers.imageops.dev'] : [];
-    const unused = granted.filter((p) => !fullRun.some((d) => d.allowed && matches(d, p))).map(key).filter((k) => !admissionOnly.includes(k));
+    const unused = granted
+      .filter((p) => !fullRun.some((d) => d.allowed && matches(d, p)))
+      .map(key)
+      .filter((k) => !admissionOnly.includes(k));
     expect(unused).toEqual([]);
     // imageservices/finalizers is used through OwnerReferencesPermissionEnforcement, because children block their owner's deletion.
-    expect(ownerReferences).toEqual([
-      expect.objectContaining({ kind: 'ImageService', blockOwnerDeletion: true }),
-      expect.objectContaining({ kind: 'ImageService', blockOwnerDeletion: true }),
-    ]);
+    expect(ownerReferences).toEqual([expect.objectContaining({ kind: 'ImageService', blockOwnerDeletion: true }), expect.objectContaining({ kind: 'ImageService', blockOwnerDeletion: true })]);
   });
 
   describe('(b) without any one granted verb, a step is refused with 403', () => {
-    const cases = [
-      ...permissions(OPERATOR_RULES).map((p) => ({ p, leader: false })),
-      ...permissions(LEADER_RULES).map((p) => ({ p, leader: true })),
-    ];
-    it.each(cases.map((c) => [key(c.p), c] as const))('%s', async (_name, { p, leader }) => {
-      await setRules(leader ? OPERATOR_RULES : without(OPERATOR_RULES, p), leader ? without(LEADER_RULES, p) : LEADER_RULES);
-      const before = decisions().length;
-      const refused = () => decisions().slice(before).some((d) => (!d.allowed && matches(d, p)) || (p.resource.endsWith('/finalizers') && refusedBlockOwnerDeletion(d)));
-      const { operator } = await startOperator();
-      try {
-        await scenario(`rbac-${runs}`, refused).catch((err: unknown) => {
-          if (!refused()) throw err;
-        });
-      } finally {
-        await operator.stop();
-        await setRules(OPERATOR_RULES, LEADER_RULES);
-      }
-      expect(refused()).toBe(true);
-    }, 2 * RUN_TIMEOUT_MS);
+    const cases = [...permissions(OPERATOR_RULES).map((p) => ({ p, leader: false })), ...permissions(LEADER_RULES).map((p) => ({ p, leader: true }))];
+    it.each(cases.map((c) => [key(c.p), c] as const))(
+      '%s',
+      async (_name, { p, leader }) => {
+        await setRules(leader ? OPERATOR_RULES : without(OPERATOR_RULES, p), leader ? without(LEADER_RULES, p) : LEADER_RULES);
+        const before = decisions().length;
+        const refused = () =>
+          decisions()
+            .slice(before)
+            .some((d) => (!d.allowed && matches(d, p)) || (p.resource.endsWith('/finalizers') && refusedBlockOwnerDeletion(d)));
+        const { operator } = await startOperator();
+        try {
+          await scenario(`rbac-${runs}`, refused).catch((err: unknown) => {
+            if (!refused()) throw err;
+          });
+        } finally {
+          await operator.stop();
+          await setRules(OPERATOR_RULES, LEADER_RULES);
+        }
+        expect(refused()).toBe(true);
+      },
+      2 * RUN_TIMEOUT_MS,
+    );
   });
 });

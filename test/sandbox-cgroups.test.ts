@@ -2,16 +2,17 @@
 // from the kernel's counters), a container over its memory limit is OOMKilled and restarted, the
 // image service derives its workers from the quota it runs under, and nothing is left after stop.
 // Needs root (or writable cgroups), as CI has.
+
+import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import { readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseProcCgroup } from '../image-service/src/threads.ts';
 import { RESOURCES } from '../sandbox/kube/client.ts';
 import { type Pod, PodSchema } from '../sandbox/kube/types.ts';
 import { testServerEntry } from '../sandbox/kubelet/catalogue.ts';
 import { detectCgroups, parseFlatKeyed, parseMountinfo } from '../sandbox/kubelet/cgroup.ts';
-import { parseProcCgroup } from '../image-service/src/threads.ts';
 import { REPO_ROOT, type Sandbox, startSandbox } from '../sandbox/sandbox.ts';
 import { eventsAbout, waitFor } from './sandbox.testkit.ts';
 
@@ -81,10 +82,14 @@ describe('kubelet cgroups', () => {
   }
 
   async function runningPid(name: string): Promise<number> {
-    return waitFor(`${name} running`, async () => {
-      const s = await status(name);
-      return s?.state.running !== undefined && s.containerID !== undefined ? Number(s.containerID.replace('sandbox://', '')) : undefined;
-    }, 20_000);
+    return waitFor(
+      `${name} running`,
+      async () => {
+        const s = await status(name);
+        return s?.state.running !== undefined && s.containerID !== undefined ? Number(s.containerID.replace('sandbox://', '')) : undefined;
+      },
+      20_000,
+    );
   }
 
   /** The cgroup's quota as "QUOTA PERIOD" microseconds (v2's cpu.max form, v1 read into it). */
@@ -106,11 +111,16 @@ describe('kubelet cgroups', () => {
     expect(quotaOf(half)).toBe('50000 100000');
     expect(quotaOf(tenth)).toBe('10000 100000');
     const first = { half: cpuCounters(half), tenth: cpuCounters(tenth) };
-    const last = await waitFor('20 throttled CFS periods of the 100m container, and 50 periods of both', async () => {
-      const now = { half: cpuCounters(half), tenth: cpuCounters(tenth) };
-      const enough = now.tenth.throttled - first.tenth.throttled >= 20 && now.half.periods - first.half.periods >= 50 && now.tenth.periods - first.tenth.periods >= 50;
-      return enough ? now : undefined;
-    }, 75_000, 200);
+    const last = await waitFor(
+      '20 throttled CFS periods of the 100m container, and 50 periods of both',
+      async () => {
+        const now = { half: cpuCounters(half), tenth: cpuCounters(tenth) };
+        const enough = now.tenth.throttled - first.tenth.throttled >= 20 && now.half.periods - first.half.periods >= 50 && now.tenth.periods - first.tenth.periods >= 50;
+        return enough ? now : undefined;
+      },
+      75_000,
+      200,
+    );
     // CPU seconds per 100 ms period: the quota allows 0.05 and 0.01.
     const share = (k: 'half' | 'tenth'): number => (last[k].usage - first[k].usage) / ((last[k].periods - first[k].periods) * 0.1);
     expect(share('half')).toBeLessThanOrEqual(0.55);
@@ -127,10 +137,14 @@ describe('kubelet cgroups', () => {
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     ];
     await create('hog', { env, resources: { limits: { memory: '64Mi' } } });
-    const s = await waitFor('restarted after an OOM kill', async () => {
-      const st = await status('hog');
-      return st !== undefined && st.restartCount >= 1 && st.state.running !== undefined ? st : undefined;
-    }, 30_000);
+    const s = await waitFor(
+      'restarted after an OOM kill',
+      async () => {
+        const st = await status('hog');
+        return st !== undefined && st.restartCount >= 1 && st.state.running !== undefined ? st : undefined;
+      },
+      30_000,
+    );
     expect(s.restartCount).toBe(1);
     expect(s.lastState.terminated).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
     // The first run got as far as the marker, not to the end of its allocation.
@@ -143,19 +157,30 @@ describe('kubelet cgroups', () => {
   it('runs the image service with limits.cpu 1 and it derives one worker from the quota', { timeout: 60_000 }, async () => {
     await create('thumbs', {
       image: 'imageops/image-service:test',
-      env: [{ name: 'IMAGE_SOURCE', value: `file://${path.join(dir, 'images')}` }, { name: 'IMAGE_SERVICE_LOG_LEVEL', value: 'info' }],
+      env: [
+        { name: 'IMAGE_SOURCE', value: `file://${path.join(dir, 'images')}` },
+        { name: 'IMAGE_SERVICE_LOG_LEVEL', value: 'info' },
+      ],
       resources: { limits: { cpu: '1', memory: '512Mi' } },
       readinessProbe: { httpGet: { path: '/readyz', port: 8080 }, periodSeconds: 1 },
     });
     await runningPid('thumbs');
-    const p = await waitFor('thumbs ready', async () => {
-      const pod = await client().get(RESOURCES.pods, PodSchema, NS, 'thumbs');
-      return pod?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? pod : undefined;
-    }, 30_000);
+    const p = await waitFor(
+      'thumbs ready',
+      async () => {
+        const pod = await client().get(RESOURCES.pods, PodSchema, NS, 'thumbs');
+        return pod?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? pod : undefined;
+      },
+      30_000,
+    );
     const metrics = await (await fetch(`http://${p.status?.podIP}:8080/metrics`)).text();
     expect(metrics).toMatch(/^image_service_workers 1$/m);
     const log = await (await fetch(`${sb?.apiServer}/api/v1/namespaces/${NS}/pods/thumbs/log`)).text();
-    const settings = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'effective settings');
+    const settings = log
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'effective settings');
     expect(settings).toMatchObject({ workers: 1, workersFrom: 'cgroup', cpuLimit: 1, threadpoolSize: 2 });
   });
 

@@ -55,17 +55,31 @@ describe('workload controllers', () => {
 
   it('owns its ReplicaSet and pods, honours minReadySeconds, and publishes EndpointSlices', { timeout: 60_000 }, async () => {
     await sb.client.create(RESOURCES.deployments, NS, deployment('web', { minReadySeconds: 2 }));
-    await sb.client.create(RESOURCES.services, NS, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } });
+    await sb.client.create(RESOURCES.services, NS, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web' },
+      spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+    });
     // Ready but not yet available: minReadySeconds holds availability back.
-    const readyNotAvailable = await waitFor('ready pods not yet available', async () => {
-      const d = await getDeployment('web');
-      return d?.status?.readyReplicas === 2 ? d : undefined;
-    }, 20_000, 50);
+    const readyNotAvailable = await waitFor(
+      'ready pods not yet available',
+      async () => {
+        const d = await getDeployment('web');
+        return d?.status?.readyReplicas === 2 ? d : undefined;
+      },
+      20_000,
+      50,
+    );
     expect(readyNotAvailable.status?.availableReplicas ?? 0).toBeLessThan(2);
-    const done = await waitFor('available', async () => {
-      const d = await getDeployment('web');
-      return d?.status?.availableReplicas === 2 ? d : undefined;
-    }, 20_000);
+    const done = await waitFor(
+      'available',
+      async () => {
+        const d = await getDeployment('web');
+        return d?.status?.availableReplicas === 2 ? d : undefined;
+      },
+      20_000,
+    );
     expect(done.status?.conditions?.find((c) => c.type === 'Available')?.status).toBe('True');
     expect(done.metadata.annotations?.['deployment.kubernetes.io/revision']).toBe('1');
 
@@ -91,11 +105,21 @@ describe('workload controllers', () => {
   it('reports ProgressDeadlineExceeded for a rollout that cannot progress, keeping the old pods serving', { timeout: 60_000 }, async () => {
     await sb.client.create(RESOURCES.deployments, NS, deployment('stuck', { progressDeadlineSeconds: 3, strategy: { rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }));
     await waitFor('stuck available', async () => ((await getDeployment('stuck'))?.status?.availableReplicas === 2 ? true : undefined), 20_000);
-    await sb.client.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/stuck`, { spec: { template: { spec: { containers: [{ name: 'app', image: 'sandbox/not-there:2' }] } } } }, 'application/strategic-merge-patch+json');
-    const d = await waitFor('ProgressDeadlineExceeded', async () => {
-      const x = await getDeployment('stuck');
-      return x?.status?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'ProgressDeadlineExceeded' ? x : undefined;
-    }, 20_000, 200);
+    await sb.client.request(
+      'PATCH',
+      `/apis/apps/v1/namespaces/${NS}/deployments/stuck`,
+      { spec: { template: { spec: { containers: [{ name: 'app', image: 'sandbox/not-there:2' }] } } } },
+      'application/strategic-merge-patch+json',
+    );
+    const d = await waitFor(
+      'ProgressDeadlineExceeded',
+      async () => {
+        const x = await getDeployment('stuck');
+        return x?.status?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'ProgressDeadlineExceeded' ? x : undefined;
+      },
+      20_000,
+      200,
+    );
     expect(d.status).toMatchObject({ availableReplicas: 2, updatedReplicas: 1, unavailableReplicas: 0 });
     expect(d.status?.conditions?.find((c) => c.type === 'Progressing')?.status).toBe('False');
     const waiting = (await pods('stuck')).map((p) => (p.status?.containerStatuses?.[0] as { state?: { waiting?: { reason?: string } } } | undefined)?.state?.waiting?.reason);
@@ -106,12 +130,21 @@ describe('workload controllers', () => {
     await sb.client.create(RESOURCES.deployments, NS, deployment('re', { strategy: { type: 'Recreate' } }));
     await waitFor('re available', async () => ((await getDeployment('re'))?.status?.availableReplicas === 2 ? true : undefined), 20_000);
     const before = new Set((await pods('re')).map((p) => p.metadata.name));
-    await sb.client.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/re`, { spec: { template: { metadata: { labels: { app: 're', v: '2' } } } } }, 'application/strategic-merge-patch+json');
-    await waitFor('re rolled over', async () => {
-      const d = await getDeployment('re');
-      const s = d?.status;
-      return s?.observedGeneration === d?.metadata.generation && s?.updatedReplicas === 2 && s?.availableReplicas === 2 && s?.replicas === 2 ? true : undefined;
-    }, 30_000);
+    await sb.client.request(
+      'PATCH',
+      `/apis/apps/v1/namespaces/${NS}/deployments/re`,
+      { spec: { template: { metadata: { labels: { app: 're', v: '2' } } } } },
+      'application/strategic-merge-patch+json',
+    );
+    await waitFor(
+      're rolled over',
+      async () => {
+        const d = await getDeployment('re');
+        const s = d?.status;
+        return s?.observedGeneration === d?.metadata.generation && s?.updatedReplicas === 2 && s?.availableReplicas === 2 && s?.replicas === 2 ? true : undefined;
+      },
+      30_000,
+    );
     const after = await pods('re');
     expect(after.filter((p) => before.has(p.metadata.name))).toEqual([]);
   });

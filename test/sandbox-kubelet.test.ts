@@ -46,10 +46,14 @@ describe('kubelet', () => {
   }
 
   async function ready(name: string): Promise<Pod> {
-    return waitFor(`pod ${name} ready`, async () => {
-      const p = await get(name);
-      return p?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? p : undefined;
-    }, 20_000);
+    return waitFor(
+      `pod ${name} ready`,
+      async () => {
+        const p = await get(name);
+        return p?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? p : undefined;
+      },
+      20_000,
+    );
   }
 
   async function call(p: Pod, urlPath: string): Promise<Response> {
@@ -97,12 +101,28 @@ describe('kubelet', () => {
             { name: 'scratch', mountPath: '/tmp/scratch' },
           ],
         },
-        { volumes: [{ name: 'images', hostPath: { path: host } }, { name: 'cfg', configMap: { name: 'cfg' } }, { name: 'scratch', emptyDir: {} }] },
+        {
+          volumes: [
+            { name: 'images', hostPath: { path: host } },
+            { name: 'cfg', configMap: { name: 'cfg' } },
+            { name: 'scratch', emptyDir: {} },
+          ],
+        },
       ),
     );
     const p = await ready('env');
     const env = (await (await call(p, '/env')).json()) as Record<string, string>;
-    expect(env).toMatchObject({ POD_NAME: 'env', POD_IP: p.status?.podIP, IMAGE_SERVICE_HOST: p.status?.podIP, TEAM: 'imaging', CPUS: '2', MEM_MI: '256', TOKEN: 's3cr3t', MODE: 'fast', SOURCE: `file://${host}` });
+    expect(env).toMatchObject({
+      POD_NAME: 'env',
+      POD_IP: p.status?.podIP,
+      IMAGE_SERVICE_HOST: p.status?.podIP,
+      TEAM: 'imaging',
+      CPUS: '2',
+      MEM_MI: '256',
+      TOKEN: 's3cr3t',
+      MODE: 'fast',
+      SOURCE: `file://${host}`,
+    });
     expect(env.MISSING).toBeUndefined();
     expect(await (await call(p, `/file?path=${encodeURIComponent(`${host}/photo.txt`)}`)).text()).toBe('from the host');
     expect(await (await call(p, `/file?path=${encodeURIComponent(env.PRESETS ?? '')}`)).text()).toBe('{"thumb":{}}');
@@ -157,12 +177,16 @@ describe('kubelet', () => {
     await sb.client.create(RESOURCES.pods, NS, pod('live', { livenessProbe: { httpGet: { path: '/healthz', port: 8080 }, initialDelaySeconds: 2, periodSeconds: 1, failureThreshold: 1 } }));
     const p = await ready('live');
     await call(p, '/fail');
-    const restarted = await waitFor('a restart', async () => {
-      const st = status(await get('live'));
-      return st !== undefined && st.restartCount >= 1 && st.ready ? st : undefined;
-    }, 20_000);
+    const restarted = await waitFor(
+      'a restart',
+      async () => {
+        const st = status(await get('live'));
+        return st !== undefined && st.restartCount >= 1 && st.ready ? st : undefined;
+      },
+      20_000,
+    );
     expect(restarted.lastState.terminated).toBeDefined();
-    expect((await (await call(p, '/healthz')).status)).toBe(200);
+    expect(await (await call(p, '/healthz')).status).toBe(200);
   });
 
   it('terminates with the preStop hook, SIGTERM, then SIGKILL after the grace period, and frees the pod', async () => {

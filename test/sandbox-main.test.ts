@@ -39,11 +39,15 @@ describe('npm run sandbox', () => {
   async function start(stateDir: string): Promise<{ child: ChildProcess; info: Info }> {
     const child = spawn(node, ['sandbox/main.ts'], { env: { ...process.env, SANDBOX_DIR: stateDir, SANDBOX_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
     children.push(child);
-    const info = await waitFor('sandbox.json', async () => {
-      const text = await fs.readFile(path.join(stateDir, 'sandbox.json'), 'utf8');
-      const parsed = JSON.parse(text) as Info;
-      return parsed.pid === child.pid ? parsed : undefined;
-    }, 30_000);
+    const info = await waitFor(
+      'sandbox.json',
+      async () => {
+        const text = await fs.readFile(path.join(stateDir, 'sandbox.json'), 'utf8');
+        const parsed = JSON.parse(text) as Info;
+        return parsed.pid === child.pid ? parsed : undefined;
+      },
+      30_000,
+    );
     return { child, info };
   }
 

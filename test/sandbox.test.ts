@@ -36,30 +36,40 @@ describe.each(CONTROL_PLANES)('sandbox workloads on the %s control plane', (cont
 
   /** Waits until the Deployment's rollout is complete with every replica available. */
   async function rolledOut(name: string, replicas: number): Promise<Deployment> {
-    return waitFor(`deployment ${name} to have ${replicas} available replicas`, async () => {
-      const d = await deployment(name);
-      const s = d?.status;
-      const progressing = s?.conditions?.find((c) => c.type === 'Progressing');
-      const done =
-        d !== undefined &&
-        s?.observedGeneration === d.metadata.generation &&
-        s?.updatedReplicas === replicas &&
-        s?.availableReplicas === replicas &&
-        s?.replicas === replicas &&
-        progressing?.reason === 'NewReplicaSetAvailable';
-      for (const pid of sb.pids()) started.add(pid);
-      return done ? d : undefined;
-    }, 45_000);
+    return waitFor(
+      `deployment ${name} to have ${replicas} available replicas`,
+      async () => {
+        const d = await deployment(name);
+        const s = d?.status;
+        const progressing = s?.conditions?.find((c) => c.type === 'Progressing');
+        const done =
+          d !== undefined &&
+          s?.observedGeneration === d.metadata.generation &&
+          s?.updatedReplicas === replicas &&
+          s?.availableReplicas === replicas &&
+          s?.replicas === replicas &&
+          progressing?.reason === 'NewReplicaSetAvailable';
+        for (const pid of sb.pids()) started.add(pid);
+        return done ? d : undefined;
+      },
+      45_000,
+    );
   }
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandbox-e2e-'));
     imagesDir = path.join(dir, 'photos');
     await fs.mkdir(imagesDir);
-    await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 200, g: 80, b: 40 } } }).jpeg().toFile(path.join(imagesDir, 'photo.jpg'));
+    await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 200, g: 80, b: 40 } } })
+      .jpeg()
+      .toFile(path.join(imagesDir, 'photo.jpg'));
     sb = await startSandbox({ stateDir: path.join(dir, 'state'), prometheus: 'required', controlPlane });
     await sb.client.create(RESOURCES.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
-    for (const [name, tag, replicas] of [['thumbs', '1.0.0', 2], ['slow', '1.0.0-slow', 1], ['broken', '1.0.0-broken', 1]] as const) {
+    for (const [name, tag, replicas] of [
+      ['thumbs', '1.0.0', 2],
+      ['slow', '1.0.0-slow', 1],
+      ['broken', '1.0.0-broken', 1],
+    ] as const) {
       await sb.client.create(RESOURCES.deployments, NS, imageServiceDeployment(name, NS, `registry.example.com/imageops/image-service:${tag}`, replicas, imagesDir));
       await sb.client.create(RESOURCES.services, NS, service(name, NS, { app: name }));
     }
@@ -101,7 +111,12 @@ describe.each(CONTROL_PLANES)('sandbox workloads on the %s control plane', (cont
     expect(names).toHaveLength(2);
     // The image request of the first test is in one of the two pods' JSON logs.
     const logs = await Promise.all(names.map(async (n) => (await exec('kubectl', ['--kubeconfig', kubeconfig, '-n', NS, 'logs', n])).stdout));
-    expect(logs.join('').split('\n').some((line) => line.includes('"msg":"request"') && line.includes('/image/files/photo.jpg'))).toBe(true);
+    expect(
+      logs
+        .join('')
+        .split('\n')
+        .some((line) => line.includes('"msg":"request"') && line.includes('/image/files/photo.jpg')),
+    ).toBe(true);
     // --timestamps prefixes each line with its arrival time; --since keeps the recent ones
     const [first] = names;
     const plain = (await exec('kubectl', ['--kubeconfig', kubeconfig, '-n', NS, 'logs', first ?? ''])).stdout.trim().split('\n');
@@ -154,13 +169,17 @@ describe.each(CONTROL_PLANES)('sandbox workloads on the %s control plane', (cont
       'application/strategic-merge-patch+json',
     );
     try {
-      await waitFor('the new version behind every endpoint', async () => {
-        const d = await deployment('thumbs');
-        if (d?.status?.updatedReplicas !== 2 || d.status.replicas !== 2 || d.status.availableReplicas !== 2) return undefined;
-        const versions = new Set<string>();
-        for (let i = 0; i < 6; i++) versions.add(JSON.parse((await meshGet(sb.mesh, 'thumbs.shop', '/healthz', agent)).body.toString()).version);
-        return versions.size === 1 && versions.has('1.1.0') ? true : undefined;
-      }, 60_000);
+      await waitFor(
+        'the new version behind every endpoint',
+        async () => {
+          const d = await deployment('thumbs');
+          if (d?.status?.updatedReplicas !== 2 || d.status.replicas !== 2 || d.status.availableReplicas !== 2) return undefined;
+          const versions = new Set<string>();
+          for (let i = 0; i < 6; i++) versions.add(JSON.parse((await meshGet(sb.mesh, 'thumbs.shop', '/healthz', agent)).body.toString()).version);
+          return versions.size === 1 && versions.has('1.1.0') ? true : undefined;
+        },
+        60_000,
+      );
     } finally {
       loading = false;
       await load;
@@ -191,7 +210,17 @@ describe.each(CONTROL_PLANES)('sandbox workloads on the %s control plane', (cont
       apiVersion: 'networking.istio.io/v1',
       kind: 'VirtualService',
       metadata: { name: 'split', namespace: NS },
-      spec: { hosts: ['split.example.com'], http: [{ route: [{ destination: { host: 'thumbs' }, weight: 90 }, { destination: { host: 'broken' }, weight: 10 }] }] },
+      spec: {
+        hosts: ['split.example.com'],
+        http: [
+          {
+            route: [
+              { destination: { host: 'thumbs' }, weight: 90 },
+              { destination: { host: 'broken' }, weight: 10 },
+            ],
+          },
+        ],
+      },
     });
     await waitFor('the VirtualService in the mesh', async () => ((await meshGet(sb.mesh, 'split.example.com', '/healthz', agent)).status === 200 ? true : undefined));
     const n = 1000;
@@ -221,7 +250,18 @@ describe.each(CONTROL_PLANES)('sandbox workloads on the %s control plane', (cont
       }),
     );
     try {
-      await sb.client.mergePatch(vs, NS, 'split', { spec: { http: [{ route: [{ destination: { host: 'thumbs' }, weight: 0 }, { destination: { host: 'broken' }, weight: 100 }] }] } });
+      await sb.client.mergePatch(vs, NS, 'split', {
+        spec: {
+          http: [
+            {
+              route: [
+                { destination: { host: 'thumbs' }, weight: 0 },
+                { destination: { host: 'broken' }, weight: 100 },
+              ],
+            },
+          ],
+        },
+      });
       await waitFor('all traffic on the new weights', async () => {
         const answers = await Promise.all(Array.from({ length: 20 }, () => meshGet(sb.mesh, 'split.example.com', '/healthz', agent)));
         return answers.every((a) => JSON.parse(a.body.toString()).version === '1.0.0-broken') ? true : undefined;
@@ -236,19 +276,29 @@ describe.each(CONTROL_PLANES)('sandbox workloads on the %s control plane', (cont
   it('lets Prometheus answer istio_requests_total for a workload within seconds', async () => {
     expect(sb.prometheus).toBeDefined();
     const q = `sum(istio_requests_total{reporter="destination",destination_workload="thumbs",destination_workload_namespace="${NS}"})`;
-    const value = await waitFor('istio_requests_total in Prometheus', async () => {
-      const res = await fetch(`${sb.prometheus}/api/v1/query?query=${encodeURIComponent(q)}`);
-      const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
-      const v = Number(body.data.result[0]?.value[1] ?? 0);
-      return v > 0 ? v : undefined;
-    }, 15_000, 250);
+    const value = await waitFor(
+      'istio_requests_total in Prometheus',
+      async () => {
+        const res = await fetch(`${sb.prometheus}/api/v1/query?query=${encodeURIComponent(q)}`);
+        const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
+        const v = Number(body.data.result[0]?.value[1] ?? 0);
+        return v > 0 ? v : undefined;
+      },
+      15_000,
+      250,
+    );
     expect(value).toBeGreaterThan(0);
     // The annotated image-service pods are scraped too, labelled with their pod and namespace.
-    const own = await waitFor('image_service_http_requests_total in Prometheus', async () => {
-      const res = await fetch(`${sb.prometheus}/api/v1/query?query=${encodeURIComponent(`sum by (pod, namespace) (image_service_http_requests_total{namespace="${NS}"})`)}`);
-      const body = (await res.json()) as { data: { result: { metric: Record<string, string> }[] } };
-      return body.data.result.length > 0 ? body.data.result : undefined;
-    }, 15_000, 250);
+    const own = await waitFor(
+      'image_service_http_requests_total in Prometheus',
+      async () => {
+        const res = await fetch(`${sb.prometheus}/api/v1/query?query=${encodeURIComponent(`sum by (pod, namespace) (image_service_http_requests_total{namespace="${NS}"})`)}`);
+        const body = (await res.json()) as { data: { result: { metric: Record<string, string> }[] } };
+        return body.data.result.length > 0 ? body.data.result : undefined;
+      },
+      15_000,
+      250,
+    );
     expect(own[0]?.metric.pod).toMatch(/^(thumbs|slow|broken)-/);
   });
 

@@ -71,7 +71,11 @@ export function service(name: string, namespace: string, selector: Record<string
 }
 
 /** The reasons and messages of the Events recorded about an object. */
-export async function eventsAbout(client: { request(method: string, path: string): Promise<Record<string, unknown>> }, namespace: string, name: string): Promise<{ reason: string; message: string; type: string; count: number }[]> {
+export async function eventsAbout(
+  client: { request(method: string, path: string): Promise<Record<string, unknown>> },
+  namespace: string,
+  name: string,
+): Promise<{ reason: string; message: string; type: string; count: number }[]> {
   const list = (await client.request('GET', `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`)) as {
     items: { reason: string; message: string; type: string; count: number }[];
   };

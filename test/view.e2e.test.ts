@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import { pino } from 'pino';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RESOURCES } from '../sandbox/kube/client.ts';
 import { waitFor } from '../sandbox/demo/rollout.ts';
+import { RESOURCES } from '../sandbox/kube/client.ts';
 import { TRACKS, type ViewState } from '../sandbox/view/model.ts';
 import { startView, type View } from '../sandbox/view/server.ts';
 import { changeImage, deploy, imageService, LATENCY_SLO_MS, NEW_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, useLab } from './canary.testkit.ts';
@@ -86,7 +86,11 @@ describe.each(RUNS)('the rollout view in Chromium, %s control plane, Prometheus 
     // Both revisions were measured while they served.
     const state = (await (await fetch(new URL('/api/state', view.url))).json()) as ViewState;
     const samples = state.services.find((x) => x.name === 'viewed')?.samples;
-    for (const track of TRACKS) expect(samples?.[track].some((p) => (p.rps ?? 0) > 0), track).toBe(true);
+    for (const track of TRACKS)
+      expect(
+        samples?.[track].some((p) => (p.rps ?? 0) > 0),
+        track,
+      ).toBe(true);
     const png = await page.screenshot({ fullPage: false });
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     const keep = process.env['VIEW_SCREENSHOT'];
@@ -113,7 +117,9 @@ describe.each(RUNS)('the rollout view in Chromium, %s control plane, Prometheus 
 
     const rollout = await changeImage(ctx.lab, ref, `${NEW_IMAGE}-slow`);
     await rollout.until(['Failed'], ROLLOUT_TIMEOUT_MS);
-    const warning = card('slowed').locator('.events li.Warning', { hasText: `above the SLO of ${LATENCY_SLO_MS} ms` }).first();
+    const warning = card('slowed')
+      .locator('.events li.Warning', { hasText: `above the SLO of ${LATENCY_SLO_MS} ms` })
+      .first();
     await warning.waitFor({ timeout: 10_000 });
     await expect.poll(() => card('slowed').locator('.phase').textContent(), { timeout: 5_000 }).toBe('Failed');
     expect(await card('slowed').locator('p.status').textContent()).not.toBe('');

@@ -5,7 +5,16 @@ import { HttpError } from './errors.ts';
 import type { Stampede } from './stampede.ts';
 
 /** PUT /image/files/{key} and DELETE /image/files: only with an admin token, else no such route. A change invalidates the cached results of its keys. */
-export async function serveAdmin(admin: Admin | undefined, stampede: Stampede, answers: Answers, req: IncomingMessage, res: ServerResponse, path: string, rawKey: string, signal: AbortSignal): Promise<void> {
+export async function serveAdmin(
+  admin: Admin | undefined,
+  stampede: Stampede,
+  answers: Answers,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  rawKey: string,
+  signal: AbortSignal,
+): Promise<void> {
   if (admin === undefined) throw new HttpError(404, 'not_found', `no route for ${req.method} ${path.slice(0, 200)} (the management API is off: IMAGE_SERVICE_ADMIN_TOKEN_FILE is not set)`);
   let answer: { status: number; body: unknown };
   if (req.method === 'PUT' && path !== '/image/files') {

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readAdminToken } from './admin.ts';
+import { type Answer, get, metric, pngClaiming, type Running, scrape, send as sendRaw, startService } from './service.testkit.ts';
 import { createHttpSource, httpOptionsFrom } from './sources/http.ts';
 import { closedPort } from './sources/sources.testkit.ts';
-import { get, metric, pngClaiming, scrape, send as sendRaw, startService, type Answer, type Running } from './service.testkit.ts';
 
 /** The management API through the real server, over a real file source. */
 
@@ -44,7 +44,9 @@ async function stored(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  jpeg = await sharp({ create: { width: 120, height: 80, channels: 3, background: '#2a6' } }).jpeg().toBuffer();
+  jpeg = await sharp({ create: { width: 120, height: 80, channels: 3, background: '#2a6' } })
+    .jpeg()
+    .toBuffer();
 });
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'imageops-admin-'));
@@ -66,7 +68,9 @@ describe('PUT /image/files/{key}', () => {
     expect((await readFile(join(root, 'shoes/red.jpg'))).equals(jpeg)).toBe(true);
     expect((await sharp((await get(svc.port, '/image/files/shoes/red.jpg?w=60')).body).metadata()).width).toBe(60);
 
-    const wider = await sharp({ create: { width: 300, height: 80, channels: 3, background: '#a26' } }).jpeg().toBuffer();
+    const wider = await sharp({ create: { width: 300, height: 80, channels: 3, background: '#a26' } })
+      .jpeg()
+      .toBuffer();
     expect((await send(svc.port, 'PUT', '/image/files/shoes/red.jpg', wider, auth)).status).toBe(201);
     const after = await get(svc.port, '/image/files/shoes/red.jpg?w=60');
     expect((await sharp(after.body).metadata()).height).toBe(16); // the new image's aspect, not a cached result of the old one
@@ -98,7 +102,9 @@ describe('PUT /image/files/{key}', () => {
   });
 
   it('refuses a real, highly compressible image over maxInputPixels with 422', async () => {
-    const big = await sharp({ create: { width: 2000, height: 1000, channels: 3, background: '#fff' } }).png({ compressionLevel: 9 }).toBuffer();
+    const big = await sharp({ create: { width: 2000, height: 1000, channels: 3, background: '#fff' } })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
     expect(big.length).toBeLessThan(200_000); // small on the wire, 2 MP once decoded
     expect((await send(svc.port, 'PUT', '/image/files/flat.png', big, auth)).status).toBe(422);
     expect(await stored()).toEqual([]);
@@ -106,7 +112,9 @@ describe('PUT /image/files/{key}', () => {
 
   it('refuses a truncated image after the full decode with 422', async () => {
     const noise = Buffer.from(Array.from({ length: 400 * 300 * 3 }, (_, i) => (i * 7919) % 251));
-    const photo = await sharp(noise, { raw: { width: 400, height: 300, channels: 3 } }).jpeg().toBuffer();
+    const photo = await sharp(noise, { raw: { width: 400, height: 300, channels: 3 } })
+      .jpeg()
+      .toBuffer();
     const res = await send(svc.port, 'PUT', '/image/files/cut.jpg', photo.subarray(0, Math.floor(photo.length / 2)), auth);
     expect(res.status).toBe(422);
     expect((res.json.error as { code: string }).code).toBe('undecodable_image');

@@ -62,7 +62,8 @@ export function readAdminToken(file: string): string {
   }
   const token = text.trim();
   if (token === '') throw new Error(`IMAGE_SERVICE_ADMIN_TOKEN_FILE: ${file} is empty`);
-  if (/\s/.test(token)) throw new Error(`IMAGE_SERVICE_ADMIN_TOKEN_FILE: the token in ${file} contains whitespace, which an Authorization: Bearer header cannot carry; use a token without spaces or line breaks`);
+  if (/\s/.test(token))
+    throw new Error(`IMAGE_SERVICE_ADMIN_TOKEN_FILE: the token in ${file} contains whitespace, which an Authorization: Bearer header cannot carry; use a token without spaces or line breaks`);
   return token;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Admission, type Release, type RejectReason } from './admission.ts';
+import { Admission, type RejectReason, type Release } from './admission.ts';
 import { HttpError } from './errors.ts';
 
 const never = new AbortController().signal;

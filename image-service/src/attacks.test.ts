@@ -14,13 +14,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemorySampler, memoryOf, snapshotTree } from '../../bench/proc-stats.ts';
 import { readAdminToken } from './admin.ts';
 import { avifClaiming12Bit, grainyJpeg, interlaced16BitPng, manyScanJpeg, noisyJpeg, pngTextBomb } from './attacks.testkit.ts';
 import { DEFAULT_CACHE_BYTES } from './config.ts';
 import { AVIF_MAX_PIXELS, MAX_JPEG_SCANS, workerShare } from './cost.ts';
-import { memoryOf, MemorySampler, snapshotTree } from '../../bench/proc-stats.ts';
+import { errorOf, get, metric, type Running, scrape, send, startService, until } from './service.testkit.ts';
 import { createHttpSource, httpOptionsFrom } from './sources/http.ts';
-import { errorOf, get, metric, scrape, send, startService, until, type Running } from './service.testkit.ts';
 
 const MiB = 1024 * 1024;
 /** The pod the budget is derived from: 512 MiB, two workers, the default result cache. */
@@ -116,39 +116,35 @@ describe('6: work stops when its client leaves', () => {
   const cpuSeconds = () => snapshotTree(process.pid).cpuSeconds;
   const gauge = async (svc: Running, name: string) => metric(await scrape(svc.port), name);
 
-  it.each(['costly', 'all'] as const)(
-    'isolate=%s: an AVIF answer abandoned after 200 ms frees its slot at once and its CPU stops',
-    { timeout: 60_000 },
-    async (isolate) => {
-      // One slot, no time limit in reach: only the client's leaving can stop this work (a 5120x2880
-      // photograph of coarse grain to a megapixel of AVIF: about 2.8 s of CPU, libaom's frame in one call).
-      const svc = await service({ workers: 1, isolate, transformSeconds: 60, queueTimeoutMs: 30_000 });
-      const client = new AbortController();
-      const abandoned = get(svc.port, '/image/files/grain.jpg?w=1365&fm=avif&q=90', {}, client.signal).catch(() => undefined);
-      await until(() => svc.service.admission.inflight === 1);
-      await sleep(200);
-      client.abort();
-      await abandoned;
-      const left = performance.now();
-      await until(async () => (await gauge(svc, 'image_service_inflight')) === 0, 10_000);
-      const freedMs = performance.now() - left;
-      const before = cpuSeconds();
-      await sleep(1000);
-      const spent = cpuSeconds() - before;
-      // Generous bounds: the kill takes milliseconds, the work left would take seconds of CPU.
-      expect(freedMs).toBeLessThan(1500);
-      expect(spent).toBeLessThan(0.35);
-      expect(await gauge(svc, 'image_service_transform_children_killed')).toBe(1);
-      await until(async () => metric(await scrape(svc.port), 'image_service_http_requests_total', 'route="image",code="499"') === 1);
-      expect(await gauge(svc, 'image_service_transform_children')).toBe(0);
-      // The one slot takes the next requests, the AVIF answer in a new child.
-      const next = await get(svc.port, '/image/files/photo.jpg?w=320');
-      expect(next.status).toBe(200);
-      const avif = await get(svc.port, '/image/files/photo.jpg?w=128&fm=avif');
-      expect(avif.status).toBe(200);
-      expect(await sharp(avif.body).metadata()).toMatchObject({ format: 'heif', width: 128 });
-    },
-  );
+  it.each(['costly', 'all'] as const)('isolate=%s: an AVIF answer abandoned after 200 ms frees its slot at once and its CPU stops', { timeout: 60_000 }, async (isolate) => {
+    // One slot, no time limit in reach: only the client's leaving can stop this work (a 5120x2880
+    // photograph of coarse grain to a megapixel of AVIF: about 2.8 s of CPU, libaom's frame in one call).
+    const svc = await service({ workers: 1, isolate, transformSeconds: 60, queueTimeoutMs: 30_000 });
+    const client = new AbortController();
+    const abandoned = get(svc.port, '/image/files/grain.jpg?w=1365&fm=avif&q=90', {}, client.signal).catch(() => undefined);
+    await until(() => svc.service.admission.inflight === 1);
+    await sleep(200);
+    client.abort();
+    await abandoned;
+    const left = performance.now();
+    await until(async () => (await gauge(svc, 'image_service_inflight')) === 0, 10_000);
+    const freedMs = performance.now() - left;
+    const before = cpuSeconds();
+    await sleep(1000);
+    const spent = cpuSeconds() - before;
+    // Generous bounds: the kill takes milliseconds, the work left would take seconds of CPU.
+    expect(freedMs).toBeLessThan(1500);
+    expect(spent).toBeLessThan(0.35);
+    expect(await gauge(svc, 'image_service_transform_children_killed')).toBe(1);
+    await until(async () => metric(await scrape(svc.port), 'image_service_http_requests_total', 'route="image",code="499"') === 1);
+    expect(await gauge(svc, 'image_service_transform_children')).toBe(0);
+    // The one slot takes the next requests, the AVIF answer in a new child.
+    const next = await get(svc.port, '/image/files/photo.jpg?w=320');
+    expect(next.status).toBe(200);
+    const avif = await get(svc.port, '/image/files/photo.jpg?w=128&fm=avif');
+    expect(avif.status).toBe(200);
+    expect(await sharp(avif.body).metadata()).toMatchObject({ format: 'heif', width: 128 });
+  });
 });
 
 describe('7: decompression bombs under the pixel limit', () => {

@@ -38,7 +38,9 @@ function pngChunk(type: string, data: Buffer): Buffer {
  * what a decoder that keeps the text inflates.
  */
 export async function pngTextBomb(chunks: number, inflatedBytes: number, international = false): Promise<Buffer> {
-  const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#6a5' } }).png().toBuffer();
+  const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#6a5' } })
+    .png()
+    .toBuffer();
   const text = deflateSync(Buffer.alloc(inflatedBytes, 'a'), { level: 9 });
   const body = international ? Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\x01\x00\0\0', 'latin1'), text]) : Buffer.concat([Buffer.from('Comment\0\x00', 'latin1'), text]);
   const chunk = pngChunk(international ? 'iTXt' : 'zTXt', body);

@@ -50,25 +50,21 @@ describe('ByteLruCache', () => {
 
   it('never exceeds its bound and keeps its byte count exact under any sequence', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 0, max: 500 }),
-        fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'), fc.integer({ min: 0, max: 300 }), fc.boolean())),
-        (bound, ops) => {
-          const cache = new ByteLruCache(bound, bytesOf);
-          const live = new Map<string, number>();
-          for (const [key, size, isGet] of ops) {
-            if (isGet) cache.get(key);
-            else cache.set(key, Buffer.alloc(size));
-            expect(cache.bytes).toBeLessThanOrEqual(bound);
-          }
-          for (const key of ['a', 'b', 'c', 'd', 'e', 'f']) {
-            const v = cache.get(key);
-            if (v !== undefined) live.set(key, v.length);
-          }
-          expect(cache.bytes).toBe([...live.values()].reduce((s, n) => s + n, 0));
-          expect(cache.entries).toBe(live.size);
-        },
-      ),
+      fc.property(fc.integer({ min: 0, max: 500 }), fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'), fc.integer({ min: 0, max: 300 }), fc.boolean())), (bound, ops) => {
+        const cache = new ByteLruCache(bound, bytesOf);
+        const live = new Map<string, number>();
+        for (const [key, size, isGet] of ops) {
+          if (isGet) cache.get(key);
+          else cache.set(key, Buffer.alloc(size));
+          expect(cache.bytes).toBeLessThanOrEqual(bound);
+        }
+        for (const key of ['a', 'b', 'c', 'd', 'e', 'f']) {
+          const v = cache.get(key);
+          if (v !== undefined) live.set(key, v.length);
+        }
+        expect(cache.bytes).toBe([...live.values()].reduce((s, n) => s + n, 0));
+        expect(cache.entries).toBe(live.size);
+      }),
     );
   });
 });

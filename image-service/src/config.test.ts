@@ -35,7 +35,14 @@ describe('parseEnv', () => {
       IMAGE_SERVICE_VERSION: '1.5.0-slow',
       IMAGE_SERVICE_ISOLATE: 'all',
     });
-    expect(env).toMatchObject({ IMAGE_SERVICE_ISOLATE: 'all', IMAGE_SERVICE_PORT: 0, IMAGE_SERVICE_WORKERS: 3, IMAGE_SERVICE_QUEUE_LIMIT: 0, IMAGE_SERVICE_INJECT_ERROR_PERCENT: 12.5, IMAGE_SERVICE_VERSION: '1.5.0-slow' });
+    expect(env).toMatchObject({
+      IMAGE_SERVICE_ISOLATE: 'all',
+      IMAGE_SERVICE_PORT: 0,
+      IMAGE_SERVICE_WORKERS: 3,
+      IMAGE_SERVICE_QUEUE_LIMIT: 0,
+      IMAGE_SERVICE_INJECT_ERROR_PERCENT: 12.5,
+      IMAGE_SERVICE_VERSION: '1.5.0-slow',
+    });
     expect(env.IMAGE_SERVICE_AUTO_FORMATS).toEqual(['avif', 'webp']);
     expect(parseEnv({ ...base, IMAGE_SERVICE_AUTO_FORMATS: '' }).IMAGE_SERVICE_AUTO_FORMATS).toEqual([]);
     expect(parseEnv({ ...base, IMAGE_SERVICE_WORKERS: '' }).IMAGE_SERVICE_WORKERS).toBeUndefined();

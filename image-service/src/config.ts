@@ -74,7 +74,12 @@ const env = z.object({
   IMAGE_SERVICE_AUTO_FORMATS: z
     .string()
     .default('webp')
-    .transform((value) => value.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== ''))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter((s) => s !== ''),
+    )
     .pipe(z.array(z.enum(AUTO_FORMATS, { error: 'expected a comma-separated list of avif, webp (or empty)' }))),
   IMAGE_SERVICE_CACHE_MAX_AGE_SECONDS: whole(0, 31_536_000).default(86_400),
   IMAGE_SERVICE_DRAIN_SECONDS: whole(0, 3600).default(25),
@@ -87,7 +92,10 @@ const env = z.object({
     .transform(Number)
     .pipe(z.number().max(100, 'expected a number from 0 to 100'))
     .default(0),
-  IMAGE_SERVICE_INJECT_DRIFT: z.enum(['true', 'false'], { error: 'expected true or false' }).default('false').transform((v) => v === 'true'),
+  IMAGE_SERVICE_INJECT_DRIFT: z
+    .enum(['true', 'false'], { error: 'expected true or false' })
+    .default('false')
+    .transform((v) => v === 'true'),
   IMAGE_SERVICE_SIGNING_KEYS: z.string().optional().transform(parseSigningKeys),
   IMAGE_SERVICE_PRESETS: presets,
   IMAGE_SERVICE_ADMIN_TOKEN_FILE: z.string().trim().min(1).optional(),
@@ -96,7 +104,10 @@ const env = z.object({
   IMAGE_SERVICE_TRANSFORM_SECONDS: whole(1, 600).optional(),
   IMAGE_SERVICE_SEND_TIMEOUT_MS: whole(1, 3_600_000).default(30_000),
   IMAGE_SERVICE_ISOLATE: z.enum(ISOLATION_MODES, { error: `expected one of ${ISOLATION_MODES.join(', ')}` }).default('costly'),
-  IMAGE_SERVICE_COALESCE: z.enum(['true', 'false'], { error: 'expected true or false' }).default('true').transform((v) => v === 'true'),
+  IMAGE_SERVICE_COALESCE: z
+    .enum(['true', 'false'], { error: 'expected true or false' })
+    .default('true')
+    .transform((v) => v === 'true'),
   ...s3EnvSchema.shape,
   ...httpEnvSchema.shape,
   UV_THREADPOOL_SIZE: whole(1, 1024).optional(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ANSWER_BYTES, CHILD_BYTES, decodeBytes, encodeBytes, isolated, ISOLATE_PIXELS, outputSize, RESERVED_BYTES, workerShare, type Shape } from './cost.ts';
+import { ANSWER_BYTES, CHILD_BYTES, decodeBytes, encodeBytes, ISOLATE_PIXELS, isolated, outputSize, RESERVED_BYTES, type Shape, workerShare } from './cost.ts';
 
 const MiB = 1024 * 1024;
 const shape = (over: Partial<Shape>): Shape => ({ format: 'jpeg', width: 1000, height: 1000, channels: 3, bytesPerSample: 1, progressive: false, ...over });
@@ -38,13 +38,34 @@ describe('encodeBytes', () => {
 describe('outputSize', () => {
   it.each([
     [{ fit: 'inside' as const }, { width: 4000, height: 3000 }],
-    [{ w: 400, fit: 'inside' as const }, { width: 400, height: 300 }],
-    [{ h: 300, fit: 'inside' as const }, { width: 400, height: 300 }],
-    [{ w: 400, h: 400, fit: 'inside' as const }, { width: 400, height: 300 }],
-    [{ w: 400, h: 400, fit: 'outside' as const }, { width: 533, height: 400 }],
-    [{ w: 400, h: 400, fit: 'cover' as const }, { width: 400, height: 400 }],
-    [{ w: 8000, fit: 'inside' as const }, { width: 4000, height: 3000 }], // never enlarged
-    [{ w: 8000, h: 8000, fit: 'fill' as const }, { width: 4000, height: 3000 }],
+    [
+      { w: 400, fit: 'inside' as const },
+      { width: 400, height: 300 },
+    ],
+    [
+      { h: 300, fit: 'inside' as const },
+      { width: 400, height: 300 },
+    ],
+    [
+      { w: 400, h: 400, fit: 'inside' as const },
+      { width: 400, height: 300 },
+    ],
+    [
+      { w: 400, h: 400, fit: 'outside' as const },
+      { width: 533, height: 400 },
+    ],
+    [
+      { w: 400, h: 400, fit: 'cover' as const },
+      { width: 400, height: 400 },
+    ],
+    [
+      { w: 8000, fit: 'inside' as const },
+      { width: 4000, height: 3000 },
+    ], // never enlarged
+    [
+      { w: 8000, h: 8000, fit: 'fill' as const },
+      { width: 4000, height: 3000 },
+    ],
   ])('of a 4000x3000 image with %j', (params, size) => {
     expect(outputSize(4000, 3000, params)).toEqual(size);
   });

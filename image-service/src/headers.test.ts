@@ -21,7 +21,9 @@ describe('readRasterHeader', () => {
     ['RGB', 3, (image: Sharp) => image],
     ['RGBA', 4, (image: Sharp) => image.ensureAlpha()],
   ])('reads a %s PNG', async (_, channels, shape) => {
-    const png = await shape(sharp({ create: { width: 20, height: 10, channels: 3, background: '#123456' } })).png().toBuffer();
+    const png = await shape(sharp({ create: { width: 20, height: 10, channels: 3, background: '#123456' } }))
+      .png()
+      .toBuffer();
     expect(readRasterHeader(png)).toMatchObject({ format: 'png', width: 20, height: 10, channels, bytesPerSample: 1, progressive: false });
   });
 
@@ -52,7 +54,9 @@ describe('withoutPngText', () => {
   });
 
   it('returns the same buffer when there is nothing to drop', async () => {
-    const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#000' } }).png().toBuffer();
+    const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#000' } })
+      .png()
+      .toBuffer();
     expect(withoutPngText(png)).toBe(png);
   });
 });

@@ -7,7 +7,7 @@ import type { Metrics } from './metrics.ts';
 import { type AutoFormat, negotiateFormat } from './negotiate.ts';
 import { normalizeParams, parseKey, parseParams } from './params.ts';
 import { expandPreset, type Presets } from './presets.ts';
-import { type RenderParts, type Rendered, render } from './render.ts';
+import { type Rendered, type RenderParts, render } from './render.ts';
 import { verifySignature } from './signing.ts';
 import { Stampede } from './stampede.ts';
 

@@ -1,12 +1,12 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Fixture, get, makeFixture, metric, scrape, send, until } from './service.testkit.ts';
 import { signUrl } from './signing.ts';
 import { LOCAL_S3_ENV, startLocalS3 } from './sources/local-s3.testkit.ts';
-import { type Fixture, get, makeFixture, metric, scrape, send, until } from './service.testkit.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 
@@ -90,9 +90,7 @@ describe('image-service process', () => {
     expect(settings.execArgv).toContain('--max-semi-space-size=4');
     // The process itself (same PID, after execve) runs with them, so glibc saw MALLOC_ARENA_MAX.
     const environ = readFileSync(`/proc/${svc.child.pid}/environ`, 'utf8').split('\0');
-    expect(environ).toEqual(
-      expect.arrayContaining(['UV_THREADPOOL_SIZE=2', 'VIPS_CONCURRENCY=1', 'MALLOC_ARENA_MAX=1', 'MALLOC_MMAP_THRESHOLD_=33554432', 'MALLOC_TRIM_THRESHOLD_=33554432']),
-    );
+    expect(environ).toEqual(expect.arrayContaining(['UV_THREADPOOL_SIZE=2', 'VIPS_CONCURRENCY=1', 'MALLOC_ARENA_MAX=1', 'MALLOC_MMAP_THRESHOLD_=33554432', 'MALLOC_TRIM_THRESHOLD_=33554432']));
     await Promise.all(Array.from({ length: 4 }, (_, i) => get(svc.port, `/image/files/slow.jpg?w=${300 + i}`)));
     const pool = readdirSync(`/proc/${svc.child.pid}/task`).filter((task) => {
       try {
@@ -109,7 +107,9 @@ describe('image-service process', () => {
   it('listens with a backlog as deep as its queue, so a burst of connections is not dropped by the kernel', async () => {
     const svc = await start({ IMAGE_SERVICE_WORKERS: '2', IMAGE_SERVICE_QUEUE_LIMIT: '1500' });
     // For a listening socket, ss reports the accept queue's limit as Send-Q (the kernel's own view).
-    const listening = execFileSync('ss', ['-Hltn', `sport = :${svc.port}`], { encoding: 'utf8' }).trim().split(/\s+/);
+    const listening = execFileSync('ss', ['-Hltn', `sport = :${svc.port}`], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/);
     const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
     expect(Number(listening[2])).toBe(Math.min(1502, somaxconn));
     expect(svc.logs.find((l) => l.msg === 'listening')).toMatchObject({ backlog: 1502 });

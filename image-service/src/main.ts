@@ -11,7 +11,7 @@
  * the service only after that point.
  */
 import { writeSync } from 'node:fs';
-import { ConfigError, defaultQueueLimit, parseEnv, type Env } from './config.ts';
+import { ConfigError, defaultQueueLimit, type Env, parseEnv } from './config.ts';
 import { workerShare } from './cost.ts';
 import { detectCpu, detectMemoryLimit, resolveThreads } from './threads.ts';
 

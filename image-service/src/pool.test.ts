@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpError } from './errors.ts';
 import { parseParams } from './params.ts';
-import { TransformPool, type TransformJob } from './pool.ts';
+import { type TransformJob, TransformPool } from './pool.ts';
 import { until } from './service.testkit.ts';
 
 const limits = { maxInputPixels: 50_000_000, memoryPerWorker: 1024 ** 3, timeoutSeconds: 60 };

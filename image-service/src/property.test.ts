@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { get, makeFixture, SECRET, startService, type Fixture, type Running } from './service.testkit.ts';
+import { type Fixture, get, makeFixture, type Running, SECRET, startService } from './service.testkit.ts';
 
 let fixture: Fixture;
 let svc: Running;

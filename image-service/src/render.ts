@@ -1,9 +1,9 @@
 import type { Admission } from './admission.ts';
 import { entityTag, matches } from './conditional.ts';
-import { isolated, type Isolation } from './cost.ts';
+import { type Isolation, isolated } from './cost.ts';
 import type { Metrics } from './metrics.ts';
 import { CONTENT_TYPES, type OutputFormat } from './negotiate.ts';
-import { normalizeParams, type ImageParams } from './params.ts';
+import { type ImageParams, normalizeParams } from './params.ts';
 import type { TransformPool } from './pool.ts';
 import type { Source, SourceObject } from './sources/source.ts';
 import type { ImageResult } from './stampede.ts';

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorOf, type Fixture, get, makeFixture, type Running, startService } from './service.testkit.ts';
 import { openSource } from './sources/open.ts';
-import { errorOf, get, makeFixture, startService, type Fixture, type Running } from './service.testkit.ts';
 
 /** The service over an HTTP origin (IMAGE_SOURCE=http://...), the origin a real server on loopback. */
 

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorOf, get, type Running, send, startService } from './service.testkit.ts';
+import { type LocalS3, startLocalS3 } from './sources/local-s3.testkit.ts';
 import { openSource } from './sources/open.ts';
-import { startLocalS3, type LocalS3 } from './sources/local-s3.testkit.ts';
 import { closedPort } from './sources/sources.testkit.ts';
-import { errorOf, get, send, startService, type Running } from './service.testkit.ts';
 
 /** The service over an S3 source (IMAGE_SOURCE=s3://..., S3_ENDPOINT) against a real S3-protocol server. */
 
@@ -18,7 +18,9 @@ let photo: Buffer;
 
 beforeAll(async () => {
   s3 = await startLocalS3('originals');
-  photo = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#3a6ea5' } }).jpeg().toBuffer();
+  photo = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#3a6ea5' } })
+    .jpeg()
+    .toBuffer();
   const source = await openSource({ kind: 's3', url: `s3://originals/products/` }, { S3_ENDPOINT: s3.endpoint, S3_REGION: 'us-east-1' });
   svc = await startService(source, { adminToken: TOKEN, maxSourceBytes: 100_000, cacheBytes: 1 << 20 });
 });
@@ -50,7 +52,9 @@ describe('S3-backed service', () => {
     expect(errorOf(missing).code).toBe('not_found');
     // Stored directly through the source (an upload this large would be refused by the API).
     const source = await openSource({ kind: 's3', url: `s3://originals/products/` }, { S3_ENDPOINT: s3.endpoint });
-    const noisy = await sharp(randomBytes(300 * 300 * 3), { raw: { width: 300, height: 300, channels: 3 } }).png().toBuffer();
+    const noisy = await sharp(randomBytes(300 * 300 * 3), { raw: { width: 300, height: 300, channels: 3 } })
+      .png()
+      .toBuffer();
     expect(noisy.length).toBeGreaterThan(100_000);
     await source.put?.('big.png', noisy, { signal: new AbortController().signal });
     const big = await get(svc.port, '/image/files/big.png?w=10');

@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePresets } from './presets.ts';
+import { errorOf, type Fixture, get, makeFixture, type Running, startService } from './service.testkit.ts';
 import { signUrl } from './signing.ts';
-import { errorOf, get, makeFixture, startService, type Fixture, type Running } from './service.testkit.ts';
 
 /** Signed URLs and presets through the real server. */
 

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Fixture, get, makeFixture, metric, type Running, scrape, startService, until } from './service.testkit.ts';
 import { openFileSource } from './sources/file.ts';
 import type { Source } from './sources/source.ts';
-import { get, makeFixture, metric, scrape, startService, until, type Fixture, type Running } from './service.testkit.ts';
 
 /** Stampede protection through the real server: coalescing, the result cache and their metrics. */
 

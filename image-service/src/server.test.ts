@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorOf, get, makeFixture, metric, scrape, SECRET, startService, until, type Answer, type Fixture, type Running } from './service.testkit.ts';
+import { type Answer, errorOf, type Fixture, get, makeFixture, metric, type Running, SECRET, scrape, startService, until } from './service.testkit.ts';
 import { DRIFT_HUE_DEGREES } from './transform.ts';
 
 let fixture: Fixture;

@@ -148,7 +148,9 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
         controller = new AbortController();
         const raw = path.length > IMAGE_PREFIX.length ? path.slice(IMAGE_PREFIX.length) : '';
         const management = req.method === 'PUT' || req.method === 'DELETE';
-        const served = management ? serveAdmin(admin, stampede, answers, req, res, path, raw, controller.signal) : images.serve(req, res, path, raw, q === -1 ? '' : url.slice(q + 1), controller.signal, started);
+        const served = management
+          ? serveAdmin(admin, stampede, answers, req, res, path, raw, controller.signal)
+          : images.serve(req, res, path, raw, q === -1 ? '' : url.slice(q + 1), controller.signal, started);
         served.catch((error: unknown) => {
           if (!controller!.signal.aborted) answers.sendError(res, error, reqId);
         });

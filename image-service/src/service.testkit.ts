@@ -3,12 +3,13 @@
  * in-process server on 127.0.0.1 port 0, raw HTTP (so hostile paths reach the server unaltered)
  * and a /metrics reader.
  */
-import { request } from 'node:http';
+
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import sharp from 'sharp';
 import { createImageService, type ImageService, type ServiceSettings } from './server.ts';
 import { openFileSource } from './sources/file.ts';
@@ -34,11 +35,18 @@ export async function makeFixture(): Promise<Fixture> {
     .toBuffer();
   await writeFile(join(root, 'photo.jpg'), photo);
   await writeFile(join(root, 'nested', 'photo copy.jpg'), photo);
-  await writeFile(join(root, 'alpha.png'), await sharp({ create: { width: 120, height: 80, channels: 4, background: { r: 0, g: 128, b: 0, alpha: 0.5 } } }).png().toBuffer());
+  await writeFile(
+    join(root, 'alpha.png'),
+    await sharp({ create: { width: 120, height: 80, channels: 4, background: { r: 0, g: 128, b: 0, alpha: 0.5 } } })
+      .png()
+      .toBuffer(),
+  );
   // Noise does not compress: a resize of this takes long enough for requests to overlap.
   await writeFile(
     join(root, 'slow.jpg'),
-    await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ quality: 90 }).toBuffer(),
+    await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+      .jpeg({ quality: 90 })
+      .toBuffer(),
   );
   await writeFile(join(root, 'truncated.jpg'), photo.subarray(0, Math.floor(photo.length / 2)));
   await writeFile(join(root, 'not-an-image.jpg'), 'this is plain text, not a JPEG\n');
@@ -52,7 +60,11 @@ export async function makeFixture(): Promise<Fixture> {
 
 /** A small valid PNG whose IHDR claims `width` x `height` (with a correct CRC): a decompression bomb's header. */
 export async function pngClaiming(width: number, height: number): Promise<Buffer> {
-  const png = Buffer.from(await sharp({ create: { width: 8, height: 8, channels: 3, background: '#888' } }).png().toBuffer());
+  const png = Buffer.from(
+    await sharp({ create: { width: 8, height: 8, channels: 3, background: '#888' } })
+      .png()
+      .toBuffer(),
+  );
   png.writeUInt32BE(width, 16);
   png.writeUInt32BE(height, 20);
   png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);

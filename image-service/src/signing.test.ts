@@ -62,8 +62,6 @@ describe('signing', () => {
     });
     expect(verify(stdout.trim(), ['first'])).toBe(true);
     expect(verify(stdout.trim(), ['second'])).toBe(false);
-    await expect(
-      run(process.execPath, [cli, '/x'], { env: { ...process.env, IMAGE_SERVICE_SIGNING_KEYS: '' } }),
-    ).rejects.toMatchObject({ code: 2 });
+    await expect(run(process.execPath, [cli, '/x'], { env: { ...process.env, IMAGE_SERVICE_SIGNING_KEYS: '' } })).rejects.toMatchObject({ code: 2 });
   });
 });

@@ -33,12 +33,9 @@ describe('publicOnly', () => {
     expect(publicOnly(address)).toMatch(reason);
   });
 
-  it.each(['93.184.215.14', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808'])(
-    'accepts public %s',
-    (address) => {
-      expect(publicOnly(address)).toBeNull();
-    },
-  );
+  it.each(['93.184.215.14', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808'])('accepts public %s', (address) => {
+    expect(publicOnly(address)).toBeNull();
+  });
 });
 
 describe('guardedLookup', () => {
@@ -57,7 +54,13 @@ describe('guardedLookup', () => {
   });
 
   it('fails when every address is refused, saying why', async () => {
-    const { err } = await lookupWith([{ address: '169.254.169.254', family: 4 }, { address: '::1', family: 6 }], true);
+    const { err } = await lookupWith(
+      [
+        { address: '169.254.169.254', family: 4 },
+        { address: '::1', family: 6 },
+      ],
+      true,
+    );
     expect(err?.message).toMatch(/images\.example\.test resolves only to refused addresses.*link-local.*loopback/);
   });
 });

@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { Stampede, type ImageResult } from './stampede.ts';
+import { type ImageResult, Stampede } from './stampede.ts';
 
 const never = new AbortController().signal;
 const result = (text: string, size = 10): ImageResult => ({ body: Buffer.alloc(size, text), etag: `"${text}"`, contentType: 'image/jpeg' });

@@ -28,7 +28,16 @@ describe('cgroup CPU limit', () => {
     [{ cpuMax: [], cfs: [{ quotaUs: '300000' }] }, 3],
     // v1 also walks up: an unlimited own cgroup under a limited parent is limited
     [{ cpuMax: [], cfs: [{ quotaUs: '-1', periodUs: '100000' }, { quotaUs: '100000', periodUs: '100000' }, { quotaUs: '-1' }] }, 1],
-    [{ cpuMax: [], cfs: [{ quotaUs: '50000', periodUs: '100000' }, { quotaUs: '300000', periodUs: '100000' }] }, 0.5],
+    [
+      {
+        cpuMax: [],
+        cfs: [
+          { quotaUs: '50000', periodUs: '100000' },
+          { quotaUs: '300000', periodUs: '100000' },
+        ],
+      },
+      0.5,
+    ],
     [{ cpuMax: ['200000 100000'], cfs: [{ quotaUs: '100000', periodUs: '100000' }] }, 2], // v2 wins when present
   ])('cpuLimit(%j) = %j', (files, cpus) => {
     expect(cpuLimit(files)).toBe(cpus);

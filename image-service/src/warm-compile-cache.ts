@@ -16,14 +16,7 @@ if (process.env.NODE_COMPILE_CACHE === undefined || process.env.NODE_COMPILE_CAC
 }
 // What main.ts imports once its environment is set (its static imports are compiled below), and
 // the sources it loads only when configured.
-await Promise.all([
-  import('./server.ts'),
-  import('./sources/open.ts'),
-  import('./sources/s3.ts'),
-  import('./sources/http.ts'),
-  import('./transform.ts'),
-  import('./admin.ts'),
-]);
+await Promise.all([import('./server.ts'), import('./sources/open.ts'), import('./sources/s3.ts'), import('./sources/http.ts'), import('./transform.ts'), import('./admin.ts')]);
 // main.ts itself, with its static imports: without IMAGE_SOURCE it validates its environment,
 // refuses with exit status 2 and never listens; its modules are compiled (and cached) by then.
 const main = spawnSync(process.execPath, [fileURLToPath(new URL('./main.ts', import.meta.url))], {

@@ -27,8 +27,22 @@ describe('check-ready', () => {
 
   it.each([
     ['no endpoint', [] as [number, boolean][], /has no ready endpoint/],
-    ['no leader', [[200, false], [200, false]] as [number, boolean][], /2 of 2 ready, 0 leading: not ready/],
-    ['a pod answering 503', [[200, true], [503, false]] as [number, boolean][], /op-1: \/readyz answered 503/],
+    [
+      'no leader',
+      [
+        [200, false],
+        [200, false],
+      ] as [number, boolean][],
+      /2 of 2 ready, 0 leading: not ready/,
+    ],
+    [
+      'a pod answering 503',
+      [
+        [200, true],
+        [503, false],
+      ] as [number, boolean][],
+      /op-1: \/readyz answered 503/,
+    ],
   ])('fails with %s', async (_what, pods, message) => {
     const r = await checkReady(target, source(await Promise.all(pods.map(([s, l]) => pod(s, l)))));
     expect(r.ok).toBe(false);

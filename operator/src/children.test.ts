@@ -27,7 +27,12 @@ const revision = (s: ImageService) => revisionOf(buildPodTemplate(s));
 /** The canary decision's plan for `s`, as the reconciler asks for it (no check is due in these). */
 function plan(s: ImageService, status: ImageServiceStatus, primary: TrackObservation = absent): RolloutPlan {
   const template = buildPodTemplate(s);
-  return decide(s.spec, status, { generation: 2, revision: revisionOf(template), image: s.spec.image, template: JSON.stringify(template), primary, canary: absent, promote: false, abort: false, analysis: undefined }, now);
+  return decide(
+    s.spec,
+    status,
+    { generation: 2, revision: revisionOf(template), image: s.spec.image, template: JSON.stringify(template), primary, canary: absent, promote: false, abort: false, analysis: undefined },
+    now,
+  );
 }
 
 const children = (s: ImageService, p: RolloutPlan, live: KubeObject | undefined) => desiredChildren(s, p, buildPodTemplate(s), live);

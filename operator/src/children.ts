@@ -2,14 +2,14 @@ import type { V1PodTemplateSpec } from '@kubernetes/client-node';
 import type { ImageService, Router } from './api/image-service.ts';
 import { buildDeployment } from './build/deployment.ts';
 import { buildHorizontalPodAutoscaler, replicasOf } from './build/hpa.ts';
+import { buildHTTPRoute } from './build/http-route.ts';
 import { REVISION_LABEL, trackName } from './build/labels.ts';
 import { ownedEqual } from './build/owned.ts';
 import { buildServices } from './build/services.ts';
-import { buildHTTPRoute } from './build/http-route.ts';
 import { buildVirtualService, type CanaryRouting } from './build/virtual-service.ts';
+import { isObject } from './json.ts';
 import { type KubeObject, type ResourceType, resources } from './kube/client.ts';
 import type { PrimarySource, RolloutPlan } from './rollout.ts';
-import { isObject } from './json.ts';
 
 /**
  * From a rollout plan to the objects that should exist (docs/architecture.md, "What the operator creates"),

@@ -6,21 +6,13 @@ import type { Condition } from './api/image-service.ts';
  */
 export type ConditionUpdate = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
 
-export function setCondition(
-  conditions: readonly Condition[] | undefined,
-  update: ConditionUpdate,
-  now: Date,
-  observedGeneration: number | undefined,
-): Condition[] {
+export function setCondition(conditions: readonly Condition[] | undefined, update: ConditionUpdate, now: Date, observedGeneration: number | undefined): Condition[] {
   const list = [...(conditions ?? [])];
   const i = list.findIndex((c) => c.type === update.type);
   const old = i === -1 ? undefined : list[i];
   const next: Condition = {
     ...update,
-    lastTransitionTime:
-      old !== undefined && old.status === update.status && old.lastTransitionTime !== undefined
-        ? old.lastTransitionTime
-        : rfc3339(now),
+    lastTransitionTime: old !== undefined && old.status === update.status && old.lastTransitionTime !== undefined ? old.lastTransitionTime : rfc3339(now),
     ...(observedGeneration === undefined ? {} : { observedGeneration }),
   };
   if (i === -1) list.push(next);

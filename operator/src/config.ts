@@ -6,9 +6,7 @@ import { normalizeUrl, type TenantPolicy } from './policy.ts';
  * validated at start; a bad one stops the process with one line naming the variable.
  */
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' }).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const hostPort = z
   .string()
@@ -54,7 +52,9 @@ export const ConfigSchema = z.object({
   ALLOW_HOST_PATH: bool.default(false),
   ALLOW_CROSS_NAMESPACE_HOSTS: bool.default(false),
   ALLOWED_GATEWAYS: list(z.string().regex(/^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?\/(\*|[a-z0-9]([-a-z0-9.]*[a-z0-9])?))$/, 'entries must be namespace/name, namespace/* or *')),
-  ALLOWED_IMAGE_REGISTRIES: list(z.string().regex(/^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?(\/[a-z0-9]([-a-z0-9._/]*[a-z0-9])?)?$/, 'entries must be a registry host, optionally with a path: registry.example.com/team')),
+  ALLOWED_IMAGE_REGISTRIES: list(
+    z.string().regex(/^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?(\/[a-z0-9]([-a-z0-9._/]*[a-z0-9])?)?$/, 'entries must be a registry host, optionally with a path: registry.example.com/team'),
+  ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKERS: z.coerce.number().int().min(1).max(64).default(4),
   /** How often every ImageService is reconciled even when nothing changed. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import { DiffStore } from './canary/diffs.ts';
 import { canaryMeasure } from './canary/measure.ts';
 import { kubeEndpoints } from './canary/providers/endpoints.ts';
@@ -71,9 +71,7 @@ export async function startOperator(config: Config, options: StartOptions = {}):
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (path === '/readyz') {
       const ready = !stopping && manager.ready();
-      res
-        .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ status: ready ? 'ok' : 'not ready', leader: manager.leading() }));
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ok' : 'not ready', leader: manager.leading() }));
     } else {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found","message":"no such route"}}');
     }

@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
-import { type Clock, realClock } from './kube/clock.ts';
+import { canaryMeasure } from './canary/measure.ts';
+import { kubeEndpoints } from './canary/providers/endpoints.ts';
+import { Providers } from './canary/providers/select.ts';
 import { type KubeClient, type KubeObject, resources } from './kube/client.ts';
+import { type Clock, realClock } from './kube/clock.ts';
 import { ApiError, ConflictError } from './kube/errors.ts';
 import { EventRecorder } from './kube/events.ts';
-import { Informer, controllerOf, objectKey } from './kube/informer.ts';
+import { controllerOf, Informer, objectKey } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { WorkQueue } from './kube/work-queue.ts';
 import { runWorkers } from './kube/workers.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { CLOSED_POLICY, type TenantPolicy } from './policy.ts';
 import { type Caches, MANAGED_BY_SELECTOR, Reconciler } from './reconcile.ts';
-import { canaryMeasure } from './canary/measure.ts';
-import { kubeEndpoints } from './canary/providers/endpoints.ts';
-import { Providers } from './canary/providers/select.ts';
 import type { Measure } from './rollout.ts';
 
 /**
@@ -89,9 +89,7 @@ export class Manager {
       measure: options.measure ?? canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: kubeEndpoints(client) })),
       policy: options.policy ?? CLOSED_POLICY,
     });
-    this.elector = options.leaderElection
-      ? new LeaderElector(client, { ...options.leaderElection, clock, logger })
-      : undefined;
+    this.elector = options.leaderElection ? new LeaderElector(client, { ...options.leaderElection, clock, logger }) : undefined;
 
     const enqueue = (obj: KubeObject) => this.queue.add(objectKey(obj));
     this.caches.imageServices.on({ add: enqueue, update: enqueue, delete: enqueue, resync: enqueue });

@@ -1,5 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { PHASES, type ImageServiceStatus } from './api/image-service.ts';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { type ImageServiceStatus, PHASES } from './api/image-service.ts';
 
 /**
  * The operator's metrics (docs/architecture.md, "Operator metrics"): reconcile timing and errors, and the canary's
@@ -22,10 +22,7 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
   readonly canaryWeight = this.#perService('imageops_canary_weight', 'Percent of traffic routed to the canary.');
-  readonly canaryPhase = this.#perService(
-    'imageops_canary_phase',
-    `Rollout phase: ${PHASES.map((p, i) => `${i} ${p}`).join(', ')}.`,
-  );
+  readonly canaryPhase = this.#perService('imageops_canary_phase', `Rollout phase: ${PHASES.map((p, i) => `${i} ${p}`).join(', ')}.`);
   readonly canaryFailedChecks = this.#perService('imageops_canary_failed_checks', 'Failed checks of the current analysis.');
   readonly analysisValue = new Gauge({
     name: 'imageops_analysis_value',

@@ -43,7 +43,15 @@ describe('hostNamespace: whose Service a host names in the mesh', () => {
 
 describe('policyViolations', () => {
   it('a plain spec asks for nothing beyond a Deployment', () => {
-    expect(reasons({ traffic: { hosts: ['images.example.com', 'thumbs-alias', 'x.shop.svc.cluster.local'], gateways: ['public', 'shop/edge'], parentRefs: [{ name: 'public' }, { name: 'edge', namespace: 'shop' }] } })).toEqual([]);
+    expect(
+      reasons({
+        traffic: {
+          hosts: ['images.example.com', 'thumbs-alias', 'x.shop.svc.cluster.local'],
+          gateways: ['public', 'shop/edge'],
+          parentRefs: [{ name: 'public' }, { name: 'edge', namespace: 'shop' }],
+        },
+      }),
+    ).toEqual([]);
   });
 
   it.each([
@@ -54,8 +62,18 @@ describe('policyViolations', () => {
     ['a Gateway of another namespace', { traffic: { gateways: ['istio-system/public'] } }, { allowedGateways: ['istio-system/public'] }, 'GatewayNotAllowed'],
     ['a Gateway of a namespace allowed whole', { traffic: { gateways: ['istio-system/public'] } }, { allowedGateways: ['istio-system/*'] }, 'GatewayNotAllowed'],
     ['any Gateway', { traffic: { gateways: ['edge/public'] } }, { allowedGateways: ['*'] }, 'GatewayNotAllowed'],
-    ['a Gateway API parent of another namespace', { router: 'gatewayapi', traffic: { parentRefs: [{ name: 'public', namespace: 'istio-system' }] } }, { allowedGateways: ['istio-system/public'] }, 'GatewayNotAllowed'],
-    ['a Gateway API parent of a namespace allowed whole', { traffic: { parentRefs: [{ name: 'public', namespace: 'istio-system', sectionName: 'https' }] } }, { allowedGateways: ['istio-system/*'] }, 'GatewayNotAllowed'],
+    [
+      'a Gateway API parent of another namespace',
+      { router: 'gatewayapi', traffic: { parentRefs: [{ name: 'public', namespace: 'istio-system' }] } },
+      { allowedGateways: ['istio-system/public'] },
+      'GatewayNotAllowed',
+    ],
+    [
+      'a Gateway API parent of a namespace allowed whole',
+      { traffic: { parentRefs: [{ name: 'public', namespace: 'istio-system', sectionName: 'https' }] } },
+      { allowedGateways: ['istio-system/*'] },
+      'GatewayNotAllowed',
+    ],
   ])('%s: refused when closed, allowed when the policy grants it', (_what, spec, grant, reason) => {
     expect(reasons(spec)).toEqual([reason]);
     expect(reasons(spec, { ...CLOSED_POLICY, ...grant })).toEqual([]);
@@ -73,7 +91,10 @@ describe('policyViolations', () => {
   });
 
   it('says every violation, each starting with its field', () => {
-    const v = policyViolations(isvc({ source: { file: { hostPath: '/' } }, traffic: { hosts: ['a.b', 'ok.example.com', 'c.d.svc'], gateways: ['x/y'], parentRefs: [{ name: 'y', namespace: 'x' }] } }), CLOSED_POLICY);
+    const v = policyViolations(
+      isvc({ source: { file: { hostPath: '/' } }, traffic: { hosts: ['a.b', 'ok.example.com', 'c.d.svc'], gateways: ['x/y'], parentRefs: [{ name: 'y', namespace: 'x' }] } }),
+      CLOSED_POLICY,
+    );
     expect(v.map((x) => x.message.split(':')[0])).toEqual(['spec.source.file.hostPath', 'spec.traffic.hosts[0]', 'spec.traffic.hosts[2]', 'spec.traffic.gateways[0]', 'spec.traffic.parentRefs[0]']);
   });
 });

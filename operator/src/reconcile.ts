@@ -1,27 +1,20 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import {
-  type Condition,
-  type ImageService,
-  type ImageServiceStatus,
-  ImageServiceStatusSchema,
-  MAX_STATUS_MESSAGE_LENGTH,
-  validateImageService,
-} from './api/image-service.ts';
-import { buildPodTemplate, templateSizeIssue } from './build/pod-template.ts';
+import { type Condition, type ImageService, type ImageServiceStatus, ImageServiceStatusSchema, MAX_STATUS_MESSAGE_LENGTH, validateImageService } from './api/image-service.ts';
 import { MANAGED_BY_LABEL, MANAGER, REVISION_LABEL, trackName } from './build/labels.ts';
+import { buildPodTemplate, templateSizeIssue } from './build/pod-template.ts';
 import { revisionOf } from './build/revision.ts';
 import { checkDue, decide } from './canary/decide.ts';
+import { type Desired, desiredChildren, hostsField, mergeOwned, needsWrite, ROUTES, unwantedChildren } from './children.ts';
 import { bounded, removeCondition, setCondition } from './conditions.ts';
-import type { Clock } from './kube/clock.ts';
 import { type KubeClient, type KubeObject, type ResourceType, resources } from './kube/client.ts';
+import type { Clock } from './kube/clock.ts';
 import { ConflictError, NotFoundError } from './kube/errors.ts';
 import type { EventRecorder } from './kube/events.ts';
-import { type Informer, controllerOf } from './kube/informer.ts';
+import { controllerOf, type Informer } from './kube/informer.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { hostNamespace, policyViolations, type TenantPolicy } from './policy.ts';
 import type { Measure, Observations, RolloutPlan, TrackObservation } from './rollout.ts';
-import { type Desired, desiredChildren, hostsField, mergeOwned, needsWrite, ROUTES, unwantedChildren } from './children.ts';
 
 /**
  * One ImageService, level-triggered: observe (the ImageService and its children, from the
@@ -161,7 +154,12 @@ export class Reconciler {
     // mesh always has one of them.
     if (routed) for (const gone of unwanted.filter((g) => isRoute(g.type))) writes += await this.#remove(obj, gone, uid, signal);
 
-    const status = this.#finalStatus(plan, current, generation, now, { conflicts, unavailable, primary: observed.primary, replicas: isvc.spec.autoscaling === undefined ? isvc.spec.replicas : observed.primary.replicas });
+    const status = this.#finalStatus(plan, current, generation, now, {
+      conflicts,
+      unavailable,
+      primary: observed.primary,
+      replicas: isvc.spec.autoscaling === undefined ? isvc.spec.replicas : observed.primary.replicas,
+    });
     writes += await this.#writeStatus(obj, current, status, signal);
     for (const e of plan.events) d.recorder.record(obj, e.type, e.reason, e.message);
     if (plan.removeAnnotations.length > 0) {
@@ -183,7 +181,13 @@ export class Reconciler {
   }
 
   /** Status only, saying why nothing else is written: a spec the schema or the policy refuses. */
-  async #refuse(obj: KubeObject, current: ImageServiceStatus, why: { type: 'InvalidSpec' | 'PolicyViolation'; reason: string; message: string }, now: Date, signal: AbortSignal): Promise<ReconcileResult> {
+  async #refuse(
+    obj: KubeObject,
+    current: ImageServiceStatus,
+    why: { type: 'InvalidSpec' | 'PolicyViolation'; reason: string; message: string },
+    now: Date,
+    signal: AbortSignal,
+  ): Promise<ReconcileResult> {
     const generation = obj.metadata.generation ?? 0;
     const other = why.type === 'InvalidSpec' ? 'PolicyViolation' : 'InvalidSpec';
     let conditions = removeCondition(current.conditions, other);
@@ -280,21 +284,24 @@ export class Reconciler {
     seen: { conflicts: string[]; unavailable: ResourceType | undefined; primary: TrackObservation; replicas: number },
   ): ImageServiceStatus {
     let conditions = removeCondition(removeCondition(plan.status.conditions ?? current.conditions, 'InvalidSpec'), 'PolicyViolation');
-    conditions = seen.conflicts.length > 0
-      ? setCondition(conditions, { type: 'ConflictingChild', status: 'True', reason: 'NotOwned', message: conflictMessage(seen.conflicts) }, now, generation)
-      : removeCondition(conditions, 'ConflictingChild');
+    conditions =
+      seen.conflicts.length > 0
+        ? setCondition(conditions, { type: 'ConflictingChild', status: 'True', reason: 'NotOwned', message: conflictMessage(seen.conflicts) }, now, generation)
+        : removeCondition(conditions, 'ConflictingChild');
     for (const type of ROUTE_TYPES) {
-      conditions = seen.unavailable === type
-        ? setCondition(conditions, { type: unavailableCondition(type), status: 'True', reason: 'APINotServed', message: unavailableMessage(type) }, now, generation)
-        : removeCondition(conditions, unavailableCondition(type));
+      conditions =
+        seen.unavailable === type
+          ? setCondition(conditions, { type: unavailableCondition(type), status: 'True', reason: 'APINotServed', message: unavailableMessage(type) }, now, generation)
+          : removeCondition(conditions, unavailableCondition(type));
     }
-    const ready: Pick<Condition, 'status' | 'reason' | 'message'> = seen.conflicts.length > 0
-      ? { status: 'False', reason: 'ConflictingChild', message: conflictMessage(seen.conflicts) }
-      : seen.unavailable !== undefined
-        ? { status: 'False', reason: unavailableCondition(seen.unavailable), message: unavailableMessage(seen.unavailable) }
-        : !seen.primary.rolledOut
-          ? { status: 'False', reason: 'PrimaryNotReady', message: `Primary has ${seen.primary.readyReplicas}/${seen.replicas} replicas ready` }
-          : { status: 'True', reason: 'Available', message: `Primary serves with ${seen.primary.readyReplicas} ready replicas` };
+    const ready: Pick<Condition, 'status' | 'reason' | 'message'> =
+      seen.conflicts.length > 0
+        ? { status: 'False', reason: 'ConflictingChild', message: conflictMessage(seen.conflicts) }
+        : seen.unavailable !== undefined
+          ? { status: 'False', reason: unavailableCondition(seen.unavailable), message: unavailableMessage(seen.unavailable) }
+          : !seen.primary.rolledOut
+            ? { status: 'False', reason: 'PrimaryNotReady', message: `Primary has ${seen.primary.readyReplicas}/${seen.replicas} replicas ready` }
+            : { status: 'True', reason: 'Available', message: `Primary serves with ${seen.primary.readyReplicas} ready replicas` };
     conditions = setCondition(conditions, { type: 'Ready', ...ready }, now, generation);
     return { ...plan.status, observedGeneration: generation, conditions };
   }

@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { applyConfiguration, recordUpdate } from './apply.ts';
 import type { ApiError } from './errors.ts';
-import { builtinTypes } from './resources.ts';
 import { eventsV1Codec } from './events.ts';
+import { builtinTypes } from './resources.ts';
 import type { KubeObject } from './types.ts';
 
 const deployments = builtinTypes(eventsV1Codec).find((t) => t.resource === 'deployments');
 if (!deployments) throw new Error('deployments type missing');
 
 const deployment = (containers: { name: string; image: string }[], replicas = 1, managedFields?: KubeObject['metadata']['managedFields']): KubeObject => ({
-  apiVersion: 'apps/v1', kind: 'Deployment',
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
   metadata: { name: 'd', namespace: 'n', ...(managedFields ? { managedFields } : {}) },
   spec: { replicas, template: { spec: { containers } } },
   status: { replicas: 9 },
@@ -28,7 +29,10 @@ describe('recording Update managers', () => {
   });
 
   it('moves a changed field to its writer and drops removed fields from every owner', () => {
-    const created = deployment([{ name: 'web', image: 'a' }, { name: 'side', image: 's' }]);
+    const created = deployment([
+      { name: 'web', image: 'a' },
+      { name: 'side', image: 's' },
+    ]);
     created.metadata.managedFields = recordUpdate(deployments, undefined, created, 'op', undefined);
     const next = deployment([{ name: 'web', image: 'b' }], 3, created.metadata.managedFields);
     const entries = recordUpdate(deployments, created, next, 'human', undefined);

@@ -1,6 +1,6 @@
 import { ApiError, badRequest } from './errors.ts';
 import { cloneJson, deepEqual } from './json.ts';
-import { builtinListStrategy, strategicMerge, type ListStrategy } from './patch.ts';
+import { builtinListStrategy, type ListStrategy, strategicMerge } from './patch.ts';
 import { apiVersionOf, type ResourceType } from './resources.ts';
 import { schemaAt } from './schema.ts';
 import { now } from './time.ts';
@@ -138,7 +138,13 @@ function conflictError(conflicts: Conflict[]): ApiError {
     message = `Apply failed with 1 conflict: conflict with ${printManager(c)}: ${c.field}`;
   } else {
     // The identity kube-apiserver sorts by: the entry as JSON without time and fields.
-    const identity = (c: Conflict) => JSON.stringify({ manager: c.manager, operation: c.operation, ...(c.operation === 'Update' ? { apiVersion: c.apiVersion } : {}), ...(c.subresource === '' ? {} : { subresource: c.subresource }) });
+    const identity = (c: Conflict) =>
+      JSON.stringify({
+        manager: c.manager,
+        operation: c.operation,
+        ...(c.operation === 'Update' ? { apiVersion: c.apiVersion } : {}),
+        ...(c.subresource === '' ? {} : { subresource: c.subresource }),
+      });
     const byManager = new Map<string, Conflict[]>();
     for (const c of conflicts) byManager.set(identity(c), [...(byManager.get(identity(c)) ?? []), c]);
     const lines = [...byManager.keys()].sort().flatMap((key) => {
@@ -160,7 +166,10 @@ function renderPath(segs: Segment[]): string {
       if (s.startsWith('f:')) return `.${rest}`;
       if (s.startsWith('k:')) {
         const key = JSON.parse(rest) as Record<string, unknown>;
-        return `[${Object.keys(key).sort().map((k) => `${k}=${JSON.stringify(key[k])}`).join(',')}]`;
+        return `[${Object.keys(key)
+          .sort()
+          .map((k) => `${k}=${JSON.stringify(key[k])}`)
+          .join(',')}]`;
       }
       if (s.startsWith('v:')) return `[=${rest}]`;
       return `[${rest}]`;
@@ -184,9 +193,7 @@ function entriesOf(obj: KubeObject | undefined): Entry[] {
 function sorted(entries: ManagedFieldsEntry[]): ManagedFieldsEntry[] {
   const seconds = (e: ManagedFieldsEntry) => (e.time === undefined ? 0 : Math.floor(Date.parse(e.time) / 1000));
   const text = (a: string | undefined, b: string | undefined) => ((a ?? '') < (b ?? '') ? -1 : (a ?? '') > (b ?? '') ? 1 : 0);
-  return [...entries].sort(
-    (p, q) => text(p.operation, q.operation) || seconds(p) - seconds(q) || text(p.manager, q.manager) || text(p.apiVersion, q.apiVersion) || text(p.subresource, q.subresource),
-  );
+  return [...entries].sort((p, q) => text(p.operation, q.operation) || seconds(p) - seconds(q) || text(p.manager, q.manager) || text(p.apiVersion, q.apiVersion) || text(p.subresource, q.subresource));
 }
 
 function serialise(entries: Entry[]): ManagedFieldsEntry[] {
@@ -203,8 +210,7 @@ function allFields(value: unknown, names: string[], strategyOf: (p: string[]) =>
 }
 
 const LEAF: Tree = Object.freeze({}) as Tree;
-const skipped = (names: string[], k: string) =>
-  (names.length === 0 && (k === 'apiVersion' || k === 'kind')) || (names.length === 1 && names[0] === 'metadata' && skippedMeta.has(k));
+const skipped = (names: string[], k: string) => (names.length === 0 && (k === 'apiVersion' || k === 'kind')) || (names.length === 1 && names[0] === 'metadata' && skippedMeta.has(k));
 
 /**
  * Walks the old value `a` and the new value `b` together: `changed` holds the fields of `b`
@@ -316,13 +322,7 @@ function union(tree: Tree, add: Tree): Tree {
  * the fields it set or changed, other managers lose those and any field that is gone. Returns
  * the existing entries untouched when no field changed.
  */
-export function recordUpdate(
-  t: ResourceType,
-  old: KubeObject | undefined,
-  next: KubeObject,
-  manager: string,
-  subresource: 'status' | undefined,
-): ManagedFieldsEntry[] | undefined {
+export function recordUpdate(t: ResourceType, old: KubeObject | undefined, next: KubeObject, manager: string, subresource: 'status' | undefined): ManagedFieldsEntry[] | undefined {
   const strategyOf = strategyFor(t);
   const before = old ? scopeOf(t, old, subresource) : undefined;
   const after = scopeOf(t, next, subresource);
@@ -343,7 +343,12 @@ export function recordUpdate(
   }
   mine = union(mine, changed);
   out.push({
-    manager, operation: 'Update', apiVersion: apiVersionOf(t), time: now(), fieldsType: 'FieldsV1', fieldsV1: mine,
+    manager,
+    operation: 'Update',
+    apiVersion: apiVersionOf(t),
+    time: now(),
+    fieldsType: 'FieldsV1',
+    fieldsV1: mine,
     ...(subresource ? { subresource } : {}),
   });
   return sorted(out);
@@ -353,14 +358,7 @@ export function recordUpdate(
  * The object to store after an apply of `config` by `manager` onto `live` (undefined: create).
  * `live` is a private copy in the request's API version.
  */
-export function applyConfiguration(
-  t: ResourceType,
-  live: KubeObject | undefined,
-  config: unknown,
-  manager: string,
-  force: boolean,
-  subresource: 'status' | undefined,
-): KubeObject {
+export function applyConfiguration(t: ResourceType, live: KubeObject | undefined, config: unknown, manager: string, force: boolean, subresource: 'status' | undefined): KubeObject {
   if (!isObject(config)) throw badRequest('error decoding apply configuration: expected an object');
   const apiVersion = apiVersionOf(t);
   if (config['apiVersion'] !== apiVersion || config['kind'] !== t.kind) {
@@ -381,7 +379,13 @@ export function applyConfiguration(
       if (force) other.set.delete(path);
       // A keyed item's own path marks its existence; its fields conflict one by one, as in structured-merge-diff.
       else if (!segs.at(-1)?.startsWith('k:') && !deepEqual(valueAt(live, segs), valueAt(config, segs))) {
-        conflicts.push({ manager: other.manager ?? '', operation: other.operation ?? 'Update', apiVersion: other.apiVersion ?? apiVersion, subresource: other.subresource ?? '', field: renderPath(segs) });
+        conflicts.push({
+          manager: other.manager ?? '',
+          operation: other.operation ?? 'Update',
+          apiVersion: other.apiVersion ?? apiVersion,
+          subresource: other.subresource ?? '',
+          field: renderPath(segs),
+        });
       }
     }
   }
@@ -400,7 +404,12 @@ export function applyConfiguration(
     }
   }
   const entry: ManagedFieldsEntry = {
-    manager, operation: 'Apply', apiVersion, time: now(), fieldsType: 'FieldsV1', fieldsV1: toFieldsV1(applied),
+    manager,
+    operation: 'Apply',
+    apiVersion,
+    time: now(),
+    fieldsType: 'FieldsV1',
+    fieldsV1: toFieldsV1(applied),
     ...(subresource ? { subresource } : {}),
   };
   result.metadata = { ...result.metadata, managedFields: sorted([...serialise(others), entry]) };

@@ -2,10 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { CelError, compile, toCel } from './cel.ts';
 
 const source = { file: { path: '/srv' } };
-const run = (rule: string, self: unknown, oldSelf?: unknown) =>
-  compile(rule)({ self: toCel(undefined, self), ...(oldSelf === undefined ? {} : { oldSelf: toCel(undefined, oldSelf) }) });
+const run = (rule: string, self: unknown, oldSelf?: unknown) => compile(rule)({ self: toCel(undefined, self), ...(oldSelf === undefined ? {} : { oldSelf: toCel(undefined, oldSelf) }) });
 
-describe('CEL with the API server\'s libraries', () => {
+describe("CEL with the API server's libraries", () => {
   it.each([
     ['(has(self.file) ? 1 : 0) + (has(self.s3) ? 1 : 0) + (has(self.http) ? 1 : 0) == 1', source, true],
     ['(has(self.file) ? 1 : 0) + (has(self.s3) ? 1 : 0) == 1', { file: {}, s3: {} }, false],

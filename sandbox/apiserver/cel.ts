@@ -1,4 +1,4 @@
-import { Environment, EvaluationError, ParseError, type ASTNode } from '@marcbachmann/cel-js';
+import { type ASTNode, Environment, EvaluationError, ParseError } from '@marcbachmann/cel-js';
 import { QuantityValue, readQuantity } from '../../operator/src/api/quantities.ts';
 import type { StructuralSchema } from './schema.ts';
 import { isObject } from './types.ts';

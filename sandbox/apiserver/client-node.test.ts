@@ -1,10 +1,7 @@
-import {
-  ApiException, AppsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, makeInformer, PatchStrategy, setHeaderOptions,
-  type KubernetesObject, type V1ConfigMap,
-} from '@kubernetes/client-node';
+import { ApiException, AppsV1Api, CoreV1Api, KubeConfig, type KubernetesObject, KubernetesObjectApi, makeInformer, PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiServer } from './server.ts';
 import { eventually, withServer } from './emulator.testkit.ts';
+import type { ApiServer } from './server.ts';
 
 // The emulator as @kubernetes/client-node (what the operator uses) sees it.
 
@@ -77,15 +74,9 @@ describe('@kubernetes/client-node', () => {
         },
       },
     });
-    const json = await apps.patchNamespacedDeployment(
-      { name: 'd', namespace, body: [{ op: 'replace', path: '/spec/replicas', value: 2 }] },
-      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-    );
+    const json = await apps.patchNamespacedDeployment({ name: 'd', namespace, body: [{ op: 'replace', path: '/spec/replicas', value: 2 }] }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
     expect(json.spec?.replicas).toBe(2);
-    const merge = await apps.patchNamespacedDeployment(
-      { name: 'd', namespace, body: { metadata: { annotations: { note: 'm' } } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    const merge = await apps.patchNamespacedDeployment({ name: 'd', namespace, body: { metadata: { annotations: { note: 'm' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     expect(merge.metadata?.annotations).toEqual({ note: 'm' });
     const smp = await apps.patchNamespacedDeployment(
       { name: 'd', namespace, body: { spec: { template: { spec: { containers: [{ name: 'main', env: [{ name: 'B', value: '2' }] }] } } } } },
@@ -96,7 +87,11 @@ describe('@kubernetes/client-node', () => {
     const objects = KubernetesObjectApi.makeApiClient(kc);
     const applied = await objects.patch<V1ConfigMap & KubernetesObject>(
       { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'applied', namespace }, data: { a: '1' } },
-      undefined, undefined, 'tester', true, PatchStrategy.ServerSideApply,
+      undefined,
+      undefined,
+      'tester',
+      true,
+      PatchStrategy.ServerSideApply,
     );
     expect(applied.data).toEqual({ a: '1' });
     expect(applied.metadata?.managedFields?.[0]?.manager).toBe('tester');
@@ -134,7 +129,12 @@ describe('@kubernetes/client-node', () => {
       await eventually(() => (seen.has('after-compaction') && deleted.has('live') ? true : undefined), 8000);
       server.faults.clear();
       expect(server.faults.counts().byResource['list configmaps']).toBeGreaterThan(listsBefore);
-      expect(informer.list().map((o) => o.metadata?.name).sort()).toEqual(['after-compaction', 'initial', 'while-dropped']);
+      expect(
+        informer
+          .list()
+          .map((o) => o.metadata?.name)
+          .sort(),
+      ).toEqual(['after-compaction', 'initial', 'while-dropped']);
       expect(errors).toEqual([]);
     } finally {
       await informer.stop();

@@ -1,6 +1,6 @@
-import { cause, type StatusCause } from './errors.ts';
-import { resourceType, type PrinterColumn, type ResourceType } from './resources.ts';
 import { CelError } from './cel.ts';
+import { cause, type StatusCause } from './errors.ts';
+import { type PrinterColumn, type ResourceType, resourceType } from './resources.ts';
 import { programOf, type StructuralSchema } from './schema.ts';
 import { isObject, type JsonObject, type KubeObject } from './types.ts';
 
@@ -54,7 +54,13 @@ export function validateCrd(crd: KubeObject): StatusCause[] {
   const versions = versionsOf(spec);
   if (versions.length === 0) out.push(cause.required('spec.versions'));
   if (versions.filter((v) => v['storage'] === true).length !== 1) {
-    out.push(cause.invalid('spec.versions', versions.map((v) => v['name']), 'must have exactly one version marked as storage version'));
+    out.push(
+      cause.invalid(
+        'spec.versions',
+        versions.map((v) => v['name']),
+        'must have exactly one version marked as storage version',
+      ),
+    );
   }
   versions.forEach((v, i) => {
     if (!str(v['name'])) out.push(cause.required(`spec.versions[${i}].name`));
@@ -135,19 +141,25 @@ export function establishedStatus(crd: KubeObject, now: string): JsonObject {
   const previous = isObject(crd['status']) && Array.isArray(crd['status']['conditions']) ? crd['status']['conditions'].filter(isObject) : [];
   const since = (type: string) => str(previous.find((c) => c['type'] === type)?.['lastTransitionTime']) || now;
   const condition = (type: string, reason: string, message: string) => ({
-    type, status: 'True', lastTransitionTime: since(type), reason, message,
+    type,
+    status: 'True',
+    lastTransitionTime: since(type),
+    reason,
+    message,
   });
   return {
-    conditions: [
-      condition('NamesAccepted', 'NoConflicts', 'no conflicts found'),
-      condition('Established', 'InitialNamesAccepted', 'the initial names have been accepted'),
-    ],
+    conditions: [condition('NamesAccepted', 'NoConflicts', 'no conflicts found'), condition('Established', 'InitialNamesAccepted', 'the initial names have been accepted')],
     acceptedNames: {
-      plural: names.plural, singular: names.singular, kind: names.kind, listKind: names.listKind,
+      plural: names.plural,
+      singular: names.singular,
+      kind: names.kind,
+      listKind: names.listKind,
       ...(names.shortNames.length ? { shortNames: names.shortNames } : {}),
       ...(names.categories.length ? { categories: names.categories } : {}),
     },
-    storedVersions: versionsOf(spec).filter((v) => v['storage'] === true).map((v) => v['name']),
+    storedVersions: versionsOf(spec)
+      .filter((v) => v['storage'] === true)
+      .map((v) => v['name']),
   };
 }
 
@@ -179,8 +191,15 @@ export function typesOfCrd(crd: KubeObject): ResourceType[] {
       const selectable = Array.isArray(v['selectableFields']) ? v['selectableFields'].filter(isObject) : [];
       const apiVersion = `${group}/${version}`;
       return resourceType({
-        group, version, resource: names.plural, kind: names.kind, listKind: names.listKind, singular: names.singular,
-        namespaced: spec['scope'] !== 'Cluster', shortNames: names.shortNames, categories: names.categories,
+        group,
+        version,
+        resource: names.plural,
+        kind: names.kind,
+        listKind: names.listKind,
+        singular: names.singular,
+        namespaced: spec['scope'] !== 'Cluster',
+        shortNames: names.shortNames,
+        categories: names.categories,
         storage: `${group}/${names.plural}`,
         statusSubresource: isObject(sub['status']),
         scale: scale
@@ -195,10 +214,13 @@ export function typesOfCrd(crd: KubeObject): ResourceType[] {
         printerColumns: printerColumns(v),
         schema,
         // Versions share storage without conversion (strategy None): only apiVersion changes.
-        codec: v['storage'] === true ? undefined : {
-          toStorage: (o) => ({ ...o, apiVersion: `${group}/${storageVersion(spec)}` }),
-          fromStorage: (o) => ({ ...o, apiVersion }),
-        },
+        codec:
+          v['storage'] === true
+            ? undefined
+            : {
+                toStorage: (o) => ({ ...o, apiVersion: `${group}/${storageVersion(spec)}` }),
+                fromStorage: (o) => ({ ...o, apiVersion }),
+              },
         crd: crd.metadata.name,
       });
     });

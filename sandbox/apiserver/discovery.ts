@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PROVIDED_VERBS, VERBS, type ResourceRegistry, type ResourceType } from './resources.ts';
+import { PROVIDED_VERBS, type ResourceRegistry, type ResourceType, VERBS } from './resources.ts';
 import type { JsonObject } from './types.ts';
 
 // Discovery (https://kubernetes.io/docs/concepts/overview/kubernetes-api/#discovery-api): the
@@ -33,8 +33,7 @@ function apiResource(t: ResourceType): JsonObject[] {
   if (t.shortNames.length) base['shortNames'] = t.shortNames;
   if (t.categories.length) base['categories'] = t.categories;
   const out = [base];
-  const sub = (name: string, extra: JsonObject) =>
-    out.push({ name: `${t.resource}/${name}`, singularName: '', namespaced: t.namespaced, ...extra });
+  const sub = (name: string, extra: JsonObject) => out.push({ name: `${t.resource}/${name}`, singularName: '', namespaced: t.namespaced, ...extra });
   if (t.statusSubresource) sub('status', { kind: t.kind, verbs: ['get', 'patch', 'update'] });
   if (t.scale) sub('scale', { group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
   if (t.log) sub('log', { kind: 'Pod', verbs: ['get'] });
@@ -59,7 +58,10 @@ export function groupList(registry: ResourceRegistry): JsonObject {
   return {
     kind: 'APIGroupList',
     apiVersion: 'v1',
-    groups: registry.groups().filter((g) => g.name !== '').map((g) => groupDoc(g.name, g.versions)),
+    groups: registry
+      .groups()
+      .filter((g) => g.name !== '')
+      .map((g) => groupDoc(g.name, g.versions)),
   };
 }
 
@@ -154,9 +156,7 @@ export function openApiGroupVersion(registry: ResourceRegistry, groupName: strin
       parameters: ['dryRun', 'fieldManager', 'fieldValidation', 'force'].map(queryParam),
       requestBody: {
         content: Object.fromEntries(
-          ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml'].map((c) => [
-            c, { schema: { $ref: `#/components/schemas/${schemaName(t)}` } },
-          ]),
+          ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml'].map((c) => [c, { schema: { $ref: `#/components/schemas/${schemaName(t)}` } }]),
         ),
       },
       responses: { '200': { description: 'OK' } },
@@ -195,4 +195,3 @@ export function openApiIndex(registry: ResourceRegistry): JsonObject {
   }
   return { paths };
 }
-

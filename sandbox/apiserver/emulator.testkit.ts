@@ -1,4 +1,4 @@
-import { startApiServer, type ApiServer, type ApiServerOptions } from './server.ts';
+import { type ApiServer, type ApiServerOptions, startApiServer } from './server.ts';
 
 // Helpers for tests that talk to a running emulator over HTTP.
 

@@ -121,12 +121,7 @@ export function methodNotAllowed(): ApiError {
 }
 
 export function unsupportedMediaType(accepted: string[]): ApiError {
-  return new ApiError(
-    415,
-    'UnsupportedMediaType',
-    `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
-    {},
-  );
+  return new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`, {});
 }
 
 export function expired(message: string): ApiError {
@@ -138,13 +133,7 @@ export function tooOldResourceVersion(requested: string, oldest: number): ApiErr
 }
 
 export function tooManyRequests(retryAfterSeconds: number): ApiError {
-  return new ApiError(
-    429,
-    'TooManyRequests',
-    'the server has received too many requests and has asked us to try again later',
-    { retryAfterSeconds },
-    { 'Retry-After': String(retryAfterSeconds) },
-  );
+  return new ApiError(429, 'TooManyRequests', 'the server has received too many requests and has asked us to try again later', { retryAfterSeconds }, { 'Retry-After': String(retryAfterSeconds) });
 }
 
 export function internalError(message: string): ApiError {

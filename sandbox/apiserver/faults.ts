@@ -92,9 +92,7 @@ export class Faults {
     const key = `${verb} ${resource}`;
     this.#byResource.set(key, (this.#byResource.get(key) ?? 0) + 1);
     const base = resource.split('/')[0];
-    const due = this.#failures.find(
-      (f) => f.remaining > 0 && (!f.verbs || f.verbs.includes(verb)) && (!f.resource || f.resource === base),
-    );
+    const due = this.#failures.find((f) => f.remaining > 0 && (!f.verbs || f.verbs.includes(verb)) && (!f.resource || f.resource === base));
     if (!due) return;
     due.remaining--;
     this.#failures = this.#failures.filter((f) => f.remaining > 0);

@@ -1,6 +1,6 @@
 import { Deferred } from './deferred.ts';
 import { ApiError } from './errors.ts';
-import { defaultWriteContext, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, type Objects, type Propagation } from './objects.ts';
+import { defaultWriteContext, FOREGROUND_FINALIZER, type Objects, ORPHAN_FINALIZER, type Propagation } from './objects.ts';
 import type { Change, Store } from './store.ts';
 import type { KubeObject, OwnerReference } from './types.ts';
 
@@ -99,9 +99,7 @@ export class GarbageCollector {
     for (const dep of dependents) {
       if (!dep.object.metadata.deletionTimestamp) this.#delete(dep.storage, dep.object, 'Foreground');
     }
-    const blocking = this.#store.dependentsOf(uid).filter((dep) =>
-      (dep.object.metadata.ownerReferences ?? []).some((r) => r.uid === uid && r.blockOwnerDeletion === true),
-    );
+    const blocking = this.#store.dependentsOf(uid).filter((dep) => (dep.object.metadata.ownerReferences ?? []).some((r) => r.uid === uid && r.blockOwnerDeletion === true));
     if (blocking.length === 0) this.#removeFinalizer(owner.storage, namespace, name, FOREGROUND_FINALIZER);
   }
 

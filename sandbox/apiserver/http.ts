@@ -101,7 +101,10 @@ export function includeObject(q: URLSearchParams): IncludeObject {
 
 export function deletedStatus(t: ResourceType, obj: KubeObject): JsonObject {
   return {
-    kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success',
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Success',
     details: { name: obj.metadata.name, group: t.group, kind: t.resource, uid: obj.metadata.uid },
   };
 }

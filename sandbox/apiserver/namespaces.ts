@@ -54,7 +54,12 @@ export class NamespaceController {
     const ns = this.#store.get('/namespaces', undefined, namespace);
     if (!ns?.metadata.deletionTimestamp) return;
     let remaining = 0;
-    const storages = new Set(this.#objects.registry.all().filter((t) => t.namespaced).map((t) => t.storage));
+    const storages = new Set(
+      this.#objects.registry
+        .all()
+        .filter((t) => t.namespaced)
+        .map((t) => t.storage),
+    );
     for (const storage of storages) {
       const t = this.#objects.registry.byStorage(storage);
       if (!t) continue;

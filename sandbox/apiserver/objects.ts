@@ -1,18 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { recordUpdate } from './apply.ts';
-import { now } from './time.ts';
 import { ClusterIps } from './clusterip.ts';
 import { CRD_CLEANUP_FINALIZER, CRD_STORAGE, establishedStatus, validateCrd } from './crd.ts';
 import { builtinDefaults, qosClass } from './defaults.ts';
-import {
-  alreadyExists, ApiError, badRequest, cause, conflict, expired, forbidden, invalid, notFound, type StatusCause,
-} from './errors.ts';
+import { ApiError, alreadyExists, badRequest, cause, conflict, expired, forbidden, invalid, notFound, type StatusCause } from './errors.ts';
 import { cloneJson, deepEqual, equalExcept } from './json.ts';
 import { apiVersionOf, type ResourceRegistry, type ResourceType } from './resources.ts';
-import { applyDefaults, prune, validate as validateSchema, type StructuralSchema } from './schema.ts';
+import { applyDefaults, prune, type StructuralSchema, validate as validateSchema } from './schema.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import type { Store } from './store.ts';
-import { isObject, kubeObjectSchema, type DeleteOptions, type JsonObject, type KubeObject } from './types.ts';
+import { now } from './time.ts';
+import { type DeleteOptions, isObject, type JsonObject, type KubeObject, kubeObjectSchema } from './types.ts';
 import { builtinValidators, validateMetadata } from './validation.ts';
 
 // The semantics of the REST verbs on stored objects, independent of HTTP: identity and
@@ -35,7 +33,11 @@ export type WriteContext = {
 };
 
 export const defaultWriteContext = (): WriteContext => ({
-  dryRun: false, fieldManager: undefined, applying: false, fieldValidation: 'Ignore', warnings: [],
+  dryRun: false,
+  fieldManager: undefined,
+  applying: false,
+  fieldValidation: 'Ignore',
+  warnings: [],
 });
 
 export type ListOptions = {
@@ -129,14 +131,11 @@ export class Objects {
     }
     const limit = options.limit && options.limit > 0 ? options.limit : Infinity;
     const items: KubeObject[] = [];
-    const matches = fields.filters
-      ? (obj: KubeObject) => labels(obj.metadata.labels) && fields.matches(this.present(t, obj))
-      : (obj: KubeObject) => labels(obj.metadata.labels);
+    const matches = fields.filters ? (obj: KubeObject) => labels(obj.metadata.labels) && fields.matches(this.present(t, obj)) : (obj: KubeObject) => labels(obj.metadata.labels);
     if (fields.name !== undefined && after === undefined) {
       // A single-object list (kubectl wait, informers on one name) needs no scan.
-      const candidates = ns !== undefined || !t.namespaced
-        ? [this.store.get(t.storage, ns, fields.name)]
-        : [...this.store.list(t.storage, undefined)].map(([, o]) => o).filter((o) => o.metadata.name === fields.name);
+      const candidates =
+        ns !== undefined || !t.namespaced ? [this.store.get(t.storage, ns, fields.name)] : [...this.store.list(t.storage, undefined)].map(([, o]) => o).filter((o) => o.metadata.name === fields.name);
       for (const obj of candidates) if (obj && matches(obj)) items.push(obj);
       return { items, resourceVersion: String(rv) };
     }
@@ -148,7 +147,9 @@ export class Objects {
         let remaining = 1;
         for (const [, rest] of iterator) if (matches(rest)) remaining++;
         return {
-          items, resourceVersion: String(rv), continueToken: encodeContinue(rv, lastKey ?? key),
+          items,
+          resourceVersion: String(rv),
+          continueToken: encodeContinue(rv, lastKey ?? key),
           ...(options.labelSelector || options.fieldSelector ? {} : { remainingItemCount: remaining }),
         };
       }
@@ -197,9 +198,7 @@ export class Objects {
       spec['clusterIPs'] = ['None'];
     } else if (typeof requested === 'string' && requested !== '') {
       if (!this.#ips.reserve(requested)) {
-        throw invalid('', 'Service', svc.metadata.name ?? '', [
-          cause.invalid('spec.clusterIPs', [requested], `failed to allocate IP ${requested}: provided IP is already allocated`),
-        ]);
+        throw invalid('', 'Service', svc.metadata.name ?? '', [cause.invalid('spec.clusterIPs', [requested], `failed to allocate IP ${requested}: provided IP is already allocated`)]);
       }
       spec['clusterIPs'] = [requested];
     } else {

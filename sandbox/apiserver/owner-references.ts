@@ -19,7 +19,11 @@ const refsOf = (o: KubeObject | undefined): Ref[] => (Array.isArray(o?.metadata.
 
 /** References that block their owner's deletion now and did not before (matched by uid). */
 function newBlocking(obj: KubeObject, old: KubeObject | undefined): Ref[] {
-  const blockedBefore = new Set(refsOf(old).filter((r) => r.blockOwnerDeletion === true).map((r) => r.uid));
+  const blockedBefore = new Set(
+    refsOf(old)
+      .filter((r) => r.blockOwnerDeletion === true)
+      .map((r) => r.uid),
+  );
   return refsOf(obj).filter((r) => r.blockOwnerDeletion === true && !blockedBefore.has(r.uid));
 }
 
@@ -42,7 +46,15 @@ export function ownerReferencesAdmission(registry: ResourceRegistry, authorize: 
       const [group, version] = String(ref.apiVersion ?? '').includes('/') ? String(ref.apiVersion).split('/') : ['', String(ref.apiVersion ?? '')];
       const owner = registry.all().find((o) => o.group === group && o.version === version && o.kind === ref.kind && !o.codec);
       if (!owner) refuse(`cannot set blockOwnerDeletion in this case because cannot find RESTMapping for APIVersion ${String(ref.apiVersion)} Kind ${String(ref.kind)}`);
-      const allowed = authorize({ user, verb: 'update', apiGroup: group ?? '', resource: owner?.resource ?? '', subresource: 'finalizers', namespace: owner?.namespaced ? namespace : '', name: String(ref.name ?? '') }).allowed;
+      const allowed = authorize({
+        user,
+        verb: 'update',
+        apiGroup: group ?? '',
+        resource: owner?.resource ?? '',
+        subresource: 'finalizers',
+        namespace: owner?.namespaced ? namespace : '',
+        name: String(ref.name ?? ''),
+      }).allowed;
       if (!allowed) refuse("cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on");
     }
   };

@@ -19,8 +19,16 @@ describe('strategic merge patch', () => {
     ['appends new keyed items', { spec: { containers: [{ name: 'c', image: 'c:1' }] } }, (r: any) => expect(r.spec.containers.map((c: any) => c.name)).toEqual(['a', 'b', 'c'])],
     ['deletes an item with $patch: delete', { spec: { containers: [{ name: 'a', $patch: 'delete' }] } }, (r: any) => expect(r.spec.containers.map((c: any) => c.name)).toEqual(['b'])],
     ['replaces a list with $patch: replace', { spec: { containers: [{ name: 'z', image: 'z' }, { $patch: 'replace' }] } }, (r: any) => expect(r.spec.containers).toEqual([{ name: 'z', image: 'z' }])],
-    ['merges nested keyed lists (env by name)', { spec: { containers: [{ name: 'a', env: [{ name: 'Y', value: '2' }] }] } }, (r: any) => expect(r.spec.containers[0].env.map((e: any) => e.name)).toEqual(['X', 'Y'])],
-    ['merges container ports by containerPort', { spec: { containers: [{ name: 'a', ports: [{ containerPort: 80, name: 'http' }] }] } }, (r: any) => expect(r.spec.containers[0].ports).toEqual([{ containerPort: 80, protocol: 'TCP', name: 'http' }])],
+    [
+      'merges nested keyed lists (env by name)',
+      { spec: { containers: [{ name: 'a', env: [{ name: 'Y', value: '2' }] }] } },
+      (r: any) => expect(r.spec.containers[0].env.map((e: any) => e.name)).toEqual(['X', 'Y']),
+    ],
+    [
+      'merges container ports by containerPort',
+      { spec: { containers: [{ name: 'a', ports: [{ containerPort: 80, name: 'http' }] }] } },
+      (r: any) => expect(r.spec.containers[0].ports).toEqual([{ containerPort: 80, protocol: 'TCP', name: 'http' }]),
+    ],
     ['replaces atomic lists', { spec: { tolerations: [{ key: 'u' }] } }, (r: any) => expect(r.spec.tolerations).toEqual([{ key: 'u' }])],
     ['unions finalizers', { metadata: { finalizers: ['f2', 'f1'] } }, (r: any) => expect(r.metadata.finalizers).toEqual(['f1', 'f2'])],
     ['deletes from a primitive list', { metadata: { '$deleteFromPrimitiveList/finalizers': ['f1'] } }, (r: any) => expect(r.metadata.finalizers).toEqual([])],

@@ -11,13 +11,15 @@ function patchError(message: string): ApiError {
 
 // --- JSON patch (RFC 6902) -------------------------------------------------------------------
 
-const jsonPatchOp = (v: unknown): v is { op: string; path: string; value?: unknown; from?: string } =>
-  isObject(v) && typeof v['op'] === 'string' && typeof v['path'] === 'string';
+const jsonPatchOp = (v: unknown): v is { op: string; path: string; value?: unknown; from?: string } => isObject(v) && typeof v['op'] === 'string' && typeof v['path'] === 'string';
 
 function pointer(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw patchError(`invalid JSON pointer: "${path}"`);
-  return path.slice(1).split('/').map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'));
 }
 
 function parentOf(doc: unknown, tokens: string[], path: string): [JsonObject | unknown[], string] {
@@ -208,12 +210,7 @@ function mergeList(live: unknown, patch: unknown[], path: string[], strategyOf: 
  * (`strategyOf`), with the directives kubectl sends: `$patch` (replace, delete), `$retainKeys`,
  * `$setElementOrder/<list>` and `$deleteFromPrimitiveList/<list>`.
  */
-export function strategicMerge(
-  live: unknown,
-  patch: unknown,
-  path: string[] = [],
-  strategyOf: (p: string[]) => ListStrategy = builtinListStrategy,
-): unknown {
+export function strategicMerge(live: unknown, patch: unknown, path: string[] = [], strategyOf: (p: string[]) => ListStrategy = builtinListStrategy): unknown {
   if (Array.isArray(patch)) return mergeList(live, patch, path, strategyOf);
   if (!isObject(patch)) return cloneJson(patch);
   const directive = patch['$patch'];

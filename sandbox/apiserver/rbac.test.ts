@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RequestAttributes, UserInfo } from './auth.ts';
 import { serviceAccountUser } from './authn.ts';
-import { authorize, policyOf } from './rbac.ts';
+import { type Http, withServer } from './emulator.testkit.ts';
 import type { Verb } from './faults.ts';
-import { withServer, type Http } from './emulator.testkit.ts';
+import { authorize, policyOf } from './rbac.ts';
 import type { ApiServer } from './server.ts';
 
 // The authorizer against the rules of https://kubernetes.io/docs/reference/access-authn-authz/rbac/
@@ -144,9 +144,7 @@ describe('API server with rbac: true', () => {
       code: 403,
     });
     const status = await http('PUT', '/apis/apps/v1/namespaces/default/deployments/web/status', {}, bearer(token));
-    expect(status.body['message']).toBe(
-      `deployments.apps "web" is forbidden: User "${USER}" cannot update resource "deployments/status" in API group "apps" in the namespace "default"`,
-    );
+    expect(status.body['message']).toBe(`deployments.apps "web" is forbidden: User "${USER}" cannot update resource "deployments/status" in API group "apps" in the namespace "default"`);
     const crds = await http('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions?watch=true', undefined, bearer(token));
     expect(crds.body['message']).toBe(
       `customresourcedefinitions.apiextensions.k8s.io is forbidden: User "${USER}" cannot watch resource "customresourcedefinitions" in API group "apiextensions.k8s.io" at the cluster scope`,
@@ -194,7 +192,12 @@ describe('API server with rbac: true', () => {
 
     const finalizers = { metadata: { name: 'cm-finalizers' }, rules: [{ apiGroups: [''], resources: ['configmaps/finalizers'], verbs: ['update'] }] };
     await http('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles', finalizers, admin());
-    await http('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings', binding('cm-finalizers', undefined, { kind: 'Role', name: 'cm-finalizers' }, [sa('default', 'reader')]), admin());
+    await http(
+      'POST',
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings',
+      binding('cm-finalizers', undefined, { kind: 'Role', name: 'cm-finalizers' }, [sa('default', 'reader')]),
+      admin(),
+    );
     expect((await http('POST', `${ns}/configmaps`, { metadata: { name: 'dep2', ownerReferences: [ref(true)] } }, bearer(token))).status).toBe(201);
     expect(server.rbac?.decisions(USER).some((d) => d.allowed && d.resource === 'configmaps' && d.subresource === 'finalizers' && d.verb === 'update' && d.name === 'owner')).toBe(true);
   });

@@ -26,11 +26,20 @@ export type Subject = z.input<typeof SubjectSchema>;
 
 const Meta = z.looseObject({ name: z.string(), namespace: z.string().optional() });
 
-const RoleSchema = z.looseObject({ metadata: Meta, rules: z.array(PolicyRuleSchema).nullish().transform((r) => r ?? []) });
+const RoleSchema = z.looseObject({
+  metadata: Meta,
+  rules: z
+    .array(PolicyRuleSchema)
+    .nullish()
+    .transform((r) => r ?? []),
+});
 const BindingSchema = z.looseObject({
   metadata: Meta,
   roleRef: z.looseObject({ kind: z.enum(['Role', 'ClusterRole']), name: z.string() }),
-  subjects: z.array(SubjectSchema).nullish().transform((s) => s ?? []),
+  subjects: z
+    .array(SubjectSchema)
+    .nullish()
+    .transform((s) => s ?? []),
 });
 type Role = z.output<typeof RoleSchema>;
 type Binding = z.output<typeof BindingSchema>;
@@ -106,10 +115,7 @@ export function authorize(policy: Policy, a: RequestAttributes): { allowed: true
   if (a.namespace !== '') {
     for (const b of policy.roleBindings) {
       if (b.metadata.namespace !== a.namespace) continue;
-      const role =
-        b.roleRef.kind === 'ClusterRole'
-          ? clusterRole(b.roleRef.name)
-          : policy.roles.find((r) => r.metadata.namespace === a.namespace && r.metadata.name === b.roleRef.name);
+      const role = b.roleRef.kind === 'ClusterRole' ? clusterRole(b.roleRef.name) : policy.roles.find((r) => r.metadata.namespace === a.namespace && r.metadata.name === b.roleRef.name);
       candidates.push({ binding: `RoleBinding/${a.namespace}/${b.metadata.name}`, role, namespace: a.namespace, subjects: b.subjects });
     }
   }

@@ -8,7 +8,10 @@ describe('resource URLs', () => {
     ['/api/v1/namespaces/ns', { group: '', version: 'v1', namespace: undefined, resource: 'namespaces', name: 'ns', subresource: undefined }],
     ['/api/v1/namespaces/ns/status', { group: '', version: 'v1', namespace: undefined, resource: 'namespaces', name: 'ns', subresource: 'status' }],
     ['/apis/apps/v1/namespaces/ns/deployments/d/scale', { group: 'apps', version: 'v1', namespace: 'ns', resource: 'deployments', name: 'd', subresource: 'scale' }],
-    ['/apis/apiextensions.k8s.io/v1/customresourcedefinitions/x.y', { group: 'apiextensions.k8s.io', version: 'v1', namespace: undefined, resource: 'customresourcedefinitions', name: 'x.y', subresource: undefined }],
+    [
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/x.y',
+      { group: 'apiextensions.k8s.io', version: 'v1', namespace: undefined, resource: 'customresourcedefinitions', name: 'x.y', subresource: undefined },
+    ],
   ])('%s', (path, expected) => {
     expect(parseResourcePath(path)).toEqual(expected);
   });
@@ -26,8 +29,15 @@ describe('resource URLs', () => {
 
 describe('boolean query parameters', () => {
   it.each([
-    ['watch=true', true], ['watch=True', true], ['watch=1', true], ['watch=yes', true], ['watch=', true],
-    ['watch=false', false], ['watch=FALSE', false], ['watch=0', false], ['', false],
+    ['watch=true', true],
+    ['watch=True', true],
+    ['watch=1', true],
+    ['watch=yes', true],
+    ['watch=', true],
+    ['watch=false', false],
+    ['watch=FALSE', false],
+    ['watch=0', false],
+    ['', false],
   ])('%s reads as %s, as kube-apiserver converts it', (query, expected) => {
     expect(queryBool(new URLSearchParams(query), 'watch')).toBe(expected);
   });

@@ -14,7 +14,10 @@ export type ResourceRequest = {
 
 /** `/api/v1/...` and `/apis/<group>/<version>/...` below the group version; undefined otherwise. */
 export function parseResourcePath(pathname: string): ResourceRequest | undefined {
-  const parts = pathname.split('/').filter((p) => p.length > 0).map(decodeURIComponent);
+  const parts = pathname
+    .split('/')
+    .filter((p) => p.length > 0)
+    .map(decodeURIComponent);
   let group: string;
   let version: string;
   let rest: string[];

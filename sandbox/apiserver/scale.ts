@@ -1,6 +1,6 @@
 import { cause, invalid } from './errors.ts';
 import type { ScalePaths } from './resources.ts';
-import { selectorToString, type StructuredSelector } from './selectors.ts';
+import { type StructuredSelector, selectorToString } from './selectors.ts';
 import { evalJsonPath } from './table.ts';
 import { isObject, type JsonObject, type KubeObject } from './types.ts';
 
@@ -14,9 +14,7 @@ function valueAt(obj: KubeObject, path: string | undefined): unknown {
 export function scaleOf(obj: KubeObject, paths: ScalePaths): JsonObject {
   const spec = isObject(obj['spec']) ? obj['spec'] : {};
   // Built-in workloads derive the selector from spec.selector; CRDs point at a string field.
-  const selector = obj.apiVersion === 'apps/v1'
-    ? selectorToString(spec['selector'] as StructuredSelector)
-    : valueAt(obj, paths.labelSelectorPath);
+  const selector = obj.apiVersion === 'apps/v1' ? selectorToString(spec['selector'] as StructuredSelector) : valueAt(obj, paths.labelSelectorPath);
   const status: JsonObject = { replicas: valueAt(obj, paths.statusReplicasPath) ?? 0 };
   if (typeof selector === 'string' && selector) status['selector'] = selector;
   return {

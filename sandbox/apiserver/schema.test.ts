@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyDefaults, prune, validate, type StructuralSchema } from './schema.ts';
+import { applyDefaults, prune, type StructuralSchema, validate } from './schema.ts';
 
 const schema: StructuralSchema = {
   type: 'object',
@@ -31,7 +31,7 @@ describe('structural schema validation', () => {
     [{ image: 'x', replicas: 'two' }, ['spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string"']],
     [{ image: 'x', replicas: 11 }, ['spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10']],
     [{ image: 'x', replicas: -1 }, ['spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0']],
-    [{ image: 'has space' }, ["spec.image: Invalid value: \"has space\": spec.image in body should match '^[^\\s]+$'"]],
+    [{ image: 'has space' }, ['spec.image: Invalid value: "has space": spec.image in body should match \'^[^\\s]+$\'']],
     [{ image: 'x', mode: 'c' }, ['spec.mode: Unsupported value: "c": supported values: "a", "b"']],
     [{ image: 'x', tags: ['a', 'b', 'c'] }, ['spec.tags: Too many: 3: must have at most 2 items']],
     [{ image: 'x', tags: ['a', 'a'] }, ['spec.tags[1]: Duplicate value: "a"']],
@@ -89,7 +89,10 @@ describe('x-kubernetes-validations (CEL)', () => {
           },
           requests: {
             type: 'object',
-            properties: { cpu: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] }, limit: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] } },
+            properties: {
+              cpu: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] },
+              limit: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] },
+            },
             'x-kubernetes-validations': [{ rule: 'quantity(string(self.cpu)).compareTo(quantity(string(self.limit))) <= 0', message: 'cpu must not exceed limit', fieldPath: '.cpu' }],
           },
         },
@@ -121,8 +124,6 @@ describe('x-kubernetes-validations (CEL)', () => {
 
   it('reports a rule that does not compile instead of skipping it', () => {
     const schema: StructuralSchema = { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-validations': [{ rule: 'self.duration() > 0' }] } } };
-    expect(validate({ spec: {} }, schema).map((c) => c.message)).toEqual([
-      expect.stringMatching(/^Invalid value: "object": failed rule: self.duration\(\) > 0 \(compilation error: .*duration/),
-    ]);
+    expect(validate({ spec: {} }, schema).map((c) => c.message)).toEqual([expect.stringMatching(/^Invalid value: "object": failed rule: self.duration\(\) > 0 \(compilation error: .*duration/)]);
   });
 });

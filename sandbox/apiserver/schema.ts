@@ -1,4 +1,4 @@
-import { CelError, compile, toCel, type Program } from './cel.ts';
+import { CelError, compile, type Program, toCel } from './cel.ts';
 import { cause, type StatusCause } from './errors.ts';
 import { cloneJson } from './json.ts';
 import { isObject, type JsonObject } from './types.ts';

@@ -26,7 +26,15 @@ describe('label selectors', () => {
   });
 
   it('renders structured selectors', () => {
-    expect(selectorToString({ matchLabels: { a: 'b' }, matchExpressions: [{ key: 'c', operator: 'In', values: ['d', 'e'] }, { key: 'f', operator: 'DoesNotExist' }] })).toBe('a=b,c in (d,e),!f');
+    expect(
+      selectorToString({
+        matchLabels: { a: 'b' },
+        matchExpressions: [
+          { key: 'c', operator: 'In', values: ['d', 'e'] },
+          { key: 'f', operator: 'DoesNotExist' },
+        ],
+      }),
+    ).toBe('a=b,c in (d,e),!f');
     expect(selectorToString({ a: 'b' })).toBe('a=b');
   });
 });

@@ -4,9 +4,7 @@ import type { KubeObject } from './types.ts';
 // Label and field selectors, in the string syntax of list and watch query parameters
 // (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors).
 
-type Requirement =
-  | { key: string; op: 'in' | 'notin'; values: string[] }
-  | { key: string; op: 'exists' | 'notexists' };
+type Requirement = { key: string; op: 'in' | 'notin'; values: string[] } | { key: string; op: 'exists' | 'notexists' };
 
 export type LabelSelector = (labels: Record<string, string> | null | undefined) => boolean;
 
@@ -36,7 +34,10 @@ const existsForm = /^(!?)\s*([A-Za-z0-9._/-]+)$/;
 function parseRequirement(part: string): Requirement {
   const set = setForm.exec(part);
   if (set) {
-    const values = (set[3] ?? '').split(',').map((v) => v.trim()).filter((v) => v.length > 0);
+    const values = (set[3] ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v.length > 0);
     return { key: set[1] ?? '', op: set[2] === 'in' ? 'in' : 'notin', values };
   }
   const eq = equalityForm.exec(part);
@@ -112,15 +113,19 @@ export type ParsedFieldSelector = {
 
 export function parseFieldSelector(text: string | null | undefined, supported: string[]): ParsedFieldSelector {
   if (!text) return { matches: () => true, filters: false, name: undefined, namespace: undefined };
-  const terms = text.split(',').map((t) => t.trim()).filter((t) => t.length > 0).map((term) => {
-    const m = /^([^!=]+?)\s*(==|=|!=)\s*(.*)$/.exec(term);
-    if (!m) throw badRequest(`invalid selector: '${text}'; can't understand '${term}'`);
-    const field = m[1] ?? '';
-    if (field !== 'metadata.name' && field !== 'metadata.namespace' && !supported.includes(field)) {
-      throw badRequest(`field label not supported: ${field}`);
-    }
-    return { field, negate: m[2] === '!=', value: m[3] ?? '' };
-  });
+  const terms = text
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0)
+    .map((term) => {
+      const m = /^([^!=]+?)\s*(==|=|!=)\s*(.*)$/.exec(term);
+      if (!m) throw badRequest(`invalid selector: '${text}'; can't understand '${term}'`);
+      const field = m[1] ?? '';
+      if (field !== 'metadata.name' && field !== 'metadata.namespace' && !supported.includes(field)) {
+        throw badRequest(`field label not supported: ${field}`);
+      }
+      return { field, negate: m[2] === '!=', value: m[3] ?? '' };
+    });
   const exact = (field: string) => terms.find((t) => t.field === field && !t.negate)?.value;
   return {
     matches: (obj) => terms.every((t) => (fieldValue(obj, t.field) === t.value) !== t.negate),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, type Http, watchEvents, watchStream, withServer } from './emulator.testkit.ts';
 import type { ApiServer } from './server.ts';
-import { eventually, watchEvents, watchStream, withServer, type Http } from './emulator.testkit.ts';
 
 // The emulator against the real API server's rules, over HTTP (docs/sandbox.md names the
 // Kubernetes documentation behind each).
@@ -42,26 +42,33 @@ const widgetCrd = {
     group: 'example.com',
     scope: 'Namespaced',
     names: { plural: 'widgets', singular: 'widget', kind: 'Widget', shortNames: ['wd'] },
-    versions: [{
-      name: 'v1', served: true, storage: true,
-      subresources: { status: {} },
-      additionalPrinterColumns: [{ name: 'Size', type: 'integer', jsonPath: '.spec.size' }],
-      schema: { openAPIV3Schema: {
-        type: 'object',
-        properties: {
-          spec: {
-            type: 'object', required: ['image'],
+    versions: [
+      {
+        name: 'v1',
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+        additionalPrinterColumns: [{ name: 'Size', type: 'integer', jsonPath: '.spec.size' }],
+        schema: {
+          openAPIV3Schema: {
+            type: 'object',
             properties: {
-              image: { type: 'string', minLength: 1 },
-              size: { type: 'integer', minimum: 1, maximum: 10, default: 3 },
-              mode: { type: 'string', enum: ['fast', 'safe'] },
-              routes: { type: 'array', items: { type: 'object', properties: { weight: { type: 'integer', maximum: 100 } } } },
+              spec: {
+                type: 'object',
+                required: ['image'],
+                properties: {
+                  image: { type: 'string', minLength: 1 },
+                  size: { type: 'integer', minimum: 1, maximum: 10, default: 3 },
+                  mode: { type: 'string', enum: ['fast', 'safe'] },
+                  routes: { type: 'array', items: { type: 'object', properties: { weight: { type: 'integer', maximum: 100 } } } },
+                },
+              },
+              status: { type: 'object', properties: { phase: { type: 'string' } } },
             },
           },
-          status: { type: 'object', properties: { phase: { type: 'string' } } },
         },
-      } },
-    }],
+      },
+    ],
   },
 };
 
@@ -73,7 +80,10 @@ describe('discovery', () => {
     expect(doc.kind).toBe('APIGroupDiscoveryList');
     const apps = doc.items.find((i) => i.metadata.name === 'apps');
     expect(apps?.versions[0]?.resources.find((r) => r['resource'] === 'deployments')).toMatchObject({
-      responseKind: { group: 'apps', version: 'v1', kind: 'Deployment' }, scope: 'Namespaced', singularResource: 'deployment', shortNames: ['deploy'],
+      responseKind: { group: 'apps', version: 'v1', kind: 'Deployment' },
+      scope: 'Namespaced',
+      singularResource: 'deployment',
+      shortNames: ['deploy'],
       subresources: [{ subresource: 'status' }, { subresource: 'scale', responseKind: { group: 'autoscaling', kind: 'Scale' } }],
     });
     const core = (await (await fetch(`${server.url}/api`, { headers: { Accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' } })).json()) as typeof doc;
@@ -104,7 +114,10 @@ describe('identity, concurrency and status', () => {
     const conflict = await http('PUT', `/api/v1/namespaces/${ns}/configmaps/a`, { ...stale, data: { v: '3' } });
     expect(conflict.status).toBe(409);
     expect(conflict.body).toMatchObject({
-      kind: 'Status', status: 'Failure', reason: 'Conflict', code: 409,
+      kind: 'Status',
+      status: 'Failure',
+      reason: 'Conflict',
+      code: 409,
       details: { name: 'a', kind: 'configmaps' },
       message: 'Operation cannot be fulfilled on configmaps "a": the object has been modified; please apply your changes to the latest version and try again',
     });
@@ -150,10 +163,18 @@ describe('identity, concurrency and status', () => {
     const d = await http('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, deployment('d'));
     expect(d.body).toMatchObject({
       spec: {
-        replicas: 1, revisionHistoryLimit: 10, progressDeadlineSeconds: 600,
+        replicas: 1,
+        revisionHistoryLimit: 10,
+        progressDeadlineSeconds: 600,
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
-        template: { spec: { restartPolicy: 'Always', dnsPolicy: 'ClusterFirst', terminationGracePeriodSeconds: 30,
-          containers: [{ imagePullPolicy: 'IfNotPresent', terminationMessagePath: '/dev/termination-log', ports: [{ protocol: 'TCP' }] }] } },
+        template: {
+          spec: {
+            restartPolicy: 'Always',
+            dnsPolicy: 'ClusterFirst',
+            terminationGracePeriodSeconds: 30,
+            containers: [{ imagePullPolicy: 'IfNotPresent', terminationMessagePath: '/dev/termination-log', ports: [{ protocol: 'TCP' }] }],
+          },
+        },
       },
     });
     const svc = await http('POST', `/api/v1/namespaces/${ns}/services`, { metadata: { name: 's' }, spec: { selector: { a: 'b' }, ports: [{ port: 80 }] } });
@@ -190,7 +211,10 @@ describe('identity, concurrency and status', () => {
     const wrongType = await http('POST', base, deployment('wrong', { replicas: 'two' }));
     expect(wrongType.body).toMatchObject({ code: 400 });
     expect(wrongType.body['message']).toContain('Deployment in version "v1" cannot be handled as a Deployment: spec.replicas: Invalid value: "string"');
-    const quantities = await http('POST', `/api/v1/namespaces/${ns}/pods`, { metadata: { name: 'q' }, spec: { containers: [{ name: 'c', image: 'i', resources: { limits: { cpu: 2, memory: '1Gi' }, requests: { cpu: 0.5 } } }] } });
+    const quantities = await http('POST', `/api/v1/namespaces/${ns}/pods`, {
+      metadata: { name: 'q' },
+      spec: { containers: [{ name: 'c', image: 'i', resources: { limits: { cpu: 2, memory: '1Gi' }, requests: { cpu: 0.5 } } }] },
+    });
     expect(quantities.status).toBe(201);
   });
 
@@ -207,7 +231,15 @@ describe('patch', () => {
     const ns = await namespace();
     const base = `/apis/apps/v1/namespaces/${ns}/deployments/p`;
     await http('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, deployment('p'));
-    const json = await http('PATCH', base, [{ op: 'replace', path: '/spec/replicas', value: 3 }, { op: 'add', path: '/metadata/labels/j', value: 'p' }], { 'Content-Type': 'application/json-patch+json' });
+    const json = await http(
+      'PATCH',
+      base,
+      [
+        { op: 'replace', path: '/spec/replicas', value: 3 },
+        { op: 'add', path: '/metadata/labels/j', value: 'p' },
+      ],
+      { 'Content-Type': 'application/json-patch+json' },
+    );
     expect(json.body).toMatchObject({ spec: { replicas: 3 }, metadata: { labels: { j: 'p' } } });
     const smp = await http('PATCH', base, { spec: { template: { spec: { containers: [{ name: 'side', image: 'side:1' }] } } } }, { 'Content-Type': 'application/strategic-merge-patch+json' });
     const containers = ((smp.body['spec'] as any).template.spec.containers as { name: string }[]).map((c) => c.name);
@@ -222,7 +254,12 @@ describe('patch', () => {
     const ns = await namespace();
     const path = `/api/v1/namespaces/${ns}/configmaps/ssa`;
     const apply = (manager: string, data: Record<string, string>, force = false) =>
-      http('PATCH', `${path}?fieldManager=${manager}${force ? '&force=true' : ''}`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data }, { 'Content-Type': 'application/apply-patch+yaml' });
+      http(
+        'PATCH',
+        `${path}?fieldManager=${manager}${force ? '&force=true' : ''}`,
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data },
+        { 'Content-Type': 'application/apply-patch+yaml' },
+      );
     const first = await apply('alice', { a: '1', b: '1' });
     expect(first.status).toBe(201);
     expect((first.body['metadata'] as any).managedFields[0]).toMatchObject({ manager: 'alice', operation: 'Apply', fieldsV1: { 'f:data': { 'f:a': {}, 'f:b': {} } } });
@@ -242,7 +279,12 @@ describe('patch', () => {
     const created = await http('POST', `/api/v1/namespaces/${ns}/configmaps?fieldManager=operator`, { metadata: { name: 'm' }, data: { a: '1' } });
     expect((created.body['metadata'] as any).managedFields).toMatchObject([{ manager: 'operator', operation: 'Update', fieldsV1: { 'f:data': { 'f:a': {} } } }]);
     const apply = (data: Record<string, string>) =>
-      http('PATCH', `/api/v1/namespaces/${ns}/configmaps/m?fieldManager=user`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'm' }, data }, { 'Content-Type': 'application/apply-patch+yaml' });
+      http(
+        'PATCH',
+        `/api/v1/namespaces/${ns}/configmaps/m?fieldManager=user`,
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'm' }, data },
+        { 'Content-Type': 'application/apply-patch+yaml' },
+      );
     const clash = await apply({ a: '2' });
     expect(clash.body).toMatchObject({ code: 409, message: 'Apply failed with 1 conflict: conflict with "operator" using v1: .data.a' });
     const same = await apply({ a: '1', b: '1' });
@@ -328,9 +370,12 @@ describe('custom resources', () => {
 
 describe('Istio VirtualService CRD', () => {
   const vs = (weights: number[], timeout = '30s') => ({
-    apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'thumbs' },
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 'thumbs' },
     spec: {
-      hosts: ['thumbs'], gateways: ['mesh'],
+      hosts: ['thumbs'],
+      gateways: ['mesh'],
       http: [{ timeout, route: weights.map((weight, i) => ({ destination: { host: i ? 'thumbs-canary' : 'thumbs-primary', port: { number: 8080 } }, weight })) }],
     },
   });
@@ -385,17 +430,25 @@ describe('list', () => {
 });
 
 describe('events and leases', () => {
-  it('serves one Event through core/v1 and events.k8s.io/v1, with each API\'s field names', async () => {
+  it("serves one Event through core/v1 and events.k8s.io/v1, with each API's field names", async () => {
     const ns = await namespace();
     const created = await http('POST', `/apis/events.k8s.io/v1/namespaces/${ns}/events`, {
-      metadata: { name: 'e1' }, eventTime: '2026-01-01T00:00:00.000000Z', reason: 'Promoted', note: 'canary promoted', type: 'Normal',
-      action: 'Promote', reportingController: 'imageops.dev/operator', reportingInstance: 'op-1',
+      metadata: { name: 'e1' },
+      eventTime: '2026-01-01T00:00:00.000000Z',
+      reason: 'Promoted',
+      note: 'canary promoted',
+      type: 'Normal',
+      action: 'Promote',
+      reportingController: 'imageops.dev/operator',
+      reportingInstance: 'op-1',
       regarding: { apiVersion: 'imageops.dev/v1alpha1', kind: 'ImageService', name: 'thumbs', namespace: ns, uid: 'u-1' },
     });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ apiVersion: 'events.k8s.io/v1', note: 'canary promoted', regarding: { name: 'thumbs' } });
     const core = await http('GET', `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent('involvedObject.name=thumbs,involvedObject.kind=ImageService')}`);
-    expect(core.body['items']).toMatchObject([{ apiVersion: 'v1', kind: 'Event', message: 'canary promoted', reason: 'Promoted', involvedObject: { uid: 'u-1' }, reportingComponent: 'imageops.dev/operator' }]);
+    expect(core.body['items']).toMatchObject([
+      { apiVersion: 'v1', kind: 'Event', message: 'canary promoted', reason: 'Promoted', involvedObject: { uid: 'u-1' }, reportingComponent: 'imageops.dev/operator' },
+    ]);
   });
 
   it('creates a missing Lease on PUT, as leader election expects', async () => {
@@ -420,7 +473,10 @@ describe('watch', () => {
       await http('POST', `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name: 'after' } });
       await http('DELETE', `/api/v1/namespaces/${ns}/configmaps/after`);
     });
-    expect(fromRv.map((e) => [e.type, (e.object['metadata'] as any).name])).toEqual([['ADDED', 'after'], ['DELETED', 'after']]);
+    expect(fromRv.map((e) => [e.type, (e.object['metadata'] as any).name])).toEqual([
+      ['ADDED', 'after'],
+      ['DELETED', 'after'],
+    ]);
   });
 
   it('sends an object leaving the label selector as DELETED', async () => {
@@ -586,7 +642,16 @@ describe('pods/log', () => {
     try {
       const text = (await http('GET', `/api/v1/namespaces/${ns}/pods/p/log?tailLines=5`)).text;
       expect(text).toBe('log of p/c tail=5\n');
-      await http('POST', `/api/v1/namespaces/${ns}/pods`, { metadata: { name: 'two' }, spec: { nodeName: 'sandbox', containers: [{ name: 'a', image: 'i' }, { name: 'b', image: 'i' }] } });
+      await http('POST', `/api/v1/namespaces/${ns}/pods`, {
+        metadata: { name: 'two' },
+        spec: {
+          nodeName: 'sandbox',
+          containers: [
+            { name: 'a', image: 'i' },
+            { name: 'b', image: 'i' },
+          ],
+        },
+      });
       expect((await http('GET', `/api/v1/namespaces/${ns}/pods/two/log`)).body).toMatchObject({ code: 400, message: 'a container name must be specified for pod two, choose one of: [a b]' });
       expect((await http('GET', `/api/v1/namespaces/${ns}/pods/two/log?container=c`)).body).toMatchObject({ code: 400, message: 'container c is not valid for pod two' });
     } finally {

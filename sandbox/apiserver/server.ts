@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_PREFIX, serveAdmin } from './admin.ts';
 import { applyConfiguration } from './apply.ts';
+import { type Authenticator, type Authorizer, allowAll, anonymousAdmin, forbiddenMessage, type UserInfo } from './auth.ts';
 import { builtinSchemas } from './builtinschema.ts';
-import { allowAll, anonymousAdmin, forbiddenMessage, type Authenticator, type Authorizer, type UserInfo } from './auth.ts';
 import type { Context } from './context.ts';
 import { crdFiles, installCrdFiles, installCrdTypes } from './crdserving.ts';
 import * as discovery from './discovery.ts';
@@ -13,18 +13,16 @@ import { badRequest, forbidden, methodNotAllowed, notFound, pathNotFound, unauth
 import { eventsV1Codec } from './events.ts';
 import { Faults } from './faults.ts';
 import { GarbageCollector } from './gc.ts';
-import {
-  deletedStatus, includeObject, intParam, listObject, mediaType, parseBody, PATCH_TYPES, readBody, send, sendError, warningHeaders, writeContext,
-} from './http.ts';
+import { deletedStatus, includeObject, intParam, listObject, mediaType, PATCH_TYPES, parseBody, readBody, send, sendError, warningHeaders, writeContext } from './http.ts';
 import { kubeconfigYaml, writeKubeconfigFile } from './kubeconfig.ts';
 import type { LogProvider } from './logs.ts';
 import { NamespaceController } from './namespaces.ts';
 import { defaultWriteContext, Objects, type WriteContext } from './objects.ts';
-import { applyJsonPatch, applyMergePatch, strategicMerge } from './patch.ts';
 import { ownerReferencesAdmission } from './owner-references.ts';
+import { applyJsonPatch, applyMergePatch, strategicMerge } from './patch.ts';
 import { Rbac, storedPolicy } from './rbac.ts';
-import { negotiate, parseResourcePath, queryBool, verbOf, type ResourceRequest } from './request.ts';
-import { apiVersionOf, builtinTypes, type Provided, ResourceRegistry, resourceType, type ResourceType } from './resources.ts';
+import { negotiate, parseResourcePath, queryBool, type ResourceRequest, verbOf } from './request.ts';
+import { apiVersionOf, builtinTypes, type Provided, ResourceRegistry, type ResourceType, resourceType } from './resources.ts';
 import { Store } from './store.ts';
 import { bindPod, serveLog, serveScale } from './subresources.ts';
 import { toTable } from './table.ts';
@@ -148,13 +146,21 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
   }
   if (binding && verb !== 'create') throw methodNotAllowed();
   const attrs = {
-    user, verb, apiGroup: t.group, resource: t.resource, subresource: sub ?? '', namespace: rr.namespace ?? '', name: rr.name ?? '',
+    user,
+    verb,
+    apiGroup: t.group,
+    resource: t.resource,
+    subresource: sub ?? '',
+    namespace: rr.namespace ?? '',
+    name: rr.name ?? '',
   };
   const decision = ctx.authorize(attrs);
   if (!decision.allowed) {
     throw forbidden(forbiddenMessage(attrs) + (decision.reason ? `: ${decision.reason}` : ''), {
       // Go's omitempty: the real body has no empty name or group.
-      ...(rr.name ? { name: rr.name } : {}), ...(t.group ? { group: t.group } : {}), kind: t.resource,
+      ...(rr.name ? { name: rr.name } : {}),
+      ...(t.group ? { group: t.group } : {}),
+      kind: t.resource,
     });
   }
   ctx.faults.admit(verb, sub ? `${t.resource}/${sub}` : t.resource);
@@ -189,9 +195,7 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
       const meta: JsonObject = { resourceVersion: result.resourceVersion };
       if (result.continueToken) meta['continue'] = result.continueToken;
       if (result.remainingItemCount !== undefined) meta['remainingItemCount'] = result.remainingItemCount;
-      const body = media.table
-        ? toTable(t, result.items, { include: includeObject(q), headers: true, listMeta: meta })
-        : listObject(t, result.items, meta, ctx.objects);
+      const body = media.table ? toTable(t, result.items, { include: includeObject(q), headers: true, listMeta: meta }) : listObject(t, result.items, meta, ctx.objects);
       return send(res, 200, body);
     }
     case 'watch':
@@ -222,9 +226,16 @@ async function serveResource(ctx: Context, rr: ResourceRequest, url: URL, req: I
       if (grace !== undefined) options.gracePeriodSeconds = grace;
       if (options.dryRun?.includes('All')) wctx.dryRun = true;
       if (verb === 'deletecollection') {
-        const deleted = ctx.objects.deleteCollection(t, rr.namespace, {
-          labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined,
-        }, options, wctx);
+        const deleted = ctx.objects.deleteCollection(
+          t,
+          rr.namespace,
+          {
+            labelSelector: q.get('labelSelector') ?? undefined,
+            fieldSelector: q.get('fieldSelector') ?? undefined,
+          },
+          options,
+          wctx,
+        );
         return send(res, 200, listObject(t, deleted, { resourceVersion: String(ctx.store.rv) }, ctx.objects));
       }
       const obj = ctx.objects.delete(t, rr.namespace, name, options, wctx);
@@ -289,9 +300,7 @@ function discoveryDocument(ctx: Context, path: string): unknown {
   if (path === '/openapi/v3') return discovery.openApiIndex(ctx.registry);
   if (parts[0] === 'openapi' && parts[1] === 'v3') {
     const isCore = parts[2] === 'api';
-    const doc = isCore
-      ? discovery.openApiGroupVersion(ctx.registry, '', parts[3] ?? '')
-      : discovery.openApiGroupVersion(ctx.registry, parts[3] ?? '', parts[4] ?? '');
+    const doc = isCore ? discovery.openApiGroupVersion(ctx.registry, '', parts[3] ?? '') : discovery.openApiGroupVersion(ctx.registry, parts[3] ?? '', parts[4] ?? '');
     return doc ?? notFoundDoc();
   }
   return undefined;
@@ -318,16 +327,16 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     if (nsType) objects.create(nsType, undefined, { metadata: { name: ns } }, defaultWriteContext());
   }
-  const crdPaths = [
-    ...(options.crdPaths ?? [REPO_CRDS_DIR]),
-    ...(options.istio === false ? [] : [ISTIO_CRDS_DIR]),
-    ...(options.gatewayApi === false ? [] : [GATEWAY_API_CRDS_DIR]),
-  ];
+  const crdPaths = [...(options.crdPaths ?? [REPO_CRDS_DIR]), ...(options.istio === false ? [] : [ISTIO_CRDS_DIR]), ...(options.gatewayApi === false ? [] : [GATEWAY_API_CRDS_DIR])];
   await installCrdFiles(objects, registry, await crdFiles(crdPaths));
 
   const rbac = options.rbac ? new Rbac(() => storedPolicy(store)) : undefined;
   const ctx: Context = {
-    registry, store, objects, hub, faults,
+    registry,
+    store,
+    objects,
+    hub,
+    faults,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
     maxWatchSeconds: options.maxWatchSeconds ?? 1800,
     watchBufferBytes: options.watchBufferBytes ?? WATCH_BUFFER_BYTES,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Store, type Change } from './store.ts';
+import { type Change, Store } from './store.ts';
 import type { KubeObject } from './types.ts';
 
 const obj = (ns: string, name: string, uid: string, owners: string[] = []): KubeObject => ({
@@ -9,7 +9,13 @@ const obj = (ns: string, name: string, uid: string, owners: string[] = []): Kube
 describe('store', () => {
   it('lists in key order, by namespace, and after a key', () => {
     const s = new Store();
-    for (const [ns, name] of [['b', 'x'], ['a', 'z'], ['a', 'y'], ['a-b', 'w']] as const) s.create('c', obj(ns, name, `${ns}${name}`));
+    for (const [ns, name] of [
+      ['b', 'x'],
+      ['a', 'z'],
+      ['a', 'y'],
+      ['a-b', 'w'],
+    ] as const)
+      s.create('c', obj(ns, name, `${ns}${name}`));
     expect([...s.list('c', undefined)].map(([k]) => k)).toEqual(['a-b/w', 'a/y', 'a/z', 'b/x']);
     expect([...s.list('c', 'a')].map(([k]) => k)).toEqual(['a/y', 'a/z']);
     expect([...s.list('c', undefined, 'a/y')].map(([k]) => k)).toEqual(['a/z', 'b/x']);

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from './context.ts';
 import { badRequest, cause, conflict, invalid, methodNotAllowed, notFound, pathNotFound, unsupportedMediaType } from './errors.ts';
 import type { Verb } from './faults.ts';
-import { intParam, mediaType, parseBody, PATCH_TYPES, readBody } from './http.ts';
+import { intParam, mediaType, PATCH_TYPES, parseBody, readBody } from './http.ts';
 import { cloneJson } from './json.ts';
 import type { WriteContext } from './objects.ts';
 import { applyJsonPatch, applyMergePatch } from './patch.ts';
@@ -65,9 +65,15 @@ export async function serveLog(ctx: Context, t: ResourceType, rr: ResourceReques
   const abort = new AbortController();
   req.on('close', () => abort.abort());
   const out = ctx.logProvider({
-    namespace: rr.namespace ?? '', pod: rr.name ?? '', container,
-    follow: queryBool(q, 'follow'), previous: queryBool(q, 'previous'), timestamps: queryBool(q, 'timestamps'),
-    tailLines: intParam(q, 'tailLines'), sinceSeconds: intParam(q, 'sinceSeconds'), limitBytes: intParam(q, 'limitBytes'),
+    namespace: rr.namespace ?? '',
+    pod: rr.name ?? '',
+    container,
+    follow: queryBool(q, 'follow'),
+    previous: queryBool(q, 'previous'),
+    timestamps: queryBool(q, 'timestamps'),
+    tailLines: intParam(q, 'tailLines'),
+    sinceSeconds: intParam(q, 'sinceSeconds'),
+    limitBytes: intParam(q, 'limitBytes'),
     signal: abort.signal,
   });
   if (out instanceof Promise) {

@@ -18,7 +18,10 @@ describe('ages as kubectl prints them', () => {
 });
 
 describe('printer column JSONPath', () => {
-  const conditions = [{ type: 'Ready', status: 'False', reason: 'InvalidSpec' }, { type: 'Progressing', status: 'True', n: 2 }];
+  const conditions = [
+    { type: 'Ready', status: 'False', reason: 'InvalidSpec' },
+    { type: 'Progressing', status: 'True', n: 2 },
+  ];
   const obj = { spec: { hosts: ['a', 'b'], http: [{ route: [{ weight: 90 }, { weight: 10 }] }] }, status: { phase: 'Ok', conditions } };
   it.each([
     ['.status.phase', ['Ok']],

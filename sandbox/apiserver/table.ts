@@ -1,5 +1,5 @@
 import type { PrinterColumn, ResourceType } from './resources.ts';
-import { selectorToString, type StructuredSelector } from './selectors.ts';
+import { type StructuredSelector, selectorToString } from './selectors.ts';
 import { isObject, type JsonObject, type KubeObject } from './types.ts';
 
 // Server-side printing: the Table (meta.k8s.io/v1) that `kubectl get` asks for, with CRD
@@ -99,11 +99,17 @@ const get = (obj: unknown, ...path: string[]): unknown => {
 const list = (v: unknown): JsonObject[] => (Array.isArray(v) ? v.filter(isObject) : []);
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 const col = (name: string, cell: Column['cell'], extra: Partial<PrinterColumn> = {}): Column => ({
-  name, type: 'string', jsonPath: '', description: '', cell, ...extra,
+  name,
+  type: 'string',
+  jsonPath: '',
+  description: '',
+  cell,
+  ...extra,
 });
 
 const nameCol = col('Name', (o) => o.metadata.name ?? '', {
-  format: 'name', description: 'Name must be unique within a namespace. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names',
+  format: 'name',
+  description: 'Name must be unique within a namespace. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names',
 });
 const ageCol = col('Age', (o, now) => age(o.metadata.creationTimestamp, now), {
   description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
@@ -164,8 +170,22 @@ const builtinColumns: Record<string, Column[]> = {
     col('Up-to-date', (d) => num(get(d, 'status', 'updatedReplicas')), { type: 'integer' }),
     col('Available', (d) => num(get(d, 'status', 'availableReplicas')), { type: 'integer' }),
     ageCol,
-    col('Containers', (d) => containersOf(d).map((c) => c['name']).join(','), { priority: 1 }),
-    col('Images', (d) => containersOf(d).map((c) => c['image']).join(','), { priority: 1 }),
+    col(
+      'Containers',
+      (d) =>
+        containersOf(d)
+          .map((c) => c['name'])
+          .join(','),
+      { priority: 1 },
+    ),
+    col(
+      'Images',
+      (d) =>
+        containersOf(d)
+          .map((c) => c['image'])
+          .join(','),
+      { priority: 1 },
+    ),
     col('Selector', (d) => selectorToString(get(d, 'spec', 'selector') as StructuredSelector), { priority: 1 }),
   ],
   'apps/replicasets': [
@@ -174,8 +194,22 @@ const builtinColumns: Record<string, Column[]> = {
     col('Current', (r) => num(get(r, 'status', 'replicas')), { type: 'integer' }),
     col('Ready', (r) => num(get(r, 'status', 'readyReplicas')), { type: 'integer' }),
     ageCol,
-    col('Containers', (d) => containersOf(d).map((c) => c['name']).join(','), { priority: 1 }),
-    col('Images', (d) => containersOf(d).map((c) => c['image']).join(','), { priority: 1 }),
+    col(
+      'Containers',
+      (d) =>
+        containersOf(d)
+          .map((c) => c['name'])
+          .join(','),
+      { priority: 1 },
+    ),
+    col(
+      'Images',
+      (d) =>
+        containersOf(d)
+          .map((c) => c['image'])
+          .join(','),
+      { priority: 1 },
+    ),
   ],
   '/services': [
     nameCol,
@@ -193,11 +227,27 @@ const builtinColumns: Record<string, Column[]> = {
   'discovery.k8s.io/endpointslices': [
     nameCol,
     col('AddressType', (s) => s['addressType'] ?? ''),
-    col('Ports', (s) => list(s['ports']).map((p) => p['port']).join(',') || '<unset>'),
-    col('Endpoints', (s) => list(s['endpoints']).flatMap((e) => (Array.isArray(e['addresses']) ? e['addresses'] : [])).join(',') || '<unset>'),
+    col(
+      'Ports',
+      (s) =>
+        list(s['ports'])
+          .map((p) => p['port'])
+          .join(',') || '<unset>',
+    ),
+    col(
+      'Endpoints',
+      (s) =>
+        list(s['endpoints'])
+          .flatMap((e) => (Array.isArray(e['addresses']) ? e['addresses'] : []))
+          .join(',') || '<unset>',
+    ),
     ageCol,
   ],
-  '/configmaps': [nameCol, col('Data', (c) => Object.keys(isObject(c['data']) ? c['data'] : {}).length + Object.keys(isObject(c['binaryData']) ? c['binaryData'] : {}).length, { type: 'integer' }), ageCol],
+  '/configmaps': [
+    nameCol,
+    col('Data', (c) => Object.keys(isObject(c['data']) ? c['data'] : {}).length + Object.keys(isObject(c['binaryData']) ? c['binaryData'] : {}).length, { type: 'integer' }),
+    ageCol,
+  ],
   '/secrets': [nameCol, col('Type', (s) => s['type'] ?? ''), col('Data', (s) => Object.keys(isObject(s['data']) ? s['data'] : {}).length, { type: 'integer' }), ageCol],
   '/serviceaccounts': [nameCol, col('Secrets', (s) => list(s['secrets']).length, { type: 'integer' }), ageCol],
   '/nodes': [
@@ -240,11 +290,7 @@ function rowObject(obj: KubeObject, include: IncludeObject): unknown {
   return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: obj.metadata };
 }
 
-export function toTable(
-  t: ResourceType,
-  items: KubeObject[],
-  options: { include: IncludeObject; headers: boolean; listMeta?: JsonObject },
-): JsonObject {
+export function toTable(t: ResourceType, items: KubeObject[], options: { include: IncludeObject; headers: boolean; listMeta?: JsonObject }): JsonObject {
   const columns = columnsOf(t);
   const now = Date.now();
   return {
@@ -253,7 +299,11 @@ export function toTable(
     metadata: options.listMeta ?? {},
     columnDefinitions: options.headers
       ? columns.map((c) => ({
-          name: c.name, type: c.type, format: c.format ?? '', description: c.description ?? '', priority: c.priority ?? 0,
+          name: c.name,
+          type: c.type,
+          format: c.format ?? '',
+          description: c.description ?? '',
+          priority: c.priority ?? 0,
         }))
       : [],
     rows: items.map((obj) => {

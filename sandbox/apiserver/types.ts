@@ -68,10 +68,7 @@ export const deleteOptionsSchema = z.looseObject({
   gracePeriodSeconds: z.number().int().nullable().optional(),
   propagationPolicy: z.enum(['Orphan', 'Background', 'Foreground']).nullable().optional(),
   orphanDependents: z.boolean().nullable().optional(),
-  preconditions: z
-    .object({ uid: z.string().nullable().optional(), resourceVersion: z.string().nullable().optional() })
-    .nullable()
-    .optional(),
+  preconditions: z.object({ uid: z.string().nullable().optional(), resourceVersion: z.string().nullable().optional() }).nullable().optional(),
   dryRun: z.array(z.string()).nullable().optional(),
 });
 export type DeleteOptions = z.infer<typeof deleteOptionsSchema>;

@@ -1,6 +1,6 @@
 import { cause, type StatusCause } from './errors.ts';
 import type { ResourceType } from './resources.ts';
-import { selectorToString, parseLabelSelector, type StructuredSelector } from './selectors.ts';
+import { parseLabelSelector, type StructuredSelector, selectorToString } from './selectors.ts';
 import { isObject, type KubeObject } from './types.ts';
 
 // Validation the real API server applies to metadata and to the built-in kinds, limited to what
@@ -54,13 +54,17 @@ export function validateMetadata(t: ResourceType, obj: KubeObject): StatusCause[
     if (bad) out.push(bad);
   }
   for (const [k, v] of Object.entries(m.labels ?? {})) {
-    if (!validQualifiedName(k)) out.push(cause.invalid('metadata.labels', k, 'name part must consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character'));
+    if (!validQualifiedName(k))
+      out.push(cause.invalid('metadata.labels', k, "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"));
     if (v.length > 63 || !labelValue.test(v)) {
-      out.push(cause.invalid('metadata.labels', v, "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"));
+      out.push(
+        cause.invalid('metadata.labels', v, "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
+      );
     }
   }
   for (const k of Object.keys(m.annotations ?? {})) {
-    if (!validQualifiedName(k)) out.push(cause.invalid('metadata.annotations', k, 'name part must consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character'));
+    if (!validQualifiedName(k))
+      out.push(cause.invalid('metadata.annotations', k, "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"));
   }
   (m.ownerReferences ?? []).forEach((ref, i) => {
     if (!ref.uid) out.push(cause.invalid(`metadata.ownerReferences[${i}].uid`, ref.uid, 'uid must not be empty'));
@@ -153,4 +157,3 @@ export const builtinValidators: Record<string, Validator> = {
   '/configmaps': dataKeys,
   '/secrets': dataKeys,
 };
-

@@ -18,9 +18,7 @@ export function serveWatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q
   const fields = parseFieldSelector(q.get('fieldSelector'), t.fieldSelectors);
   const namespace = t.namespaced ? rr.namespace : undefined;
   const accepts = (obj: KubeObject) =>
-    (namespace === undefined || obj.metadata.namespace === namespace) &&
-    labels(obj.metadata.labels) &&
-    (!fields.filters || fields.matches(ctx.objects.present(t, obj)));
+    (namespace === undefined || obj.metadata.namespace === namespace) && labels(obj.metadata.labels) && (!fields.filters || fields.matches(ctx.objects.present(t, obj)));
   const media = negotiate(req.headers.accept);
   const rvParam = q.get('resourceVersion') ?? '';
   let initial: [WatchEventType, KubeObject][] = [];
@@ -82,7 +80,8 @@ export function serveWatch(ctx: Context, t: ResourceType, rr: ResourceRequest, q
   for (const [type, obj] of initial) res.write(encode(type, obj));
   const bookmark = (annotations?: Record<string, string>) =>
     encode('BOOKMARK', {
-      kind: t.kind, apiVersion: apiVersionOf(t),
+      kind: t.kind,
+      apiVersion: apiVersionOf(t),
       metadata: { resourceVersion: String(ctx.store.rv), ...(annotations ? { annotations } : {}) },
     });
   const allowBookmarks = queryBool(q, 'allowWatchBookmarks');

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import type { Connection } from '../../operator/src/kube/kubeconfig.ts';
 import { kubeconfigYaml } from '../apiserver/kubeconfig.ts';
 import { Daemon, freePort } from '../daemon.ts';
-import { FRONT_PROXY_CLIENT, type Identity, type Pki, SERVICE_CLUSTER_IP_RANGE, makePki } from './pki.ts';
+import { FRONT_PROXY_CLIENT, type Identity, makePki, type Pki, SERVICE_CLUSTER_IP_RANGE } from './pki.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -98,8 +98,14 @@ export function auditedDecisions(log: string, user: string): AuditedDecision[] {
     const r = e.data.objectRef;
     const admissionRefusal = decision === 'allow' && e.data.responseStatus?.code === 403 ? e.data.responseStatus.message : undefined;
     out.push({
-      verb: e.data.verb, apiGroup: r.apiGroup ?? '', resource: r.resource ?? '', subresource: r.subresource ?? '', namespace: r.namespace ?? '', name: r.name ?? '',
-      allowed: decision === 'allow', ...(admissionRefusal !== undefined ? { admissionRefusal } : {}),
+      verb: e.data.verb,
+      apiGroup: r.apiGroup ?? '',
+      resource: r.resource ?? '',
+      subresource: r.subresource ?? '',
+      namespace: r.namespace ?? '',
+      name: r.name ?? '',
+      allowed: decision === 'allow',
+      ...(admissionRefusal !== undefined ? { admissionRefusal } : {}),
     });
   }
   return out;
@@ -200,9 +206,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         name: 'etcd',
         bin: build.bin('etcd'),
         args: [
-          `--data-dir=${etcdData}`, `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-          `--listen-peer-urls=http://127.0.0.1:${peerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-          `--initial-cluster=default=http://127.0.0.1:${peerPort}`, '--unsafe-no-fsync=true', '--log-level=warn',
+          `--data-dir=${etcdData}`,
+          `--listen-client-urls=${etcdUrl}`,
+          `--advertise-client-urls=${etcdUrl}`,
+          `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+          `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+          `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+          '--unsafe-no-fsync=true',
+          '--log-level=warn',
         ],
         stateDir: options.stateDir,
         logFile: path.join(logs, 'etcd.log'),
@@ -220,24 +231,43 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         name: 'kube-apiserver',
         bin: build.bin('kube-apiserver'),
         args: [
-          `--etcd-servers=${etcdUrl}`, `--secure-port=${apiPort}`, '--bind-address=127.0.0.1', `--advertise-address=${advertise}`,
-          `--cert-dir=${pki.dir}`, `--tls-cert-file=${pki.apiserver.certFile}`, `--tls-private-key-file=${pki.apiserver.keyFile}`,
-          `--client-ca-file=${pki.caFile}`, `--token-auth-file=${pki.tokenFile}`,
+          `--etcd-servers=${etcdUrl}`,
+          `--secure-port=${apiPort}`,
+          '--bind-address=127.0.0.1',
+          `--advertise-address=${advertise}`,
+          `--cert-dir=${pki.dir}`,
+          `--tls-cert-file=${pki.apiserver.certFile}`,
+          `--tls-private-key-file=${pki.apiserver.keyFile}`,
+          `--client-ca-file=${pki.caFile}`,
+          `--token-auth-file=${pki.tokenFile}`,
           // OwnerReferencesPermissionEnforcement, as OpenShift runs it: blockOwnerDeletion needs
           // update on the owner's finalizers, which the chart's RBAC grants.
-          '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement', '--allow-privileged=true',
-          `--audit-policy-file=${auditPolicy}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json', '--audit-log-mode=blocking', '--audit-log-maxsize=200',
+          '--authorization-mode=Node,RBAC',
+          '--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement',
+          '--allow-privileged=true',
+          `--audit-policy-file=${auditPolicy}`,
+          `--audit-log-path=${auditLog}`,
+          '--audit-log-format=json',
+          '--audit-log-mode=blocking',
+          '--audit-log-maxsize=200',
           `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
-          `--service-account-issuer=${url}`, `--service-account-key-file=${pki.serviceAccount.publicFile}`,
+          `--service-account-issuer=${url}`,
+          `--service-account-key-file=${pki.serviceAccount.publicFile}`,
           `--service-account-signing-key-file=${pki.serviceAccount.keyFile}`,
-          `--kubelet-certificate-authority=${pki.caFile}`, '--kubelet-preferred-address-types=InternalIP',
+          `--kubelet-certificate-authority=${pki.caFile}`,
+          '--kubelet-preferred-address-types=InternalIP',
           // The aggregation layer, for the resource metrics API (sandbox/metrics/): kube-apiserver
           // authenticates to an APIService's server with this client certificate and names the
           // user in these headers.
-          `--requestheader-client-ca-file=${pki.frontProxy.caFile}`, `--requestheader-allowed-names=${FRONT_PROXY_CLIENT}`,
-          '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group', '--requestheader-extra-headers-prefix=X-Remote-Extra-',
-          `--proxy-client-cert-file=${pki.frontProxy.client.certFile}`, `--proxy-client-key-file=${pki.frontProxy.client.keyFile}`,
-          '--profiling=false', '--v=1',
+          `--requestheader-client-ca-file=${pki.frontProxy.caFile}`,
+          `--requestheader-allowed-names=${FRONT_PROXY_CLIENT}`,
+          '--requestheader-username-headers=X-Remote-User',
+          '--requestheader-group-headers=X-Remote-Group',
+          '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+          `--proxy-client-cert-file=${pki.frontProxy.client.certFile}`,
+          `--proxy-client-key-file=${pki.frontProxy.client.keyFile}`,
+          '--profiling=false',
+          '--v=1',
         ],
         stateDir: options.stateDir,
         logFile: path.join(logs, 'kube-apiserver.log'),
@@ -259,12 +289,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         name: 'kube-controller-manager',
         bin: build.bin('kube-controller-manager'),
         args: [
-          ...delegated(kcm), '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`, '--leader-elect=false',
-          '--use-service-account-credentials=true', `--service-account-private-key-file=${pki.serviceAccount.keyFile}`,
-          `--root-ca-file=${pki.caFile}`, `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+          ...delegated(kcm),
+          '--bind-address=127.0.0.1',
+          `--secure-port=${kcmPort}`,
+          '--leader-elect=false',
+          '--use-service-account-credentials=true',
+          `--service-account-private-key-file=${pki.serviceAccount.keyFile}`,
+          `--root-ca-file=${pki.caFile}`,
+          `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
           // The sandbox's nodes answer from one machine: an image service's Deployment scaled by
           // an HPA must see metrics soon after its pods start.
-          '--horizontal-pod-autoscaler-sync-period=5s', '--profiling=false', '--v=1',
+          '--horizontal-pod-autoscaler-sync-period=5s',
+          '--profiling=false',
+          '--v=1',
         ],
         stateDir: options.stateDir,
         logFile: path.join(logs, 'kube-controller-manager.log'),

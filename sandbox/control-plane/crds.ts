@@ -4,9 +4,9 @@
 // validation.
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAllDocuments } from 'yaml';
 import { REPO_CRDS_DIR } from '../apiserver/server.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
 
 /** The CRDs in YAML files (multi-document), in order. */
@@ -20,7 +20,10 @@ export function readCrds(files: string[]): Record<string, unknown>[] {
 
 /** The CRDs the real control plane starts with: the repository's crds/, then upstream files (Istio's, the Gateway API's). */
 export function startingCrds(upstreamFiles: string[]): Record<string, unknown>[] {
-  const repo = fs.readdirSync(REPO_CRDS_DIR).filter((f) => f.endsWith('.yaml')).map((f) => path.join(REPO_CRDS_DIR, f));
+  const repo = fs
+    .readdirSync(REPO_CRDS_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => path.join(REPO_CRDS_DIR, f));
   return readCrds([...repo, ...upstreamFiles]);
 }
 

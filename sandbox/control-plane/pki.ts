@@ -38,7 +38,13 @@ function openssl(args: string[], cwd: string): void {
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
     if (e.code === 'ENOENT') throw new Error('the real control plane needs openssl (apt-get install -y openssl) to make its certificates');
-    throw new Error(`openssl ${args[0]} failed: ${String(e.stderr ?? e.message).trim().split('\n')[0]}`);
+    throw new Error(
+      `openssl ${args[0]} failed: ${
+        String(e.stderr ?? e.message)
+          .trim()
+          .split('\n')[0]
+      }`,
+    );
   }
 }
 
@@ -60,8 +66,27 @@ function servingCert(dir: string, name: string, sans: string[]): { certFile: str
 }
 
 function makeCa(dir: string, name: string): void {
-  openssl(['req', '-x509', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '3650', '-subj', `/CN=imageops-sandbox-${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      ...EC,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '3650',
+      '-subj',
+      `/CN=imageops-sandbox-${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
 }
 
 /** The aggregator's client certificate's name (kube-apiserver's --requestheader-allowed-names). */
@@ -80,8 +105,14 @@ export function makePki(dir: string, identities: Identity[], apiserverIPs: strin
   const frontProxyClient = signedCert(dir, FRONT_PROXY_CLIENT, 'front-proxy-ca', ['extendedKeyUsage=clientAuth', 'keyUsage=critical,digitalSignature,keyEncipherment']);
   const metrics = servingCert(dir, 'metrics-server', [`DNS:${METRICS_SERVICE.name}.${METRICS_SERVICE.namespace}.svc`, 'IP:127.0.0.1']);
   const apiserver = servingCert(dir, 'kube-apiserver', [
-    'IP:127.0.0.1', `IP:${KUBERNETES_SERVICE_IP}`, ...apiserverIPs.map((ip) => `IP:${ip}`), 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default',
-    'DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local',
+    'IP:127.0.0.1',
+    `IP:${KUBERNETES_SERVICE_IP}`,
+    ...apiserverIPs.map((ip) => `IP:${ip}`),
+    'DNS:localhost',
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+    'DNS:kubernetes.default.svc.cluster.local',
   ]);
   const kubelet = servingCert(dir, 'kubelet', ['IP:127.0.0.1', 'DNS:localhost']);
 

@@ -4,8 +4,8 @@
 // kube-scheduler does not place its pods. The kubelet mounts the same directory for the claim.
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ApiError, informer, type KubeClient, RESOURCES, runInformers } from '../kube/client.ts';
 import type { Informer } from '../../operator/src/kube/informer.ts';
+import { ApiError, informer, type KubeClient, RESOURCES, runInformers } from '../kube/client.ts';
 import { claimDir } from '../kubelet/volumes.ts';
 
 const ClaimSchema = z.looseObject({

@@ -37,7 +37,14 @@ describe('cpuReplicas (target 50%)', () => {
 });
 
 const fast: Behavior = {
-  scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Pods', value: 4, periodSeconds: 15 }, { type: 'Percent', value: 100, periodSeconds: 15 }] },
+  scaleUp: {
+    stabilizationWindowSeconds: 0,
+    selectPolicy: 'Max',
+    policies: [
+      { type: 'Pods', value: 4, periodSeconds: 15 },
+      { type: 'Percent', value: 100, periodSeconds: 15 },
+    ],
+  },
   scaleDown: { stabilizationWindowSeconds: 10, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
 };
 const decide = (current: number, recommended: number, history: History = EMPTY_HISTORY, now = 100_000, behavior = fast, min = 1, max = 10) =>
@@ -52,9 +59,19 @@ describe('applyBehavior', () => {
     ['up limited to +4 pods or +100% in 15 s, whichever is more', decide(2, 9), 6, 'ScaleUpLimit'],
     ['up limit counts the scale-ups already made in the period', decide(4, 9, { ...EMPTY_HISTORY, scaleUps: [{ at: 95_000, by: 2 }] }), 6, 'ScaleUpLimit'],
     ['min bounds a recommendation below it', decide(2, 0), 1, 'TooFewReplicas'],
-    ['max bounds one above it', decide(8, 12, EMPTY_HISTORY, 100_000, { ...fast, scaleUp: { ...fast.scaleUp, policies: [{ type: 'Percent', value: 900, periodSeconds: 15 }] } }), 10, 'TooManyReplicas'],
+    [
+      'max bounds one above it',
+      decide(8, 12, EMPTY_HISTORY, 100_000, { ...fast, scaleUp: { ...fast.scaleUp, policies: [{ type: 'Percent', value: 900, periodSeconds: 15 }] } }),
+      10,
+      'TooManyReplicas',
+    ],
     ['scale-down Disabled: held', decide(5, 1, EMPTY_HISTORY, 100_000, { ...fast, scaleDown: { ...fast.scaleDown, selectPolicy: 'Disabled' } }), 5, 'ScaleDownLimit'],
-    ['one pod a minute down', decide(5, 1, EMPTY_HISTORY, 100_000, { ...fast, scaleDown: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] } }), 4, 'ScaleDownLimit'],
+    [
+      'one pod a minute down',
+      decide(5, 1, EMPTY_HISTORY, 100_000, { ...fast, scaleDown: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] } }),
+      4,
+      'ScaleDownLimit',
+    ],
     ['the default down window (300 s) holds a recommendation of 4 minutes ago', decide(5, 1, recs([-140, 5]), 100_000, DEFAULT_BEHAVIOR), 5, undefined],
   ])('%s', (_name, d, replicas, limited) => {
     expect(d.replicas).toBe(replicas);

@@ -18,9 +18,7 @@ export interface PodSample {
   ready: boolean;
 }
 
-export type Computed =
-  | { ok: true; replicas: number; utilization: number; averageMilli: number }
-  | { ok: false; reason: string; message: string };
+export type Computed = { ok: true; replicas: number; utilization: number; averageMilli: number } | { ok: false; reason: string; message: string };
 
 /**
  * The replicas the CPU metrics ask for (GetResourceReplicas): usage over request of the ready pods
@@ -83,7 +81,14 @@ export interface Behavior {
 
 /** autoscaling/v2's defaults, which the API server fills in (and the controller's 300 s down window). */
 export const DEFAULT_BEHAVIOR: Behavior = {
-  scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Pods', value: 4, periodSeconds: 15 }, { type: 'Percent', value: 100, periodSeconds: 15 }] },
+  scaleUp: {
+    stabilizationWindowSeconds: 0,
+    selectPolicy: 'Max',
+    policies: [
+      { type: 'Pods', value: 4, periodSeconds: 15 },
+      { type: 'Percent', value: 100, periodSeconds: 15 },
+    ],
+  },
   scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
 };
 
@@ -116,7 +121,12 @@ const changedIn = (events: { at: number; by: number }[], now: number, seconds: n
  */
 export function applyBehavior(input: { now: number; current: number; recommended: number; min: number; max: number; behavior: Behavior; history: History }): Decision {
   const { now, current, min, max, behavior } = input;
-  const keep = Math.max(behavior.scaleUp.stabilizationWindowSeconds, behavior.scaleDown.stabilizationWindowSeconds, ...behavior.scaleUp.policies.map((p) => p.periodSeconds), ...behavior.scaleDown.policies.map((p) => p.periodSeconds));
+  const keep = Math.max(
+    behavior.scaleUp.stabilizationWindowSeconds,
+    behavior.scaleDown.stabilizationWindowSeconds,
+    ...behavior.scaleUp.policies.map((p) => p.periodSeconds),
+    ...behavior.scaleDown.policies.map((p) => p.periodSeconds),
+  );
   const recommendations = [...input.history.recommendations.filter((r) => within(r.at, now, keep)), { at: now, replicas: input.recommended }];
   const inWindow = (seconds: number) => recommendations.filter((r) => within(r.at, now, seconds) || r.at === now).map((r) => r.replicas);
   const upStable = Math.min(...inWindow(behavior.scaleUp.stabilizationWindowSeconds));

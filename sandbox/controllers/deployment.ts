@@ -2,9 +2,9 @@
 // pod-template-hash), rolled over with RollingUpdate or Recreate, old ReplicaSets trimmed to
 // revisionHistoryLimit, and status with Available and Progressing conditions.
 import type { Logger } from 'pino';
-import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
 import { EventRecorder } from '../../operator/src/kube/events.ts';
 import type { Informer } from '../../operator/src/kube/informer.ts';
+import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
 import type { Deployment, ReplicaSet } from '../kube/types.ts';
 import { podTemplateHash } from './hash.ts';
 import { controllerOf } from './pods.ts';
@@ -62,7 +62,11 @@ export class DeploymentController {
     if (d.spec.paused !== true) {
       if (newRs === undefined) {
         const oldPods = oldRss.reduce((s, rs) => s + Math.max(rs.spec.replicas ?? 1, rs.status?.replicas ?? 0), 0);
-        const replicas = recreate ? (oldPods > 0 ? 0 : desired) : rollingStep(desired, maxSurge, maxUnavailable, { name: '', replicas: 0, current: 0, ready: 0, available: 0, created: '' }, oldRss.map(view)).newReplicas;
+        const replicas = recreate
+          ? oldPods > 0
+            ? 0
+            : desired
+          : rollingStep(desired, maxSurge, maxUnavailable, { name: '', replicas: 0, current: 0, ready: 0, available: 0, created: '' }, oldRss.map(view)).newReplicas;
         newRs = await this.#createReplicaSet(d, hash, replicas, maxRevision + 1, maxSurge);
         this.#scaled(d, newRs.metadata.name, 0, replicas);
         acted = 'created';
@@ -115,7 +119,12 @@ export class DeploymentController {
 
   #scaled(d: Deployment, rs: string, from: number, to: number): void {
     if (from === to) return;
-    this.#events.record({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: d.metadata }, 'Normal', 'ScalingReplicaSet', `Scaled ${to > from ? 'up' : 'down'} replica set ${rs} from ${from} to ${to}`);
+    this.#events.record(
+      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: d.metadata },
+      'Normal',
+      'ScalingReplicaSet',
+      `Scaled ${to > from ? 'up' : 'down'} replica set ${rs} from ${from} to ${to}`,
+    );
   }
 
   async #createReplicaSet(d: Deployment, hash: string, replicas: number, revision: number, maxSurge: number): Promise<ReplicaSet> {

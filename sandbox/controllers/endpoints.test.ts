@@ -5,7 +5,13 @@ import { deletionOrder } from './replicaset.ts';
 
 const svc: Service = {
   metadata: { name: 'web', namespace: 'shop', uid: 'svc-1' },
-  spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }, { name: 'admin', port: 9000, targetPort: 9001 }] },
+  spec: {
+    selector: { app: 'web' },
+    ports: [
+      { name: 'http', port: 80, targetPort: 'http' },
+      { name: 'admin', port: 9000, targetPort: 9001 },
+    ],
+  },
 };
 
 function pod(name: string, opts: { ready?: boolean; ip?: string; terminating?: boolean; port?: number; app?: string; phase?: string; created?: string } = {}): Pod {

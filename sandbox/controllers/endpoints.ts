@@ -1,10 +1,11 @@
 // Endpoints and EndpointSlice controller: a Service's selected pods with an address, ready ones as
 // addresses, the rest as notReadyAddresses (Endpoints) or ready=false (EndpointSlice, which also
 // keeps terminating pods with serving/terminating, as the real controller does since 1.26).
-import { type KubeClient, RESOURCES } from '../kube/client.ts';
+
 import type { Informer } from '../../operator/src/kube/informer.ts';
+import { type KubeClient, RESOURCES } from '../kube/client.ts';
 import { matchesMap } from '../kube/selector.ts';
-import type { Endpoints, EndpointSlice, Pod, Service } from '../kube/types.ts';
+import type { EndpointSlice, Endpoints, Pod, Service } from '../kube/types.ts';
 import { fnv32a, stableJson } from './hash.ts';
 
 const MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
@@ -122,7 +123,9 @@ export class EndpointsController {
   async reconcile(key: string): Promise<void> {
     const [ns = 'default', name = ''] = key.split('/');
     const svc = this.#services.get(ns, name);
-    const ours = this.#slices.list().filter((s) => (s.metadata.namespace ?? 'default') === ns && s.metadata.labels?.['kubernetes.io/service-name'] === name && s.metadata.labels?.[MANAGED_BY] === CONTROLLER);
+    const ours = this.#slices
+      .list()
+      .filter((s) => (s.metadata.namespace ?? 'default') === ns && s.metadata.labels?.['kubernetes.io/service-name'] === name && s.metadata.labels?.[MANAGED_BY] === CONTROLLER);
     if (svc === undefined || svc.spec.selector === undefined || Object.keys(svc.spec.selector).length === 0) {
       // A Service gone (or without selector, whose endpoints are the user's): remove what we made.
       if (svc === undefined && this.#endpoints.get(ns, name) !== undefined) await this.#client.delete(RESOURCES.endpoints, ns, name);

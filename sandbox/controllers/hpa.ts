@@ -7,9 +7,9 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { cpuCores } from '../../operator/src/api/quantities.ts';
 import { EventRecorder } from '../../operator/src/kube/events.ts';
+import type { Informer } from '../../operator/src/kube/informer.ts';
 import { selectorToString } from '../apiserver/selectors.ts';
 import { type KubeClient, RESOURCES, resourcePath } from '../kube/client.ts';
-import type { Informer } from '../../operator/src/kube/informer.ts';
 import type { Condition, Deployment, HorizontalPodAutoscaler, Pod } from '../kube/types.ts';
 import { applyBehavior, type Behavior, cpuReplicas, DEFAULT_BEHAVIOR, EMPTY_HISTORY, type History, type PodSample, type ScalingRules } from './autoscale.ts';
 
@@ -100,13 +100,23 @@ export class HpaController {
     const conditions = (list: [string, string, string, string][]) => list.map(([type, status, reason, message]) => condition(old.conditions, type, status, reason, message, now));
     if (deployment === undefined) {
       const why = ref.kind === 'Deployment' ? `deployments.apps "${ref.name}" not found` : `the sandbox's HPA controller scales Deployments, not ${ref.kind}`;
-      await this.#writeStatus(hpa, { ...old, currentReplicas: old.currentReplicas ?? 0, desiredReplicas: old.desiredReplicas ?? 0, conditions: conditions([['AbleToScale', 'False', 'FailedGetScale', `the HPA controller was unable to get the target's current scale: ${why}`]]) });
+      await this.#writeStatus(hpa, {
+        ...old,
+        currentReplicas: old.currentReplicas ?? 0,
+        desiredReplicas: old.desiredReplicas ?? 0,
+        conditions: conditions([['AbleToScale', 'False', 'FailedGetScale', `the HPA controller was unable to get the target's current scale: ${why}`]]),
+      });
       return { requeueAfterMs: SYNC_PERIOD_MS };
     }
     const current = deployment.spec.replicas ?? 1;
-    const able: [string, string, string, string] = ['AbleToScale', 'True', 'SucceededGetScale', 'the HPA controller was able to get the target\'s current scale'];
+    const able: [string, string, string, string] = ['AbleToScale', 'True', 'SucceededGetScale', "the HPA controller was able to get the target's current scale"];
     if (current === 0 && min !== 0) {
-      await this.#writeStatus(hpa, { ...old, currentReplicas: 0, desiredReplicas: 0, conditions: conditions([able, ['ScalingActive', 'False', 'ScalingDisabled', 'scaling is disabled since the replica count of the target is zero']]) });
+      await this.#writeStatus(hpa, {
+        ...old,
+        currentReplicas: 0,
+        desiredReplicas: 0,
+        conditions: conditions([able, ['ScalingActive', 'False', 'ScalingDisabled', 'scaling is disabled since the replica count of the target is zero']]),
+      });
       return { requeueAfterMs: SYNC_PERIOD_MS };
     }
     const target = spec.metrics?.find((m) => m.type === 'Resource' && m.resource?.name === 'cpu' && m.resource.target.type === 'Utilization');
@@ -115,7 +125,7 @@ export class HpaController {
     let active: [string, string, string, string];
     let currentMetrics: unknown[] | undefined = old.currentMetrics;
     if (utilizationTarget === undefined) {
-      active = ['ScalingActive', 'False', 'InvalidMetricSourceType', 'the sandbox\'s HPA controller knows a CPU Utilization target only'];
+      active = ['ScalingActive', 'False', 'InvalidMetricSourceType', "the sandbox's HPA controller knows a CPU Utilization target only"];
     } else {
       const computed = cpuReplicas(current, utilizationTarget, await this.#samples(ns, deployment, now));
       if (computed.ok) {
@@ -129,15 +139,34 @@ export class HpaController {
     const behavior: Behavior = { scaleUp: rules(spec.behavior?.scaleUp, DEFAULT_BEHAVIOR.scaleUp), scaleDown: rules(spec.behavior?.scaleDown, DEFAULT_BEHAVIOR.scaleDown) };
     // Outside the bounds the count is corrected without metrics, as upstream does.
     const bounded = current > spec.maxReplicas || current < min;
-    const decision = applyBehavior({ now, current, recommended: bounded ? Math.min(Math.max(current, min), spec.maxReplicas) : recommended, min, max: spec.maxReplicas, behavior, history: this.#history.get(key) ?? EMPTY_HISTORY });
+    const decision = applyBehavior({
+      now,
+      current,
+      recommended: bounded ? Math.min(Math.max(current, min), spec.maxReplicas) : recommended,
+      min,
+      max: spec.maxReplicas,
+      behavior,
+      history: this.#history.get(key) ?? EMPTY_HISTORY,
+    });
     this.#history.set(key, decision.history);
     let lastScaleTime = old.lastScaleTime;
     if (decision.replicas !== current && (bounded || active[1] === 'True')) {
       const path = `${resourcePath(RESOURCES.deployments, ns, deployment.metadata.name)}/scale`;
       await this.#client.request('PATCH', path, { spec: { replicas: decision.replicas } }, 'application/merge-patch+json');
       lastScaleTime = new Date(now).toISOString().replace(/\.\d+Z$/, 'Z');
-      const reason = bounded ? (current > spec.maxReplicas ? 'Current number of replicas above Spec.MaxReplicas' : 'Current number of replicas below Spec.MinReplicas') : decision.replicas > current ? 'cpu resource utilization (percentage of request) above target' : 'All metrics below target';
-      this.#events.record({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: hpa.metadata }, 'Normal', 'SuccessfulRescale', `New size: ${decision.replicas}; reason: ${reason}`);
+      const reason = bounded
+        ? current > spec.maxReplicas
+          ? 'Current number of replicas above Spec.MaxReplicas'
+          : 'Current number of replicas below Spec.MinReplicas'
+        : decision.replicas > current
+          ? 'cpu resource utilization (percentage of request) above target'
+          : 'All metrics below target';
+      this.#events.record(
+        { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: hpa.metadata },
+        'Normal',
+        'SuccessfulRescale',
+        `New size: ${decision.replicas}; reason: ${reason}`,
+      );
     }
     const limited: [string, string, string, string] = decision.limited
       ? ['ScalingLimited', 'True', decision.limited.reason, decision.limited.message]

@@ -2,16 +2,18 @@
 // ReplicaSets, Endpoints/EndpointSlices, HorizontalPodAutoscalers. Events map to the keys they
 // concern; each controller has its own work queue.
 import type { Logger } from 'pino';
+import { WorkQueue } from '../../operator/src/kube/work-queue.ts';
+import { runWorkers } from '../../operator/src/kube/workers.ts';
 import { informer, type KubeClient, RESOURCES, runInformers } from '../kube/client.ts';
 import {
   type Deployment,
   DeploymentSchema,
   type EndpointSlice,
   EndpointSliceSchema,
-  type HorizontalPodAutoscaler,
-  HorizontalPodAutoscalerSchema,
   type Endpoints,
   EndpointsSchema,
+  type HorizontalPodAutoscaler,
+  HorizontalPodAutoscalerSchema,
   type Pod,
   PodSchema,
   type ReplicaSet,
@@ -19,8 +21,6 @@ import {
   type Service,
   ServiceSchema,
 } from '../kube/types.ts';
-import { WorkQueue } from '../../operator/src/kube/work-queue.ts';
-import { runWorkers } from '../../operator/src/kube/workers.ts';
 import { DeploymentController } from './deployment.ts';
 import { EndpointsController } from './endpoints.ts';
 import { HpaController } from './hpa.ts';

@@ -19,6 +19,8 @@ export function availability(pod: Pod, minReadySeconds: number, now: number): { 
   return at <= now ? { available: true, inMs: undefined } : { available: false, inMs: at - now };
 }
 
-export function controllerOf(meta: { ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean | undefined }[] | undefined }): { kind: string; name: string; uid: string } | undefined {
+export function controllerOf(meta: {
+  ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean | undefined }[] | undefined;
+}): { kind: string; name: string; uid: string } | undefined {
   return meta.ownerReferences?.find((o) => o.controller === true);
 }

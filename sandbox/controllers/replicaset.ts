@@ -1,9 +1,9 @@
 // ReplicaSet controller: keeps spec.replicas active pods, newest-unready deleted first, and reports
 // replicas, readyReplicas and availableReplicas (ready for minReadySeconds).
 import type { Logger } from 'pino';
-import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
 import { EventRecorder } from '../../operator/src/kube/events.ts';
 import type { Informer } from '../../operator/src/kube/informer.ts';
+import { ApiError, type KubeClient, RESOURCES } from '../kube/client.ts';
 import { matchesSelector } from '../kube/selector.ts';
 import type { Pod, ReplicaSet } from '../kube/types.ts';
 import { availability, controllerOf, isActive } from './pods.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { deploymentStatus, type RsView, resolveIntOrPercent, rollingStep, surgeAndUnavailable } from './rolling.ts';
 import { podTemplateHash } from './hash.ts';
+import { deploymentStatus, type RsView, resolveIntOrPercent, rollingStep, surgeAndUnavailable } from './rolling.ts';
 
 const rs = (name: string, replicas: number, available = replicas, created = '2026-01-01T00:00:00Z'): RsView => ({ name, replicas, current: replicas, ready: available, available, created });
 
@@ -35,7 +35,14 @@ describe('rolling step', () => {
   });
 
   it('never drops below desired - maxUnavailable nor exceeds desired + maxSurge, and finishes', () => {
-    for (const [desired, s, u] of [[3, 1, 0], [4, 0, 1], [5, '25%', '25%'], [10, '50%', 0], [1, 1, 0], [2, 0, 1]] as const) {
+    for (const [desired, s, u] of [
+      [3, 1, 0],
+      [4, 0, 1],
+      [5, '25%', '25%'],
+      [10, '50%', 0],
+      [1, 1, 0],
+      [2, 0, 1],
+    ] as const) {
       const { maxSurge, maxUnavailable } = surgeAndUnavailable(desired, { maxSurge: s, maxUnavailable: u });
       let newRs = rs('new', 0);
       let olds = [rs('a', 1, 1, '2024-01-01T00:00:00Z'), rs('b', desired - 1, desired - 1, '2025-01-01T00:00:00Z')];
@@ -58,7 +65,17 @@ describe('rolling step', () => {
 describe('deployment status', () => {
   const now = new Date('2026-01-01T00:10:00Z');
   it('reports a complete rollout as Available and NewReplicaSetAvailable', () => {
-    const { status } = deploymentStatus({ generation: 3, desired: 2, maxUnavailable: 0, progressDeadlineSeconds: 600, newRs: rs('web-abc', 2), oldRss: [], previous: undefined, acted: undefined, now });
+    const { status } = deploymentStatus({
+      generation: 3,
+      desired: 2,
+      maxUnavailable: 0,
+      progressDeadlineSeconds: 600,
+      newRs: rs('web-abc', 2),
+      oldRss: [],
+      previous: undefined,
+      acted: undefined,
+      now,
+    });
     expect(status).toMatchObject({ observedGeneration: 3, replicas: 2, updatedReplicas: 2, readyReplicas: 2, availableReplicas: 2, unavailableReplicas: 0 });
     expect(status.conditions.map((c) => [c.type, c.status, c.reason])).toEqual([
       ['Available', 'True', 'MinimumReplicasAvailable'],

@@ -101,7 +101,9 @@ export interface StatusInputs {
   progressDeadlineSeconds: number | undefined;
   newRs: RsView | undefined;
   oldRss: RsView[];
-  previous: { updatedReplicas?: number | undefined; readyReplicas?: number | undefined; availableReplicas?: number | undefined; replicas?: number | undefined; conditions?: Condition[] | undefined } | undefined;
+  previous:
+    | { updatedReplicas?: number | undefined; readyReplicas?: number | undefined; availableReplicas?: number | undefined; replicas?: number | undefined; conditions?: Condition[] | undefined }
+    | undefined;
   /** The controller created or scaled a ReplicaSet in this pass. */
   acted: 'created' | 'scaled' | undefined;
   now: Date;

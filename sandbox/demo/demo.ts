@@ -5,22 +5,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { ImageServiceSpecSchema, weightSchedule } from '../../operator/src/api/image-service.ts';
 import { parseDuration } from '../../operator/src/api/durations.ts';
+import { ImageServiceSpecSchema, weightSchedule } from '../../operator/src/api/image-service.ts';
 import { isAlive } from '../pids.ts';
 import { defaultControlPlane, REPO_ROOT, type Sandbox, startSandbox } from '../sandbox.ts';
+import { startView, type View } from '../view/server.ts';
 import { samplePaths, writeSampleImages } from './images.ts';
 import { LoadGenerator } from './load.ts';
 import { operatorComponent } from './operator.ts';
-import { applyImageService, eventsOf, type KubeEvent, mergePatch, observe, readManifest, type Ref, setImage, settledIn, waitForReady, waitForRoute } from './rollout.ts';
+import { applyImageService, eventsOf, type KubeEvent, mergePatch, observe, type Ref, readManifest, setImage, settledIn, waitForReady, waitForRoute } from './rollout.ts';
 import { LiveView } from './view.ts';
-import { startView, type View } from '../view/server.ts';
 
 const EXAMPLE = path.join(REPO_ROOT, 'examples', 'minimal.yaml');
 const CLAIM = 'image-originals';
 const NEW_IMAGE = 'imageops/image-service:1.1.0';
 /** The example's canary policy made demo-sized: a check every 5 s, 20% steps, two sample pictures compared. */
-const OUTPUT_SAMPLES = [{ key: 'landscape.jpg', params: 'w=480' }, { key: 'badge.png', params: 'w=160' }];
+const OUTPUT_SAMPLES = [
+  { key: 'landscape.jpg', params: 'w=480' },
+  { key: 'badge.png', params: 'w=160' },
+];
 const DEMO_CANARY = { canary: { interval: '5s', stepWeight: 20, analysis: { output: { samples: OUTPUT_SAMPLES } } } };
 const LOAD = { concurrency: 4, ratePerSecond: 40 };
 /** After the rollout the load keeps going (so a second rollout can be watched) for this long at most. */
@@ -173,7 +176,8 @@ async function main(): Promise<number> {
     const during = load.counts('rollout');
     const output = (await observe(sandbox.client, ref))?.status.lastAnalysis?.output;
     out();
-    if (output) out(`Last output check: ${output.samples} samples, ${output.failed} differing; worst lightness SSIM ${output.worstSsim ?? 'n/a'}, worst colour difference ${output.worstDeltaE ?? 'n/a'}.`);
+    if (output)
+      out(`Last output check: ${output.samples} samples, ${output.failed} differing; worst lightness SSIM ${output.worstSsim ?? 'n/a'}, worst colour difference ${output.worstDeltaE ?? 'n/a'}.`);
     out(
       outcome === 'Succeeded'
         ? `Promoted ${NEW_IMAGE}. During the rollout the load sent ${during.requests} requests; ${during.failed} failed.`

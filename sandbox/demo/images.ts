@@ -13,15 +13,20 @@ function scene(width: number, height: number, sky: string, ground: string): Buff
 </svg>`);
 }
 
-const BADGE = '<svg xmlns="http://www.w3.org/2000/svg" width="600" height="600"><circle cx="300" cy="300" r="270" fill="#e53935" fill-opacity="0.85"/><circle cx="300" cy="300" r="150" fill="#fff"/></svg>';
+const BADGE =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="600" height="600"><circle cx="300" cy="300" r="270" fill="#e53935" fill-opacity="0.85"/><circle cx="300" cy="300" r="150" fill="#fff"/></svg>';
 
 export const SAMPLE_IMAGES = ['landscape.jpg', 'portrait.webp', 'badge.png'] as const;
 
 /** Writes the sample images into `dir` (created if missing); returns their keys. */
 export async function writeSampleImages(dir: string): Promise<string[]> {
   await fs.mkdir(dir, { recursive: true });
-  await sharp(scene(1200, 800, '#4a90d9', '#2e7d32')).jpeg({ quality: 85 }).toFile(path.join(dir, 'landscape.jpg'));
-  await sharp(scene(800, 1200, '#f28c28', '#6d4c41')).webp({ quality: 85 }).toFile(path.join(dir, 'portrait.webp'));
+  await sharp(scene(1200, 800, '#4a90d9', '#2e7d32'))
+    .jpeg({ quality: 85 })
+    .toFile(path.join(dir, 'landscape.jpg'));
+  await sharp(scene(800, 1200, '#f28c28', '#6d4c41'))
+    .webp({ quality: 85 })
+    .toFile(path.join(dir, 'portrait.webp'));
   await sharp(Buffer.from(BADGE)).png().toFile(path.join(dir, 'badge.png'));
   return [...SAMPLE_IMAGES];
 }

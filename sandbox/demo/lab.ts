@@ -15,7 +15,21 @@ import { type ControlPlaneKind, type Sandbox, startSandbox } from '../sandbox.ts
 import { samplePaths, writeSampleImages } from './images.ts';
 import { LoadGenerator } from './load.ts';
 import { type OperatorProcess, startOperatorProcess } from './operator.ts';
-import { applyImageService, deleteImageService, type Manifest, mergePatch, type Observed, observe, type Ref, routeWeights, setImage, settledIn, waitFor, waitForReady, waitForRoute } from './rollout.ts';
+import {
+  applyImageService,
+  deleteImageService,
+  type Manifest,
+  mergePatch,
+  type Observed,
+  observe,
+  type Ref,
+  routeWeights,
+  setImage,
+  settledIn,
+  waitFor,
+  waitForReady,
+  waitForRoute,
+} from './rollout.ts';
 
 export const NAMESPACE = 'default';
 export const OLD_IMAGE = 'imageops/image-service:1.0.0';
@@ -77,7 +91,7 @@ export async function startLab(prometheus: 'required' | 'off', controlPlane?: Co
       // Garbage collection takes the Deployments, then their pods; wait until the processes are gone.
       const names = new Set(refs.map((r) => r.name));
       await waitFor(
-        'the retired ImageServices\' pods to be gone',
+        "the retired ImageServices' pods to be gone",
         async () => (await sandbox.client.list(RESOURCES.pods, PodSchema, NAMESPACE)).items.every((p) => !names.has(p.metadata.labels?.['app.kubernetes.io/instance'] ?? '')),
         30_000,
       );
@@ -230,4 +244,3 @@ export async function changeImage(lab: Lab, ref: Ref, image: string): Promise<Re
 
 /** Longest a scenario's rollout may take: canary start, every step, promotion, with room for a loaded CI machine. */
 export const ROLLOUT_TIMEOUT_MS = 90_000;
-

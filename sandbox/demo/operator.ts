@@ -4,9 +4,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { REPO_ROOT } from '../sandbox.ts';
 import { forgetPid, recordPid } from '../pids.ts';
 import type { SandboxComponent, SandboxContext } from '../sandbox.ts';
+import { REPO_ROOT } from '../sandbox.ts';
 
 const ENTRY = path.join(REPO_ROOT, 'operator', 'src', 'main.ts');
 const START_TIMEOUT_MS = 30_000;
@@ -36,7 +36,10 @@ function startLine(line: string): string | undefined {
  * Starts the operator process against the sandbox; resolves once it runs, scraped by the
  * sandbox's Prometheus until it exits. Its log (JSON) is `<stateDir>/operator.log`.
  */
-export async function startOperatorProcess(ctx: Pick<SandboxContext, 'kubeconfigPath' | 'prometheus' | 'stateDir'> & Partial<Pick<SandboxContext, 'scrape'>>, env: NodeJS.ProcessEnv = {}): Promise<OperatorProcess> {
+export async function startOperatorProcess(
+  ctx: Pick<SandboxContext, 'kubeconfigPath' | 'prometheus' | 'stateDir'> & Partial<Pick<SandboxContext, 'scrape'>>,
+  env: NodeJS.ProcessEnv = {},
+): Promise<OperatorProcess> {
   const logFile = path.join(ctx.stateDir, 'operator.log');
   const log = fs.createWriteStream(logFile, { flags: 'a' });
   const child: ChildProcess = spawn(process.execPath, [ENTRY], {

@@ -6,8 +6,8 @@ import http from 'node:http';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { type ImageServiceStatus, ImageServiceStatusSchema, type Phase } from '../../operator/src/api/image-service.ts';
-import { ApiError, type KubeClient, RESOURCES, type ResourceType } from '../kube/client.ts';
 import { isObject } from '../../operator/src/json.ts';
+import { ApiError, type KubeClient, RESOURCES, type ResourceType } from '../kube/client.ts';
 import { HTTPRouteSchema } from '../kube/types.ts';
 
 export const IMAGE_SERVICES: ResourceType = { group: 'imageops.dev', version: 'v1alpha1', plural: 'imageservices', namespaced: true };

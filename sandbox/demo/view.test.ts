@@ -22,7 +22,15 @@ const state = {
 
 /** A stream standing in for stdout: collects what is written. */
 function sink(tty: boolean): NodeJS.WriteStream & { text: string } {
-  const s = { text: '', isTTY: tty, columns: 120, write(chunk: string) { s.text += chunk; return true; } };
+  const s = {
+    text: '',
+    isTTY: tty,
+    columns: 120,
+    write(chunk: string) {
+      s.text += chunk;
+      return true;
+    },
+  };
   return s as unknown as NodeJS.WriteStream & { text: string };
 }
 

@@ -32,7 +32,10 @@ export function render(s: ViewState): string[] {
   const st = s.status;
   const weight = st.canaryWeight ?? 0;
   const a = st.lastAnalysis;
-  const check = a === undefined ? 'no check yet' : `${a.passed ? 'passed' : a.noData ? 'no data' : 'failed'}: p99 ${fmt(a.latencyP99Ms, ' ms')}, errors ${fmt(a.errorRatePercent, '%', 2)}, ${fmt(a.requests, ' requests')}`;
+  const check =
+    a === undefined
+      ? 'no check yet'
+      : `${a.passed ? 'passed' : a.noData ? 'no data' : 'failed'}: p99 ${fmt(a.latencyP99Ms, ' ms')}, errors ${fmt(a.errorRatePercent, '%', 2)}, ${fmt(a.requests, ' requests')}`;
   return [
     `t+${(s.elapsedMs / 1000).toFixed(0).padStart(3)}s  phase ${(st.phase ?? '-').padEnd(12)} canary ${weightBar(weight)} ${String(weight).padStart(3)}%`,
     `       primary ${st.primary?.image ?? '-'}   canary ${st.canary?.image ?? '-'}`,

@@ -5,8 +5,8 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { type KubeObject, type ResourceType as LibraryType, KubeClient as Transport } from '../../operator/src/kube/client.ts';
-import { Informer } from '../../operator/src/kube/informer.ts';
 import { ApiError } from '../../operator/src/kube/errors.ts';
+import { Informer } from '../../operator/src/kube/informer.ts';
 import type { Connection } from '../../operator/src/kube/kubeconfig.ts';
 
 export { ApiError };
@@ -59,10 +59,7 @@ export class KubeClient {
   /** A URL (plain HTTP, optionally a bearer token) or a whole connection (TLS, client certificates). */
   constructor(server: string | Connection, options: { timeoutMs?: number; token?: string; userAgent?: string } = {}) {
     const token = options.token;
-    const connection: Connection =
-      typeof server === 'string'
-        ? { server: new URL(server), credentials: async () => (token ? { authorization: `Bearer ${token}` } : {}) }
-        : server;
+    const connection: Connection = typeof server === 'string' ? { server: new URL(server), credentials: async () => (token ? { authorization: `Bearer ${token}` } : {}) } : server;
     this.baseUrl = connection.server.href.replace(/\/$/, '');
     this.#transport = new Transport(connection, { timeoutMs: options.timeoutMs ?? 10_000, userAgent: options.userAgent ?? 'imageops-sandbox' });
   }
@@ -113,12 +110,7 @@ export class KubeClient {
     return this.request('PATCH', resourcePath(type, namespace, name, subresource), patch, 'application/merge-patch+json');
   }
 
-  async delete(
-    type: ResourceType,
-    namespace: string | undefined,
-    name: string,
-    options: { gracePeriodSeconds?: number; preconditionUid?: string } = {},
-  ): Promise<void> {
+  async delete(type: ResourceType, namespace: string | undefined, name: string, options: { gracePeriodSeconds?: number; preconditionUid?: string } = {}): Promise<void> {
     const body: Json = { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background' };
     if (options.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = options.gracePeriodSeconds;
     if (options.preconditionUid !== undefined) body.preconditions = { uid: options.preconditionUid };

@@ -11,9 +11,7 @@ export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
 
 export const LabelSelectorSchema = z.looseObject({
   matchLabels: z.record(z.string(), z.string()).optional(),
-  matchExpressions: z
-    .array(z.object({ key: z.string(), operator: z.string(), values: z.array(z.string()).optional() }))
-    .optional(),
+  matchExpressions: z.array(z.object({ key: z.string(), operator: z.string(), values: z.array(z.string()).optional() })).optional(),
 });
 export type LabelSelector = z.infer<typeof LabelSelectorSchema>;
 
@@ -45,9 +43,7 @@ export const EnvVarSchema = z.looseObject({
   valueFrom: z
     .looseObject({
       fieldRef: z.looseObject({ fieldPath: z.string(), apiVersion: z.string().optional() }).optional(),
-      resourceFieldRef: z
-        .looseObject({ resource: z.string(), containerName: z.string().optional(), divisor: IntOrString.optional() })
-        .optional(),
+      resourceFieldRef: z.looseObject({ resource: z.string(), containerName: z.string().optional(), divisor: IntOrString.optional() }).optional(),
       secretKeyRef: KeyRef.optional(),
       configMapKeyRef: KeyRef.optional(),
     })
@@ -70,9 +66,7 @@ export const ContainerSchema = z.looseObject({
   args: z.array(z.string()).optional(),
   env: z.array(EnvVarSchema).optional(),
   envFrom: z.array(EnvFromSchema).optional(),
-  ports: z
-    .array(z.looseObject({ name: z.string().optional(), containerPort: z.number(), protocol: z.string().optional() }))
-    .optional(),
+  ports: z.array(z.looseObject({ name: z.string().optional(), containerPort: z.number(), protocol: z.string().optional() })).optional(),
   resources: z.looseObject({ limits: ResourceList.optional(), requests: ResourceList.optional() }).optional(),
   readinessProbe: ProbeSchema.optional(),
   livenessProbe: ProbeSchema.optional(),
@@ -87,9 +81,7 @@ export const ContainerSchema = z.looseObject({
         .optional(),
     })
     .optional(),
-  volumeMounts: z
-    .array(z.looseObject({ name: z.string(), mountPath: z.string(), subPath: z.string().optional(), readOnly: z.boolean().optional() }))
-    .optional(),
+  volumeMounts: z.array(z.looseObject({ name: z.string(), mountPath: z.string(), subPath: z.string().optional(), readOnly: z.boolean().optional() })).optional(),
 });
 export type Container = z.infer<typeof ContainerSchema>;
 
@@ -278,9 +270,7 @@ export const EndpointSliceSchema = z.looseObject({
     .array(
       z.looseObject({
         addresses: z.array(z.string()),
-        conditions: z
-          .looseObject({ ready: z.boolean().optional(), serving: z.boolean().optional(), terminating: z.boolean().optional() })
-          .optional(),
+        conditions: z.looseObject({ ready: z.boolean().optional(), serving: z.boolean().optional(), terminating: z.boolean().optional() }).optional(),
         targetRef: ObjectRef.optional(),
         nodeName: z.string().optional(),
       }),

@@ -19,7 +19,10 @@ describe('cgroup values and layout (pure)', () => {
     [{ cpu: '1m' }, { cpuQuotaUs: 1000 }], // the kubelet's 1 ms floor
     [{ cpu: '0.0001' }, { cpuQuotaUs: 1000 }], // rounded up to 1m, then the floor
     [{ memory: '64Mi' }, { memoryBytes: 67_108_864 }],
-    [{ memory: '1G', cpu: '250m' }, { memoryBytes: 1_000_000_000, cpuQuotaUs: 25_000 }],
+    [
+      { memory: '1G', cpu: '250m' },
+      { memoryBytes: 1_000_000_000, cpuQuotaUs: 25_000 },
+    ],
     [{ memory: '1.5' }, { memoryBytes: 2 }], // bytes round up
   ])('limitsOf(%j) = %j', (limits, expected) => {
     expect(limitsOf(limits)).toEqual(expected);
@@ -49,7 +52,13 @@ describe('cgroup values and layout (pure)', () => {
   const hybridSelf = '4:memory:/agent/abc\n2:cpuacct:/\n1:cpu:/\n0::/\n';
 
   it.each<[string, string, string, string | undefined, Layout | { reason: string }]>([
-    ['hybrid, cpu and memory on v1', hybrid, hybridSelf, 'hugetlb\n', { version: 1, parent: { cpu: '/sys/fs/cgroup/cpu', cpuacct: '/sys/fs/cgroup/cpuacct', memory: '/sys/fs/cgroup/memory/agent/abc' } }],
+    [
+      'hybrid, cpu and memory on v1',
+      hybrid,
+      hybridSelf,
+      'hugetlb\n',
+      { version: 1, parent: { cpu: '/sys/fs/cgroup/cpu', cpuacct: '/sys/fs/cgroup/cpuacct', memory: '/sys/fs/cgroup/memory/agent/abc' } },
+    ],
     ['hybrid, cpu and memory on v2', hybrid, hybridSelf, 'cpu memory pids', { version: 2, parent: '/sys/fs/cgroup/unified' }],
     [
       'v2 only, nested',
@@ -65,7 +74,13 @@ describe('cgroup values and layout (pure)', () => {
       undefined,
       { version: 1, parent: { cpu: '/sys/fs/cgroup/cpu,cpuacct', cpuacct: '/sys/fs/cgroup/cpu,cpuacct', memory: '/sys/fs/cgroup/memory/x' } },
     ],
-    ['no memory controller', '32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu,cpuacct', '1:cpu,cpuacct:/\n', undefined, { reason: 'no cgroup hierarchy with the cpu and memory controllers is mounted' }],
+    [
+      'no memory controller',
+      '32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu,cpuacct',
+      '1:cpu,cpuacct:/\n',
+      undefined,
+      { reason: 'no cgroup hierarchy with the cpu and memory controllers is mounted' },
+    ],
   ])('planLayout: %s', (_name, mountinfo, self, controllers, expected) => {
     expect(planLayout(mountinfo, self, controllers)).toEqual(expected);
   });

@@ -46,8 +46,7 @@ export function limitsOf(limits: Readonly<Record<string, string | number>> | und
 
 export type Layout =
   /** `parent`: the directory container cgroups are made in. */
-  | { version: 2; parent: string }
-  | { version: 1; parent: { cpu: string; cpuacct: string; memory: string } };
+  { version: 2; parent: string } | { version: 1; parent: { cpu: string; cpuacct: string; memory: string } };
 
 interface Mount {
   mountPoint: string;
@@ -336,6 +335,8 @@ function enableV2Controllers(parent: string): void {
     fs.writeFileSync(file, missing.map((c) => `+${c}`).join(' '));
   } catch (err) {
     // The "no internal processes" rule: a non-root cgroup that holds processes cannot delegate.
-    throw new CgroupError(`cannot enable ${missing.join(' and ')} for the cgroups under ${parent} (${(err as NodeJS.ErrnoException).code ?? String(err)}): start the sandbox in a cgroup of its own, or at the root`);
+    throw new CgroupError(
+      `cannot enable ${missing.join(' and ')} for the cgroups under ${parent} (${(err as NodeJS.ErrnoException).code ?? String(err)}): start the sandbox in a cgroup of its own, or at the root`,
+    );
   }
 }

@@ -33,9 +33,7 @@ describe('ContainerRunner without cgroups', () => {
     });
     runner.start();
     await waitFor('running', async () => ('running' in runner!.status().state ? true : undefined), 10_000, 50);
-    expect(events).toContain(
-      'Warning CgroupUnavailable resources.limits of container app are not enforced: cannot create cgroups in /sys/fs/cgroup/cpu (EACCES): run the sandbox as root',
-    );
+    expect(events).toContain('Warning CgroupUnavailable resources.limits of container app are not enforced: cannot create cgroups in /sys/fs/cgroup/cpu (EACCES): run the sandbox as root');
     expect(fs.readFileSync(`/proc/${runner.pid}/cgroup`, 'utf8')).not.toContain('imageops-');
     expect(fs.existsSync(path.join(dir, 'cgroups'))).toBe(false);
   });

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { QuantityError } from '../../operator/src/api/quantities.ts';
 import type { Container, Probe } from '../kube/types.ts';
 import { forgetPid, recordPid } from '../pids.ts';
 import { type BackoffState, FRESH, restartDelay } from './backoff.ts';
@@ -12,7 +13,6 @@ import type { Launch } from './catalogue.ts';
 import { CgroupError, type CgroupSupport, type ContainerCgroup, createCgroup, limitsOf, nodeCgroups } from './cgroup.ts';
 import { ContainerLogWriter } from './log.ts';
 import { ProbeCounter, probeTiming, runProbe } from './probes.ts';
-import { QuantityError } from '../../operator/src/api/quantities.ts';
 
 type State =
   | { waiting: { reason: string; message?: string } }

@@ -1,8 +1,9 @@
 // A container's environment, resolved as the kubelet does: envFrom, then env in order with
 // $(VAR) expansion; the Downward API (fieldRef, resourceFieldRef with divisor and ceil);
 // Secret and ConfigMap keys, honouring `optional`. Pure: the objects it reads are passed in.
-import type { ConfigMap, Container, Pod, Secret } from '../kube/types.ts';
+
 import { nanoUnits, QuantityError } from '../../operator/src/api/quantities.ts';
+import type { ConfigMap, Container, Pod, Secret } from '../kube/types.ts';
 
 export interface EnvInputs {
   pod: Pod;
@@ -113,18 +114,11 @@ function resourceValue(ref: { resource: string; containerName?: string | undefin
   const limits = container.resources?.limits ?? {};
   const requests = container.resources?.requests ?? {};
   // An unset limit reads as the node's allocatable; an unset request as the limit, else 0.
-  const value =
-    kind === 'limits'
-      ? (limits[resource] ?? inputs.nodeAllocatable[resource])
-      : (requests[resource] ?? limits[resource] ?? 0);
+  const value = kind === 'limits' ? (limits[resource] ?? inputs.nodeAllocatable[resource]) : (requests[resource] ?? limits[resource] ?? 0);
   return divideCeil(value, ref.divisor ?? 1).toString();
 }
 
-function keyRef(
-  kind: 'Secret' | 'ConfigMap',
-  ref: { name?: string | undefined; key: string; optional?: boolean | undefined },
-  inputs: EnvInputs,
-): string | undefined {
+function keyRef(kind: 'Secret' | 'ConfigMap', ref: { name?: string | undefined; key: string; optional?: boolean | undefined }, inputs: EnvInputs): string | undefined {
   const ns = inputs.pod.metadata.namespace ?? 'default';
   const obj = kind === 'Secret' ? inputs.secrets.get(ref.name ?? '') : inputs.configMaps.get(ref.name ?? '');
   if (obj === undefined) {

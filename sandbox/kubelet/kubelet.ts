@@ -4,14 +4,14 @@
 // Where no scheduler runs (the emulated control plane) it binds every unbound pod to itself.
 import fs from 'node:fs';
 import os from 'node:os';
-import { ApiError, informer, RESOURCES, resourcePath, runInformers } from '../kube/client.ts';
+import { realClock, sleep } from '../../operator/src/kube/clock.ts';
 import { EventRecorder } from '../../operator/src/kube/events.ts';
 import type { Informer } from '../../operator/src/kube/informer.ts';
-import { realClock, sleep } from '../../operator/src/kube/clock.ts';
+import { ApiError, informer, RESOURCES, resourcePath, runInformers } from '../kube/client.ts';
 import { type Pod, PodSchema } from '../kube/types.ts';
+import type { ContainerUsage } from './container.ts';
 import { LineCutter, type LogView, viewLines } from './log.ts';
 import { NodeAgent } from './node.ts';
-import type { ContainerUsage } from './container.ts';
 import { type NodeContext, PodWorker } from './pod.ts';
 import { type KubeletServer, serveKubeletApi } from './server.ts';
 

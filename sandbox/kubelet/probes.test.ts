@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { restartDelay, FRESH, type BackoffState } from './backoff.ts';
+import { type BackoffState, FRESH, restartDelay } from './backoff.ts';
 import { ProbeCounter, runProbe } from './probes.ts';
 
 describe('probe thresholds', () => {

@@ -57,9 +57,7 @@ export async function runProbe(probe: Probe, container: Container, podIP: string
     if (probe.exec !== undefined) {
       if (probe.exec.command[0] === undefined) return { ok: false, message: 'exec probe has no command' };
       const [cmd, ...args] = [...enter, ...probe.exec.command] as [string, ...string[]];
-      await new Promise<void>((resolve, reject) =>
-        execFile(cmd, args, { env, cwd, timeout: timeoutMs }, (err) => (err === null ? resolve() : reject(err))),
-      );
+      await new Promise<void>((resolve, reject) => execFile(cmd, args, { env, cwd, timeout: timeoutMs }, (err) => (err === null ? resolve() : reject(err))));
       return { ok: true, message: '' };
     }
     return { ok: false, message: 'probe has no handler' };

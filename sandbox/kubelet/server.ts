@@ -23,7 +23,9 @@ export async function serveKubeletApi(kubelet: Kubelet, tls: { cert: Buffer; key
     const [namespace, name, container] = [m[1], m[2], m[3]].map((s) => decodeURIComponent(s ?? ''));
     const int = (key: string) => (url.searchParams.get(key) === null ? undefined : Number(url.searchParams.get(key)));
     const r = {
-      namespace: namespace ?? '', name: name ?? '', container,
+      namespace: namespace ?? '',
+      name: name ?? '',
+      container,
       previous: url.searchParams.get('previous') === 'true',
       timestamps: url.searchParams.get('timestamps') === 'true',
       tailLines: int('tailLines'),

@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import type { ContainerStatus } from './container.ts';
 import { buildPodStatus, podPhase, qosClass } from './status.ts';
 
-const cs = (state: ContainerStatus['state'], ready = false, restartCount = 0): ContainerStatus => ({ name: 'c', image: 'i', imageID: '', ready, started: 'running' in state, restartCount, state, lastState: {} });
+const cs = (state: ContainerStatus['state'], ready = false, restartCount = 0): ContainerStatus => ({
+  name: 'c',
+  image: 'i',
+  imageID: '',
+  ready,
+  started: 'running' in state,
+  restartCount,
+  state,
+  lastState: {},
+});
 
 describe('pod status', () => {
   it.each([

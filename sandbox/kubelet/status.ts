@@ -1,7 +1,8 @@
 // The pod status the kubelet reports, from its containers' states: phase, conditions (keeping
 // lastTransitionTime while a condition holds), IPs and containerStatuses. Pure.
-import type { Condition, Container } from '../kube/types.ts';
+
 import { compareQuantities } from '../../operator/src/api/quantities.ts';
+import type { Condition, Container } from '../kube/types.ts';
 import type { ContainerStatus } from './container.ts';
 
 /** The pod's QoS class from its containers' requests and limits (requests default to limits). */

@@ -27,7 +27,15 @@ describe('volumes', () => {
     const pod: Pod = {
       metadata: { name: 'p', namespace: 'shop' },
       spec: {
-        containers: [{ name: 'c', volumeMounts: [{ name: 'src', mountPath: '/images' }, { name: 'tok', mountPath: '/etc/admin/' }] }],
+        containers: [
+          {
+            name: 'c',
+            volumeMounts: [
+              { name: 'src', mountPath: '/images' },
+              { name: 'tok', mountPath: '/etc/admin/' },
+            ],
+          },
+        ],
         volumes: [
           { name: 'scratch', emptyDir: {} },
           { name: 'src', hostPath: { path: host, type: 'DirectoryOrCreate' } },

@@ -28,13 +28,7 @@ function keyFiles(data: Record<string, Buffer>, items: { key: string; path: stri
 type ObjectRef = { name: string; items?: { key: string; path: string }[] | undefined; optional?: boolean | undefined };
 
 /** The files of a Secret or ConfigMap volume (or projected source); a missing object fails the container unless optional. */
-function objectFiles(
-  kind: 'Secret' | 'ConfigMap',
-  ref: ObjectRef,
-  ns: string,
-  secrets: ReadonlyMap<string, Secret>,
-  configMaps: ReadonlyMap<string, ConfigMap>,
-): Map<string, Buffer> {
+function objectFiles(kind: 'Secret' | 'ConfigMap', ref: ObjectRef, ns: string, secrets: ReadonlyMap<string, Secret>, configMaps: ReadonlyMap<string, ConfigMap>): Map<string, Buffer> {
   const obj = kind === 'Secret' ? secrets.get(ref.name) : configMaps.get(ref.name);
   if (obj === undefined) {
     if (ref.optional === true) return new Map();

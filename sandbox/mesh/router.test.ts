@@ -31,7 +31,17 @@ describe('mesh router', () => {
     servers.push(p.server, c.server, slow.server);
     snap = {
       services: [service('shop', 'primary', 80), service('shop', 'canary', 80), service('shop', 'slow', 80)],
-      virtualServices: [virtualService('shop', 'thumbs', ['thumbs', 'images.example.com'], [{ host: 'primary', weight: 90 }, { host: 'canary', weight: 10 }])],
+      virtualServices: [
+        virtualService(
+          'shop',
+          'thumbs',
+          ['thumbs', 'images.example.com'],
+          [
+            { host: 'primary', weight: 90 },
+            { host: 'canary', weight: 10 },
+          ],
+        ),
+      ],
       endpointSlices: [slice('shop', 'primary', p.port, [{ ip: '127.0.0.1', pod: 'primary-aaa-1' }])],
       endpoints: [endpoints('shop', 'canary', c.port, [{ ip: '127.0.0.1', pod: 'canary-bbb-1' }]), endpoints('shop', 'slow', slow.port, [{ ip: '127.0.0.1', pod: 'slow-ccc-1' }])],
       pods: [pod('shop', 'primary-aaa-1', 'primary', 'aaa'), pod('shop', 'canary-bbb-1', 'canary', 'bbb'), pod('shop', 'slow-ccc-1', 'slow', 'ccc')],

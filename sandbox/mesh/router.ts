@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { type Backend, backendsOf, buildRoutingTable, chooseDestination, endpointsOf, type Mirror, resolveHost, type RoutingTable, selectRule } from './table.ts';
+import { type Backend, backendsOf, buildRoutingTable, chooseDestination, endpointsOf, type Mirror, type RoutingTable, resolveHost, selectRule } from './table.ts';
 import { MeshTelemetry, type RequestLabels } from './telemetry.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HTTPRoute, VirtualService } from '../kube/types.ts';
 import { endpoints, httpRoute, pod, service, slice, virtualService } from './mesh.testkit.ts';
-import { backendsOf, buildRoutingTable, chooseDestination, qualify, resolveHost, selectRule, workloadOf, type Snapshot } from './table.ts';
+import { backendsOf, buildRoutingTable, chooseDestination, qualify, resolveHost, type Snapshot, selectRule, workloadOf } from './table.ts';
 
 const empty: Snapshot = { virtualServices: [], services: [], endpoints: [], endpointSlices: [], pods: [] };
 
@@ -10,10 +10,15 @@ function snapshot(): Snapshot {
     ...empty,
     services: [service('shop', 'thumbs'), service('shop', 'thumbs-primary', 8080), service('shop', 'thumbs-canary', 8080), service('default', 'echo')],
     virtualServices: [
-      virtualService('shop', 'thumbs', ['thumbs', 'images.example.com', '*.cdn.example.com'], [
-        { host: 'thumbs-primary', weight: 90 },
-        { host: 'thumbs-canary.shop.svc.cluster.local', weight: 10 },
-      ]),
+      virtualService(
+        'shop',
+        'thumbs',
+        ['thumbs', 'images.example.com', '*.cdn.example.com'],
+        [
+          { host: 'thumbs-primary', weight: 90 },
+          { host: 'thumbs-canary.shop.svc.cluster.local', weight: 10 },
+        ],
+      ),
     ],
     endpointSlices: [
       slice('shop', 'thumbs-primary', 8080, [
@@ -22,10 +27,7 @@ function snapshot(): Snapshot {
       ]),
     ],
     endpoints: [endpoints('shop', 'thumbs-canary', 8080, [{ ip: '127.9.0.4', pod: 'thumbs-canary-bbb-1' }])],
-    pods: [
-      pod('shop', 'thumbs-primary-aaa-1', 'thumbs-primary', 'aaa', { 'app.kubernetes.io/name': 'image-service' }),
-      pod('shop', 'thumbs-canary-bbb-1', 'thumbs-canary', 'bbb'),
-    ],
+    pods: [pod('shop', 'thumbs-primary-aaa-1', 'thumbs-primary', 'aaa', { 'app.kubernetes.io/name': 'image-service' }), pod('shop', 'thumbs-canary-bbb-1', 'thumbs-canary', 'bbb')],
   };
 }
 
@@ -65,7 +67,14 @@ describe('routing table', () => {
   });
 
   it('chooses destinations by weight and never one of weight 0', () => {
-    const rule = { matches: [], destinations: [{ host: 'a', weight: 90, port: undefined }, { host: 'b', weight: 10, port: undefined }, { host: 'c', weight: 0, port: undefined }] };
+    const rule = {
+      matches: [],
+      destinations: [
+        { host: 'a', weight: 90, port: undefined },
+        { host: 'b', weight: 10, port: undefined },
+        { host: 'c', weight: 0, port: undefined },
+      ],
+    };
     expect(chooseDestination(rule, 0)?.host).toBe('a');
     expect(chooseDestination(rule, 0.8999)?.host).toBe('a');
     expect(chooseDestination(rule, 0.9)?.host).toBe('b');
@@ -116,7 +125,10 @@ describe('routing table', () => {
 
   describe('HTTPRoutes', () => {
     const services = [service('shop', 'thumbs'), service('shop', 'thumbs-primary', 8080), service('shop', 'thumbs-canary', 8080)];
-    const weighted = httpRoute('shop', 'thumbs', 'thumbs', [{ name: 'thumbs-primary', weight: 70 }, { name: 'thumbs-canary', weight: 30 }]);
+    const weighted = httpRoute('shop', 'thumbs', 'thumbs', [
+      { name: 'thumbs-primary', weight: 70 },
+      { name: 'thumbs-canary', weight: 30 },
+    ]);
     const table = (routes: HTTPRoute[], vss: VirtualService[] = []) => buildRoutingTable({ ...empty, services, httpRoutes: routes, virtualServices: vss });
 
     it.each(['thumbs', 'thumbs.shop', 'thumbs.shop.svc.cluster.local'])('a Service parent claims that Service: %s', (host) => {

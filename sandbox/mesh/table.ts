@@ -1,7 +1,7 @@
 // The mesh's routing table: a pure function of the cluster's VirtualServices, HTTPRoutes, Services,
 // endpoints and pods. The router asks it where a request goes; the watcher rebuilds it on every change and
 // swaps it whole, so a request in flight keeps the backend it was given.
-import type { Endpoints, EndpointSlice, HTTPRoute, Pod, Service, ServicePort, VirtualService } from '../kube/types.ts';
+import type { EndpointSlice, Endpoints, HTTPRoute, Pod, Service, ServicePort, VirtualService } from '../kube/types.ts';
 
 export const CLUSTER_DOMAIN = 'svc.cluster.local';
 
@@ -215,10 +215,11 @@ function virtualServiceClaim(vs: VirtualService): Claim {
       port: r.destination.port?.number,
     })),
     // Istio's `mirror` (all requests unless `mirrorPercentage` says less) and its newer `mirrors` list
-    mirrors: [
-      ...(http.mirror ? [{ destination: http.mirror, percentage: http.mirrorPercentage }] : []),
-      ...(http.mirrors ?? []),
-    ].map((m) => ({ host: qualify(m.destination.host, ns), port: m.destination.port?.number, percent: Math.min(100, Math.max(0, m.percentage?.value ?? 100)) })),
+    mirrors: [...(http.mirror ? [{ destination: http.mirror, percentage: http.mirrorPercentage }] : []), ...(http.mirrors ?? [])].map((m) => ({
+      host: qualify(m.destination.host, ns),
+      port: m.destination.port?.number,
+      percent: Math.min(100, Math.max(0, m.percentage?.value ?? 100)),
+    })),
   }));
   return {
     created: vs.metadata.creationTimestamp ?? '',
@@ -254,8 +255,7 @@ function httpRouteClaim(route: HTTPRoute): Claim {
       const type = m.path?.type ?? 'PathPrefix';
       const value = m.path?.value ?? '/';
       const trimmed = value.replace(/\/+$/, '');
-      const uri: StringMatch =
-        type === 'Exact' ? { exact: value } : type === 'RegularExpression' ? { regex: value } : trimmed === '' ? { prefix: '/' } : { regex: `${escapeRegex(trimmed)}(/.*)?` };
+      const uri: StringMatch = type === 'Exact' ? { exact: value } : type === 'RegularExpression' ? { regex: value } : trimmed === '' ? { prefix: '/' } : { regex: `${escapeRegex(trimmed)}(/.*)?` };
       const headers = Object.fromEntries((m.headers ?? []).map((h) => [h.name.toLowerCase(), h.type === 'RegularExpression' ? { regex: h.value } : { exact: h.value }]));
       const kind = type === 'Exact' ? 0 : type === 'RegularExpression' ? 1 : 2;
       ranked.push({ rule: { matches: [{ uri, headers }], destinations, mirrors: [] }, kind, prefix: type === 'PathPrefix' ? trimmed.length : 0, headers: m.headers?.length ?? 0 });

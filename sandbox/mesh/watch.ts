@@ -6,10 +6,10 @@ import { informer, type KubeClient, RESOURCES, runInformers } from '../kube/clie
 import {
   type EndpointSlice,
   EndpointSliceSchema,
-  type HTTPRoute,
-  HTTPRouteSchema,
   type Endpoints,
   EndpointsSchema,
+  type HTTPRoute,
+  HTTPRouteSchema,
   type Pod,
   PodSchema,
   type Service,

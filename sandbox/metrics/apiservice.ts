@@ -8,10 +8,11 @@
 // Service with --enable-aggregator-routing could only reach it on a non-loopback address. With an
 // ExternalName the aggregator dials localhost:PORT and still verifies the serving certificate
 // against <name>.<namespace>.svc, which is what a cluster's aggregator checks.
-import type { Logger } from 'pino';
+
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type KubeClient, RESOURCES } from '../kube/client.ts';
+import type { Logger } from 'pino';
 import { FRONT_PROXY_CLIENT, METRICS_SERVICE, type Pki } from '../control-plane/pki.ts';
+import { type KubeClient, RESOURCES } from '../kube/client.ts';
 import type { PodUsage } from '../kubelet/kubelet.ts';
 import { GROUP, VERSION } from './resource-metrics.ts';
 import { type MetricsServer, startMetricsServer } from './server.ts';
@@ -29,20 +30,30 @@ export async function serveResourceMetrics(client: KubeClient, pki: Pki, usage: 
   try {
     const { namespace, name } = METRICS_SERVICE;
     await client.create(RESOURCES.services, namespace, {
-      apiVersion: 'v1', kind: 'Service', metadata: { name, namespace, labels: { 'k8s-app': 'metrics-server' } },
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace, labels: { 'k8s-app': 'metrics-server' } },
       spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port: server.port, protocol: 'TCP' }] },
     });
     await client.request('POST', '/apis/apiregistration.k8s.io/v1/apiservices', {
-      apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: APISERVICE_NAME, labels: { 'k8s-app': 'metrics-server' } },
+      apiVersion: 'apiregistration.k8s.io/v1',
+      kind: 'APIService',
+      metadata: { name: APISERVICE_NAME, labels: { 'k8s-app': 'metrics-server' } },
       spec: {
-        group: GROUP, version: VERSION, service: { namespace, name, port: server.port },
-        caBundle: pki.ca.toString('base64'), groupPriorityMinimum: 100, versionPriority: 100,
+        group: GROUP,
+        version: VERSION,
+        service: { namespace, name, port: server.port },
+        caBundle: pki.ca.toString('base64'),
+        groupPriorityMinimum: 100,
+        versionPriority: 100,
       },
     });
     const deadline = Date.now() + timeoutMs;
     let last = 'no condition yet';
     for (;;) {
-      const apiservice = (await client.request('GET', `/apis/apiregistration.k8s.io/v1/apiservices/${APISERVICE_NAME}`)) as { status?: { conditions?: { type: string; status: string; message?: string }[] } };
+      const apiservice = (await client.request('GET', `/apis/apiregistration.k8s.io/v1/apiservices/${APISERVICE_NAME}`)) as {
+        status?: { conditions?: { type: string; status: string; message?: string }[] };
+      };
       const available = apiservice.status?.conditions?.find((c) => c.type === 'Available');
       if (available?.status === 'True') return server;
       last = available?.message ?? last;

@@ -4,7 +4,11 @@ import type { PodUsage } from '../kubelet/kubelet.ts';
 import { ResourceMetrics, WINDOW_MS } from './resource-metrics.ts';
 
 const pod = (name: string, cpuSeconds: number, memoryBytes = 64 << 20, labels: Record<string, string> = { app: name }, namespace = 'shop'): PodUsage => ({
-  namespace, name, uid: `uid-${name}`, labels, containers: [{ name: 'app', cpuSeconds, memoryBytes }],
+  namespace,
+  name,
+  uid: `uid-${name}`,
+  labels,
+  containers: [{ name: 'app', cpuSeconds, memoryBytes }],
 });
 const usageOf = (m: ResourceMetrics, name: string) => m.list({ name })[0]?.containers[0]?.usage;
 
@@ -35,7 +39,7 @@ describe('ResourceMetrics', () => {
     expect(usageOf(m, 'a')?.memory).toBe('3072Ki');
   });
 
-  it('the rate covers about the last window, not the pod\'s whole life', () => {
+  it("the rate covers about the last window, not the pod's whole life", () => {
     const m = new ResourceMetrics();
     // busy (1 core) for 20 s, then idle for a window and more
     for (let t = 0; t <= 20; t++) m.record(t * 1000, [pod('a', t)]);

@@ -3,8 +3,8 @@
 // counters the kubelets read (sandbox/kubelet/cgroup.ts). The HPA controller and `kubectl top pods`
 // read it. Pure over the samples it is given; the clock and the sampling are the server's.
 import type { Logger } from 'pino';
-import type { PodUsage } from '../kubelet/kubelet.ts';
 import type { LabelSelector } from '../apiserver/selectors.ts';
+import type { PodUsage } from '../kubelet/kubelet.ts';
 
 export const GROUP = 'metrics.k8s.io';
 export const VERSION = 'v1beta1';

@@ -63,10 +63,15 @@ describe('the sandbox metrics-server', () => {
   it('serves discovery and the pods of a namespace by label selector to the aggregator', async () => {
     const discovery = await get('/apis/metrics.k8s.io/v1beta1', aggregator());
     expect(discovery.body).toMatchObject({ kind: 'APIResourceList', groupVersion: 'metrics.k8s.io/v1beta1', resources: [{ name: 'pods', kind: 'PodMetrics', namespaced: true }] });
-    const list = await waitFor('a pod with two samples', async () => {
-      const r = await get('/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods?labelSelector=app%3Dthumbs', aggregator());
-      return (r.body['items'] as unknown[]).length > 0 ? r.body : undefined;
-    }, 5_000, 50);
+    const list = await waitFor(
+      'a pod with two samples',
+      async () => {
+        const r = await get('/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods?labelSelector=app%3Dthumbs', aggregator());
+        return (r.body['items'] as unknown[]).length > 0 ? r.body : undefined;
+      },
+      5_000,
+      50,
+    );
     expect(list).toMatchObject({ kind: 'PodMetricsList', items: [{ metadata: { name: 'thumbs-primary-1', namespace: 'shop' }, containers: [{ name: 'app', usage: { memory: '51200Ki' } }] }] });
     expect((await get('/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods?labelSelector=app%3Dother', aggregator())).body['items']).toEqual([]);
     expect((await get('/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/thumbs-primary-1', aggregator())).body).toMatchObject({ kind: 'PodMetrics' });

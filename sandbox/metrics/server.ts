@@ -4,8 +4,8 @@
 // requestheader options. kube-apiserver has authorised the user before it proxies; the identity
 // headers it adds are not judged again here. Samples every pod the kubelets run each second.
 import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { type LabelSelector, parseLabelSelector } from '../apiserver/selectors.ts';
 import type { PodUsage } from '../kubelet/kubelet.ts';
@@ -30,18 +30,24 @@ const status = (code: number, reason: string, message: string) => ({ kind: 'Stat
 
 const DISCOVERY: Record<string, unknown> = {
   '/apis': {
-    kind: 'APIGroupList', apiVersion: 'v1',
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
     groups: [{ name: GROUP, versions: [{ groupVersion: GROUP_VERSION, version: VERSION }], preferredVersion: { groupVersion: GROUP_VERSION, version: VERSION } }],
   },
   [`/apis/${GROUP}`]: {
-    kind: 'APIGroup', apiVersion: 'v1', name: GROUP,
-    versions: [{ groupVersion: GROUP_VERSION, version: VERSION }], preferredVersion: { groupVersion: GROUP_VERSION, version: VERSION },
+    kind: 'APIGroup',
+    apiVersion: 'v1',
+    name: GROUP,
+    versions: [{ groupVersion: GROUP_VERSION, version: VERSION }],
+    preferredVersion: { groupVersion: GROUP_VERSION, version: VERSION },
   },
   // The aggregator merges every APIService's OpenAPI into kube-apiserver's; an empty one is enough.
   '/openapi/v2': { swagger: '2.0', info: { title: 'sandbox metrics-server', version: VERSION }, paths: {} },
   '/openapi/v3': { paths: {} },
   [`/apis/${GROUP_VERSION}`]: {
-    kind: 'APIResourceList', apiVersion: 'v1', groupVersion: GROUP_VERSION,
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: GROUP_VERSION,
     resources: [{ name: 'pods', singularName: '', namespaced: true, kind: 'PodMetrics', verbs: ['get', 'list'] }],
   },
 };

@@ -28,14 +28,19 @@ describe('the rollout view model', () => {
     m.observe(isvc('thumbs', { phase: 'Progressing', canaryWeight: 20, message: 'again' }), 13);
     m.observe(isvc('thumbs', { phase: 'Progressing', canaryWeight: 40 }), 15);
     const [s] = m.state(20).services;
-    expect(s?.weights).toEqual([[10, 0], [12, 20], [15, 40], [20, 40]]);
+    expect(s?.weights).toEqual([
+      [10, 0],
+      [12, 20],
+      [15, 40],
+      [20, 40],
+    ]);
     expect(s).toMatchObject({ phase: 'Progressing', weight: 40, slo: { latencyP99Ms: 300, errorRatePercent: 5 } });
   });
 
   it.each([
     ['a status the operator would not write', { phase: 'Exploded', canaryWeight: 400 }, { phase: '', weight: 0 }],
     ['a message beyond the status limit', { phase: 'Failed', message: 'x'.repeat(MAX_STATUS_MESSAGE_LENGTH + 1) }, { phase: '', message: '' }],
-    ['a message beyond the view\'s cap', { message: 'x'.repeat(MAX_STATUS_MESSAGE_LENGTH) }, { message: `${'x'.repeat(LIMITS.text - 1)}…` }],
+    ["a message beyond the view's cap", { message: 'x'.repeat(MAX_STATUS_MESSAGE_LENGTH) }, { message: `${'x'.repeat(LIMITS.text - 1)}…` }],
   ])('reads %s as no status, or cut', (_what, status, expected) => {
     const m = new RolloutModel('direct');
     m.observe(isvc('thumbs', status), 1);

@@ -96,7 +96,18 @@ export class RolloutModel {
     const st = status.success ? status.data : {};
     let view = this.#services.get(key);
     if (view === undefined) {
-      view = { namespace, name: isvc.metadata.name, phase: '', weight: 0, message: '', images: { primary: '', canary: '' }, slo: { latencyP99Ms: null, errorRatePercent: null }, weights: [], samples: { primary: [], canary: [] }, events: [] };
+      view = {
+        namespace,
+        name: isvc.metadata.name,
+        phase: '',
+        weight: 0,
+        message: '',
+        images: { primary: '', canary: '' },
+        slo: { latencyP99Ms: null, errorRatePercent: null },
+        weights: [],
+        samples: { primary: [], canary: [] },
+        events: [],
+      };
       this.#services.set(key, view);
     }
     view.phase = cut(st.phase ?? '');

@@ -5,16 +5,16 @@
 // paths; the page puts every fetched string into the DOM as text, never as markup.
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { trackName } from '../../operator/src/build/labels.ts';
 import { DirectProvider } from '../../operator/src/canary/providers/direct.ts';
 import { kubeEndpoints } from '../../operator/src/canary/providers/endpoints.ts';
 import { PrometheusProvider } from '../../operator/src/canary/providers/prometheus.ts';
 import type { MetricsProvider } from '../../operator/src/canary/providers/provider.ts';
-import { trackName } from '../../operator/src/build/labels.ts';
 import { KubeClient, resources } from '../../operator/src/kube/client.ts';
 import { Informer } from '../../operator/src/kube/informer.ts';
 import { RolloutModel, TRACKS } from './model.ts';
@@ -77,7 +77,12 @@ export async function startView(options: ViewOptions): Promise<View> {
             const workload = trackName({ metadata: { name } }, track);
             try {
               const o = await provider.analyse({ target: { namespace, workload, service: workload }, intervalMs: WINDOW_MS, metrics: [], signal: abort.signal });
-              model.sample(namespace, name, track, { t: started / 1000, p99Ms: o.requests > 0 ? o.latencyP99Ms : null, errorPercent: o.requests > 0 ? o.errorRatePercent : null, rps: o.requests / (WINDOW_MS / 1000) });
+              model.sample(namespace, name, track, {
+                t: started / 1000,
+                p99Ms: o.requests > 0 ? o.latencyP99Ms : null,
+                errorPercent: o.requests > 0 ? o.errorRatePercent : null,
+                rps: o.requests / (WINDOW_MS / 1000),
+              });
             } catch {
               // a revision without pods (the idle canary) or a metrics source that failed: no point this second
             }

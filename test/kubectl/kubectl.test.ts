@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApiServer, type ApiServer } from '../../sandbox/apiserver/server.ts';
+import { type ApiServer, startApiServer } from '../../sandbox/apiserver/server.ts';
 
 // The sandbox API server against the real kubectl: what a user types must work as on a cluster.
 // kubectl is required: a machine without it fails these tests (set KUBECTL to its path).
@@ -30,11 +30,8 @@ type Result = { code: number; stdout: string; stderr: string };
 
 function kubectl(...args: string[]): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(
-      kubectlPath,
-      [`--kubeconfig=${join(dir, 'kubeconfig')}`, `--cache-dir=${join(dir, 'cache')}`, ...args],
-      { timeout: 20_000, env: { ...process.env, HOME: dir } },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    execFile(kubectlPath, [`--kubeconfig=${join(dir, 'kubeconfig')}`, `--cache-dir=${join(dir, 'cache')}`, ...args], { timeout: 20_000, env: { ...process.env, HOME: dir } }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -107,7 +104,12 @@ describe('kubectl against the sandbox API server', () => {
 
   it('serves a CRD created with kubectl at once, through a warm discovery cache', async () => {
     await ok('get', 'deployments');
-    await ok('apply', '-f', await file('gizmo-crd.yaml', `apiVersion: apiextensions.k8s.io/v1
+    await ok(
+      'apply',
+      '-f',
+      await file(
+        'gizmo-crd.yaml',
+        `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata: {name: gizmos.example.com}
 spec:
@@ -119,7 +121,9 @@ spec:
     served: true
     storage: true
     schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
-`));
+`,
+      ),
+    );
     expect(await ok('apply', '-f', await file('gizmo.yaml', 'apiVersion: example.com/v1\nkind: Gizmo\nmetadata: {name: g1}\nspec: {size: 1}\n'))).toContain('gizmo.example.com/g1 created');
     expect(await ok('get', 'gz', '-o', 'name')).toBe('gizmo.example.com/g1\n');
   });
@@ -176,7 +180,15 @@ spec:
     await ok('label', 'deploy', 'p', '-n', ns, 'tier=front');
     await ok('annotate', 'deploy', 'p', '-n', ns, 'owner=team');
     await ok('scale', 'deploy', 'p', '-n', ns, '--replicas=2');
-    const out = await ok('get', 'deploy', 'p', '-n', ns, '-o', 'jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].name} {.spec.revisionHistoryLimit} {.metadata.labels.tier} {.metadata.annotations.owner} {.spec.replicas}');
+    const out = await ok(
+      'get',
+      'deploy',
+      'p',
+      '-n',
+      ns,
+      '-o',
+      'jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].name} {.spec.revisionHistoryLimit} {.metadata.labels.tier} {.metadata.annotations.owner} {.spec.replicas}',
+    );
     expect(out).toBe('imageops/image-service:1.1.0 A 3 front team 2');
   });
 
@@ -219,12 +231,21 @@ spec:
     const ns = await newNamespace();
     await ok('apply', '-n', ns, '-f', await file(`${ns}-d.yaml`, deploymentYaml('gc', 1)));
     const uid = await ok('get', 'deploy', 'gc', '-n', ns, '-o', 'jsonpath={.metadata.uid}');
-    await ok('apply', '-n', ns, '-f', await file(`${ns}-cm.yaml`, `apiVersion: v1
+    await ok(
+      'apply',
+      '-n',
+      ns,
+      '-f',
+      await file(
+        `${ns}-cm.yaml`,
+        `apiVersion: v1
 kind: ConfigMap
 metadata:
   name: owned
   ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: gc, uid: ${uid}, controller: true, blockOwnerDeletion: true}]
-`));
+`,
+      ),
+    );
     expect(await ok('delete', 'deploy', 'gc', '-n', ns, '--cascade=foreground')).toContain('deployment.apps "gc" deleted');
     const left = await kubectl('get', 'configmap', 'owned', '-n', ns);
     expect(left.stderr).toContain('configmaps "owned" not found');
@@ -246,13 +267,22 @@ metadata:
 
   it('reads pod logs through the log provider (kubectl logs)', async () => {
     const ns = await newNamespace();
-    await ok('apply', '-n', ns, '-f', await file(`${ns}-pod.yaml`, `apiVersion: v1
+    await ok(
+      'apply',
+      '-n',
+      ns,
+      '-f',
+      await file(
+        `${ns}-pod.yaml`,
+        `apiVersion: v1
 kind: Pod
 metadata: {name: p}
 spec:
   nodeName: sandbox
   containers: [{name: main, image: imageops/image-service:1.0.0}, {name: side, image: busybox}]
-`));
+`,
+      ),
+    );
     server.setLogProvider(async (r) => `${r.namespace}/${r.pod}/${r.container} tail=${String(r.tailLines)}\n`);
     try {
       expect(await ok('logs', 'p', '-n', ns, '-c', 'side', '--tail=3')).toBe(`${ns}/p/side tail=3\n`);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openFileSource } from './file.ts';
-import { SourceError, type Source } from './source.ts';
+import { type Source, SourceError } from './source.ts';
 
 let dir: string;
 let root: string;

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { SourceError, type Source, type SourceObject } from './source.ts';
+import { type Source, SourceError, type SourceObject } from './source.ts';
 
 /**
  * Originals from a local directory (`IMAGE_SOURCE=file:///path`). Every key is confined to the

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anyAddress, publicOnly, type Resolver } from '../ssrf.ts';
-import { createHttpSource, HTTP_SOURCE_DEFAULTS, httpOptionsFrom, type HttpSourceOptions } from './http.ts';
+import { createHttpSource, HTTP_SOURCE_DEFAULTS, type HttpSourceOptions, httpOptionsFrom } from './http.ts';
 import { closedPort, failure, hangingPort } from './sources.testkit.ts';
 
 const signal = new AbortController().signal;
@@ -44,7 +44,9 @@ function source(base: string, over: Partial<HttpSourceOptions>) {
 }
 
 beforeAll(async () => {
-  jpeg = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#36c' } }).jpeg().toBuffer();
+  jpeg = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#36c' } })
+    .jpeg()
+    .toBuffer();
   internal = await startOrigin('127.0.0.1', (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/base/cat.jpg') {
@@ -86,23 +88,20 @@ afterAll(async () => {
 });
 
 describe('HTTP source: SSRF', () => {
-  it.each(['127.0.0.1', '10.0.0.1', '169.254.169.254', '::1', '::ffff:127.0.0.1', '0177.0.0.1', '2130706433'])(
-    'refuses an allowed host that resolves to %s, without connecting',
-    async (address) => {
-      const before = internal.connections;
-      const calls: string[] = [];
-      const src = source(`http://images.example.test:${internal.port}/base/`, { resolve: resolverOf({ 'images.example.test': address }, calls) });
-      const err = await failure(src.get('cat.jpg', { maxBytes: MAX, signal }));
-      expect(err.status).toBe(403);
-      // The client learns that the address was refused, not the origin's name or address.
-      expect(err.message).toContain('HTTP_SOURCE_ALLOW_PRIVATE');
-      expect(err.message).not.toContain('images.example.test');
-      expect(err.message).not.toContain(address);
-      expect(err.detail).toContain('images.example.test');
-      expect(calls).toEqual(['images.example.test']);
-      expect(internal.connections).toBe(before);
-    },
-  );
+  it.each(['127.0.0.1', '10.0.0.1', '169.254.169.254', '::1', '::ffff:127.0.0.1', '0177.0.0.1', '2130706433'])('refuses an allowed host that resolves to %s, without connecting', async (address) => {
+    const before = internal.connections;
+    const calls: string[] = [];
+    const src = source(`http://images.example.test:${internal.port}/base/`, { resolve: resolverOf({ 'images.example.test': address }, calls) });
+    const err = await failure(src.get('cat.jpg', { maxBytes: MAX, signal }));
+    expect(err.status).toBe(403);
+    // The client learns that the address was refused, not the origin's name or address.
+    expect(err.message).toContain('HTTP_SOURCE_ALLOW_PRIVATE');
+    expect(err.message).not.toContain('images.example.test');
+    expect(err.message).not.toContain(address);
+    expect(err.detail).toContain('images.example.test');
+    expect(calls).toEqual(['images.example.test']);
+    expect(internal.connections).toBe(before);
+  });
 
   it.each(['2130706433', '0177.0.0.1', '0x7f.1', '[::1]', '[::ffff:7f00:1]'])('refuses the IP literal %s even when it is allowed', async (host) => {
     const before = internal.connections;
@@ -156,8 +155,7 @@ function redirectVia(src: ReturnType<typeof source>, to: string) {
 }
 
 describe('HTTP source with HTTP_SOURCE_ALLOW_PRIVATE=true against a real origin', () => {
-  const open = () =>
-    createHttpSource(httpOptionsFrom(`http://127.0.0.1:${internal.port}/base`, { HTTP_SOURCE_ALLOW_PRIVATE: 'true' }));
+  const open = () => createHttpSource(httpOptionsFrom(`http://127.0.0.1:${internal.port}/base`, { HTTP_SOURCE_ALLOW_PRIVATE: 'true' }));
 
   it('serves an image with its ETag as the version', async () => {
     const got = await open().get('cat.jpg', { maxBytes: MAX, signal });

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { AddressRefused, anyAddress, guardedLookup, hostAllowed, parseAllowedHosts, publicOnly, systemResolver, type AddressPolicy, type Resolver } from '../ssrf.ts';
+import { type AddressPolicy, AddressRefused, anyAddress, guardedLookup, hostAllowed, parseAllowedHosts, publicOnly, type Resolver, systemResolver } from '../ssrf.ts';
 import { readCapped, tooLarge } from './capped.ts';
 import type { HttpEnv } from './env.ts';
-import { keyName, SourceError, type Source, type SourceObject } from './source.ts';
+import { keyName, type Source, SourceError, type SourceObject } from './source.ts';
 
 /**
  * Originals fetched from an HTTP origin (`IMAGE_SOURCE=https://host/base`), read-only. Every
@@ -143,9 +143,12 @@ class ConnectTimeout extends Error {
   }
 }
 
-
 function addressRefused(key: string, detail: string): SourceError {
-  return new SourceError('forbidden', `${keyName(key)}: the origin's address is not one the service may connect to (loopback, private and link-local addresses need HTTP_SOURCE_ALLOW_PRIVATE)`, detail);
+  return new SourceError(
+    'forbidden',
+    `${keyName(key)}: the origin's address is not one the service may connect to (loopback, private and link-local addresses need HTTP_SOURCE_ALLOW_PRIVATE)`,
+    detail,
+  );
 }
 
 function toSourceError(err: unknown, key: string, deadline: AbortSignal): SourceError {

@@ -1,5 +1,5 @@
-import { openFileSource } from './file.ts';
 import type { HttpEnv, S3Env } from './env.ts';
+import { openFileSource } from './file.ts';
 import type { Source } from './source.ts';
 
 /** IMAGE_SOURCE as config.ts validated it: the scheme picks the source. */

@@ -1,9 +1,9 @@
-import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalS3, type LocalS3 } from './local-s3.testkit.ts';
-import { createS3Source, S3_DEFAULT_TIMEOUTS, s3OptionsFrom, type S3SourceOptions } from './s3.ts';
+import { type LocalS3, startLocalS3 } from './local-s3.testkit.ts';
+import { createS3Source, S3_DEFAULT_TIMEOUTS, type S3SourceOptions, s3OptionsFrom } from './s3.ts';
 import { closedPort, failure, hangingPort } from './sources.testkit.ts';
 
 const signal = new AbortController().signal;
@@ -24,7 +24,9 @@ function source(overrides: Partial<S3SourceOptions> = {}) {
 
 beforeAll(async () => {
   s3 = await startLocalS3();
-  jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#c33' } }).jpeg().toBuffer();
+  jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#c33' } })
+    .jpeg()
+    .toBuffer();
 });
 afterAll(async () => {
   await s3.close();

@@ -1,8 +1,8 @@
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { readCapped, tooLarge } from './capped.ts';
 import type { S3Env } from './env.ts';
-import { keyName, SourceError, type Source, type SourceObject } from './source.ts';
+import { keyName, type Source, SourceError, type SourceObject } from './source.ts';
 
 /**
  * Originals in S3 or an S3-compatible store (`IMAGE_SOURCE=s3://bucket/prefix`), through the
@@ -84,15 +84,11 @@ export function createS3Source(opts: S3SourceOptions): Source {
       });
     },
     async put(key, bytes, { signal }) {
-      await call(key, signal, (abortSignal) =>
-        client.send(new PutObjectCommand({ Bucket: opts.bucket, Key: opts.prefix + key, Body: bytes }), { abortSignal }),
-      );
+      await call(key, signal, (abortSignal) => client.send(new PutObjectCommand({ Bucket: opts.bucket, Key: opts.prefix + key, Body: bytes }), { abortSignal }));
     },
     async delete(key, { signal }) {
       // S3 answers 204 for a key that does not exist: deleting it succeeds, as the contract says.
-      await call(key, signal, (abortSignal) =>
-        client.send(new DeleteObjectCommand({ Bucket: opts.bucket, Key: opts.prefix + key }), { abortSignal }),
-      );
+      await call(key, signal, (abortSignal) => client.send(new DeleteObjectCommand({ Bucket: opts.bucket, Key: opts.prefix + key }), { abortSignal }));
     },
   };
 }

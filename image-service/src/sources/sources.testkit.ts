@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { expect } from 'vitest';
 import { SourceError } from './source.ts';
 

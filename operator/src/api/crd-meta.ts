@@ -1,7 +1,7 @@
 // What a CRD's OpenAPI schema needs beyond what zod expresses by itself: CEL
 // rules, int-or-string, list semantics. Kept in a zod registry so the schema in
 // image-service.ts stays the single source for both validation and the CRD.
-import { z } from "zod";
+import { z } from 'zod';
 
 export interface CelRule {
   /** CEL expression, evaluated by the API server with `self` bound to the annotated node. */
@@ -15,7 +15,7 @@ export interface CrdMeta {
   validations?: CelRule[];
   intOrString?: boolean;
   pattern?: string;
-  listType?: "atomic" | "set" | "map";
+  listType?: 'atomic' | 'set' | 'map';
   listMapKeys?: string[];
   /** Of a map (a zod record). */
   maxProperties?: number;
@@ -66,14 +66,10 @@ function holdsOrUnjudgeable<T>(rule: CrossFieldRule<T>, value: T): boolean {
 export function crossField<T extends z.ZodType>(schema: T, rules: CrossFieldRule<z.output<T>>[]): T {
   const checked = schema.superRefine((value, ctx) => {
     for (const r of rules) {
-      if (!holdsOrUnjudgeable(r, value)) ctx.addIssue({ code: "custom", message: r.message, path: r.path ?? [] });
+      if (!holdsOrUnjudgeable(r, value)) ctx.addIssue({ code: 'custom', message: r.message, path: r.path ?? [] });
     }
   }) as unknown as T;
   return withCrd(checked, {
-    validations: rules.flatMap((r) =>
-      r.cel === undefined
-        ? []
-        : [{ rule: r.cel, message: r.message, ...(r.path?.length ? { fieldPath: r.path.map((p) => `.${p}`).join("") } : {}) }],
-    ),
+    validations: rules.flatMap((r) => (r.cel === undefined ? [] : [{ rule: r.cel, message: r.message, ...(r.path?.length ? { fieldPath: r.path.map((p) => `.${p}`).join('') } : {}) }])),
   });
 }

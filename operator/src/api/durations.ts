@@ -1,12 +1,12 @@
 // Durations in Go's time.ParseDuration form ("30s", "1m", "1h30m", "500ms"), the
 // form Kubernetes and Flagger users write; longer than zero and at most a day here.
-import { z } from "zod";
-import { withCrd } from "./crd-meta.ts";
+import { z } from 'zod';
+import { withCrd } from './crd-meta.ts';
 
 const UNIT_NS: Record<string, bigint> = {
   ns: 1n,
   us: 1_000n,
-  "µs": 1_000n,
+  µs: 1_000n,
   ms: 1_000_000n,
   s: 1_000_000_000n,
   m: 60_000_000_000n,
@@ -14,7 +14,7 @@ const UNIT_NS: Record<string, bigint> = {
 };
 
 /** The CRD pattern: one or more number+unit pairs. */
-export const DURATION_PATTERN = "^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$";
+export const DURATION_PATTERN = '^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$';
 const WHOLE_RE = new RegExp(DURATION_PATTERN);
 const PART_RE = /([0-9]+)(?:[.]([0-9]+))?(ns|us|µs|ms|s|m|h)/g;
 
@@ -23,8 +23,8 @@ const PART_RE = /([0-9]+)(?:[.]([0-9]+))?(ns|us|µs|ms|s|m|h)/g;
  * a VirtualService timeout) and keeps every value within Go's time.Duration, whose overflow
  * would make kube-apiserver's duration() fail rather than judge.
  */
-export const MAX_DURATION = "24h";
-const MAX_NS = 24n * UNIT_NS["h"]!;
+export const MAX_DURATION = '24h';
+const MAX_NS = 24n * UNIT_NS['h']!;
 /** What the CRD rule and zod both say of a duration out of range. */
 export const DURATION_RANGE_MESSAGE = `must be longer than zero and at most ${MAX_DURATION}`;
 
@@ -37,18 +37,18 @@ export const DURATION_RANGE_MESSAGE = `must be longer than zero and at most ${MA
  */
 const PART_TOO_LONG = `(^|[^0-9.])0*(${Object.entries(UNIT_NS)
   .map(([unit, ns]) => `[1-9][0-9]{${String(MAX_NS / ns).length},}([.][0-9]+)?${unit}`)
-  .join("|")})([0-9]|$)`;
+  .join('|')})([0-9]|$)`;
 
 export class DurationError extends Error {
-  override name = "DurationError";
+  override name = 'DurationError';
 }
 
 /** Whole nanoseconds of a duration matching DURATION_PATTERN, fractions truncated as Go does. */
 function nanoseconds(s: string): bigint {
   let ns = 0n;
-  for (const [, whole, frac = "", unit] of s.matchAll(PART_RE)) {
+  for (const [, whole, frac = '', unit] of s.matchAll(PART_RE)) {
     const u = UNIT_NS[unit as string] as bigint;
-    ns += BigInt(whole as string) * u + (BigInt(frac || "0") * u) / 10n ** BigInt(frac.length);
+    ns += BigInt(whole as string) * u + (BigInt(frac || '0') * u) / 10n ** BigInt(frac.length);
   }
   return ns;
 }
@@ -75,8 +75,8 @@ export function duration() {
     .string()
     .max(64)
     .superRefine((value, ctx) => {
-      if (!WHOLE_RE.test(value)) ctx.addIssue({ code: "custom", message: syntaxError(value).message });
-      else if (!inRange(value)) ctx.addIssue({ code: "custom", message: DURATION_RANGE_MESSAGE });
+      if (!WHOLE_RE.test(value)) ctx.addIssue({ code: 'custom', message: syntaxError(value).message });
+      else if (!inRange(value)) ctx.addIssue({ code: 'custom', message: DURATION_RANGE_MESSAGE });
     });
   return withCrd(schema, {
     pattern: DURATION_PATTERN,

@@ -1,24 +1,23 @@
 // Kubernetes resource quantities ("500m", "1.5Gi", "12E6", 2): parsed the way
 // k8s.io/apimachinery's resource.Quantity reads them, so that a value the API
 // server accepts means the same number here.
-import { z } from "zod";
-import { withCrd } from "./crd-meta.ts";
+import { z } from 'zod';
+import { withCrd } from './crd-meta.ts';
 
 /** Binary suffixes, as powers of two. */
 const BINARY_EXPONENT: Record<string, number> = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
 /** Decimal suffixes, as powers of ten. */
-const DECIMAL_EXPONENT: Record<string, number> = { n: -9, u: -6, m: -3, "": 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+const DECIMAL_EXPONENT: Record<string, number> = { n: -9, u: -6, m: -3, '': 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
 const MAX_INT64 = 2n ** 63n - 1n;
 
 /** The grammar of resource.Quantity: sign, number, then a binary or decimal suffix or a decimal exponent. */
-export const QUANTITY_PATTERN =
-  "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?[0-9]+))?$";
+export const QUANTITY_PATTERN = '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?[0-9]+))?$';
 const QUANTITY_RE = /^([+-]?)((?:[0-9]+(?:\.[0-9]*)?)|(?:\.[0-9]+))(.*)$/;
 
 export type Quantity = string | number;
 
 export class QuantityError extends Error {
-  override name = "QuantityError";
+  override name = 'QuantityError';
 }
 
 const digits = (n: bigint) => (n === 0n ? 0 : n.toString().length);
@@ -68,10 +67,10 @@ const SUFFIX_RE = /^[eEinumkKMGTP]*[+-]?[0-9]*$/;
 
 /** resource.ParseQuantity, exactly: the value, or apimachinery's message saying why the text is not a quantity. */
 export function readQuantity(s: string): QuantityValue | string {
-  if (s === "") return "quantities must match the regular expression";
-  const [whole, sign, intPart = "", frac = ""] = NUMBER_RE.exec(s) as RegExpExecArray;
+  if (s === '') return 'quantities must match the regular expression';
+  const [whole, sign, intPart = '', frac = ''] = NUMBER_RE.exec(s) as RegExpExecArray;
   const suffix = s.slice(whole.length);
-  if (!SUFFIX_RE.test(suffix)) return "quantities must match the regular expression";
+  if (!SUFFIX_RE.test(suffix)) return 'quantities must match the regular expression';
   let exponent: number;
   let binary = 0;
   if (suffix in DECIMAL_EXPONENT) exponent = DECIMAL_EXPONENT[suffix] as number;
@@ -83,13 +82,10 @@ export function readQuantity(s: string): QuantityValue | string {
     exponent = Number(BigInt.asIntN(32, BigInt(suffix.slice(1))));
   } else return "unable to parse quantity's suffix";
   // ParseQuantity's int64 fast path reads an empty numeral as 0; its decimal path refuses it.
-  const num = intPart || "0";
-  const fast =
-    binary === 0
-      ? num.length + frac.length <= 18 && exponent - frac.length >= -9
-      : frac === "" && 15 - num.length - Math.trunc((binary * 3) / 10) - 1 >= 0;
-  if (!fast && !/[0-9]/.test(whole)) return "unable to parse numeric part of quantity";
-  let mantissa = BigInt(`${intPart}${frac}` || "0") * 2n ** BigInt(binary);
+  const num = intPart || '0';
+  const fast = binary === 0 ? num.length + frac.length <= 18 && exponent - frac.length >= -9 : frac === '' && 15 - num.length - Math.trunc((binary * 3) / 10) - 1 >= 0;
+  if (!fast && !/[0-9]/.test(whole)) return 'unable to parse numeric part of quantity';
+  let mantissa = BigInt(`${intPart}${frac}` || '0') * 2n ** BigInt(binary);
   exponent -= frac.length;
   // Round up to the nanounit, away from zero.
   if (mantissa !== 0n && exponent < -9) {
@@ -100,14 +96,14 @@ export function readQuantity(s: string): QuantityValue | string {
   if (binary > 0 && new QuantityValue(1n, mantissa, exponent).compareTo(new QuantityValue(1n, MAX_INT64, 0)) > 0) {
     [mantissa, exponent] = [MAX_INT64, 0];
   }
-  return new QuantityValue(sign === "-" ? -1n : 1n, mantissa, exponent);
+  return new QuantityValue(sign === '-' ? -1n : 1n, mantissa, exponent);
 }
 
 /** Which of two quantities is larger, exactly as the API server compares them. Throws QuantityError. */
 export function compareQuantities(a: Quantity, b: Quantity): -1 | 0 | 1 {
   const [x, y] = [readQuantity(String(a)), readQuantity(String(b))];
-  if (typeof x === "string") throw new QuantityError(`${JSON.stringify(a)}: ${x}`);
-  if (typeof y === "string") throw new QuantityError(`${JSON.stringify(b)}: ${y}`);
+  if (typeof x === 'string') throw new QuantityError(`${JSON.stringify(a)}: ${x}`);
+  if (typeof y === 'string') throw new QuantityError(`${JSON.stringify(b)}: ${y}`);
   return x.compareTo(y);
 }
 
@@ -117,7 +113,7 @@ const MAX_NANO_DIGITS = 30;
 /** The value in nano-units, exactly, as apimachinery holds it (the kubelet's arithmetic). Throws QuantityError. */
 export function nanoUnits(q: Quantity): bigint {
   const value = readQuantity(String(q));
-  if (typeof value === "string") throw new QuantityError(`${JSON.stringify(q)}: ${value}`);
+  if (typeof value === 'string') throw new QuantityError(`${JSON.stringify(q)}: ${value}`);
   const shift = value.exponent + 9;
   if (digits(value.mantissa) + shift > MAX_NANO_DIGITS) throw new QuantityError(`${JSON.stringify(q)}: too large for a resource amount`);
   // readQuantity rounds to the nanounit, so the shift is never negative for a non-zero value
@@ -129,21 +125,19 @@ export function nanoUnits(q: Quantity): bigint {
  * Throws QuantityError with a message naming the fault.
  */
 export function parseQuantity(q: Quantity): number {
-  if (typeof q === "number") {
+  if (typeof q === 'number') {
     if (!Number.isFinite(q)) throw new QuantityError(`${q} is not a finite number`);
     return q;
   }
   const s = q.trim();
-  if (s !== q || s === "") throw new QuantityError(`"${q}" is not a quantity: empty or surrounded by spaces`);
+  if (s !== q || s === '') throw new QuantityError(`"${q}" is not a quantity: empty or surrounded by spaces`);
   const m = QUANTITY_RE.exec(s);
   if (!m) throw new QuantityError(`"${q}" is not a quantity: it must start with a number, e.g. 500m, 1.5, 256Mi, 1e3`);
   const value = readQuantity(s);
-  if (typeof value !== "string") return value.toNumber();
-  const suffix = m[3] ?? "";
-  const hint = suffix.toLowerCase().endsWith("b") || /^[kmgtpe]i?$/i.test(suffix) ? " (units are case-sensitive: Ki Mi Gi Ti Pi Ei, k M G T P E, m for milli; no B)" : "";
-  throw new QuantityError(
-    `"${q}" has an unknown suffix "${suffix}"${hint}; use one of n u m k M G T P E, Ki Mi Gi Ti Pi Ei, or an exponent like 1e3`,
-  );
+  if (typeof value !== 'string') return value.toNumber();
+  const suffix = m[3] ?? '';
+  const hint = suffix.toLowerCase().endsWith('b') || /^[kmgtpe]i?$/i.test(suffix) ? ' (units are case-sensitive: Ki Mi Gi Ti Pi Ei, k M G T P E, m for milli; no B)' : '';
+  throw new QuantityError(`"${q}" has an unknown suffix "${suffix}"${hint}; use one of n u m k M G T P E, Ki Mi Gi Ti Pi Ei, or an exponent like 1e3`);
 }
 
 /** CPU in cores, rounded up to the millicore as the API server does. */
@@ -165,16 +159,14 @@ const MAX_QUANTITY_LENGTH = 64;
 
 /** A non-negative quantity, kept in its original form (string or integer). */
 export function quantity() {
-  const schema = z
-    .union([z.string().max(MAX_QUANTITY_LENGTH), z.number().int()])
-    .superRefine((value, ctx) => {
-      try {
-        const n = parseQuantity(value);
-        if (n < 0) ctx.addIssue({ code: "custom", message: `must not be negative, got ${JSON.stringify(value)}` });
-      } catch (err) {
-        ctx.addIssue({ code: "custom", message: (err as Error).message });
-      }
-    });
+  const schema = z.union([z.string().max(MAX_QUANTITY_LENGTH), z.number().int()]).superRefine((value, ctx) => {
+    try {
+      const n = parseQuantity(value);
+      if (n < 0) ctx.addIssue({ code: 'custom', message: `must not be negative, got ${JSON.stringify(value)}` });
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
   // the API server then refuses a negative quantity too
-  return withCrd(schema, { intOrString: true, pattern: QUANTITY_PATTERN.replace("^(\\+|-)?", "^\\+?"), maxLength: MAX_QUANTITY_LENGTH });
+  return withCrd(schema, { intOrString: true, pattern: QUANTITY_PATTERN.replace('^(\\+|-)?', '^\\+?'), maxLength: MAX_QUANTITY_LENGTH });
 }

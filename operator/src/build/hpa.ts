@@ -2,27 +2,27 @@
 // With spec.autoscaling the HPA owns primary's replicas, so the operator leaves them alone once
 // primary exists; the canary, while it runs, follows primary's current count (Flagger's rule),
 // so it is measured at the same per-pod load as primary.
-import type { V2HorizontalPodAutoscaler, V2HPAScalingRules } from "@kubernetes/client-node";
-import type { AutoscalingSpec, ImageService } from "../api/image-service.ts";
-import { childMeta, TRACK_LABEL, trackName, type Track } from "./labels.ts";
+import type { V2HorizontalPodAutoscaler, V2HPAScalingRules } from '@kubernetes/client-node';
+import type { AutoscalingSpec, ImageService } from '../api/image-service.ts';
+import { childMeta, TRACK_LABEL, type Track, trackName } from './labels.ts';
 
-type Rules = NonNullable<NonNullable<AutoscalingSpec["behavior"]>["scaleUp"]>;
+type Rules = NonNullable<NonNullable<AutoscalingSpec['behavior']>['scaleUp']>;
 
 // autoscaling/v2's defaults (the API server fills them in, the controller's flag gives 300 s
 // down): the operator writes the whole behavior, so that a field removed from the spec goes
 // back to its default and the live object never differs from what was written.
 const DEFAULT_SCALE_UP: Required<Rules> = {
   stabilizationWindowSeconds: 0,
-  selectPolicy: "Max",
+  selectPolicy: 'Max',
   policies: [
-    { type: "Pods", value: 4, periodSeconds: 15 },
-    { type: "Percent", value: 100, periodSeconds: 15 },
+    { type: 'Pods', value: 4, periodSeconds: 15 },
+    { type: 'Percent', value: 100, periodSeconds: 15 },
   ],
 };
 const DEFAULT_SCALE_DOWN: Required<Rules> = {
   stabilizationWindowSeconds: 300,
-  selectPolicy: "Max",
-  policies: [{ type: "Percent", value: 100, periodSeconds: 15 }],
+  selectPolicy: 'Max',
+  policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
 };
 
 const rules = (given: Rules | undefined, defaults: Required<Rules>): V2HPAScalingRules => ({ ...defaults, ...given });
@@ -31,16 +31,16 @@ const rules = (given: Rules | undefined, defaults: Required<Rules>): V2HPAScalin
 export function buildHorizontalPodAutoscaler(isvc: ImageService): V2HorizontalPodAutoscaler | undefined {
   const a = isvc.spec.autoscaling;
   if (a === undefined) return undefined;
-  const name = trackName(isvc, "primary");
+  const name = trackName(isvc, 'primary');
   return {
-    apiVersion: "autoscaling/v2",
-    kind: "HorizontalPodAutoscaler",
-    metadata: childMeta(isvc, name, { [TRACK_LABEL]: "primary" }),
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: childMeta(isvc, name, { [TRACK_LABEL]: 'primary' }),
     spec: {
-      scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
       minReplicas: a.minReplicas,
       maxReplicas: a.maxReplicas,
-      metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: a.targetCPUUtilizationPercentage } } }],
+      metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage } } }],
       behavior: {
         scaleUp: rules(a.behavior?.scaleUp, DEFAULT_SCALE_UP),
         scaleDown: rules(a.behavior?.scaleDown, DEFAULT_SCALE_DOWN),
@@ -65,6 +65,6 @@ export interface ReplicasInput {
 export function replicasOf({ isvc, track, planned, livePrimary }: ReplicasInput): number | undefined {
   const a = isvc.spec.autoscaling;
   if (a === undefined) return planned;
-  if (track === "primary") return livePrimary === undefined ? a.minReplicas : undefined;
+  if (track === 'primary') return livePrimary === undefined ? a.minReplicas : undefined;
   return planned === 0 ? 0 : Math.max(1, livePrimary ?? a.minReplicas);
 }

@@ -1,20 +1,20 @@
 // Names, labels and the owner reference every child of an ImageService carries.
-import { API_VERSION, KIND, type ImageService } from "../api/image-service.ts";
+import { API_VERSION, type ImageService, KIND } from '../api/image-service.ts';
 
-export const TRACKS = ["primary", "canary"] as const;
+export const TRACKS = ['primary', 'canary'] as const;
 export type Track = (typeof TRACKS)[number];
 
-export const NAME_LABEL = "app.kubernetes.io/name";
-export const INSTANCE_LABEL = "app.kubernetes.io/instance";
-export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
-export const TRACK_LABEL = "imageops.dev/track";
+export const NAME_LABEL = 'app.kubernetes.io/name';
+export const INSTANCE_LABEL = 'app.kubernetes.io/instance';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const TRACK_LABEL = 'imageops.dev/track';
 /** On a Deployment and its pods: the revision (pod template hash) they run. */
-export const REVISION_LABEL = "imageops.dev/revision";
+export const REVISION_LABEL = 'imageops.dev/revision';
 
-export const APP_NAME = "image-service";
-export const MANAGER = "imageops";
-export const CONTAINER_NAME = "image-service";
-export const PORT_NAME = "http";
+export const APP_NAME = 'image-service';
+export const MANAGER = 'imageops';
+export const CONTAINER_NAME = 'image-service';
+export const PORT_NAME = 'http';
 
 /** `<name>-primary` / `<name>-canary`: the Deployment and the Service of a track. */
 export const trackName = (isvc: { metadata: { name: string } }, track: Track) => `${isvc.metadata.name}-${track}`;

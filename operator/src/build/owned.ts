@@ -15,8 +15,8 @@
 //   server's Go types omit empty values).
 // - quantities under `requests`/`limits` compare by value ("1.5" equals "1500m",
 //   as the API server canonicalises them).
-import { parseQuantity } from "../api/quantities.ts";
-import { isObject } from "../json.ts";
+import { parseQuantity } from '../api/quantities.ts';
+import { isObject } from '../json.ts';
 
 export interface Difference {
   /** Dotted path of the field, e.g. "spec.template.spec.containers[image-service].image". */
@@ -25,14 +25,14 @@ export interface Difference {
   live: unknown;
 }
 
-const isEmpty = (v: unknown) => v === "" || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0);
-const isNamedList = (a: unknown[]) => a.length > 0 && a.every((e) => isObject(e) && typeof e.name === "string");
+const isEmpty = (v: unknown) => v === '' || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0);
+const isNamedList = (a: unknown[]) => a.length > 0 && a.every((e) => isObject(e) && typeof e.name === 'string');
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
 
 const QUANTITY_PATH = /(^|\.)(requests|limits)\.[^.[\]]+$/;
 
 function sameQuantity(desired: unknown, live: unknown): boolean {
-  if ((typeof desired !== "string" && typeof desired !== "number") || (typeof live !== "string" && typeof live !== "number")) return false;
+  if ((typeof desired !== 'string' && typeof desired !== 'number') || (typeof live !== 'string' && typeof live !== 'number')) return false;
   try {
     return parseQuantity(desired) === parseQuantity(live);
   } catch {
@@ -74,7 +74,7 @@ function compare(desired: unknown, live: unknown, path: string, out: Difference[
 
 function compareNamed(desired: Record<string, unknown>[], live: unknown[], path: string, out: Difference[]): void {
   const byName = new Map<string, unknown>();
-  for (const e of live) if (isObject(e) && typeof e.name === "string") byName.set(e.name, e);
+  for (const e of live) if (isObject(e) && typeof e.name === 'string') byName.set(e.name, e);
   for (const d of desired) {
     const name = d.name as string;
     const l = byName.get(name);
@@ -92,7 +92,7 @@ function compareNamed(desired: Record<string, unknown>[], live: unknown[], path:
 /** The owned fields where live differs from desired; empty when no write is needed. */
 export function ownedDifferences(desired: unknown, live: unknown): Difference[] {
   const out: Difference[] = [];
-  compare(desired, live, "", out);
+  compare(desired, live, '', out);
   return out;
 }
 

@@ -1,33 +1,33 @@
 // The pod template a track runs: everything the spec says about the pods. Both
 // tracks run the same template for the same spec; its hash is the revision.
-import { pathToFileURL } from "node:url";
-import type { V1Container, V1EnvVar, V1PodTemplateSpec, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
-import { z } from "zod";
-import { type ImageService, type ImageServiceSpec, MAX_KEPT_TEMPLATE_LENGTH } from "../api/image-service.ts";
-import { parseDuration } from "../api/durations.ts";
-import { commonLabels, CONTAINER_NAME, PORT_NAME } from "./labels.ts";
-import { canonicalJson } from "./revision.ts";
-import { deriveThreads, threadEnv } from "./threads.ts";
+import { pathToFileURL } from 'node:url';
+import type { V1Container, V1EnvVar, V1PodTemplateSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { z } from 'zod';
+import { parseDuration } from '../api/durations.ts';
+import { type ImageService, type ImageServiceSpec, MAX_KEPT_TEMPLATE_LENGTH } from '../api/image-service.ts';
+import { CONTAINER_NAME, commonLabels, PORT_NAME } from './labels.ts';
+import { canonicalJson } from './revision.ts';
+import { deriveThreads, threadEnv } from './threads.ts';
 
 /** The image runs as this numeric user and group (the image's own non-root user). */
 export const RUN_AS_USER = 10001;
 export const RUN_AS_GROUP = 10001;
 /** Seconds SIGKILL waits beyond the service's own drain, for process exit and endpoint propagation. */
 export const GRACE_MARGIN_SECONDS = 10;
-export const ADMIN_TOKEN_DIR = "/var/run/secrets/imageops/admin";
-export const ADMIN_TOKEN_KEY = "token";
-export const SIGNING_KEYS_KEY = "keys";
-export const S3_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID";
-export const S3_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY";
-export const METRICS_PATH = "/metrics";
+export const ADMIN_TOKEN_DIR = '/var/run/secrets/imageops/admin';
+export const ADMIN_TOKEN_KEY = 'token';
+export const SIGNING_KEYS_KEY = 'keys';
+export const S3_ACCESS_KEY_ID = 'AWS_ACCESS_KEY_ID';
+export const S3_SECRET_ACCESS_KEY = 'AWS_SECRET_ACCESS_KEY';
+export const METRICS_PATH = '/metrics';
 
 /** The version the service reports: the image's tag, or the digest, or "latest". */
 export function imageVersion(image: string): string {
-  const at = image.indexOf("@");
+  const at = image.indexOf('@');
   if (at >= 0) return image.slice(at + 1).slice(0, 128);
-  const lastSegment = image.slice(image.lastIndexOf("/") + 1);
-  const colon = lastSegment.lastIndexOf(":");
-  return colon >= 0 ? lastSegment.slice(colon + 1) : "latest";
+  const lastSegment = image.slice(image.lastIndexOf('/') + 1);
+  const colon = lastSegment.lastIndexOf(':');
+  return colon >= 0 ? lastSegment.slice(colon + 1) : 'latest';
 }
 
 /** Longest in-flight request: the route timeout; the service drains that long at most. */
@@ -47,34 +47,29 @@ interface SourceWiring {
   mounts: V1VolumeMount[];
 }
 
-function sourceWiring(source: ImageServiceSpec["source"]): SourceWiring {
+function sourceWiring(source: ImageServiceSpec['source']): SourceWiring {
   if (source.file) {
     const f = source.file;
     const volume: V1Volume | undefined = f.claimName
-      ? { name: "originals", persistentVolumeClaim: { claimName: f.claimName, readOnly: true } }
+      ? { name: 'originals', persistentVolumeClaim: { claimName: f.claimName, readOnly: true } }
       : f.hostPath
-        ? { name: "originals", hostPath: { path: f.hostPath, type: "Directory" } }
+        ? { name: 'originals', hostPath: { path: f.hostPath, type: 'Directory' } }
         : undefined;
     return {
-      env: [plain("IMAGE_SOURCE", pathToFileURL(f.path).href)],
+      env: [plain('IMAGE_SOURCE', pathToFileURL(f.path).href)],
       volumes: volume ? [volume] : [],
-      mounts: volume ? [{ name: "originals", mountPath: f.path, readOnly: true }] : [],
+      mounts: volume ? [{ name: 'originals', mountPath: f.path, readOnly: true }] : [],
     };
   }
   if (source.s3) {
     const s = source.s3;
     return {
       env: [
-        plain("IMAGE_SOURCE", `s3://${s.bucket}/${s.prefix.replace(/^\/+/, "")}`),
-        plain("S3_REGION", s.region),
-        ...(s.endpoint ? [plain("S3_ENDPOINT", s.endpoint)] : []),
-        ...(s.forcePathStyle === undefined ? [] : [plain("S3_FORCE_PATH_STYLE", String(s.forcePathStyle))]),
-        ...(s.credentialsSecret
-          ? [
-              fromSecret(S3_ACCESS_KEY_ID, s.credentialsSecret, S3_ACCESS_KEY_ID),
-              fromSecret(S3_SECRET_ACCESS_KEY, s.credentialsSecret, S3_SECRET_ACCESS_KEY),
-            ]
-          : []),
+        plain('IMAGE_SOURCE', `s3://${s.bucket}/${s.prefix.replace(/^\/+/, '')}`),
+        plain('S3_REGION', s.region),
+        ...(s.endpoint ? [plain('S3_ENDPOINT', s.endpoint)] : []),
+        ...(s.forcePathStyle === undefined ? [] : [plain('S3_FORCE_PATH_STYLE', String(s.forcePathStyle))]),
+        ...(s.credentialsSecret ? [fromSecret(S3_ACCESS_KEY_ID, s.credentialsSecret, S3_ACCESS_KEY_ID), fromSecret(S3_SECRET_ACCESS_KEY, s.credentialsSecret, S3_SECRET_ACCESS_KEY)] : []),
       ],
       volumes: [],
       mounts: [],
@@ -84,49 +79,45 @@ function sourceWiring(source: ImageServiceSpec["source"]): SourceWiring {
     const h = source.http;
     const hosts = h.allowedHosts ?? [new URL(h.baseUrl).hostname];
     return {
-      env: [
-        plain("IMAGE_SOURCE", h.baseUrl),
-        plain("HTTP_SOURCE_ALLOWED_HOSTS", hosts.join(",")),
-        plain("HTTP_SOURCE_ALLOW_PRIVATE", String(h.allowPrivate)),
-      ],
+      env: [plain('IMAGE_SOURCE', h.baseUrl), plain('HTTP_SOURCE_ALLOWED_HOSTS', hosts.join(',')), plain('HTTP_SOURCE_ALLOW_PRIVATE', String(h.allowPrivate))],
       volumes: [],
       mounts: [],
     };
   }
-  throw new Error("spec.source sets none of file, s3, http: validate the spec before building");
+  throw new Error('spec.source sets none of file, s3, http: validate the spec before building');
 }
 
 function servingEnv(spec: ImageServiceSpec): { env: V1EnvVar[]; volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const s = spec.serving;
   const env: V1EnvVar[] = [
-    plain("IMAGE_SERVICE_PORT", String(spec.traffic.port)),
-    plain("IMAGE_SERVICE_VERSION", imageVersion(spec.image)),
-    plain("IMAGE_SERVICE_DRAIN_SECONDS", String(drainSeconds(spec))),
-    plain("IMAGE_SERVICE_MAX_INPUT_PIXELS", String(s.maxInputPixels)),
-    plain("IMAGE_SERVICE_MAX_SOURCE_BYTES", String(s.maxSourceBytes)),
+    plain('IMAGE_SERVICE_PORT', String(spec.traffic.port)),
+    plain('IMAGE_SERVICE_VERSION', imageVersion(spec.image)),
+    plain('IMAGE_SERVICE_DRAIN_SECONDS', String(drainSeconds(spec))),
+    plain('IMAGE_SERVICE_MAX_INPUT_PIXELS', String(s.maxInputPixels)),
+    plain('IMAGE_SERVICE_MAX_SOURCE_BYTES', String(s.maxSourceBytes)),
     // an empty list is meaningful to the service: negotiate nothing
-    plain("IMAGE_SERVICE_AUTO_FORMATS", s.autoFormats.join(",")),
-    plain("IMAGE_SERVICE_CACHE_MAX_AGE_SECONDS", String(s.cacheMaxAgeSeconds)),
-    ...(s.cacheBytes === undefined ? [] : [plain("IMAGE_SERVICE_CACHE_BYTES", String(s.cacheBytes))]),
+    plain('IMAGE_SERVICE_AUTO_FORMATS', s.autoFormats.join(',')),
+    plain('IMAGE_SERVICE_CACHE_MAX_AGE_SECONDS', String(s.cacheMaxAgeSeconds)),
+    ...(s.cacheBytes === undefined ? [] : [plain('IMAGE_SERVICE_CACHE_BYTES', String(s.cacheBytes))]),
     // sorted keys: the same presets always give the same value, and so the same revision
-    ...(Object.keys(s.presets).length ? [plain("IMAGE_SERVICE_PRESETS", canonicalJson(s.presets))] : []),
-    ...(s.signingKeysSecret ? [fromSecret("IMAGE_SERVICE_SIGNING_KEYS", s.signingKeysSecret, SIGNING_KEYS_KEY)] : []),
+    ...(Object.keys(s.presets).length ? [plain('IMAGE_SERVICE_PRESETS', canonicalJson(s.presets))] : []),
+    ...(s.signingKeysSecret ? [fromSecret('IMAGE_SERVICE_SIGNING_KEYS', s.signingKeysSecret, SIGNING_KEYS_KEY)] : []),
   ];
   if (!s.adminTokenSecret) return { env, volumes: [], mounts: [] };
   // a file rather than a variable: it does not leak through /proc/<pid>/environ or crash dumps
   return {
-    env: [...env, plain("IMAGE_SERVICE_ADMIN_TOKEN_FILE", `${ADMIN_TOKEN_DIR}/${ADMIN_TOKEN_KEY}`)],
+    env: [...env, plain('IMAGE_SERVICE_ADMIN_TOKEN_FILE', `${ADMIN_TOKEN_DIR}/${ADMIN_TOKEN_KEY}`)],
     volumes: [
       {
-        name: "admin-token",
+        name: 'admin-token',
         secret: { secretName: s.adminTokenSecret, items: [{ key: ADMIN_TOKEN_KEY, path: ADMIN_TOKEN_KEY }], defaultMode: 0o440 },
       },
     ],
-    mounts: [{ name: "admin-token", mountPath: ADMIN_TOKEN_DIR, readOnly: true }],
+    mounts: [{ name: 'admin-token', mountPath: ADMIN_TOKEN_DIR, readOnly: true }],
   };
 }
 
-function resources(spec: ImageServiceSpec): V1Container["resources"] {
+function resources(spec: ImageServiceSpec): V1Container['resources'] {
   const list = (r: { cpu?: string | number | undefined; memory?: string | number | undefined } | undefined) => {
     const out: Record<string, string> = {};
     if (r?.cpu !== undefined) out.cpu = String(r.cpu);
@@ -155,17 +146,17 @@ export function buildPodTemplate(isvc: ImageService): V1PodTemplateSpec {
   const container: V1Container = {
     name: CONTAINER_NAME,
     image: spec.image,
-    ports: [{ name: PORT_NAME, containerPort: port, protocol: "TCP" }],
+    ports: [{ name: PORT_NAME, containerPort: port, protocol: 'TCP' }],
     env: [...source.env, ...serving.env, ...threadEnv(deriveThreads(spec)), ...userEnv(spec)],
     resources: resources(spec),
     readinessProbe: {
-      httpGet: { path: "/readyz", port: PORT_NAME },
+      httpGet: { path: '/readyz', port: PORT_NAME },
       periodSeconds: 2,
       timeoutSeconds: 2,
       failureThreshold: 2,
     },
     livenessProbe: {
-      httpGet: { path: "/healthz", port: PORT_NAME },
+      httpGet: { path: '/healthz', port: PORT_NAME },
       periodSeconds: 10,
       timeoutSeconds: 2,
       failureThreshold: 3,
@@ -176,18 +167,18 @@ export function buildPodTemplate(isvc: ImageService): V1PodTemplateSpec {
       runAsGroup: RUN_AS_GROUP,
       readOnlyRootFilesystem: true,
       allowPrivilegeEscalation: false,
-      capabilities: { drop: ["ALL"] },
-      seccompProfile: { type: "RuntimeDefault" },
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
     },
-    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, ...source.mounts, ...serving.mounts],
+    volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...source.mounts, ...serving.mounts],
   };
   return {
     metadata: {
       labels: commonLabels(isvc),
       annotations: {
-        "prometheus.io/scrape": "true",
-        "prometheus.io/port": String(port),
-        "prometheus.io/path": METRICS_PATH,
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(port),
+        'prometheus.io/path': METRICS_PATH,
       },
     },
     spec: {
@@ -197,11 +188,11 @@ export function buildPodTemplate(isvc: ImageService): V1PodTemplateSpec {
         runAsUser: RUN_AS_USER,
         runAsGroup: RUN_AS_GROUP,
         fsGroup: RUN_AS_GROUP,
-        seccompProfile: { type: "RuntimeDefault" },
+        seccompProfile: { type: 'RuntimeDefault' },
       },
       containers: [container],
       // libvips and Node need a writable /tmp on a read-only root filesystem
-      volumes: [{ name: "tmp", emptyDir: {} }, ...source.volumes, ...serving.volumes],
+      volumes: [{ name: 'tmp', emptyDir: {} }, ...source.volumes, ...serving.volumes],
     },
   };
 }

@@ -2,9 +2,9 @@
 // so Node does not over-subscribe a CPU quota (the GOMAXPROCS problem) nor grow past its memory
 // limit. The thread rule itself is the image service's (thread-rule.ts), applied here to the
 // ImageService's resources instead of a cgroup.
-import { threadDefaults, workersForLimit } from "../../../image-service/src/thread-rule.ts";
-import type { ImageServiceSpec } from "../api/image-service.ts";
-import { cpuCores, mebibytes } from "../api/quantities.ts";
+import { threadDefaults, workersForLimit } from '../../../image-service/src/thread-rule.ts';
+import type { ImageServiceSpec } from '../api/image-service.ts';
+import { cpuCores, mebibytes } from '../api/quantities.ts';
 
 export interface Threads {
   /** IMAGE_SERVICE_WORKERS: images resized at once. */
@@ -15,7 +15,7 @@ export interface Threads {
   maxOldSpaceMiB: number | undefined;
 }
 
-export function deriveThreads(spec: Pick<ImageServiceSpec, "resources" | "runtime">): Threads {
+export function deriveThreads(spec: Pick<ImageServiceSpec, 'resources' | 'runtime'>): Threads {
   const { requests, limits } = spec.resources;
   const cpu = limits?.cpu ?? requests?.cpu;
   const workers = spec.runtime.workers ?? (cpu === undefined ? 1 : workersForLimit(cpuCores(cpu)));
@@ -30,12 +30,10 @@ export function deriveThreads(spec: Pick<ImageServiceSpec, "resources" | "runtim
 export function threadEnv(threads: Threads): { name: string; value: string }[] {
   const defaults = threadDefaults(threads.workers);
   return [
-    { name: "IMAGE_SERVICE_WORKERS", value: String(threads.workers) },
-    { name: "UV_THREADPOOL_SIZE", value: String(threads.threadpoolSize) },
-    { name: "VIPS_CONCURRENCY", value: String(defaults.vipsConcurrency) },
-    { name: "MALLOC_ARENA_MAX", value: String(defaults.mallocArenaMax) },
-    ...(threads.maxOldSpaceMiB === undefined
-      ? []
-      : [{ name: "NODE_OPTIONS", value: `--max-old-space-size=${threads.maxOldSpaceMiB}` }]),
+    { name: 'IMAGE_SERVICE_WORKERS', value: String(threads.workers) },
+    { name: 'UV_THREADPOOL_SIZE', value: String(threads.threadpoolSize) },
+    { name: 'VIPS_CONCURRENCY', value: String(defaults.vipsConcurrency) },
+    { name: 'MALLOC_ARENA_MAX', value: String(defaults.mallocArenaMax) },
+    ...(threads.maxOldSpaceMiB === undefined ? [] : [{ name: 'NODE_OPTIONS', value: `--max-old-space-size=${threads.maxOldSpaceMiB}` }]),
   ];
 }

@@ -1,9 +1,9 @@
 // The Istio VirtualService (networking.istio.io/v1) splitting traffic between the
 // primary and canary Services by weight; while a canary runs, a preview header reaches it
 // whatever the weights, and a share of user traffic may be mirrored to it before it takes any.
-import { parseDuration } from "../api/durations.ts";
-import type { ImageService } from "../api/image-service.ts";
-import { childMeta, trackName } from "./labels.ts";
+import { parseDuration } from '../api/durations.ts';
+import type { ImageService } from '../api/image-service.ts';
+import { childMeta, trackName } from './labels.ts';
 
 export interface Destination {
   destination: { host: string; port: { number: number } };
@@ -20,8 +20,8 @@ export interface HttpRoute {
 }
 
 export interface VirtualService {
-  apiVersion: "networking.istio.io/v1";
-  kind: "VirtualService";
+  apiVersion: 'networking.istio.io/v1';
+  kind: 'VirtualService';
   metadata: ReturnType<typeof childMeta>;
   spec: {
     hosts: string[];
@@ -57,24 +57,24 @@ export function buildVirtualService(isvc: ImageService, routing: CanaryRouting):
   const dest = (name: string, w: number): Destination => ({ destination: host(name), weight: w });
   // seconds: the one duration form every Istio version reads (protobuf Duration)
   const timeout = `${parseDuration(traffic.timeout) / 1000}s`;
-  const primary = trackName(isvc, "primary");
-  const canary = trackName(isvc, "canary");
+  const primary = trackName(isvc, 'primary');
+  const canary = trackName(isvc, 'canary');
   const preview = isvc.spec.canary.preview;
   const http: HttpRoute[] = [];
   // Istio takes the first rule that matches: the preview rule comes before the weighted one.
   if (canaryRunning && preview !== undefined) {
-    http.push({ name: "preview", match: [{ headers: { [preview.header]: { exact: preview.value } } }], route: [dest(canary, 100)], timeout });
+    http.push({ name: 'preview', match: [{ headers: { [preview.header]: { exact: preview.value } } }], route: [dest(canary, 100)], timeout });
   }
   http.push({
-    name: "primary-canary",
+    name: 'primary-canary',
     route: [dest(primary, shares.primary), dest(canary, shares.canary)],
     timeout,
     ...(canaryRunning && mirrorPercent > 0 ? { mirror: host(canary), mirrorPercentage: { value: mirrorPercent } } : {}),
   });
   return {
-    apiVersion: "networking.istio.io/v1",
-    kind: "VirtualService",
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
     metadata: childMeta(isvc, isvc.metadata.name),
-    spec: { hosts: [isvc.metadata.name, ...traffic.hosts], gateways: ["mesh", ...traffic.gateways], http },
+    spec: { hosts: [isvc.metadata.name, ...traffic.hosts], gateways: ['mesh', ...traffic.gateways], http },
   };
 }

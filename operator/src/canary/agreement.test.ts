@@ -4,12 +4,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admission } from '../../../image-service/src/admission.ts';
 import { Metrics } from '../../../image-service/src/metrics.ts';
-import { validateImageService, type ImageService } from '../api/image-service.ts';
+import { type ImageService, validateImageService } from '../api/image-service.ts';
 import type { CheckDue } from '../rollout.ts';
 import { canaryMeasure } from './measure.ts';
 import type { PodEndpoint } from './providers/direct.ts';
 import { Providers } from './providers/select.ts';
-import { eventually, istioExporter, serve, startPrometheus, times, type RunningPrometheus, type SeenRequest, type Served } from './providers/testkit.ts';
+import { eventually, istioExporter, type RunningPrometheus, type SeenRequest, type Served, serve, startPrometheus, times } from './providers/testkit.ts';
 
 // One scrape interval's traffic per canary (SLOs: p99 <= 500 ms, 5xx <= 1%).
 const TRAFFIC: Record<string, { requests: SeenRequest[]; passes: boolean }> = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ImageServiceStatusSchema, validateSpec, type AnalysisResult, type ImageServiceSpec, type ImageServiceStatus } from '../api/image-service.ts';
+import { type AnalysisResult, type ImageServiceSpec, type ImageServiceStatus, ImageServiceStatusSchema, validateSpec } from '../api/image-service.ts';
 import { revisionOf } from '../build/revision.ts';
 import type { Observations, RolloutPlan, TrackObservation } from '../rollout.ts';
 import { ABORT_ANNOTATION, checkDue, decide, PROMOTE_ANNOTATION } from './decide.ts';
@@ -95,7 +95,15 @@ const later = (phase: 'Promoting' | 'Finalising' | 'Failed', since: number, weig
 
 const passed: AnalysisResult = { at: iso(0), latencyP99Ms: 120, errorRatePercent: 0.2, requests: 400, passed: true };
 const slow: AnalysisResult = { at: iso(0), latencyP99Ms: 812, errorRatePercent: 0, requests: 400, passed: false, reason: 'p99 latency 812 ms is above the SLO of 500 ms' };
-const quiet: AnalysisResult = { at: iso(0), latencyP99Ms: null, errorRatePercent: null, requests: 3, passed: false, noData: true, reason: '3 canary requests in the last 10s, fewer than minRequests 20' };
+const quiet: AnalysisResult = {
+  at: iso(0),
+  latencyP99Ms: null,
+  errorRatePercent: null,
+  requests: 3,
+  passed: false,
+  noData: true,
+  reason: '3 canary requests in the last 10s, fewer than minRequests 20',
+};
 const down: AnalysisResult = { at: iso(0), passed: false, reason: 'Prometheus at http://prom:9090 is unreachable (latency p99 query): fetch failed (ECONNREFUSED)' };
 
 interface Row {
@@ -233,7 +241,14 @@ describe('decide: Progressing', () => {
       when: 'check passes: advances by stepWeight',
       status: progressing({ weight: 20, lastCheck: -10, iterations: 1 }),
       world: { analysis: passed },
-      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, events: ['Advanced'], status: { iterations: 2, failedChecks: 0, lastCheckTime: iso(0), lastAnalysis: passed }, message: /Advanced canary weight to 40%/ },
+      then: {
+        phase: 'Progressing',
+        weight: 40,
+        canaryReplicas: 2,
+        events: ['Advanced'],
+        status: { iterations: 2, failedChecks: 0, lastCheckTime: iso(0), lastAnalysis: passed },
+        message: /Advanced canary weight to 40%/,
+      },
     },
     {
       when: 'check passes with stepWeights: the next of them',
@@ -259,7 +274,14 @@ describe('decide: Progressing', () => {
       when: 'check fails below threshold: counts it, weight stays, Warning with the numbers',
       status: progressing({ weight: 40, lastCheck: -10, failedChecks: 1 }),
       world: { analysis: slow },
-      then: { phase: 'Progressing', weight: 40, canaryReplicas: 2, events: ['CheckFailed'], status: { failedChecks: 2, lastAnalysis: slow }, message: /Check failed \(2\/3\) at 40%: p99 latency 812 ms is above the SLO of 500 ms/ },
+      then: {
+        phase: 'Progressing',
+        weight: 40,
+        canaryReplicas: 2,
+        events: ['CheckFailed'],
+        status: { failedChecks: 2, lastAnalysis: slow },
+        message: /Check failed \(2\/3\) at 40%: p99 latency 812 ms is above the SLO of 500 ms/,
+      },
     },
     {
       when: 'check fails at threshold: rolled back, all traffic to primary, canary kept until routes settle',
@@ -329,7 +351,7 @@ describe('decide: Progressing', () => {
       },
     },
     {
-      when: 'the template is back to primary\'s: canary stopped, nothing rolled back',
+      when: "the template is back to primary's: canary stopped, nothing rolled back",
       status: progressing({ weight: 40, lastCheck: -3 }),
       world: { desired: 'r1', canary: deploy('r2') },
       then: { phase: 'Initialized', weight: 0, canaryReplicas: 2, primary: 'spec', events: ['Reverted'], plan: { requeueAfterMs: 5_000 } },
@@ -344,7 +366,15 @@ describe('decide: Progressing', () => {
       when: 'promote annotation: remaining analysis skipped, annotation removed',
       status: progressing({ weight: 20, lastCheck: -3 }),
       world: { promote: true },
-      then: { phase: 'Promoting', weight: 20, canaryReplicas: 2, primary: 'spec', events: ['Promoting'], plan: { removeAnnotations: [PROMOTE_ANNOTATION] }, message: /requested by annotation imageops.dev\/promote at 20%/ },
+      then: {
+        phase: 'Promoting',
+        weight: 20,
+        canaryReplicas: 2,
+        primary: 'spec',
+        events: ['Promoting'],
+        plan: { removeAnnotations: [PROMOTE_ANNOTATION] },
+        message: /requested by annotation imageops.dev\/promote at 20%/,
+      },
     },
     {
       when: 'both annotations: abort wins, both removed',
@@ -482,7 +512,7 @@ describe('decide: Failed', () => {
       then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['NewRevision'], status: { canary: track('r3'), failedChecks: 0 } },
     },
     {
-      when: 'the template back to primary\'s: idle again',
+      when: "the template back to primary's: idle again",
       status: later('Failed', -3600, 0),
       world: { desired: 'r1', canary: deploy('r2', true, 0) },
       then: { phase: 'Initialized', weight: 0, canaryReplicas: 2, primary: 'spec', events: ['Reverted'] },
@@ -520,7 +550,14 @@ describe('decide: the output check before the first weight', () => {
       spec: gated,
       status: progressing({ weight: 0, since: -20 }),
       world: { analysis: drifted },
-      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['CheckFailed'], status: { failedChecks: 1 }, message: /photo\.jpg\?w=640: colour difference \(mean CIEDE2000\) primary 0, canary 6\.9/ },
+      then: {
+        phase: 'Progressing',
+        weight: 0,
+        canaryReplicas: 2,
+        events: ['CheckFailed'],
+        status: { failedChecks: 1 },
+        message: /photo\.jpg\?w=640: colour difference \(mean CIEDE2000\) primary 0, canary 6\.9/,
+      },
     },
     {
       when: 'pictures differ at the threshold: rolled back without ever taking traffic',
@@ -592,7 +629,12 @@ describe('checkDue', () => {
     { when: 'output samples, resumed at 0%: the interval starts again', spec: gated, status: progressing({ weight: 0, since: -20, reason: 'Paused' }), due: false },
     { when: 'output samples, analysing: the check measures traffic too', spec: gated, status: progressing({ weight: 20, lastCheck: -10 }), due: true },
     { when: 'mirror, ready at 0%: mirroring starts, measured an interval later', spec: spec({ mirror: 10 }), status: progressing({ weight: 0, since: -20 }), due: false },
-    { when: 'mirror, at 0% an interval after mirroring started: the mirrored requests are measured', spec: spec({ mirror: 10 }), status: progressing({ weight: 0, since: -20, lastCheck: -10 }), due: true },
+    {
+      when: 'mirror, at 0% an interval after mirroring started: the mirrored requests are measured',
+      spec: spec({ mirror: 10 }),
+      status: progressing({ weight: 0, since: -20, lastCheck: -10 }),
+      due: true,
+    },
     { when: 'analysing, an interval since the last check', status: progressing({ weight: 20, lastCheck: -10 }), due: true },
     { when: 'analysing, within the interval', status: progressing({ weight: 20, lastCheck: -9 }), due: false },
     { when: 'canary ready at 0%: routed first, measured an interval later', status: progressing({ weight: 0, since: -20 }), due: false },
@@ -602,7 +644,7 @@ describe('checkDue', () => {
     { when: 'an abort annotation', status: progressing({ weight: 20, lastCheck: -30 }), world: { abort: true }, due: false },
     { when: 'a promote annotation', status: progressing({ weight: 20, lastCheck: -30 }), world: { promote: true }, due: false },
     { when: 'a newer template', status: progressing({ weight: 20, lastCheck: -30 }), world: { desired: 'r3' }, due: false },
-    { when: 'the template back to primary\'s', status: progressing({ weight: 20, lastCheck: -30 }), world: { desired: 'r1' }, due: false },
+    { when: "the template back to primary's", status: progressing({ weight: 20, lastCheck: -30 }), world: { desired: 'r1' }, due: false },
     { when: 'promoting', status: later('Promoting', -30, 60), due: false },
     { when: 'idle', status: idle(), due: false },
   ])('$when: due $due', (row) => {
@@ -629,7 +671,7 @@ describe('decide: the template primary runs', () => {
   const analysing = (primary: ImageServiceStatus['primary']): ImageServiceStatus => ({ ...progressing({ weight: 20, lastCheck: -4 }), primary });
   it.each<Row>([
     {
-      when: 'the first one: the spec\'s, kept in status beside its revision',
+      when: "the first one: the spec's, kept in status beside its revision",
       status: {},
       world: { primary: deploy(undefined), canary: deploy(undefined) },
       then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, primary: 'spec', events: ['Initialized'], status: { primary: kept('r2') } },
@@ -649,7 +691,15 @@ describe('decide: the template primary runs', () => {
       when: 'primary deleted while a newer revision is analysed: the kept one, said',
       status: analysing(kept('r1')),
       world: { primary: deploy(undefined) },
-      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, primary: 'kept', events: ['PrimaryRecreated'], plan: { primary: { revision: revisionOf(JSON.parse(templateOf('r1'))) } }, status: { primary: kept('r1') } },
+      then: {
+        phase: 'Progressing',
+        weight: 20,
+        canaryReplicas: 2,
+        primary: 'kept',
+        events: ['PrimaryRecreated'],
+        plan: { primary: { revision: revisionOf(JSON.parse(templateOf('r1'))) } },
+        status: { primary: kept('r1') },
+      },
     },
     {
       when: 'primary deleted and status keeps no template: the spec, said, and kept from now on',
@@ -694,8 +744,7 @@ describe('decide: whole rollouts from status alone', () => {
     const events: string[] = [];
     let primaryTemplateSpecBeforePromotion = false;
     for (let step = 0; step < 200 && !(status.phase === 'Succeeded' && step > 0) && status.phase !== 'Failed'; step++) {
-      const world = (analysis?: AnalysisResult): Observations =>
-        obs({ primary: deploy(primaryRevision, now >= primaryReadyAt), ...(analysis ? { analysis } : {}) });
+      const world = (analysis?: AnalysisResult): Observations => obs({ primary: deploy(primaryRevision, now >= primaryReadyAt), ...(analysis ? { analysis } : {}) });
       const due = checkDue(sim.spec, status, world(), at(now));
       const plan = decide(sim.spec, status, world(due && sim.analysis(status.iterations ?? 0)), at(now));
       if (plan.primary.from === 'spec' && primaryRevision !== 'r2') {

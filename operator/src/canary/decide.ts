@@ -4,7 +4,7 @@
 // operator restarted at any point picks up where the last one stopped. The table is in
 // docs/canary.md.
 import { parseDuration } from '../api/durations.ts';
-import { weightSchedule, type AnalysisResult, type Condition, type ImageServiceSpec, type ImageServiceStatus, type Phase } from '../api/image-service.ts';
+import { type AnalysisResult, type Condition, type ImageServiceSpec, type ImageServiceStatus, type Phase, weightSchedule } from '../api/image-service.ts';
 import { parseKeptTemplate } from '../build/pod-template.ts';
 import { revisionOf } from '../build/revision.ts';
 import type { CheckDue, Observations, PrimarySource, RolloutEvent, RolloutPlan } from '../rollout.ts';
@@ -132,7 +132,11 @@ class Next {
       return { from: 'kept', template: kept, revision };
     }
     if (!fromSpec && promoted?.revision !== undefined) {
-      this.event('Warning', 'PrimaryRecreatedFromSpec', `The primary Deployment was missing and status keeps no usable template of revision ${promoted.revision}: recreated from the spec (revision ${obs.revision}) without analysis`);
+      this.event(
+        'Warning',
+        'PrimaryRecreatedFromSpec',
+        `The primary Deployment was missing and status keeps no usable template of revision ${promoted.revision}: recreated from the spec (revision ${obs.revision}) without analysis`,
+      );
     }
     if (promoted !== undefined) this.status.primary = { ...promoted, template: obs.template };
     return { from: 'spec' };
@@ -600,9 +604,12 @@ function ignoreAnnotations(input: In, next: Next, why: string): void {
 
 function summary(r: AnalysisResult): string {
   if (r.output !== undefined && r.requests == null) return `output of ${r.output.samples} samples as primary's`;
-  const parts = [`p99 ${r.latencyP99Ms == null ? 'n/a' : `${formatNumber(r.latencyP99Ms)} ms`}`, `5xx ${r.errorRatePercent == null ? 'n/a' : `${formatNumber(r.errorRatePercent)}%`}`, `${r.requests ?? 0} requests`];
+  const parts = [
+    `p99 ${r.latencyP99Ms == null ? 'n/a' : `${formatNumber(r.latencyP99Ms)} ms`}`,
+    `5xx ${r.errorRatePercent == null ? 'n/a' : `${formatNumber(r.errorRatePercent)}%`}`,
+    `${r.requests ?? 0} requests`,
+  ];
   for (const [name, value] of Object.entries(r.metrics ?? {})) parts.push(`${name} ${value == null ? 'n/a' : formatNumber(value)}`);
   if (r.output !== undefined) parts.push(`output of ${r.output.samples} samples as primary's`);
   return parts.join(', ');
 }
-

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { makeFixture, startService, type Fixture, type Running } from '../../../image-service/src/service.testkit.ts';
-import { ImageServiceSchema, type ImageService } from '../api/image-service.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Fixture, makeFixture, type Running, startService } from '../../../image-service/src/service.testkit.ts';
+import { type ImageService, ImageServiceSchema } from '../api/image-service.ts';
 import { DiffStore, MAX_DIFFS } from './diffs.ts';
 import { canaryMeasure } from './measure.ts';
 import type { EndpointSource } from './providers/direct.ts';
@@ -56,7 +56,12 @@ describe('canaryMeasure with an output check', () => {
 
   it('a Service without ready pods fails the output check with its name', async () => {
     const none: EndpointSource = async () => [];
-    const record = await canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: none }))(isvc(sample), { intervalMs: 10_000, metrics: [], outputOnly: true }, new Date(), AbortSignal.timeout(30_000));
+    const record = await canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: none }))(
+      isvc(sample),
+      { intervalMs: 10_000, metrics: [], outputOnly: true },
+      new Date(),
+      AbortSignal.timeout(30_000),
+    );
     expect(record.reason).toBe('output check: Service shop/thumbs-primary has no ready endpoint');
   });
 });

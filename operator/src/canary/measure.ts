@@ -10,7 +10,7 @@ import { checkOutput, describeFailure } from './output.ts';
 import type { EndpointSource } from './providers/direct.ts';
 import { AnalysisError } from './providers/provider.ts';
 import type { Providers } from './providers/select.ts';
-import { judge, judgeOutput, type AnalysisOutcome, type OutputVerdict } from './verdict.ts';
+import { type AnalysisOutcome, judge, judgeOutput, type OutputVerdict } from './verdict.ts';
 
 interface MeasureOptions {
   /** How the output check finds a primary and a canary pod: the direct provider's source. */

@@ -6,12 +6,12 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admission } from '../../../image-service/src/admission.ts';
 import { Metrics } from '../../../image-service/src/metrics.ts';
-import { startApiServer, type ApiServer } from '../../../sandbox/apiserver/server.ts';
-import { KubeClient, resources, type KubeObject } from '../kube/client.ts';
+import { type ApiServer, startApiServer } from '../../../sandbox/apiserver/server.ts';
+import { KubeClient, type KubeObject, resources } from '../kube/client.ts';
 import { Manager } from '../manager.ts';
 import { OperatorMetrics } from '../metrics.ts';
 import { ABORT_ANNOTATION } from './decide.ts';
-import { eventually, serve, times, type Served } from './providers/testkit.ts';
+import { eventually, type Served, serve, times } from './providers/testkit.ts';
 
 const NS = 'shop';
 let server: ApiServer;
@@ -30,10 +30,14 @@ async function status(): Promise<Record<string, unknown>> {
 }
 
 async function until(what: string, check: (s: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-  return eventually(async () => {
-    const s = await status();
-    return check(s) ? s : undefined;
-  }, what, 20_000);
+  return eventually(
+    async () => {
+      const s = await status();
+      return check(s) ? s : undefined;
+    },
+    what,
+    20_000,
+  );
 }
 
 /** Plays the Deployment controller: the Deployment has rolled out its current spec. */

@@ -1,10 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeFixture, startService, type Fixture, type Running } from '../../../image-service/src/service.testkit.ts';
+import { type Fixture, makeFixture, type Running, startService } from '../../../image-service/src/service.testkit.ts';
 import { OutputCheckSchema } from '../api/image-service.ts';
 import { checkOutput, describeFailure, samplePath } from './output.ts';
-import { deltaE2000, deltaE2000Map, ssimLightness, type LabImage } from './perceptual.ts';
+import { deltaE2000, deltaE2000Map, type LabImage, ssimLightness } from './perceptual.ts';
 
 // Real image services (this checkout's, in process): a primary, a rebuild of it, a -drift build;
 // and a hostile server for the bounds.
@@ -17,7 +17,9 @@ const SECRET_BODY = 'secret body text';
 beforeAll(async () => {
   fixture = await makeFixture();
   [primary, rebuild, drift] = await Promise.all([startService(fixture.root), startService(fixture.root), startService(fixture.root, { injectDrift: true })]);
-  const png = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#3a6ea5' } }).png().toBuffer();
+  const png = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#3a6ea5' } })
+    .png()
+    .toBuffer();
   hostile = createServer((req, res) => {
     if (req.url?.includes('photo.jpg?w=200')) res.writeHead(200, { 'content-type': 'text/html' }).end(SECRET_BODY);
     else if (req.url?.includes('endless')) {
@@ -44,7 +46,7 @@ const spec = (samples: { key: string; params?: string; preset?: string }[], extr
 const signal = () => AbortSignal.timeout(30_000);
 
 describe('perceptual metrics', () => {
-  it('CIEDE2000 agrees with Sharma, Wu and Dalal\'s test data', () => {
+  it("CIEDE2000 agrees with Sharma, Wu and Dalal's test data", () => {
     const pairs: [number[], number[], number][] = [
       [[50, 2.6772, -79.7751], [50, 0, -82.7485], 2.0425],
       [[50, 3.1571, -77.2803], [50, 0, -82.7485], 2.8615],
@@ -72,7 +74,11 @@ describe('perceptual metrics', () => {
 });
 
 describe('checkOutput against real image services', () => {
-  const samples = [{ key: 'photo.jpg', params: 'w=200' }, { key: 'nested/photo copy.jpg', params: 'w=120&fm=webp' }, { key: 'alpha.png', params: 'w=60' }];
+  const samples = [
+    { key: 'photo.jpg', params: 'w=200' },
+    { key: 'nested/photo copy.jpg', params: 'w=120&fm=webp' },
+    { key: 'alpha.png', params: 'w=60' },
+  ];
 
   it('passes a rebuild of the same version, with the numbers', async () => {
     const result = await checkOutput(spec(samples), { primary: primary.base, canary: rebuild.base }, signal());

@@ -4,9 +4,9 @@
 // repeated: a failure names the sample, the metric and the two values, never a body.
 import type { Sharp, SharpOptions } from 'sharp';
 import type { OutputCheckSpec, OutputSample } from '../api/image-service.ts';
-import { fetchBoundedBytes, type BytesAnswer } from './providers/bounded-fetch.ts';
+import { deltaE2000Map, type LabImage, ssimLightness } from './perceptual.ts';
+import { type BytesAnswer, fetchBoundedBytes } from './providers/bounded-fetch.ts';
 import { AnalysisError } from './providers/provider.ts';
-import { deltaE2000Map, ssimLightness, type LabImage } from './perceptual.ts';
 import { formatNumber } from './verdict.ts';
 
 /** Pictures are compared fitted inside this square: bounds the operator's memory and time per sample (docs/canary.md). */
@@ -132,7 +132,8 @@ async function compare(sample: string, p: Fetched, c: Fetched, spec: OutputCheck
   const { mean: deltaE, map, width, height } = deltaE2000Map(la.lab, lb.lab);
   const perceptual: SampleFailure[] = [];
   if (!(ssim >= spec.minSsim)) perceptual.push({ sample, metric: 'lightness SSIM', primary: '1', canary: formatNumber(ssim), limit: `at least ${formatNumber(spec.minSsim)}` });
-  if (!(deltaE <= spec.maxDeltaE)) perceptual.push({ sample, metric: 'colour difference (mean CIEDE2000)', primary: '0', canary: formatNumber(deltaE), limit: `at most ${formatNumber(spec.maxDeltaE)}` });
+  if (!(deltaE <= spec.maxDeltaE))
+    perceptual.push({ sample, metric: 'colour difference (mean CIEDE2000)', primary: '0', canary: formatNumber(deltaE), limit: `at most ${formatNumber(spec.maxDeltaE)}` });
   if (perceptual.length > 0) {
     const diff = await diffPng(map, width, height);
     perceptual[0]!.diff = diff;

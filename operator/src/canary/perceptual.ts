@@ -25,18 +25,29 @@ export function ssimLightness(a: LabImage, b: LabImage): number {
   let windows = 0;
   for (let y0 = 0; y0 + wy <= a.height; y0 += STRIDE) {
     for (let x0 = 0; x0 + wx <= a.width; x0 += STRIDE) {
-      let sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+      let sa = 0,
+        sb = 0,
+        saa = 0,
+        sbb = 0,
+        sab = 0;
       for (let y = y0; y < y0 + wy; y++) {
         for (let x = x0; x < x0 + wx; x++) {
           const i = (y * a.width + x) * 3;
           const va = a.data[i]!;
           const vb = b.data[i]!;
-          sa += va; sb += vb; saa += va * va; sbb += vb * vb; sab += va * vb;
+          sa += va;
+          sb += vb;
+          saa += va * va;
+          sbb += vb * vb;
+          sab += va * vb;
         }
       }
       const n = wx * wy;
-      const ma = sa / n, mb = sb / n;
-      const va = saa / n - ma * ma, vb = sbb / n - mb * mb, cov = sab / n - ma * mb;
+      const ma = sa / n,
+        mb = sb / n;
+      const va = saa / n - ma * ma,
+        vb = sbb / n - mb * mb,
+        cov = sab / n - ma * mb;
       total += ((2 * ma * mb + C1) * (2 * cov + C2)) / ((ma * ma + mb * mb + C1) * (va + vb + C2));
       windows++;
     }

@@ -80,9 +80,7 @@ const SERVER_ERRORS = `istio_requests_total{${SELECTOR},response_code=~"5.*"}`;
  * a broken canary takes traffic) leaves the whole query empty, which fails the check instead of
  * passing it as 0%.
  */
-export const ERROR_RATE_QUERY =
-  `(sum(rate(${SERVER_ERRORS}[{{interval}}])) or on() sum(0 * absent(${SERVER_ERRORS})))` +
-  ` / sum(rate(istio_requests_total{${SELECTOR}}[{{interval}}])) * 100`;
+export const ERROR_RATE_QUERY = `(sum(rate(${SERVER_ERRORS}[{{interval}}])) or on() sum(0 * absent(${SERVER_ERRORS})))` + ` / sum(rate(istio_requests_total{${SELECTOR}}[{{interval}}])) * 100`;
 
 /** Requests the canary served in the window, for the minRequests rule. */
 export const REQUESTS_QUERY = `sum(increase(istio_requests_total{${SELECTOR}}[{{interval}}]))`;

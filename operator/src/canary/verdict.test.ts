@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { validateSpec, type AnalysisSpec } from '../api/image-service.ts';
+import { type AnalysisSpec, validateSpec } from '../api/image-service.ts';
 import type { Observations } from './providers/provider.ts';
-import { formatDuration, formatNumber, judge, judgeOutput, type AnalysisOutcome, type OutputVerdict } from './verdict.ts';
+import { type AnalysisOutcome, formatDuration, formatNumber, judge, judgeOutput, type OutputVerdict } from './verdict.ts';
 
 function analysis(overrides: Record<string, unknown> = {}): AnalysisSpec {
   const v = validateSpec({ image: 'img:1', source: { file: {} }, canary: { analysis: { latencyP99Ms: 500, errorRatePercent: 1, minRequests: 20, ...overrides } } });
@@ -27,7 +27,13 @@ describe('judge: the output check joins the verdict', () => {
   ])('%s', (_what, outcome, output, result) => {
     const v = judge(analysis(), outcome, 60_000, at, output);
     expect(v.result).toBe(result);
-    expect(v.record.output).toEqual({ samples: 2, failed: output.failures.length, worstSsim: output.worstSsim, worstDeltaE: output.worstDeltaE, ...(output.diffs.length > 0 ? { diffs: output.diffs } : {}) });
+    expect(v.record.output).toEqual({
+      samples: 2,
+      failed: output.failures.length,
+      worstSsim: output.worstSsim,
+      worstDeltaE: output.worstDeltaE,
+      ...(output.diffs.length > 0 ? { diffs: output.diffs } : {}),
+    });
     if (output.failures.length > 0) expect(v.record.reason).toContain(sentence);
   });
 
@@ -48,7 +54,13 @@ describe('judge', () => {
     ['p99 NaN with traffic', analysis(), seen({ latencyP99Ms: Number.NaN }), 'fail', /p99 latency has no value \(NaN\)/],
     ['p99 +Inf', analysis(), seen({ latencyP99Ms: Number.POSITIVE_INFINITY }), 'fail', /p99 latency \+Inf ms is above/],
     ['too few requests', analysis(), seen({ requests: 19, latencyP99Ms: Number.NaN }), 'no-data', /^19 canary requests in the last 1m, fewer than minRequests 20$/],
-    ['no requests at all, even with minRequests 0: values missing fail', analysis({ minRequests: 0 }), seen({ requests: 0, latencyP99Ms: Number.NaN, errorRatePercent: Number.NaN }), 'fail', /no value/],
+    [
+      'no requests at all, even with minRequests 0: values missing fail',
+      analysis({ minRequests: 0 }),
+      seen({ requests: 0, latencyP99Ms: Number.NaN, errorRatePercent: Number.NaN }),
+      'fail',
+      /no value/,
+    ],
     ['the provider failed', analysis(), { ok: false, kind: 'timeout', message: 'Prometheus at http://p did not answer' }, 'fail', /^Prometheus at http:\/\/p did not answer$/],
     ['custom metric within range', analysis({ metrics: hits }), seen({ metrics: { 'hit-ratio': 0.9 } }), 'pass', undefined],
     ['custom metric below min', analysis({ metrics: hits }), seen({ metrics: { 'hit-ratio': 0.5 } }), 'fail', /metric hit-ratio 0.5 is below its minimum 0.8/],

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { ApiError, TransportError, apiError } from './errors.ts';
+import { ApiError, apiError, TransportError } from './errors.ts';
 import { type Connection, type Credentials, fromKubeconfig, loadConnection } from './kubeconfig.ts';
 
 /**
@@ -61,9 +61,7 @@ const WatchLine = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ERROR'), object: z.looseObject({ code: z.number().optional() }) }),
 ]);
 
-export type WatchEvent =
-  | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject }
-  | { type: 'BOOKMARK'; object: z.infer<typeof Bookmark> };
+export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject } | { type: 'BOOKMARK'; object: z.infer<typeof Bookmark> };
 
 /** Where a kind is served. */
 export interface ResourceType {
@@ -227,18 +225,10 @@ export class KubeClient {
     return KubeObject.parse(await this.#json('update', 'PUT', path, object, signal));
   }
 
-  async mergePatch(
-    type: ResourceType,
-    namespace: string,
-    name: string,
-    patch: unknown,
-    signal?: AbortSignal,
-  ): Promise<KubeObject> {
+  async mergePatch(type: ResourceType, namespace: string, name: string, patch: unknown, signal?: AbortSignal): Promise<KubeObject> {
     this.#wrote('patch', type);
     const path = this.path(type, namespace, name);
-    return KubeObject.parse(
-      await this.#json('patch', 'PATCH', path, patch, signal, 'application/merge-patch+json'),
-    );
+    return KubeObject.parse(await this.#json('patch', 'PATCH', path, patch, signal, 'application/merge-patch+json'));
   }
 
   async delete(type: ResourceType, namespace: string, name: string, signal?: AbortSignal): Promise<void> {
@@ -280,14 +270,7 @@ export class KubeClient {
     }
   }
 
-  async #json(
-    verb: Verb,
-    method: string,
-    path: string,
-    body: unknown,
-    signal: AbortSignal | undefined,
-    contentType = 'application/json',
-  ): Promise<unknown> {
+  async #json(verb: Verb, method: string, path: string, body: unknown, signal: AbortSignal | undefined, contentType = 'application/json'): Promise<unknown> {
     const res = await this.#send(verb, method, path, body, signal, true, contentType);
     if ((res.statusCode ?? 0) >= 400) throw await this.#failure(res);
     const text = await readText(res);
@@ -306,15 +289,7 @@ export class KubeClient {
     return apiError(res.statusCode ?? 0, body, typeof retryAfter === 'string' ? retryAfter : null);
   }
 
-  async #send(
-    verb: Verb,
-    method: string,
-    path: string,
-    body: unknown,
-    signal: AbortSignal | undefined,
-    bounded: boolean,
-    contentType = 'application/json',
-  ): Promise<http.IncomingMessage> {
+  async #send(verb: Verb, method: string, path: string, body: unknown, signal: AbortSignal | undefined, bounded: boolean, contentType = 'application/json'): Promise<http.IncomingMessage> {
     this.requests[verb]++;
     const auth: Credentials = await this.#connection.credentials();
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -334,15 +309,11 @@ export class KubeClient {
       // timeout would live on for the whole timeout after every request)
       let timer: NodeJS.Timeout | undefined;
       let response: http.IncomingMessage | undefined;
-      const req = lib.request(
-        url,
-        { method, headers, agent: this.#agent, ...(auth.auth ? { auth: auth.auth } : {}), ...(signal ? { signal } : {}) },
-        (res) => {
-          response = res;
-          if (timer !== undefined) res.once('close', () => clearTimeout(timer));
-          resolve(res);
-        },
-      );
+      const req = lib.request(url, { method, headers, agent: this.#agent, ...(auth.auth ? { auth: auth.auth } : {}), ...(signal ? { signal } : {}) }, (res) => {
+        response = res;
+        if (timer !== undefined) res.once('close', () => clearTimeout(timer));
+        resolve(res);
+      });
       if (bounded) {
         timer = setTimeout(() => {
           const err = new TransportError(0, 'Timeout', `${method} ${url.pathname}: timed out after ${this.#timeoutMs} ms`);

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { type Clock, realClock } from './clock.ts';
-import { type KubeClient, type KubeObject, resources } from './client.ts';
-import { NotFoundError } from './errors.ts';
 import { bounded } from '../conditions.ts';
+import { type KubeClient, type KubeObject, resources } from './client.ts';
+import { type Clock, realClock } from './clock.ts';
+import { NotFoundError } from './errors.ts';
 
 /** The limit of an Event's note in events.k8s.io/v1, the same objects as core/v1 Events. */
 export const MAX_EVENT_MESSAGE_LENGTH = 1024;

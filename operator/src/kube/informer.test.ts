@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type ApiServer, startApiServer } from '../../../sandbox/apiserver/server.ts';
-import { KubeClient, ObjectMeta, resources, type ResourceType } from './client.ts';
+import { KubeClient, ObjectMeta, type ResourceType, resources } from './client.ts';
 import { Informer } from './informer.ts';
 
 let api: ApiServer | undefined;
@@ -31,7 +31,14 @@ describe('Informer', () => {
     await informer.waitForSync();
     await client.create(resources.events, event('watched-pod', 'Pod'));
     await client.create(resources.events, event('watched', 'ImageService'));
-    await expect.poll(() => informer.list().map((e) => e.metadata.name).sort()).toEqual(['listed', 'watched']);
+    await expect
+      .poll(() =>
+        informer
+          .list()
+          .map((e) => e.metadata.name)
+          .sort(),
+      )
+      .toEqual(['listed', 'watched']);
     abort.abort();
     await running;
     client.close();
@@ -45,7 +52,12 @@ describe('Informer', () => {
     const informer = new Informer(client, configmaps, { schema, backoff: { baseMs: 10, maxMs: 50 } });
     const deleted: string[] = [];
     informer.on({ delete: (obj) => deleted.push(obj.metadata.name) });
-    const names = () => informer.list().map((c) => c.metadata.name).sort().join();
+    const names = () =>
+      informer
+        .list()
+        .map((c) => c.metadata.name)
+        .sort()
+        .join();
     await client.create(configmaps, cm('a'));
     api.faults.failNext(2, { code: 500, verbs: ['list'] });
     const abort = new AbortController();

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { type Clock, realClock, sleep } from './clock.ts';
 import type { KubeClient, KubeObject, ResourceType } from './client.ts';
+import { type Clock, realClock, sleep } from './clock.ts';
 import { GoneError, NotFoundError } from './errors.ts';
 
 /**
@@ -147,11 +147,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     while (!signal.aborted) {
       try {
         if (resourceVersion === '') {
-          const listed = await this.#client.list(
-            this.type,
-            { namespace, ...this.#selectors() },
-            signal,
-          );
+          const listed = await this.#client.list(this.type, { namespace, ...this.#selectors() }, signal);
           this.#replace(namespace, listed.items);
           resourceVersion = listed.resourceVersion;
           if (firstSync) {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type Clock, type Timer, realClock, sleep } from './clock.ts';
 import { type KubeClient, type KubeObject, resources } from './client.ts';
+import { type Clock, realClock, sleep, type Timer } from './clock.ts';
 import { ConflictError, NotFoundError } from './errors.ts';
 
 /**
@@ -138,11 +138,7 @@ export class LeaderElector {
       if (holder !== '' && !mine && this.#observed.at + duration > now) return false;
       const transitions = (spec.leaseTransitions ?? 0) + (mine ? 0 : 1);
       const acquired = mine && spec.acquireTime ? Date.parse(spec.acquireTime) : now;
-      const updated = await this.#client.replace(
-        resources.leases,
-        { ...lease, spec: this.#spec(acquired, now, transitions) },
-        requestSignal,
-      );
+      const updated = await this.#client.replace(resources.leases, { ...lease, spec: this.#spec(acquired, now, transitions) }, requestSignal);
       this.#observed = { holder: this.identity, renewTime: microTime(now), at: now };
       return updated.metadata.resourceVersion !== undefined;
     } catch (err) {

@@ -1,4 +1,4 @@
-import { type Clock, type Timer, realClock } from './clock.ts';
+import { type Clock, realClock, type Timer } from './clock.ts';
 
 /**
  * The reconcile queue, with client-go's workqueue semantics:

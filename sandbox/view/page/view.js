@@ -1,7 +1,6 @@
 // The rollout view's page: polls /api/state every second and draws each ImageService. Every
 // string from the server goes into the DOM through textContent, never as markup.
 
-
 const POLL_MS = 1000;
 const COLORS = { primary: '#2f6fdf', canary: '#e0762b', slo: '#b3261e', weight: '#7a3fb8' };
 const cards = new Map();
@@ -30,15 +29,18 @@ function chart(parent, title, unit, series, stepped) {
     legend: { live: false },
     scales: { x: { time: true } },
     axes: [{}, { label: unit, size: 55 }],
-    series: [{}, ...series.map((s) => ({
-      label: s.label,
-      stroke: s.color,
-      width: s.dash ? 1 : 2,
-      dash: s.dash ? [6, 4] : undefined,
-      spanGaps: false,
-      paths: stepped ? uPlot.paths.stepped({ align: 1 }) : undefined,
-      points: { show: false },
-    }))],
+    series: [
+      {},
+      ...series.map((s) => ({
+        label: s.label,
+        stroke: s.color,
+        width: s.dash ? 1 : 2,
+        dash: s.dash ? [6, 4] : undefined,
+        spanGaps: false,
+        paths: stepped ? uPlot.paths.stepped({ align: 1 }) : undefined,
+        points: { show: false },
+      })),
+    ],
   };
   const plot = new uPlot(opts, [[], ...series.map(() => [])], target);
   return { plot, target };
@@ -59,13 +61,13 @@ function card(service) {
   const charts = el('div', 'charts');
   section.appendChild(charts);
   document.getElementById('services').appendChild(section);
-  const revisions = (extra) => [
-    { label: 'primary', color: COLORS.primary },
-    { label: 'canary', color: COLORS.canary },
-    ...(extra ? [{ label: 'SLO', color: COLORS.slo, dash: true }] : []),
-  ];
+  const revisions = (extra) => [{ label: 'primary', color: COLORS.primary }, { label: 'canary', color: COLORS.canary }, ...(extra ? [{ label: 'SLO', color: COLORS.slo, dash: true }] : [])];
   const c = {
-    section, phase, weight, images, message,
+    section,
+    phase,
+    weight,
+    images,
+    message,
     weightChart: chart(charts, 'Canary weight', '%', [{ label: 'canary weight', color: COLORS.weight }], true),
     latency: chart(charts, 'p99 latency per revision', 'ms', revisions(true)),
     errors: chart(charts, '5xx share per revision', '%', revisions(true)),

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { delta, DirectProvider, readCounters, type PodCounters, type PodEndpoint } from './direct.ts';
-import { AnalysisError, type AnalysisRequest } from './provider.ts';
 import { ISTIO_DURATION_BUCKETS_MS } from '../../../../sandbox/mesh/telemetry.ts';
-import { endlessAnswer, imageServiceMetrics, serve, times, type SeenRequest, type Served } from './testkit.ts';
+import { DirectProvider, delta, type PodCounters, type PodEndpoint, readCounters } from './direct.ts';
+import { AnalysisError, type AnalysisRequest } from './provider.ts';
+import { endlessAnswer, imageServiceMetrics, type SeenRequest, type Served, serve, times } from './testkit.ts';
 
 // The mesh's buckets in seconds, so that the p99 here is the one Prometheus computes over the mesh.
 const BUCKETS_S = ISTIO_DURATION_BUCKETS_MS.map((ms) => ms / 1000);
@@ -37,7 +37,7 @@ function providerFor(list: () => PodEndpoint[]) {
 }
 
 describe('DirectProvider against image-service-like /metrics pages (prom-client)', () => {
-  it('measures p99, 5xx share and requests over all pods, first from each pod\'s start', async () => {
+  it("measures p99, 5xx share and requests over all pods, first from each pod's start", async () => {
     const a = await pod('thumbs-canary-a', '127.0.0.21');
     const b = await pod('thumbs-canary-b', '127.0.0.22');
     a.record(MIXED.slice(0, 50));
@@ -143,7 +143,10 @@ describe('DirectProvider against image-service-like /metrics pages (prom-client)
 
 describe('DirectProvider errors', () => {
   const kindOf = async (p: Promise<unknown>) => {
-    const err = await p.then(() => undefined, (e: unknown) => e);
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(AnalysisError);
     return err as AnalysisError;
   };
@@ -216,12 +219,76 @@ describe('delta', () => {
   const inf = Number.POSITIVE_INFINITY;
 
   it.each([
-    ['no previous scrape: everything since start', undefined, counters(1, 10, 1, [[0.1, 8], [inf, 10]]), counters(1, 10, 1, [[0.1, 8], [inf, 10]])],
-    ['growth: the difference', counters(1, 10, 1, [[0.1, 8], [inf, 10]]), counters(1, 25, 2, [[0.1, 20], [inf, 25]]), counters(1, 15, 1, [[0.1, 12], [inf, 15]])],
-    ['new start time: from the restart', counters(1, 10, 1, [[0.1, 8], [inf, 10]]), counters(2, 30, 0, [[0.1, 30], [inf, 30]]), counters(2, 30, 0, [[0.1, 30], [inf, 30]])],
-    ['a bucket went down: restart', counters(undefined, 10, 0, [[0.1, 8], [inf, 10]]), counters(undefined, 12, 0, [[0.1, 2], [inf, 12]]), counters(undefined, 12, 0, [[0.1, 2], [inf, 12]])],
+    [
+      'no previous scrape: everything since start',
+      undefined,
+      counters(1, 10, 1, [
+        [0.1, 8],
+        [inf, 10],
+      ]),
+      counters(1, 10, 1, [
+        [0.1, 8],
+        [inf, 10],
+      ]),
+    ],
+    [
+      'growth: the difference',
+      counters(1, 10, 1, [
+        [0.1, 8],
+        [inf, 10],
+      ]),
+      counters(1, 25, 2, [
+        [0.1, 20],
+        [inf, 25],
+      ]),
+      counters(1, 15, 1, [
+        [0.1, 12],
+        [inf, 15],
+      ]),
+    ],
+    [
+      'new start time: from the restart',
+      counters(1, 10, 1, [
+        [0.1, 8],
+        [inf, 10],
+      ]),
+      counters(2, 30, 0, [
+        [0.1, 30],
+        [inf, 30],
+      ]),
+      counters(2, 30, 0, [
+        [0.1, 30],
+        [inf, 30],
+      ]),
+    ],
+    [
+      'a bucket went down: restart',
+      counters(undefined, 10, 0, [
+        [0.1, 8],
+        [inf, 10],
+      ]),
+      counters(undefined, 12, 0, [
+        [0.1, 2],
+        [inf, 12],
+      ]),
+      counters(undefined, 12, 0, [
+        [0.1, 2],
+        [inf, 12],
+      ]),
+    ],
     ['errors went down: restart', counters(undefined, 10, 5, [[inf, 10]]), counters(undefined, 12, 1, [[inf, 12]]), counters(undefined, 12, 1, [[inf, 12]])],
-    ['a bucket appeared: counted from 0', counters(1, 10, 0, [[inf, 10]]), counters(1, 12, 0, [[0.5, 2], [inf, 12]]), counters(1, 2, 0, [[0.5, 2], [inf, 2]])],
+    [
+      'a bucket appeared: counted from 0',
+      counters(1, 10, 0, [[inf, 10]]),
+      counters(1, 12, 0, [
+        [0.5, 2],
+        [inf, 12],
+      ]),
+      counters(1, 2, 0, [
+        [0.5, 2],
+        [inf, 2],
+      ]),
+    ],
   ])('%s', (_what, previous, current, expected) => {
     expect(delta(current, previous)).toEqual(expected);
   });

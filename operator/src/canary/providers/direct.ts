@@ -118,7 +118,10 @@ export function observe(deltas: readonly PodCounters[]): Observations {
     errors += d.errors;
     for (const [le, count] of d.buckets) buckets.set(le, (buckets.get(le) ?? 0) + count);
   }
-  const p99Seconds = histogramQuantile(0.99, [...buckets].map(([le, count]) => ({ le, count })));
+  const p99Seconds = histogramQuantile(
+    0.99,
+    [...buckets].map(([le, count]) => ({ le, count })),
+  );
   return {
     requests: Math.round(requests),
     latencyP99Ms: p99Seconds * 1000,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApiServer, type ApiServer } from '../../../../sandbox/apiserver/server.ts';
+import { type ApiServer, startApiServer } from '../../../../sandbox/apiserver/server.ts';
 import { KubeClient } from '../../kube/client.ts';
 import { kubeEndpoints } from './endpoints.ts';
 
@@ -22,11 +22,19 @@ beforeAll(async () => {
   const post = (path: string, body: unknown) => fetch(server.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   await post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
   const slices = [
-    slice('thumbs-canary-a', 'thumbs-canary', [{ name: 'metrics', port: 9100 }, { name: 'http', port: 8080 }], [
-      { addresses: ['127.0.0.11'], conditions: { ready: true }, targetRef: { kind: 'Pod', name: 'thumbs-canary-7d9-a' } },
-      { addresses: ['127.0.0.12'], conditions: { ready: false }, targetRef: { kind: 'Pod', name: 'thumbs-canary-7d9-b' } },
-      { addresses: ['127.0.0.13'], targetRef: { kind: 'Pod', name: 'thumbs-canary-7d9-c' } },
-    ]),
+    slice(
+      'thumbs-canary-a',
+      'thumbs-canary',
+      [
+        { name: 'metrics', port: 9100 },
+        { name: 'http', port: 8080 },
+      ],
+      [
+        { addresses: ['127.0.0.11'], conditions: { ready: true }, targetRef: { kind: 'Pod', name: 'thumbs-canary-7d9-a' } },
+        { addresses: ['127.0.0.12'], conditions: { ready: false }, targetRef: { kind: 'Pod', name: 'thumbs-canary-7d9-b' } },
+        { addresses: ['127.0.0.13'], targetRef: { kind: 'Pod', name: 'thumbs-canary-7d9-c' } },
+      ],
+    ),
     slice('thumbs-canary-b', 'thumbs-canary', [{ port: 8081 }], [{ addresses: ['127.0.0.14'] }]),
     slice('thumbs-primary-a', 'thumbs-primary', [{ name: 'http', port: 8080 }], [{ addresses: ['127.0.0.21'], conditions: { ready: true } }]),
   ];

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultQueries } from '../queries.ts';
 import { PrometheusProvider } from './prometheus.ts';
 import { AnalysisError, type AnalysisRequest, type Observations } from './provider.ts';
-import { endlessAnswer, eventually, istioExporter, serve, startPrometheus, times, type RunningPrometheus, type Served } from './testkit.ts';
+import { endlessAnswer, eventually, istioExporter, type RunningPrometheus, type Served, serve, startPrometheus, times } from './testkit.ts';
 
 // Per scrape interval: 100 requests, 50 at 5 ms, 40 at 30 ms, 8 at 80 ms, 2 at 200 ms that fail.
 // Cumulative over Istio's buckets: le=50: 90, le=100: 98, le=250: 100, so Prometheus' p99
@@ -88,7 +88,11 @@ describe('PrometheusProvider against a real Prometheus', () => {
   it('evaluates custom metrics with the templated names and window', async () => {
     const o = await provider.analyse(
       request('thumbs-canary', [
-        { name: 'slow-share', query: 'sum(rate(istio_request_duration_milliseconds_bucket{destination_workload="{{target}}",destination_workload_namespace="{{namespace}}",le="100"}[{{interval}}])) / sum(rate(istio_request_duration_milliseconds_count{destination_workload="{{target}}"}[{{interval}}]))' },
+        {
+          name: 'slow-share',
+          query:
+            'sum(rate(istio_request_duration_milliseconds_bucket{destination_workload="{{target}}",destination_workload_namespace="{{namespace}}",le="100"}[{{interval}}])) / sum(rate(istio_request_duration_milliseconds_count{destination_workload="{{target}}"}[{{interval}}]))',
+        },
         { name: 'scalar', query: 'scalar(vector(42))' },
         { name: 'nothing', query: 'absent_metric_that_does_not_exist' },
         { name: 'nan', query: 'vector(0) / 0' },
@@ -170,8 +174,12 @@ describe('PrometheusProvider when Prometheus misbehaves', () => {
   it.each([
     ['a secret that is not JSON', 200, 'aws_secret_access_key=AKIA-SECRET-0123'],
     ['a secret in JSON of another shape', 200, '{"Code":"Success","SecretAccessKey":"AKIA-SECRET-0123"}'],
-    ['a secret as Prometheus\' error text', 400, '{"status":"error","errorType":"AKIA-SECRET-0123","error":"AKIA-SECRET-0123"}'],
-    ['a secret as a metric label of several series', 200, '{"status":"success","data":{"resultType":"vector","result":[{"metric":{"k":"AKIA-SECRET-0123"},"value":[1,"1"]},{"metric":{},"value":[1,"2"]}]}}'],
+    ["a secret as Prometheus' error text", 400, '{"status":"error","errorType":"AKIA-SECRET-0123","error":"AKIA-SECRET-0123"}'],
+    [
+      'a secret as a metric label of several series',
+      200,
+      '{"status":"success","data":{"resultType":"vector","result":[{"metric":{"k":"AKIA-SECRET-0123"},"value":[1,"1"]},{"metric":{},"value":[1,"2"]}]}}',
+    ],
     ['a secret as a sample value', 200, '{"status":"success","data":{"resultType":"scalar","result":[1700000000,"AKIA-SECRET-0123"]}}'],
     ['a secret behind a redirect', 302, ''],
   ])('answering %s: the error says HTTP status and a fixed reason, never the body', async (_what, status, body) => {

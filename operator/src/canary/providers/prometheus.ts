@@ -1,6 +1,6 @@
 // The Prometheus provider: the default Istio queries (docs/canary.md) (and custom ones) through the HTTP API.
 import { z } from 'zod';
-import { defaultQueries, QueryTemplateError, renderQuery, type QueryScope } from '../queries.ts';
+import { defaultQueries, type QueryScope, QueryTemplateError, renderQuery } from '../queries.ts';
 import { fetchBounded } from './bounded-fetch.ts';
 import { parseValue } from './exposition.ts';
 import { AnalysisError, type AnalysisRequest, type MetricsProvider, type Observations } from './provider.ts';

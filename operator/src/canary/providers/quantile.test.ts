@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { histogramQuantile, type Bucket } from './quantile.ts';
+import { type Bucket, histogramQuantile } from './quantile.ts';
 
 const inf = Number.POSITIVE_INFINITY;
 const h = (...pairs: [number, number][]): Bucket[] => pairs.map(([le, count]) => ({ le, count }));

@@ -36,7 +36,7 @@ export class Providers {
     const kind = analysis.provider ?? (address === undefined ? 'direct' : 'prometheus');
     if (kind === 'direct') return this.#direct;
     if (address === undefined) {
-      throw new AnalysisError('unreachable', 'provider prometheus has no address: set spec.canary.analysis.prometheus.address or the operator\'s PROMETHEUS_URL, or use provider: direct');
+      throw new AnalysisError('unreachable', "provider prometheus has no address: set spec.canary.analysis.prometheus.address or the operator's PROMETHEUS_URL, or use provider: direct");
     }
     let provider = this.#prometheus.get(address);
     if (provider === undefined) {
@@ -45,5 +45,4 @@ export class Providers {
     }
     return provider;
   }
-
 }

@@ -1,12 +1,12 @@
 // Test helpers shared by the provider tests: a real Prometheus process scraping loopback
 // exporters, and a tiny HTTP server. Only tests and benchmarks import this file.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { MeshTelemetry } from '../../../../sandbox/mesh/telemetry.ts';
 
 export interface Served {
