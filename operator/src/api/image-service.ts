@@ -404,7 +404,8 @@ export const OutputSampleSchema = z
       .max(512)
       .regex(/^[A-Za-z0-9_.,=&-]*$/, 'params must be a query string such as w=640&fm=webp')
       .describe('Query parameters of the request, e.g. w=640&fm=webp.')
-      .default(''),
+      // no default: a defaulted field inside a list item makes every client-side kubectl apply "configured"
+      .optional(),
     preset: z
       .string()
       .max(64)

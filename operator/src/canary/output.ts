@@ -50,7 +50,7 @@ export interface OutputTargets {
 }
 
 export function sampleName(sample: OutputSample): string {
-  const query = [sample.params, sample.preset === undefined ? '' : `preset=${sample.preset}`].filter((p) => p !== '').join('&');
+  const query = [sample.params ?? '', sample.preset === undefined ? '' : `preset=${sample.preset}`].filter((p) => p !== '').join('&');
   return query === '' ? sample.key : `${sample.key}?${query}`;
 }
 
