@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyBehavior, type Behavior, cpuReplicas, DEFAULT_BEHAVIOR, EMPTY_HISTORY, type History, type PodSample } from './autoscale.ts';
+import { DEFAULT_HPA_BEHAVIOR } from '../../operator/src/build/hpa.ts';
+import { applyBehavior, type Behavior, cpuReplicas, EMPTY_HISTORY, type History, type PodSample } from './autoscale.ts';
 
 const pod = (usageMilli: number | undefined, ready = true, requestMilli = 100): PodSample => ({ requestMilli, usageMilli, ready });
 
@@ -36,17 +37,8 @@ describe('cpuReplicas (target 50%)', () => {
   });
 });
 
-const fast: Behavior = {
-  scaleUp: {
-    stabilizationWindowSeconds: 0,
-    selectPolicy: 'Max',
-    policies: [
-      { type: 'Pods', value: 4, periodSeconds: 15 },
-      { type: 'Percent', value: 100, periodSeconds: 15 },
-    ],
-  },
-  scaleDown: { stabilizationWindowSeconds: 10, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
-};
+// The defaults with a short down window, so that tests need no 300 s of history.
+const fast: Behavior = { ...DEFAULT_HPA_BEHAVIOR, scaleDown: { ...DEFAULT_HPA_BEHAVIOR.scaleDown, stabilizationWindowSeconds: 10 } };
 const decide = (current: number, recommended: number, history: History = EMPTY_HISTORY, now = 100_000, behavior = fast, min = 1, max = 10) =>
   applyBehavior({ now, current, recommended, min, max, behavior, history });
 const recs = (...pairs: [number, number][]): History => ({ ...EMPTY_HISTORY, recommendations: pairs.map(([s, replicas]) => ({ at: s * 1000, replicas })) });
@@ -72,7 +64,7 @@ describe('applyBehavior', () => {
       4,
       'ScaleDownLimit',
     ],
-    ['the default down window (300 s) holds a recommendation of 4 minutes ago', decide(5, 1, recs([-140, 5]), 100_000, DEFAULT_BEHAVIOR), 5, undefined],
+    ['the default down window (300 s) holds a recommendation of 4 minutes ago', decide(5, 1, recs([-140, 5]), 100_000, DEFAULT_HPA_BEHAVIOR), 5, undefined],
   ])('%s', (_name, d, replicas, limited) => {
     expect(d.replicas).toBe(replicas);
     expect(d.limited?.reason).toBe(limited);

@@ -79,19 +79,6 @@ export interface Behavior {
   scaleDown: ScalingRules;
 }
 
-/** autoscaling/v2's defaults, which the API server fills in (and the controller's 300 s down window). */
-export const DEFAULT_BEHAVIOR: Behavior = {
-  scaleUp: {
-    stabilizationWindowSeconds: 0,
-    selectPolicy: 'Max',
-    policies: [
-      { type: 'Pods', value: 4, periodSeconds: 15 },
-      { type: 'Percent', value: 100, periodSeconds: 15 },
-    ],
-  },
-  scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
-};
-
 /** What the controller remembers of one HPA between syncs. */
 export interface History {
   /** Past recommendations (from the metrics), newest last. */

@@ -6,12 +6,13 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { cpuCores } from '../../operator/src/api/quantities.ts';
+import { DEFAULT_HPA_BEHAVIOR } from '../../operator/src/build/hpa.ts';
 import { EventRecorder } from '../../operator/src/kube/events.ts';
 import type { Informer } from '../../operator/src/kube/informer.ts';
 import { selectorToString } from '../apiserver/selectors.ts';
 import { type KubeClient, RESOURCES, resourcePath } from '../kube/client.ts';
 import type { Condition, Deployment, HorizontalPodAutoscaler, Pod } from '../kube/types.ts';
-import { applyBehavior, type Behavior, cpuReplicas, DEFAULT_BEHAVIOR, EMPTY_HISTORY, type History, type PodSample, type ScalingRules } from './autoscale.ts';
+import { applyBehavior, type Behavior, cpuReplicas, EMPTY_HISTORY, type History, type PodSample, type ScalingRules } from './autoscale.ts';
 
 /** kube-controller-manager's --horizontal-pod-autoscaler-sync-period, as the real plane runs it. */
 export const SYNC_PERIOD_MS = 5_000;
@@ -136,7 +137,7 @@ export class HpaController {
         active = ['ScalingActive', 'False', computed.reason, `the HPA was unable to compute the replica count: failed to get cpu utilization: ${computed.message}`];
       }
     }
-    const behavior: Behavior = { scaleUp: rules(spec.behavior?.scaleUp, DEFAULT_BEHAVIOR.scaleUp), scaleDown: rules(spec.behavior?.scaleDown, DEFAULT_BEHAVIOR.scaleDown) };
+    const behavior: Behavior = { scaleUp: rules(spec.behavior?.scaleUp, DEFAULT_HPA_BEHAVIOR.scaleUp), scaleDown: rules(spec.behavior?.scaleDown, DEFAULT_HPA_BEHAVIOR.scaleDown) };
     // Outside the bounds the count is corrected without metrics, as upstream does.
     const bounded = current > spec.maxReplicas || current < min;
     const decision = applyBehavior({

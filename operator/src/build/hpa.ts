@@ -8,21 +8,22 @@ import { childMeta, TRACK_LABEL, type Track, trackName } from './labels.ts';
 
 type Rules = NonNullable<NonNullable<AutoscalingSpec['behavior']>['scaleUp']>;
 
-// autoscaling/v2's defaults (the API server fills them in, the controller's flag gives 300 s
-// down): the operator writes the whole behavior, so that a field removed from the spec goes
-// back to its default and the live object never differs from what was written.
-const DEFAULT_SCALE_UP: Required<Rules> = {
-  stabilizationWindowSeconds: 0,
-  selectPolicy: 'Max',
-  policies: [
-    { type: 'Pods', value: 4, periodSeconds: 15 },
-    { type: 'Percent', value: 100, periodSeconds: 15 },
-  ],
-};
-const DEFAULT_SCALE_DOWN: Required<Rules> = {
-  stabilizationWindowSeconds: 300,
-  selectPolicy: 'Max',
-  policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+/**
+ * autoscaling/v2's behavior defaults (the API server fills them in, the controller's flag gives
+ * 300 s down). The operator writes the whole behavior, so that a field removed from the spec goes
+ * back to its default and the live object never differs from what was written; the sandbox's
+ * HPA controller applies the same defaults.
+ */
+export const DEFAULT_HPA_BEHAVIOR: { scaleUp: Required<Rules>; scaleDown: Required<Rules> } = {
+  scaleUp: {
+    stabilizationWindowSeconds: 0,
+    selectPolicy: 'Max',
+    policies: [
+      { type: 'Pods', value: 4, periodSeconds: 15 },
+      { type: 'Percent', value: 100, periodSeconds: 15 },
+    ],
+  },
+  scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
 };
 
 const rules = (given: Rules | undefined, defaults: Required<Rules>): V2HPAScalingRules => ({ ...defaults, ...given });
@@ -42,8 +43,8 @@ export function buildHorizontalPodAutoscaler(isvc: ImageService): V2HorizontalPo
       maxReplicas: a.maxReplicas,
       metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage } } }],
       behavior: {
-        scaleUp: rules(a.behavior?.scaleUp, DEFAULT_SCALE_UP),
-        scaleDown: rules(a.behavior?.scaleDown, DEFAULT_SCALE_DOWN),
+        scaleUp: rules(a.behavior?.scaleUp, DEFAULT_HPA_BEHAVIOR.scaleUp),
+        scaleDown: rules(a.behavior?.scaleDown, DEFAULT_HPA_BEHAVIOR.scaleDown),
       },
     },
   };
