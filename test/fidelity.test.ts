@@ -186,6 +186,60 @@ describe('the CRD and examples through kubectl on both control planes', () => {
     }
   });
 
+  it('prints the same Deployment and ReplicaSet tables on both under -o wide', async () => {
+    const labels = { app: 'wide' };
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'wide', labels },
+      spec: {
+        replicas: 0,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [
+              { name: 'web', image: 'example/web:1' },
+              { name: 'sidecar', image: 'example/sidecar:2' },
+            ],
+          },
+        },
+      },
+    };
+    const file = path.join(dir, 'wide.yaml');
+    fs.writeFileSync(file, stringify(deployment));
+    const tables = new Map<ControlPlaneKind, string>();
+    for (const [kind, sb] of sandboxes) {
+      expect((await kubectl(sb, 'apply', '-n', NS, '-f', file)).code, kind).toBe(0);
+      // each controller writes the ReplicaSet and the status in its own time: wait (bounded) for both
+      let table = '';
+      for (let i = 0; i < 100; i++) {
+        table = (await kubectl(sb, 'get', 'deployments,replicasets', '-n', NS, '-l', 'app=wide', '-o', 'wide')).stdout;
+        if (/^replicaset/m.test(table) && /^deployment\S+\s+0\/0\s+0\s+0\s/m.test(table)) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      // ages differ, and each names the ReplicaSet by its own hash of the template (so widths differ)
+      const cells = table
+        .replace(/\b\d+s\b/g, 'AGE')
+        .replace(/wide-[a-z0-9]+\b/g, 'wide-HASH')
+        .replace(/pod-template-hash=[a-z0-9]+/g, 'pod-template-hash=HASH');
+      tables.set(
+        kind,
+        cells
+          .split('\n')
+          .map((line) =>
+            line
+              .trim()
+              .split(/\s{2,}/)
+              .join(' | '),
+          )
+          .join('\n'),
+      );
+    }
+    expect(tables.get('real')).toContain('deployment.apps/wide | 0/0 | 0 | 0 | AGE | web,sidecar | example/web:1,example/sidecar:2 | app=wide\n');
+    expect(tables.get('emulated')).toBe(tables.get('real'));
+  });
+
   it('gives the same answers on the emulated control plane as on kube-apiserver', () => {
     const differences: string[] = [];
     for (const [key, byKind] of answers) {

@@ -147,9 +147,19 @@ function endpointAddresses(ep: KubeObject): string {
   return out.length > 3 ? `${out.slice(0, 3).join(',')} + ${out.length - 3} more...` : out.join(',');
 }
 
-function containersOf(obj: KubeObject): JsonObject[] {
-  return list(get(obj, 'spec', 'template', 'spec', 'containers'));
-}
+/** A workload's pod template: its containers' names and images, as kubectl -o wide shows them. */
+const templateColumns: Column[] = (['name', 'image'] as const).map((field) =>
+  col(
+    field === 'name' ? 'Containers' : 'Images',
+    (w) =>
+      list(get(w, 'spec', 'template', 'spec', 'containers'))
+        .map((c) => c[field])
+        .join(','),
+    { priority: 1 },
+  ),
+);
+
+const selectorCol = col('Selector', (w) => selectorToString(get(w, 'spec', 'selector') as StructuredSelector), { priority: 1 });
 
 const builtinColumns: Record<string, Column[]> = {
   '/pods': [
@@ -170,23 +180,8 @@ const builtinColumns: Record<string, Column[]> = {
     col('Up-to-date', (d) => num(get(d, 'status', 'updatedReplicas')), { type: 'integer' }),
     col('Available', (d) => num(get(d, 'status', 'availableReplicas')), { type: 'integer' }),
     ageCol,
-    col(
-      'Containers',
-      (d) =>
-        containersOf(d)
-          .map((c) => c['name'])
-          .join(','),
-      { priority: 1 },
-    ),
-    col(
-      'Images',
-      (d) =>
-        containersOf(d)
-          .map((c) => c['image'])
-          .join(','),
-      { priority: 1 },
-    ),
-    col('Selector', (d) => selectorToString(get(d, 'spec', 'selector') as StructuredSelector), { priority: 1 }),
+    ...templateColumns,
+    selectorCol,
   ],
   'apps/replicasets': [
     nameCol,
@@ -194,22 +189,8 @@ const builtinColumns: Record<string, Column[]> = {
     col('Current', (r) => num(get(r, 'status', 'replicas')), { type: 'integer' }),
     col('Ready', (r) => num(get(r, 'status', 'readyReplicas')), { type: 'integer' }),
     ageCol,
-    col(
-      'Containers',
-      (d) =>
-        containersOf(d)
-          .map((c) => c['name'])
-          .join(','),
-      { priority: 1 },
-    ),
-    col(
-      'Images',
-      (d) =>
-        containersOf(d)
-          .map((c) => c['image'])
-          .join(','),
-      { priority: 1 },
-    ),
+    ...templateColumns,
+    selectorCol,
   ],
   '/services': [
     nameCol,
