@@ -65,6 +65,7 @@ const env = z.object({
   IMAGE_SOURCE: source,
   IMAGE_SERVICE_HOST: z.string().trim().min(1).default('0.0.0.0'),
   IMAGE_SERVICE_PORT: whole(0, 65535).default(8080),
+  IMAGE_SERVICE_MANAGEMENT_PORT: whole(0, 65535).optional(),
   IMAGE_SERVICE_VERSION: z.string().trim().min(1).max(128).default(PACKAGE_VERSION),
   IMAGE_SERVICE_WORKERS: whole(1, 1024).optional(),
   IMAGE_SERVICE_QUEUE_LIMIT: whole(0, 1_000_000).optional(),

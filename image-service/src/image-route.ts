@@ -5,8 +5,9 @@ import { matches } from './conditional.ts';
 import { HttpError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import { type AutoFormat, negotiateFormat } from './negotiate.ts';
-import { normalizeParams, parseKey, parseParams } from './params.ts';
+import { normalizeParams, paramsQuery, parseKey, parseParams } from './params.ts';
 import { expandPreset, type Presets } from './presets.ts';
+import type { RecentRequests } from './recent.ts';
 import { type Rendered, type RenderParts, render } from './render.ts';
 import { verifySignature } from './signing.ts';
 import { Stampede } from './stampede.ts';
@@ -31,9 +32,12 @@ export class ImageRoute {
   readonly #stampede: Stampede;
   readonly #metrics: Metrics;
   readonly #answers: Answers;
+  readonly #recent: RecentRequests | undefined;
 
-  constructor(settings: ImageRouteSettings, parts: RenderParts, stampede: Stampede, metrics: Metrics, answers: Answers) {
+  /** `recent`: where rendered requests are recorded, when the management port serves them. */
+  constructor(settings: ImageRouteSettings, parts: RenderParts, stampede: Stampede, metrics: Metrics, answers: Answers, recent?: RecentRequests) {
     this.#settings = settings;
+    this.#recent = recent;
     this.#parts = parts;
     this.#stampede = stampede;
     this.#metrics = metrics;
@@ -85,6 +89,8 @@ export class ImageRoute {
       this.#answers.send(res, 304, headers);
       return;
     }
+    // Renders only: an original is the same bytes from every revision, and a 304 or an error is no picture.
+    if (params !== null) this.#recent?.record(key, paramsQuery(params));
     headers['content-type'] = result.contentType;
     headers['content-length'] = result.body.length;
     this.#answers.send(res, 200, headers, result.body, result.release);

@@ -96,6 +96,7 @@ const settings = {
   // An answer later than the queue timeout is no use to its client: libvips' work is bounded by it.
   transformSeconds: env.IMAGE_SERVICE_TRANSFORM_SECONDS ?? Math.max(1, Math.ceil(env.IMAGE_SERVICE_QUEUE_TIMEOUT_MS / 1000)),
   sendTimeoutMs: env.IMAGE_SERVICE_SEND_TIMEOUT_MS,
+  recordRecent: env.IMAGE_SERVICE_MANAGEMENT_PORT !== undefined,
 };
 // Secrets are passed on, never logged.
 const service = createImageService({ ...settings, signingKeys: env.IMAGE_SERVICE_SIGNING_KEYS, adminToken }, source, logger);
@@ -133,6 +134,15 @@ service.server.listen({ port: env.IMAGE_SERVICE_PORT, host: env.IMAGE_SERVICE_HO
   const port = typeof address === 'object' && address !== null ? address.port : env.IMAGE_SERVICE_PORT;
   logger.info({ host: env.IMAGE_SERVICE_HOST, port, backlog }, 'listening');
 });
+
+if (env.IMAGE_SERVICE_MANAGEMENT_PORT !== undefined) {
+  const managementPort = env.IMAGE_SERVICE_MANAGEMENT_PORT;
+  service.management.on('error', (error) => fail(`cannot listen on ${env.IMAGE_SERVICE_HOST}:${managementPort} (IMAGE_SERVICE_MANAGEMENT_PORT): ${error.message}`));
+  service.management.listen({ port: managementPort, host: env.IMAGE_SERVICE_HOST }, () => {
+    const address = service.management.address();
+    logger.info({ host: env.IMAGE_SERVICE_HOST, port: typeof address === 'object' && address !== null ? address.port : managementPort }, 'management port listening');
+  });
+}
 
 function shutdown(signal: NodeJS.Signals): void {
   logger.info({ signal, inflight: service.admission.inflight, queued: service.admission.queued }, 'draining: readiness is false, no new connections');

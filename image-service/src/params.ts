@@ -67,6 +67,12 @@ export function normalizeParams(params: ImageParams): string {
   return `w=${params.w ?? ''}&h=${params.h ?? ''}&fit=${params.fit}&q=${params.q}`;
 }
 
+/** The parameters as a query string that parses back to them (the record of recent requests keeps it). */
+export function paramsQuery(params: ImageParams): string {
+  const size = `${params.w === undefined ? '' : `w=${params.w}&`}${params.h === undefined ? '' : `h=${params.h}&`}`;
+  return `${size}fit=${params.fit}&q=${params.q}&fm=${params.fm}`;
+}
+
 /**
  * The source key from the raw (still percent-encoded) path after `/image/files/`. Refused with 400:
  * encoded slashes or backslashes, malformed escapes, NUL and control characters, empty, `.` or `..`

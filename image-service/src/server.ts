@@ -12,6 +12,8 @@ import { Metrics, type Route } from './metrics.ts';
 import type { AutoFormat } from './negotiate.ts';
 import { TransformPool } from './pool.ts';
 import type { Presets } from './presets.ts';
+import { RecentRequests } from './recent.ts';
+import { RECENT_PATH } from './recent-record.ts';
 import type { Source } from './sources/source.ts';
 import { Stampede } from './stampede.ts';
 import type { WorkLimits } from './transform.ts';
@@ -60,10 +62,14 @@ export interface ServiceSettings {
   sendTimeoutMs: number;
   /** IMAGE_SERVICE_ISOLATE: which resizes run in a child process killed when their client leaves; absent: `costly`. */
   isolate?: Isolation;
+  /** IMAGE_SERVICE_MANAGEMENT_PORT is set: keep the record of recent requests that `management` serves; absent: off. */
+  recordRecent?: boolean;
 }
 
 export interface ImageService {
   readonly server: Server;
+  /** The management port's server: the record of recent requests (not on the port users reach). */
+  readonly management: Server;
   readonly metrics: Metrics;
   readonly admission: Admission;
   readonly ready: boolean;
@@ -91,6 +97,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
   const pool = new TransformPool(settings.workers);
   pool.registerMetrics(metrics.registry);
   const answers = new Answers(settings.sendTimeoutMs, logger);
+  const recent = settings.recordRecent === true ? new RecentRequests() : undefined;
   const images = new ImageRoute(
     {
       signingKeys: settings.signingKeys ?? [],
@@ -104,6 +111,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
     stampede,
     metrics,
     answers,
+    recent,
   );
   const admin = settings.adminToken === undefined ? undefined : new Admin({ token: settings.adminToken, source, maxBodyBytes: settings.maxSourceBytes, limits, admission });
   const health = JSON.stringify({ status: 'ok', version: settings.version });
@@ -174,6 +182,16 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
   }
 
   const server = createServer(handle);
+
+  /** The management port: GET of the record; nothing else. Not counted in the request metrics, which are traffic. */
+  function handleManagement(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    const noStore = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+    if (path !== RECENT_PATH || recent === undefined) answers.sendError(res, new HttpError(404, 'not_found', `the management port serves ${RECENT_PATH} only`), randomUUID());
+    else if (req.method !== 'GET' && req.method !== 'HEAD') answers.sendError(res, new HttpError(405, 'method_not_allowed', `${req.method} is not allowed here`, { allow: 'GET, HEAD' }), randomUUID());
+    else answers.send(res, 200, noStore, JSON.stringify(recent.snapshot()));
+  }
+  const management = createServer(handleManagement);
   // Longer than the idle timeouts of the proxies in front (Envoy, cloud load balancers, ~60 s):
   // otherwise the service may close a kept-alive connection just as a proxy reuses it.
   server.keepAliveTimeout = 65_000;
@@ -181,6 +199,7 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
 
   return {
     server,
+    management,
     metrics,
     admission,
     pool,
@@ -195,6 +214,8 @@ export function createImageService(settings: ServiceSettings, source: Source, lo
           resolve(false);
         }, deadlineMs);
         const closed = new Promise<void>((done) => server.close(() => done()));
+        if (management.listening) management.close();
+        management.closeAllConnections();
         const idle = new Promise<void>((done) => {
           if (open === 0) done();
           else onIdle = done;

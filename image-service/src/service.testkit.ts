@@ -91,6 +91,8 @@ export const DEFAULT_SETTINGS: ServiceSettings = {
 export interface Running {
   base: string;
   port: number;
+  /** The management port, listening when `recordRecent` is set; else 0. */
+  managementPort: number;
   service: ImageService;
   close(): Promise<void>;
 }
@@ -102,13 +104,21 @@ export async function startService(root: string | Source, overrides: Partial<Ser
   await new Promise<void>((resolve) => service.server.listen(0, '127.0.0.1', resolve));
   const address = service.server.address();
   if (typeof address !== 'object' || address === null) throw new Error('no address');
+  let managementPort = 0;
+  if (overrides.recordRecent === true) {
+    await new Promise<void>((resolve) => service.management.listen(0, '127.0.0.1', resolve));
+    managementPort = (service.management.address() as { port: number }).port;
+  }
   return {
     base: `http://127.0.0.1:${address.port}`,
     port: address.port,
+    managementPort,
     service,
     close: async () => {
       service.pool.close();
       service.server.closeAllConnections();
+      service.management.closeAllConnections();
+      if (service.management.listening) await new Promise((resolve) => service.management.close(resolve));
       await new Promise((resolve) => service.server.close(resolve));
     },
   };
