@@ -97,20 +97,35 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** The service over a file source at `root`, or over any other source. */
-export async function startService(root: string | Source, overrides: Partial<ServiceSettings> = {}, logger: Logger = pino({ level: 'silent' })): Promise<Running> {
+/** A random loopback address, so that a test can take a fixed port as a pod does. */
+export function randomLoopback(): string {
+  const byte = () => 1 + Math.floor(Math.random() * 254);
+  return `127.${byte()}.${byte()}.${byte()}`;
+}
+
+/**
+ * The service over a file source at `root`, or over any other source, on 127.0.0.1 and a free
+ * port; `at` puts it where a pod would be (an address of its own, a fixed management port).
+ */
+export async function startService(
+  root: string | Source,
+  overrides: Partial<ServiceSettings> = {},
+  logger: Logger = pino({ level: 'silent' }),
+  at: { host?: string; managementPort?: number } = {},
+): Promise<Running> {
   const source = typeof root === 'string' ? await openFileSource(root) : root;
   const service = createImageService({ ...DEFAULT_SETTINGS, ...overrides }, source, logger);
-  await new Promise<void>((resolve) => service.server.listen(0, '127.0.0.1', resolve));
+  const host = at.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => service.server.listen(0, host, resolve));
   const address = service.server.address();
   if (typeof address !== 'object' || address === null) throw new Error('no address');
   let managementPort = 0;
   if (overrides.recordRecent === true) {
-    await new Promise<void>((resolve) => service.management.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => service.management.listen(at.managementPort ?? 0, host, resolve));
     managementPort = (service.management.address() as { port: number }).port;
   }
   return {
-    base: `http://127.0.0.1:${address.port}`,
+    base: `http://${host}:${address.port}`,
     port: address.port,
     managementPort,
     service,

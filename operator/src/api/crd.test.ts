@@ -274,6 +274,9 @@ describe('CEL rules agree with zod', () => {
     ['autoscaling min at max', { ...base, resources: { requests: { cpu: '1' } }, autoscaling: { minReplicas: 2, maxReplicas: 2 } }],
     ['autoscaling without a CPU request', { ...base, resources: { requests: { memory: '1Gi' } }, autoscaling: { maxReplicas: 2 } }],
     ['autoscaling without resources', { ...base, autoscaling: { maxReplicas: 2 } }],
+    ['output of 21 requests', { ...base, canary: { analysis: { output: { samples: [{ key: 'a.jpg' }], fromTraffic: 20 } } } }],
+    ['output of 20 requests', { ...base, canary: { analysis: { output: { samples: [{ key: 'a.jpg' }], fromTraffic: 19 } } } }],
+    ['output from traffic only', { ...base, canary: { analysis: { output: { fromTraffic: 20 } } } }],
   ];
   const object = (spec: unknown, name = 'thumbs') => ({ apiVersion: 'imageops.dev/v1alpha1', kind: 'ImageService', metadata: { name }, spec });
   const objects: [string, unknown][] = [

@@ -52,7 +52,7 @@ describe('defaults', () => {
       minRequests: 20,
       onNoData: 'fail',
       metrics: [],
-      output: { samples: [], minSsim: 0.92, maxDeltaE: 1.5, maxSizeRatio: 1.5, timeoutSeconds: 10, maxBytes: 16 * 1024 * 1024 },
+      output: { samples: [], fromTraffic: 0, minSsim: 0.92, maxDeltaE: 1.5, maxSizeRatio: 1.5, timeoutSeconds: 10, maxBytes: 16 * 1024 * 1024 },
     });
     expect(spec.canary.analysis.provider).toBeUndefined();
   });
@@ -122,6 +122,13 @@ describe('invalid specs', () => {
       'spec.canary.analysis.metrics[0].thresholdRange',
       /must not exceed/,
     ],
+    [
+      'output samples and fromTraffic over 20',
+      { ...minimal, canary: { analysis: { output: { samples: [{ key: 'a.jpg' }, { key: 'b.jpg' }], fromTraffic: 19 } } } },
+      'spec.canary.analysis.output.fromTraffic',
+      /at most 20 requests/,
+    ],
+    ['fromTraffic over 20', { ...minimal, canary: { analysis: { output: { fromTraffic: 21 } } } }, 'spec.canary.analysis.output.fromTraffic', /<=20/],
     ['typo in a field', { ...minimal, canary: { stepweight: 10 } }, 'spec.canary', /stepweight/],
   ];
 

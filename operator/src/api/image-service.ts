@@ -121,6 +121,7 @@ export const EnvVarSchema = crossField(
 export const OPERATOR_ENV = [
   'IMAGE_SOURCE',
   'IMAGE_SERVICE_PORT',
+  'IMAGE_SERVICE_MANAGEMENT_PORT',
   'IMAGE_SERVICE_VERSION',
   'IMAGE_SERVICE_WORKERS',
   'IMAGE_SERVICE_MAX_INPUT_PIXELS',
@@ -415,9 +416,16 @@ export const OutputSampleSchema = z
   })
   .describe('One request fetched from primary and from the canary and compared.');
 
-export const OutputCheckSchema = z
-  .strictObject({
-    samples: z.array(OutputSampleSchema).max(MAX_OUTPUT_SAMPLES).describe('Requests compared before the first weight and at each check; none: no output check.').default([]),
+export const OutputCheckSchema = crossField(
+  z.strictObject({
+    samples: z.array(OutputSampleSchema).max(MAX_OUTPUT_SAMPLES).describe('Requests compared before the first weight and at each check; none and no fromTraffic: no output check.').default([]),
+    fromTraffic: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_OUTPUT_SAMPLES)
+      .describe("How many of primary's most recent distinct requests (its record of recent renders) are compared as well, at each check.")
+      .default(0),
     minSsim: z.number().min(0).max(1).describe("Lowest passing SSIM of the two pictures' lightness (L*), 1 being identical.").default(0.92),
     maxDeltaE: z
       .number()
@@ -434,8 +442,16 @@ export const OutputCheckSchema = z
       .max(MAX_OUTPUT_BYTES)
       .describe('Largest answer read; a larger one fails the sample.')
       .default(16 * 1024 * 1024),
-  })
-  .describe("Compare the canary's pictures with primary's: status, content type, dimensions, size and a perceptual difference.");
+  }),
+  [
+    {
+      cel: `!has(self.samples) || !has(self.fromTraffic) || size(self.samples) + self.fromTraffic <= ${MAX_OUTPUT_SAMPLES}`,
+      holds: (o) => o.samples.length + o.fromTraffic <= MAX_OUTPUT_SAMPLES,
+      message: `samples and fromTraffic together may compare at most ${MAX_OUTPUT_SAMPLES} requests`,
+      path: ['fromTraffic'],
+    },
+  ],
+).describe("Compare the canary's pictures with primary's: status, content type, dimensions, size and a perceptual difference.");
 
 export const AnalysisSchema = z.strictObject({
   provider: z
@@ -677,6 +693,8 @@ export const AnalysisResultSchema = z
         failed: z.number().int().min(0).describe('Samples that failed.'),
         worstSsim: z.number().describe('Lowest lightness SSIM of the samples compared.').nullish(),
         worstDeltaE: z.number().describe('Highest mean CIEDE2000 of the samples compared.').nullish(),
+        fromTraffic: z.number().int().min(0).describe("Samples taken from primary's record of recent requests.").optional(),
+        note: message("Why fewer samples than asked were taken from primary's traffic.").optional(),
         diffs: z
           .array(z.string().max(512).describe('A path such as /canary/diffs/NAMESPACE/NAME/N.png.'))
           .max(MAX_OUTPUT_SAMPLES)
@@ -766,6 +784,9 @@ export type CanarySpec = ImageServiceSpec['canary'];
 export type AnalysisSpec = CanarySpec['analysis'];
 export type OutputCheckSpec = AnalysisSpec['output'];
 export type OutputSample = OutputCheckSpec['samples'][number];
+
+/** Whether an ImageService has an output check: samples listed or taken from primary's traffic. */
+export const outputChecked = (spec: ImageServiceSpec): boolean => spec.canary.analysis.output.samples.length > 0 || spec.canary.analysis.output.fromTraffic > 0;
 export type MetricSpec = z.infer<typeof MetricSchema>;
 export type SourceSpec = ImageServiceSpec['source'];
 export type Router = (typeof ROUTERS)[number];

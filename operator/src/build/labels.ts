@@ -15,6 +15,12 @@ export const APP_NAME = 'image-service';
 export const MANAGER = 'imageops';
 export const CONTAINER_NAME = 'image-service';
 export const PORT_NAME = 'http';
+/** The container port of the service's record of recent requests: no Service or route exposes it. */
+export const MANAGEMENT_PORT_NAME = 'management';
+const MANAGEMENT_PORT = 9091;
+
+/** The management port of an ImageService's pods: 9091, or 9092 when traffic takes 9091. */
+export const managementPort = (trafficPort: number): number => (trafficPort === MANAGEMENT_PORT ? MANAGEMENT_PORT + 1 : MANAGEMENT_PORT);
 
 /** `<name>-primary` / `<name>-canary`: the Deployment and the Service of a track. */
 export const trackName = (isvc: { metadata: { name: string } }, track: Track) => `${isvc.metadata.name}-${track}`;

@@ -5,7 +5,7 @@ import type { V1Container, V1EnvVar, V1PodTemplateSpec, V1Volume, V1VolumeMount 
 import { z } from 'zod';
 import { parseDuration } from '../api/durations.ts';
 import { type ImageService, type ImageServiceSpec, MAX_KEPT_TEMPLATE_LENGTH } from '../api/image-service.ts';
-import { CONTAINER_NAME, commonLabels, PORT_NAME } from './labels.ts';
+import { CONTAINER_NAME, commonLabels, MANAGEMENT_PORT_NAME, managementPort, PORT_NAME } from './labels.ts';
 import { canonicalJson } from './revision.ts';
 import { deriveThreads, threadEnv } from './threads.ts';
 
@@ -91,6 +91,7 @@ function servingEnv(spec: ImageServiceSpec): { env: V1EnvVar[]; volumes: V1Volum
   const s = spec.serving;
   const env: V1EnvVar[] = [
     plain('IMAGE_SERVICE_PORT', String(spec.traffic.port)),
+    plain('IMAGE_SERVICE_MANAGEMENT_PORT', String(managementPort(spec.traffic.port))),
     plain('IMAGE_SERVICE_VERSION', imageVersion(spec.image)),
     plain('IMAGE_SERVICE_DRAIN_SECONDS', String(drainSeconds(spec))),
     plain('IMAGE_SERVICE_MAX_INPUT_PIXELS', String(s.maxInputPixels)),
@@ -146,7 +147,10 @@ export function buildPodTemplate(isvc: ImageService): V1PodTemplateSpec {
   const container: V1Container = {
     name: CONTAINER_NAME,
     image: spec.image,
-    ports: [{ name: PORT_NAME, containerPort: port, protocol: 'TCP' }],
+    ports: [
+      { name: PORT_NAME, containerPort: port, protocol: 'TCP' },
+      { name: MANAGEMENT_PORT_NAME, containerPort: managementPort(port), protocol: 'TCP' },
+    ],
     env: [...source.env, ...serving.env, ...threadEnv(deriveThreads(spec)), ...userEnv(spec)],
     resources: resources(spec),
     readinessProbe: {

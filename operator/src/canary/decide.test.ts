@@ -530,6 +530,14 @@ describe('decide: Failed', () => {
 
 describe('decide: the output check before the first weight', () => {
   const gated = spec({ analysis: { output: { samples: [{ key: 'photo.jpg', params: 'w=640' }] } } });
+  const fromTraffic = (onNoData: 'fail' | 'hold') => spec({ analysis: { onNoData, output: { fromTraffic: 3 } } });
+  const nothingToCompare: AnalysisResult = {
+    at: iso(0),
+    passed: false,
+    noData: true,
+    output: { samples: 0, failed: 0, note: "primary's record of recent requests: empty: nothing to compare" },
+    reason: "primary's record of recent requests: empty: nothing to compare",
+  };
   const alike: AnalysisResult = { at: iso(0), passed: true, output: { samples: 1, failed: 0, worstSsim: 1, worstDeltaE: 0 } };
   const drifted: AnalysisResult = {
     at: iso(0),
@@ -571,6 +579,27 @@ describe('decide: the output check before the first weight', () => {
       spec: gated,
       status: progressing({ weight: 0, since: -20, lastCheck: -5, failedChecks: 1 }),
       then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, plan: { requeueAfterMs: 5_000 } },
+    },
+    {
+      when: "samples from primary's traffic only, pictures alike: the first weight",
+      spec: fromTraffic('fail'),
+      status: progressing({ weight: 0, since: -20 }),
+      world: { analysis: { ...alike, output: { samples: 3, failed: 0, fromTraffic: 3 } } },
+      then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, events: ['Advanced'] },
+    },
+    {
+      when: "samples from traffic only, primary's record empty, onNoData fail: a failed check saying no data",
+      spec: fromTraffic('fail'),
+      status: progressing({ weight: 0, since: -20 }),
+      world: { analysis: nothingToCompare },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['CheckFailed'], status: { failedChecks: 1 }, message: /no data: primary's record of recent requests: empty/ },
+    },
+    {
+      when: "samples from traffic only, primary's record empty, onNoData hold: holds at 0%",
+      spec: fromTraffic('hold'),
+      status: progressing({ weight: 0, since: -20 }),
+      world: { analysis: nothingToCompare },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['Holding'], message: /Holding at 0%: primary's record of recent requests: empty/ },
     },
   ])('$when', check);
 });
@@ -628,6 +657,13 @@ describe('checkDue', () => {
     { when: 'output samples, at 0%, canary not ready', spec: gated, status: progressing({ weight: 0, since: -20 }), world: { canary: deploy('r2', false) }, due: false },
     { when: 'output samples, resumed at 0%: the interval starts again', spec: gated, status: progressing({ weight: 0, since: -20, reason: 'Paused' }), due: false },
     { when: 'output samples, analysing: the check measures traffic too', spec: gated, status: progressing({ weight: 20, lastCheck: -10 }), due: true },
+    {
+      when: "samples from primary's traffic only, canary ready at 0%: the output check before the first weight",
+      spec: spec({ analysis: { output: { fromTraffic: 5 } } }),
+      status: progressing({ weight: 0, since: -20 }),
+      due: true,
+      outputOnly: true,
+    },
     { when: 'mirror, ready at 0%: mirroring starts, measured an interval later', spec: spec({ mirror: 10 }), status: progressing({ weight: 0, since: -20 }), due: false },
     {
       when: 'mirror, at 0% an interval after mirroring started: the mirrored requests are measured',

@@ -4,7 +4,7 @@
 // operator restarted at any point picks up where the last one stopped. The table is in
 // docs/canary.md.
 import { parseDuration } from '../api/durations.ts';
-import { type AnalysisResult, type Condition, type ImageServiceSpec, type ImageServiceStatus, type Phase, weightSchedule } from '../api/image-service.ts';
+import { type AnalysisResult, type Condition, type ImageServiceSpec, type ImageServiceStatus, outputChecked, type Phase, weightSchedule } from '../api/image-service.ts';
 import { parseKeptTemplate } from '../build/pod-template.ts';
 import { revisionOf } from '../build/revision.ts';
 import type { CheckDue, Observations, PrimarySource, RolloutEvent, RolloutPlan } from '../rollout.ts';
@@ -193,14 +193,11 @@ export function checkDue(spec: ImageServiceSpec, status: ImageServiceStatus, obs
   if (weight > 0) return { intervalMs: set.intervalMs, metrics, outputOnly: false };
   // At 0%: mirrored requests are measured an interval after mirroring started (lastCheckTime).
   if (mirrored(spec)) return status.lastCheckTime === undefined ? undefined : { intervalMs: set.intervalMs, metrics, outputOnly: false };
-  return outputGated(spec) ? { intervalMs: set.intervalMs, metrics: [], outputOnly: true } : undefined;
+  return outputChecked(spec) ? { intervalMs: set.intervalMs, metrics: [], outputOnly: true } : undefined;
 }
 
 /** With mirror set, the canary is measured on copies of user requests before it takes any. */
 const mirrored = (spec: ImageServiceSpec): boolean => spec.canary.mirror !== undefined;
-
-/** With output samples, the canary's pictures are compared before it takes any traffic. */
-const outputGated = (spec: ImageServiceSpec): boolean => spec.canary.analysis.output.samples.length > 0;
 
 /**
  * The canary's decision, once per reconcile. observations.analysis is the measurement of the
@@ -313,7 +310,7 @@ function progressing(input: In, next: Next, set: Settings): void {
   if (next.reason('Progressing') === 'Paused') {
     // Waits and the interval start again from the resume, not from before the pause.
     next.restartClock();
-    if (weight > 0 || outputGated(input.spec) || mirrored(input.spec)) next.status.lastCheckTime = next.nowIso;
+    if (weight > 0 || outputChecked(input.spec) || mirrored(input.spec)) next.status.lastCheckTime = next.nowIso;
     next.event('Normal', 'Resumed', `Analysis of ${describe(s.canary)} resumed at ${weight}%`);
   }
   if (!canaryReady(input)) {
@@ -345,7 +342,7 @@ function progressing(input: In, next: Next, set: Settings): void {
       next.requeue(set.intervalMs);
       return;
     }
-  } else if (weight === 0 && !outputGated(input.spec)) {
+  } else if (weight === 0 && !outputChecked(input.spec)) {
     const first = set.schedule[0] as number;
     next.route(first, set.replicas);
     next.status.lastCheckTime = next.nowIso;
@@ -603,13 +600,18 @@ function ignoreAnnotations(input: In, next: Next, why: string): void {
 }
 
 function summary(r: AnalysisResult): string {
-  if (r.output !== undefined && r.requests == null) return `output of ${r.output.samples} samples as primary's`;
+  if (r.output !== undefined && r.requests == null) return outputSummary(r.output);
   const parts = [
     `p99 ${r.latencyP99Ms == null ? 'n/a' : `${formatNumber(r.latencyP99Ms)} ms`}`,
     `5xx ${r.errorRatePercent == null ? 'n/a' : `${formatNumber(r.errorRatePercent)}%`}`,
     `${r.requests ?? 0} requests`,
   ];
   for (const [name, value] of Object.entries(r.metrics ?? {})) parts.push(`${name} ${value == null ? 'n/a' : formatNumber(value)}`);
-  if (r.output !== undefined) parts.push(`output of ${r.output.samples} samples as primary's`);
+  if (r.output !== undefined) parts.push(outputSummary(r.output));
   return parts.join(', ');
+}
+
+function outputSummary(o: NonNullable<AnalysisResult['output']>): string {
+  const traffic = o.fromTraffic ? ` (${o.fromTraffic} from primary's traffic)` : '';
+  return `output of ${o.samples} samples${traffic} as primary's${o.note === undefined ? '' : `; ${o.note}`}`;
 }

@@ -1,7 +1,8 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Fixture, makeFixture, type Running, startService } from '../../../image-service/src/service.testkit.ts';
+import { type Fixture, makeFixture, type Running, randomLoopback, startService } from '../../../image-service/src/service.testkit.ts';
 import { type ImageService, ImageServiceSchema } from '../api/image-service.ts';
+import { managementPort } from '../build/labels.ts';
 import { DiffStore, MAX_DIFFS } from './diffs.ts';
 import { canaryMeasure } from './measure.ts';
 import type { EndpointSource } from './providers/direct.ts';
@@ -21,12 +22,12 @@ afterAll(async () => {
   await fixture?.cleanup();
 });
 
-const isvc = (samples: unknown[]): ImageService =>
+const isvc = (samples: unknown[], fromTraffic = 0): ImageService =>
   ImageServiceSchema.parse({
     apiVersion: 'imageops.dev/v1alpha1',
     kind: 'ImageService',
     metadata: { name: 'thumbs', namespace: 'shop' },
-    spec: { image: 'img:2', source: { file: { claimName: 'originals' } }, canary: { analysis: { provider: 'direct', minRequests: 1, output: { samples } } } },
+    spec: { image: 'img:2', source: { file: { claimName: 'originals' } }, canary: { analysis: { provider: 'direct', minRequests: 1, output: { samples, fromTraffic } } } },
   });
 
 describe('canaryMeasure with an output check', () => {
@@ -63,6 +64,56 @@ describe('canaryMeasure with an output check', () => {
       AbortSignal.timeout(30_000),
     );
     expect(record.reason).toBe('output check: Service shop/thumbs-primary has no ready endpoint');
+  });
+});
+
+describe("canaryMeasure with samples from primary's traffic", () => {
+  // Primary as a pod runs it: an address of its own, the management port the operator gives it.
+  let recording: Running;
+  let alike: Running;
+  beforeAll(async () => {
+    const host = randomLoopback();
+    recording = await startService(fixture.root, { recordRecent: true }, undefined, { host, managementPort: managementPort(8080) });
+    // Its own address too, so that nothing else answers on its (closed) management port.
+    alike = await startService(fixture.root, {}, undefined, { host: randomLoopback() });
+  });
+  afterAll(async () => {
+    await Promise.all([recording?.close(), alike?.close()]);
+  });
+  const to =
+    (canary: Running): EndpointSource =>
+    async (target) => [{ pod: `${target.service}-0`, url: target.service === 'thumbs-primary' ? recording.base : canary.base }];
+  const gate = { intervalMs: 10_000, metrics: [], outputOnly: true };
+
+  it('an empty record with no listed samples: no data, saying why; with listed samples: those only, and said', async () => {
+    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: to(drift) }));
+    const empty = await measure(isvc([], 3), gate, new Date(), AbortSignal.timeout(30_000));
+    expect(empty).toMatchObject({ passed: false, noData: true, reason: "primary's record of recent requests: empty: nothing to compare", output: { samples: 0 } });
+    const listed = await measure(isvc([{ key: 'photo.jpg', params: 'w=200' }], 3), gate, new Date(), AbortSignal.timeout(30_000));
+    expect(listed).toMatchObject({ passed: false, output: { samples: 1, failed: 1, note: "primary's record of recent requests: empty: listed samples only" } });
+    expect(listed.output).not.toHaveProperty('fromTraffic');
+  });
+
+  it('a drifted canary is caught by the keys users asked primary for, none listed', async () => {
+    for (const path of ['photo.jpg?w=120', 'nested/photo%20copy.jpg?w=90&fm=jpeg', 'missing.jpg?w=10']) await fetch(`${recording.base}/image/files/${path}`).then((r) => r.arrayBuffer());
+    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: to(drift) }));
+    const record = await measure(isvc([], 2), gate, new Date(), AbortSignal.timeout(30_000));
+    expect(record).toMatchObject({ passed: false, output: { samples: 2, failed: 2, fromTraffic: 2 } });
+    expect(record.output).not.toHaveProperty('note');
+    expect(record.reason).toMatch(/^output of nested\/photo copy\.jpg\?w=90&fit=inside&q=80&fm=jpeg: colour difference/);
+    expect(record.reason).toMatch(/output of photo\.jpg\?w=120&fit=inside&q=80&fm=auto: colour difference/);
+  });
+
+  it('the same version passes on the same keys', async () => {
+    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: to(alike) }));
+    const record = await measure(isvc([{ key: 'photo.jpg', params: 'w=200' }], 2), gate, new Date(), AbortSignal.timeout(30_000));
+    expect(record).toMatchObject({ passed: true, output: { samples: 3, failed: 0, fromTraffic: 2, worstDeltaE: 0 } });
+  });
+
+  it('a primary without the record (its management port closed): the listed samples only, said', async () => {
+    const endpoints: EndpointSource = async (target) => [{ pod: `${target.service}-0`, url: alike.base }];
+    const record = await canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints }))(isvc([{ key: 'photo.jpg', params: 'w=200' }], 5), gate, new Date(), AbortSignal.timeout(30_000));
+    expect(record).toMatchObject({ passed: true, output: { samples: 1, note: "primary's record of recent requests: unreachable: listed samples only" } });
   });
 });
 

@@ -2,14 +2,15 @@
 // window, compare its pictures with primary's (output.ts) when the spec lists samples, and judge
 // both. It runs only when checkDue says a check is due, and knows nothing of the decision that
 // follows.
-import type { AnalysisResult, ImageService } from '../api/image-service.ts';
-import { trackName } from '../build/labels.ts';
+import { type AnalysisResult, type ImageService, outputChecked } from '../api/image-service.ts';
+import { managementPort, trackName } from '../build/labels.ts';
 import type { CheckDue, Measure } from '../rollout.ts';
 import { DiffStore } from './diffs.ts';
 import { checkOutput, describeFailure } from './output.ts';
 import type { EndpointSource } from './providers/direct.ts';
 import { AnalysisError } from './providers/provider.ts';
 import type { Providers } from './providers/select.ts';
+import { samplesFromTraffic } from './traffic.ts';
 import { type AnalysisOutcome, judge, judgeOutput, type OutputVerdict } from './verdict.ts';
 
 interface MeasureOptions {
@@ -24,8 +25,8 @@ export function canaryMeasure(providers: Providers, diffs: DiffStore = new DiffS
   return async (isvc: ImageService, check: CheckDue, now: Date, signal: AbortSignal): Promise<AnalysisResult> => {
     const namespace = isvc.metadata.namespace ?? 'default';
     const canary = trackName(isvc, 'canary');
-    const output = isvc.spec.canary.analysis.output.samples.length > 0 ? await compareOutput(isvc, options, signal) : undefined;
-    if (check.outputOnly) return judgeOutput(output ?? { samples: 0, failures: [], worstSsim: undefined, worstDeltaE: undefined, diffs: [] }, now).record;
+    const output = outputChecked(isvc.spec) ? await compareOutput(isvc, options, signal) : undefined;
+    if (check.outputOnly) return judgeOutput(output ?? { samples: 0, fromTraffic: 0, failures: [], worstSsim: undefined, worstDeltaE: undefined, diffs: [] }, now).record;
     const target = { namespace, workload: canary, service: canary };
     let outcome: AnalysisOutcome;
     try {
@@ -47,12 +48,13 @@ function failure(error: unknown): { ok: false; kind: AnalysisError['kind']; mess
 }
 
 /**
- * Fetches every sample from one ready pod of each revision's Service (not through the mesh:
- * the comparison is of two revisions, whatever the routes say, and needs no Istio) and keeps
- * the failures' visual diffs.
+ * Fetches every sample, the listed ones and those taken from primary's recent traffic, from one
+ * ready pod of each revision's Service (not through the mesh: the comparison is of two
+ * revisions, whatever the routes say, and needs no Istio) and keeps the failures' visual diffs.
  */
 async function compareOutput(isvc: ImageService, options: MeasureOptions, signal: AbortSignal): Promise<OutputVerdict> {
   const namespace = isvc.metadata.namespace ?? 'default';
+  const spec = isvc.spec.canary.analysis.output;
   const podOf = async (track: 'primary' | 'canary'): Promise<string> => {
     const service = trackName(isvc, track);
     const pods = await options.endpoints({ namespace, workload: service, service }, signal);
@@ -60,11 +62,25 @@ async function compareOutput(isvc: ImageService, options: MeasureOptions, signal
     return pods[0]!.url;
   };
   try {
-    const result = await checkOutput(isvc.spec.canary.analysis.output, { primary: await podOf('primary'), canary: await podOf('canary') }, signal);
+    const targets = { primary: await podOf('primary'), canary: await podOf('canary') };
+    // The record is read from the primary pod that is compared, on its management port.
+    const management = new URL(targets.primary);
+    management.port = String(managementPort(isvc.spec.traffic.port));
+    const traffic = spec.fromTraffic > 0 ? await samplesFromTraffic(management.origin, spec.fromTraffic, spec.samples, spec.timeoutSeconds * 1000, signal) : { samples: [] };
+    const result = await checkOutput({ ...spec, samples: [...spec.samples, ...traffic.samples] }, targets, signal);
     const diffs = result.failures.flatMap((f) => (f.diff === undefined ? [] : [options.diffs.put(namespace, isvc.metadata.name, f.diff)]));
-    return { samples: result.samples, failures: result.failures.map(describeFailure), worstSsim: result.worstSsim, worstDeltaE: result.worstDeltaE, diffs };
+    const note = traffic.note === undefined ? {} : { note: spec.samples.length > 0 ? `${traffic.note}: listed samples only` : `${traffic.note}: nothing to compare` };
+    return {
+      samples: result.samples,
+      fromTraffic: traffic.samples.length,
+      failures: result.failures.map(describeFailure),
+      worstSsim: result.worstSsim,
+      worstDeltaE: result.worstDeltaE,
+      diffs,
+      ...note,
+    };
   } catch (error) {
     if (signal.aborted) throw error;
-    return { samples: 0, failures: [`output check: ${failure(error).message}`], worstSsim: undefined, worstDeltaE: undefined, diffs: [] };
+    return { samples: 0, fromTraffic: 0, failures: [`output check: ${failure(error).message}`], worstSsim: undefined, worstDeltaE: undefined, diffs: [] };
   }
 }

@@ -15,8 +15,8 @@ const hits = [{ name: 'hit-ratio', query: 'x', thresholdRange: { min: 0.8 } }];
 
 describe('judge: the output check joins the verdict', () => {
   const sentence = 'output of photo.jpg?w=640: colour difference (mean CIEDE2000) primary 0, canary 6.9 (limit at most 1.5)';
-  const differ: OutputVerdict = { samples: 2, failures: [sentence], worstSsim: 0.99, worstDeltaE: 6.9, diffs: ['/canary/diffs/ns/thumbs/0.png'] };
-  const alike: OutputVerdict = { samples: 2, failures: [], worstSsim: 1, worstDeltaE: 0, diffs: [] };
+  const differ: OutputVerdict = { samples: 2, fromTraffic: 0, failures: [sentence], worstSsim: 0.99, worstDeltaE: 6.9, diffs: ['/canary/diffs/ns/thumbs/0.png'] };
+  const alike: OutputVerdict = { samples: 2, fromTraffic: 0, failures: [], worstSsim: 1, worstDeltaE: 0, diffs: [] };
 
   it.each<[string, AnalysisOutcome, OutputVerdict, 'pass' | 'fail' | 'no-data']>([
     ['perfect latency and errors, pictures differ: fail', seen({}), differ, 'fail'],
@@ -41,6 +41,27 @@ describe('judge: the output check joins the verdict', () => {
     expect(judgeOutput(alike, at)).toMatchObject({ result: 'pass', record: { passed: true, output: { samples: 2, failed: 0 } } });
     expect(judgeOutput(differ, at)).toMatchObject({ result: 'fail', record: { passed: false, reason: sentence } });
     expect(judgeOutput(differ, at).record).not.toHaveProperty('requests');
+  });
+
+  const note = "primary's record of recent requests: empty: listed samples only";
+  it('says how many samples came from traffic, and why fewer than asked', () => {
+    expect(judgeOutput({ ...alike, fromTraffic: 1, note }, at).record).toMatchObject({ passed: true, output: { samples: 2, fromTraffic: 1, note } });
+    expect(judge(analysis(), seen({}), 60_000, at, { ...alike, note }).record).toMatchObject({ passed: true, output: { samples: 2, note } });
+  });
+
+  it('nothing to compare before the first weight is no data, with the reason', () => {
+    const empty: OutputVerdict = {
+      samples: 0,
+      fromTraffic: 0,
+      failures: [],
+      worstSsim: undefined,
+      worstDeltaE: undefined,
+      diffs: [],
+      note: "primary's record of recent requests: empty: nothing to compare",
+    };
+    expect(judgeOutput(empty, at)).toMatchObject({ result: 'no-data', record: { passed: false, noData: true, reason: empty.note } });
+    // At a later check the traffic decides alone.
+    expect(judge(analysis(), seen({}), 60_000, at, empty).result).toBe('pass');
   });
 });
 

@@ -6,6 +6,10 @@ import type { AnalysisErrorKind, Observations } from './providers/provider.ts';
 /** What the output check found (output.ts), as the verdict needs it: numbers and sentences, never bodies. */
 export interface OutputVerdict {
   samples: number;
+  /** Of `samples`, how many were taken from primary's record of recent requests. */
+  fromTraffic: number;
+  /** Why fewer than asked were taken from traffic. */
+  note?: string;
   /** One sentence per failure, naming the sample, the metric and both values. */
   failures: string[];
   worstSsim: number | undefined;
@@ -44,6 +48,8 @@ function outputRecord(output: OutputVerdict | undefined): Pick<AnalysisResult, '
       failed: output.failures.length,
       worstSsim: finiteOrNull(output.worstSsim),
       worstDeltaE: finiteOrNull(output.worstDeltaE),
+      ...(output.fromTraffic > 0 ? { fromTraffic: output.fromTraffic } : {}),
+      ...(output.note === undefined ? {} : { note: output.note }),
       ...(output.diffs.length > 0 ? { diffs: output.diffs } : {}),
     },
   };
@@ -92,9 +98,17 @@ export function judge(analysis: AnalysisSpec, outcome: AnalysisOutcome, interval
   return { result: 'fail', reasons, record: { ...base, passed: false, reason: reasons.join('; ') } };
 }
 
-/** The check before the first weight: the output alone (the canary has no traffic to judge). */
+/**
+ * The check before the first weight: the output alone (the canary has no traffic to judge).
+ * Nothing to compare (no listed samples, primary's record empty or unreadable) is no data, which
+ * onNoData judges as it judges a canary without requests.
+ */
 export function judgeOutput(output: OutputVerdict, at: Date): Verdict {
   const base = { at: at.toISOString(), ...outputRecord(output) };
+  if (output.samples === 0 && output.failures.length === 0) {
+    const reason = output.note ?? 'no output sample to compare';
+    return { result: 'no-data', reasons: [reason], record: { ...base, passed: false, noData: true, reason } };
+  }
   if (output.failures.length === 0) return { result: 'pass', reasons: [], record: { ...base, passed: true } };
   return { result: 'fail', reasons: output.failures, record: { ...base, passed: false, reason: output.failures.join('; ') } };
 }
