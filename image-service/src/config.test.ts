@@ -54,6 +54,7 @@ describe('parseEnv', () => {
     [{ IMAGE_SOURCE: 'ftp://x/y' }, 'IMAGE_SOURCE: unsupported source scheme'],
     [{ ...base, IMAGE_SERVICE_PORT: 'http' }, 'IMAGE_SERVICE_PORT: expected a whole number from 0 to 65535 (got "http")'],
     [{ ...base, IMAGE_SERVICE_PORT: '70000' }, 'IMAGE_SERVICE_PORT: expected a whole number from 0 to 65535'],
+    [{ ...base, IMAGE_SERVICE_MANAGEMENT_PORT: 'admin' }, 'IMAGE_SERVICE_MANAGEMENT_PORT: expected a whole number from 0 to 65535'],
     [{ ...base, IMAGE_SERVICE_WORKERS: '0' }, 'IMAGE_SERVICE_WORKERS: expected a whole number from 1'],
     [{ ...base, IMAGE_SERVICE_WORKERS: '1.5' }, 'IMAGE_SERVICE_WORKERS'],
     [{ ...base, IMAGE_SERVICE_QUEUE_TIMEOUT_MS: '-1' }, 'IMAGE_SERVICE_QUEUE_TIMEOUT_MS'],

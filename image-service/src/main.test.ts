@@ -140,6 +140,33 @@ describe('image-service process', () => {
   });
 });
 
+describe('image-service process with a management port', () => {
+  it('serves the record of recent renders there, not on its port, and still drains and exits 0', async () => {
+    const svc = await start({ IMAGE_SERVICE_MANAGEMENT_PORT: '0' });
+    const management = Number(svc.logs.find((l) => l.msg === 'management port listening')!.port);
+    expect(management).not.toBe(svc.port);
+    expect(svc.logs.find((l) => l.msg === 'effective settings')).toMatchObject({ recordRecent: true });
+    expect((await get(svc.port, '/image/files/photo.jpg?w=50')).status).toBe(200);
+    const record = await get(management, '/recent-requests');
+    expect(JSON.parse(record.body.toString())).toEqual({ entries: [{ key: 'photo.jpg', params: 'w=50&fit=inside&q=80&fm=auto' }] });
+    expect((await get(svc.port, '/recent-requests')).status).toBe(404);
+    svc.child.kill('SIGTERM');
+    expect(await svc.exit).toBe(0);
+  });
+
+  it('stops with one line when the management port is taken', async () => {
+    const first = await start({ IMAGE_SERVICE_MANAGEMENT_PORT: '0' });
+    const taken = String(first.logs.find((l) => l.msg === 'management port listening')!.port);
+    const proc = run({ IMAGE_SOURCE: pathToFileURL(fixture.root).href, IMAGE_SERVICE_HOST: '127.0.0.1', IMAGE_SERVICE_PORT: '0', IMAGE_SERVICE_MANAGEMENT_PORT: taken });
+    expect(await proc.exit).not.toBe(0);
+    const lines = proc.stderr().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^image-service: cannot listen on 127\\.0\\.0\\.1:${taken} \\(IMAGE_SERVICE_MANAGEMENT_PORT\\): `));
+    first.child.kill('SIGTERM');
+    expect(await first.exit).toBe(0);
+  });
+});
+
 describe('image-service process with the S3 source, signed URLs and the management API', () => {
   it('serves an S3 bucket, with PUT authorized by the token file and the secrets kept out of the logs', async () => {
     const s3 = await startLocalS3('originals');
