@@ -1,5 +1,6 @@
-// Issue 19 end to end with real Prometheus: the output check, the preview header and mirroring,
-// with real image-service processes behind the mesh and the operator in its own process.
+// Issue 19 end to end with real Prometheus: the output check (listed samples and samples from
+// primary's recent traffic), the preview header and mirroring, with real image-service processes
+// behind the mesh and the operator in its own process.
 import http from 'node:http';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
@@ -60,9 +61,22 @@ describe.each(CONTROL_PLANES)('image-aware canary on the %s control plane', { ti
     expect(load.counts().failed, JSON.stringify(load.counts().byStatus)).toBe(0);
   });
 
-  it('(o2) a rebuild of the same version passes the output check and is promoted', async () => {
-    const { load, done } = await rollOutUnderLoad(ctx, imageService('rebuild', { analysis: { output: { samples: SAMPLES } } }), NEW_IMAGE);
-    expect(done.status.lastAnalysis?.output).toMatchObject({ samples: 2, failed: 0, worstSsim: 1, worstDeltaE: 0 });
+  it("(o1t) a -drift canary is caught by samples from primary's recent traffic alone, none listed", async () => {
+    const { ref, load, rollout, done } = await rollOutUnderLoad(ctx, imageService('traffic', { analysis: { output: { fromTraffic: 3 } } }), `${NEW_IMAGE}-drift`);
+    expect(rollout.routedWeights().filter((w) => w > 0)).toEqual([]);
+    // Caught on pictures users asked primary for (the load's paths, as primary parsed them), not for want of data.
+    expect(done.status.lastAnalysis?.output).toMatchObject({ samples: 3, failed: 3, fromTraffic: 3 });
+    expect(done.status.lastAnalysis?.noData).toBeFalsy();
+    const warnings = (await eventsOf(ctx.lab.sandbox.client, ref)).filter((e) => e.type === 'Warning').map((e) => e.message ?? '');
+    expect(warnings.join('\n')).toMatch(/output of [\w/-]+\.\w+\?w=\d+(&h=\d+)?&fit=\w+&q=80&fm=auto: colour difference \(mean CIEDE2000\) primary 0, canary [\d.]+ \(limit at most 1\.5\)/);
+    expect(warnings.join('\n')).not.toMatch(/no data/);
+    await expectIdleOn(ctx.lab, ref, OLD_IMAGE);
+    expect(load.counts().failed, JSON.stringify(load.counts().byStatus)).toBe(0);
+  });
+
+  it('(o2) a rebuild of the same version passes the output check, listed and traffic samples, and is promoted', async () => {
+    const { load, done } = await rollOutUnderLoad(ctx, imageService('rebuild', { analysis: { output: { samples: SAMPLES, fromTraffic: 2 } } }), NEW_IMAGE);
+    expect(done.status.lastAnalysis?.output).toMatchObject({ samples: 4, failed: 0, fromTraffic: 2, worstSsim: 1, worstDeltaE: 0 });
     expect(load.counts().failed).toBe(0);
   });
 
