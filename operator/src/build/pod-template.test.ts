@@ -27,6 +27,17 @@ describe('pod template', () => {
     expect(t.spec!.terminationGracePeriodSeconds).toBeGreaterThan(90);
   });
 
+  it.each([
+    [8080, 9091],
+    [9091, 9092],
+  ])('traffic on %i: the management port is %i, in the env and as a named container port, apart from the service port', (port, management) => {
+    expect(envOf({ traffic: { port } }).IMAGE_SERVICE_MANAGEMENT_PORT).toBe(String(management));
+    expect(container({ traffic: { port } }).ports).toEqual([
+      { name: 'http', containerPort: port, protocol: 'TCP' },
+      { name: 'management', containerPort: management, protocol: 'TCP' },
+    ]);
+  });
+
   it('mounts a hostPath read-only at the file path', () => {
     const t = buildPodTemplate(isvc({ source: { file: { path: '/data/originals', hostPath: '/mnt/images' } } }));
     expect(t.spec!.volumes).toContainEqual({ name: 'originals', hostPath: { path: '/mnt/images', type: 'Directory' } });
