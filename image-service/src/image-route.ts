@@ -8,6 +8,7 @@ import { type AutoFormat, negotiateFormat } from './negotiate.ts';
 import { normalizeParams, paramsQuery, parseKey, parseParams } from './params.ts';
 import { expandPreset, type Presets } from './presets.ts';
 import type { RecentRequests } from './recent.ts';
+import { UNRECORDED_HEADER } from './recent-record.ts';
 import { type Rendered, type RenderParts, render } from './render.ts';
 import { verifySignature } from './signing.ts';
 import { Stampede } from './stampede.ts';
@@ -90,7 +91,7 @@ export class ImageRoute {
       return;
     }
     // Renders only: an original is the same bytes from every revision, and a 304 or an error is no picture.
-    if (params !== null) this.#recent?.record(key, paramsQuery(params));
+    if (params !== null && req.headers[UNRECORDED_HEADER] === undefined) this.#recent?.record(key, paramsQuery(params));
     headers['content-type'] = result.contentType;
     headers['content-length'] = result.body.length;
     this.#answers.send(res, 200, headers, result.body, result.release);

@@ -12,6 +12,11 @@ export const RECENT_PATH = '/recent-requests';
 export const MAX_RECENT_ENTRIES = 64;
 /** Most bytes of keys and parameters the record keeps: fewer entries when keys are long. */
 export const MAX_RECENT_BYTES = 32 * 1024;
+/**
+ * A request carrying this header is not recorded: the output check's own fetches, which would
+ * otherwise fill a quiet primary's record with the listed samples.
+ */
+export const UNRECORDED_HEADER = 'x-imageops-unrecorded';
 /** Longest key the service accepts (S3's limit; params.ts refuses longer ones with 400). */
 const MAX_KEY_BYTES = 1024;
 

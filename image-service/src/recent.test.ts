@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_KEY_BYTES, parseParams } from './params.ts';
 import { RecentRequests } from './recent.ts';
-import { MAX_RECENT_BYTES, MAX_RECENT_ENTRIES, RECENT_PATH, RecentRecordSchema } from './recent-record.ts';
+import { MAX_RECENT_BYTES, MAX_RECENT_ENTRIES, RECENT_PATH, RecentRecordSchema, UNRECORDED_HEADER } from './recent-record.ts';
 import { type Fixture, get, makeFixture, type Running, send, startService } from './service.testkit.ts';
 
 const keysOf = (recent: RecentRequests) => recent.snapshot().entries.map((e) => e.key);
@@ -120,6 +120,11 @@ describe(`the record on the management port (${RECENT_PATH})`, () => {
       { key: 'photo.jpg', params: 'w=64&fit=inside&q=80&fm=auto' },
       { key: 'alpha.png', params: 'w=16&fit=inside&q=80&fm=auto' },
     ]);
+  });
+
+  it(`leaves out requests marked ${UNRECORDED_HEADER} (the output check's own)`, async () => {
+    expect((await get(svc.port, '/image/files/photo.jpg?w=77', { [UNRECORDED_HEADER]: '1' })).status).toBe(200);
+    expect((await record()).entries.map((e) => e.params)).not.toContain('w=77&fit=inside&q=80&fm=auto');
   });
 
   it('is not on the public port, and the management port serves nothing else', async () => {

@@ -1,7 +1,7 @@
 // The reconciler's Measure: measure the canary with the ImageService's provider over the check's
-// window, compare its pictures with primary's (output.ts) when the spec lists samples, and judge
-// both. It runs only when checkDue says a check is due, and knows nothing of the decision that
-// follows.
+// window, compare its pictures with primary's (output.ts) when the spec lists samples or takes
+// them from primary's traffic (traffic.ts), and judge both. It runs only when checkDue says a
+// check is due, and knows nothing of the decision that follows.
 import { type AnalysisResult, type ImageService, outputChecked } from '../api/image-service.ts';
 import { managementPort, trackName } from '../build/labels.ts';
 import type { CheckDue, Measure } from '../rollout.ts';
@@ -69,7 +69,8 @@ async function compareOutput(isvc: ImageService, options: MeasureOptions, signal
     const traffic = spec.fromTraffic > 0 ? await samplesFromTraffic(management.origin, spec.fromTraffic, spec.samples, spec.timeoutSeconds * 1000, signal) : { samples: [] };
     const result = await checkOutput({ ...spec, samples: [...spec.samples, ...traffic.samples] }, targets, signal);
     const diffs = result.failures.flatMap((f) => (f.diff === undefined ? [] : [options.diffs.put(namespace, isvc.metadata.name, f.diff)]));
-    const note = traffic.note === undefined ? {} : { note: spec.samples.length > 0 ? `${traffic.note}: listed samples only` : `${traffic.note}: nothing to compare` };
+    const fallback = traffic.samples.length > 0 ? '' : spec.samples.length > 0 ? ': listed samples only' : ': nothing to compare';
+    const note = traffic.note === undefined ? {} : { note: `${traffic.note}${fallback}` };
     return {
       samples: result.samples,
       fromTraffic: traffic.samples.length,

@@ -3,6 +3,7 @@
 // pixels). Everything fetched is bounded (bytes, time, decoded pixels) and nothing fetched is
 // repeated: a failure names the sample, the metric and the two values, never a body.
 import type { Sharp, SharpOptions } from 'sharp';
+import { UNRECORDED_HEADER } from '../../../image-service/src/recent-record.ts';
 import type { OutputCheckSpec, OutputSample } from '../api/image-service.ts';
 import { deltaE2000Map, type LabImage, ssimLightness } from './perceptual.ts';
 import { type BytesAnswer, fetchBoundedBytes } from './providers/bounded-fetch.ts';
@@ -73,7 +74,15 @@ export async function checkOutput(spec: OutputCheckSpec, targets: OutputTargets,
     const name = sampleName(sample);
     const path = samplePath(sample);
     const fetchOne = (base: string, who: string) =>
-      fetchBoundedBytes(`${base}${path}`, { accept: ACCEPT, who: `the ${who} (${name})`, timeoutMs: spec.timeoutSeconds * 1000, maxBytes: spec.maxBytes, signal });
+      fetchBoundedBytes(`${base}${path}`, {
+        accept: ACCEPT,
+        // The check's own requests are not users': they stay out of primary's record of recent requests.
+        headers: { [UNRECORDED_HEADER]: '1' },
+        who: `the ${who} (${name})`,
+        timeoutMs: spec.timeoutSeconds * 1000,
+        maxBytes: spec.maxBytes,
+        signal,
+      });
     const [primary, canary] = await Promise.all([answerOf(fetchOne(targets.primary, 'primary')), answerOf(fetchOne(targets.canary, 'canary'))]);
     result.samples++;
     const compared = await compare(name, primary, canary, spec);

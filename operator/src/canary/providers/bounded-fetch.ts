@@ -25,6 +25,8 @@ export interface FetchLimits {
 
 export interface FetchRequest extends FetchLimits {
   accept: string;
+  /** Other request headers. */
+  headers?: Record<string, string>;
   /** Who is asked, for messages: `Prometheus at http://... (requests query)`. */
   who: string;
   signal?: AbortSignal | undefined;
@@ -45,7 +47,7 @@ export async function fetchBoundedBytes(url: string, limits: FetchRequest): Prom
   const signal = limits.signal ? AbortSignal.any([limits.signal, timeout]) : timeout;
   const tooLarge = () => new AnalysisError('bad-answer', `${limits.who} answered with more than ${limits.maxBytes} bytes`);
   try {
-    const response = await fetch(url, { signal, redirect: 'manual', headers: { accept: limits.accept } });
+    const response = await fetch(url, { signal, redirect: 'manual', headers: { ...limits.headers, accept: limits.accept } });
     const declared = Number(response.headers.get('content-length') ?? 0);
     const reader = response.body?.getReader();
     if (declared > limits.maxBytes) {
