@@ -48,9 +48,9 @@ export function desiredChildren(isvc: ImageService, plan: RolloutPlan, template:
 /** The kind of route each router writes; the reconciler removes the others' (a router switch). */
 export const ROUTES = { istio: resources.virtualServices, gatewayapi: resources.httpRoutes } as const satisfies Record<Router, ResourceType>;
 
-/** The router's route; the HTTPRoute carries the weights only (no preview route, no mirror yet). */
+/** The router's route: weights, preview rule and mirror, in the router's terms. */
 function buildRoute(isvc: ImageService, routing: CanaryRouting): KubeObject {
-  const route = isvc.spec.router === 'gatewayapi' ? buildHTTPRoute(isvc, routing.weight) : buildVirtualService(isvc, routing);
+  const route = isvc.spec.router === 'gatewayapi' ? buildHTTPRoute(isvc, routing) : buildVirtualService(isvc, routing);
   return route as unknown as KubeObject;
 }
 

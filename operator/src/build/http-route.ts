@@ -1,9 +1,10 @@
 // The Gateway API HTTPRoute (gateway.networking.k8s.io/v1) splitting traffic between the primary
-// and canary Services by weight: router gatewayapi's counterpart of the VirtualService.
+// and canary Services by weight: router gatewayapi's counterpart of the VirtualService, with the
+// same preview header rule and mirror, in the standard channel's terms.
 import { parseDuration } from '../api/durations.ts';
 import type { ImageService } from '../api/image-service.ts';
 import { childMeta, trackName } from './labels.ts';
-import { routeWeights } from './virtual-service.ts';
+import { type CanaryRouting, canaryRoutes } from './virtual-service.ts';
 
 export interface ParentRef {
   group: string;
@@ -19,7 +20,15 @@ export interface BackendRef {
   kind: 'Service';
   name: string;
   port: number;
-  weight: number;
+}
+
+export interface HTTPRouteRule {
+  name: string;
+  matches?: { headers: { type: 'Exact'; name: string; value: string }[] }[];
+  backendRefs: (BackendRef & { weight: number })[];
+  /** Always present: an empty list is how a mirror that ended leaves the live route (owned.ts). */
+  filters: { type: 'RequestMirror'; requestMirror: { backendRef: BackendRef; percent: number } }[];
+  timeouts: { request: string };
 }
 
 export interface HTTPRoute {
@@ -29,19 +38,38 @@ export interface HTTPRoute {
   spec: {
     parentRefs: ParentRef[];
     hostnames: string[];
-    rules: { name: string; backendRefs: BackendRef[]; timeouts: { request: string } }[];
+    rules: HTTPRouteRule[];
   };
 }
 
 /**
- * canaryWeight in percent (0..100); primary gets the rest. The route attaches to the
- * ImageService's own Service (the mesh, as Istio's GAMMA support reads a Service parent) and to
- * the spec's Gateways; its hostnames are traffic.hosts (a Service parent ignores them).
+ * The route attaches to the ImageService's own Service (the mesh, as Istio's GAMMA support reads
+ * a Service parent) and to the spec's Gateways; its hostnames are traffic.hosts (a Service parent
+ * ignores them). While canary pods run, a rule matching the preview header sends to the canary
+ * alone (the Gateway API ranks a match with a header above one without, whatever the order; it
+ * comes first anyway), and the weighted rule may mirror a percentage to the canary
+ * (HTTPRequestMirrorFilter.percent, standard channel since Gateway API v1.3).
  */
-export function buildHTTPRoute(isvc: ImageService, canaryWeight: number): HTTPRoute {
-  const { primary, canary } = routeWeights(canaryWeight);
+export function buildHTTPRoute(isvc: ImageService, routing: CanaryRouting): HTTPRoute {
+  const { shares, preview, mirrorPercent } = canaryRoutes(isvc, routing);
   const { traffic } = isvc.spec;
-  const backend = (name: string, weight: number): BackendRef => ({ group: '', kind: 'Service', name, port: traffic.port, weight });
+  const ref = (name: string): BackendRef => ({ group: '', kind: 'Service', name, port: traffic.port });
+  const primary = trackName(isvc, 'primary');
+  const canary = trackName(isvc, 'canary');
+  const timeouts = { request: gatewayDuration(parseDuration(traffic.timeout)) };
+  const rules: HTTPRouteRule[] = [];
+  if (preview !== undefined) {
+    rules.push({ name: 'preview', matches: [{ headers: [{ type: 'Exact', name: preview.header, value: preview.value }] }], backendRefs: [{ ...ref(canary), weight: 100 }], filters: [], timeouts });
+  }
+  rules.push({
+    name: 'primary-canary',
+    backendRefs: [
+      { ...ref(primary), weight: shares.primary },
+      { ...ref(canary), weight: shares.canary },
+    ],
+    filters: mirrorPercent > 0 ? [{ type: 'RequestMirror', requestMirror: { backendRef: ref(canary), percent: mirrorPercent } }] : [],
+    timeouts,
+  });
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'HTTPRoute',
@@ -49,13 +77,7 @@ export function buildHTTPRoute(isvc: ImageService, canaryWeight: number): HTTPRo
     spec: {
       parentRefs: [{ group: '', kind: 'Service', name: isvc.metadata.name, port: traffic.port }, ...traffic.parentRefs.map((p) => ({ group: 'gateway.networking.k8s.io', kind: 'Gateway', ...p }))],
       hostnames: [...traffic.hosts],
-      rules: [
-        {
-          name: 'primary-canary',
-          backendRefs: [backend(trackName(isvc, 'primary'), primary), backend(trackName(isvc, 'canary'), canary)],
-          timeouts: { request: gatewayDuration(parseDuration(traffic.timeout)) },
-        },
-      ],
+      rules,
     },
   };
 }

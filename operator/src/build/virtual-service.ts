@@ -48,10 +48,24 @@ export interface CanaryRouting {
   mirrorPercent: number;
 }
 
-export function buildVirtualService(isvc: ImageService, routing: CanaryRouting): VirtualService {
+/**
+ * What either router writes for a canary: the two shares, the preview header (only while canary
+ * pods run) and the mirrored percentage (0: none; only while canary pods run). One reading, so the
+ * VirtualService and the HTTPRoute cannot disagree on when a preview rule or a mirror exists.
+ */
+export function canaryRoutes(
+  isvc: ImageService,
+  routing: CanaryRouting,
+): { shares: { primary: number; canary: number }; preview: { header: string; value: string } | undefined; mirrorPercent: number } {
   const { weight, canaryRunning, mirrorPercent } = routing;
   const shares = routeWeights(weight);
-  if (!(mirrorPercent >= 0 && mirrorPercent <= 100)) throw new RangeError(`mirror percentage must be from 0 to 100, got ${mirrorPercent}`);
+  // whole percents: the Gateway API's HTTPRequestMirrorFilter.percent is an integer
+  if (!Number.isInteger(mirrorPercent) || mirrorPercent < 0 || mirrorPercent > 100) throw new RangeError(`mirror percentage must be a whole number from 0 to 100, got ${mirrorPercent}`);
+  return { shares, preview: canaryRunning ? isvc.spec.canary.preview : undefined, mirrorPercent: canaryRunning ? mirrorPercent : 0 };
+}
+
+export function buildVirtualService(isvc: ImageService, routing: CanaryRouting): VirtualService {
+  const { shares, preview, mirrorPercent } = canaryRoutes(isvc, routing);
   const { traffic } = isvc.spec;
   const host = (name: string) => ({ host: name, port: { number: traffic.port } });
   const dest = (name: string, w: number): Destination => ({ destination: host(name), weight: w });
@@ -59,17 +73,16 @@ export function buildVirtualService(isvc: ImageService, routing: CanaryRouting):
   const timeout = `${parseDuration(traffic.timeout) / 1000}s`;
   const primary = trackName(isvc, 'primary');
   const canary = trackName(isvc, 'canary');
-  const preview = isvc.spec.canary.preview;
   const http: HttpRoute[] = [];
   // Istio takes the first rule that matches: the preview rule comes before the weighted one.
-  if (canaryRunning && preview !== undefined) {
+  if (preview !== undefined) {
     http.push({ name: 'preview', match: [{ headers: { [preview.header]: { exact: preview.value } } }], route: [dest(canary, 100)], timeout });
   }
   http.push({
     name: 'primary-canary',
     route: [dest(primary, shares.primary), dest(canary, shares.canary)],
     timeout,
-    ...(canaryRunning && mirrorPercent > 0 ? { mirror: host(canary), mirrorPercentage: { value: mirrorPercent } } : {}),
+    ...(mirrorPercent > 0 ? { mirror: host(canary), mirrorPercentage: { value: mirrorPercent } } : {}),
   });
   return {
     apiVersion: 'networking.istio.io/v1',
