@@ -137,10 +137,10 @@ const VirtualServiceSchema = z.looseObject({
 /** The weights of the ImageService's route, its VirtualService or else its HTTPRoute: primary and canary, in percent. */
 export async function routeWeights(client: KubeClient, ref: Ref): Promise<{ primary: number; canary: number } | undefined> {
   const vs = await client.get(RESOURCES.virtualservices, VirtualServiceSchema, ref.namespace, ref.name);
-  // The weighted rule is the one without a match (a preview rule, matching a header, comes first).
+  // The weighted rule is the one matching no header (a preview rule, matching one, comes first).
   const route =
     vs?.spec.http?.find((h) => h.match === undefined)?.route?.map((r) => ({ name: r.destination.host, weight: r.weight })) ??
-    (await client.get(RESOURCES.httproutes, HTTPRouteSchema, ref.namespace, ref.name))?.spec.rules?.[0]?.backendRefs;
+    (await client.get(RESOURCES.httproutes, HTTPRouteSchema, ref.namespace, ref.name))?.spec.rules?.find((r) => !(r.matches ?? []).some((m) => (m.headers ?? []).length > 0))?.backendRefs;
   if (route === undefined) return undefined;
   const weightOf = (track: string) => route.find((r) => r.name.startsWith(`${ref.name}-${track}`))?.weight ?? 0;
   return { primary: weightOf('primary'), canary: weightOf('canary') };

@@ -335,6 +335,20 @@ export const HTTPRouteSchema = z.looseObject({
             )
             .optional(),
           backendRefs: z.array(GatewayRef.extend({ weight: z.number().optional() })).optional(),
+          filters: z
+            .array(
+              z.looseObject({
+                type: z.string(),
+                requestMirror: z
+                  .looseObject({
+                    backendRef: GatewayRef,
+                    percent: z.number().optional(),
+                    fraction: z.looseObject({ numerator: z.number(), denominator: z.number().optional() }).optional(),
+                  })
+                  .optional(),
+              }),
+            )
+            .optional(),
         }),
       )
       .optional(),

@@ -49,10 +49,10 @@ export function httpRoute(ns: string, name: string, parent: string, backends: { 
   };
 }
 
-/** GET through the mesh with a Host header (fetch cannot set Host). */
-export function getVia(url: string, host: string, agent?: http.Agent): Promise<{ status: number; body: string }> {
+/** GET through the mesh with a Host header (fetch cannot set Host), and any others. */
+export function getVia(url: string, host: string, agent?: http.Agent, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: agent ?? false, headers: { host }, timeout: 10_000 }, (res) => {
+    const req = http.get(url, { agent: agent ?? false, headers: { ...headers, host }, timeout: 10_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

@@ -166,7 +166,32 @@ describe('mesh router', () => {
       await new Promise((r) => gone.server.close(r));
     }
   });
-  it('mirrors a share of requests as Envoy shadows them: fire and forget, the user never waits', async () => {
+  const mirroredBy: [string, (shadow: string) => Pick<Snapshot, 'virtualServices' | 'httpRoutes'>][] = [
+    [
+      "a VirtualService's mirror",
+      (shadow) => {
+        const vs = virtualService('shop', 'mirrored', ['mirrored'], [{ host: 'primary', weight: 100 }]);
+        vs.spec.http = [{ route: [{ destination: { host: 'primary' } }], mirror: { host: shadow }, mirrorPercentage: { value: 100 } }];
+        return { virtualServices: [...snap.virtualServices, vs] };
+      },
+    ],
+    [
+      "an HTTPRoute's RequestMirror filter",
+      (shadow) => ({
+        virtualServices: snap.virtualServices,
+        httpRoutes: [
+          {
+            metadata: { name: 'mirrored', namespace: 'shop', creationTimestamp: '2026-01-01T00:00:00Z' },
+            spec: {
+              parentRefs: [{ group: '', kind: 'Service', name: 'mirrored', port: 80 }],
+              rules: [{ backendRefs: [{ name: 'primary', port: 80 }], filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: shadow, port: 80 }, percent: 100 } }] }],
+            },
+          },
+        ],
+      }),
+    ],
+  ];
+  it.each(mirroredBy)('mirrors a share of requests as Envoy shadows them, from %s: fire and forget, the user never waits', async (_by, routes) => {
     const seen: { host: string; answered: boolean }[] = [];
     // the mirror answers only when told to, so the user's answer provably did not wait for it
     let release!: () => void;
@@ -181,28 +206,28 @@ describe('mesh router', () => {
     });
     await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', r));
     const mirrorPort = (mirror.address() as AddressInfo).port;
-    const vs = virtualService('shop', 'mirrored', ['mirrored'], [{ host: 'primary', weight: 100 }]);
-    vs.spec.http = [{ route: [{ destination: { host: 'primary' } }], mirror: { host: 'shadow' }, mirrorPercentage: { value: 100 } }];
     router.setTable(
       buildRoutingTable({
         ...snap,
         services: [...snap.services, service('shop', 'shadow', 80)],
-        virtualServices: [...snap.virtualServices, vs],
+        ...routes('shadow'),
         endpoints: [...snap.endpoints, endpoints('shop', 'shadow', mirrorPort, [{ ip: '127.0.0.1', pod: 'shadow-ddd-1' }])],
         pods: [...snap.pods, pod('shop', 'shadow-ddd-1', 'shadow', 'ddd')],
       }),
     );
+    // the router's telemetry counts across cases: measure this case's share
+    const count = async () => {
+      const line = (await (await fetch(metricsUrl)).text()).split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('destination_workload="shadow"'));
+      return Number(line?.split(' ').at(-1) ?? 0);
+    };
+    const before = await count();
     try {
       for (let i = 0; i < 3; i++) expect(await get(url, 'mirrored.shop:80')).toEqual({ status: 200, body: 'primary' });
       expect(seen.map((s) => [s.host, s.answered])).toEqual(Array.from({ length: 3 }, () => ['mirrored.shop-shadow:80', false]));
       release();
       // the mirror's answers are reported as the destination's proxy reports them
-      const count = async () => {
-        const line = (await (await fetch(metricsUrl)).text()).split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('destination_workload="shadow"'));
-        return Number(line?.split(' ').at(-1) ?? 0);
-      };
-      for (let i = 0; i < 50 && (await count()) < 3; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(await count()).toBe(3);
+      for (let i = 0; i < 50 && (await count()) < before + 3; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await count()).toBe(before + 3);
     } finally {
       router.setTable(buildRoutingTable(snap));
       mirror.closeAllConnections();

@@ -155,6 +155,37 @@ describe('routing table', () => {
       expect(resolveHost(table([route]), 'thumbs.shop')?.rules[0]?.destinations.map((d) => d.weight)).toEqual([1, 0]);
     });
 
+    it('reads RequestMirror filters as shares of a rule: percent, fraction, or all', () => {
+      const mirror = (requestMirror: Record<string, unknown>) => ({ type: 'RequestMirror', requestMirror: { backendRef: { name: 'thumbs-canary', port: 8080 }, ...requestMirror } });
+      const route: HTTPRoute = {
+        ...weighted,
+        spec: {
+          ...weighted.spec,
+          rules: [
+            { matches: [{ path: { type: 'Exact', value: '/a' } }], backendRefs: [{ name: 'thumbs-primary' }], filters: [mirror({ percent: 25 })] },
+            { matches: [{ path: { type: 'Exact', value: '/b' } }], backendRefs: [{ name: 'thumbs-primary' }], filters: [mirror({ fraction: { numerator: 1, denominator: 8 } })] },
+            { matches: [{ path: { type: 'Exact', value: '/c' } }], backendRefs: [{ name: 'thumbs-primary' }], filters: [mirror({ fraction: { numerator: 3 } })] },
+            {
+              matches: [{ path: { type: 'Exact', value: '/d' } }],
+              backendRefs: [{ name: 'thumbs-primary' }],
+              filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', namespace: 'other' } } }],
+            },
+            { matches: [{ path: { type: 'Exact', value: '/e' } }], backendRefs: [{ name: 'thumbs-primary' }], filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: {} }] },
+          ],
+        },
+      };
+      const resolved = resolveHost(table([route]), 'thumbs.shop');
+      if (resolved === undefined) throw new Error('no route');
+      const canary = 'thumbs-canary.shop.svc.cluster.local';
+      expect(['/a', '/b', '/c', '/d', '/e'].map((p) => selectRule(resolved, p, {})?.mirrors)).toEqual([
+        [{ host: canary, port: 8080, percent: 25 }],
+        [{ host: canary, port: 8080, percent: 12.5 }],
+        [{ host: canary, port: 8080, percent: 3 }],
+        [{ host: 'shadow.other.svc.cluster.local', port: undefined, percent: 100 }],
+        [],
+      ]);
+    });
+
     it('the oldest route wins a host, VirtualService or HTTPRoute', () => {
       const vs = virtualService('shop', 'thumbs', ['thumbs'], [{ host: 'thumbs-primary', weight: 100 }]);
       const newer = httpRoute('shop', 'thumbs', 'thumbs', [{ name: 'thumbs-canary' }], '2026-02-01T00:00:00Z');

@@ -238,7 +238,7 @@ const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'
  * the Gateway API's precedence (an exact path, then the longest prefix, then the most headers;
  * a regular expression, whose rank the API leaves to the implementation, after exact paths as
  * Istio orders it), a rule without matches matching every path; a backend without a weight has
- * weight 1.
+ * weight 1. A RequestMirror filter becomes the rule's mirror, as a VirtualService's `mirror` does.
  */
 function httpRouteClaim(route: HTTPRoute): Claim {
   const ns = route.metadata.namespace ?? 'default';
@@ -251,6 +251,12 @@ function httpRouteClaim(route: HTTPRoute): Claim {
   const ranked: { rule: Rule; kind: number; prefix: number; headers: number }[] = [];
   for (const r of route.spec.rules ?? []) {
     const destinations = (r.backendRefs ?? []).map((b) => ({ host: serviceFqdn(b.name, b.namespace ?? ns), weight: b.weight ?? 1, port: b.port }));
+    // RequestMirror filters: all requests unless percent or fraction says less (HTTPRequestMirrorFilter)
+    const mirrors = (r.filters ?? []).flatMap(({ type, requestMirror: m }) => {
+      if (type !== 'RequestMirror' || m === undefined) return [];
+      const share = m.percent ?? (m.fraction === undefined ? 100 : (100 * m.fraction.numerator) / (m.fraction.denominator ?? 100));
+      return [{ host: serviceFqdn(m.backendRef.name, m.backendRef.namespace ?? ns), port: m.backendRef.port, percent: Math.min(100, Math.max(0, share)) }];
+    });
     for (const m of r.matches?.length ? r.matches : [{}]) {
       const type = m.path?.type ?? 'PathPrefix';
       const value = m.path?.value ?? '/';
@@ -258,7 +264,7 @@ function httpRouteClaim(route: HTTPRoute): Claim {
       const uri: StringMatch = type === 'Exact' ? { exact: value } : type === 'RegularExpression' ? { regex: value } : trimmed === '' ? { prefix: '/' } : { regex: `${escapeRegex(trimmed)}(/.*)?` };
       const headers = Object.fromEntries((m.headers ?? []).map((h) => [h.name.toLowerCase(), h.type === 'RegularExpression' ? { regex: h.value } : { exact: h.value }]));
       const kind = type === 'Exact' ? 0 : type === 'RegularExpression' ? 1 : 2;
-      ranked.push({ rule: { matches: [{ uri, headers }], destinations, mirrors: [] }, kind, prefix: type === 'PathPrefix' ? trimmed.length : 0, headers: m.headers?.length ?? 0 });
+      ranked.push({ rule: { matches: [{ uri, headers }], destinations, mirrors }, kind, prefix: type === 'PathPrefix' ? trimmed.length : 0, headers: m.headers?.length ?? 0 });
     }
   }
   ranked.sort((a, b) => a.kind - b.kind || b.prefix - a.prefix || b.headers - a.headers);
