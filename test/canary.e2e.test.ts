@@ -1,10 +1,12 @@
 // Canary analysis end to end with real Prometheus: real image-service processes behind the mesh,
 // steady load through it, the operator in its own process. One sandbox, scenarios in sequence.
 import { describe, expect, it } from 'vitest';
+import { parseExposition } from '../operator/src/canary/providers/exposition.ts';
 import { dashboardTargets, RATE_INTERVAL } from '../operator/src/dashboard.ts';
 import { annotate, eventsOf, observe, patchSpec, waitFor } from '../sandbox/demo/rollout.ts';
 import { RESOURCES } from '../sandbox/kube/client.ts';
 import { HTTPRouteSchema, VirtualServiceSchema } from '../sandbox/kube/types.ts';
+import { getVia } from '../sandbox/mesh/mesh.testkit.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
 import {
   changeImage,
@@ -12,6 +14,8 @@ import {
   ERROR_SLO_PERCENT,
   expectIdleOn,
   healthyPromotion,
+  history,
+  hostOf,
   imageService,
   NEW_IMAGE,
   OLD_IMAGE,
@@ -24,6 +28,8 @@ import {
   useLab,
 } from './canary.testkit.ts';
 
+const PREVIEW = { header: 'x-imageops-preview', value: 'yes' };
+
 describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', { timeout: ROLLOUT_TIMEOUT_MS + 30_000 }, (controlPlane) => {
   const ctx = useLab('required', controlPlane);
 
@@ -31,9 +37,10 @@ describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', 
     await healthyPromotion(ctx.lab, 'healthy', ctx.loads);
   });
 
-  it('(j) a switch to router gatewayapi removes the VirtualService; a rollout through the HTTPRoute promotes', async () => {
-    const ref = await deploy(ctx.lab, imageService('gateway'));
-    const { client } = ctx.lab.sandbox;
+  it('(j) a switch to router gatewayapi removes the VirtualService; through the HTTPRoute the preview header reaches the canary, mirroring precedes the first weight, and the rollout promotes', async () => {
+    // an interval long enough to look at the canary while it is mirrored to at 0%
+    const ref = await deploy(ctx.lab, imageService('gateway', { canary: { preview: PREVIEW, mirror: 50, interval: '6s' } }));
+    const { client, mesh, meshMetrics } = ctx.lab.sandbox;
     await patchSpec(client, ref, { router: 'gatewayapi' });
     const route = () => client.get(RESOURCES.httproutes, HTTPRouteSchema, ref.namespace, ref.name);
     await waitFor(
@@ -42,12 +49,54 @@ describe.each(CONTROL_PLANES)('canary with Prometheus on the %s control plane', 
       30_000,
       100,
     );
-    // Only the HTTPRoute carries the weights now: the canary's share, and so its analysis, comes through it.
-    await promotesHealthy(ctx.lab, ref, ctx.loads);
-    expect((await route())?.spec.rules?.[0]?.backendRefs?.map((b) => [b.name, b.weight])).toEqual([
-      ['gateway-primary', 100],
-      ['gateway-canary', 0],
+    /** Requests the mesh delivered to the canary's pods, routed or mirrored, as its proxies report them. */
+    const canaryRequests = async () =>
+      parseExposition(await (await fetch(meshMetrics)).text(), (n) => n === 'istio_requests_total')
+        .filter((m) => m.labels['reporter'] === 'destination' && m.labels['destination_workload'] === 'gateway-canary')
+        .reduce((sum, m) => sum + m.value, 0);
+    /** The version of the pod that answers a mesh request, read from its build_info. */
+    const versionVia = async (headers: Record<string, string>) => /image_service_build_info\{version="([^"]+)"\}/.exec((await getVia(`${mesh}/metrics`, hostOf(ref), undefined, headers)).body)?.[1];
+    // Only the HTTPRoute carries the weights, the preview rule and the mirror: the canary's share, and so its analysis, comes through it.
+    await promotesHealthy(ctx.lab, ref, ctx.loads, async (rollout) => {
+      const atZero = await rollout.until(
+        [],
+        ROLLOUT_TIMEOUT_MS,
+        (o) => o.status.phase === 'Failed' || (o.status.canaryWeight ?? 0) > 0 || (o.status.message ?? '').startsWith('Canary ready; mirroring'),
+      );
+      expect(atZero.status.message, await history(ctx.lab, ref)).toMatch(/^Canary ready; mirroring 50% of user requests/);
+      const before = await canaryRequests();
+      await waitFor('mirrored requests to reach the canary', async () => (await canaryRequests()) > before, 5_000, 100);
+      // still at 0%, so they were copies: the weighted rule mirrors, the preview rule goes to the canary alone
+      const rules = (await route())?.spec.rules ?? [];
+      expect(
+        rules.map((r) => [r.matches?.[0]?.headers ?? [], r.backendRefs?.map((b) => [b.name, b.weight]), r.filters?.map((f) => [f.type, f.requestMirror?.backendRef.name, f.requestMirror?.percent])]),
+      ).toEqual([
+        [[{ type: 'Exact', name: PREVIEW.header, value: PREVIEW.value }], [['gateway-canary', 100]], []],
+        [
+          [],
+          [
+            ['gateway-primary', 100],
+            ['gateway-canary', 0],
+          ],
+          [['RequestMirror', 'gateway-canary', 50]],
+        ],
+      ]);
+      expect(await versionVia({ [PREVIEW.header]: PREVIEW.value })).toBe(NEW_IMAGE.split(':')[1]);
+      expect(await versionVia({})).toBe(OLD_IMAGE.split(':')[1]);
+      expect(rollout.routedWeights().filter((w) => w > 0)).toEqual([]);
+    });
+    const rules = (await route())?.spec.rules;
+    // at rest: no preview rule, no mirror
+    expect(rules?.map((r) => [r.backendRefs?.map((b) => [b.name, b.weight]), r.filters ?? []])).toEqual([
+      [
+        [
+          ['gateway-primary', 100],
+          ['gateway-canary', 0],
+        ],
+        [],
+      ],
     ]);
+    expect((await eventsOf(client, ref)).map((e) => e.reason)).toContain('Mirroring');
   });
 
   it('(b) rolls a -slow tag back on p99: Failed, primary untouched at 100%, canary at 0, a Warning with the measured value', async () => {

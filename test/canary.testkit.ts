@@ -2,7 +2,22 @@
 // their assertions; the lab itself is sandbox/demo/lab.ts, shared with bench/canary.ts.
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { TRACK_LABEL } from '../operator/src/build/labels.ts';
-import { changeImage, deploy, INTERVAL_MS, imageService, LATENCY_SLO_MS, type Lab, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, STEPS, startLab, startLoad, THRESHOLD } from '../sandbox/demo/lab.ts';
+import {
+  changeImage,
+  deploy,
+  INTERVAL_MS,
+  imageService,
+  LATENCY_SLO_MS,
+  type Lab,
+  NEW_IMAGE,
+  OLD_IMAGE,
+  type Recorder,
+  ROLLOUT_TIMEOUT_MS,
+  STEPS,
+  startLab,
+  startLoad,
+  THRESHOLD,
+} from '../sandbox/demo/lab.ts';
 import type { LoadGenerator } from '../sandbox/demo/load.ts';
 import { eventsOf, type Ref, routeWeights, track, waitFor } from '../sandbox/demo/rollout.ts';
 import { RESOURCES } from '../sandbox/kube/client.ts';
@@ -67,12 +82,13 @@ export async function healthyPromotion(lab: Lab, name: string, loads: LoadGenera
   await promotesHealthy(lab, await deploy(lab, imageService(name)), loads);
 }
 
-/** Scenario (a) on an ImageService already deployed. */
-export async function promotesHealthy(lab: Lab, ref: Ref, loads: LoadGenerator[]): Promise<void> {
+/** Scenario (a) on an ImageService already deployed; `started` looks at the rollout under load before it ends. */
+export async function promotesHealthy(lab: Lab, ref: Ref, loads: LoadGenerator[], started?: (rollout: Recorder) => Promise<void>): Promise<void> {
   const load = startLoad(lab, ref);
   loads.push(load);
   load.mark('start');
   const rollout = await changeImage(lab, ref, NEW_IMAGE);
+  await started?.(rollout);
   const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
   load.mark('end');
   await load.stop();

@@ -1,4 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildHTTPRoute } from '../operator/src/build/http-route.ts';
+import { asRead } from '../operator/src/build/image-services.testkit.ts';
+import { mergeOwned, needsWrite } from '../operator/src/children.ts';
 import { type KubeClient, type KubeObject, resources } from '../operator/src/kube/client.ts';
 import { ConflictError } from '../operator/src/kube/errors.ts';
 import type { Manager } from '../operator/src/manager.ts';
@@ -359,6 +362,43 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     await switchTo('istio');
     expect(await getOrUndefined(client, resources.virtualServices, NS, 'thumbs')).toBeDefined();
     await eventually('the HTTPRoute to go', async () => (await getOrUndefined(client, resources.httpRoutes, NS, 'thumbs')) === undefined);
+  });
+
+  it("admits a canary's HTTPRoute (preview rule, RequestMirror) as built; a mirror that ends is cleared", async () => {
+    const { client } = await world(controlPlane);
+    const isvc = asRead(imageService('thumbs', NS, { router: 'gatewayapi', canary: { preview: { header: 'x-imageops-preview', value: 'yes' }, mirror: 20 } }), NS);
+    // no owner: nothing here runs the operator, and the real plane's garbage collector would take an orphan
+    const built = (routing: Parameters<typeof buildHTTPRoute>[1]) => {
+      const route = buildHTTPRoute(isvc, routing) as unknown as KubeObject;
+      return { ...route, metadata: { ...route.metadata, ownerReferences: [] } };
+    };
+    const mirroring = built({ weight: 0, canaryRunning: true, mirrorPercent: 20 });
+    const stored = await client.create(resources.httpRoutes, mirroring);
+    // the server's defaults (a rule's path match, a reference's group) add to it and change nothing written
+    expect(needsWrite(mirroring, stored)).toBe(false);
+    expect((stored['spec'] as { rules: unknown[] }).rules).toMatchObject([
+      {
+        name: 'preview',
+        matches: [{ headers: [{ type: 'Exact', name: 'x-imageops-preview', value: 'yes' }], path: { type: 'PathPrefix', value: '/' } }],
+        backendRefs: [{ name: 'thumbs-canary', weight: 100 }],
+      },
+      {
+        name: 'primary-canary',
+        matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+        filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { group: '', kind: 'Service', name: 'thumbs-canary', port: 8080 }, percent: 20 } }],
+      },
+    ]);
+    // mirroring ends at 0% (a rollback or a pause): the route differs, and the write clears the filter
+    const ended = built({ weight: 0, canaryRunning: true, mirrorPercent: 0 });
+    expect(needsWrite(ended, stored)).toBe(true);
+    const cleared = await client.replace(resources.httpRoutes, mergeOwned(stored, ended));
+    expect((cleared['spec'] as { rules: { filters?: unknown[] }[] }).rules[1]?.filters ?? []).toEqual([]);
+    expect(needsWrite(ended, cleared)).toBe(false);
+    // the emulated plane's CRD holds upstream's rule on the filter
+    const both = structuredClone(mergeOwned(cleared, mirroring)) as KubeObject & { spec: { rules: { filters: { requestMirror: Record<string, unknown> }[] }[] } };
+    both.spec.rules[1]!.filters[0]!.requestMirror['fraction'] = { numerator: 1, denominator: 5 };
+    const refused = await client.replace(resources.httpRoutes, both).catch((e: unknown) => e);
+    expect(String(refused)).toContain('Only one of percent or fraction may be specified in HTTPRequestMirrorFilter');
   });
 
   it('without the Gateway API: HTTPRouteUnavailable, and the VirtualService stays', async () => {
