@@ -26,7 +26,7 @@ import { claimDir } from './kubelet/volumes.ts';
 import { MeshRouter } from './mesh/router.ts';
 import { MeshWatcher } from './mesh/watch.ts';
 import { serveResourceMetrics } from './metrics/apiservice.ts';
-import { GROUP, ResourceMetrics, startSampling, VERSION } from './metrics/resource-metrics.ts';
+import { GROUP, ResourceMetrics, startSampling, type UsageSource, VERSION } from './metrics/resource-metrics.ts';
 import { isAlive, killRecorded } from './pids.ts';
 import { findPrometheus, Prometheus } from './prometheus.ts';
 
@@ -196,20 +196,26 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       stops.push({ name: `kubelet ${kubelet.nodeName}`, stop: () => kubelet.stop() });
     }
 
+    // What the resource metrics API serves: the kubelets' pods, and their nodes (the machine's usage).
+    const usage: UsageSource = { pods: () => kubelets.flatMap((k) => k.usage()), nodes: () => kubelets.map((k) => k.nodeUsage()) };
     if (emulator !== undefined) {
       // The resource metrics API, served by the emulator itself (no aggregation layer), and the HPA controller that reads it.
       const metrics = new ResourceMetrics();
-      const stopSampling = startSampling(metrics, () => kubelets.flatMap((k) => k.usage()), logger);
+      const stopSampling = startSampling(metrics, usage, logger);
       stops.push({ name: 'resource-metrics', stop: async () => stopSampling() });
       emulator.provide(
         { group: GROUP, version: VERSION, resource: 'pods', kind: 'PodMetrics' },
         { list: (namespace, selector) => metrics.list({ ...(namespace !== undefined ? { namespace } : {}), selector: parseLabelSelector(selector) }) },
       );
+      emulator.provide(
+        { group: GROUP, version: VERSION, resource: 'nodes', kind: 'NodeMetrics', namespaced: false },
+        { list: (_namespace, selector) => metrics.listNodes({ selector: parseLabelSelector(selector) }) },
+      );
       const controllers = new ControllerManager(client, logger.child({ component: 'controllers' }));
       await controllers.start();
       stops.push({ name: 'controllers', stop: () => controllers.stop() });
     } else if (real !== undefined) {
-      const metrics = await serveResourceMetrics(client, real.pki, () => kubelets.flatMap((k) => k.usage()), logger.child({ component: 'metrics-server' }));
+      const metrics = await serveResourceMetrics(client, real.pki, usage, logger.child({ component: 'metrics-server' }));
       stops.push({ name: 'metrics-server', stop: () => metrics.stop() });
       // Pods of a namespace are refused until its default ServiceAccount exists.
       const deadline = Date.now() + 30_000;

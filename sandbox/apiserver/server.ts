@@ -85,8 +85,8 @@ export type ApiServer = {
   writeKubeconfig(path: string, options?: { token?: string; namespace?: string }): Promise<string>;
   faults: Faults;
   setLogProvider(provider: LogProvider | undefined): void;
-  /** Serves a read-only type from a function (get, list), as an APIService would: e.g. metrics.k8s.io PodMetrics. */
-  provide(type: { group: string; version: string; resource: string; kind: string }, provided: Provided): void;
+  /** Serves a read-only type from a function (get, list), as an APIService would: e.g. metrics.k8s.io PodMetrics (namespaced unless said). */
+  provide(type: { group: string; version: string; resource: string; kind: string; namespaced?: boolean }, provided: Provided): void;
   setAuth(auth: { authenticate?: Authenticator; authorize?: Authorizer }): void;
   /** With options.rbac: token minting, the admin token (also in the kubeconfig), recorded decisions. */
   rbac: Rbac | undefined;

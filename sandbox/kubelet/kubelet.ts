@@ -11,7 +11,8 @@ import { ApiError, informer, RESOURCES, resourcePath, runInformers } from '../ku
 import { type Pod, PodSchema } from '../kube/types.ts';
 import type { ContainerUsage } from './container.ts';
 import { LineCutter, type LogView, viewLines } from './log.ts';
-import { NodeAgent } from './node.ts';
+import { machineUsage } from './machine.ts';
+import { NodeAgent, nodeLabels } from './node.ts';
 import { type NodeContext, PodWorker } from './pod.ts';
 import { type KubeletServer, serveKubeletApi } from './server.ts';
 
@@ -45,6 +46,14 @@ export class LogError extends Error {
     this.name = 'LogError';
     this.status = status;
   }
+}
+
+/** The node's usage (the machine's: its capacity is the machine's), for NodeMetrics. */
+export interface NodeUsage {
+  name: string;
+  labels: Record<string, string>;
+  cpuSeconds: number;
+  memoryBytes: number;
 }
 
 export interface PodUsage {
@@ -186,6 +195,11 @@ export class Kubelet {
       const m = w.pod.metadata;
       return containers === undefined ? [] : [{ namespace: m.namespace ?? 'default', name: m.name, uid: m.uid ?? '', labels: m.labels ?? {}, containers }];
     });
+  }
+
+  /** The node's usage now: the machine's (machine.ts); throws when /proc cannot be read. */
+  nodeUsage(): NodeUsage {
+    return { name: this.#ctx.nodeName, labels: nodeLabels(this.#ctx.nodeName), ...machineUsage() };
   }
 
   /** pids of every container process running now. */

@@ -21,15 +21,17 @@ export interface NodeSpec {
   kubeletPort: number;
 }
 
+/** The labels a kubelet gives its Node (NodeMetrics carry them too). */
+export function nodeLabels(name: string): Record<string, string> {
+  return { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': os.arch() === 'x64' ? 'amd64' : os.arch() };
+}
+
 /** The Node object a kubelet registers. Pure. */
 export function nodeObject(spec: NodeSpec, now: string): Record<string, unknown> {
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: {
-      name: spec.name,
-      labels: { 'kubernetes.io/hostname': spec.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': os.arch() === 'x64' ? 'amd64' : os.arch() },
-    },
+    metadata: { name: spec.name, labels: nodeLabels(spec.name) },
     spec: {},
     status: {
       capacity: spec.capacity,

@@ -1,7 +1,7 @@
 // The resource metrics API on the real control plane: the sandbox's metrics-server registered with
 // kube-apiserver's aggregation layer as metrics-server's manifests do (an APIService for
 // v1beta1.metrics.k8s.io naming a Service in kube-system), so that the HPA controller in
-// kube-controller-manager and `kubectl top pods` read it through kube-apiserver.
+// kube-controller-manager, `kubectl top pods` and `kubectl top nodes` read it through kube-apiserver.
 //
 // The Service is an ExternalName for localhost: the server listens on loopback like every other
 // sandbox server, and kube-apiserver refuses loopback addresses in Endpoints, so a ClusterIP
@@ -13,14 +13,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { FRONT_PROXY_CLIENT, METRICS_SERVICE, type Pki } from '../control-plane/pki.ts';
 import { type KubeClient, RESOURCES } from '../kube/client.ts';
-import type { PodUsage } from '../kubelet/kubelet.ts';
-import { GROUP, VERSION } from './resource-metrics.ts';
+import { GROUP, type UsageSource, VERSION } from './resource-metrics.ts';
 import { type MetricsServer, startMetricsServer } from './server.ts';
 
 const APISERVICE_NAME = `${VERSION}.${GROUP}`;
 
 /** Starts the server, registers it, and waits until kube-apiserver reports the APIService Available. */
-export async function serveResourceMetrics(client: KubeClient, pki: Pki, usage: () => PodUsage[], logger: Logger, timeoutMs = 30_000): Promise<MetricsServer> {
+export async function serveResourceMetrics(client: KubeClient, pki: Pki, usage: UsageSource, logger: Logger, timeoutMs = 30_000): Promise<MetricsServer> {
   const server = await startMetricsServer({
     usage,
     tls: { cert: pki.metricsServer.cert, key: pki.metricsServer.key, clientCa: pki.frontProxy.ca },

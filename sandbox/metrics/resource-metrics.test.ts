@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseLabelSelector } from '../apiserver/selectors.ts';
-import type { PodUsage } from '../kubelet/kubelet.ts';
+import type { NodeUsage, PodUsage } from '../kubelet/kubelet.ts';
 import { ResourceMetrics, WINDOW_MS } from './resource-metrics.ts';
 
 const pod = (name: string, cpuSeconds: number, memoryBytes = 64 << 20, labels: Record<string, string> = { app: name }, namespace = 'shop'): PodUsage => ({
@@ -68,5 +68,45 @@ describe('ResourceMetrics', () => {
     expect(m.list()[0]?.metadata.labels).toEqual({ app: 'db' });
     m.record(2000, [pods[0]!]);
     expect(m.list().map((p) => p.metadata.name)).toEqual(['b']);
+  });
+
+  describe('nodes', () => {
+    const node = (name: string, cpuSeconds: number, memoryBytes = 8 * 2 ** 30): NodeUsage => ({ name, labels: { 'kubernetes.io/hostname': name }, cpuSeconds, memoryBytes });
+
+    it('a node appears with its second sample: CPU as a rate, memory the latest working set, its labels', () => {
+      const m = new ResourceMetrics();
+      m.record(0, [], [node('sandbox-1', 100)]);
+      expect(m.listNodes()).toEqual([]);
+      m.record(2000, [], [node('sandbox-1', 103, 6 * 2 ** 30)]);
+      expect(m.listNodes()).toEqual([
+        {
+          kind: 'NodeMetrics',
+          apiVersion: 'metrics.k8s.io/v1beta1',
+          metadata: { name: 'sandbox-1', labels: { 'kubernetes.io/hostname': 'sandbox-1' }, creationTimestamp: new Date(2000).toISOString() },
+          timestamp: new Date(2000).toISOString(),
+          window: '2s',
+          usage: { cpu: '1500000000n', memory: `${6 * 2 ** 20}Ki` },
+        },
+      ]);
+    });
+
+    it('by name and label selector, sorted; a node gone is forgotten; pods and nodes apart', () => {
+      const m = new ResourceMetrics();
+      m.record(0, [pod('a', 1)], [node('sandbox-2', 1), node('sandbox-1', 1)]);
+      m.record(1000, [pod('a', 1)], [node('sandbox-2', 2), node('sandbox-1', 2)]);
+      expect(m.listNodes().map((n) => n.metadata.name)).toEqual(['sandbox-1', 'sandbox-2']);
+      expect(m.listNodes({ name: 'sandbox-2' }).map((n) => n.metadata.name)).toEqual(['sandbox-2']);
+      expect(m.listNodes({ selector: parseLabelSelector('kubernetes.io/hostname=sandbox-1') }).map((n) => n.metadata.name)).toEqual(['sandbox-1']);
+      m.record(2000, [pod('a', 1)], [node('sandbox-1', 3)]);
+      expect(m.listNodes().map((n) => n.metadata.name)).toEqual(['sandbox-1']);
+      expect(m.list().map((p) => p.metadata.name)).toEqual(['a']);
+    });
+
+    it('a counter that went down (a reboot between samples) counts from zero', () => {
+      const m = new ResourceMetrics();
+      m.record(0, [], [node('n', 500)]);
+      m.record(1000, [], [node('n', 0.25)]);
+      expect(m.listNodes()[0]?.usage.cpu).toBe('250000000n');
+    });
   });
 });

@@ -2,18 +2,18 @@
 // aggregation layer (an APIService, control-plane.ts). Only the aggregator may call it: a client
 // certificate from the front-proxy CA with an allowed name, as metrics-server checks through its
 // requestheader options. kube-apiserver has authorised the user before it proxies; the identity
-// headers it adds are not judged again here. Samples every pod the kubelets run each second.
+// headers it adds are not judged again here. Samples every pod the kubelets run, and their nodes,
+// each second.
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { type LabelSelector, parseLabelSelector } from '../apiserver/selectors.ts';
-import type { PodUsage } from '../kubelet/kubelet.ts';
-import { GROUP, GROUP_VERSION, ResourceMetrics, startSampling, VERSION } from './resource-metrics.ts';
+import { GROUP, GROUP_VERSION, ResourceMetrics, startSampling, type UsageSource, VERSION } from './resource-metrics.ts';
 
 export interface MetricsServerOptions {
-  /** Every running pod's usage now (the kubelets'). */
-  usage: () => PodUsage[];
+  /** Every running pod's usage now, and every node's (the kubelets'). */
+  usage: UsageSource;
   tls: { cert: Buffer; key: Buffer; clientCa: Buffer };
   /** Common names of the aggregator's client certificate (kube-apiserver's --requestheader-allowed-names). */
   allowedNames: string[];
@@ -48,11 +48,16 @@ const DISCOVERY: Record<string, unknown> = {
     kind: 'APIResourceList',
     apiVersion: 'v1',
     groupVersion: GROUP_VERSION,
-    resources: [{ name: 'pods', singularName: '', namespaced: true, kind: 'PodMetrics', verbs: ['get', 'list'] }],
+    resources: [
+      { name: 'nodes', singularName: '', namespaced: false, kind: 'NodeMetrics', verbs: ['get', 'list'] },
+      { name: 'pods', singularName: '', namespaced: true, kind: 'PodMetrics', verbs: ['get', 'list'] },
+    ],
   },
 };
 
-const PODS = new RegExp(`^/apis/${GROUP_VERSION.replace('.', '\\.')}(?:/namespaces/([^/]+))?/pods(?:/([^/]+))?$`);
+const BASE = `^/apis/${GROUP_VERSION.replace('.', '\\.')}`;
+const PODS = new RegExp(`${BASE}(?:/namespaces/([^/]+))?/pods(?:/([^/]+))?$`);
+const NODES = new RegExp(`${BASE}/nodes(?:/([^/]+))?$`);
 
 export async function startMetricsServer(o: MetricsServerOptions): Promise<MetricsServer> {
   const metrics = new ResourceMetrics();
@@ -67,19 +72,24 @@ export async function startMetricsServer(o: MetricsServerOptions): Promise<Metri
     if (req.method !== 'GET') return send(405, status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
     const doc = DISCOVERY[url.pathname];
     if (doc !== undefined) return send(200, doc);
-    const m = PODS.exec(url.pathname);
-    if (m === null) return send(404, status(404, 'NotFound', 'the server could not find the requested resource'));
-    const [namespace, podName] = [m[1], m[2]].map((s) => (s === undefined ? undefined : decodeURIComponent(s)));
+    const pods = PODS.exec(url.pathname);
+    const nodes = NODES.exec(url.pathname);
+    if (pods === null && nodes === null) return send(404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    const [namespace, object] = (pods === null ? [undefined, nodes?.[1]] : [pods[1], pods[2]]).map((s) => (s === undefined ? undefined : decodeURIComponent(s)));
     let selector: LabelSelector;
     try {
       selector = parseLabelSelector(url.searchParams.get('labelSelector'));
     } catch (err) {
       return send(400, status(400, 'BadRequest', `unable to parse requirements: ${err instanceof Error ? err.message : String(err)}`));
     }
-    const items = metrics.list({ ...(namespace !== undefined ? { namespace } : {}), ...(podName !== undefined ? { name: podName } : {}), selector });
-    if (podName === undefined) return send(200, { kind: 'PodMetricsList', apiVersion: GROUP_VERSION, metadata: {}, items });
+    const named = object === undefined ? {} : { name: object };
+    const [items, kind, resource] =
+      pods === null
+        ? [metrics.listNodes({ ...named, selector }), 'NodeMetrics', 'nodes']
+        : [metrics.list({ ...(namespace !== undefined ? { namespace } : {}), ...named, selector }), 'PodMetrics', 'pods'];
+    if (object === undefined) return send(200, { kind: `${kind}List`, apiVersion: GROUP_VERSION, metadata: {}, items });
     const [item] = items;
-    if (item === undefined) return send(404, { ...status(404, 'NotFound', `podmetrics.metrics.k8s.io "${podName}" not found`), details: { name: podName, group: GROUP, kind: 'pods' } });
+    if (item === undefined) return send(404, { ...status(404, 'NotFound', `${kind.toLowerCase()}.${GROUP} "${object}" not found`), details: { name: object, group: GROUP, kind: resource } });
     return send(200, item);
   });
   await new Promise<void>((resolve, reject) => {
