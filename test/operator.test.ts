@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildHTTPRoute } from '../operator/src/build/http-route.ts';
 import { asRead } from '../operator/src/build/image-services.testkit.ts';
+import { buildVirtualService, type CanaryRouting } from '../operator/src/build/virtual-service.ts';
 import { mergeOwned, needsWrite } from '../operator/src/children.ts';
 import { type KubeClient, type KubeObject, resources } from '../operator/src/kube/client.ts';
 import { ConflictError } from '../operator/src/kube/errors.ts';
@@ -19,6 +20,11 @@ async function world(controlPlane: ControlPlaneKind = 'emulated', options: { ist
   const client = await c.connect();
   await namespace(client, NS);
   return { api: c.api, client };
+}
+
+/** A built route without its owner: no operator runs, and the real plane's garbage collector would take an orphan. */
+function unowned(route: { metadata: object }): KubeObject {
+  return { ...route, metadata: { ...route.metadata, ownerReferences: [] } } as unknown as KubeObject;
 }
 
 /** Every write the client has sent. */
@@ -367,11 +373,7 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
   it("admits a canary's HTTPRoute (preview rule, RequestMirror) as built; a mirror that ends is cleared", async () => {
     const { client } = await world(controlPlane);
     const isvc = asRead(imageService('thumbs', NS, { router: 'gatewayapi', canary: { preview: { header: 'x-imageops-preview', value: 'yes' }, mirror: 20 } }), NS);
-    // no owner: nothing here runs the operator, and the real plane's garbage collector would take an orphan
-    const built = (routing: Parameters<typeof buildHTTPRoute>[1]) => {
-      const route = buildHTTPRoute(isvc, routing) as unknown as KubeObject;
-      return { ...route, metadata: { ...route.metadata, ownerReferences: [] } };
-    };
+    const built = (routing: CanaryRouting) => unowned(buildHTTPRoute(isvc, routing));
     const mirroring = built({ weight: 0, canaryRunning: true, mirrorPercent: 20 });
     const stored = await client.create(resources.httpRoutes, mirroring);
     // the server's defaults (a rule's path match, a reference's group) add to it and change nothing written
@@ -399,6 +401,24 @@ describe.each(CONTROL_PLANES)('operator against the %s control plane', { timeout
     both.spec.rules[1]!.filters[0]!.requestMirror['fraction'] = { numerator: 1, denominator: 5 };
     const refused = await client.replace(resources.httpRoutes, both).catch((e: unknown) => e);
     expect(String(refused)).toContain('Only one of percent or fraction may be specified in HTTPRequestMirrorFilter');
+  });
+
+  it("a VirtualService's mirror that ends at 0% is cleared, and nothing more is written", async () => {
+    const { client } = await world(controlPlane);
+    const isvc = asRead(imageService('thumbs', NS, { canary: { mirror: 20 } }), NS);
+    const built = (routing: CanaryRouting) => unowned(buildVirtualService(isvc, routing));
+    const mirroring = built({ weight: 0, canaryRunning: true, mirrorPercent: 20 });
+    const stored = await client.create(resources.virtualServices, mirroring);
+    expect(needsWrite(mirroring, stored)).toBe(false);
+    const ended = built({ weight: 0, canaryRunning: true, mirrorPercent: 0 });
+    expect(needsWrite(ended, stored)).toBe(true);
+    // the nulls that say "no mirror" are dropped by the server (the fields are not nullable)
+    const cleared = await client.replace(resources.virtualServices, mergeOwned(stored, ended));
+    const rule = (cleared['spec'] as { http: Record<string, unknown>[] }).http[0];
+    expect(rule).toMatchObject({ name: 'primary-canary' });
+    expect(Object.keys(rule ?? {})).not.toContain('mirror');
+    expect(Object.keys(rule ?? {})).not.toContain('mirrorPercentage');
+    expect(needsWrite(ended, cleared)).toBe(false);
   });
 
   it('without the Gateway API: HTTPRouteUnavailable, and the VirtualService stays', async () => {

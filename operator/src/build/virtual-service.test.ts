@@ -12,6 +12,8 @@ const weighted = (canary: number, extra: Partial<HttpRoute> = {}): HttpRoute => 
     { destination: to('canary'), weight: canary },
   ],
   timeout: '30s',
+  mirror: null,
+  mirrorPercentage: null,
   ...extra,
 });
 const previewRoute: HttpRoute = { name: 'preview', match: [{ headers: { 'x-imageops-preview': { exact: 'yes' } } }], route: [{ destination: to('canary'), weight: 100 }], timeout: '30s' };

@@ -15,8 +15,13 @@ export interface HttpRoute {
   match?: { headers: Record<string, { exact: string }> }[];
   route: Destination[];
   timeout: string;
-  mirror?: { host: string; port: { number: number } };
-  mirrorPercentage?: { value: number };
+  /**
+   * On the weighted rule, null when nothing is mirrored: owned fields compare as a subset of the live object, so an
+   * absent field would leave a live mirror in place; null says "absent" (owned.ts), and the API
+   * server drops a null in a field that is not nullable, as Istio's are not.
+   */
+  mirror?: { host: string; port: { number: number } } | null;
+  mirrorPercentage?: { value: number } | null;
 }
 
 export interface VirtualService {
@@ -82,7 +87,7 @@ export function buildVirtualService(isvc: ImageService, routing: CanaryRouting):
     name: 'primary-canary',
     route: [dest(primary, shares.primary), dest(canary, shares.canary)],
     timeout,
-    ...(mirrorPercent > 0 ? { mirror: host(canary), mirrorPercentage: { value: mirrorPercent } } : {}),
+    ...(mirrorPercent > 0 ? { mirror: host(canary), mirrorPercentage: { value: mirrorPercent } } : { mirror: null, mirrorPercentage: null }),
   });
   return {
     apiVersion: 'networking.istio.io/v1',
