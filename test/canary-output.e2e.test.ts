@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { deltaE2000Map, type LabImage } from '../operator/src/canary/perceptual.ts';
 import type { Manifest } from '../sandbox/demo/rollout.ts';
 import { eventsOf } from '../sandbox/demo/rollout.ts';
+import { RESOURCES } from '../sandbox/kube/client.ts';
+import { VirtualServiceSchema } from '../sandbox/kube/types.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
 import { changeImage, deploy, expectIdleOn, history, hostOf, imageService, LATENCY_SLO_MS, type LabFixture, NEW_IMAGE, OLD_IMAGE, ROLLOUT_TIMEOUT_MS, startLoad, useLab } from './canary.testkit.ts';
 
@@ -119,5 +121,8 @@ describe.each(CONTROL_PLANES)('image-aware canary on the %s control plane', { ti
     expect(seen.failed, JSON.stringify(seen.byStatus)).toBe(0);
     expect(seen.p99Ms).toBeLessThan(LATENCY_SLO_MS);
     await expectIdleOn(ctx.lab, ref, OLD_IMAGE);
+    // the rollback, at 0% like the mirror, took the mirror away
+    const vs = await ctx.lab.sandbox.client.get(RESOURCES.virtualservices, VirtualServiceSchema, ref.namespace, ref.name);
+    expect(vs?.spec.http?.map((h) => h.mirror)).toEqual([undefined]);
   });
 });
