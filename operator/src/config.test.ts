@@ -12,7 +12,7 @@ describe('operator config', () => {
       logLevel: 'info',
       workers: 4,
       // closed: nothing beyond what a Deployment could do
-      policy: { prometheusUrls: [], allowHostPath: false, allowCrossNamespaceHosts: false, allowedGateways: [], imageRegistries: [] },
+      policy: { prometheusUrls: [], webhookUrls: [], allowHostPath: false, allowCrossNamespaceHosts: false, allowedGateways: [], imageRegistries: [] },
     });
   });
 
@@ -29,6 +29,7 @@ describe('operator config', () => {
       LOG_LEVEL: 'debug',
       WORKERS: '8',
       PROMETHEUS_ALLOWED_URLS: 'http://thanos.monitoring:9090/, http://prometheus.monitoring:9090',
+      WEBHOOK_ALLOWED_URLS: 'http://smoke.shop:8080/check/,http://smoke.shop:8080/check',
       ALLOW_HOST_PATH: 'true',
       ALLOW_CROSS_NAMESPACE_HOSTS: 'true',
       ALLOWED_GATEWAYS: 'istio-system/public,edge/*',
@@ -44,6 +45,7 @@ describe('operator config', () => {
       policy: {
         // PROMETHEUS_URL always, each once, as compared
         prometheusUrls: ['http://prometheus.monitoring:9090', 'http://thanos.monitoring:9090'],
+        webhookUrls: ['http://smoke.shop:8080/check'],
         allowHostPath: true,
         allowCrossNamespaceHosts: true,
         allowedGateways: ['istio-system/public', 'edge/*'],
@@ -68,6 +70,7 @@ describe('operator config', () => {
     ['WORKERS', '0'],
     ['WORKERS', 'four'],
     ['PROMETHEUS_ALLOWED_URLS', 'http://ok:9090,file:///etc/passwd'],
+    ['WEBHOOK_ALLOWED_URLS', 'gopher://hooks:70'],
     ['ALLOW_HOST_PATH', 'sure'],
     ['ALLOWED_GATEWAYS', 'public'],
     ['ALLOWED_IMAGE_REGISTRIES', 'https://registry.example.com'],

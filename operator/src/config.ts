@@ -49,6 +49,8 @@ export const ConfigSchema = z.object({
   PROMETHEUS_URL: httpUrl.optional().or(z.literal('').transform(() => undefined)),
   /** Further Prometheus base URLs an ImageService may name; PROMETHEUS_URL always may. */
   PROMETHEUS_ALLOWED_URLS: list(httpUrl),
+  /** Hook URLs an ImageService may name in spec.canary.webhooks. */
+  WEBHOOK_ALLOWED_URLS: list(httpUrl),
   ALLOW_HOST_PATH: bool.default(false),
   ALLOW_CROSS_NAMESPACE_HOSTS: bool.default(false),
   ALLOWED_GATEWAYS: list(z.string().regex(/^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?\/(\*|[a-z0-9]([-a-z0-9.]*[a-z0-9])?))$/, 'entries must be namespace/name, namespace/* or *')),
@@ -106,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, podNamespace: NamespaceProbe 
     prometheusUrl: c.PROMETHEUS_URL,
     policy: {
       prometheusUrls: [...new Set([...(c.PROMETHEUS_URL === undefined ? [] : [c.PROMETHEUS_URL]), ...c.PROMETHEUS_ALLOWED_URLS].map(normalizeUrl))],
+      webhookUrls: [...new Set(c.WEBHOOK_ALLOWED_URLS.map(normalizeUrl))],
       allowHostPath: c.ALLOW_HOST_PATH,
       allowCrossNamespaceHosts: c.ALLOW_CROSS_NAMESPACE_HOSTS,
       allowedGateways: c.ALLOWED_GATEWAYS,

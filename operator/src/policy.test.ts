@@ -57,6 +57,7 @@ describe('policyViolations', () => {
   it.each([
     ['hostPath', { source: { file: { hostPath: '/' } } }, { allowHostPath: true }, 'HostPathNotAllowed'],
     ['a Prometheus address', { canary: { analysis: { prometheus: { address: 'http://169.254.169.254/latest' } } } }, { prometheusUrls: ['http://169.254.169.254/latest'] }, 'PrometheusNotAllowed'],
+    ['a hook URL', { canary: { webhooks: [{ name: 'smoke', type: 'rollout', url: 'http://169.254.169.254/latest' }] } }, { webhookUrls: ['http://169.254.169.254/latest'] }, 'WebhookNotAllowed'],
     ['a host of another namespace', { traffic: { hosts: ['payments.billing.svc.cluster.local'] } }, { allowCrossNamespaceHosts: true }, 'HostNotAllowed'],
     ['a two-label host (Service payments of namespace billing)', { traffic: { hosts: ['payments.billing'] } }, { allowCrossNamespaceHosts: true }, 'HostNotAllowed'],
     ['a Gateway of another namespace', { traffic: { gateways: ['istio-system/public'] } }, { allowedGateways: ['istio-system/public'] }, 'GatewayNotAllowed'],

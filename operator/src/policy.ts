@@ -10,6 +10,8 @@ import type { ImageService } from './api/image-service.ts';
 export interface TenantPolicy {
   /** Prometheus base URLs an ImageService may name in spec.canary.analysis.prometheus.address. */
   prometheusUrls: readonly string[];
+  /** Hook URLs an ImageService may name in spec.canary.webhooks[].url. */
+  webhookUrls: readonly string[];
   /** Whether source.file.hostPath (a node directory) is allowed; Pod Security "baseline" forbids it. */
   allowHostPath: boolean;
   /** Whether traffic.hosts may name Services of other namespaces (`name.namespace[.svc...]`). */
@@ -23,13 +25,14 @@ export interface TenantPolicy {
 /** Nothing beyond what a Deployment could do: the chart's defaults. */
 export const CLOSED_POLICY: TenantPolicy = {
   prometheusUrls: [],
+  webhookUrls: [],
   allowHostPath: false,
   allowCrossNamespaceHosts: false,
   allowedGateways: [],
   imageRegistries: [],
 };
 
-export type PolicyReason = 'ImageNotAllowed' | 'HostPathNotAllowed' | 'PrometheusNotAllowed' | 'HostNotAllowed' | 'GatewayNotAllowed';
+export type PolicyReason = 'ImageNotAllowed' | 'HostPathNotAllowed' | 'PrometheusNotAllowed' | 'WebhookNotAllowed' | 'HostNotAllowed' | 'GatewayNotAllowed';
 
 export interface PolicyViolation {
   reason: PolicyReason;
@@ -37,7 +40,7 @@ export interface PolicyViolation {
   message: string;
 }
 
-/** A Prometheus base URL as compared: parsed, without trailing slashes. */
+/** A Prometheus base URL or a hook URL as compared: parsed, without trailing slashes. */
 export function normalizeUrl(url: string): string {
   return new URL(url).href.replace(/\/+$/, '');
 }
@@ -111,6 +114,16 @@ export function policyViolations(isvc: ImageService, policy: TenantPolicy): Poli
       message: `spec.canary.analysis.prometheus.address: ${normalizeUrl(address)} is not a Prometheus this operator may query (${allowed}; the chart's prometheus.url and prometheus.allowedUrls); leave it unset to use the operator's`,
     });
   }
+  // A hook is fetched from the operator's network position, as Prometheus is: the installer's list only.
+  spec.canary.webhooks.forEach((hook, i) => {
+    if (!policy.webhookUrls.includes(normalizeUrl(hook.url))) {
+      const allowed = policy.webhookUrls.length === 0 ? 'none is allowed' : `allowed: ${policy.webhookUrls.join(', ')}`;
+      out.push({
+        reason: 'WebhookNotAllowed',
+        message: `spec.canary.webhooks[${i}].url: ${normalizeUrl(hook.url)} is not a hook this operator may call (${allowed}; the chart's webhooks.allowedUrls)`,
+      });
+    }
+  });
   if (!policy.allowCrossNamespaceHosts) {
     spec.traffic.hosts.forEach((host, i) => {
       const ns = hostNamespace(host, own);

@@ -1,6 +1,7 @@
 import type { V1PodTemplateSpec } from '@kubernetes/client-node';
-import type { AnalysisResult, ImageService, ImageServiceStatus } from './api/image-service.ts';
+import type { AnalysisResult, ImageService, ImageServiceStatus, WebhookSpec } from './api/image-service.ts';
 import type { CustomMetric } from './canary/providers/provider.ts';
+import type { WebhookPayload } from './canary/webhooks.ts';
 
 /**
  * The seam between the reconciler (observe and act) and the rollout decision (pure). One pass per
@@ -41,12 +42,17 @@ export interface Observations {
   analysis: AnalysisResult | undefined;
 }
 
-/** A check that is due: what `Measure` measures, over which window. */
+/** A check that is due: what `Measure` measures, over which window, and the hooks it calls first. */
 export interface CheckDue {
   intervalMs: number;
   metrics: CustomMetric[];
-  /** The check before the first weight: the canary has no traffic yet, only its output is compared. */
-  outputOnly: boolean;
+  /**
+   * traffic: the provider's numbers (and the output, with samples); output: the canary has no
+   * traffic yet, only its pictures are compared; hooks: nothing is measured, only the hooks asked.
+   */
+  measures: 'traffic' | 'output' | 'hooks';
+  /** The hooks to call, and what their payload says of the rollout; absent when there are none. */
+  webhooks?: { hooks: WebhookSpec[]; rollout: Pick<WebhookPayload, 'phase' | 'revisions' | 'weight'> };
 }
 
 /** Measures a due check of the canary and judges the numbers (canary/measure.ts). */

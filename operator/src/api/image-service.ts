@@ -358,13 +358,17 @@ export const ON_NO_DATA = ['fail', 'hold'] as const;
 
 const weight = (what: string) => z.number().int().min(1).max(100).describe(what);
 
+/** The name of an entry of the analysis (a metric, a hook), shown in status and Events. */
+const checkName = (what: string, description: string) =>
+  z
+    .string()
+    .max(63)
+    .regex(/^[a-zA-Z_][a-zA-Z0-9_-]{0,62}$/, `${what} name must be letters, digits, '_' or '-'`)
+    .describe(description);
+
 export const MetricSchema = z
   .strictObject({
-    name: z
-      .string()
-      .max(63)
-      .regex(/^[a-zA-Z_][a-zA-Z0-9_-]{0,62}$/, "metric name must be letters, digits, '_' or '-'")
-      .describe('Name of the check, shown in status and events.'),
+    name: checkName('metric', 'Name of the check, shown in status and events.'),
     query: z.string().min(1).max(4096).describe('PromQL returning one number; {{namespace}}, {{target}} and {{interval}} are substituted.'),
     thresholdRange: crossField(
       z.strictObject({
@@ -488,6 +492,39 @@ export const AnalysisSchema = z.strictObject({
   output: OutputCheckSchema.prefault({}),
 });
 
+/** Flagger's hook kinds that this operator calls. */
+export const WEBHOOK_TYPES = ['pre-rollout', 'rollout', 'confirm-promotion', 'rollback'] as const;
+export const MAX_WEBHOOKS = 10;
+/** Longest wait for one answer of a hook, whatever its timeout says: a reconcile waits for it. */
+export const MAX_WEBHOOK_TIMEOUT_MS = 30_000;
+
+export const WebhookSchema = z
+  .strictObject({
+    name: checkName('webhook', 'Name of the hook, shown in status and Events.'),
+    type: z
+      .enum(WEBHOOK_TYPES)
+      .describe(
+        'When it is called, and what its answer (2xx: yes) does. pre-rollout: at the check before the first weight; a no fails that check. rollout: at each check; a no fails the check. confirm-promotion: at each check at the last step; a no holds the promotion (not a failed check). rollback: at each check; a yes rolls the canary back.',
+      ),
+    url: z
+      .string()
+      .max(2048)
+      .regex(/^https?:\/\/[^\s/]+(\/.*)?$/, 'webhook url must be an http(s) URL')
+      .describe("Where the operator POSTs the JSON payload; must be one the installer allowed (the chart's webhooks.allowedUrls)."),
+    timeout: duration()
+      .describe(`Longest wait for one answer, e.g. 10s; at most ${MAX_WEBHOOK_TIMEOUT_MS / 1000}s is waited.`)
+      .default('10s'),
+    retries: z.number().int().min(0).max(5).describe('Further attempts after an answer other than 2xx or none.').default(0),
+    metadata: maxEntries(
+      z
+        .record(z.string().regex(/^[a-zA-Z0-9_.-]{1,63}$/, "webhook metadata keys must be 1-63 letters, digits, '_', '-' or '.'"), z.string().max(1024).describe('A value.'))
+        .describe("Sent as the payload's metadata."),
+      16,
+      'webhooks[].metadata',
+    ).default({}),
+  })
+  .describe("An HTTP hook the analysis calls (Flagger's webhooks).");
+
 export const MAX_STEPS = 20;
 
 export const CanarySchema = crossField(
@@ -527,6 +564,13 @@ export const CanarySchema = crossField(
       .describe('Percent of user requests copied to the canary before it takes any (responses discarded); the first check reads its latency and errors from them, and only then do weights move.')
       .optional(),
     analysis: AnalysisSchema.describe('How each check measures the canary.').prefault({}),
+    webhooks: crossField(withCrd(z.array(WebhookSchema).max(MAX_WEBHOOKS).describe('HTTP hooks of the rollout.'), { listType: 'map', listMapKeys: ['name'] }), [
+      {
+        // the API server enforces this through the list-map key
+        holds: (list) => new Set(list.map((w) => w.name)).size === list.length,
+        message: 'webhook names must be unique',
+      },
+    ]).default([]),
   }),
   [
     {
@@ -703,6 +747,13 @@ export const AnalysisResultSchema = z
       })
       .describe("The output check: the canary's pictures against primary's.")
       .optional(),
+    webhooks: maxEntries(
+      z.record(z.string(), z.string().max(64).describe('The answer: HTTP status, or why there was none.')).describe("The answers of the check's hooks by name."),
+      MAX_WEBHOOKS,
+      'lastAnalysis.webhooks',
+    ).optional(),
+    rollbackBy: z.string().max(63).describe('The rollback hook that asked for a rollback.').optional(),
+    promotionHeldBy: z.string().max(63).describe('The confirm-promotion hook that did not confirm.').optional(),
     reason: message('Why the check failed or held.').optional(),
   })
   .describe("The last check's measurements and verdict.");
@@ -788,6 +839,7 @@ export type OutputSample = OutputCheckSpec['samples'][number];
 /** Whether an ImageService has an output check: samples listed or taken from primary's traffic. */
 export const outputChecked = (spec: ImageServiceSpec): boolean => spec.canary.analysis.output.samples.length > 0 || spec.canary.analysis.output.fromTraffic > 0;
 export type MetricSpec = z.infer<typeof MetricSchema>;
+export type WebhookSpec = z.infer<typeof WebhookSchema>;
 export type SourceSpec = ImageServiceSpec['source'];
 export type Router = (typeof ROUTERS)[number];
 export type EnvVar = z.infer<typeof EnvVarSchema>;

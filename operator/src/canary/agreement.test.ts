@@ -36,7 +36,7 @@ function imageService(name: string, provider: 'prometheus' | 'direct'): ImageSer
 }
 
 // The check of an ImageService with interval 5s and no custom metrics.
-const due: CheckDue = { intervalMs: 5_000, metrics: [], outputOnly: false };
+const due: CheckDue = { intervalMs: 5_000, metrics: [], measures: 'traffic' };
 const now = new Date();
 
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type AnalysisResult, type ImageServiceSpec, type ImageServiceStatus, ImageServiceStatusSchema, validateSpec } from '../api/image-service.ts';
 import { revisionOf } from '../build/revision.ts';
-import type { Observations, RolloutPlan, TrackObservation } from '../rollout.ts';
+import type { CheckDue, Observations, RolloutPlan, TrackObservation } from '../rollout.ts';
 import { ABORT_ANNOTATION, checkDue, decide, PROMOTE_ANNOTATION } from './decide.ts';
 
 // Time in seconds from T0; statuses store RFC 3339.
@@ -649,10 +649,10 @@ describe('decide: mirroring before the first weight', () => {
 });
 
 describe('checkDue', () => {
-  const measure = { intervalMs: 10_000, metrics: [], outputOnly: false };
+  const measure = { intervalMs: 10_000, metrics: [], measures: 'traffic' };
   const gated = spec({ analysis: { output: { samples: [{ key: 'photo.jpg', params: 'w=640' }] } } });
-  it.each<{ when: string; spec?: ImageServiceSpec; status: ImageServiceStatus; world?: World; now?: number; due: boolean; outputOnly?: boolean }>([
-    { when: 'output samples, canary ready at 0%: the output check before the first weight', spec: gated, status: progressing({ weight: 0, since: -20 }), due: true, outputOnly: true },
+  it.each<{ when: string; spec?: ImageServiceSpec; status: ImageServiceStatus; world?: World; now?: number; due: boolean; measures?: CheckDue['measures'] }>([
+    { when: 'output samples, canary ready at 0%: the output check before the first weight', spec: gated, status: progressing({ weight: 0, since: -20 }), due: true, measures: 'output' },
     { when: 'output samples, at 0% within the interval of a failed output check', spec: gated, status: progressing({ weight: 0, since: -20, lastCheck: -5, failedChecks: 1 }), due: false },
     { when: 'output samples, at 0%, canary not ready', spec: gated, status: progressing({ weight: 0, since: -20 }), world: { canary: deploy('r2', false) }, due: false },
     { when: 'output samples, resumed at 0%: the interval starts again', spec: gated, status: progressing({ weight: 0, since: -20, reason: 'Paused' }), due: false },
@@ -662,7 +662,7 @@ describe('checkDue', () => {
       spec: spec({ analysis: { output: { fromTraffic: 5 } } }),
       status: progressing({ weight: 0, since: -20 }),
       due: true,
-      outputOnly: true,
+      measures: 'output',
     },
     { when: 'mirror, ready at 0%: mirroring starts, measured an interval later', spec: spec({ mirror: 10 }), status: progressing({ weight: 0, since: -20 }), due: false },
     {
@@ -687,12 +687,124 @@ describe('checkDue', () => {
     const s = row.spec ?? spec();
     const o = obs(row.world);
     const got = checkDue(s, row.status, o, at(row.now ?? 0));
-    expect(got).toEqual(row.due ? { ...measure, outputOnly: row.outputOnly ?? false } : undefined);
+    expect(got).toEqual(row.due ? { ...measure, measures: row.measures ?? 'traffic' } : undefined);
     // decide agrees: a due check needs its measurement, and then it is a check
     if (row.due) {
       expect(() => decide(s, row.status, o, at(row.now ?? 0))).toThrow(/is due and was not measured/);
       expect(decide(s, row.status, { ...o, analysis: passed }, at(row.now ?? 0)).status.iterations).toBe((row.status.iterations ?? 0) + 1);
     } else expect(decide(s, row.status, o, at(row.now ?? 0)).status.lastAnalysis).toBe(row.status.lastAnalysis);
+  });
+
+  it('names the rollout and rollback hooks to call and what their payload says of the rollout', () => {
+    const hooks = [
+      { name: 'smoke', type: 'rollout', url: 'http://smoke.shop/check', metadata: { suite: 'thumbs' } },
+      { name: 'load', type: 'rollout', url: 'http://load.shop/run', timeout: '5s', retries: 2 },
+      { name: 'warm', type: 'pre-rollout', url: 'http://warm.shop/' },
+    ];
+    const due = checkDue(spec({ webhooks: hooks }), progressing({ weight: 20, lastCheck: -10 }), obs(), at(0));
+    expect(due?.webhooks).toEqual({
+      hooks: [
+        { name: 'smoke', type: 'rollout', url: 'http://smoke.shop/check', timeout: '10s', retries: 0, metadata: { suite: 'thumbs' } },
+        { name: 'load', type: 'rollout', url: 'http://load.shop/run', timeout: '5s', retries: 2, metadata: {} },
+      ],
+      rollout: { phase: 'Progressing', weight: 20, revisions: { primary: track('r1'), canary: track('r2') } },
+    });
+  });
+
+  it('a hook that said no is a failed check naming it; the answers of a pass are in its Event', () => {
+    const s = spec({ webhooks: [{ name: 'smoke', type: 'rollout', url: 'http://smoke.shop/check' }] });
+    const status = progressing({ weight: 20, lastCheck: -10 });
+    const no: AnalysisResult = { at: iso(0), passed: false, reason: 'rollout webhook smoke did not say yes: HTTP 500', webhooks: { smoke: 'HTTP 500' } };
+    const failed = decide(s, status, { ...obs(), analysis: no }, at(0));
+    expect(failed.status.failedChecks).toBe(1);
+    expect(failed.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'CheckFailed', message: expect.stringContaining('rollout webhook smoke did not say yes: HTTP 500') })]);
+    const yes = decide(s, status, { ...obs(), analysis: { ...passed, webhooks: { smoke: 'HTTP 200' } } }, at(0));
+    expect(yes.events).toEqual([expect.objectContaining({ reason: 'Advanced', message: expect.stringContaining('webhook smoke HTTP 200') })]);
+    expect(ImageServiceStatusSchema.safeParse(JSON.parse(JSON.stringify(yes.status))).success).toBe(true);
+  });
+
+  it('pre-rollout hooks gate the first weight: asked when the canary is ready, a no is a failed check, the yes routes', () => {
+    const s = spec({
+      webhooks: [
+        { name: 'warm', type: 'pre-rollout', url: 'http://warm.shop/' },
+        { name: 'smoke', type: 'rollout', url: 'http://smoke.shop/' },
+      ],
+    });
+    const ready = progressing({ weight: 0, since: -20 });
+    const gate = checkDue(s, ready, obs(), at(0));
+    expect(gate).toMatchObject({ measures: 'hooks', metrics: [], webhooks: { hooks: [{ name: 'warm' }], rollout: { weight: 0 } } });
+    expect(() => decide(s, ready, obs(), at(0))).toThrow(/is due and was not measured/);
+
+    const no: AnalysisResult = { at: iso(0), passed: false, reason: 'pre-rollout webhook warm did not say yes: HTTP 500', webhooks: { warm: 'HTTP 500' } };
+    const held = decide(s, ready, { ...obs(), analysis: no }, at(0));
+    expect(held.status).toMatchObject({ phase: 'Progressing', canaryWeight: 0, failedChecks: 1, lastCheckTime: iso(0) });
+    expect(held.requeueAfterMs).toBe(10_000);
+    expect(held.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'CheckFailed', message: expect.stringContaining('at 0%: pre-rollout webhook warm did not say yes: HTTP 500') })]);
+    // asked again an interval later, not before
+    expect(checkDue(s, held.status, obs(), at(9))).toBeUndefined();
+    expect(checkDue(s, held.status, obs(), at(10))?.measures).toBe('hooks');
+    const open = decide(s, held.status, { ...obs(), analysis: { at: iso(10), passed: true, webhooks: { warm: 'HTTP 200' } } }, at(10));
+    expect(open.status).toMatchObject({ canaryWeight: 20, failedChecks: 1 });
+    expect(open.events).toEqual([expect.objectContaining({ reason: 'Advanced', message: 'Check passed (webhook warm HTTP 200); advanced canary weight to 20%' })]);
+    // the checks after it do not ask the gate again
+    expect(checkDue(s, open.status, obs(), at(20))?.webhooks?.hooks.map((h) => h.name)).toEqual(['smoke']);
+  });
+
+  it('pre-rollout hooks are asked with the output check, or with the mirrored requests', () => {
+    const warm = { name: 'warm', type: 'pre-rollout', url: 'http://warm.shop/' };
+    const withOutput = spec({ webhooks: [warm], analysis: { output: { samples: [{ key: 'a.jpg' }] } } });
+    expect(checkDue(withOutput, progressing({ weight: 0, since: -20 }), obs(), at(0))).toMatchObject({ measures: 'output', webhooks: { hooks: [{ name: 'warm' }] } });
+    const mirroring = spec({ mirror: 10, webhooks: [warm, { name: 'stop', type: 'rollback', url: 'http://stop.shop/' }] });
+    expect(checkDue(mirroring, progressing({ weight: 0, since: -20 }), obs(), at(0))).toBeUndefined();
+    const due = checkDue(mirroring, progressing({ weight: 0, since: -20, lastCheck: -10 }), obs(), at(0));
+    expect(due).toMatchObject({ measures: 'traffic' });
+    expect(due?.webhooks?.hooks.map((h) => h.name)).toEqual(['warm', 'stop']);
+  });
+
+  it('pre-rollout hooks that keep saying no roll back before any traffic', () => {
+    const s = spec({ threshold: 2, webhooks: [{ name: 'warm', type: 'pre-rollout', url: 'http://warm.shop/' }] });
+    const no: AnalysisResult = { at: iso(0), passed: false, reason: 'pre-rollout webhook warm did not say yes: no answer in time', webhooks: { warm: 'no answer in time' } };
+    const plan = decide(s, { ...progressing({ weight: 0, since: -20 }), failedChecks: 1 }, { ...obs(), analysis: no }, at(0));
+    expect(plan.status).toMatchObject({ phase: 'Failed', canaryWeight: 0, failedChecks: 2 });
+    expect(plan.events).toEqual([
+      expect.objectContaining({ reason: 'RolledBack', message: expect.stringMatching(/at 0% after 2 failed checks .*pre-rollout webhook warm did not say yes: no answer in time/) }),
+    ]);
+  });
+
+  it('asks a confirm-promotion hook only at the last step, where a pass would promote', () => {
+    const s = spec({
+      webhooks: [
+        { name: 'go', type: 'confirm-promotion', url: 'http://go.shop/' },
+        { name: 'stop', type: 'rollback', url: 'http://stop.shop/' },
+      ],
+    });
+    const names = (weight: number) => checkDue(s, progressing({ weight, lastCheck: -10 }), obs(), at(0))?.webhooks?.hooks.map((h) => h.name);
+    expect(names(40)).toEqual(['stop']);
+    expect(names(60)).toEqual(['go', 'stop']);
+  });
+
+  it('a rollback hook that says yes rolls back at once, naming it', () => {
+    const s = spec({ webhooks: [{ name: 'stop', type: 'rollback', url: 'http://stop.shop/' }] });
+    const asked: AnalysisResult = { at: iso(0), passed: false, reason: 'rollback webhook stop asked for a rollback: HTTP 200', webhooks: { stop: 'HTTP 200' }, rollbackBy: 'stop' };
+    const plan = decide(s, progressing({ weight: 40, lastCheck: -10 }), { ...obs(), analysis: asked }, at(0));
+    expect(plan.status).toMatchObject({ phase: 'Failed', canaryWeight: 0, failedChecks: 0 });
+    expect(plan.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'RolledBack', message: expect.stringContaining('rollback webhook stop asked for it (HTTP 200)') })]);
+  });
+
+  it('a confirm-promotion hook holds a passing last step until it says yes; the hold is not a failed check', () => {
+    const s = spec({ webhooks: [{ name: 'go', type: 'confirm-promotion', url: 'http://go.shop/' }] });
+    const held = decide(s, progressing({ weight: 60, lastCheck: -10 }), { ...obs(), analysis: { ...passed, webhooks: { go: 'HTTP 403' }, promotionHeldBy: 'go' } }, at(0));
+    expect(held.status).toMatchObject({ phase: 'Progressing', canaryWeight: 60, failedChecks: 0, message: 'Holding at 60%: confirm-promotion webhook go did not confirm (HTTP 403)' });
+    expect(held.events).toEqual([expect.objectContaining({ reason: 'Holding', message: 'Holding at 60%: confirm-promotion webhook go did not confirm (HTTP 403)' })]);
+    expect(ImageServiceStatusSchema.safeParse(JSON.parse(JSON.stringify(held.status))).success).toBe(true);
+    // held again with the same answer: no second Event; another answer is said; then the yes promotes
+    const again = decide(s, held.status, { ...obs(), analysis: { ...passed, webhooks: { go: 'HTTP 403' }, promotionHeldBy: 'go' } }, at(10));
+    expect(again.events).toEqual([]);
+    const hung = decide(s, again.status, { ...obs(), analysis: { ...passed, webhooks: { go: 'no answer in time' }, promotionHeldBy: 'go' } }, at(20));
+    expect(hung.events).toEqual([expect.objectContaining({ reason: 'Holding', message: expect.stringContaining('(no answer in time)') })]);
+    const go = decide(s, hung.status, { ...obs(), analysis: { ...passed, webhooks: { go: 'HTTP 200' } } }, at(30));
+    expect(go.status.phase).toBe('Promoting');
+    expect(go.events).toEqual([expect.objectContaining({ reason: 'Promoting', message: expect.stringContaining('webhook go HTTP 200') })]);
   });
 
   it('names the custom metrics to measure', () => {

@@ -4,7 +4,7 @@
 // operator restarted at any point picks up where the last one stopped. The table is in
 // docs/canary.md.
 import { parseDuration } from '../api/durations.ts';
-import { type AnalysisResult, type Condition, type ImageServiceSpec, type ImageServiceStatus, outputChecked, type Phase, weightSchedule } from '../api/image-service.ts';
+import { type AnalysisResult, type Condition, type ImageServiceSpec, type ImageServiceStatus, outputChecked, type Phase, type WebhookSpec, weightSchedule } from '../api/image-service.ts';
 import { parseKeptTemplate } from '../build/pod-template.ts';
 import { revisionOf } from '../build/revision.ts';
 import type { CheckDue, Observations, PrimarySource, RolloutEvent, RolloutPlan } from '../rollout.ts';
@@ -190,11 +190,31 @@ export function checkDue(spec: ImageServiceSpec, status: ImageServiceStatus, obs
   const weight = status.canaryWeight ?? 0;
   if (!canaryReady(input) || untilCheck(set, status, now) > 0) return undefined;
   const metrics = spec.canary.analysis.metrics.map((m) => ({ name: m.name, query: m.query }));
-  if (weight > 0) return { intervalMs: set.intervalMs, metrics, outputOnly: false };
-  // At 0%: mirrored requests are measured an interval after mirroring started (lastCheckTime).
-  if (mirrored(spec)) return status.lastCheckTime === undefined ? undefined : { intervalMs: set.intervalMs, metrics, outputOnly: false };
-  return outputChecked(spec) ? { intervalMs: set.intervalMs, metrics: [], outputOnly: true } : undefined;
+  const { intervalMs } = set;
+  if (weight > 0) {
+    // confirm-promotion only where a pass would promote: at the last step
+    const last = set.schedule.find((w) => w > weight) === undefined;
+    return { intervalMs, metrics, measures: 'traffic', ...hookCall(spec, status, last ? ['rollout', 'rollback', 'confirm-promotion'] : ['rollout', 'rollback']) };
+  }
+  // At 0%, the check before the first weight, with the pre-rollout hooks.
+  // Mirrored requests are measured an interval after mirroring started (lastCheckTime).
+  if (mirrored(spec)) return status.lastCheckTime === undefined ? undefined : { intervalMs, metrics, measures: 'traffic', ...hookCall(spec, status, ['pre-rollout', 'rollout', 'rollback']) };
+  const before = hookCall(spec, status, ['pre-rollout']);
+  if (outputChecked(spec)) return { intervalMs, metrics: [], measures: 'output', ...before };
+  return before.webhooks === undefined ? undefined : { intervalMs, metrics: [], measures: 'hooks', ...before };
 }
+
+/** The spec's hooks of these types, with what their payload says of the rollout; nothing when there are none. */
+function hookCall(spec: ImageServiceSpec, status: ImageServiceStatus, types: WebhookSpec['type'][]): Pick<CheckDue, 'webhooks'> {
+  const hooks = spec.canary.webhooks.filter((w) => types.includes(w.type));
+  if (hooks.length === 0) return {};
+  const side = (t: ImageServiceStatus['primary']) => ({ revision: t?.revision ?? '', image: t?.image ?? '' });
+  const rollout = { phase: status.phase ?? 'Initializing', weight: status.canaryWeight ?? 0, revisions: { primary: side(status.primary), canary: side(status.canary) } };
+  return { webhooks: { hooks, rollout } };
+}
+
+/** Before the first weight, a check gates the canary: its pictures, or its pre-rollout hooks. */
+const gated = (spec: ImageServiceSpec): boolean => outputChecked(spec) || spec.canary.webhooks.some((w) => w.type === 'pre-rollout');
 
 /** With mirror set, the canary is measured on copies of user requests before it takes any. */
 const mirrored = (spec: ImageServiceSpec): boolean => spec.canary.mirror !== undefined;
@@ -310,7 +330,7 @@ function progressing(input: In, next: Next, set: Settings): void {
   if (next.reason('Progressing') === 'Paused') {
     // Waits and the interval start again from the resume, not from before the pause.
     next.restartClock();
-    if (weight > 0 || outputChecked(input.spec) || mirrored(input.spec)) next.status.lastCheckTime = next.nowIso;
+    if (weight > 0 || gated(input.spec) || mirrored(input.spec)) next.status.lastCheckTime = next.nowIso;
     next.event('Normal', 'Resumed', `Analysis of ${describe(s.canary)} resumed at ${weight}%`);
   }
   if (!canaryReady(input)) {
@@ -342,7 +362,7 @@ function progressing(input: In, next: Next, set: Settings): void {
       next.requeue(set.intervalMs);
       return;
     }
-  } else if (weight === 0 && !outputChecked(input.spec)) {
+  } else if (weight === 0 && !gated(input.spec)) {
     const first = set.schedule[0] as number;
     next.route(first, set.replicas);
     next.status.lastCheckTime = next.nowIso;
@@ -402,8 +422,26 @@ function check(input: In, next: Next, set: Settings, weight: number, outcome: An
   next.status.lastAnalysis = outcome;
   next.status.iterations = (s.iterations ?? 0) + 1;
   next.requeue(set.intervalMs);
+  if (outcome.rollbackBy !== undefined) {
+    rollback(
+      input,
+      next,
+      set,
+      'RolledBack',
+      `Rolled back ${describe(s.canary)} at ${weight}%: rollback webhook ${outcome.rollbackBy} asked for it (${outcome.webhooks?.[outcome.rollbackBy] ?? 'yes'})`,
+    );
+    return;
+  }
   if (result === 'pass') {
     const step = set.schedule.find((w) => w > weight);
+    if (step === undefined && outcome.promotionHeldBy !== undefined) {
+      // not a failed check: the canary passed and waits for the word to go
+      const why = `Holding at ${weight}%: confirm-promotion webhook ${outcome.promotionHeldBy} did not confirm (${outcome.webhooks?.[outcome.promotionHeldBy] ?? 'no'})`;
+      if (next.status.message !== why) next.event('Normal', 'Holding', why);
+      next.condition('Progressing', 'True', 'Holding', why);
+      next.message(why);
+      return;
+    }
     if (step === undefined) {
       startPromotion(input, next, set, `Check passed at ${weight}% (${summary(outcome)}); promoting ${describe(s.canary)}`);
       return;
@@ -600,14 +638,18 @@ function ignoreAnnotations(input: In, next: Next, why: string): void {
 }
 
 function summary(r: AnalysisResult): string {
-  if (r.output !== undefined && r.requests == null) return outputSummary(r.output);
-  const parts = [
-    `p99 ${r.latencyP99Ms == null ? 'n/a' : `${formatNumber(r.latencyP99Ms)} ms`}`,
-    `5xx ${r.errorRatePercent == null ? 'n/a' : `${formatNumber(r.errorRatePercent)}%`}`,
-    `${r.requests ?? 0} requests`,
-  ];
-  for (const [name, value] of Object.entries(r.metrics ?? {})) parts.push(`${name} ${value == null ? 'n/a' : formatNumber(value)}`);
+  const parts: string[] = [];
+  // Checks before the first weight measure no traffic (requests null): their output and hooks only.
+  if (r.requests != null) {
+    parts.push(
+      `p99 ${r.latencyP99Ms == null ? 'n/a' : `${formatNumber(r.latencyP99Ms)} ms`}`,
+      `5xx ${r.errorRatePercent == null ? 'n/a' : `${formatNumber(r.errorRatePercent)}%`}`,
+      `${r.requests} requests`,
+    );
+    for (const [name, value] of Object.entries(r.metrics ?? {})) parts.push(`${name} ${value == null ? 'n/a' : formatNumber(value)}`);
+  }
   if (r.output !== undefined) parts.push(outputSummary(r.output));
+  for (const [name, answer] of Object.entries(r.webhooks ?? {})) parts.push(`webhook ${name} ${answer}`);
   return parts.join(', ');
 }
 

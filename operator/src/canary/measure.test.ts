@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Fixture, makeFixture, type Running, randomLoopback, startService } from '../../../image-service/src/service.testkit.ts';
 import { type ImageService, ImageServiceSchema } from '../api/image-service.ts';
 import { managementPort } from '../build/labels.ts';
+import type { CheckDue } from '../rollout.ts';
 import { DiffStore, MAX_DIFFS } from './diffs.ts';
 import { canaryMeasure } from './measure.ts';
 import type { EndpointSource } from './providers/direct.ts';
@@ -37,7 +38,7 @@ describe('canaryMeasure with an output check', () => {
   it('before the first weight: the output alone fails a drifted canary, with a diff one can open', async () => {
     const diffs = new DiffStore();
     const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints }), diffs);
-    const record = await measure(isvc(sample), { intervalMs: 10_000, metrics: [], outputOnly: true }, new Date(), AbortSignal.timeout(30_000));
+    const record = await measure(isvc(sample), { intervalMs: 10_000, metrics: [], measures: 'output' }, new Date(), AbortSignal.timeout(30_000));
     expect(record).toMatchObject({ passed: false, output: { samples: 1, failed: 1 } });
     expect(record.reason).toMatch(/^output of photo\.jpg\?w=200: colour difference \(mean CIEDE2000\) primary 0, canary [\d.]+ \(limit at most 1\.5\)$/);
     expect(record).not.toHaveProperty('requests');
@@ -49,7 +50,7 @@ describe('canaryMeasure with an output check', () => {
   it('at a check: perfect latency and errors, the output check fails the check', async () => {
     await fetch(`${drift.base}/image/files/photo.jpg?w=50`).then((r) => r.arrayBuffer());
     const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints }));
-    const record = await measure(isvc(sample), { intervalMs: 10_000, metrics: [], outputOnly: false }, new Date(), AbortSignal.timeout(30_000));
+    const record = await measure(isvc(sample), { intervalMs: 10_000, metrics: [], measures: 'traffic' }, new Date(), AbortSignal.timeout(30_000));
     expect(record.errorRatePercent).toBe(0);
     expect(record.passed).toBe(false);
     expect(record.reason).toMatch(/colour difference/);
@@ -59,7 +60,7 @@ describe('canaryMeasure with an output check', () => {
     const none: EndpointSource = async () => [];
     const record = await canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: none }))(
       isvc(sample),
-      { intervalMs: 10_000, metrics: [], outputOnly: true },
+      { intervalMs: 10_000, metrics: [], measures: 'output' },
       new Date(),
       AbortSignal.timeout(30_000),
     );
@@ -83,7 +84,7 @@ describe("canaryMeasure with samples from primary's traffic", () => {
   const to =
     (canary: Running): EndpointSource =>
     async (target) => [{ pod: `${target.service}-0`, url: target.service === 'thumbs-primary' ? recording.base : canary.base }];
-  const gate = { intervalMs: 10_000, metrics: [], outputOnly: true };
+  const gate: CheckDue = { intervalMs: 10_000, metrics: [], measures: 'output' };
 
   it('an empty record with no listed samples: no data, saying why; with listed samples: those only, and said', async () => {
     const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: to(drift) }));

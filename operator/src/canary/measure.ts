@@ -1,7 +1,8 @@
-// The reconciler's Measure: measure the canary with the ImageService's provider over the check's
-// window, compare its pictures with primary's (output.ts) when the spec lists samples or takes
-// them from primary's traffic (traffic.ts), and judge both. It runs only when checkDue says a
-// check is due, and knows nothing of the decision that follows.
+// The reconciler's Measure: call the check's hooks, then measure the canary with the
+// ImageService's provider over the check's window, compare its pictures with primary's
+// (output.ts) when the spec lists samples or takes them from primary's traffic (traffic.ts), and
+// judge both. It runs only when checkDue says a check is due, and knows nothing of the decision
+// that follows: the hooks' answers reach decide inside the AnalysisResult.
 import { type AnalysisResult, type ImageService, outputChecked } from '../api/image-service.ts';
 import { managementPort, trackName } from '../build/labels.ts';
 import type { CheckDue, Measure } from '../rollout.ts';
@@ -12,6 +13,7 @@ import { AnalysisError } from './providers/provider.ts';
 import type { Providers } from './providers/select.ts';
 import { samplesFromTraffic } from './traffic.ts';
 import { type AnalysisOutcome, judge, judgeOutput, type OutputVerdict } from './verdict.ts';
+import { callWebhook, describeAnswer } from './webhooks.ts';
 
 interface MeasureOptions {
   /** How the output check finds a primary and a canary pod: the direct provider's source. */
@@ -23,22 +25,53 @@ interface MeasureOptions {
 export function canaryMeasure(providers: Providers, diffs: DiffStore = new DiffStore()): Measure {
   const options: MeasureOptions = { endpoints: providers.endpoints, diffs };
   return async (isvc: ImageService, check: CheckDue, now: Date, signal: AbortSignal): Promise<AnalysisResult> => {
-    const namespace = isvc.metadata.namespace ?? 'default';
-    const canary = trackName(isvc, 'canary');
-    const output = outputChecked(isvc.spec) ? await compareOutput(isvc, options, signal) : undefined;
-    if (check.outputOnly) return judgeOutput(output ?? { samples: 0, fromTraffic: 0, failures: [], worstSsim: undefined, worstDeltaE: undefined, diffs: [] }, now).record;
-    const target = { namespace, workload: canary, service: canary };
-    let outcome: AnalysisOutcome;
-    try {
-      const provider = providers.for(isvc.spec.canary.analysis);
-      outcome = { ok: true, observations: await provider.analyse({ target, intervalMs: check.intervalMs, metrics: check.metrics, signal }) };
-    } catch (error) {
-      // A cancelled reconcile (shutdown, lost lease) is not a failed check.
-      if (signal.aborted) throw error;
-      outcome = failure(error);
-    }
-    return judge(isvc.spec.canary.analysis, outcome, check.intervalMs, now, output).record;
+    const hooks = await askHooks(isvc, check, signal);
+    // A hook's no (a rollback hook's yes) ends the check unmeasured.
+    const record = hooks?.stop !== undefined ? { at: now.toISOString(), passed: false, reason: hooks.stop } : await measured(isvc, check, now, signal, providers, options);
+    return hooks === undefined ? record : { ...record, ...hooks.record };
   };
+}
+
+/**
+ * Calls the check's hooks at once (each bounded). A rollback hook's yes or another hook's no
+ * (rollout, pre-rollout, confirm-rollout, post-rollout) is `stop`; a confirm-promotion hook's no
+ * is for decide to weigh.
+ */
+async function askHooks(isvc: ImageService, check: CheckDue, signal: AbortSignal) {
+  if (check.webhooks === undefined) return undefined;
+  const { hooks, rollout } = check.webhooks;
+  const payload = { name: isvc.metadata.name, namespace: isvc.metadata.namespace ?? 'default', ...rollout };
+  const answers = await Promise.all(hooks.map((hook) => callWebhook(hook, payload, signal)));
+  const asked = hooks.map((hook, i) => ({ hook, answer: answers[i] as (typeof answers)[number] }));
+  const said = Object.fromEntries(asked.map(({ hook, answer }) => [hook.name, describeAnswer(answer)]));
+  const rollbackBy = asked.find(({ hook, answer }) => hook.type === 'rollback' && answer.ok)?.hook.name;
+  const promotionHeldBy = asked.find(({ hook, answer }) => hook.type === 'confirm-promotion' && !answer.ok)?.hook.name;
+  const refused = asked
+    .filter(({ hook, answer }) => hook.type !== 'rollback' && hook.type !== 'confirm-promotion' && !answer.ok)
+    .map(({ hook }) => `${hook.type} webhook ${hook.name} did not say yes: ${said[hook.name]}`);
+  const stop = rollbackBy !== undefined ? `rollback webhook ${rollbackBy} asked for a rollback: ${said[rollbackBy]}` : refused.length > 0 ? refused.join('; ') : undefined;
+  const record: Partial<AnalysisResult> = { webhooks: said, ...(rollbackBy === undefined ? {} : { rollbackBy }), ...(promotionHeldBy === undefined ? {} : { promotionHeldBy }) };
+  return { stop, record };
+}
+
+/** The check's measurement once the hooks let it go on: nothing, the output, or the traffic and the output. */
+async function measured(isvc: ImageService, check: CheckDue, now: Date, signal: AbortSignal, providers: Providers, options: MeasureOptions): Promise<AnalysisResult> {
+  if (check.measures === 'hooks') return { at: now.toISOString(), passed: true };
+  const namespace = isvc.metadata.namespace ?? 'default';
+  const canary = trackName(isvc, 'canary');
+  const output = outputChecked(isvc.spec) ? await compareOutput(isvc, options, signal) : undefined;
+  if (check.measures === 'output') return judgeOutput(output ?? { samples: 0, fromTraffic: 0, failures: [], worstSsim: undefined, worstDeltaE: undefined, diffs: [] }, now).record;
+  const target = { namespace, workload: canary, service: canary };
+  let outcome: AnalysisOutcome;
+  try {
+    const provider = providers.for(isvc.spec.canary.analysis);
+    outcome = { ok: true, observations: await provider.analyse({ target, intervalMs: check.intervalMs, metrics: check.metrics, signal }) };
+  } catch (error) {
+    // A cancelled reconcile (shutdown, lost lease) is not a failed check.
+    if (signal.aborted) throw error;
+    outcome = failure(error);
+  }
+  return judge(isvc.spec.canary.analysis, outcome, check.intervalMs, now, output).record;
 }
 
 function failure(error: unknown): { ok: false; kind: AnalysisError['kind']; message: string } {

@@ -1,4 +1,4 @@
-// Every answer the analysis reads from outside the operator (Prometheus, a canary pod's /metrics)
+// Every answer the analysis reads from outside the operator (Prometheus, a canary pod's /metrics, a hook)
 // comes through here, bounded in bytes and in time (headers and body alike), without following
 // redirects: whoever writes an ImageService chooses what is fetched, and an endless or slow
 // answer must cost the operator no more than the bound. Callers never copy the body into
@@ -30,10 +30,12 @@ export interface FetchRequest extends FetchLimits {
   /** Who is asked, for messages: `Prometheus at http://... (requests query)`. */
   who: string;
   signal?: AbortSignal | undefined;
+  /** A JSON body to POST; unset: a GET. */
+  json?: string;
 }
 
 /**
- * GETs `url` and reads at most `maxBytes` of its body within `timeoutMs`; otherwise an
+ * GETs `url` (POSTs `json`, when given) and reads at most `maxBytes` of its body within `timeoutMs`; otherwise an
  * AnalysisError: `timeout`, `unreachable`, or `bad-answer` for an answer over the cap.
  */
 export async function fetchBounded(url: string, limits: FetchRequest): Promise<Answer> {
@@ -47,7 +49,9 @@ export async function fetchBoundedBytes(url: string, limits: FetchRequest): Prom
   const signal = limits.signal ? AbortSignal.any([limits.signal, timeout]) : timeout;
   const tooLarge = () => new AnalysisError('bad-answer', `${limits.who} answered with more than ${limits.maxBytes} bytes`);
   try {
-    const response = await fetch(url, { signal, redirect: 'manual', headers: { ...limits.headers, accept: limits.accept } });
+    const post = limits.json === undefined ? {} : { method: 'POST', body: limits.json };
+    const headers = { ...limits.headers, accept: limits.accept, ...(limits.json === undefined ? {} : { 'content-type': 'application/json' }) };
+    const response = await fetch(url, { signal, redirect: 'manual', headers, ...post });
     const declared = Number(response.headers.get('content-length') ?? 0);
     const reader = response.body?.getReader();
     if (declared > limits.maxBytes) {
