@@ -4,7 +4,7 @@ import { type ImageServiceStatus, PHASES } from './api/image-service.ts';
 /**
  * The operator's metrics (docs/architecture.md, "Operator metrics"): reconcile timing and errors, and the canary's
  * state per ImageService, so dashboards and alerts see a rollout without reading status.
- * `imageops_canary_phase` is the index of the phase in PHASES (0 Initializing ... 6 Failed).
+ * `imageops_canary_phase` is the index of the phase in PHASES (0 Initializing ... 6 Failed, 7 Waiting).
  */
 export class OperatorMetrics {
   readonly registry = new Registry();

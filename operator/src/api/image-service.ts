@@ -493,7 +493,7 @@ export const AnalysisSchema = z.strictObject({
 });
 
 /** Flagger's hook kinds that this operator calls. */
-export const WEBHOOK_TYPES = ['pre-rollout', 'rollout', 'confirm-promotion', 'rollback'] as const;
+export const WEBHOOK_TYPES = ['confirm-rollout', 'pre-rollout', 'rollout', 'confirm-promotion', 'post-rollout', 'rollback'] as const;
 export const MAX_WEBHOOKS = 10;
 /** Longest wait for one answer of a hook, whatever its timeout says: a reconcile waits for it. */
 export const MAX_WEBHOOK_TIMEOUT_MS = 30_000;
@@ -504,7 +504,7 @@ export const WebhookSchema = z
     type: z
       .enum(WEBHOOK_TYPES)
       .describe(
-        'When it is called, and what its answer (2xx: yes) does. pre-rollout: at the check before the first weight; a no fails that check. rollout: at each check; a no fails the check. confirm-promotion: at each check at the last step; a no holds the promotion (not a failed check). rollback: at each check; a yes rolls the canary back.',
+        'When it is called, and what its answer (2xx: yes) does. confirm-rollout: before the canary is scaled up, every interval until it says yes; the rollout waits (phase Waiting). pre-rollout: at the check before the first weight; a no fails that check. rollout: at each check; a no fails the check. confirm-promotion: at each check at the last step; a no holds the promotion (not a failed check). post-rollout: once after the rollout ends (Succeeded or Failed); a no is a Warning Event only. rollback: at each check; a yes rolls the canary back.',
       ),
     url: z
       .string()
@@ -695,7 +695,7 @@ export const ImageServiceSpecSchema = crossField(
 
 // ---------------------------------------------------------------- status
 
-export const PHASES = ['Initializing', 'Initialized', 'Progressing', 'Promoting', 'Finalising', 'Succeeded', 'Failed'] as const;
+export const PHASES = ['Initializing', 'Initialized', 'Progressing', 'Promoting', 'Finalising', 'Succeeded', 'Failed', 'Waiting'] as const;
 
 const time = (what: string) => z.iso.datetime({ offset: true }).max(64).describe(`${what} (RFC 3339).`);
 
@@ -722,6 +722,9 @@ export const ConditionSchema = z
   })
   .describe('A standard Kubernetes condition.');
 
+/** Hooks' answers by hook name: `HTTP 200`, `HTTP 503 after 2 attempts`, `no answer in time`. */
+const hookAnswers = (what: string, path: string) => maxEntries(z.record(z.string(), z.string().max(64).describe('The answer: HTTP status, or why there was none.')).describe(what), MAX_WEBHOOKS, path);
+
 export const AnalysisResultSchema = z
   .object({
     at: time('When the check ran'),
@@ -747,11 +750,7 @@ export const AnalysisResultSchema = z
       })
       .describe("The output check: the canary's pictures against primary's.")
       .optional(),
-    webhooks: maxEntries(
-      z.record(z.string(), z.string().max(64).describe('The answer: HTTP status, or why there was none.')).describe("The answers of the check's hooks by name."),
-      MAX_WEBHOOKS,
-      'lastAnalysis.webhooks',
-    ).optional(),
+    webhooks: hookAnswers("The answers of the check's hooks by name.", 'lastAnalysis.webhooks').optional(),
     rollbackBy: z.string().max(63).describe('The rollback hook that asked for a rollback.').optional(),
     promotionHeldBy: z.string().max(63).describe('The confirm-promotion hook that did not confirm.').optional(),
     reason: message('Why the check failed or held.').optional(),
@@ -782,6 +781,14 @@ export const ImageServiceStatusSchema = z
     lastTransitionTime: time('When phase last changed; bounds waits with progressDeadlineSeconds').optional(),
     lastCheckTime: time('When the last check ran; the next one is due an interval later').optional(),
     lastAnalysis: AnalysisResultSchema.optional(),
+    postRollout: z
+      .object({
+        pending: z.boolean().describe('The rollout ended and its post-rollout hooks are still to be called.'),
+        at: time('When they were called').optional(),
+        webhooks: hookAnswers('Their answers by name.', 'postRollout.webhooks').optional(),
+      })
+      .describe('The post-rollout hooks of the last rollout that ended.')
+      .optional(),
     conditions: withCrd(z.array(ConditionSchema).max(16).describe('Ready, Progressing, Promoted, InvalidSpec.'), {
       listType: 'map',
       listMapKeys: ['type'],

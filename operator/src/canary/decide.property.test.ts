@@ -41,7 +41,8 @@ describe('decide over random histories', () => {
         fc.constantFrom('fail' as const, 'hold' as const),
         fc.boolean(),
         fc.constantFrom('none' as const, 'output' as const, 'mirror' as const, 'both' as const),
-        (steps, onNoData, explicitSteps, gate) => {
+        fc.boolean(),
+        (steps, onNoData, explicitSteps, gate, hooks) => {
           let desired = 'r1';
           let paused = false;
           const annotations = { promote: false, abort: false };
@@ -72,6 +73,13 @@ describe('decide over random histories', () => {
                 ...(explicitSteps ? { stepWeights: [5, 30, 60] } : { stepWeight: 25 }),
                 analysis: { onNoData, ...(gate === 'output' || gate === 'both' ? { output: { samples: [{ key: 'a.jpg' }] } } : {}) },
                 ...(gate === 'mirror' || gate === 'both' ? { mirror: 10 } : {}),
+                // the hooks that add waits: for a yes before the canary starts, and after the end
+                webhooks: hooks
+                  ? [
+                      { name: 'approve', type: 'confirm-rollout', url: 'http://approve/' },
+                      { name: 'notify', type: 'post-rollout', url: 'http://notify/' },
+                    ]
+                  : [],
               },
             });
             if (!v.ok) throw new Error(JSON.stringify(v.issues));
@@ -106,6 +114,15 @@ describe('decide over random histories', () => {
             if (due !== undefined && pending === undefined) continue;
             const plan = decide(spec, status, obs(pending && result(pending, at.toISOString())), at);
             const after = plan.status;
+            // A waiting revision has no traffic, and no canary pods are started for it.
+            if (after.phase === 'Waiting') {
+              expect(after.canaryWeight).toBe(0);
+              if (canaryReplicas === 0) expect(plan.canaryReplicas).toBe(0);
+            }
+            // The canary is scaled up only once its rollout was confirmed.
+            if (hooks && plan.canaryReplicas > canaryReplicas && canaryReplicas === 0) expect(['Progressing', 'Promoting']).toContain(after.phase);
+            // The post-rollout hooks of an ended rollout are asked once.
+            if (due?.webhooks?.hooks.some((h) => h.type === 'post-rollout')) expect(checkDue(spec, after, obs(), at)?.webhooks?.hooks.some((h) => h.type === 'post-rollout') ?? false).toBe(false);
 
             // The status is always valid for the CRD, and all an operator needs after a restart.
             status = ImageServiceStatusSchema.parse(JSON.parse(JSON.stringify(after)));
@@ -114,7 +131,7 @@ describe('decide over random histories', () => {
             // Mirroring only before the canary takes traffic, and only while it is analysed.
             if (plan.mirrorPercent > 0) expect([after.phase, after.canaryWeight]).toEqual(['Progressing', 0]);
             // Primary only ever takes a template that cleared the analysis (or the first one).
-            if (after.phase === 'Promoting' && before.phase === 'Progressing') {
+            if (after.phase === 'Promoting' && (before.phase === 'Progressing' || before.phase === 'Waiting')) {
               const wasLastStep = (before.canaryWeight ?? 0) >= Math.max(...weightSchedule(spec.canary));
               expect(annotations.promote || (pending === 'pass' && wasLastStep)).toBe(true);
               cleared.add(after.canary?.revision ?? '');

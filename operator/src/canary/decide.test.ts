@@ -512,10 +512,10 @@ describe('decide: Failed', () => {
       then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['NewRevision'], status: { canary: track('r3'), failedChecks: 0 } },
     },
     {
-      when: "the template back to primary's: idle again",
+      when: "the template back to primary's: idle again, no canary pods started to drain",
       status: later('Failed', -3600, 0),
       world: { desired: 'r1', canary: deploy('r2', true, 0) },
-      then: { phase: 'Initialized', weight: 0, canaryReplicas: 2, primary: 'spec', events: ['Reverted'] },
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, primary: 'spec', events: ['Reverted'] },
     },
   ])('$when', check);
 
@@ -646,6 +646,194 @@ describe('decide: mirroring before the first weight', () => {
       then: { phase: 'Progressing', weight: 20, canaryReplicas: 2, plan: { mirrorPercent: 0 } },
     },
   ])('$when', check);
+});
+
+describe('decide: confirm-rollout (Waiting)', () => {
+  const confirming = spec({ webhooks: [{ name: 'approve', type: 'confirm-rollout', url: 'http://approve.shop/' }] });
+  const none = deploy('r2', true, 0);
+  const no: AnalysisResult = { at: iso(0), passed: false, reason: 'confirm-rollout webhook approve did not say yes: HTTP 403', webhooks: { approve: 'HTTP 403' } };
+  const yes: AnalysisResult = { at: iso(0), passed: true, webhooks: { approve: 'HTTP 200' } };
+  const said = 'Waiting for img:2 (revision r2): confirm-rollout webhook approve did not say yes: HTTP 403';
+  const waitingFor = (w: { since?: number; lastCheck?: number; reason?: string; message?: string } = {}): ImageServiceStatus => ({
+    ...progressing({ weight: 0, since: w.since ?? -100, ...(w.lastCheck === undefined ? {} : { lastCheck: w.lastCheck }), reason: w.reason ?? 'Waiting' }),
+    phase: 'Waiting',
+    ...(w.message === undefined ? {} : { message: w.message }),
+  });
+  it.each<Row>([
+    {
+      when: 'a new revision waits with its canary at 0 replicas',
+      spec: confirming,
+      status: idle(),
+      world: { canary: deploy('r1', true, 0) },
+      then: {
+        phase: 'Waiting',
+        weight: 0,
+        canaryReplicas: 0,
+        events: ['NewRevision'],
+        status: { canary: track('r2'), lastTransitionTime: iso(0) },
+        message: /waiting for the confirm-rollout webhooks to say yes$/,
+      },
+    },
+    {
+      when: 'a newer revision during an analysis waits; the old canary keeps its pods while the routes settle',
+      spec: confirming,
+      status: progressing({ weight: 40, lastCheck: -5 }),
+      world: { desired: 'r3', canary: deploy('r2') },
+      then: { phase: 'Waiting', weight: 0, canaryReplicas: 2, events: ['NewRevision'], status: { canary: track('r3'), failedChecks: 0 }, plan: { requeueAfterMs: 5_000 } },
+    },
+    {
+      when: 'asked at once; a no keeps waiting, names the hook and its answer',
+      spec: confirming,
+      status: waitingFor(),
+      world: { canary: none, analysis: no },
+      then: { phase: 'Waiting', weight: 0, canaryReplicas: 0, events: ['Waiting'], status: { lastCheckTime: iso(0), failedChecks: 0, message: said }, plan: { requeueAfterMs: 10_000 } },
+    },
+    {
+      when: 'the same no again: no second Event',
+      spec: confirming,
+      status: waitingFor({ lastCheck: -10, message: said }),
+      world: { canary: none, analysis: no },
+      then: { phase: 'Waiting', weight: 0, canaryReplicas: 0 },
+    },
+    {
+      when: 'within the interval: not asked',
+      spec: confirming,
+      status: waitingFor({ lastCheck: -4, message: said }),
+      world: { canary: none },
+      then: { phase: 'Waiting', weight: 0, canaryReplicas: 0, plan: { requeueAfterMs: 6_000 } },
+    },
+    {
+      when: 'the pods of the replaced analysis go once the routes settled, whatever the hook says',
+      spec: confirming,
+      status: waitingFor({ since: -2 }),
+      world: { canary: deploy('r2'), analysis: no },
+      then: { phase: 'Waiting', weight: 0, canaryReplicas: 2, events: ['Waiting'], plan: { requeueAfterMs: 3_000 } },
+    },
+    {
+      when: 'the yes: the canary is scaled up and analysed from 0%',
+      spec: confirming,
+      status: waitingFor({ lastCheck: -10, message: said }),
+      world: { canary: none, analysis: yes },
+      then: {
+        phase: 'Progressing',
+        weight: 0,
+        canaryReplicas: 2,
+        events: ['RolloutConfirmed'],
+        status: { lastTransitionTime: iso(0) },
+        message: /^Rollout of img:2 \(revision r2\) confirmed \(webhook approve HTTP 200\); starting canary analysis$/,
+      },
+    },
+    {
+      when: 'paused: not asked, no pods',
+      spec: spec({ paused: true, webhooks: [{ name: 'approve', type: 'confirm-rollout', url: 'http://approve.shop/' }] }),
+      status: waitingFor(),
+      world: { canary: none },
+      then: { phase: 'Waiting', weight: 0, canaryReplicas: 0, events: ['Paused'] },
+    },
+    {
+      when: 'resumed: the interval starts again',
+      spec: confirming,
+      status: waitingFor({ lastCheck: -30, reason: 'Paused' }),
+      world: { canary: none },
+      then: { phase: 'Waiting', weight: 0, canaryReplicas: 0, events: ['Resumed'], status: { lastCheckTime: iso(0) }, plan: { requeueAfterMs: 10_000 } },
+    },
+    {
+      when: 'aborted: Failed, no canary pods started',
+      spec: confirming,
+      status: waitingFor(),
+      world: { canary: none, abort: true },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 0, events: ['Aborted'], plan: { removeAnnotations: [ABORT_ANNOTATION] } },
+    },
+    {
+      when: "the template back to primary's: Initialized",
+      spec: confirming,
+      status: waitingFor(),
+      world: { canary: none, desired: 'r1' },
+      then: { phase: 'Initialized', weight: 0, canaryReplicas: 0, primary: 'spec', events: ['Reverted'] },
+    },
+  ])('$when', check);
+
+  it('checkDue asks the confirm-rollout hooks every interval, with the payload of the waiting revision', () => {
+    const due = checkDue(confirming, waitingFor(), obs({ canary: none }), at(0));
+    expect(due).toEqual({
+      intervalMs: 10_000,
+      metrics: [],
+      measures: 'hooks',
+      webhooks: { hooks: [expect.objectContaining({ name: 'approve' })], rollout: { phase: 'Waiting', weight: 0, revisions: { primary: track('r1'), canary: track('r2') } } },
+    });
+    expect(checkDue(confirming, waitingFor({ lastCheck: -9 }), obs({ canary: none }), at(0))).toBeUndefined();
+    expect(checkDue(confirming, waitingFor({ lastCheck: -30, reason: 'Paused' }), obs({ canary: none }), at(0))).toBeUndefined();
+    expect(checkDue(confirming, waitingFor(), obs({ canary: none, abort: true }), at(0))).toBeUndefined();
+    expect(() => decide(confirming, waitingFor(), obs({ canary: none }), at(0))).toThrow(/is due and was not measured/);
+  });
+});
+
+describe('decide: post-rollout', () => {
+  const posting = spec({ webhooks: [{ name: 'notify', type: 'post-rollout', url: 'http://notify.shop/' }] });
+  const ended = (phase: 'Succeeded' | 'Failed'): ImageServiceStatus => ({
+    ...later(phase === 'Failed' ? 'Failed' : 'Finalising', -3600, 0),
+    phase,
+    ...(phase === 'Succeeded' ? { primary: track('r2') } : {}),
+    postRollout: { pending: true },
+  });
+  it.each<Row>([
+    {
+      when: 'a promotion ends: its post-rollout hooks are due',
+      spec: posting,
+      status: { ...later('Finalising', -5, 0), primary: track('r2') },
+      world: { primary: deploy('r2') },
+      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primary: 'spec', events: ['Succeeded'], status: { postRollout: { pending: true } } },
+    },
+    {
+      when: 'a rollback ends: its post-rollout hooks are due',
+      spec: posting,
+      status: progressing({ weight: 40, lastCheck: -10, failedChecks: 2 }),
+      world: { analysis: slow },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 2, events: ['RolledBack'], status: { postRollout: { pending: true } } },
+    },
+    {
+      when: 'without post-rollout hooks nothing is due',
+      status: progressing({ weight: 40, lastCheck: -10, failedChecks: 2 }),
+      world: { analysis: slow },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 2, events: ['RolledBack'], absent: [] },
+    },
+    {
+      when: 'their yes: an Event naming each answer, once',
+      spec: posting,
+      status: ended('Succeeded'),
+      world: { primary: deploy('r2'), canary: deploy('r2', true, 0), analysis: { at: iso(0), passed: true, webhooks: { notify: 'HTTP 200' } } },
+      then: { phase: 'Succeeded', weight: 0, canaryReplicas: 0, primary: 'spec', events: ['PostRollout'], status: { postRollout: { pending: false, at: iso(0), webhooks: { notify: 'HTTP 200' } } } },
+    },
+    {
+      when: 'their no: a Warning, and the outcome stands',
+      spec: posting,
+      status: ended('Failed'),
+      world: { canary: deploy('r2', true, 0), analysis: { at: iso(0), passed: false, reason: 'post-rollout webhook notify did not say yes: HTTP 500', webhooks: { notify: 'HTTP 500' } } },
+      then: { phase: 'Failed', weight: 0, canaryReplicas: 0, events: ['PostRolloutFailed'], status: { postRollout: { pending: false, webhooks: { notify: 'HTTP 500' } } } },
+    },
+    {
+      when: 'a new revision right after: the hooks of the last rollout are still called, then the analysis starts',
+      spec: posting,
+      status: ended('Failed'),
+      world: { desired: 'r3', canary: deploy('r2', true, 0), analysis: { at: iso(0), passed: true, webhooks: { notify: 'HTTP 200' } } },
+      then: { phase: 'Progressing', weight: 0, canaryReplicas: 2, events: ['PostRollout', 'NewRevision'], status: { postRollout: { pending: false } } },
+    },
+  ])('$when', check);
+
+  it('checkDue asks them once, with the payload of the ended rollout', () => {
+    const status = ended('Failed');
+    const o = obs({ canary: deploy('r2', true, 0) });
+    expect(checkDue(posting, status, o, at(0))).toEqual({
+      intervalMs: 10_000,
+      metrics: [],
+      measures: 'hooks',
+      webhooks: { hooks: [expect.objectContaining({ name: 'notify' })], rollout: { phase: 'Failed', weight: 0, revisions: { primary: track('r1'), canary: track('r2') } } },
+    });
+    expect(() => decide(posting, status, o, at(0))).toThrow(/is due and was not measured/);
+    const after = decide(posting, status, { ...o, analysis: { at: iso(0), passed: true, webhooks: { notify: 'HTTP 200' } } }, at(0)).status;
+    expect(checkDue(posting, after, o, at(1))).toBeUndefined();
+    expect(decide(posting, after, o, at(1)).events).toEqual([]);
+  });
 });
 
 describe('checkDue', () => {

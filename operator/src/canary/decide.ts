@@ -26,6 +26,7 @@ export interface Track {
 type Reason =
   | 'Initialized'
   | 'NewRevision'
+  | 'Waiting'
   | 'WaitingForCanary'
   | 'Analysing'
   | 'Holding'
@@ -185,12 +186,15 @@ const describe = (t: Track | ImageServiceStatus['canary']): string => `${t?.imag
 export function checkDue(spec: ImageServiceSpec, status: ImageServiceStatus, obs: Omit<Observations, 'analysis'>, now: Date): CheckDue | undefined {
   const input = inputOf(spec, status, { ...obs, analysis: undefined }, now);
   const set = settings(spec);
-  // Resuming from a pause restarts the interval: no check on the resume itself.
-  if (status.phase !== 'Progressing' || interruption(input) !== undefined || reasonOf(status, 'Progressing') === 'Paused') return undefined;
-  const weight = status.canaryWeight ?? 0;
-  if (!canaryReady(input) || untilCheck(set, status, now) > 0) return undefined;
-  const metrics = spec.canary.analysis.metrics.map((m) => ({ name: m.name, query: m.query }));
   const { intervalMs } = set;
+  if (postRolloutDue(status)) return { intervalMs, metrics: [], measures: 'hooks', ...hookCall(spec, status, ['post-rollout']) };
+  const analysing = status.phase === 'Progressing' || status.phase === 'Waiting';
+  // Resuming from a pause restarts the interval: no check on the resume itself.
+  if (!analysing || interruption(input) !== undefined || reasonOf(status, 'Progressing') === 'Paused' || untilCheck(set, status, now) > 0) return undefined;
+  if (status.phase === 'Waiting') return { intervalMs, metrics: [], measures: 'hooks', ...hookCall(spec, status, ['confirm-rollout']) };
+  const weight = status.canaryWeight ?? 0;
+  if (!canaryReady(input)) return undefined;
+  const metrics = spec.canary.analysis.metrics.map((m) => ({ name: m.name, query: m.query }));
   if (weight > 0) {
     // confirm-promotion only where a pass would promote: at the last step
     const last = set.schedule.find((w) => w > weight) === undefined;
@@ -213,6 +217,12 @@ function hookCall(spec: ImageServiceSpec, status: ImageServiceStatus, types: Web
   return { webhooks: { hooks, rollout } };
 }
 
+/** The rollout ended (Succeeded, Failed) and its post-rollout hooks are still to be called. */
+const postRolloutDue = (status: ImageServiceStatus): boolean => (status.phase === 'Succeeded' || status.phase === 'Failed') && status.postRollout?.pending === true;
+
+/** With confirm-rollout hooks, every analysis waits for their yes before the canary is scaled up. */
+const needsConfirmation = (spec: ImageServiceSpec): boolean => spec.canary.webhooks.some((w) => w.type === 'confirm-rollout');
+
 /** Before the first weight, a check gates the canary: its pictures, or its pre-rollout hooks. */
 const gated = (spec: ImageServiceSpec): boolean => outputChecked(spec) || spec.canary.webhooks.some((w) => w.type === 'pre-rollout');
 
@@ -228,6 +238,7 @@ export function decide(spec: ImageServiceSpec, status: ImageServiceStatus, obs: 
   const next = new Next(status, obs.generation, now);
   const set = settings(input.spec);
   const phase: Phase = input.status.phase ?? 'Initializing';
+  if (postRolloutDue(input.status)) postRollout(input, next);
   BY_PHASE[phase](input, next, set);
   return next.plan(obs);
 }
@@ -273,6 +284,7 @@ const BY_PHASE: Record<Phase, (input: In, next: Next, set: Settings) => void> = 
   Promoting: promoting,
   Finalising: finalising,
   Failed: failed,
+  Waiting: waiting,
 };
 
 /**
@@ -383,6 +395,61 @@ function progressing(input: In, next: Next, set: Settings): void {
   check(input, next, set, weight, outcome);
   // Mirroring ends when the canary takes traffic or leaves.
   if (next.status.phase !== 'Progressing' || (next.status.canaryWeight ?? 0) > 0) next.mirrorPercent = 0;
+}
+
+/**
+ * A new revision waits for its confirm-rollout hooks before its canary is scaled up; they are
+ * asked every interval until they say yes. No deadline: the wait is for a person or a system.
+ */
+function waiting(input: In, next: Next, set: Settings): void {
+  const s = input.status;
+  const stop = interruption(input);
+  if (stop === 'paused') {
+    drainCanary(input, next, set);
+    pause(next, `Paused before the analysis of ${describe(s.canary)}: spec.canary.paused is true`);
+    return;
+  }
+  if (stop !== undefined) {
+    interrupt(input, next, set, stop);
+    return;
+  }
+  drainCanary(input, next, set);
+  if (next.reason('Progressing') === 'Paused') {
+    // The interval restarts from the resume, as in Progressing: no ask on the resume itself.
+    const why = `Waiting for the confirm-rollout webhooks to say yes to ${describe(s.canary)}`;
+    next.status.lastCheckTime = next.nowIso;
+    next.event('Normal', 'Resumed', `Resumed: ${why}`);
+    next.condition('Progressing', 'True', 'Waiting', why);
+    next.message(why);
+  }
+  const due = untilCheck(set, next.status, input.now);
+  if (due > 0) {
+    next.requeue(due);
+    return;
+  }
+  const outcome = input.obs.analysis;
+  if (outcome === undefined) throw new Error(`decide: a check of canary ${describe(s.canary)} is due and was not measured (its confirm-rollout hooks; checkDue says which)`);
+  next.status.lastCheckTime = next.nowIso;
+  next.requeue(set.intervalMs);
+  if (outcome.passed) {
+    analyse(input, next, set, `Rollout of ${describe(s.canary)} confirmed${outcome.webhooks === undefined ? '' : ` (${summary(outcome)})`}; starting canary analysis`, 'RolloutConfirmed');
+    return;
+  }
+  const why = `Waiting for ${describe(s.canary)}: ${outcome.reason ?? 'a confirm-rollout hook did not say yes'}`;
+  if (next.status.message !== why) next.event('Normal', 'Waiting', why);
+  next.condition('Progressing', 'True', 'Waiting', why);
+  next.message(why);
+}
+
+/** The post-rollout hooks were called once the rollout ended: their answers go to Events only. */
+function postRollout(input: In, next: Next): void {
+  const outcome = input.obs.analysis;
+  const phase = input.status.phase;
+  if (outcome === undefined) throw new Error(`decide: a check of the ${phase} rollout is due and was not measured (its post-rollout hooks; checkDue says which)`);
+  next.status.postRollout = { pending: false, at: next.nowIso, ...(outcome.webhooks === undefined ? {} : { webhooks: outcome.webhooks }) };
+  if (outcome.webhooks === undefined) return;
+  if (outcome.passed) next.event('Normal', 'PostRollout', `After the ${phase} rollout of ${describe(input.status.canary)}: ${summary(outcome)}`);
+  else next.event('Warning', 'PostRolloutFailed', `After the ${phase} rollout of ${describe(input.status.canary)}: ${outcome.reason ?? 'a post-rollout hook did not say yes'}; the outcome stands`);
 }
 
 /** Progressing, interrupted before any check (see interruption). */
@@ -512,6 +579,7 @@ function finalising(input: In, next: Next, set: Settings): void {
   next.primaryFromSpec = true;
   if (drainCanary(input, next, set)) return;
   next.phase('Succeeded');
+  endRollout(input, next);
   next.condition('Progressing', 'False', 'Succeeded', `Promoted ${describe(desired)}`);
   next.condition('Promoted', 'True', 'Succeeded', `Primary runs ${describe(desired)}`);
   next.message(`Promotion of ${describe(desired)} complete`);
@@ -536,21 +604,46 @@ function failed(input: In, next: Next, set: Settings): void {
 
 // ------------------------------------------------------------------ transitions
 
+/** A new revision: its analysis starts, or, with confirm-rollout hooks, waits for their yes. */
 function startAnalysis(input: In, next: Next, set: Settings, why: string): void {
+  if (!needsConfirmation(input.spec)) {
+    analyse(input, next, set, why, 'NewRevision');
+    return;
+  }
+  const { desired } = input;
+  next.phase('Waiting');
+  newRevision(input, next);
+  // An analysis this one replaces keeps its pods until the routes have settled.
+  next.route(0, settling(input, set));
+  const waiting = `${why}; waiting for the confirm-rollout webhooks to say yes`;
+  next.condition('Progressing', 'True', 'Waiting', waiting);
+  next.condition('Promoted', 'Unknown', 'Waiting', `Waiting to analyse ${describe(desired)}`);
+  next.message(waiting);
+  next.event('Normal', 'NewRevision', waiting);
+  next.requeue(Math.min(set.intervalMs, set.settleMs));
+}
+
+/** The canary is scaled up with the new revision and analysed from 0%. */
+function analyse(input: In, next: Next, set: Settings, why: string, event: 'NewRevision' | 'RolloutConfirmed'): void {
   const { desired } = input;
   next.phase('Progressing');
-  next.restartClock();
-  next.status.canary = { ...desired };
-  next.status.failedChecks = 0;
-  next.status.iterations = 0;
-  delete next.status.lastCheckTime;
-  delete next.status.lastAnalysis;
+  newRevision(input, next);
   next.route(0, set.replicas);
   next.condition('Progressing', 'True', 'NewRevision', why);
   next.condition('Promoted', 'Unknown', 'NewRevision', `Analysing ${describe(desired)}`);
   next.message(why);
-  next.event('Normal', 'NewRevision', why);
+  next.event('Normal', event, why);
   next.requeue(set.intervalMs);
+}
+
+/** The desired revision becomes the canary of a fresh analysis: no checks, no clock. */
+function newRevision(input: In, next: Next): void {
+  next.restartClock();
+  next.status.canary = { ...input.desired };
+  next.status.failedChecks = 0;
+  next.status.iterations = 0;
+  delete next.status.lastCheckTime;
+  delete next.status.lastAnalysis;
 }
 
 function startPromotion(input: In, next: Next, set: Settings, why: string): void {
@@ -565,9 +658,10 @@ function startPromotion(input: In, next: Next, set: Settings, why: string): void
 }
 
 /** Back to 100% primary, primary untouched; the canary is scaled down after the routes settle. */
-function rollback(_input: In, next: Next, set: Settings, reason: 'RolledBack' | 'Aborted' | 'ProgressDeadlineExceeded', why: string): void {
+function rollback(input: In, next: Next, set: Settings, reason: 'RolledBack' | 'Aborted' | 'ProgressDeadlineExceeded', why: string): void {
   next.phase('Failed');
-  next.route(0, set.replicas);
+  next.route(0, settling(input, set));
+  endRollout(input, next);
   next.condition('Progressing', 'False', reason, why);
   next.condition('Promoted', 'False', reason, why);
   next.message(why);
@@ -579,7 +673,7 @@ function rollback(_input: In, next: Next, set: Settings, reason: 'RolledBack' | 
 function revert(input: In, next: Next, set: Settings): void {
   const why = `Template is back to primary's ${describe(input.status.primary)}; canary ${describe(input.status.canary)} stopped`;
   next.phase('Initialized');
-  next.route(0, set.replicas);
+  next.route(0, settling(input, set));
   next.primaryFromSpec = true;
   // The canary Deployment now has primary's template; it is scaled down after the routes settle.
   next.condition('Progressing', 'False', 'Reverted', why);
@@ -594,10 +688,18 @@ function revert(input: In, next: Next, set: Settings): void {
  * began), so no request reaches a stopping pod. Whether they are still settling.
  */
 function drainCanary(input: In, next: Next, set: Settings): boolean {
-  const wait = set.settleMs - since(input.status.lastTransitionTime, input.now);
-  next.route(0, wait > 0 ? set.replicas : 0);
+  const wait = set.settleMs - since(next.status.lastTransitionTime, input.now);
+  next.route(0, wait > 0 ? settling(input, set) : 0);
   if (wait > 0) next.requeue(wait);
   return wait > 0;
+}
+
+/** Canary replicas while the routes settle: its pods stay, and none are started (a canary that waited for confirmation has none). */
+const settling = (input: In, set: Settings): number => (input.obs.canary.replicas > 0 ? set.replicas : 0);
+
+/** The rollout ended: its post-rollout hooks, if any, are called once, at the next reconcile. */
+function endRollout(input: In, next: Next): void {
+  if (input.spec.canary.webhooks.some((w) => w.type === 'post-rollout')) next.status.postRollout = { pending: true };
 }
 
 function pause(next: Next, why: string): void {

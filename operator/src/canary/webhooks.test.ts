@@ -173,6 +173,21 @@ describe('the measurement with rollout hooks', () => {
     expect(record.requests).toBeUndefined();
   });
 
+  it('a confirm-rollout or post-rollout hook that does not say yes is a no naming it', async () => {
+    const ask = (h: WebhookSpec[]): CheckDue => ({ ...check(h), measures: 'hooks' });
+    const confirm = [hook('/hang', { name: 'approve', type: 'confirm-rollout' })];
+    expect(await measure(isvc(confirm), ask(confirm), new Date(0), signal())).toEqual({
+      at: new Date(0).toISOString(),
+      passed: false,
+      reason: 'confirm-rollout webhook approve did not say yes: no answer in time',
+      webhooks: { approve: 'no answer in time' },
+    });
+    const post = [hook('/fail', { name: 'notify', type: 'post-rollout' }), hook('/yes', { name: 'audit', type: 'post-rollout' })];
+    const record = await measure(isvc(post), ask(post), new Date(0), signal());
+    expect(record).toMatchObject({ passed: false, reason: 'post-rollout webhook notify did not say yes: HTTP 500', webhooks: { notify: 'HTTP 500', audit: 'HTTP 200' } });
+    expect(JSON.stringify(record)).not.toContain(SECRET);
+  });
+
   it('when every hook says yes the provider measures, and the answers are kept', async () => {
     const hooks = [hook('/yes')];
     const record = await measure(isvc(hooks), check(hooks), new Date(), signal());
