@@ -10,6 +10,7 @@ import { type ApiServer, startApiServer } from '../../../sandbox/apiserver/serve
 import { KubeClient, type KubeObject, resources } from '../kube/client.ts';
 import { Manager } from '../manager.ts';
 import { OperatorMetrics } from '../metrics.ts';
+import { CLOSED_POLICY } from '../policy.ts';
 import { ABORT_ANNOTATION } from './decide.ts';
 import { eventually, type Served, serve, times } from './providers/testkit.ts';
 
@@ -18,6 +19,9 @@ let server: ApiServer;
 let client: KubeClient;
 let manager: Manager;
 let pod: Served;
+/** A rollout hook: says no (500) to its first call, yes after; records every path it is asked. */
+let hook: Served;
+const hookCalls: string[] = [];
 let metrics: OperatorMetrics;
 /** What the canary pod answers between two scrapes. */
 let traffic: 'healthy' | 'broken' = 'healthy';
@@ -85,6 +89,12 @@ beforeAll(async () => {
   });
   expect(r.status).toBe(201);
 
+  hook = await serve((req, res) => {
+    hookCalls.push(req.url ?? '');
+    req.resume();
+    res.writeHead(hookCalls.length === 1 ? 500 : 200).end();
+  });
+
   metrics = new OperatorMetrics({ processMetrics: false });
   manager = new Manager({
     client,
@@ -93,6 +103,7 @@ beforeAll(async () => {
     workers: 2,
     backoff: { baseMs: 10, maxMs: 500 },
     watchBackoff: { baseMs: 10, maxMs: 200 },
+    policy: { ...CLOSED_POLICY, webhookUrls: [`${hook.url}/check`] },
   });
   await manager.start();
 });
@@ -101,6 +112,7 @@ afterAll(async () => {
   await manager?.stop();
   client?.close();
   await pod?.close();
+  await hook?.close();
   await server?.stop();
 });
 
@@ -168,5 +180,41 @@ describe('the canary through the reconciler', () => {
     expect(await weights()).toEqual([100, 0]);
     await eventually(async () => ((await client.get(resources.imageServices, NS, 'thumbs')).metadata.annotations?.[ABORT_ANNOTATION] === undefined ? true : undefined), 'annotation removed');
     expect(image(await deployment('thumbs-primary'))).toBe('imageops/image-service:1.1.0');
+  });
+
+  it('a rollout hook that flips: its no is a failed check naming it, its yes lets the canary on', async () => {
+    await client.mergePatch(resources.imageServices, NS, 'thumbs', {
+      spec: { image: 'imageops/image-service:1.4.0', canary: { interval: '1s', threshold: 3, webhooks: [{ name: 'smoke', type: 'rollout', url: `${hook.url}/check`, timeout: '2s' }] } },
+    });
+    await until('Progressing', (s) => s['phase'] === 'Progressing');
+    await eventually(async () => replicas(await deployment('thumbs-canary')) === 1 || undefined, 'canary scaled up');
+    await rolledOut('thumbs-canary');
+    const done = await until('Promoting', (s) => s['phase'] === 'Promoting');
+    expect(done).toMatchObject({ failedChecks: 1, lastAnalysis: { passed: true, webhooks: { smoke: 'HTTP 200' } } });
+    await manager.recorder.flush();
+    const messages = (await client.list(resources.events, { namespace: NS })).items.map((e) => `${String(e['reason'])}: ${String(e['message'])}`);
+    expect(messages).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^CheckFailed: .*rollout webhook smoke did not say yes: HTTP 500/), expect.stringMatching(/^Promoting: .*webhook smoke HTTP 200/)]),
+    );
+  });
+
+  it('refuses a hook URL the installer did not allow, and never calls it', async () => {
+    const before = hookCalls.length;
+    await client.create(resources.imageServices, {
+      apiVersion: 'imageops.dev/v1alpha1',
+      kind: 'ImageService',
+      metadata: { name: 'sneaky', namespace: NS },
+      spec: { image: 'imageops/image-service:1.0.0', source: { file: {} }, canary: { webhooks: [{ name: 'probe', type: 'rollout', url: `${hook.url}/elsewhere` }] } },
+    } as KubeObject);
+    const refused = await eventually(
+      async () => {
+        const s = ((await client.get(resources.imageServices, NS, 'sneaky'))['status'] ?? {}) as { conditions?: { type: string; reason?: string; message?: string }[] };
+        return s.conditions?.find((c) => c.type === 'PolicyViolation');
+      },
+      'PolicyViolation',
+      20_000,
+    );
+    expect(refused).toMatchObject({ reason: 'WebhookNotAllowed', message: expect.stringMatching(/^spec\.canary\.webhooks\[0\]\.url: .* is not a hook this operator may call/) });
+    expect(hookCalls.slice(before)).toEqual([]);
   });
 });
