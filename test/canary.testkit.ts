@@ -33,12 +33,15 @@ export interface LabFixture {
   readonly loads: LoadGenerator[];
 }
 
-/** One lab for a describe block: started before its tests, each test's load and ImageServices cleaned up after it, stopped after all. */
-export function useLab(prometheus: 'required' | 'off', controlPlane?: ControlPlaneKind): LabFixture {
+/**
+ * One lab for a describe block: started before its tests, each test's load and ImageServices
+ * cleaned up after it, stopped after all. `operatorEnv` is read when the lab starts.
+ */
+export function useLab(prometheus: 'required' | 'off', controlPlane?: ControlPlaneKind, operatorEnv: () => NodeJS.ProcessEnv = () => ({})): LabFixture {
   let lab: Lab | undefined;
   const loads: LoadGenerator[] = [];
   beforeAll(async () => {
-    lab = await startLab(prometheus, controlPlane);
+    lab = await startLab(prometheus, controlPlane, operatorEnv());
   });
   afterEach(async () => {
     for (const l of loads.splice(0)) await l.stop();

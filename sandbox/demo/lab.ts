@@ -67,7 +67,8 @@ export interface Lab {
   stop(): Promise<void>;
 }
 
-export async function startLab(prometheus: 'required' | 'off', controlPlane?: ControlPlaneKind): Promise<Lab> {
+/** `operatorEnv`: more of the operator's environment (an installer's settings), for every start of it. */
+export async function startLab(prometheus: 'required' | 'off', controlPlane?: ControlPlaneKind, operatorEnv: NodeJS.ProcessEnv = {}): Promise<Lab> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imageops-canary-'));
   // The sandbox's own warnings go to stderr, so a benchmark's stdout is only its table.
   const logger = pino({ level: process.env['SANDBOX_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
@@ -75,7 +76,7 @@ export async function startLab(prometheus: 'required' | 'off', controlPlane?: Co
   let operator: OperatorProcess | undefined;
   try {
     await writeSampleImages(await sandbox.claim(NAMESPACE, CLAIM));
-    operator = await startOperatorProcess(sandbox, { LOG_LEVEL: 'info' });
+    operator = await startOperatorProcess(sandbox, { LOG_LEVEL: 'info', ...operatorEnv });
   } catch (err) {
     await sandbox.stop();
     throw err;
@@ -100,7 +101,7 @@ export async function startLab(prometheus: 'required' | 'off', controlPlane?: Co
       await lab.operator.kill();
     },
     async startOperator() {
-      lab.operator = await startOperatorProcess(sandbox, { LOG_LEVEL: 'info' });
+      lab.operator = await startOperatorProcess(sandbox, { LOG_LEVEL: 'info', ...operatorEnv });
     },
     async restartOperator() {
       await lab.killOperator();
