@@ -1,6 +1,6 @@
 // `npm run bench`: the benchmarks behind docs/benchmarks.md. Pins itself to core 0 (with the
-// load generator), lays out the corpus, runs the chosen scenario, writes its JSON under .bench/
-// and prints the markdown.
+// load generator) unless the scenario runs a sandbox or a check free on every core, lays out the
+// corpus, runs the chosen scenario, writes its JSON under .bench/ and prints the markdown.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,15 +11,19 @@ import { estimateSeconds, planComparison, runComparison } from './compare.ts';
 import { QUEUE_TIMEOUT_MS } from './contenders.ts';
 import { prepareCorpus } from './corpus.ts';
 import { describeMachine } from './machine.ts';
+import { runMirrorStudy } from './mirror.ts';
 import { type Options, parseOptions } from './options.ts';
+import { runOutputCheck } from './output-check.ts';
 import { runQuotaStudy } from './quota.ts';
-import { renderQuota, renderReport, renderSoak, renderThreadStudy } from './report.ts';
+import { renderMirror, renderOutputCheck, renderQuota, renderReport, renderSoak, renderThreadStudy } from './report.ts';
 import type { BenchRun, RunMeta } from './results.ts';
 import { runSoak } from './soak.ts';
 import { runThreadStudy } from './threads.ts';
 
 /** Linked names per photograph: more distinct keys than the largest connection count. */
 const COPIES = 128;
+/** Scenarios whose processes run on every core, as a node's pods and an operator do: they inherit no pinning. */
+const UNPINNED: readonly Options['scenario'][] = ['mirror', 'output-check'];
 
 function progress(line: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -42,10 +46,17 @@ function save(options: Options, run: RunMeta, markdown: string): void {
   progress(`results: ${join(options.out, `${run.scenario}-${stamp}.json`)} and ${run.scenario}-latest.md`);
 }
 
+/** Saves the run and prints its markdown. */
+function publish<R extends RunMeta>(options: Options, run: R, render: (run: R) => string): void {
+  const markdown = render(run);
+  save(options, run, markdown);
+  process.stdout.write(markdown);
+}
+
 async function main(): Promise<void> {
   const repoRoot = fileURLToPath(new URL('..', import.meta.url));
   const options = parseOptions(process.argv.slice(2), repoRoot);
-  pinSelf();
+  if (!UNPINNED.includes(options.scenario)) pinSelf();
   const startedAt = new Date().toISOString();
   const machine = describeMachine(repoRoot);
   progress(`corpus: ${options.corpus ?? 'synthetic photographs (no corpus directory found)'}`);
@@ -62,33 +73,20 @@ async function main(): Promise<void> {
     progress(`${plan.steps.length} cells, about ${Math.ceil(estimateSeconds(plan) / 60)} minutes`);
     const results = await runComparison(plan, corpus, options, progress);
     const run: BenchRun = { ...base, ...results, finishedAt: new Date().toISOString() };
-    const markdown = renderReport(run, QUEUE_TIMEOUT_MS);
-    save(options, run, markdown);
-    process.stdout.write(markdown);
+    publish(options, run, (r) => renderReport(r, QUEUE_TIMEOUT_MS));
   } else if (options.scenario === 'threads') {
-    const study = await runThreadStudy(options, corpus, progress);
-    const run = { ...base, study, finishedAt: new Date().toISOString() };
-    const markdown = renderThreadStudy(run);
-    save(options, run, markdown);
-    process.stdout.write(markdown);
+    publish(options, { ...base, study: await runThreadStudy(options, corpus, progress), finishedAt: new Date().toISOString() }, renderThreadStudy);
   } else if (options.scenario === 'quota') {
-    const quota = await runQuotaStudy(options, corpus, progress);
-    const run = { ...base, quota, finishedAt: new Date().toISOString() };
-    const markdown = renderQuota(run);
-    save(options, run, markdown);
-    process.stdout.write(markdown);
+    publish(options, { ...base, quota: await runQuotaStudy(options, corpus, progress), finishedAt: new Date().toISOString() }, renderQuota);
+  } else if (options.scenario === 'mirror') {
+    publish(options, { ...base, mirror: await runMirrorStudy(options, progress), finishedAt: new Date().toISOString() }, renderMirror);
+  } else if (options.scenario === 'output-check') {
+    publish(options, { ...base, outputCheck: await runOutputCheck(corpus, progress), finishedAt: new Date().toISOString() }, renderOutputCheck);
   } else if (options.scenario === 'attacks') {
     const attacks = await runAttacks(options, corpus, progress);
-    const markdown = renderAttacks(attacks);
-    const run: RunMeta & { attacks: typeof attacks } = { ...base, attacks, finishedAt: new Date().toISOString() };
-    save(options, run, markdown);
-    process.stdout.write(markdown);
+    publish(options, { ...base, attacks, finishedAt: new Date().toISOString() }, () => renderAttacks(attacks));
   } else {
-    const soak = await runSoak(options, corpus, progress);
-    const run = { ...base, soak, finishedAt: new Date().toISOString() };
-    const markdown = renderSoak(run);
-    save(options, run, markdown);
-    process.stdout.write(markdown);
+    publish(options, { ...base, soak: await runSoak(options, corpus, progress), finishedAt: new Date().toISOString() }, renderSoak);
   }
 }
 

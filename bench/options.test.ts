@@ -27,6 +27,10 @@ describe('parseOptions', () => {
     expect(o).toMatchObject({ scenario: 'threads', quick: true, connections: [2, 16], duration: 7.5, workloads: ['webp640'], contenders: ['ipx', 'naive'] });
   });
 
+  it.each([['mirror'], ['output-check']])('takes the %s scenario', (scenario) => {
+    expect(parseOptions(['--scenario', scenario, '--repeats', '4', '--duration', '10'], without)).toMatchObject({ scenario, repeats: 4, duration: 10 });
+  });
+
   it.each([
     [['--scenario', 'fast'], /--scenario: expected one of compare, threads, soak, quota/],
     [['--connections', '16,lots'], /--connections: .*whole numbers/],

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { WORKLOADS } from './workloads.ts';
 
-export const SCENARIOS = ['compare', 'threads', 'soak', 'quota', 'attacks'] as const;
+export const SCENARIOS = ['compare', 'threads', 'soak', 'quota', 'attacks', 'mirror', 'output-check'] as const;
 
 const csv = z.string().transform((s) =>
   s
@@ -34,25 +34,27 @@ export interface Options {
   quick: boolean;
   avif: boolean;
   connections: number[] | undefined;
-  /** Measured seconds per cell (the soak: its whole length). */
+  /** Measured seconds per cell (the soak: its whole length; mirror: per window). */
   duration: number | undefined;
   workloads: string[] | undefined;
   contenders: string[] | undefined;
-  /** Runs of each cell a target ratio is taken from (the ceiling, this service, ipx); the median is kept. */
+  /** Runs of each cell a target ratio is taken from (the ceiling, this service, ipx); the median is kept. Mirror: rounds. */
   repeats: number | undefined;
   /** The working directory for results, logs and the laid-out corpus. */
   out: string;
   repoRoot: string;
 }
 
-export const USAGE = `npm run bench -- [--scenario compare|threads|soak|quota|attacks] [--quick] [--corpus DIR] [--avif]
+export const USAGE = `npm run bench -- [--scenario compare|threads|soak|quota|attacks|mirror|output-check] [--quick] [--corpus DIR] [--avif]
   [--connections 2,16,256,1000] [--duration SECONDS] [--workloads jpeg640,webp640,large1280,avif640]
   [--contenders image-service,naive,ipx,php-imagick,php-imagick-hint,sharp,vipsthumbnail] [--repeats N] [--out DIR]
 
 --corpus defaults to ../shared/corpus beside the repository when it exists, else synthetic
 photographs generated with sharp (cached under .bench/).
 --repeats (default 3, 1 with --quick) measures the ceiling, this service and ipx that many times
-per cell and keeps the median: their ratios decide targets a few percent wide.`;
+per cell and keeps the median: their ratios decide targets a few percent wide.
+mirror: --repeats rounds (default 6, 2 with --quick) of three --duration windows (default 10 s,
+5 with --quick): no mirror, mirrored to a canary sharing the CPU, mirrored to a SCHED_IDLE canary.`;
 
 export function parseOptions(argv: readonly string[], repoRoot: string): Options {
   const { values } = parseArgs({

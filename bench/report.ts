@@ -2,6 +2,8 @@
 // ratios against sharp's in-process ceiling, the image service against each baseline, and the
 // targets of issues 2 and 10 with whether they are met. Pure: a run in, text out.
 import type { ServerCell } from './cell.ts';
+import { type MirrorConfig, type MirrorStudy, type Spread, summariseMirror } from './mirror.ts';
+import type { OutputCheckStudy } from './output-check.ts';
 import { defaultSettings, type QuotaCell, type QuotaStudy, quotaRatios } from './quota.ts';
 import type { BatchCell, BenchRun, RunMeta } from './results.ts';
 import { RISE_MIB_PER_MINUTE, RISE_R2, type SoakResult } from './soak.ts';
@@ -359,5 +361,92 @@ export function renderQuota(run: RunMeta & { quota: QuotaStudy }): string {
   parts.push('', table(header, rows));
   const ratioRows = quotaRatios(q).map((r) => [`${r.budget} CPU`, String(r.connections), times(r.throughput), times(r.p99), times(r.peakRss), times(r.throttledSeconds)]);
   parts.push('', 'Derived / defaults:', '', table(['quota', 'connections', 'images/s', 'p99', 'peak RSS', 'throttled s'], ratioRows));
+  return `${parts.join('\n')}\n`;
+}
+
+function spread(s: Spread | undefined, digits: number, suffix = ''): string {
+  return s === undefined ? '—' : `${s.median.toFixed(digits)}${suffix} (${s.min.toFixed(digits)}-${s.max.toFixed(digits)})`;
+}
+
+const MIRROR_LABELS: Record<MirrorConfig, string> = {
+  none: 'no mirror',
+  shared: '100% mirrored, canary sharing the CPU',
+  idle: '100% mirrored, canary in SCHED_IDLE',
+};
+
+export function renderMirror(run: RunMeta & { mirror: MirrorStudy }): string {
+  const m = run.mirror;
+  const parts = renderMeta(run);
+  parts.push(
+    '',
+    `Two one-replica ImageServices through the sandbox's mesh, ${m.load.ratePerSecond} requests/s over ${m.load.concurrency} connections (a worker thread), ` +
+      `${m.rounds} rounds of three ${m.seconds} s windows in rotated order; the canary's cgroup (v${m.cgroupVersion}) toggled between windows.`,
+  );
+  const rows = m.windows.map((w) => [
+    String(w.round),
+    MIRROR_LABELS[w.config],
+    String(w.counts.requests),
+    num(w.counts.p50Ms, 2),
+    num(w.counts.p99Ms, 1),
+    String(w.counts.failed),
+    String(w.mirrored),
+    String(w.canaryWeight),
+    num(w.cpu.sandbox, 2),
+    num(w.cpu.load, 2),
+    num(w.cpu.primary, 2),
+    num(w.cpu.canary, 2),
+  ]);
+  parts.push('', table(['round', 'window', 'requests', 'p50 ms', 'p99 ms', 'failed', 'mirrored', 'canary weight', 'sandbox CPU s', 'load CPU s', 'primary CPU s', 'canary CPU s'], rows));
+  const summary = summariseMirror(m).filter((s) => s.config !== 'none');
+  const none = summariseMirror(m).find((s) => s.config === 'none');
+  parts.push(
+    '',
+    'Against the same round\'s "no mirror" window, median (min-max) over the rounds; the sandbox thread (mesh, API server, kubelet) per user request, and its extra per mirrored copy:',
+    '',
+    table(
+      ['window', 'p50 ratio', 'p99 ratio', 'sandbox CPU ms / request', 'extra sandbox CPU ms / copy', 'canary CPU s'],
+      [
+        [MIRROR_LABELS.none, '1', '1', spread(none?.sandboxMsPerRequest, 3), '—', spread(none?.canaryCpuSeconds, 2)],
+        ...summary.map((s) => [
+          MIRROR_LABELS[s.config],
+          spread(s.p50Ratio, 2, 'x'),
+          spread(s.p99Ratio, 2, 'x'),
+          spread(s.sandboxMsPerRequest, 3),
+          spread(s.sandboxMsPerCopy, 3),
+          spread(s.canaryCpuSeconds, 2),
+        ]),
+      ],
+    ),
+  );
+  return `${parts.join('\n')}\n`;
+}
+
+export function renderOutputCheck(run: RunMeta & { outputCheck: OutputCheckStudy }): string {
+  const o = run.outputCheck;
+  const parts = renderMeta(run);
+  parts.push(
+    '',
+    `What the two metrics read for changes applied to each of the ${o.photographs} 2560x1600 photographs resized to 1280 wide, JPEG q80 as the reference; compared as the operator does (fitted inside 1024, CIELAB):`,
+    '',
+    table(
+      ['change', 'lightness SSIM (worst / mean)', 'mean CIEDE2000 of 8x8 blocks (worst / mean)', 'size ratio (worst)'],
+      o.metrics.map((r) => [r.change, `${r.ssimWorst.toFixed(4)} / ${r.ssimMean.toFixed(4)}`, `${r.deltaEWorst.toFixed(2)} / ${r.deltaEMean.toFixed(2)}`, r.sizeRatioWorst.toFixed(2)]),
+    ),
+    '',
+    'One check of 20 samples between three image-service processes (caches warm from a first pass), the check running alone in the bench process as in the operator:',
+    '',
+    table(
+      ['canary', 'duration', 'per sample', 'failures', 'worst SSIM', 'worst CIEDE2000', 'RSS of the checking process'],
+      o.checks.map((c) => [
+        c.canary,
+        `${c.seconds.toFixed(2)} s`,
+        `${((c.seconds * 1000) / Math.max(1, c.samples)).toFixed(0)} ms`,
+        String(c.failures),
+        num(c.worstSsim, 4),
+        num(c.worstDeltaE, 2),
+        `${num(c.rssBeforeBytes / MiB, 0)} -> peak ${num(c.rssPeakBytes / MiB, 0)} MiB (+${num((c.rssPeakBytes - c.rssBeforeBytes) / MiB, 0)})`,
+      ]),
+    ),
+  );
   return `${parts.join('\n')}\n`;
 }
