@@ -142,8 +142,6 @@ export class MeshRouter {
     }
     const labelsFor = (b: Backend | undefined, code: number, flags: string): RequestLabels => labelsOf(dest.host, b, code, flags);
     const bodyless = req.method === 'GET' || req.method === 'HEAD';
-    // Envoy shadows a request as it forwards it; GET and HEAD only here (no body to copy).
-    if (bodyless) for (const mirror of rule.mirrors) if (this.#random() * 100 < mirror.percent) this.#shadow(req, mirror);
     let attempt = 0;
     const tried = new Set<string>();
     const tryOnce = (): void => {
@@ -213,6 +211,9 @@ export class MeshRouter {
       else req.pipe(upstream);
     };
     tryOnce();
+    // Envoy shadows a request as it forwards it; GET and HEAD only here (no body to copy). After
+    // the user's request, so that its upstream write goes first and waits on no copy's.
+    if (bodyless) for (const mirror of rule.mirrors) if (this.#random() * 100 < mirror.percent) this.#shadow(req, mirror);
   }
 
   /** A copy of the request to the mirror's destination: fire and forget, its answer discarded. */
