@@ -25,5 +25,5 @@ if (parentPort !== null) {
   await new Promise((r) => setTimeout(r, w.ms));
   const counts = await load.stop();
   const cpu = process.threadCpuUsage(before);
-  port.postMessage({ kind: 'done', counts, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
+  port.postMessage({ kind: 'done', counts, latenciesMs: load.latenciesMs(), cpuSeconds: (cpu.user + cpu.system) / 1e6 });
 }

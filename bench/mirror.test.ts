@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LoadCounts } from '../sandbox/demo/load.ts';
-import { type MirrorConfig, type MirrorWindow, roundOrder, spreadOf, summariseMirror, sumRequests } from './mirror.ts';
+import { type MirrorConfig, type MirrorWindow, pool, roundOrder, spreadOf, summariseMirror, sumRequests } from './mirror.ts';
 import { renderMirror } from './report.ts';
 
 function counts(requests: number, p50Ms: number, p99Ms: number): LoadCounts {
@@ -53,6 +53,13 @@ describe('spreadOf', () => {
   });
 });
 
+describe('pool', () => {
+  it('takes percentiles over every request of the windows, and counts those as slow as the canary', () => {
+    const latencies = [...Array.from({ length: 997 }, (_, i) => 1 + (i % 10)), 50, 399.9, 400];
+    expect(pool('idle', latencies)).toEqual({ config: 'idle', requests: 1000, p50Ms: 5, p99Ms: 10, p999Ms: 399.9, slowerThanCanary: 1 });
+  });
+});
+
 describe('summariseMirror', () => {
   const windows = [
     window(1, 'none', 2, 20, 0.5, 0),
@@ -95,9 +102,18 @@ describe('summariseMirror', () => {
       command: 'npm run bench -- --scenario mirror',
       machine: { cpuModel: 'cpu', cores: 2, memoryGiB: 24, kernel: '6', node: 'v24', sharp: '0.35', libvips: '8.18', tools: {}, loadAverage: [0.1, 0.2, 0.3] },
       corpus: { origin: 'corpus', synthetic: false, photographs: 9 },
-      mirror: { seconds: 10, rounds: 2, load: { concurrency: 4, ratePerSecond: 50 }, cgroupVersion: 1, windows },
+      mirror: {
+        seconds: 10,
+        rounds: 2,
+        load: { concurrency: 4, ratePerSecond: 50 },
+        cgroupVersion: 1,
+        windows,
+        pooled: [pool('none', [1, 2, 3, 4]), pool('shared', [2, 4, 6, 8]), pool('idle', [1, 2, 3, 400])],
+      },
     });
     expect(markdown.split('\n').filter((l) => /^\| [12] \| /.test(l))).toHaveLength(6);
     expect(markdown).toContain('| 100% mirrored, canary sharing the CPU | 1.75x (1.50-2.00) | 1.50x (1.50-1.50) |');
+    expect(markdown).toContain('| 100% mirrored, canary sharing the CPU | 4 | 4.00 | 8.0 | 8.0 | 2.00x | 2.00x | 0 |');
+    expect(markdown).toContain('| 100% mirrored, canary in SCHED_IDLE | 4 | 2.00 | 400.0 | 400.0 | 1.00x | 100.00x | 1 |');
   });
 });

@@ -15,10 +15,11 @@ import { z } from 'zod';
 import { INSTANCE_LABEL, TRACK_LABEL } from '../operator/src/build/labels.ts';
 import { samplePaths } from '../sandbox/demo/images.ts';
 import { deploy, hostOf, imageService, type Lab, LOAD, NAMESPACE, NEW_IMAGE, startLab } from '../sandbox/demo/lab.ts';
-import type { LoadCounts } from '../sandbox/demo/load.ts';
-import { eventsOf, type Ref, routeWeights, setImage, waitFor } from '../sandbox/demo/rollout.ts';
+import { type LoadCounts, quantile } from '../sandbox/demo/load.ts';
+import { eventsOf, type Ref, routeWeights, setImage, track, waitFor } from '../sandbox/demo/rollout.ts';
 import { RESOURCES } from '../sandbox/kube/client.ts';
 import { PodSchema } from '../sandbox/kube/types.ts';
+import { SLOW_DELAY_MS } from '../sandbox/kubelet/catalogue.ts';
 import { nodeCgroups } from '../sandbox/kubelet/cgroup.ts';
 import type { LoadWindow } from './mirror-load.ts';
 import type { Options } from './options.ts';
@@ -45,15 +46,39 @@ export interface MirrorWindow {
   };
 }
 
+/** Every window of a config together: percentiles over all their requests. */
+export interface Pooled {
+  config: MirrorConfig;
+  requests: number;
+  p50Ms: number | undefined;
+  p99Ms: number | undefined;
+  p999Ms: number | undefined;
+  /** Requests that took as long as the -slow canary holds each: none, if no user waited on it. */
+  slowerThanCanary: number;
+}
+
 export interface MirrorStudy {
   seconds: number;
   rounds: number;
   load: { concurrency: number; ratePerSecond: number };
   cgroupVersion: 1 | 2;
   windows: MirrorWindow[];
+  pooled: Pooled[];
 }
 
-const DoneSchema = z.object({ kind: z.literal('done'), counts: z.custom<LoadCounts>(), cpuSeconds: z.number() });
+export function pool(config: MirrorConfig, latenciesMs: readonly number[]): Pooled {
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  return {
+    config,
+    requests: sorted.length,
+    p50Ms: quantile(sorted, 0.5),
+    p99Ms: quantile(sorted, 0.99),
+    p999Ms: quantile(sorted, 0.999),
+    slowerThanCanary: sorted.filter((ms) => ms >= SLOW_DELAY_MS).length,
+  };
+}
+
+const DoneSchema = z.object({ kind: z.literal('done'), counts: z.custom<LoadCounts>(), latenciesMs: z.array(z.number()), cpuSeconds: z.number() });
 
 /** The config order of a round: rotated, so that no config always follows another. */
 export function roundOrder(round: number): MirrorConfig[] {
@@ -113,7 +138,12 @@ async function settledCount(read: () => Promise<number>): Promise<number> {
 }
 
 /** One window of load on `ref` in a worker thread; the CPU of each part measured over it. */
-async function measureWindow(lab: Lab, ref: Ref, ms: number, pods: { primary: string; canary: string }): Promise<Omit<MirrorWindow, 'round' | 'config' | 'mirrored' | 'canaryWeight'>> {
+async function measureWindow(
+  lab: Lab,
+  ref: Ref,
+  ms: number,
+  pods: { primary: string; canary: string },
+): Promise<Omit<MirrorWindow, 'round' | 'config' | 'mirrored' | 'canaryWeight'> & { latenciesMs: number[] }> {
   const window: LoadWindow = { target: lab.sandbox.mesh, host: hostOf(ref), paths: samplePaths(), concurrency: LOAD.concurrency, ratePerSecond: LOAD.ratePerSecond, ms };
   const worker = new Worker(new URL('./mirror-load.ts', import.meta.url), { workerData: window });
   let before: { sandbox: number; primary: number; canary: number } | undefined;
@@ -131,6 +161,7 @@ async function measureWindow(lab: Lab, ref: Ref, ms: number, pods: { primary: st
     if (before === undefined) throw new Error('the load worker finished without starting');
     return {
       counts: result.counts,
+      latenciesMs: result.latenciesMs,
       cpu: { sandbox: after.sandbox - before.sandbox, load: result.cpuSeconds, primary: after.primary - before.primary, canary: after.canary - before.canary },
     };
   } finally {
@@ -149,7 +180,6 @@ export async function runMirrorStudy(options: Options, progress: (line: string) 
     await setImage(lab.sandbox.client, mirrored, `${NEW_IMAGE}-slow`);
     await waitFor('mirroring to start', async () => (await eventsOf(lab.sandbox.client, mirrored)).some((e) => e.reason === 'Mirroring'), 60_000);
     const canaryUid = await podUid(lab, mirrored.name, 'canary');
-    const canaryCgroup = podCpuCgroup(canaryUid);
     const podsOf = { plain: { primary: await podUid(lab, plain.name, 'primary'), canary: canaryUid }, mirrored: { primary: await podUid(lab, mirrored.name, 'primary'), canary: canaryUid } };
     const canaryLabels = { reporter: 'destination', destination_workload: `${mirrored.name}-canary` };
     const mirroredSoFar = async (): Promise<number> => sumRequests(await (await fetch(lab.sandbox.meshMetrics)).text(), canaryLabels);
@@ -157,12 +187,21 @@ export async function runMirrorStudy(options: Options, progress: (line: string) 
     for (const ref of [plain, mirrored]) await measureWindow(lab, ref, 2_000, ref === plain ? podsOf.plain : podsOf.mirrored);
     await settledCount(mirroredSoFar);
     const windows: MirrorWindow[] = [];
+    const latencies = new Map<MirrorConfig, number[]>(MIRROR_CONFIGS.map((c) => [c, []]));
     for (let round = 1; round <= rounds; round++) {
       for (const config of roundOrder(round - 1)) {
         const ref = config === 'none' ? plain : mirrored;
-        fs.writeFileSync(path.join(canaryCgroup.dir, 'cpu.idle'), config === 'idle' ? '1' : '0');
+        // A canary starved in SCHED_IDLE on a busy machine can miss its readiness probes, and the
+        // mesh mirrors only to ready endpoints: start each window with it ready.
+        await waitFor('the canary to be ready', async () => ((await track(lab.sandbox.client, mirrored, 'canary'))?.ready ?? 0) > 0, 60_000);
         const mirroredBefore = await mirroredSoFar();
-        const measured = await measureWindow(lab, ref, seconds * 1000, ref === plain ? podsOf.plain : podsOf.mirrored);
+        // Looked up each time: a restarted container runs in a new cgroup.
+        const cgroup = podCpuCgroup(canaryUid);
+        fs.writeFileSync(path.join(cgroup.dir, 'cpu.idle'), config === 'idle' ? '1' : '0');
+        const { latenciesMs, ...measured } = await measureWindow(lab, ref, seconds * 1000, ref === plain ? podsOf.plain : podsOf.mirrored).finally(() =>
+          fs.writeFileSync(path.join(cgroup.dir, 'cpu.idle'), '0'),
+        );
+        latencies.get(config)?.push(...latenciesMs);
         const mirroredCount = (await settledCount(mirroredSoFar)) - mirroredBefore;
         const canaryWeight = (await routeWeights(lab.sandbox.client, mirrored))?.canary ?? 0;
         const w: MirrorWindow = { round, config, ...measured, mirrored: mirroredCount, canaryWeight };
@@ -172,8 +211,14 @@ export async function runMirrorStudy(options: Options, progress: (line: string) 
         );
       }
     }
-    fs.writeFileSync(path.join(canaryCgroup.dir, 'cpu.idle'), '0');
-    return { seconds, rounds, load: { concurrency: LOAD.concurrency, ratePerSecond: LOAD.ratePerSecond }, cgroupVersion: canaryCgroup.version, windows };
+    return {
+      seconds,
+      rounds,
+      load: { concurrency: LOAD.concurrency, ratePerSecond: LOAD.ratePerSecond },
+      cgroupVersion: podCpuCgroup(canaryUid).version,
+      windows,
+      pooled: MIRROR_CONFIGS.map((c) => pool(c, latencies.get(c) ?? [])),
+    };
   } finally {
     await lab.retire();
     await lab.stop();

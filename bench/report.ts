@@ -1,6 +1,8 @@
 // Turns a benchmark run into the markdown of docs/benchmarks.md: one table per workload with
 // ratios against sharp's in-process ceiling, the image service against each baseline, and the
 // targets of issues 2 and 10 with whether they are met. Pure: a run in, text out.
+
+import { SLOW_DELAY_MS } from '../sandbox/kubelet/catalogue.ts';
 import type { ServerCell } from './cell.ts';
 import { type MirrorConfig, type MirrorStudy, type Spread, summariseMirror } from './mirror.ts';
 import type { OutputCheckStudy } from './output-check.ts';
@@ -416,6 +418,25 @@ export function renderMirror(run: RunMeta & { mirror: MirrorStudy }): string {
           spread(s.canaryCpuSeconds, 2),
         ]),
       ],
+    ),
+  );
+  const pooledNone = m.pooled.find((p) => p.config === 'none');
+  parts.push(
+    '',
+    "Every window of a kind pooled, and the pooled percentiles against no mirror's:",
+    '',
+    table(
+      ['window', 'requests', 'p50 ms', 'p99 ms', 'p99.9 ms', 'p50 ratio', 'p99 ratio', `slower than the canary's ${SLOW_DELAY_MS} ms`],
+      m.pooled.map((p) => [
+        MIRROR_LABELS[p.config],
+        String(p.requests),
+        num(p.p50Ms, 2),
+        num(p.p99Ms, 1),
+        num(p.p999Ms, 1),
+        times(ratio(p.p50Ms, pooledNone?.p50Ms)),
+        times(ratio(p.p99Ms, pooledNone?.p99Ms)),
+        String(p.slowerThanCanary),
+      ]),
     ),
   );
   return `${parts.join('\n')}\n`;

@@ -127,6 +127,11 @@ export class LoadGenerator {
     return summarise(this.#samples.slice(start, end));
   }
 
+  /** Every request's latency so far in ms, in the order they finished (to pool several runs' percentiles). */
+  latenciesMs(): number[] {
+    return this.#samples.map((s) => s.ms);
+  }
+
   /** Counts of the requests that finished in the last `windowMs` (the live view). */
   recent(windowMs: number): LoadCounts {
     const since = performance.now() - windowMs;
