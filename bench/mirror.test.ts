@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LoadCounts } from '../sandbox/demo/load.ts';
-import { type MirrorConfig, type MirrorWindow, pool, roundOrder, spreadOf, summariseMirror, sumRequests } from './mirror.ts';
+import { canaryCpuWrites, type MirrorConfig, type MirrorWindow, pool, roundOrder, spreadOf, summariseMirror, sumSeries } from './mirror.ts';
 import { renderMirror } from './report.ts';
 
 function counts(requests: number, p50Ms: number, p99Ms: number): LoadCounts {
@@ -8,28 +8,42 @@ function counts(requests: number, p50Ms: number, p99Ms: number): LoadCounts {
 }
 
 function window(round: number, config: MirrorConfig, p50Ms: number, p99Ms: number, sandbox: number, mirrored: number): MirrorWindow {
-  return { round, config, counts: counts(500, p50Ms, p99Ms), mirrored, canaryWeight: 0, cpu: { sandbox, load: 0.2, primary: 0.3, canary: mirrored === 0 ? 0 : 0.4 } };
+  return { round, config, counts: counts(500, p50Ms, p99Ms), mirrored, lateCopies: 0, canaryWeight: 0, cpu: { sandbox, load: 0.2, primary: 0.3, canary: mirrored === 0 ? 0 : 0.4 } };
 }
 
 describe('roundOrder', () => {
   it('rotates the configs so that none always follows another', () => {
-    expect([0, 1, 2, 3].map(roundOrder)).toEqual([
-      ['none', 'shared', 'idle'],
-      ['shared', 'idle', 'none'],
-      ['idle', 'none', 'shared'],
-      ['none', 'shared', 'idle'],
+    expect([0, 1, 2, 3, 4].map(roundOrder)).toEqual([
+      ['none', 'shared', 'weight', 'idle'],
+      ['shared', 'weight', 'idle', 'none'],
+      ['weight', 'idle', 'none', 'shared'],
+      ['idle', 'none', 'shared', 'weight'],
+      ['none', 'shared', 'weight', 'idle'],
     ]);
   });
 });
 
-describe('sumRequests', () => {
+describe('canaryCpuWrites', () => {
+  const idle = (value: string) => ({ file: 'cpu.idle', value });
+  it.each([
+    [1, 'weight', [idle('0'), { file: 'cpu.shares', value: '2' }]],
+    [1, 'idle', [idle('0'), { file: 'cpu.shares', value: '1024' }, idle('1')]],
+    [1, undefined, [idle('0'), { file: 'cpu.shares', value: '1024' }]],
+    [2, 'weight', [idle('0'), { file: 'cpu.weight', value: '1' }]],
+    [2, 'shared', [idle('0'), { file: 'cpu.weight', value: '100' }]],
+  ] as const)('cgroup v%s, %s', (version, config, writes) => {
+    expect(canaryCpuWrites(version, config)).toEqual(writes);
+  });
+});
+
+describe('sumSeries', () => {
   const exposition = [
     '# TYPE istio_requests_total counter',
     'istio_requests_total{reporter="destination",destination_workload="m-canary",response_code="200"} 40',
     'istio_requests_total{reporter="destination",destination_workload="m-canary",response_code="503"} 2',
     'istio_requests_total{reporter="destination",destination_workload="m-primary",response_code="200"} 500',
     'istio_requests_total{reporter="source",destination_workload="m-canary",response_code="503"} 7',
-    'istio_request_duration_milliseconds_count{reporter="destination",destination_workload="m-canary"} 42',
+    'istio_request_duration_milliseconds_bucket{le="500",reporter="destination",destination_workload="m-canary"} 30',
   ].join('\n');
 
   it.each([
@@ -37,8 +51,8 @@ describe('sumRequests', () => {
     [{ destination_workload: 'm-canary' }, 49],
     [{ destination_workload: 'm-primary' }, 500],
     [{ destination_workload: 'other' }, 0],
-  ])('sums the counter over the series labelled %j', (labels, sum) => {
-    expect(sumRequests(exposition, labels)).toBe(sum);
+  ])('sums the counter over the series labelled %j, and no other metric', (labels, sum) => {
+    expect(sumSeries(exposition, 'istio_requests_total', labels)).toBe(sum);
   });
 });
 
@@ -71,7 +85,7 @@ describe('summariseMirror', () => {
   ];
 
   it("takes each ratio against the same round's window without a mirror", () => {
-    const [none, shared, idle] = summariseMirror({ windows });
+    const [none, shared, , idle] = summariseMirror({ windows });
     expect(none?.p99Ratio).toEqual({ median: 1, min: 1, max: 1 });
     expect(shared?.p50Ratio).toEqual({ median: 1.75, min: 1.5, max: 2 });
     expect(shared?.p99Ratio).toEqual({ median: 1.5, min: 1.5, max: 1.5 });
@@ -80,7 +94,7 @@ describe('summariseMirror', () => {
   });
 
   it('charges the sandbox CPU above the no-mirror window to the copies', () => {
-    const [none, shared, idle] = summariseMirror({ windows });
+    const [none, shared, , idle] = summariseMirror({ windows });
     expect(none?.sandboxMsPerRequest).toEqual({ median: 1, min: 1, max: 1 });
     expect(none?.sandboxMsPerCopy).toBeUndefined();
     // Round 1: 200 ms over 500 copies; round 2: 300 ms over 400 copies.

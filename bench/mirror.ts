@@ -4,10 +4,12 @@
 //  - none: `plain`, no canary;
 //  - shared: `mirrored`, whose -slow canary sits at 0% (a 10-minute interval keeps it there) and
 //    receives a copy of every request, its pod competing for the cores like any other;
+//  - weight: the same pods, the canary pod's cgroup at the least CPU weight (cpu.shares 2,
+//    cpu.weight 1);
 //  - idle: the same pods, the canary pod's cgroup in SCHED_IDLE (cpu.idle), so that it runs only
 //    on CPU nothing else wants: on one machine, the nearest to a cluster where the canary's pod
 //    has CPU of its own and cannot take primary's, the mesh's or the client's.
-// Each round runs the three in a rotated order; ratios are taken within a round.
+// Each round runs them in a rotated order; ratios are taken within a round.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -24,7 +26,7 @@ import { nodeCgroups } from '../sandbox/kubelet/cgroup.ts';
 import type { LoadWindow } from './mirror-load.ts';
 import type { Options } from './options.ts';
 
-export const MIRROR_CONFIGS = ['none', 'shared', 'idle'] as const;
+export const MIRROR_CONFIGS = ['none', 'shared', 'weight', 'idle'] as const;
 export type MirrorConfig = (typeof MIRROR_CONFIGS)[number];
 
 export interface MirrorWindow {
@@ -33,6 +35,8 @@ export interface MirrorWindow {
   counts: LoadCounts;
   /** Copies of user requests the canary answered in the window (the mesh's telemetry). */
   mirrored: number;
+  /** Of those, the ones answered after more than 500 ms (the -slow canary holds each 400 ms). */
+  lateCopies: number;
   /** The canary's weight in the route at the window's end: 0 means no user request went to it. */
   canaryWeight: number;
   /** CPU seconds in the window. */
@@ -85,14 +89,21 @@ export function roundOrder(round: number): MirrorConfig[] {
   return MIRROR_CONFIGS.map((_, i) => MIRROR_CONFIGS[(i + round) % MIRROR_CONFIGS.length] as MirrorConfig);
 }
 
-/** The sum of `istio_requests_total` samples whose labels include every one of `labels`. */
-export function sumRequests(exposition: string, labels: Readonly<Record<string, string>>): number {
+/** The sum of a metric's samples whose labels include every one of `labels`. */
+export function sumSeries(exposition: string, name: string, labels: Readonly<Record<string, string>>): number {
   let sum = 0;
   for (const line of exposition.split('\n')) {
-    if (!line.startsWith('istio_requests_total{')) continue;
+    if (!line.startsWith(`${name}{`)) continue;
     if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
+}
+
+/** The canary's cgroup CPU settings for a window (`config`) and back to the kubelet's defaults (undefined). */
+export function canaryCpuWrites(version: 1 | 2, config: MirrorConfig | undefined): { file: string; value: string }[] {
+  const weight = version === 2 ? { file: 'cpu.weight', least: '1', normal: '100' } : { file: 'cpu.shares', least: '2', normal: '1024' };
+  // The kernel refuses a weight for an idle group (EINVAL): leave idle first, enter it last.
+  return [{ file: 'cpu.idle', value: '0' }, { file: weight.file, value: config === 'weight' ? weight.least : weight.normal }, ...(config === 'idle' ? [{ file: 'cpu.idle', value: '1' }] : [])];
 }
 
 /** The directory of the cgroup (cpu controller) the kubelet made for the pod's container. */
@@ -143,7 +154,7 @@ async function measureWindow(
   ref: Ref,
   ms: number,
   pods: { primary: string; canary: string },
-): Promise<Omit<MirrorWindow, 'round' | 'config' | 'mirrored' | 'canaryWeight'> & { latenciesMs: number[] }> {
+): Promise<Omit<MirrorWindow, 'round' | 'config' | 'mirrored' | 'lateCopies' | 'canaryWeight'> & { latenciesMs: number[] }> {
   const window: LoadWindow = { target: lab.sandbox.mesh, host: hostOf(ref), paths: samplePaths(), concurrency: LOAD.concurrency, ratePerSecond: LOAD.ratePerSecond, ms };
   const worker = new Worker(new URL('./mirror-load.ts', import.meta.url), { workerData: window });
   let before: { sandbox: number; primary: number; canary: number } | undefined;
@@ -182,7 +193,12 @@ export async function runMirrorStudy(options: Options, progress: (line: string) 
     const canaryUid = await podUid(lab, mirrored.name, 'canary');
     const podsOf = { plain: { primary: await podUid(lab, plain.name, 'primary'), canary: canaryUid }, mirrored: { primary: await podUid(lab, mirrored.name, 'primary'), canary: canaryUid } };
     const canaryLabels = { reporter: 'destination', destination_workload: `${mirrored.name}-canary` };
-    const mirroredSoFar = async (): Promise<number> => sumRequests(await (await fetch(lab.sandbox.meshMetrics)).text(), canaryLabels);
+    const copiesSoFar = async (): Promise<{ all: number; late: number }> => {
+      const text = await (await fetch(lab.sandbox.meshMetrics)).text();
+      const all = sumSeries(text, 'istio_requests_total', canaryLabels);
+      return { all, late: all - sumSeries(text, 'istio_request_duration_milliseconds_bucket', { ...canaryLabels, le: '500' }) };
+    };
+    const mirroredSoFar = async (): Promise<number> => (await copiesSoFar()).all;
     // Warm both primaries' and the canary's result caches, so that every window measures the same work.
     for (const ref of [plain, mirrored]) await measureWindow(lab, ref, 2_000, ref === plain ? podsOf.plain : podsOf.mirrored);
     await settledCount(mirroredSoFar);
@@ -194,20 +210,22 @@ export async function runMirrorStudy(options: Options, progress: (line: string) 
         // A canary starved in SCHED_IDLE on a busy machine can miss its readiness probes, and the
         // mesh mirrors only to ready endpoints: start each window with it ready.
         await waitFor('the canary to be ready', async () => ((await track(lab.sandbox.client, mirrored, 'canary'))?.ready ?? 0) > 0, 60_000);
-        const mirroredBefore = await mirroredSoFar();
+        const before = await copiesSoFar();
         // Looked up each time: a restarted container runs in a new cgroup.
         const cgroup = podCpuCgroup(canaryUid);
-        fs.writeFileSync(path.join(cgroup.dir, 'cpu.idle'), config === 'idle' ? '1' : '0');
-        const { latenciesMs, ...measured } = await measureWindow(lab, ref, seconds * 1000, ref === plain ? podsOf.plain : podsOf.mirrored).finally(() =>
-          fs.writeFileSync(path.join(cgroup.dir, 'cpu.idle'), '0'),
-        );
+        const set = (c: MirrorConfig | undefined): void => {
+          for (const w of canaryCpuWrites(cgroup.version, c)) fs.writeFileSync(path.join(cgroup.dir, w.file), w.value);
+        };
+        set(config);
+        const { latenciesMs, ...measured } = await measureWindow(lab, ref, seconds * 1000, ref === plain ? podsOf.plain : podsOf.mirrored).finally(() => set(undefined));
         latencies.get(config)?.push(...latenciesMs);
-        const mirroredCount = (await settledCount(mirroredSoFar)) - mirroredBefore;
+        await settledCount(mirroredSoFar);
+        const after = await copiesSoFar();
         const canaryWeight = (await routeWeights(lab.sandbox.client, mirrored))?.canary ?? 0;
-        const w: MirrorWindow = { round, config, ...measured, mirrored: mirroredCount, canaryWeight };
+        const w: MirrorWindow = { round, config, ...measured, mirrored: after.all - before.all, lateCopies: after.late - before.late, canaryWeight };
         windows.push(w);
         progress(
-          `round ${round} ${config}: ${w.counts.requests} requests, p50 ${w.counts.p50Ms?.toFixed(1)} ms, p99 ${w.counts.p99Ms?.toFixed(1)} ms, ${w.mirrored} mirrored, sandbox CPU ${w.cpu.sandbox.toFixed(2)} s`,
+          `round ${round} ${config}: ${w.counts.requests} requests, p50 ${w.counts.p50Ms?.toFixed(1)} ms, p99 ${w.counts.p99Ms?.toFixed(1)} ms, ${w.mirrored} mirrored (${w.lateCopies} late), sandbox CPU ${w.cpu.sandbox.toFixed(2)} s`,
         );
       }
     }

@@ -53,8 +53,9 @@ export const USAGE = `npm run bench -- [--scenario compare|threads|soak|quota|at
 photographs generated with sharp (cached under .bench/).
 --repeats (default 3, 1 with --quick) measures the ceiling, this service and ipx that many times
 per cell and keeps the median: their ratios decide targets a few percent wide.
-mirror: --repeats rounds (default 6, 2 with --quick) of three --duration windows (default 10 s,
-5 with --quick): no mirror, mirrored to a canary sharing the CPU, mirrored to a SCHED_IDLE canary.`;
+mirror: --repeats rounds (default 6, 2 with --quick) of four --duration windows (default 10 s,
+5 with --quick): no mirror, and mirrored to a canary sharing the CPU, at the least CPU weight,
+in SCHED_IDLE.`;
 
 export function parseOptions(argv: readonly string[], repoRoot: string): Options {
   const { values } = parseArgs({

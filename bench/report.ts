@@ -4,7 +4,7 @@
 
 import { SLOW_DELAY_MS } from '../sandbox/kubelet/catalogue.ts';
 import type { ServerCell } from './cell.ts';
-import { type MirrorConfig, type MirrorStudy, type Spread, summariseMirror } from './mirror.ts';
+import { MIRROR_CONFIGS, type MirrorConfig, type MirrorStudy, type Spread, summariseMirror } from './mirror.ts';
 import type { OutputCheckStudy } from './output-check.ts';
 import { defaultSettings, type QuotaCell, type QuotaStudy, quotaRatios } from './quota.ts';
 import type { BatchCell, BenchRun, RunMeta } from './results.ts';
@@ -373,6 +373,7 @@ function spread(s: Spread | undefined, digits: number, suffix = ''): string {
 const MIRROR_LABELS: Record<MirrorConfig, string> = {
   none: 'no mirror',
   shared: '100% mirrored, canary sharing the CPU',
+  weight: '100% mirrored, canary at the least CPU weight',
   idle: '100% mirrored, canary in SCHED_IDLE',
 };
 
@@ -382,7 +383,7 @@ export function renderMirror(run: RunMeta & { mirror: MirrorStudy }): string {
   parts.push(
     '',
     `Two one-replica ImageServices through the sandbox's mesh, ${m.load.ratePerSecond} requests/s over ${m.load.concurrency} connections (a worker thread), ` +
-      `${m.rounds} rounds of three ${m.seconds} s windows in rotated order; the canary's cgroup (v${m.cgroupVersion}) toggled between windows.`,
+      `${m.rounds} rounds of ${MIRROR_CONFIGS.length} ${m.seconds} s windows in rotated order; the canary's cgroup (v${m.cgroupVersion}) set for each window.`,
   );
   const rows = m.windows.map((w) => [
     String(w.round),
@@ -391,14 +392,17 @@ export function renderMirror(run: RunMeta & { mirror: MirrorStudy }): string {
     num(w.counts.p50Ms, 2),
     num(w.counts.p99Ms, 1),
     String(w.counts.failed),
-    String(w.mirrored),
+    `${w.mirrored} (${w.lateCopies})`,
     String(w.canaryWeight),
     num(w.cpu.sandbox, 2),
     num(w.cpu.load, 2),
     num(w.cpu.primary, 2),
     num(w.cpu.canary, 2),
   ]);
-  parts.push('', table(['round', 'window', 'requests', 'p50 ms', 'p99 ms', 'failed', 'mirrored', 'canary weight', 'sandbox CPU s', 'load CPU s', 'primary CPU s', 'canary CPU s'], rows));
+  parts.push(
+    '',
+    table(['round', 'window', 'requests', 'p50 ms', 'p99 ms', 'failed', 'mirrored (after 500 ms)', 'canary weight', 'sandbox CPU s', 'load CPU s', 'primary CPU s', 'canary CPU s'], rows),
+  );
   const summary = summariseMirror(m).filter((s) => s.config !== 'none');
   const none = summariseMirror(m).find((s) => s.config === 'none');
   parts.push(
