@@ -15,7 +15,8 @@ import { runMirrorStudy } from './mirror.ts';
 import { type Options, parseOptions } from './options.ts';
 import { runOutputCheck } from './output-check.ts';
 import { runQuotaStudy } from './quota.ts';
-import { renderMirror, renderOutputCheck, renderQuota, renderReport, renderSoak, renderThreadStudy } from './report.ts';
+import { runRecentRecord } from './recent-record.ts';
+import { renderMirror, renderOutputCheck, renderQuota, renderRecentRecord, renderReport, renderSoak, renderThreadStudy } from './report.ts';
 import type { BenchRun, RunMeta } from './results.ts';
 import { runSoak } from './soak.ts';
 import { runThreadStudy } from './threads.ts';
@@ -82,6 +83,8 @@ async function main(): Promise<void> {
     publish(options, { ...base, mirror: await runMirrorStudy(options, progress), finishedAt: new Date().toISOString() }, renderMirror);
   } else if (options.scenario === 'output-check') {
     publish(options, { ...base, outputCheck: await runOutputCheck(corpus, progress), finishedAt: new Date().toISOString() }, renderOutputCheck);
+  } else if (options.scenario === 'recent-record') {
+    publish(options, { ...base, recentRecord: runRecentRecord(progress), finishedAt: new Date().toISOString() }, renderRecentRecord);
   } else if (options.scenario === 'attacks') {
     const attacks = await runAttacks(options, corpus, progress);
     publish(options, { ...base, attacks, finishedAt: new Date().toISOString() }, () => renderAttacks(attacks));

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { WORKLOADS } from './workloads.ts';
 
-export const SCENARIOS = ['compare', 'threads', 'soak', 'quota', 'attacks', 'mirror', 'output-check'] as const;
+export const SCENARIOS = ['compare', 'threads', 'soak', 'quota', 'attacks', 'mirror', 'output-check', 'recent-record'] as const;
 
 const csv = z.string().transform((s) =>
   s
@@ -45,7 +45,7 @@ export interface Options {
   repoRoot: string;
 }
 
-export const USAGE = `npm run bench -- [--scenario compare|threads|soak|quota|attacks|mirror|output-check] [--quick] [--corpus DIR] [--avif]
+export const USAGE = `npm run bench -- [--scenario compare|threads|soak|quota|attacks|mirror|output-check|recent-record] [--quick] [--corpus DIR] [--avif]
   [--connections 2,16,256,1000] [--duration SECONDS] [--workloads jpeg640,webp640,large1280,avif640]
   [--contenders image-service,naive,ipx,php-imagick,php-imagick-hint,sharp,vipsthumbnail] [--repeats N] [--out DIR]
 

@@ -7,6 +7,7 @@ import type { ServerCell } from './cell.ts';
 import { MIRROR_CONFIGS, type MirrorConfig, type MirrorStudy, type Spread, summariseMirror } from './mirror.ts';
 import type { OutputCheckStudy } from './output-check.ts';
 import { defaultSettings, type QuotaCell, type QuotaStudy, quotaRatios } from './quota.ts';
+import type { RecentRecordRow } from './recent-record.ts';
 import type { BatchCell, BenchRun, RunMeta } from './results.ts';
 import { RISE_MIB_PER_MINUTE, RISE_R2, type SoakResult } from './soak.ts';
 import { ratio } from './stats.ts';
@@ -471,6 +472,20 @@ export function renderOutputCheck(run: RunMeta & { outputCheck: OutputCheckStudy
         num(c.worstDeltaE, 2),
         `${num(c.rssBeforeBytes / MiB, 0)} -> peak ${num(c.rssPeakBytes / MiB, 0)} MiB (+${num((c.rssPeakBytes - c.rssBeforeBytes) / MiB, 0)})`,
       ]),
+    ),
+  );
+  return `${parts.join('\n')}\n`;
+}
+
+export function renderRecentRecord(run: RunMeta & { recentRecord: RecentRecordRow[] }): string {
+  const parts = renderMeta(run);
+  parts.push(
+    '',
+    "CPU of one call of the image service's record of recent requests (on the hot path of every 200 render), measured alone after a warm-up:",
+    '',
+    table(
+      ['case', 'CPU per request'],
+      run.recentRecord.map((r) => [r.case, `${r.nsPerCall.toFixed(0)} ns`]),
     ),
   );
   return `${parts.join('\n')}\n`;
