@@ -3,6 +3,7 @@ import { canaryMeasure } from '../operator/src/canary/measure.ts';
 import { kubeEndpoints } from '../operator/src/canary/providers/endpoints.ts';
 import { Providers } from '../operator/src/canary/providers/select.ts';
 import { endlessAnswer, serve } from '../operator/src/canary/providers/testkit.ts';
+import { kubeSigningKey } from '../operator/src/canary/signing-key.ts';
 import type { KubeClient, KubeObject } from '../operator/src/kube/client.ts';
 import { resources } from '../operator/src/kube/client.ts';
 import { InvalidError } from '../operator/src/kube/errors.ts';
@@ -24,7 +25,7 @@ async function tenant(kind: ControlPlaneKind): Promise<{ client: KubeClient; ns:
 
 /** The operator with the canary, watching `ns` only, under `policy`. */
 async function operatorFor(client: KubeClient, ns: string, policy: TenantPolicy, timeoutMs = 10_000) {
-  const providers = new Providers({ prometheusUrl: undefined, endpoints: kubeEndpoints(client), timeoutMs });
+  const providers = new Providers({ prometheusUrl: undefined, endpoints: kubeEndpoints(client), signingKey: kubeSigningKey(client), timeoutMs });
   return operator(client, { namespaces: [ns], policy, measure: canaryMeasure(providers) });
 }
 

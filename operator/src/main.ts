@@ -7,6 +7,7 @@ import { DiffStore } from './canary/diffs.ts';
 import { canaryMeasure } from './canary/measure.ts';
 import { kubeEndpoints } from './canary/providers/endpoints.ts';
 import { Providers } from './canary/providers/select.ts';
+import { kubeSigningKey } from './canary/signing-key.ts';
 import { checkReady, parseTarget } from './check.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { KubeClient } from './kube/client.ts';
@@ -51,7 +52,7 @@ export async function startOperator(config: Config, options: StartOptions = {}):
     resyncMs: config.resyncMs,
     leaderElection: config.leaderElection,
     policy: config.policy,
-    measure: options.measure ?? canaryMeasure(new Providers({ prometheusUrl: config.prometheusUrl, endpoints: kubeEndpoints(client) }), diffs),
+    measure: options.measure ?? canaryMeasure(new Providers({ prometheusUrl: config.prometheusUrl, endpoints: kubeEndpoints(client), signingKey: kubeSigningKey(client) }), diffs),
   });
 
   let stopping = false;

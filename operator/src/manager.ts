@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { canaryMeasure } from './canary/measure.ts';
 import { kubeEndpoints } from './canary/providers/endpoints.ts';
 import { Providers } from './canary/providers/select.ts';
+import { kubeSigningKey } from './canary/signing-key.ts';
 import { type KubeClient, type KubeObject, resources } from './kube/client.ts';
 import { type Clock, realClock } from './kube/clock.ts';
 import { ApiError, ConflictError } from './kube/errors.ts';
@@ -86,7 +87,7 @@ export class Manager {
       metrics: options.metrics,
       logger,
       clock,
-      measure: options.measure ?? canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: kubeEndpoints(client) })),
+      measure: options.measure ?? canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: kubeEndpoints(client), signingKey: kubeSigningKey(client) })),
       policy: options.policy ?? CLOSED_POLICY,
     });
     this.elector = options.leaderElection ? new LeaderElector(client, { ...options.leaderElection, clock, logger }) : undefined;

@@ -9,7 +9,7 @@ import type { CheckDue } from '../rollout.ts';
 import { canaryMeasure } from './measure.ts';
 import type { PodEndpoint } from './providers/direct.ts';
 import { Providers } from './providers/select.ts';
-import { eventually, istioExporter, type RunningPrometheus, type SeenRequest, type Served, serve, startPrometheus, times } from './providers/testkit.ts';
+import { eventually, istioExporter, noSigningKey, type RunningPrometheus, type SeenRequest, type Served, serve, startPrometheus, times } from './providers/testkit.ts';
 
 // One scrape interval's traffic per canary (SLOs: p99 <= 500 ms, 5xx <= 1%).
 const TRAFFIC: Record<string, { requests: SeenRequest[]; passes: boolean }> = {
@@ -54,7 +54,7 @@ beforeAll(async () => {
     pods.set(`${name}-canary`, { pod: `${name}-canary-0`, url: pod.url });
   }
   prometheus = await startPrometheus([mesh.url]);
-  const probe = new Providers({ prometheusUrl: prometheus.url, endpoints: async () => [] }).for(imageService('healthy', 'prometheus').spec.canary.analysis);
+  const probe = new Providers({ prometheusUrl: prometheus.url, endpoints: async () => [], signingKey: noSigningKey }).for(imageService('healthy', 'prometheus').spec.canary.analysis);
   await eventually(async () => {
     const o = await probe.analyse({ target: { namespace: 'shop', workload: 'healthy-canary', service: 'healthy-canary' }, intervalMs: 5_000, metrics: [] });
     return o.requests >= 300 && Number.isFinite(o.latencyP99Ms) ? o : undefined;
@@ -68,7 +68,7 @@ afterAll(async () => {
 
 describe('Prometheus and direct providers on the same traffic', () => {
   it.each(Object.keys(TRAFFIC))('%s canary: same verdict', async (name) => {
-    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: async (target) => [pods.get(target.service) as PodEndpoint] }));
+    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: async (target) => [pods.get(target.service) as PodEndpoint], signingKey: noSigningKey }));
     const signal = new AbortController().signal;
     const viaPrometheus = await measure(imageService(name, 'prometheus'), due, now, signal);
     const viaDirect = await measure(imageService(name, 'direct'), due, now, signal);
@@ -83,7 +83,7 @@ describe('Prometheus and direct providers on the same traffic', () => {
   it('Prometheus stopped: the check fails with the reason, never passes', async () => {
     const gone = await serve((_q, r) => r.end());
     await gone.close();
-    const measure = canaryMeasure(new Providers({ prometheusUrl: gone.url, endpoints: async () => [] }));
+    const measure = canaryMeasure(new Providers({ prometheusUrl: gone.url, endpoints: async () => [], signingKey: noSigningKey }));
     const spec = imageService('healthy', 'direct');
     spec.spec.canary.analysis.provider = undefined; // unset: the operator's PROMETHEUS_URL is used
     const result = await measure(spec, due, now, new AbortController().signal);

@@ -8,6 +8,7 @@ import { DiffStore, MAX_DIFFS } from './diffs.ts';
 import { canaryMeasure } from './measure.ts';
 import type { EndpointSource } from './providers/direct.ts';
 import { Providers } from './providers/select.ts';
+import { noSigningKey } from './providers/testkit.ts';
 
 // The measurement as the reconciler runs it: the direct provider scrapes the canary's real
 // /metrics, the output check fetches from real primary and canary services.
@@ -37,7 +38,7 @@ describe('canaryMeasure with an output check', () => {
 
   it('before the first weight: the output alone fails a drifted canary, with a diff one can open', async () => {
     const diffs = new DiffStore();
-    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints }), diffs);
+    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints, signingKey: noSigningKey }), diffs);
     const record = await measure(isvc(sample), { intervalMs: 10_000, metrics: [], measures: 'output' }, new Date(), AbortSignal.timeout(30_000));
     expect(record).toMatchObject({ passed: false, output: { samples: 1, failed: 1 } });
     expect(record.reason).toMatch(/^output of photo\.jpg\?w=200: colour difference \(mean CIEDE2000\) primary 0, canary [\d.]+ \(limit at most 1\.5\)$/);
@@ -49,7 +50,7 @@ describe('canaryMeasure with an output check', () => {
 
   it('at a check: perfect latency and errors, the output check fails the check', async () => {
     await fetch(`${drift.base}/image/files/photo.jpg?w=50`).then((r) => r.arrayBuffer());
-    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints }));
+    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints, signingKey: noSigningKey }));
     const record = await measure(isvc(sample), { intervalMs: 10_000, metrics: [], measures: 'traffic' }, new Date(), AbortSignal.timeout(30_000));
     expect(record.errorRatePercent).toBe(0);
     expect(record.passed).toBe(false);
@@ -58,7 +59,7 @@ describe('canaryMeasure with an output check', () => {
 
   it('a Service without ready pods fails the output check with its name', async () => {
     const none: EndpointSource = async () => [];
-    const record = await canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: none }))(
+    const record = await canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: none, signingKey: noSigningKey }))(
       isvc(sample),
       { intervalMs: 10_000, metrics: [], measures: 'output' },
       new Date(),
@@ -87,7 +88,7 @@ describe("canaryMeasure with samples from primary's traffic", () => {
   const gate: CheckDue = { intervalMs: 10_000, metrics: [], measures: 'output' };
 
   it('an empty record with no listed samples: no data, saying why; with listed samples: those only, and said', async () => {
-    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: to(drift) }));
+    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: to(drift), signingKey: noSigningKey }));
     const empty = await measure(isvc([], 3), gate, new Date(), AbortSignal.timeout(30_000));
     expect(empty).toMatchObject({ passed: false, noData: true, reason: "primary's record of recent requests: empty: nothing to compare", output: { samples: 0 } });
     const listed = await measure(isvc([{ key: 'photo.jpg', params: 'w=200' }], 3), gate, new Date(), AbortSignal.timeout(30_000));
@@ -97,7 +98,7 @@ describe("canaryMeasure with samples from primary's traffic", () => {
 
   it('a drifted canary is caught by the keys users asked primary for, none listed', async () => {
     for (const path of ['photo.jpg?w=120', 'nested/photo%20copy.jpg?w=90&fm=jpeg', 'missing.jpg?w=10']) await fetch(`${recording.base}/image/files/${path}`).then((r) => r.arrayBuffer());
-    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: to(drift) }));
+    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: to(drift), signingKey: noSigningKey }));
     const record = await measure(isvc([], 2), gate, new Date(), AbortSignal.timeout(30_000));
     expect(record).toMatchObject({ passed: false, output: { samples: 2, failed: 2, fromTraffic: 2 } });
     expect(record.output).not.toHaveProperty('note');
@@ -106,7 +107,7 @@ describe("canaryMeasure with samples from primary's traffic", () => {
   });
 
   it('the same version passes on the same keys; fewer in the record than asked is said, not a failure', async () => {
-    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: to(alike) }));
+    const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: to(alike), signingKey: noSigningKey }));
     const record = await measure(isvc([{ key: 'photo.jpg', params: 'w=200' }], 2), gate, new Date(), AbortSignal.timeout(30_000));
     expect(record).toMatchObject({ passed: true, output: { samples: 3, failed: 0, fromTraffic: 2, worstDeltaE: 0 } });
     // The listed sample fetched above is the check's own request: it did not enter the record.
@@ -116,7 +117,12 @@ describe("canaryMeasure with samples from primary's traffic", () => {
 
   it('a primary without the record (its management port closed): the listed samples only, said', async () => {
     const endpoints: EndpointSource = async (target) => [{ pod: `${target.service}-0`, url: alike.base }];
-    const record = await canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints }))(isvc([{ key: 'photo.jpg', params: 'w=200' }], 5), gate, new Date(), AbortSignal.timeout(30_000));
+    const record = await canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints, signingKey: noSigningKey }))(
+      isvc([{ key: 'photo.jpg', params: 'w=200' }], 5),
+      gate,
+      new Date(),
+      AbortSignal.timeout(30_000),
+    );
     expect(record).toMatchObject({ passed: true, output: { samples: 1, note: "primary's record of recent requests: unreachable: listed samples only" } });
   });
 });

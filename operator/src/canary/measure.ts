@@ -11,6 +11,7 @@ import { checkOutput, describeFailure } from './output.ts';
 import type { EndpointSource } from './providers/direct.ts';
 import { AnalysisError } from './providers/provider.ts';
 import type { Providers } from './providers/select.ts';
+import type { SigningKeySource } from './signing-key.ts';
 import { samplesFromTraffic } from './traffic.ts';
 import { type AnalysisOutcome, judge, judgeOutput, type OutputVerdict } from './verdict.ts';
 import { callWebhook, describeAnswer } from './webhooks.ts';
@@ -18,12 +19,14 @@ import { callWebhook, describeAnswer } from './webhooks.ts';
 interface MeasureOptions {
   /** How the output check finds a primary and a canary pod: the direct provider's source. */
   endpoints: EndpointSource;
+  /** How the output check reads the key of a service with signed URLs. */
+  signingKey: SigningKeySource;
   diffs: DiffStore;
 }
 
 /** `diffs`: where the output check's visual diffs are kept (the operator serves its store). */
 export function canaryMeasure(providers: Providers, diffs: DiffStore = new DiffStore()): Measure {
-  const options: MeasureOptions = { endpoints: providers.endpoints, diffs };
+  const options: MeasureOptions = { endpoints: providers.endpoints, signingKey: providers.signingKey, diffs };
   return async (isvc: ImageService, check: CheckDue, now: Date, signal: AbortSignal): Promise<AnalysisResult> => {
     const hooks = await askHooks(isvc, check, signal);
     // A hook's no (a rollback hook's yes) ends the check unmeasured.
@@ -95,12 +98,15 @@ async function compareOutput(isvc: ImageService, options: MeasureOptions, signal
     return pods[0]!.url;
   };
   try {
+    const secret = isvc.spec.serving.signingKeysSecret;
+    // Read at every check and held for this one only: a rotated key signs from the next check on.
+    const signingKey = secret ? await options.signingKey(namespace, secret, signal) : undefined;
     const targets = { primary: await podOf('primary'), canary: await podOf('canary') };
     // The record is read from the primary pod that is compared, on its management port.
     const management = new URL(targets.primary);
     management.port = String(managementPort(isvc.spec.traffic.port));
     const traffic = spec.fromTraffic > 0 ? await samplesFromTraffic(management.origin, spec.fromTraffic, spec.samples, spec.timeoutSeconds * 1000, signal) : { samples: [] };
-    const result = await checkOutput({ ...spec, samples: [...spec.samples, ...traffic.samples] }, targets, signal);
+    const result = await checkOutput({ ...spec, samples: [...spec.samples, ...traffic.samples] }, targets, signal, signingKey);
     const diffs = result.failures.flatMap((f) => (f.diff === undefined ? [] : [options.diffs.put(namespace, isvc.metadata.name, f.diff)]));
     const fallback = traffic.samples.length > 0 ? '' : spec.samples.length > 0 ? ': listed samples only' : ': nothing to compare';
     const note = traffic.note === undefined ? {} : { note: `${traffic.note}${fallback}` };

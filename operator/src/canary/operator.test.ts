@@ -217,4 +217,34 @@ describe('the canary through the reconciler', () => {
     expect(refused).toMatchObject({ reason: 'WebhookNotAllowed', message: expect.stringMatching(/^spec\.canary\.webhooks\[0\]\.url: .* is not a hook this operator may call/) });
     expect(hookCalls.slice(before)).toEqual([]);
   });
+
+  it('a signed service whose Secret is missing: the output check fails naming the Secret and key, in a Warning and in status', async () => {
+    await client.create(resources.imageServices, {
+      apiVersion: 'imageops.dev/v1alpha1',
+      kind: 'ImageService',
+      metadata: { name: 'signed', namespace: NS },
+      spec: {
+        image: 'imageops/image-service:1.0.0',
+        replicas: 1,
+        source: { file: {} },
+        serving: { signingKeysSecret: 'signed-keys' },
+        canary: { interval: '1s', threshold: 1, analysis: { provider: 'direct', output: { samples: [{ key: 'photo.jpg', params: 'w=200' }] } } },
+      },
+    } as KubeObject);
+    const statusOf = async () => ((await client.get(resources.imageServices, NS, 'signed'))['status'] ?? {}) as { phase?: string; lastAnalysis?: { reason?: string } };
+    await eventually(async () => ((await statusOf()).phase === 'Initialized' ? true : undefined), 'Initialized');
+    await rolledOut('signed-primary');
+    await client.mergePatch(resources.imageServices, NS, 'signed', { spec: { image: 'imageops/image-service:1.1.0' } });
+    await eventually(async () => (replicas(await deployment('signed-canary')) === 1 ? true : undefined), 'canary scaled up');
+    await rolledOut('signed-canary');
+    const failed = await eventually(async () => {
+      const s = await statusOf();
+      return s.phase === 'Failed' ? s : undefined;
+    }, 'Failed');
+    const reason = 'output check: Secret shop/signed-keys (serving.signingKeysSecret) not found';
+    expect(failed.lastAnalysis?.reason).toBe(reason);
+    await manager.recorder.flush();
+    const warnings = (await client.list(resources.events, { namespace: NS })).items.filter((e) => e['type'] === 'Warning' && (e['involvedObject'] as { name?: string }).name === 'signed');
+    expect(warnings.map((e) => String(e['message'])).join('\n')).toContain(reason);
+  });
 });

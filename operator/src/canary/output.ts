@@ -4,6 +4,7 @@
 // repeated: a failure names the sample, the metric and the two values, never a body.
 import type { Sharp, SharpOptions } from 'sharp';
 import { UNRECORDED_HEADER } from '../../../image-service/src/recent-record.ts';
+import { signUrl } from '../../../image-service/src/signing.ts';
 import type { OutputCheckSpec, OutputSample } from '../api/image-service.ts';
 import { deltaE2000Map, type LabImage, ssimLightness } from './perceptual.ts';
 import { type BytesAnswer, fetchBoundedBytes } from './providers/bounded-fetch.ts';
@@ -66,13 +67,16 @@ export function describeFailure(f: SampleFailure): string {
   return `output of ${f.sample}: ${f.metric} primary ${f.primary}, canary ${f.canary}${limit}`;
 }
 
-/** Compares every sample, one at a time (one pair of pictures in memory at once). */
-export async function checkOutput(spec: OutputCheckSpec, targets: OutputTargets, signal: AbortSignal): Promise<OutputResult> {
+/**
+ * Compares every sample, one at a time (one pair of pictures in memory at once). `signingKey`:
+ * a service with signed URLs gets each sample signed with it, as the service verifies.
+ */
+export async function checkOutput(spec: OutputCheckSpec, targets: OutputTargets, signal: AbortSignal, signingKey?: string): Promise<OutputResult> {
   const result: OutputResult = { samples: 0, failures: [], worstSsim: undefined, worstDeltaE: undefined };
   for (const sample of spec.samples) {
     signal.throwIfAborted();
     const name = sampleName(sample);
-    const path = samplePath(sample);
+    const path = signingKey === undefined ? samplePath(sample) : signUrl(samplePath(sample), signingKey);
     const fetchOne = (base: string, who: string) =>
       fetchBoundedBytes(`${base}${path}`, {
         accept: ACCEPT,

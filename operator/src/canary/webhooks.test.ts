@@ -8,6 +8,7 @@ import { validateImageService, type WebhookSpec } from '../api/image-service.ts'
 import type { CheckDue } from '../rollout.ts';
 import { canaryMeasure } from './measure.ts';
 import { Providers } from './providers/select.ts';
+import { noSigningKey } from './providers/testkit.ts';
 import { callWebhook, describeAnswer, type WebhookPayload } from './webhooks.ts';
 
 const SECRET = 'internal-token-7f3a';
@@ -122,7 +123,7 @@ describe('callWebhook', () => {
 
 describe('the measurement with rollout hooks', () => {
   // no canary pods: the direct provider, when asked, fails with no-targets
-  const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: async () => [] }));
+  const measure = canaryMeasure(new Providers({ prometheusUrl: undefined, endpoints: async () => [], signingKey: noSigningKey }));
   const isvc = (hooks: WebhookSpec[]) => {
     const v = validateImageService({
       apiVersion: 'imageops.dev/v1alpha1',

@@ -53,6 +53,7 @@ const WHY: Record<AnalysisError['kind'], string> = {
   query: 'failed',
   'no-targets': 'failed',
   unsupported: 'failed',
+  configuration: 'failed',
 };
 
 /** How an answer reads in status and Events: `HTTP 200`, `HTTP 500 after 2 attempts`, `no answer in time`. */

@@ -75,6 +75,7 @@ export interface ResourceType {
 export const resources = {
   deployments: { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments', namespaced: true },
   services: { apiVersion: 'v1', kind: 'Service', plural: 'services', namespaced: true },
+  secrets: { apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true },
   events: { apiVersion: 'v1', kind: 'Event', plural: 'events', namespaced: true },
   leases: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
   horizontalPodAutoscalers: { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', plural: 'horizontalpodautoscalers', namespaced: true },

@@ -41,7 +41,9 @@ export type AnalysisErrorKind =
   /** No canary pod to measure (direct provider: no ready endpoint). */
   | 'no-targets'
   /** The provider cannot evaluate this analysis (direct provider and a custom PromQL metric). */
-  | 'unsupported';
+  | 'unsupported'
+  /** What the spec names cannot be used: the signing Secret is missing, unreadable or holds no key. */
+  | 'configuration';
 
 /** Why an analysis could not be made. The decision counts it as a failed check. */
 export class AnalysisError extends Error {

@@ -1,6 +1,7 @@
 // Which provider measures an ImageService's canary: spec.canary.analysis.provider, else
 // Prometheus when an address is known (the spec's or the operator's PROMETHEUS_URL), else direct.
 import type { AnalysisSpec } from '../../api/image-service.ts';
+import type { SigningKeySource } from '../signing-key.ts';
 import { DirectProvider, type EndpointSource } from './direct.ts';
 import { PrometheusProvider } from './prometheus.ts';
 import { AnalysisError, type MetricsProvider } from './provider.ts';
@@ -10,6 +11,8 @@ export interface ProvidersOptions {
   prometheusUrl: string | undefined;
   /** How the direct provider finds canary pods (kubeEndpoints in a cluster). */
   endpoints: EndpointSource;
+  /** How the output check reads the signing key of a service with signed URLs (kubeSigningKey in a cluster). */
+  signingKey: SigningKeySource;
   /** Longest wait for one Prometheus query or one pod scrape. */
   timeoutMs?: number;
 }
@@ -28,6 +31,11 @@ export class Providers {
   /** How pods are found behind a Service (the output check uses it too). */
   get endpoints(): EndpointSource {
     return this.#options.endpoints;
+  }
+
+  /** How the output check signs its samples for a service with signed URLs. */
+  get signingKey(): SigningKeySource {
+    return this.#options.signingKey;
   }
 
   /** The provider for an analysis spec; an AnalysisError when prometheus is asked for without an address. */

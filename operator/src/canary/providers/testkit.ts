@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { MeshTelemetry } from '../../../../sandbox/mesh/telemetry.ts';
+import type { SigningKeySource } from '../signing-key.ts';
 
 export interface Served {
   url: string;
@@ -217,3 +218,8 @@ export function imageServiceMetrics(bucketsSeconds: readonly number[]): { record
 export function times(n: number, request: SeenRequest): SeenRequest[] {
   return Array.from({ length: n }, () => request);
 }
+
+/** For tests whose ImageServices have no signed URLs: the output check never asks for a key. */
+export const noSigningKey: SigningKeySource = async (namespace, secret) => {
+  throw new Error(`this test reads no Secret (asked for ${namespace}/${secret})`);
+};
