@@ -6,12 +6,15 @@
 // (the Node and RBAC authorizers). Both run OwnerReferencesPermissionEnforcement, as OpenShift
 // does, so the finalizers grant that blockOwnerDeletion needs is exercised too. Prometheus is off:
 // the canary runs the direct provider, whose pod discovery is the one permission only analysis needs.
+// The canary's ImageService serves signed URLs and lists an output sample, so its output check
+// reads the signing Secret (get secrets) and fetches both revisions with signed URLs.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { signUrl } from '../image-service/src/signing.ts';
 import type { PolicyRule } from '../sandbox/apiserver/rbac.ts';
 import type { AuditedDecision } from '../sandbox/control-plane/control-plane.ts';
 import { samplePaths, writeSampleImages } from '../sandbox/demo/images.ts';
@@ -43,6 +46,12 @@ const LENIENT = { canary: { threshold: 10 }, analysis: { latencyP99Ms: 5_000, er
 /** Autoscaling needs a CPU request. */
 const AUTOSCALING = { resources: { requests: { cpu: '100m' } }, autoscaling: { minReplicas: 1, maxReplicas: 2 } };
 const mergeSpec = (m: Manifest, spec: Record<string, unknown>): Manifest => mergePatch(m, { spec });
+/** The canary's ImageService serves signed URLs only; its output check signs with this Secret's key. */
+const SIGNING_SECRET = 'rbac-signing';
+const SIGNING_KEY = 'rbac-signing-key';
+const SIGNED = { serving: { signingKeysSecret: SIGNING_SECRET } };
+const OUTPUT = { ...LENIENT.analysis, output: { samples: [{ key: 'badge.png', params: 'w=32' }] } };
+const ROUTE_PATH = signUrl('/image/files/badge.png?w=32', SIGNING_KEY);
 
 /** One granted permission: a verb on a group's resource (or subresource). */
 type Permission = { group: string; resource: string; verb: string };
@@ -92,6 +101,7 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imageops-rbac-'));
     sandbox = await startSandbox({ stateDir, prometheus: 'off', rbac: true, controlPlane });
     await writeSampleImages(await sandbox.claim('default', CLAIM));
+    await request('POST', '/api/v1/namespaces/default/secrets', { metadata: { name: SIGNING_SECRET }, data: { keys: Buffer.from(SIGNING_KEY).toString('base64') } });
     // What `helm install` creates (templates/serviceaccount.yaml, templates/rbac.yaml), from the same files.
     await request('POST', '/api/v1/namespaces', { metadata: { name: RELEASE_NAMESPACE } });
     await request('POST', `/api/v1/namespaces/${RELEASE_NAMESPACE}/serviceaccounts`, { metadata: { name: ACCOUNT } });
@@ -169,10 +179,11 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
   /**
    * What the operator does in a cluster, in order: reports children it does not own
    * (ConflictingChild, a VirtualService then an HTTPRoute), creates a new ImageService's children
-   * to Initialized, reverts a hand edit of a child, runs a canary analysed at least once and
-   * promoted by annotation to Succeeded, gives primary an HPA, changes and removes it, switches
-   * the router to gatewayapi (the VirtualService goes), reverts a hand edit of the HTTPRoute, and
-   * switches back (the HTTPRoute goes). `stop` ends it early (true), checked at every poll.
+   * to Initialized, reverts a hand edit of a child, runs a canary analysed at least once (its
+   * output check signing its sample with the Secret's key) and promoted by annotation to
+   * Succeeded, gives primary an HPA, changes and removes it, switches the router to gatewayapi
+   * (the VirtualService goes), reverts a hand edit of the HTTPRoute, and switches back (the
+   * HTTPRoute goes). `stop` ends it early (true), checked at every poll.
    */
   async function scenario(name: string, stop: () => boolean): Promise<boolean> {
     const ref: Ref = { namespace: 'default', name };
@@ -204,20 +215,24 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
       if (stop()) return true;
 
       // a CPU request from the start, so that autoscaling (at the end) does not change the pod template
-      await request('POST', IMAGE_SERVICES, mergeSpec(imageService(name, LENIENT), { resources: AUTOSCALING.resources }));
+      await request('POST', IMAGE_SERVICES, mergeSpec(imageService(name, { ...LENIENT, analysis: OUTPUT }), { resources: AUTOSCALING.resources, ...SIGNED }));
       await until('Initialized', () => phase(['Initialized']));
       const children = await request('GET', `/apis/apps/v1/namespaces/default/deployments?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${name}`)}`);
       ownerReferences = ((children['items'] as { metadata: { ownerReferences?: OwnerReference[] } }[] | undefined) ?? []).flatMap((d) => d.metadata.ownerReferences ?? []);
-      await until('the route to answer', async () => (await meshGet(sandbox.mesh, hostOf(ref), '/image/files/badge.png?w=32', agent)).status === 200, 60_000);
+      await until('the route to answer', async () => (await meshGet(sandbox.mesh, hostOf(ref), ROUTE_PATH, agent)).status === 200, 60_000);
       if (stop()) return true;
       await sandbox.client.request('PATCH', `/api/v1/namespaces/default/services/${name}`, { metadata: { labels: { 'app.kubernetes.io/name': 'edited-by-hand' } } }, 'application/merge-patch+json');
       await until('the hand edit to be reverted', async () => (await service()).metadata.labels?.['app.kubernetes.io/name'] === 'image-service');
       if (stop()) return true;
-      load = new LoadGenerator({ target: sandbox.mesh, host: hostOf(ref), paths: samplePaths(), concurrency: LOAD.concurrency, ratePerSecond: LOAD.ratePerSecond, maxDurationMs: RUN_TIMEOUT_MS });
+      const paths = samplePaths().map((p) => signUrl(p, SIGNING_KEY));
+      load = new LoadGenerator({ target: sandbox.mesh, host: hostOf(ref), paths, concurrency: LOAD.concurrency, ratePerSecond: LOAD.ratePerSecond, maxDurationMs: RUN_TIMEOUT_MS });
       load.start();
       await setImage(sandbox.client, ref, 'imageops/image-service:1.1.0');
       await until('a first analysis of the canary', async () => (await observe(sandbox.client, ref))?.status.lastAnalysis !== undefined);
       if (stop()) return true;
+      // Both revisions answered the output check's signed sample: unsigned, each would answer 403 and fail it.
+      const analysis = (await observe(sandbox.client, ref))?.status.lastAnalysis;
+      expect(analysis?.output, JSON.stringify(analysis)).toMatchObject({ samples: 1, failed: 0 });
       await annotate(sandbox.client, ref, 'imageops.dev/promote', 'true');
       await until('Succeeded', () => phase(['Succeeded']));
       if (stop()) return true;
@@ -242,7 +257,7 @@ describe.each(CONTROL_PLANES)('the chart RBAC rules against the operator on the 
       if (stop()) return true;
       await sandbox.client.request('PATCH', `${HTTP_ROUTES}/${name}`, { spec: { hostnames: ['edited.example.com'] } }, 'application/merge-patch+json');
       await until('the HTTPRoute edit to be reverted', async () => ((await request('GET', `${HTTP_ROUTES}/${name}`))['spec'] as { hostnames?: string[] }).hostnames?.length === 0);
-      await until('the route through the HTTPRoute to answer', async () => (await meshGet(sandbox.mesh, hostOf(ref), '/image/files/badge.png?w=32', agent)).status === 200, 60_000);
+      await until('the route through the HTTPRoute to answer', async () => (await meshGet(sandbox.mesh, hostOf(ref), ROUTE_PATH, agent)).status === 200, 60_000);
       if (stop()) return true;
       await router(ref, 'istio');
       await until('the HTTPRoute to give way to a VirtualService', async () => (await exists(VIRTUAL_SERVICES)) && !(await exists(HTTP_ROUTES)));
