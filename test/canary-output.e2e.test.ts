@@ -4,9 +4,11 @@
 import http from 'node:http';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { signUrl } from '../image-service/src/signing.ts';
 import { deltaE2000Map, type LabImage } from '../operator/src/canary/perceptual.ts';
+import { samplePaths } from '../sandbox/demo/images.ts';
 import type { Manifest } from '../sandbox/demo/rollout.ts';
-import { eventsOf } from '../sandbox/demo/rollout.ts';
+import { eventsOf, mergePatch } from '../sandbox/demo/rollout.ts';
 import { RESOURCES } from '../sandbox/kube/client.ts';
 import { VirtualServiceSchema } from '../sandbox/kube/types.ts';
 import { CONTROL_PLANES } from '../sandbox/sandbox.ts';
@@ -31,10 +33,11 @@ function meshGet(mesh: string, host: string, path: string, headers: Record<strin
   });
 }
 
-/** Deploys `name`, changes its image under steady load, and waits for the rollout's end. */
-async function rollOutUnderLoad(ctx: LabFixture, manifest: Manifest, image: string) {
-  const ref = await deploy(ctx.lab, manifest);
-  const load = startLoad(ctx.lab, ref);
+/** Deploys `name`, changes its image under steady load (its requests signed with `signingKey`, when given), and waits for the rollout's end. */
+async function rollOutUnderLoad(ctx: LabFixture, manifest: Manifest, image: string, signingKey?: string) {
+  const sign = (path: string) => (signingKey === undefined ? path : signUrl(path, signingKey));
+  const ref = await deploy(ctx.lab, manifest, sign('/image/files/badge.png?w=32'));
+  const load = startLoad(ctx.lab, ref, undefined, undefined, samplePaths().map(sign));
   ctx.loads.push(load);
   const rollout = await changeImage(ctx.lab, ref, image);
   const done = await rollout.until(['Succeeded', 'Failed'], ROLLOUT_TIMEOUT_MS);
@@ -76,10 +79,15 @@ describe.each(CONTROL_PLANES)('image-aware canary on the %s control plane', { ti
     expect(load.counts().failed, JSON.stringify(load.counts().byStatus)).toBe(0);
   });
 
-  it('(o2) a rebuild of the same version passes the output check, listed and traffic samples, and is promoted', async () => {
-    const { load, done } = await rollOutUnderLoad(ctx, imageService('rebuild', { analysis: { output: { samples: SAMPLES, fromTraffic: 2 } } }), NEW_IMAGE);
+  it('(o2) a rebuild of the same version, with signed URLs only, passes the output check on signed listed and traffic samples, and is promoted', async () => {
+    const key = 'o2-signing-key';
+    await ctx.lab.sandbox.client.request('POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 'rebuild-signing' }, data: { keys: Buffer.from(key).toString('base64') } });
+    const manifest = mergePatch(imageService('rebuild', { analysis: { output: { samples: SAMPLES, fromTraffic: 2 } } }), { spec: { serving: { signingKeysSecret: 'rebuild-signing' } } });
+    const { ref, load, done } = await rollOutUnderLoad(ctx, manifest, NEW_IMAGE, key);
     expect(done.status.lastAnalysis?.output).toMatchObject({ samples: 4, failed: 0, fromTraffic: 2, worstSsim: 1, worstDeltaE: 0 });
     expect(load.counts().failed).toBe(0);
+    // The service takes signed URLs only: an unsigned one is refused.
+    expect((await meshGet(ctx.lab.sandbox.mesh, hostOf(ref), '/image/files/badge.png?w=32')).status).toBe(403);
   });
 
   it("(o3) the preview header shows the canary's pictures while users get primary's", async () => {

@@ -162,18 +162,21 @@ export function hostOf(ref: Ref): string {
   return `${ref.name}.${ref.namespace}.svc.cluster.local`;
 }
 
-/** Applies the ImageService and waits until it is Initialized and Ready and its route answers through the mesh. */
-export async function deploy(lab: Lab, manifest: Manifest): Promise<Ref> {
+/**
+ * Applies the ImageService and waits until it is Initialized and Ready and its route answers
+ * `routePath` through the mesh (a signed one for a service with signed URLs).
+ */
+export async function deploy(lab: Lab, manifest: Manifest, routePath = '/image/files/badge.png?w=32'): Promise<Ref> {
   const ref = await applyImageService(lab.sandbox.client, manifest);
   lab.deployed.push(ref);
   await waitForReady(lab.sandbox.client, ref, ['Initialized'], 60_000);
-  await waitForRoute(lab.sandbox.mesh, hostOf(ref), '/image/files/badge.png?w=32', 20_000);
+  await waitForRoute(lab.sandbox.mesh, hostOf(ref), routePath, 20_000);
   return ref;
 }
 
-/** Steady load on the ImageService's in-mesh host; stops by itself after `maxMs`. */
-export function startLoad(lab: Pick<Lab, 'sandbox'>, ref: Ref, maxMs = 120_000, ratePerSecond = LOAD.ratePerSecond): LoadGenerator {
-  const load = new LoadGenerator({ target: lab.sandbox.mesh, host: hostOf(ref), paths: samplePaths(), concurrency: LOAD.concurrency, ratePerSecond, maxDurationMs: maxMs });
+/** Steady load on the ImageService's in-mesh host, round-robin over `paths`; stops by itself after `maxMs`. */
+export function startLoad(lab: Pick<Lab, 'sandbox'>, ref: Ref, maxMs = 120_000, ratePerSecond = LOAD.ratePerSecond, paths: readonly string[] = samplePaths()): LoadGenerator {
+  const load = new LoadGenerator({ target: lab.sandbox.mesh, host: hostOf(ref), paths, concurrency: LOAD.concurrency, ratePerSecond, maxDurationMs: maxMs });
   load.start();
   return load;
 }
