@@ -364,7 +364,10 @@ describe("the README's install, upgrade and uninstall on the real control plane"
     expect(await canI('update', 'leases.coordination.k8s.io', '-n', RELEASE_NS)).toBe('yes');
     expect(await canI('update', 'leases.coordination.k8s.io', '-n', 'shop')).toBe('no');
     expect(await canI('delete', 'deployments.apps', '-n', 'shop')).toBe('no');
-    expect(await canI('get', 'secrets', '-n', RELEASE_NS)).toBe('no');
+    // Secrets: one by name (the signing Secret an ImageService names, for its output check), never a list or a watch.
+    expect(await canI('get', 'secrets', '-n', 'shop')).toBe('yes');
+    expect(await canI('list', 'secrets', '-n', RELEASE_NS)).toBe('no');
+    expect(await canI('watch', 'secrets', '--all-namespaces')).toBe('no');
 
     // kube-controller-manager makes the two pods and kube-scheduler places them under the chart's
     // ServiceAccount; test/helm-install.e2e.test.ts follows the operator they run through a rollout.
