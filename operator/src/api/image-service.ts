@@ -294,7 +294,7 @@ export const ServingSchema = z.strictObject({
     64,
     'serving.presets',
   ).default({}),
-  signingKeysSecret: secretName('serving.signingKeysSecret').describe('Secret whose key `keys` holds comma-separated HMAC keys (the first signs); set: only signed URLs are served.').nullish(),
+  signingKeysSecret: secretName('serving.signingKeysSecret').describe('Secret whose key `keys` holds comma-separated HMAC keys (the first signs); set: only signed URLs are served, and the output check signs its samples with the first key.').nullish(),
   adminTokenSecret: secretName('serving.adminTokenSecret').describe('Secret whose key `token` is the bearer token of PUT and DELETE, mounted as a file; unset: those routes are absent.').nullish(),
 });
 
