@@ -294,7 +294,9 @@ export const ServingSchema = z.strictObject({
     64,
     'serving.presets',
   ).default({}),
-  signingKeysSecret: secretName('serving.signingKeysSecret').describe('Secret whose key `keys` holds comma-separated HMAC keys (the first signs); set: only signed URLs are served, and the output check signs its samples with the first key.').nullish(),
+  signingKeysSecret: secretName('serving.signingKeysSecret')
+    .describe('Secret whose key `keys` holds comma-separated HMAC keys (the first signs); set: only signed URLs are served, and the output check signs its samples with the first key.')
+    .nullish(),
   adminTokenSecret: secretName('serving.adminTokenSecret').describe('Secret whose key `token` is the bearer token of PUT and DELETE, mounted as a file; unset: those routes are absent.').nullish(),
 });
 
@@ -497,6 +499,7 @@ export const WEBHOOK_TYPES = ['confirm-rollout', 'pre-rollout', 'rollout', 'conf
 export const MAX_WEBHOOKS = 10;
 /** Longest wait for one answer of a hook, whatever its timeout says: a reconcile waits for it. */
 export const MAX_WEBHOOK_TIMEOUT_MS = 30_000;
+export const DEFAULT_WEBHOOK_TIMEOUT = '10s';
 
 export const WebhookSchema = z
   .strictObject({
@@ -511,17 +514,19 @@ export const WebhookSchema = z
       .max(2048)
       .regex(/^https?:\/\/[^\s/]+(\/.*)?$/, 'webhook url must be an http(s) URL')
       .describe("Where the operator POSTs the JSON payload; must be one the installer allowed (the chart's webhooks.allowedUrls)."),
+    // No defaults inside a list item: the live list would never equal an applied one, and every
+    // client-side `kubectl apply` would report it configured. The reader fills them in.
     timeout: duration()
-      .describe(`Longest wait for one answer, e.g. 10s; at most ${MAX_WEBHOOK_TIMEOUT_MS / 1000}s is waited.`)
-      .default('10s'),
-    retries: z.number().int().min(0).max(5).describe('Further attempts after an answer other than 2xx or none.').default(0),
+      .describe(`Longest wait for one answer, e.g. 5s; at most ${MAX_WEBHOOK_TIMEOUT_MS / 1000}s is waited. Unset: ${DEFAULT_WEBHOOK_TIMEOUT}.`)
+      .optional(),
+    retries: z.number().int().min(0).max(5).describe('Further attempts after an answer other than 2xx or none. Unset: 0.').optional(),
     metadata: maxEntries(
       z
         .record(z.string().regex(/^[a-zA-Z0-9_.-]{1,63}$/, "webhook metadata keys must be 1-63 letters, digits, '_', '-' or '.'"), z.string().max(1024).describe('A value.'))
         .describe("Sent as the payload's metadata."),
       16,
       'webhooks[].metadata',
-    ).default({}),
+    ).optional(),
   })
   .describe("An HTTP hook the analysis calls (Flagger's webhooks).");
 

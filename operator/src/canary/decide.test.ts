@@ -892,8 +892,8 @@ describe('checkDue', () => {
     const due = checkDue(spec({ webhooks: hooks }), progressing({ weight: 20, lastCheck: -10 }), obs(), at(0));
     expect(due?.webhooks).toEqual({
       hooks: [
-        { name: 'smoke', type: 'rollout', url: 'http://smoke.shop/check', timeout: '10s', retries: 0, metadata: { suite: 'thumbs' } },
-        { name: 'load', type: 'rollout', url: 'http://load.shop/run', timeout: '5s', retries: 2, metadata: {} },
+        { name: 'smoke', type: 'rollout', url: 'http://smoke.shop/check', metadata: { suite: 'thumbs' } },
+        { name: 'load', type: 'rollout', url: 'http://load.shop/run', timeout: '5s', retries: 2 },
       ],
       rollout: { phase: 'Progressing', weight: 20, revisions: { primary: track('r1'), canary: track('r2') } },
     });

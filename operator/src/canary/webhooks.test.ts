@@ -87,6 +87,12 @@ describe('callWebhook', () => {
     } satisfies WebhookPayload);
   });
 
+  it('without retries and metadata (the spec defaults nothing in a list item): one attempt, empty metadata', async () => {
+    const bare: WebhookSpec = { name: 'smoke', type: 'rollout', url: `${base}/fail` };
+    expect(await callWebhook(bare, payload, signal())).toEqual({ ok: false, status: 500, reason: 'HTTP 500', attempts: 1 });
+    expect(received.at(-1)?.body).toEqual(expect.objectContaining({ metadata: {} }));
+  });
+
   it.each([
     ['a 500: the status, never the body', '/fail', 'HTTP 500'],
     ['a redirect is not followed', '/redirect', 'HTTP 302'],

@@ -3,7 +3,7 @@
 // installer's allowlist, policy.ts), so each call is bounded in time and bytes and nothing of the
 // answer's body is kept: the outcome is the status code or a fixed reason.
 import { parseDuration } from '../api/durations.ts';
-import { MAX_WEBHOOK_TIMEOUT_MS, type Phase, type WebhookSpec } from '../api/image-service.ts';
+import { DEFAULT_WEBHOOK_TIMEOUT, MAX_WEBHOOK_TIMEOUT_MS, type Phase, type WebhookSpec } from '../api/image-service.ts';
 import { fetchBounded } from './providers/bounded-fetch.ts';
 import { AnalysisError } from './providers/provider.ts';
 
@@ -28,10 +28,10 @@ export type WebhookAnswer = { ok: true; status: number; attempts: number } | { o
 
 /** Calls `hook` with its payload, retrying `retries` times; never throws but for a cancelled reconcile. */
 export async function callWebhook(hook: WebhookSpec, payload: Omit<WebhookPayload, 'metadata'>, signal: AbortSignal): Promise<WebhookAnswer> {
-  const json = JSON.stringify({ ...payload, metadata: hook.metadata });
-  const timeoutMs = Math.min(parseDuration(hook.timeout), MAX_WEBHOOK_TIMEOUT_MS);
+  const json = JSON.stringify({ ...payload, metadata: hook.metadata ?? {} });
+  const timeoutMs = Math.min(parseDuration(hook.timeout ?? DEFAULT_WEBHOOK_TIMEOUT), MAX_WEBHOOK_TIMEOUT_MS);
   let last: WebhookAnswer = { ok: false, reason: 'not called', attempts: 0 };
-  for (let attempt = 1; attempt <= hook.retries + 1; attempt++) {
+  for (let attempt = 1; attempt <= (hook.retries ?? 0) + 1; attempt++) {
     try {
       const { status } = await fetchBounded(hook.url, { timeoutMs, maxBytes: MAX_ANSWER_BYTES, accept: '*/*', who: `webhook ${hook.name}`, signal, json });
       if (status >= 200 && status < 300) return { ok: true, status, attempts: attempt };
