@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { LoadCounts } from '../sandbox/demo/load.ts';
 import { canaryCpuWrites, type MirrorConfig, type MirrorWindow, pool, roundOrder, spreadOf, summariseMirror, sumSeries } from './mirror.ts';
 import { renderMirror } from './report.ts';
+import { runMeta } from './run-meta.testkit.ts';
 
 function counts(requests: number, p50Ms: number, p99Ms: number): LoadCounts {
   return { requests, ok: requests, failed: 0, byStatus: { 200: requests }, p50Ms, p99Ms };
@@ -110,12 +111,7 @@ describe('summariseMirror', () => {
 
   it('renders every window and the ratios', () => {
     const markdown = renderMirror({
-      scenario: 'mirror',
-      startedAt: '2026-12-07T05:00:00.000Z',
-      finishedAt: '2026-12-07T05:05:00.000Z',
-      command: 'npm run bench -- --scenario mirror',
-      machine: { cpuModel: 'cpu', cores: 2, memoryGiB: 24, kernel: '6', node: 'v24', sharp: '0.35', libvips: '8.18', tools: {}, loadAverage: [0.1, 0.2, 0.3] },
-      corpus: { origin: 'corpus', synthetic: false, photographs: 9 },
+      ...runMeta('mirror', '2026-12-07T05:00:00.000Z', '2026-12-07T05:05:00.000Z', 'npm run bench -- --scenario mirror'),
       mirror: {
         seconds: 10,
         rounds: 2,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ServerCell } from './cell.ts';
 import { contenderFor, defaultSettings, effectiveSettings, type QuotaCell, type QuotaStudy, quotaRatios } from './quota.ts';
 import { renderQuota } from './report.ts';
+import { runMeta } from './run-meta.testkit.ts';
 
 const MiB = 2 ** 20;
 
@@ -70,12 +71,7 @@ describe('the quota scenario', () => {
   it('puts derived over defaults as ratios, and both in the report', () => {
     expect(quotaRatios(study)).toEqual([{ budget: 1, connections: 16, throughput: 1.2, p99: 0.8, peakRss: 0.5, throttledSeconds: 0.5 }]);
     const md = renderQuota({
-      scenario: 'quota',
-      startedAt: '2026-12-06T23:00:00.000Z',
-      finishedAt: '2026-12-06T23:05:00.000Z',
-      command: 'npm run bench -- --scenario quota',
-      machine: { cpuModel: 'cpu', cores: 2, memoryGiB: 24, kernel: '6', node: 'v24', sharp: '0.35', libvips: '8.18', tools: {}, loadAverage: [0.1, 0.2, 0.3] },
-      corpus: { origin: 'corpus', synthetic: false, photographs: 9 },
+      ...runMeta('quota', '2026-12-06T23:00:00.000Z', '2026-12-06T23:05:00.000Z', 'npm run bench -- --scenario quota'),
       quota: study,
     });
     expect(md).toContain('| 1 CPU | 16 | derived: w1 uv2 vips1 arena1 (from quota 1.0) | 30.0 | 800 | 120 | 80 / 100 | 2.00 | 9.5 | 200: 300 | 5% |');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ServerCell } from './cell.ts';
 import { answers, checkTargets, ratioTable, renderReport, renderThreadStudy, type TargetCheck, workloadTable } from './report.ts';
 import type { BenchRun } from './results.ts';
+import { runMeta } from './run-meta.testkit.ts';
 
 const MiB = 2 ** 20;
 
@@ -32,12 +33,7 @@ function cell(contender: string, connections: number, okPerSecond: number, extra
 
 function run(servers: ServerCell[]): BenchRun {
   return {
-    scenario: 'compare',
-    startedAt: '2026-11-22T01:30:00.000Z',
-    finishedAt: '2026-11-22T01:45:00.000Z',
-    command: 'npm run bench',
-    machine: { cpuModel: 'cpu', cores: 2, memoryGiB: 24, kernel: '6', node: 'v24', sharp: '0.35', libvips: '8.18', tools: {}, loadAverage: [0.1, 0.2, 0.3] },
-    corpus: { origin: 'corpus', synthetic: false, photographs: 9 },
+    ...runMeta('compare', '2026-11-22T01:30:00.000Z', '2026-11-22T01:45:00.000Z', 'npm run bench'),
     batches: [{ contender: 'sharp in-process', budget: 1, workload: 'jpeg640', imagesPerSecond: 30, cpuSecondsPer1000: 33, peakRssBytes: 200 * MiB, foreignCpu: 0.02 }],
     servers,
     skipped: [],
